@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/** Numeric ids travel as JSON numbers (as in the seed's payloads); they are positive safe integers. */
+export const NumericId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const ProjectId = NumericId;
+export type ProjectId = z.infer<typeof ProjectId>;
+export const UserId = NumericId;
+export type UserId = z.infer<typeof UserId>;
+export const DocumentId = NumericId;
+export type DocumentId = z.infer<typeof DocumentId>;
+export const ChecklistItemId = NumericId;
+export type ChecklistItemId = z.infer<typeof ChecklistItemId>;
+
+/** A connection id is opaque: the gateway mints it per socket. */
+export const ConnectionId = z.string().min(1).max(64);
+export type ConnectionId = z.infer<typeof ConnectionId>;
+
+/** Chat message ids are time-ordered strings (`m_` + UUIDv7), so they sort as they were posted. */
+export const MessageId = z.string().regex(/^m_[0-9a-f-]{36}$/);
+export type MessageId = z.infer<typeof MessageId>;
+
+export const Role = z.enum(['admin', 'customer']);
+export type Role = z.infer<typeof Role>;
+
+export const IsoTime = z.string().datetime({ offset: true });

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { IsoTime, ProjectId, Role, UserId } from './ids.js';
+
+export const ProjectStatus = z.enum(['draft', 'planning', 'in_progress', 'review', 'completed', 'on_hold']);
+export type ProjectStatus = z.infer<typeof ProjectStatus>;
+
+export const ProjectMember = z.object({ user_id: UserId, username: z.string(), role: Role, avatar_url: z.string() });
+export type ProjectMember = z.infer<typeof ProjectMember>;
+
+export const ProjectInfo = z.object({
+  id: ProjectId,
+  name: z.string(),
+  status: ProjectStatus,
+  members: z.array(ProjectMember),
+  created_at: IsoTime,
+  updated_at: IsoTime,
+});
+export type ProjectInfo = z.infer<typeof ProjectInfo>;
+
+// Client → server
+export const SetProjectStatusPayload = z.strictObject({ status: ProjectStatus });
+export const UpdateProjectPayload = z.strictObject({ name: z.string().trim().min(1).max(200) });
+
+// Server → client
+/** `project:updated`: the project's metadata after a change. */
+export const ProjectUpdatedBroadcast = ProjectInfo.omit({ members: true }).extend({ members: z.array(ProjectMember).optional() });
+/** `project:status_change`. */
+export const ProjectStatusChangeBroadcast = z.object({
+  project_id: ProjectId,
+  status: ProjectStatus,
+  previous_status: ProjectStatus,
+  changed_by: z.string(),
+  changed_at: IsoTime,
+});

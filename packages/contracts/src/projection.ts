@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { ProjectId } from './ids.js';
+
+/** What the gateway pushes to a topic for a projection. `exclude_connection_id` skips one socket. */
+export const Broadcast = z.object({
+  event: z.string().min(1),
+  payload: z.record(z.string(), z.unknown()),
+  exclude_connection_id: z.string().optional(),
+});
+export type Broadcast = z.infer<typeof Broadcast>;
+
+/**
+ * A stored event as published by a service's outbox relay (JetStream, `Nats-Msg-Id` = event_id).
+ * `stream_id` + `version` let receivers drop duplicates and see gaps; `broadcast` is what the
+ * gateway forwards to clients (null for events clients never see).
+ */
+export const PublishedEvent = z.object({
+  event_id: z.string().uuid(),
+  type: z.string(),
+  stream_id: z.string(),
+  version: z.number().int().min(1),
+  global_position: z.number().int().min(1),
+  project_id: ProjectId.nullable(),
+  occurred_at: z.string(),
+  data: z.record(z.string(), z.unknown()),
+  broadcast: Broadcast.nullable(),
+});
+export type PublishedEvent = z.infer<typeof PublishedEvent>;
+
+/** An ephemeral broadcast (typing…): never stored, no version. */
+export const EphemeralMessage = z.object({ broadcast: Broadcast });
+export type EphemeralMessage = z.infer<typeof EphemeralMessage>;

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { ErrorBody } from './errors.js';
+
+/**
+ * Nest's NATS packet format, spoken by the gateway (which is not a Nest app) and checked on both
+ * ends. A request is `{pattern, data, id}`; the reply is `{id, response | err, isDisposed}`.
+ */
+export const NestRequestPacket = z.object({
+  pattern: z.string(),
+  data: z.unknown(),
+  id: z.string(),
+});
+export type NestRequestPacket = z.infer<typeof NestRequestPacket>;
+
+export const NestReplyPacket = z.object({
+  id: z.string(),
+  response: z.unknown().optional(),
+  err: z.unknown().optional(),
+  status: z.string().optional(),
+  isDisposed: z.boolean().optional(),
+});
+export type NestReplyPacket = z.infer<typeof NestReplyPacket>;
+
+/** Every service reply: `{ok: true, data}` or `{ok: false, error: {code, message}}`. */
+export const ReplyEnvelope = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), data: z.unknown() }),
+  z.object({ ok: z.literal(false), error: ErrorBody }),
+]);
+export type ReplyEnvelope<T = unknown> = { ok: true; data: T } | { ok: false; error: ErrorBody };
+
+export function ok<T>(data: T): ReplyEnvelope<T> {
+  return { ok: true, data };
+}
+export function fail(error: ErrorBody): ReplyEnvelope<never> {
+  return { ok: false, error };
+}
+
+/** What a service's health subject answers. */
+export const HealthReply = z.object({
+  service: z.string(),
+  instance: z.string(),
+  status: z.enum(['ok', 'degraded']),
+  checks: z.record(z.string(), z.enum(['ok', 'failing'])),
+  uptime_s: z.number(),
+});
+export type HealthReply = z.infer<typeof HealthReply>;

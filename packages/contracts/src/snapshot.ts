@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { ChatSnapshot } from './chat.js';
+import { ChecklistSnapshot } from './checklist.js';
+import { DocumentsSnapshot } from './documents.js';
+import { PresenceSnapshot } from './presence.js';
+import { ProjectInfo } from './project.js';
+
+/**
+ * A service's answer to `<service>.snapshot`: its part of the room plus the version of every
+ * stream it read, so the gateway can drop projections the snapshot already contains.
+ */
+export function serviceSnapshot<T extends z.ZodType>(part: T) {
+  return z.object({ part, versions: z.record(z.string(), z.number().int().min(0)) });
+}
+export type ServiceSnapshot<T> = { part: T; versions: Record<string, number> };
+
+export const DocumentsServiceSnapshot = serviceSnapshot(DocumentsSnapshot.extend({ project: ProjectInfo.nullable() }));
+export const ChatServiceSnapshot = serviceSnapshot(ChatSnapshot);
+export const ChecklistServiceSnapshot = serviceSnapshot(ChecklistSnapshot);
+export const PresenceServiceSnapshot = serviceSnapshot(PresenceSnapshot);
+
+/** The reply to `phx_join` on `project:<id>`: the whole room. `presence_state` follows it. */
+export const RoomSnapshot = z.object({
+  project: ProjectInfo.nullable(),
+  documents: DocumentsSnapshot.shape.documents,
+  checklist: ChecklistSnapshot,
+  chat: ChatSnapshot,
+  members_last_seen: PresenceSnapshot.shape.last_seen,
+});
+export type RoomSnapshot = z.infer<typeof RoomSnapshot>;

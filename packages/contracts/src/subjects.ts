@@ -1,0 +1,42 @@
+/**
+ * NATS subjects. Commands are `<service>.<area>.<verb>` request/reply subjects served by a queue
+ * group named after the service. Projections are published per project (or per user):
+ *
+ *   project.<project_id>.ev.<service>.<EventType>    stored events (JetStream, de-duplicated)
+ *   project.<project_id>.eph.<service>.<name>        ephemeral broadcasts (core NATS, never stored)
+ *   user.<user_id>.ev.<service>.<EventType>          one user's notifications (stored)
+ *   user.<user_id>.eph.<service>.<name>
+ *
+ * The gateway subscribes to `project.<id>.>` while a socket has joined that project.
+ */
+export const SERVICES = ['chat', 'documents', 'presence', 'checklist'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export const subjects = {
+  health: (service: ServiceName) => `${service}.health`,
+  snapshot: (service: ServiceName) => `${service}.snapshot`,
+  projectEvent: (projectId: number, service: ServiceName, type: string) => `project.${projectId}.ev.${service}.${type}`,
+  projectEphemeral: (projectId: number, service: ServiceName, name: string) => `project.${projectId}.eph.${service}.${name}`,
+  userEvent: (userId: number, service: ServiceName, type: string) => `user.${userId}.ev.${service}.${type}`,
+  userEphemeral: (userId: number, service: ServiceName, name: string) => `user.${userId}.eph.${service}.${name}`,
+  projectAll: (projectId: number) => `project.${projectId}.>`,
+  userAll: (userId: number) => `user.${userId}.>`,
+  /** Published by a gateway when it (re)connects to NATS or shuts down, so services can react. */
+  gatewayLifecycle: 'gateway.lifecycle',
+  /** A connection closed (socket gone): services release what the connection held. */
+  connectionClosed: 'gateway.connection.closed',
+} as const;
+
+/** The JetStream stream holding one service's events. */
+export function streamFor(service: ServiceName): { name: string; subjects: string[] } {
+  return {
+    name: `EVENTS_${service.toUpperCase()}`,
+    subjects: [`project.*.ev.${service}.>`, `user.*.ev.${service}.>`],
+  };
+}
+
+/** Parses `project.<id>.…` / `user.<id>.…` into the topic it belongs to. */
+export function topicOfSubject(subject: string): string | null {
+  const m = /^(project|user)\.([1-9][0-9]{0,15})\./.exec(subject);
+  return m ? `${m[1]}:${m[2]}` : null;
+}

@@ -1,0 +1,37 @@
+import { defineConfig } from 'vitest/config';
+
+// Test tiers by file suffix. Integration and end-to-end tiers talk to a real NATS and Postgres
+// (provided once per run by the global setup) and run one file at a time: each file starts its own
+// service processes, and the machine has two cores.
+const exclude = ['**/node_modules/**', '**/dist/**', '.data/**'];
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: { name: 'unit', include: ['**/*.unit.spec.ts', '**/*.unit.spec.tsx'], exclude, environment: 'node' },
+      },
+      {
+        test: {
+          name: 'int',
+          include: ['**/*.int.spec.ts'],
+          exclude,
+          globalSetup: ['packages/testing/dist/global-setup.js'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['**/*.e2e.spec.ts'],
+          exclude,
+          globalSetup: ['packages/testing/dist/global-setup.js'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
