@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import { ConcurrencyError } from './errors.js';
+import { EVENT_COLUMNS, readStreamVersion, toRecordedEvent, type EventRow } from './read.js';
+import type { StoreSchema } from './schema.js';
+import type { AppendOptions, AppendResult, ExpectedVersion, NewEvent } from './types.js';
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Appends inside the caller's transaction. The `streams` row is the stream's version: claiming the
+ * next versions there (insert for a new stream, compare-and-set update otherwise) makes concurrent
+ * appenders queue on that row, and the loser sees the new version and fails without aborting the
+ * transaction. UNIQUE(stream_id, version) on events is the backstop.
+ */
+export async function appendToStream(
+  client: PoolClient,
+  s: StoreSchema,
+  streamId: string,
+  events: NewEvent[],
+  opts: AppendOptions,
+): Promise<AppendResult> {
+  const expected = opts.expectedVersion;
+  const start = await claimVersions(client, s, streamId, events.length, expected);
+  if (events.length === 0) return { nextVersion: start, recorded: [] };
+
+  let rows: EventRow[];
+  try {
+    ({ rows } = await client.query<EventRow>(
+      `INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
+       SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
+         FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
+              WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord)
+       RETURNING ${EVENT_COLUMNS}`,
+      [
+        streamId,
+        start,
+        opts.now ?? null,
+        events.map((e) => e.id ?? randomUUID()),
+        events.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.data)),
+        events.map((e) => JSON.stringify(e.metadata ?? {})),
+        events.map((e) => e.projectId),
+        events.map((e) => e.userId ?? null),
+        events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
+      ],
+    ));
+  } catch (err) {
+    if (isStreamVersionConflict(err)) throw new ConcurrencyError(streamId, expected, -1);
+    throw err;
+  }
+  // Delivered on commit; Postgres folds repeats within one transaction into one notification.
+  await client.query('SELECT pg_notify($1, $2)', [s.channel, '']);
+  const recorded = rows.map(toRecordedEvent).sort((a, b) => a.version - b.version);
+  return { nextVersion: start + events.length, recorded };
+}
+
+/** Moves the stream's version forward by `count` and returns the version the new events follow. */
+async function claimVersions(client: PoolClient, s: StoreSchema, streamId: string, count: number, expected: ExpectedVersion): Promise<number> {
+  if (expected === 'any') {
+    if (count === 0) return readStreamVersion(client, s, streamId);
+    const { rows } = await client.query<{ version: number }>(
+      `INSERT INTO ${s.streams} AS st (stream_id, version) VALUES ($1, $2)
+       ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version
+       RETURNING version`,
+      [streamId, count],
+    );
+    return rows[0]!.version - count;
+  }
+
+  const version = expected === 'no_stream' ? 0 : expected;
+  if (!Number.isInteger(version) || version < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
+  const conflict = async () => new ConcurrencyError(streamId, expected, await readStreamVersion(client, s, streamId));
+
+  if (count === 0) {
+    if ((await readStreamVersion(client, s, streamId)) !== version) throw await conflict();
+    return version;
+  }
+  const { rowCount } =
+    version === 0
+      ? await client.query(`INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING`, [streamId, count])
+      : await client.query(`UPDATE ${s.streams} SET version = $3 WHERE stream_id = $1 AND version = $2`, [streamId, version, version + count]);
+  if (rowCount !== 1) throw await conflict();
+  return version;
+}
+
+function isStreamVersionConflict(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  return code === UNIQUE_VIOLATION && constraint === 'events_stream_id_version_key';
+}

@@ -1,0 +1,16 @@
+export type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  EventStoreTx,
+  ExpectedVersion,
+  GlobalCheckpoint,
+  Migration,
+  NewEvent,
+  RecordedEvent,
+} from './types.js';
+export { ConcurrencyError, isConcurrencyError } from './errors.js';
+export { createEventStore } from './store.js';
+export { compareCheckpoints } from './read.js';
+export { toPublishedEvent } from './published.js';
+export { startOutboxRelay, ensureStream, type OutboxRelay, type OutboxRelayOptions } from './outbox.js';

@@ -1,0 +1,176 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { createEventStore, startOutboxRelay, toPublishedEvent, type EventStore, type OutboxRelay, type RecordedEvent } from './index.js';
+import { eventually, newEvents, openTestEnv, readJetStream, silentLogger } from './test-fixtures/harness.js';
+
+let env: Awaited<ReturnType<typeof openTestEnv>>;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  env = await openTestEnv();
+  nc = await env.natsConnection();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+async function migratedStore(schema: string): Promise<EventStore> {
+  const store = createEventStore({ pool: env.newPool(5), schema });
+  await store.migrate();
+  return store;
+}
+
+/** Appends `transactions` transactions of `perTransaction` events each, concurrently, over a few streams. */
+async function appendConcurrently(store: EventStore, transactions: number, perTransaction: number): Promise<RecordedEvent[]> {
+  const results = await Promise.all(
+    Array.from({ length: transactions }, (_, i) =>
+      store.transaction((tx) => tx.append(`thing-${i % 4}`, newEvents(perTransaction, `Thing${i % 3}`, 1 + (i % 2)), { expectedVersion: 'any' })),
+    ),
+  );
+  return results.flatMap((r) => r.recorded);
+}
+
+/** The checkpointed global order is the order the relay must publish in. */
+const globalOrder = (store: EventStore) => store.readAll({ limit: 10_000 });
+const ids = (events: RecordedEvent[]) => events.map((e) => e.eventId);
+
+describe('outbox relay', () => {
+  it('publishes committed events in global order, once each, with msgID = event id, woken by NOTIFY', async () => {
+    const store = await migratedStore('relay_order');
+    const { stream, subjectFor } = env.newStream('order');
+    // A poll interval far beyond the test's patience: only LISTEN/NOTIFY can wake the relay in time.
+    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, pollIntervalMs: 60_000, batchSize: 8 });
+    expect(relay.isLeader).toBe(true);
+
+    const appended = await appendConcurrently(store, 10, 3);
+    const published = await eventually(
+      () => readJetStream(nc, stream.name),
+      (msgs) => msgs.length >= appended.length,
+    );
+    const expected = await globalOrder(store);
+    expect(expected).toHaveLength(30);
+    expect(published.map((m) => m.msgId)).toEqual(ids(expected));
+    expect(published.map((m) => m.event)).toEqual(expected.map((e) => toPublishedEvent(e)));
+    expect(published.map((m) => m.subject)).toEqual(expected.map(subjectFor));
+    expect(new Set(published.map((m) => m.msgId)).size).toBe(30);
+
+    const { config } = await (await jetstreamManager(nc)).streams.info(stream.name);
+    expect(config).toMatchObject({ subjects: stream.subjects, storage: StorageType.File, duplicate_window: nanos(120_000) });
+
+    await relay.flush(5000);
+    await relay.stop();
+    expect(relay.isLeader).toBe(false);
+    const { rows: locks } = await store.pool.query(
+      `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
+    expect(locks).toEqual([]);
+  });
+
+  it('keeps retrying through broker errors: publishes once the stream is back', async () => {
+    const store = await migratedStore('relay_retry');
+    const { stream, subjectFor } = env.newStream('retry');
+    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, pollIntervalMs: 100 });
+    await appendConcurrently(store, 2, 1);
+    await relay.flush(5000);
+
+    // Someone deletes the stream: publishing fails until the relay ensures it again.
+    await (await jetstreamManager(nc)).streams.delete(stream.name);
+    await appendConcurrently(store, 3, 1);
+    await relay.flush(10_000);
+    const expected = await globalOrder(store);
+    expect((await readJetStream(nc, stream.name)).map((m) => m.msgId)).toEqual(ids(expected.slice(2)));
+    expect(relay.isLeader).toBe(true);
+    await relay.stop();
+  });
+
+  it('elects one leader among relays on the same schema; a standby takes over; each event is published once', async () => {
+    const store = await migratedStore('relay_pair');
+    const other = createEventStore({ pool: env.newPool(5), schema: 'relay_pair' });
+    const { stream, subjectFor } = env.newStream('pair');
+    const common = { logger: silentLogger, stream, subjectFor, leaderRetryMs: 100, pollIntervalMs: 200, batchSize: 16 };
+    const relays: OutboxRelay[] = await Promise.all([
+      startOutboxRelay({ ...common, store, nats: nc }),
+      startOutboxRelay({ ...common, store: other, nats: await env.natsConnection() }),
+    ]);
+    const leaders = () => relays.filter((r) => r.isLeader);
+    expect(leaders()).toHaveLength(1);
+
+    await appendConcurrently(store, 20, 2);
+    await Promise.all(relays.map((r) => r.flush(10_000)));
+    expect(leaders()).toHaveLength(1);
+    let published = await readJetStream(nc, stream.name);
+    expect(published.map((m) => m.msgId)).toEqual(ids(await globalOrder(store)));
+
+    // The leader's database session dies: leadership is taken again, by one relay.
+    const { rows: killed } = await store.pool.query<{ pid: number }>(
+      `SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'outbox-relay:relay_pair'
+          AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`,
+    );
+    expect(killed).toHaveLength(1);
+    await appendConcurrently(store, 10, 1);
+    await eventually(
+      async () => leaders().length,
+      (n) => n === 1,
+    );
+    expect(leaders()).toHaveLength(1);
+    await Promise.all(relays.map((r) => r.flush(10_000)));
+
+    // The leader stops: the standby takes over.
+    const leader = leaders()[0]!;
+    const standby = relays.find((r) => r !== leader)!;
+    await leader.stop();
+    await appendConcurrently(store, 10, 1);
+    await eventually(
+      async () => standby.isLeader,
+      (isLeader) => isLeader,
+    );
+    expect(standby.isLeader).toBe(true);
+    await standby.flush(10_000);
+
+    published = await readJetStream(nc, stream.name);
+    const expected = await globalOrder(store);
+    expect(expected).toHaveLength(60);
+    expect(published.map((m) => m.msgId)).toEqual(ids(expected));
+    await standby.stop();
+  });
+
+  it('publishes once after a crash between publish and checkpoint, and catches up on events committed while no relay ran', async () => {
+    const schema = 'relay_crash';
+    const store = await migratedStore(schema);
+    const { stream, subjectFor, prefix } = env.newStream('crash');
+    const committed = await appendConcurrently(store, 5, 1);
+
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./test-fixtures/crash-relay.mjs', import.meta.url))], {
+      env: { ...process.env, DATABASE_URL: env.db.url, NATS_URL: env.natsUrl, SCHEMA: schema, STREAM_NAME: stream.name, SUBJECT_PREFIX: prefix },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
+
+    // The first event reached JetStream but its checkpoint was never saved.
+    const expected = await globalOrder(store);
+    expect(ids(expected).sort()).toEqual(ids(committed).sort());
+    expect((await readJetStream(nc, stream.name)).map((m) => m.msgId)).toEqual([expected[0]!.eventId]);
+    expect((await store.pool.query(`SELECT * FROM ${schema}.outbox_checkpoint`)).rows).toEqual([]);
+
+    const common = { store, nats: nc, logger: silentLogger, stream, subjectFor, leaderRetryMs: 50, pollIntervalMs: 200 };
+    const relay = await startOutboxRelay(common);
+    await relay.flush(10_000);
+    await relay.stop();
+    expect((await readJetStream(nc, stream.name)).map((m) => m.msgId)).toEqual(ids(expected));
+
+    // Committed while no relay runs: published when one starts.
+    await appendConcurrently(store, 3, 1);
+    const restarted = await startOutboxRelay(common);
+    await restarted.flush(10_000);
+    await restarted.stop();
+    const all = await globalOrder(store);
+    expect(all).toHaveLength(8);
+    expect((await readJetStream(nc, stream.name)).map((m) => m.msgId)).toEqual(ids(all));
+  });
+});

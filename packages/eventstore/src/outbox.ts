@@ -1,0 +1,313 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { toPublishedEvent } from './published.js';
+import { START, compareCheckpoints, readLastPosition, type Queryable } from './read.js';
+import { lockKey, storeSchema, type StoreSchema } from './schema.js';
+import type { EventStore, GlobalCheckpoint, RecordedEvent } from './types.js';
+
+export interface OutboxRelayOptions {
+  store: EventStore;
+  nats: NatsConnection;
+  logger: Logger;
+  /** JetStream stream to ensure exists (add, or update subjects); file storage, duplicate_window 2 min. */
+  stream: { name: string; subjects: string[] };
+  /** e.g. project.<pid>.ev.chat.MessagePosted */
+  subjectFor: (e: RecordedEvent) => string;
+  /** default 256 */
+  batchSize?: number;
+  /** Fallback poll, default 1000 (LISTEN/NOTIFY wakes it sooner). */
+  pollIntervalMs?: number;
+  /** How often a standby tries to become leader; default 2000. */
+  leaderRetryMs?: number;
+  /** Test hook: called after JetStream acked an event but before the checkpoint is saved. */
+  afterPublish?: (e: RecordedEvent) => void | Promise<void>;
+}
+
+export interface OutboxRelay {
+  stop(): Promise<void>;
+  /** Resolves when everything committed before the call has been published (default timeout 30 s). */
+  flush(timeoutMs?: number): Promise<void>;
+  readonly isLeader: boolean;
+}
+
+/** The JetStream de-duplication window: a re-publish after a crash must land within it. */
+const DUPLICATE_WINDOW_MS = 2 * 60_000;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 10_000;
+const FLUSH_POLL_MS = 20;
+
+/**
+ * Publishes the store's events to JetStream in global order, at least once, with
+ * `Nats-Msg-Id` = event id so the broker drops re-publications: a crash between commit and publish,
+ * or between publish and checkpoint, delays an event but neither loses nor duplicates it.
+ * One relay per schema publishes (the holder of a session advisory lock); the others stand by.
+ */
+export async function startOutboxRelay(opts: OutboxRelayOptions): Promise<OutboxRelay> {
+  const relay = new Relay(opts);
+  await relay.ensureStream(); // a misconfigured stream or unreachable NATS fails the boot, not silently later
+  await relay.start();
+  return relay;
+}
+
+/** Ensures the stream exists with our subjects and de-duplication window; other instances may race us. */
+export async function ensureStream(jsm: JetStreamManager, stream: { name: string; subjects: string[] }): Promise<void> {
+  const duplicate_window = nanos(DUPLICATE_WINDOW_MS);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { config } = await jsm.streams.info(stream.name);
+      const subjectsMatch = sameSet(config.subjects ?? [], stream.subjects);
+      if (!subjectsMatch || config.duplicate_window !== duplicate_window) {
+        await jsm.streams.update(stream.name, { subjects: stream.subjects, duplicate_window });
+      }
+      return;
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    }
+    try {
+      await jsm.streams.add({ name: stream.name, subjects: stream.subjects, storage: StorageType.File, duplicate_window });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err; // otherwise another instance created it first: look again
+    }
+  }
+}
+
+class Relay implements OutboxRelay {
+  readonly #opts: OutboxRelayOptions;
+  readonly #s: StoreSchema;
+  readonly #pool: Queryable;
+  readonly #log: Logger;
+  readonly #js: JetStreamClient;
+  readonly #checkpointName: string;
+  readonly #batchSize: number;
+  readonly #pollIntervalMs: number;
+  readonly #leaderRetryMs: number;
+  /** Woken by NOTIFY (new commits), flush() and stop(). */
+  readonly #nudge = new Wakeup();
+  /** Woken by stop() only: retry and back-off sleeps. */
+  readonly #idle = new Wakeup();
+
+  #stopped = false;
+  #loop: Promise<void> = Promise.resolve();
+  /** Holds the advisory lock and LISTENs; its loss ends leadership. */
+  #session: pg.Client | null = null;
+  #leader = false;
+  #checkpoint: GlobalCheckpoint = START;
+  #streamReady = false;
+
+  constructor(opts: OutboxRelayOptions) {
+    this.#opts = opts;
+    this.#s = storeSchema(opts.store.schema);
+    this.#pool = opts.store.pool;
+    this.#log = opts.logger.child({ component: 'outbox-relay', schema: this.#s.name, stream: opts.stream.name });
+    this.#js = jetstream(opts.nats);
+    this.#checkpointName = opts.stream.name;
+    this.#batchSize = opts.batchSize ?? 256;
+    this.#pollIntervalMs = opts.pollIntervalMs ?? 1000;
+    this.#leaderRetryMs = opts.leaderRetryMs ?? 2000;
+  }
+
+  get isLeader(): boolean {
+    return this.#leader;
+  }
+
+  async ensureStream(): Promise<void> {
+    await ensureStream(await jetstreamManager(this.#opts.nats), this.#opts.stream);
+    this.#streamReady = true;
+  }
+
+  /** Starts the loop; resolves after the first leadership attempt, so `isLeader` is meaningful. */
+  start(): Promise<void> {
+    return new Promise((firstAttemptDone) => {
+      this.#loop = this.#run(firstAttemptDone);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#nudge.wake();
+    this.#idle.wake();
+    await this.#loop;
+  }
+
+  async flush(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const target = await readLastPosition(this.#pool, this.#s);
+    if (!target) return;
+    this.#nudge.wake();
+    for (;;) {
+      const done = await this.#readCheckpoint();
+      if (compareCheckpoints(done, target) >= 0) return;
+      if (Date.now() >= deadline) {
+        throw new Error(`outbox flush timed out after ${timeoutMs} ms: published up to ${fmt(done)}, waiting for ${fmt(target)}`);
+      }
+      await sleep(FLUSH_POLL_MS);
+    }
+  }
+
+  async #run(firstAttemptDone: () => void): Promise<void> {
+    let backoff = BACKOFF_MIN_MS;
+    while (!this.#stopped) {
+      try {
+        if (!this.#leader) {
+          const won = await this.#tryToLead();
+          firstAttemptDone();
+          if (!won) {
+            await this.#idle.wait(this.#leaderRetryMs);
+            continue;
+          }
+        }
+        if (!this.#streamReady) await this.ensureStream();
+        const published = await this.#publishBatch();
+        backoff = BACKOFF_MIN_MS;
+        if (published < this.#batchSize) await this.#nudge.wait(this.#pollIntervalMs);
+      } catch (err) {
+        firstAttemptDone();
+        if (this.#stopped) break;
+        this.#log.warn({ err, retryInMs: backoff }, 'outbox relay failed; retrying');
+        await this.#idle.wait(backoff);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      }
+    }
+    firstAttemptDone();
+    await this.#endSession();
+  }
+
+  async #tryToLead(): Promise<boolean> {
+    const session = this.#session ?? (await this.#openSession());
+    const { rows } = await session.query<{ won: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS won', [
+      lockKey('outbox', this.#s),
+    ]);
+    if (!rows[0]?.won) return false;
+    try {
+      await session.query(`LISTEN "${this.#s.channel}"`);
+      this.#checkpoint = await this.#readCheckpoint();
+    } catch (err) {
+      // Locks are re-entrant per session: drop the session so a retry starts from a clean slate.
+      await this.#endSession();
+      throw err;
+    }
+    if (this.#session !== session) return false; // the session died meanwhile
+    this.#leader = true;
+    this.#log.info({ checkpoint: this.#checkpoint }, 'outbox relay is leader');
+    return true;
+  }
+
+  /** Publishes one batch in order; checkpoints only what JetStream acknowledged. */
+  async #publishBatch(): Promise<number> {
+    const events = await this.#opts.store.readAll({ after: this.#checkpoint, limit: this.#batchSize });
+    let last: RecordedEvent | undefined;
+    try {
+      for (const e of events) {
+        if (!this.#leader || this.#stopped) break;
+        try {
+          await this.#js.publish(this.#opts.subjectFor(e), JSON.stringify(toPublishedEvent(e)), { msgID: e.eventId });
+        } catch (err) {
+          this.#streamReady = false; // the stream may be gone: ensure it before the next batch
+          throw err;
+        }
+        await this.#opts.afterPublish?.(e);
+        last = e;
+      }
+    } finally {
+      if (last) await this.#saveCheckpoint(last);
+    }
+    return events.length;
+  }
+
+  async #readCheckpoint(): Promise<GlobalCheckpoint> {
+    const { rows } = await this.#pool.query<{ transaction_id: string; global_position: string }>(
+      `SELECT transaction_id::text AS transaction_id, global_position FROM ${this.#s.checkpoints} WHERE name = $1`,
+      [this.#checkpointName],
+    );
+    const row = rows[0];
+    return row ? { transactionId: row.transaction_id, globalPosition: Number(row.global_position) } : START;
+  }
+
+  async #saveCheckpoint(e: RecordedEvent): Promise<void> {
+    // Never moves backwards, even if a deposed leader writes late.
+    await this.#pool.query(
+      `INSERT INTO ${this.#s.checkpoints} AS c (name, transaction_id, global_position) VALUES ($1, $2::xid8, $3)
+       ON CONFLICT (name) DO UPDATE
+         SET transaction_id = EXCLUDED.transaction_id, global_position = EXCLUDED.global_position, updated_at = now()
+         WHERE (c.transaction_id, c.global_position) < (EXCLUDED.transaction_id, EXCLUDED.global_position)`,
+      [this.#checkpointName, e.transactionId, e.globalPosition],
+    );
+    this.#checkpoint = { transactionId: e.transactionId, globalPosition: e.globalPosition };
+  }
+
+  async #openSession(): Promise<pg.Client> {
+    const { pool } = this.#opts.store;
+    const client = new pg.Client({ ...pool.options, keepAlive: true, application_name: `outbox-relay:${this.#s.name}` });
+    const lost = (err?: Error) => {
+      if (this.#session !== client) return;
+      this.#session = null;
+      if (this.#leader) this.#log.warn({ err }, 'outbox relay lost its database session; no longer leader');
+      this.#leader = false;
+      this.#nudge.wake();
+    };
+    client.on('error', (err) => {
+      lost(err);
+      client.end().catch(() => {});
+    });
+    client.on('end', () => lost());
+    client.on('notification', () => this.#nudge.wake());
+    await client.connect();
+    this.#session = client;
+    return client;
+  }
+
+  async #endSession(): Promise<void> {
+    const session = this.#session;
+    this.#session = null;
+    this.#leader = false;
+    if (!session) return;
+    try {
+      await session.query('SELECT pg_advisory_unlock_all()');
+    } catch {
+      // closing the session releases the lock anyway
+    }
+    await session.end().catch(() => {});
+  }
+}
+
+/** A one-waiter wake-up signal: `wait` resolves on `wake` or after `ms`; a wake with nobody waiting is kept. */
+class Wakeup {
+  #pending = false;
+  #resolve: (() => void) | null = null;
+
+  wake(): void {
+    if (this.#resolve) this.#resolve();
+    else this.#pending = true;
+  }
+
+  wait(ms: number): Promise<void> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#resolve = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#resolve = done;
+    });
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const fmt = (c: GlobalCheckpoint) => `(${c.transactionId}, ${c.globalPosition})`;
+const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));

@@ -1,0 +1,34 @@
+/** Names of the store's objects inside one service's schema. */
+export interface StoreSchema {
+  name: string;
+  events: string;
+  streams: string;
+  migrations: string;
+  checkpoints: string;
+  /** NOTIFY channel the relay LISTENs on. */
+  channel: string;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** Validates the schema name (it is interpolated into SQL) and derives the qualified table names. */
+export function storeSchema(name: string): StoreSchema {
+  // 63 is Postgres' identifier limit; the channel name appends `_events`.
+  if (!SCHEMA_NAME.test(name) || name.length > 56) {
+    throw new Error(`invalid event store schema name ${JSON.stringify(name)}: must match ${SCHEMA_NAME} and be at most 56 characters`);
+  }
+  const q = `"${name}"`;
+  return {
+    name,
+    events: `${q}.events`,
+    streams: `${q}.streams`,
+    migrations: `${q}.schema_migrations`,
+    checkpoints: `${q}.outbox_checkpoint`,
+    channel: `${name}_events`,
+  };
+}
+
+/** Key for pg_advisory_*lock(hashtextextended(key, 0)); advisory locks are per database. */
+export function lockKey(purpose: 'migrate' | 'outbox', s: StoreSchema): string {
+  return `siteflow:${purpose}:${s.name}`;
+}

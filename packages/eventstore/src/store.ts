@@ -1,0 +1,49 @@
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { appendToStream } from './append.js';
+import { migrate } from './migrate.js';
+import { readAllEvents, readStreamEvents, readStreamVersion } from './read.js';
+import { storeSchema } from './schema.js';
+import type { EventStore, EventStoreTx } from './types.js';
+
+/** The event store of one service, in its own Postgres schema (run `migrate()` once at boot). */
+export function createEventStore(opts: { pool: Pool; schema: string; logger?: Logger }): EventStore {
+  const { pool, logger } = opts;
+  const s = storeSchema(opts.schema);
+
+  return {
+    schema: s.name,
+    pool,
+    migrate: (readModelMigrations = []) => migrate(pool, s, readModelMigrations, logger),
+
+    async transaction(fn) {
+      const client = await pool.connect();
+      const tx: EventStoreTx = {
+        client,
+        append: (streamId, events, appendOpts) => appendToStream(client, s, streamId, events, appendOpts),
+        readStream: async (streamId, readOpts) => {
+          if (readOpts?.forUpdate) await readStreamVersion(client, s, streamId, true);
+          return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
+        },
+        streamVersion: (streamId) => readStreamVersion(client, s, streamId),
+      };
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+        throw err;
+      } finally {
+        // A client whose rollback failed is in an unknown state: destroy it rather than pool it.
+        client.release(broken);
+      }
+    },
+
+    readStream: (streamId, readOpts) => readStreamEvents(pool, s, streamId, readOpts?.fromVersion),
+    streamVersion: (streamId) => readStreamVersion(pool, s, streamId),
+    readAll: (readOpts) => readAllEvents(pool, s, readOpts),
+  };
+}

@@ -1,0 +1,97 @@
+import type { Pool, PoolClient } from 'pg';
+import type { Broadcast } from '@siteflow/contracts';
+
+/** An event to append. */
+export interface NewEvent {
+  /** uuid; generated (crypto.randomUUID) if absent. */
+  id?: string;
+  /** e.g. 'MessagePosted'. */
+  type: string;
+  data: Record<string, unknown>;
+  /** The project whose subject the event is published on. */
+  projectId: number | null;
+  /** When set and projectId is null, the event goes to the user-level subject. */
+  userId?: number | null;
+  /** What the gateway should push to clients. */
+  broadcast?: Broadcast | null;
+  metadata?: Record<string, unknown>;
+}
+
+/** An event as stored. */
+export interface RecordedEvent {
+  eventId: string;
+  streamId: string;
+  /** 1-based position in its stream. */
+  version: number;
+  /** Position in the whole store; unique, but NOT commit order (see readAll). */
+  globalPosition: number;
+  /** xid8 of the appending transaction, as a decimal string. */
+  transactionId: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  projectId: number | null;
+  userId: number | null;
+  broadcast: Broadcast | null;
+  occurredAt: Date;
+}
+
+/** A number is the exact current version of the stream (0 == 'no_stream'). */
+export type ExpectedVersion = number | 'no_stream' | 'any';
+
+/** A read-model migration of one service. SQL runs with `search_path = <schema>, public`. */
+export interface Migration {
+  id: number;
+  name: string;
+  up: string | ((client: PoolClient) => Promise<void>);
+}
+
+/** Where a global-order reader stands: the last event it has handled. */
+export interface GlobalCheckpoint {
+  transactionId: string;
+  globalPosition: number;
+}
+
+export interface AppendOptions {
+  expectedVersion: ExpectedVersion;
+  /** occurred_at of the events; the transaction's start time when absent. */
+  now?: Date;
+}
+
+export interface AppendResult {
+  nextVersion: number;
+  recorded: RecordedEvent[];
+}
+
+export interface EventStore {
+  readonly schema: string;
+  readonly pool: Pool;
+  /**
+   * Creates the schema and core tables, then applies `readModelMigrations` in id order; each once.
+   * Safe when N instances run it concurrently (pg_advisory_xact_lock on the schema name).
+   * Everything runs in one transaction, so a failing migration leaves nothing behind.
+   */
+  migrate(readModelMigrations?: Migration[]): Promise<void>;
+  /** BEGIN … COMMIT with a client; rolls back on throw. Read-model updates go through tx.client in the same transaction as append. */
+  transaction<T>(fn: (tx: EventStoreTx) => Promise<T>): Promise<T>;
+  readStream(streamId: string, opts?: { fromVersion?: number }): Promise<RecordedEvent[]>;
+  /** 0 when the stream does not exist. */
+  streamVersion(streamId: string): Promise<number>;
+  /**
+   * Committed events after `after` in (transaction_id, global_position) order, holding back every
+   * transaction not older than the oldest one still running, so a late commit is never skipped.
+   */
+  readAll(opts: { after?: GlobalCheckpoint; limit: number }): Promise<RecordedEvent[]>;
+}
+
+export interface EventStoreTx {
+  client: PoolClient;
+  /**
+   * Appends after checking the expected version; a mismatch or a concurrent append throws
+   * ConcurrencyError. 'any' serialises on the stream row and always succeeds. Notifies the relay on commit.
+   */
+  append(streamId: string, events: NewEvent[], opts: AppendOptions): Promise<AppendResult>;
+  /** `forUpdate` locks the stream row until the transaction ends (other appenders wait). */
+  readStream(streamId: string, opts?: { fromVersion?: number; forUpdate?: boolean }): Promise<RecordedEvent[]>;
+  streamVersion(streamId: string): Promise<number>;
+}
