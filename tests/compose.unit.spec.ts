@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+// docker-compose.yml runs the same stack from images (DESIGN, "Running it"). There is no Docker
+// engine here, so the check is structural plus Debian's docker-compose 1.29 validating the file.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const composeFile = path.join(root, 'docker-compose.yml');
+
+interface ComposeService {
+  image?: string;
+  command?: string[] | string;
+  build?: { context: string; dockerfile: string; args?: Record<string, string> };
+  environment?: Record<string, string>;
+  ports?: string[];
+  healthcheck?: unknown;
+  volumes?: string[];
+}
+const compose = parse(readFileSync(composeFile, 'utf8'), { merge: true }) as { version: string; services: Record<string, ComposeService> };
+const services = compose.services;
+const processes = ['chat', 'documents', 'presence', 'checklist', 'gateway'] as const;
+
+describe('docker-compose.yml', () => {
+  it('has the seven services', () => {
+    expect(Object.keys(services).sort()).toEqual(['chat', 'checklist', 'documents', 'gateway', 'nats', 'postgres', 'presence']);
+  });
+
+  it('runs nats-server 2.11 or newer with JetStream and the repository config', () => {
+    const nats = services.nats!;
+    const version = /^nats:(\d+)\.(\d+)/.exec(nats.image ?? '');
+    expect(version, `nats image ${nats.image}`).not.toBeNull();
+    const [major, minor] = [Number(version![1]), Number(version![2])];
+    expect(major > 2 || (major === 2 && minor >= 11), `nats image ${nats.image} is older than 2.11`).toBe(true);
+    const command = Array.isArray(nats.command) ? nats.command : String(nats.command).split(/\s+/);
+    expect(command).toContain('-js');
+    expect(command.join(' ')).toContain('-c /etc/nats/nats.conf');
+    expect(nats.volumes).toContain('./infra/nats/nats.conf:/etc/nats/nats.conf:ro');
+    expect(readFileSync(path.join(root, 'infra/nats/nats.conf'), 'utf8')).toMatch(/^jetstream\s*\{/m);
+  });
+
+  it('runs PostgreSQL 17 with a health check', () => {
+    expect(services.postgres!.image).toBe('postgres:17');
+    expect(services.postgres!.healthcheck).toBeDefined();
+  });
+
+  it('builds every process from the one Dockerfile, selected by SERVICE', () => {
+    for (const name of processes) {
+      const s = services[name]!;
+      expect(s.build, name).toMatchObject({ context: '.', dockerfile: 'infra/docker/Dockerfile', args: { SERVICE: name } });
+      expect(s.environment, name).toMatchObject({ NATS_URL: 'nats://nats:4222' });
+      expect(s.environment?.DATABASE_URL, name).toMatch(/^postgres:\/\/.*@postgres:5432\/siteflow$/);
+    }
+    const dockerfile = readFileSync(path.join(root, 'infra/docker/Dockerfile'), 'utf8');
+    expect(dockerfile).toContain('services/${SERVICE}/dist/main.js');
+  });
+
+  it('publishes the gateway on port 4000, with dev login off and a required JWT secret', () => {
+    const gateway = services.gateway!;
+    expect(gateway.ports).toContain('4000:4000');
+    expect(gateway.environment).toMatchObject({ PORT: '4000', DEV_LOGIN: '${DEV_LOGIN:-false}' });
+    expect(gateway.environment?.JWT_SECRET).toMatch(/^\$\{JWT_SECRET:\?/);
+  });
+
+  it('passes `docker-compose config -q` (and refuses to run without JWT_SECRET)', () => {
+    const run = (env: Record<string, string | undefined>) =>
+      spawnSync('docker-compose', ['-f', composeFile, 'config', '-q'], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
+    const valid = run({ JWT_SECRET: 'compose-check-only-not-a-real-secret-0123456789' });
+    if (valid.error && (valid.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      expect.fail('docker-compose is not on PATH: install it with `apt-get install --no-install-recommends docker-compose` (Debian, v1.29; no Docker engine needed)');
+    }
+    expect(valid.status, valid.stderr).toBe(0);
+
+    const env = { ...process.env };
+    delete env.JWT_SECRET;
+    const missing = spawnSync('docker-compose', ['-f', composeFile, 'config', '-q'], { cwd: root, encoding: 'utf8', env });
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toContain('JWT_SECRET must be set');
+  });
+});
