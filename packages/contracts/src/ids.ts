@@ -16,7 +16,7 @@ export type ChecklistItemId = z.infer<typeof ChecklistItemId>;
 export const ConnectionId = z.string().min(1).max(64);
 export type ConnectionId = z.infer<typeof ConnectionId>;
 
-/** Chat message ids are time-ordered strings (`m_` + UUIDv7), so they sort as they were posted. */
+/** Chat message ids are `m_` + a UUID; their order is the chat stream's version, not the id. */
 export const MessageId = z.string().regex(/^m_[0-9a-f-]{36}$/);
 export type MessageId = z.infer<typeof MessageId>;
 

@@ -13,3 +13,4 @@ export * from './chat.js';
 export * from './documents.js';
 export * from './checklist.js';
 export * from './presence.js';
+export * from './demo.js';

@@ -1,0 +1,129 @@
+import 'reflect-metadata';
+import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { MicroserviceOptions } from '@nestjs/microservices';
+import pg from 'pg';
+import type { z } from 'zod';
+import { streamFor, subjects, type ServiceName } from '@siteflow/contracts';
+import { createEventStore, startOutboxRelay, type Migration, type OutboxRelay, type RecordedEvent } from '@siteflow/eventstore';
+import { connectNats } from '@siteflow/messaging';
+import { BaseServiceConfig, loadConfig } from './config.js';
+import { DrainingServerNats } from './draining-server.js';
+import { healthController } from './health.js';
+import { InflightInterceptor, InflightRequests } from './inflight.js';
+import { ServiceKitModule, type ServiceKit } from './kit.js';
+import { createLogger, PinoNestLogger } from './logger.js';
+
+export interface ServiceDefinition<C extends BaseServiceConfig> {
+  name: ServiceName;
+  /** The service's feature modules (controllers and providers). */
+  modules: Array<Type<unknown> | DynamicModule>;
+  /** Read-model migrations of the service's schema, applied in id order after the core tables. */
+  migrations: Migration[];
+  configSchema?: z.ZodType<C>;
+  /** Runs once the service answers requests (e.g. demo seeding). */
+  afterStart?: (kit: ServiceKit<C>) => Promise<void>;
+}
+
+export interface RunningService<C extends BaseServiceConfig = BaseServiceConfig> {
+  kit: ServiceKit<C>;
+  stop(): Promise<void>;
+}
+
+/** Where a stored event is published: per project, or per user for user-level events. */
+export function defaultSubjectFor(service: ServiceName) {
+  return (e: RecordedEvent): string => {
+    if (e.projectId !== null) return subjects.projectEvent(e.projectId, service, e.type);
+    if (e.userId !== null && e.userId !== undefined) return subjects.userEvent(e.userId, service, e.type);
+    throw new Error(`event ${e.eventId} (${e.type}) has neither a project nor a user`);
+  };
+}
+
+/**
+ * Boots a NestJS service the one way all of ours boot: config from env (zod), pino logs, the
+ * service's Postgres schema migrated, the outbox relay running, Nest's NATS transport in a queue
+ * group named after the service, a health subject, and a graceful stop on SIGTERM/SIGINT.
+ */
+export async function bootService<C extends BaseServiceConfig>(def: ServiceDefinition<C>): Promise<RunningService<C>> {
+  const config = loadConfig((def.configSchema ?? BaseServiceConfig) as z.ZodType<C>);
+  const logger = createLogger(def.name, config.LOG_LEVEL, config.INSTANCE_ID);
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, application_name: def.name });
+  pool.on('error', (err) => logger.error({ err }, 'idle Postgres client failed'));
+
+  const store = createEventStore({ pool, schema: def.name, logger });
+  await store.migrate(def.migrations);
+
+  const nats = await connectNats(config.NATS_URL, `${def.name}:${config.INSTANCE_ID}`);
+  const relay: OutboxRelay = await startOutboxRelay({
+    store,
+    nats,
+    logger: logger.child({ component: 'outbox' }),
+    stream: streamFor(def.name),
+    subjectFor: defaultSubjectFor(def.name),
+  });
+  const encoder = new TextEncoder();
+  const kit: ServiceKit<C> = {
+    name: def.name,
+    config,
+    logger,
+    pool,
+    store,
+    nats,
+    startedAt: Date.now(),
+    publishEphemeral(subject, message) {
+      nats.publish(subject, encoder.encode(JSON.stringify(message)));
+    },
+    flushOutbox: (timeoutMs) => relay.flush(timeoutMs),
+  };
+
+  @Module({
+    imports: [ServiceKitModule.register(kit), ...def.modules],
+    controllers: [healthController(def.name)],
+  })
+  class ServiceRootModule {}
+
+  const inflight = new InflightRequests();
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(ServiceRootModule, {
+    strategy: new DrainingServerNats(
+      { servers: config.NATS_URL.split(','), queue: def.name, name: `${def.name}-rpc:${config.INSTANCE_ID}`, maxReconnectAttempts: -1 },
+      inflight,
+      config.SHUTDOWN_TIMEOUT_MS,
+    ),
+    logger: new PinoNestLogger(logger),
+    bufferLogs: false,
+  });
+  app.useGlobalInterceptors(new InflightInterceptor(inflight));
+  await app.listen();
+  logger.info({ queue: def.name }, `${def.name} service listening`);
+
+  if (def.afterStart) await def.afterStart(kit);
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info({ inflight: inflight.size }, 'stopping');
+      await app.close(); // unsubscribes, waits for requests in flight, flushes replies
+      try {
+        await relay.flush(2_000);
+      } catch {
+        // whatever is left is published by the next leader; the outbox never loses it
+      }
+      await relay.stop();
+      await nats.drain().catch(() => undefined);
+      await pool.end();
+      logger.info('stopped');
+    })());
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stop().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'unclean stop');
+          process.exit(1);
+        },
+      );
+    });
+  }
+  return { kit, stop };
+}

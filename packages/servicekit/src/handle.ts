@@ -1,0 +1,47 @@
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import { AppError, describeIssues, type ReplyEnvelope } from '@siteflow/contracts';
+import { ConcurrencyError } from '@siteflow/eventstore';
+
+/**
+ * The shape of every NATS handler: parse the request with its zod schema, run the work, and turn the
+ * outcome into a reply envelope. Bad input is `invalid_payload`; an AppError keeps its code; anything
+ * else is logged and answered `internal` (the process keeps running).
+ */
+export async function handle<S extends z.ZodType, R>(
+  logger: Logger,
+  subject: string,
+  schema: S,
+  raw: unknown,
+  work: (input: z.infer<S>) => Promise<R>,
+): Promise<ReplyEnvelope<R>> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, error: { code: 'invalid_payload', message: describeIssues(parsed.error) } };
+  }
+  try {
+    return { ok: true, data: await work(parsed.data) };
+  } catch (e) {
+    if (e instanceof AppError) return { ok: false, error: e.toBody() };
+    if (e instanceof ConcurrencyError) {
+      return { ok: false, error: { code: 'version_conflict', message: 'the data changed concurrently; try again' } };
+    }
+    logger.error({ err: e, subject }, 'handler failed');
+    return { ok: false, error: { code: 'internal', message: 'internal error' } };
+  }
+}
+
+/**
+ * Runs a read-decide-append unit again when another writer appended to the same stream first
+ * (optimistic concurrency). The work must be a whole transaction.
+ */
+export async function retryOnConcurrency<T>(work: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError) || attempt >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import type { PoolClient } from 'pg';
+import type { ChatMessage } from '@siteflow/contracts';
+import type { MessagePosted } from './room.js';
+
+type Row = {
+  message_id: string;
+  user_id: string;
+  username: string;
+  avatar_url: string;
+  text: string;
+  posted_at: Date;
+};
+
+const toMessage = (r: Row): ChatMessage => ({
+  id: r.message_id,
+  text: r.text,
+  user_id: Number(r.user_id),
+  username: r.username,
+  avatar_url: r.avatar_url,
+  timestamp: r.posted_at.toISOString(),
+});
+
+/** Projects a posted message into `chat.messages` (same transaction as the append). */
+export async function insertMessage(client: PoolClient, event: MessagePosted, streamVersion: number): Promise<void> {
+  const d = event.data;
+  await client.query(
+    `INSERT INTO chat.messages (message_id, project_id, stream_version, user_id, username, avatar_url, text, posted_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [d.message_id, d.project_id, streamVersion, d.user_id, d.username, d.avatar_url, d.text, d.posted_at],
+  );
+}
+
+/** A page of messages, oldest first, before a stream version (exclusive), plus whether more exist. */
+export async function pageBefore(
+  client: PoolClient,
+  projectId: number,
+  beforeVersion: number | null,
+  limit: number,
+): Promise<{ messages: ChatMessage[]; has_more: boolean }> {
+  const { rows } = await client.query<Row>(
+    `SELECT message_id, user_id, username, avatar_url, text, posted_at
+       FROM chat.messages
+      WHERE project_id = $1 AND ($2::int IS NULL OR stream_version < $2)
+      ORDER BY stream_version DESC
+      LIMIT $3`,
+    [projectId, beforeVersion, limit + 1],
+  );
+  const has_more = rows.length > limit;
+  return { messages: rows.slice(0, limit).reverse().map(toMessage), has_more };
+}
+
+export async function versionOfMessage(client: PoolClient, projectId: number, messageId: string): Promise<number | null> {
+  const { rows } = await client.query<{ stream_version: number }>(
+    'SELECT stream_version FROM chat.messages WHERE project_id = $1 AND message_id = $2',
+    [projectId, messageId],
+  );
+  return rows[0]?.stream_version ?? null;
+}
+
+/** Messages by others after the user's read mark. */
+export async function unreadCount(client: PoolClient, projectId: number, userId: number): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n
+       FROM chat.messages m
+       LEFT JOIN chat.read_marks r ON r.project_id = m.project_id AND r.user_id = $2
+      WHERE m.project_id = $1 AND m.user_id <> $2 AND m.stream_version > coalesce(r.last_read_version, 0)`,
+    [projectId, userId],
+  );
+  return Number(rows[0]?.n ?? 0);
+}

@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { bootService } from '@siteflow/servicekit';
+import { ChecklistModule } from './checklist.module.js';
+
+await bootService({ name: 'checklist', modules: [ChecklistModule], migrations: [] });

@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { ProjectsController } from './projects/projects.controller.js';
+
+@Module({ controllers: [ProjectsController] })
+export class DocumentsModule {}

@@ -1,0 +1,38 @@
+import type { PoolClient } from 'pg';
+import type { ProjectInfo } from '@siteflow/contracts';
+import type { ProjectCreated } from './project.js';
+
+export async function insertProject(client: PoolClient, e: ProjectCreated): Promise<void> {
+  const d = e.data;
+  await client.query(
+    `INSERT INTO documents.projects (id, name, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`,
+    [d.project_id, d.name, d.status, d.created_at],
+  );
+  for (const m of d.members) {
+    await client.query(
+      `INSERT INTO documents.project_members (project_id, user_id, username, role, avatar_url) VALUES ($1, $2, $3, $4, $5)`,
+      [d.project_id, m.user_id, m.username, m.role, m.avatar_url],
+    );
+  }
+}
+
+export async function loadProject(client: PoolClient, projectId: number): Promise<ProjectInfo | null> {
+  const { rows } = await client.query<{ id: string; name: string; status: ProjectInfo['status']; created_at: Date; updated_at: Date }>(
+    'SELECT id, name, status, created_at, updated_at FROM documents.projects WHERE id = $1',
+    [projectId],
+  );
+  const p = rows[0];
+  if (!p) return null;
+  const members = await client.query<{ user_id: string; username: string; role: 'admin' | 'customer'; avatar_url: string }>(
+    'SELECT user_id, username, role, avatar_url FROM documents.project_members WHERE project_id = $1 ORDER BY user_id',
+    [projectId],
+  );
+  return {
+    id: Number(p.id),
+    name: p.name,
+    status: p.status,
+    created_at: p.created_at.toISOString(),
+    updated_at: p.updated_at.toISOString(),
+    members: members.rows.map((m) => ({ user_id: Number(m.user_id), username: m.username, role: m.role, avatar_url: m.avatar_url })),
+  };
+}

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { isProjectClientEvent, projectClientEvents, subjects, type ClientEventRoute } from '@siteflow/contracts';
+import type { TokenService } from './auth/tokens.js';
+import type { GatewayConfig } from './config.js';
+import { registerRoutes } from './http/routes.js';
+import { CloseCode, Connection } from './protocol/connection.js';
+import { decodeFrame } from './protocol/frames.js';
+import { Rooms } from './rooms/rooms.js';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  nats: NatsConnection;
+  tokens: TokenService;
+  now?: () => number;
+  newConnectionId?: () => string;
+}
+
+export interface Gateway {
+  http: FastifyInstance;
+  rooms: Rooms;
+  connections: ReadonlySet<Connection>;
+  /** Stops accepting, closes every socket (1001), closes HTTP. Does not close NATS (the caller's). */
+  close(): Promise<void>;
+}
+
+const SOCKET_PATH = '/socket/websocket';
+/** The largest frame any event may carry (document saves); ordinary events are bounded lower. */
+const LARGEST_FRAME = Math.max(...Object.values(projectClientEvents).map((r: ClientEventRoute) => r.maxFrameBytes ?? 0));
+
+/** Builds the gateway: HTTP routes, the Phoenix socket, rooms. `main.ts` only wires and listens. */
+export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
+  const { config, logger, nats, tokens } = deps;
+  const now = deps.now ?? Date.now;
+  const newConnectionId = deps.newConnectionId ?? (() => randomUUID());
+
+  const http = Fastify({
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 64 * 1024,
+  });
+  registerRoutes(http, { config, nats, tokens });
+  if (config.WEB_DIST && existsSync(config.WEB_DIST)) {
+    await http.register(fastifyStatic, { root: config.WEB_DIST, prefix: '/', wildcard: false });
+    // The web app routes on the client: unknown GETs outside the API get its index.html.
+    http.setNotFoundHandler((req, reply) => {
+      if (req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/socket')) return reply.sendFile('index.html');
+      return reply.code(404).send({ code: 'not_found', message: 'no such route' });
+    });
+  }
+
+  const rooms = new Rooms(nats, logger.child({ component: 'rooms' }));
+  const connections = new Set<Connection>();
+  const byId = new Map<string, Connection>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: Math.max(config.MAX_FRAME_BYTES, LARGEST_FRAME),
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  const socketLogger = logger.child({ component: 'socket' });
+  const encoder = new TextEncoder();
+
+  const refuse = (socket: Duplex, status: number, text: string) => {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  };
+
+  http.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    if (url.pathname !== SOCKET_PATH) return refuse(socket, 404, 'Not Found');
+    const vsn = url.searchParams.get('vsn');
+    if (vsn !== null && !vsn.startsWith('2.')) return refuse(socket, 400, 'Bad Request');
+    const token = url.searchParams.get('token');
+    if (!token) return refuse(socket, 403, 'Forbidden');
+    tokens.verify(token).then(
+      (user) => {
+        if (!user || user.expiresAt <= now()) return refuse(socket, 403, 'Forbidden');
+        if (socket.destroyed) return;
+        wss.handleUpgrade(req, socket, head, (ws) => accept(ws, user));
+      },
+      (err) => {
+        socketLogger.error({ err }, 'token verification failed');
+        refuse(socket, 500, 'Internal Server Error');
+      },
+    );
+  });
+
+  function accept(ws: WebSocket, user: NonNullable<Awaited<ReturnType<TokenService['verify']>>>): void {
+    const conn = new Connection(newConnectionId(), user, ws, { config, logger: socketLogger, nats, rooms, now });
+    connections.add(conn);
+    byId.set(conn.id, conn);
+    ws.on('message', (data, isBinary) => {
+      try {
+        if (isBinary) {
+          conn.close(CloseCode.unsupportedData, 'binary frames are not supported');
+          return;
+        }
+        const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+        if (Buffer.byteLength(text) > config.MAX_FRAME_BYTES && !allowedLargeFrame(text)) {
+          conn.close(CloseCode.tooBig, 'frame too large');
+          return;
+        }
+        conn.onFrame(text);
+      } catch (err) {
+        socketLogger.error({ err, connection: conn.id }, 'frame handling failed');
+      }
+    });
+    ws.on('error', (err) => socketLogger.debug({ err, connection: conn.id }, 'socket error'));
+    ws.on('close', () => {
+      const topics = conn.joinedTopics;
+      conn.dispose();
+      connections.delete(conn);
+      byId.delete(conn.id);
+      // Services release what this connection held (edit locks, presence).
+      const projectIds = topics.flatMap((t) => (t.startsWith('project:') ? [Number(t.slice(8))] : []));
+      try {
+        nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify({ connection_id: conn.id, user_id: user.id, project_ids: projectIds })));
+      } catch (err) {
+        socketLogger.warn({ err }, 'could not announce closed connection');
+      }
+    });
+  }
+
+  /** A frame above the ordinary bound is allowed only for an event whose own bound covers it. */
+  function allowedLargeFrame(text: string): boolean {
+    const d = decodeFrame(text);
+    if (d.kind !== 'frame' || !isProjectClientEvent(d.event)) return false;
+    const route: ClientEventRoute = projectClientEvents[d.event];
+    return route.maxFrameBytes !== undefined && Buffer.byteLength(text) <= route.maxFrameBytes;
+  }
+
+  // Idle sockets (no frame for IDLE_TIMEOUT_MS, e.g. no heartbeat) and expired sessions are closed.
+  const sweep = setInterval(
+    () => {
+      const t = now();
+      for (const c of connections) {
+        if (t - c.lastFrameAt > config.IDLE_TIMEOUT_MS) c.close(CloseCode.goingAway, 'idle timeout');
+        else if (c.user.expiresAt <= t) c.close(CloseCode.policyViolation, 'session expired');
+      }
+    },
+    Math.min(5_000, Math.max(250, Math.floor(config.IDLE_TIMEOUT_MS / 4))),
+  );
+  sweep.unref();
+
+  // After a NATS reconnect the gateway cannot know what it missed: every client rejoins.
+  let watching = true;
+  void (async () => {
+    for await (const s of nats.status()) {
+      if (!watching) break;
+      if (s.type === 'reconnect') {
+        const evicted = rooms.evictAll();
+        logger.warn({ joins: evicted.length }, 'NATS reconnected: asking clients to rejoin');
+        for (const e of evicted) byId.get(e.clientId)?.forceRejoin(e.topic, e.joinRef);
+      }
+    }
+  })().catch((err) => logger.error({ err }, 'NATS status watcher stopped'));
+
+  return {
+    http,
+    rooms,
+    connections,
+    async close() {
+      watching = false;
+      clearInterval(sweep);
+      for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down');
+      wss.close();
+      await http.close();
+    },
+  };
+}

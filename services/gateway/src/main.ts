@@ -1,0 +1,32 @@
+import { pino } from 'pino';
+import { connectNats } from '@siteflow/messaging';
+import { buildApp } from './app.js';
+import { hs256Tokens } from './auth/tokens.js';
+import { loadGatewayConfig } from './config.js';
+
+const config = loadGatewayConfig();
+const logger = pino({ level: config.LOG_LEVEL, base: { service: 'gateway', instance: config.INSTANCE_ID } });
+const nats = await connectNats(config.NATS_URL, `gateway:${config.INSTANCE_ID}`);
+const tokens = hs256Tokens({ secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.JWT_TTL_S });
+const gateway = await buildApp({ config, logger, nats, tokens });
+await gateway.http.listen({ port: config.PORT, host: config.HOST });
+logger.info({ port: config.PORT, devLogin: config.DEV_LOGIN }, 'gateway listening');
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping');
+    gateway
+      .close()
+      .then(() => nats.drain())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'unclean stop');
+          process.exit(1);
+        },
+      );
+  });
+}

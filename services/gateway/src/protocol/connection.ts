@@ -1,0 +1,249 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import {
+  describeIssues,
+  isProjectClientEvent,
+  parseTopic,
+  PhxEvent,
+  projectClientEvents,
+  replyError,
+  subjects,
+  type CommandContext,
+  type ErrorBody,
+  type ParsedTopic,
+  type ServerFrame,
+} from '@siteflow/contracts';
+import { requestService } from '@siteflow/messaging';
+import type { SessionUser } from '../auth/tokens.js';
+import type { GatewayConfig } from '../config.js';
+import { readRoomSnapshot } from '../rooms/snapshot.js';
+import type { RoomClient, Rooms } from '../rooms/rooms.js';
+import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
+
+export interface ConnectionDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  nats: NatsConnection;
+  rooms: Rooms;
+  now: () => number;
+}
+
+type Join = { joinRef: string; topic: ParsedTopic };
+
+/**
+ * One socket speaking Phoenix Channels v2: heartbeats, joins and leaves, pushes forwarded to the
+ * owning service with who/where added, one reply per push. Holds no domain logic.
+ */
+export class Connection implements RoomClient {
+  /** Topic → the current join. */
+  private readonly joins = new Map<string, Join>();
+  lastFrameAt: number;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly user: SessionUser,
+    private readonly ws: WebSocket,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.lastFrameAt = deps.now();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get joinedTopics(): string[] {
+    return [...this.joins.keys()];
+  }
+
+  /** Writes a serialised frame; a socket that cannot keep up is closed, not buffered forever. */
+  send(text: string): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > this.deps.config.MAX_BUFFERED_BYTES) {
+      this.deps.logger.warn({ connection: this.id, buffered: this.ws.bufferedAmount }, 'slow consumer closed');
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(text);
+  }
+
+  private sendFrame(frame: ServerFrame): void {
+    this.send(encodeFrame(frame));
+  }
+
+  private reply(joinRef: string | null, ref: string, topic: string, response: unknown): void {
+    this.sendFrame([joinRef, ref, topic, PhxEvent.reply, { status: 'ok', response }]);
+  }
+
+  private replyErr(joinRef: string | null, ref: string | null, topic: string, error: ErrorBody): void {
+    if (ref === null) return; // nobody waits for an answer to a frame without a ref
+    this.sendFrame([joinRef, ref, topic, PhxEvent.reply, replyError(error)]);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason);
+  }
+
+  /** Entry point for every text frame. */
+  onFrame(text: string): void {
+    this.lastFrameAt = this.deps.now();
+    const d = decodeFrame(text);
+    if (d.kind === 'close') {
+      this.close(d.code, d.reason);
+      return;
+    }
+    if (d.kind === 'reject') {
+      this.replyErr(d.joinRef, d.ref, d.topic, d.error);
+      return;
+    }
+    const { joinRef, ref, topic, event, payload } = d;
+
+    if (topic === 'phoenix' && event === PhxEvent.heartbeat) {
+      if (ref !== null) this.reply(null, ref, 'phoenix', {});
+      return;
+    }
+    if (event === PhxEvent.join) {
+      void this.join(joinRef ?? ref, ref, topic, payload).catch((err) => {
+        this.deps.logger.error({ err, topic }, 'join failed');
+        this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
+      });
+      return;
+    }
+    const current = this.joins.get(topic);
+    if (event === PhxEvent.leave) {
+      if (!current || current.joinRef !== joinRef) {
+        this.replyErr(joinRef, ref, topic, { code: 'unmatched_topic', message: 'unmatched topic' });
+        return;
+      }
+      this.leave(topic, current);
+      if (ref !== null) this.reply(joinRef, ref, topic, {});
+      this.sendFrame([joinRef, joinRef, topic, PhxEvent.close, {}]);
+      return;
+    }
+    if (!current) {
+      this.replyErr(joinRef, ref, topic, { code: 'unmatched_topic', message: 'unmatched topic' });
+      return;
+    }
+    if (current.joinRef !== joinRef) {
+      // A push from a join that has since been replaced: Phoenix drops it.
+      this.deps.logger.debug({ topic, joinRef }, 'stale join_ref dropped');
+      return;
+    }
+    void this.push(current, ref, topic, event, payload).catch((err) => {
+      this.deps.logger.error({ err, topic, event }, 'push failed');
+      this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
+    });
+  }
+
+  private context(projectId: number): CommandContext {
+    return {
+      user_id: this.user.id,
+      username: this.user.username,
+      role: this.user.role,
+      avatar_url: this.user.avatar_url,
+      connection_id: this.id,
+      project_id: projectId,
+    };
+  }
+
+  private async join(joinRef: string | null, ref: string | null, topicName: string, _params: Record<string, unknown>): Promise<void> {
+    if (joinRef === null) {
+      this.replyErr(null, ref, topicName, { code: 'invalid_payload', message: 'phx_join needs a join_ref' });
+      return;
+    }
+    const topic = parseTopic(topicName);
+    if (!topic) {
+      this.replyErr(joinRef, ref, topicName, { code: 'unmatched_topic', message: 'unmatched topic' });
+      return;
+    }
+    if (topic.kind === 'user' && topic.userId !== this.user.id) {
+      this.replyErr(joinRef, ref, topicName, { code: 'unauthorized', message: "another user's topic" });
+      return;
+    }
+    // Rejoining a joined topic closes the old join first, as Phoenix does.
+    const previous = this.joins.get(topicName);
+    if (previous) {
+      this.leave(topicName, previous);
+      this.sendFrame([previous.joinRef, previous.joinRef, topicName, PhxEvent.close, {}]);
+    }
+    const join: Join = { joinRef, topic };
+    this.joins.set(topicName, join);
+
+    // Subscribe before reading the snapshot, so nothing falls between snapshot and stream.
+    const subject = topic.kind === 'project' ? subjects.projectAll(topic.projectId) : subjects.userAll(topic.userId);
+    const room = this.deps.rooms.acquire(topicName, subject);
+    room.addJoining(this, joinRef);
+
+    if (topic.kind === 'user') {
+      if (ref !== null) this.reply(joinRef, ref, topicName, {});
+      room.activate(this.id, joinRef, {});
+      return;
+    }
+
+    const ctx = this.context(topic.projectId);
+    const result = await readRoomSnapshot(this.deps.nats, ctx, this.deps.config.SNAPSHOT_TIMEOUT_MS);
+    if (this.closed || this.joins.get(topicName) !== join) return; // superseded or gone meanwhile
+    let error: ErrorBody | null = null;
+    if (!result.ok) error = result.error;
+    else if (!result.snapshot.project) error = { code: 'not_found', message: `project ${topic.projectId} does not exist` };
+    else if (!result.snapshot.project.members.some((m) => m.user_id === this.user.id)) {
+      error = { code: 'unauthorized', message: 'you are not a member of this project' };
+    }
+    if (error || !result.ok) {
+      this.leave(topicName, join);
+      this.replyErr(joinRef, ref, topicName, error ?? { code: 'internal', message: 'internal error' });
+      return;
+    }
+    if (ref !== null) this.reply(joinRef, ref, topicName, result.snapshot);
+    this.sendFrame([joinRef, null, topicName, 'presence_state', result.presence]);
+    room.activate(this.id, joinRef, result.versions);
+  }
+
+  private leave(topicName: string, join: Join): void {
+    if (this.joins.get(topicName) === join) this.joins.delete(topicName);
+    this.deps.rooms.leave(topicName, this.id, join.joinRef);
+  }
+
+  private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<void> {
+    const reject = (error: ErrorBody) => this.replyErr(join.joinRef, ref, topicName, error);
+    if (join.topic.kind !== 'project' || !isProjectClientEvent(event)) {
+      reject({ code: 'unknown_event', message: `unknown event ${JSON.stringify(event.slice(0, 100))}` });
+      return;
+    }
+    const route = projectClientEvents[event];
+    const parsed = route.payload.safeParse(payload);
+    if (!parsed.success) {
+      reject({ code: 'invalid_payload', message: describeIssues(parsed.error) });
+      return;
+    }
+    const reply = await requestService(
+      this.deps.nats,
+      route.subject,
+      { ctx: this.context(join.topic.projectId), payload: parsed.data },
+      { timeoutMs: this.deps.config.PUSH_TIMEOUT_MS },
+    );
+    if (reply.ok) {
+      if (ref !== null) this.reply(join.joinRef, ref, topicName, reply.data ?? {});
+    } else reject(reply.error);
+  }
+
+  /** The socket closed: leave every room. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [topic, join] of this.joins) this.deps.rooms.leave(topic, this.id, join.joinRef);
+    this.joins.clear();
+  }
+
+  /** NATS reconnected: this socket's joins are void; tell the client to rejoin (fresh snapshot). */
+  forceRejoin(topic: string, joinRef: string): void {
+    const join = this.joins.get(topic);
+    if (!join || join.joinRef !== joinRef) return;
+    this.joins.delete(topic);
+    this.sendFrame([joinRef, joinRef, topic, PhxEvent.error, {}]);
+  }
+}
+
+export { CloseCode };

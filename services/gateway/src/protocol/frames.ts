@@ -1,0 +1,72 @@
+import { ClientFrame, describeIssues, type ErrorBody, type ServerFrame } from '@siteflow/contracts';
+
+/** What to do with one incoming text frame. */
+export type Decoded =
+  | { kind: 'frame'; joinRef: string | null; ref: string | null; topic: string; event: string; payload: Record<string, unknown> }
+  /** The frame is malformed, but it names a ref and topic we can answer on. */
+  | { kind: 'reject'; joinRef: string | null; ref: string; topic: string; error: ErrorBody }
+  /** Nothing in it can be answered: the socket is closed with this code. */
+  | { kind: 'close'; code: number; reason: string };
+
+/** WebSocket close codes we use (RFC 6455 §7.4.1). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  unsupportedData: 1003,
+  invalidPayload: 1007,
+  policyViolation: 1008,
+  tooBig: 1009,
+  tryAgainLater: 1013,
+} as const;
+
+const MAX_NESTING = 32;
+
+/**
+ * Decodes a Phoenix v2 frame `[join_ref, ref, topic, event, payload]`. Pure: no I/O, never throws.
+ */
+export function decodeFrame(text: string): Decoded {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'close', code: CloseCode.invalidPayload, reason: 'frame is not JSON' };
+  }
+  if (!Array.isArray(value)) return { kind: 'close', code: CloseCode.invalidPayload, reason: 'frame is not an array' };
+  const parsed = ClientFrame.safeParse(value);
+  if (parsed.success) {
+    const [joinRef, ref, topic, event, payload] = parsed.data;
+    if (nestingDepth(payload, 0) > MAX_NESTING) {
+      return ref !== null
+        ? { kind: 'reject', joinRef, ref, topic, error: { code: 'invalid_payload', message: 'payload is nested too deeply' } }
+        : { kind: 'close', code: CloseCode.invalidPayload, reason: 'payload is nested too deeply' };
+    }
+    return { kind: 'frame', joinRef, ref, topic, event, payload };
+  }
+  // Answerable if it carries a usable ref and topic; otherwise nobody is waiting for a reply.
+  const [joinRef, ref, topic] = value as unknown[];
+  if (typeof ref === 'string' && ref.length > 0 && ref.length <= 64 && typeof topic === 'string' && topic.length > 0 && topic.length <= 200) {
+    return {
+      kind: 'reject',
+      joinRef: typeof joinRef === 'string' && joinRef.length <= 64 ? joinRef : null,
+      ref,
+      topic,
+      error: { code: 'invalid_payload', message: `malformed frame: ${describeIssues(parsed.error)}` },
+    };
+  }
+  return { kind: 'close', code: CloseCode.invalidPayload, reason: 'malformed frame' };
+}
+
+function nestingDepth(value: unknown, depth: number): number {
+  if (depth > MAX_NESTING || value === null || typeof value !== 'object') return depth;
+  let max = depth;
+  for (const v of Array.isArray(value) ? value : Object.values(value)) {
+    const d = nestingDepth(v, depth + 1);
+    if (d > max) max = d;
+    if (max > MAX_NESTING) break;
+  }
+  return max;
+}
+
+export function encodeFrame(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}

@@ -1,0 +1,210 @@
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { EphemeralMessage, PublishedEvent, type Broadcast } from '@siteflow/contracts';
+import { encodeFrame } from '../protocol/frames.js';
+
+/** A socket as a room sees it. */
+export interface RoomClient {
+  readonly id: string;
+  send(text: string): void;
+}
+
+type Delivery = { streamId: string | null; version: number; frame: string; exclude: string | undefined };
+
+interface Member {
+  client: RoomClient;
+  joinRef: string;
+  /** Projections that arrived while the join snapshot was being read. */
+  buffer: Delivery[] | null;
+  /** Per stream, the version the member's snapshot already contains. */
+  floors: Map<string, number> | null;
+}
+
+export interface RoomStats {
+  rooms: number;
+  members: number;
+  delivered: number;
+  duplicatesDropped: number;
+  gaps: number;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * One topic on this gateway: a NATS subscription to its projections, opened on the first join and
+ * closed on the last leave, and the sockets joined to it. Each projection is parsed and serialised
+ * once, then written to every member.
+ */
+export class Room {
+  readonly members = new Map<string, Member>();
+  /** Highest version seen per stream: duplicates (relay retries) are dropped here. */
+  private readonly versions = new Map<string, number>();
+  private readonly sub: Subscription;
+
+  constructor(
+    readonly topic: string,
+    subject: string,
+    nats: NatsConnection,
+    private readonly logger: Logger,
+    private readonly stats: RoomStats,
+  ) {
+    this.sub = nats.subscribe(subject, { callback: (err, msg) => (err ? this.logger.warn({ err, topic }, 'subscription error') : this.onMessage(msg)) });
+  }
+
+  /** Adds a socket whose join is in progress: projections are buffered until `activate`. */
+  addJoining(client: RoomClient, joinRef: string): void {
+    this.members.set(client.id, { client, joinRef, buffer: [], floors: null });
+  }
+
+  /**
+   * Completes a join after its snapshot reply was sent: flushes buffered projections the snapshot
+   * does not contain. Returns false if the join was superseded or removed meanwhile.
+   */
+  activate(clientId: string, joinRef: string, snapshotVersions: Record<string, number>): boolean {
+    const m = this.members.get(clientId);
+    if (!m || m.joinRef !== joinRef || m.buffer === null) return false;
+    const floors = new Map(Object.entries(snapshotVersions));
+    const buffered = m.buffer;
+    m.buffer = null;
+    m.floors = floors.size > 0 ? floors : null;
+    for (const d of buffered) this.deliverTo(m, d);
+    return true;
+  }
+
+  remove(clientId: string, joinRef?: string): boolean {
+    const m = this.members.get(clientId);
+    if (!m || (joinRef !== undefined && m.joinRef !== joinRef)) return false;
+    this.members.delete(clientId);
+    return true;
+  }
+
+  joinRefOf(clientId: string): string | undefined {
+    return this.members.get(clientId)?.joinRef;
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+    this.members.clear();
+  }
+
+  private onMessage(msg: Msg): void {
+    const delivery = this.toDelivery(msg);
+    if (!delivery) return;
+    for (const m of this.members.values()) this.deliverTo(m, delivery);
+  }
+
+  private deliverTo(m: Member, d: Delivery): void {
+    if (m.buffer !== null) {
+      m.buffer.push(d);
+      return;
+    }
+    if (d.exclude !== undefined && d.exclude === m.client.id) return;
+    if (m.floors !== null && d.streamId !== null) {
+      const floor = m.floors.get(d.streamId);
+      if (floor !== undefined) {
+        if (d.version <= floor) return;
+        m.floors.delete(d.streamId);
+        if (m.floors.size === 0) m.floors = null;
+      }
+    }
+    this.stats.delivered++;
+    m.client.send(d.frame);
+  }
+
+  /** Parses a projection once; never throws (a bad message is logged and dropped). */
+  private toDelivery(msg: Msg): Delivery | null {
+    let json: unknown;
+    try {
+      json = JSON.parse(decoder.decode(msg.data));
+    } catch {
+      this.logger.warn({ subject: msg.subject }, 'projection is not JSON');
+      return null;
+    }
+    const kind = msg.subject.split('.')[2];
+    if (kind === 'eph') {
+      const e = EphemeralMessage.safeParse(json);
+      if (!e.success) {
+        this.logger.warn({ subject: msg.subject }, 'malformed ephemeral projection');
+        return null;
+      }
+      return this.frameFor(null, 0, e.data.broadcast);
+    }
+    const e = PublishedEvent.safeParse(json);
+    if (!e.success) {
+      this.logger.warn({ subject: msg.subject }, 'malformed projection');
+      return null;
+    }
+    const { stream_id, version, broadcast } = e.data;
+    const last = this.versions.get(stream_id);
+    if (last !== undefined && version <= last) {
+      this.stats.duplicatesDropped++;
+      return null;
+    }
+    if (last !== undefined && version > last + 1) {
+      // Not every event of a stream reaches every topic (some go to a user's topic), so a jump is
+      // only suspicious; counted and logged for operators.
+      this.stats.gaps++;
+      this.logger.debug({ topic: this.topic, stream_id, last, version }, 'version gap');
+    }
+    this.versions.set(stream_id, version);
+    return broadcast ? this.frameFor(stream_id, version, broadcast) : null;
+  }
+
+  private frameFor(streamId: string | null, version: number, b: Broadcast): Delivery {
+    return { streamId, version, frame: encodeFrame([null, null, this.topic, b.event, b.payload]), exclude: b.exclude_connection_id };
+  }
+}
+
+/** All rooms of this gateway, by topic. */
+export class Rooms {
+  private readonly rooms = new Map<string, Room>();
+  readonly stats: RoomStats = { rooms: 0, members: 0, delivered: 0, duplicatesDropped: 0, gaps: 0 };
+
+  constructor(
+    private readonly nats: NatsConnection,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The room of a topic, subscribing to its projections if this is the first member. */
+  acquire(topic: string, subject: string): Room {
+    let room = this.rooms.get(topic);
+    if (!room) {
+      room = new Room(topic, subject, this.nats, this.logger, this.stats);
+      this.rooms.set(topic, room);
+    }
+    return room;
+  }
+
+  get(topic: string): Room | undefined {
+    return this.rooms.get(topic);
+  }
+
+  /** Removes a member; the last one out closes the room's subscription. */
+  leave(topic: string, clientId: string, joinRef?: string): boolean {
+    const room = this.rooms.get(topic);
+    if (!room) return false;
+    const removed = room.remove(clientId, joinRef);
+    if (room.members.size === 0) {
+      room.close();
+      this.rooms.delete(topic);
+    }
+    return removed;
+  }
+
+  /** Empties every room (NATS reconnected: what was missed is unknown). Returns who was in them. */
+  evictAll(): Array<{ topic: string; clientId: string; joinRef: string }> {
+    const evicted: Array<{ topic: string; clientId: string; joinRef: string }> = [];
+    for (const [topic, room] of this.rooms) {
+      for (const [clientId, m] of room.members) evicted.push({ topic, clientId, joinRef: m.joinRef });
+      room.close();
+    }
+    this.rooms.clear();
+    return evicted;
+  }
+
+  snapshotStats(): RoomStats {
+    let members = 0;
+    for (const r of this.rooms.values()) members += r.members.size;
+    return { ...this.stats, rooms: this.rooms.size, members };
+  }
+}

@@ -1,0 +1,60 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  ChatServiceSnapshot,
+  ChecklistServiceSnapshot,
+  DocumentsServiceSnapshot,
+  PresenceServiceSnapshot,
+  subjects,
+  type CommandContext,
+  type ErrorBody,
+  type PresenceState,
+  type RoomSnapshot,
+  type ServiceName,
+} from '@siteflow/contracts';
+import { requestService } from '@siteflow/messaging';
+import type { z } from 'zod';
+
+export type RoomSnapshotResult =
+  | { ok: true; snapshot: RoomSnapshot; presence: PresenceState; versions: Record<string, number> }
+  | { ok: false; error: ErrorBody };
+
+async function part<S extends z.ZodType>(
+  nats: NatsConnection,
+  service: ServiceName,
+  schema: S,
+  ctx: CommandContext,
+  timeoutMs: number,
+): Promise<{ ok: true; value: z.infer<S> } | { ok: false; error: ErrorBody }> {
+  const reply = await requestService(nats, subjects.snapshot(service), { ctx, payload: {} }, { timeoutMs });
+  if (!reply.ok) return reply;
+  const parsed = schema.safeParse(reply.data);
+  if (!parsed.success) return { ok: false, error: { code: 'internal', message: `${service} snapshot is malformed` } };
+  return { ok: true, value: parsed.data };
+}
+
+/**
+ * The room as of now, asked of every service in parallel. A service that does not answer fails the
+ * whole join with its error (`unavailable`): never a room with a silent hole.
+ */
+export async function readRoomSnapshot(nats: NatsConnection, ctx: CommandContext, timeoutMs: number): Promise<RoomSnapshotResult> {
+  const [documents, presence, chat, checklist] = await Promise.all([
+    part(nats, 'documents', DocumentsServiceSnapshot, ctx, timeoutMs),
+    part(nats, 'presence', PresenceServiceSnapshot, ctx, timeoutMs),
+    part(nats, 'chat', ChatServiceSnapshot, ctx, timeoutMs),
+    part(nats, 'checklist', ChecklistServiceSnapshot, ctx, timeoutMs),
+  ]);
+  for (const p of [documents, presence, chat, checklist]) if (!p.ok) return { ok: false, error: p.error };
+  if (!documents.ok || !presence.ok || !chat.ok || !checklist.ok) throw new Error('unreachable');
+  return {
+    ok: true,
+    snapshot: {
+      project: documents.value.part.project,
+      documents: documents.value.part.documents,
+      checklist: checklist.value.part,
+      chat: chat.value.part,
+      members_last_seen: presence.value.part.last_seen,
+    },
+    presence: presence.value.part.state,
+    versions: { ...documents.value.versions, ...presence.value.versions, ...chat.value.versions, ...checklist.value.versions },
+  };
+}

@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { PresenceController } from './room/presence.controller.js';
+
+@Module({ controllers: [PresenceController] })
+export class PresenceModule {}
