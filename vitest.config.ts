@@ -8,11 +8,12 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: 'unit', include: ['**/*.unit.spec.ts', '**/*.unit.spec.tsx'], exclude, environment: 'node' },
+        test: { name: 'unit', sequence: { groupOrder: 0 }, include: ['**/*.unit.spec.ts', '**/*.unit.spec.tsx'], exclude, environment: 'node' },
       },
       {
         test: {
           name: 'int',
+          sequence: { groupOrder: 1 },
           include: ['**/*.int.spec.ts'],
           exclude,
           globalSetup: ['packages/testing/dist/global-setup.js'],
@@ -24,6 +25,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          sequence: { groupOrder: 2 },
           include: ['**/*.e2e.spec.ts'],
           exclude,
           globalSetup: ['packages/testing/dist/global-setup.js'],

@@ -16,34 +16,38 @@ export function createEventStore(opts: { pool: Pool; schema: string; logger?: Lo
     pool,
     migrate: (readModelMigrations = []) => migrate(pool, s, readModelMigrations, logger),
 
-    async transaction(fn) {
-      const client = await pool.connect();
-      const tx: EventStoreTx = {
-        client,
-        append: (streamId, events, appendOpts) => appendToStream(client, s, streamId, events, appendOpts),
-        readStream: async (streamId, readOpts) => {
-          if (readOpts?.forUpdate) await readStreamVersion(client, s, streamId, true);
-          return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
-        },
-        streamVersion: (streamId) => readStreamVersion(client, s, streamId),
-      };
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        const result = await fn(tx);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-        throw err;
-      } finally {
-        // A client whose rollback failed is in an unknown state: destroy it rather than pool it.
-        client.release(broken);
-      }
-    },
+    transaction: (fn) => run('BEGIN', fn),
+    // Reads in one consistent snapshot: the read models and the stream versions they reflect agree.
+    snapshot: (fn) => run('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn),
 
     readStream: (streamId, readOpts) => readStreamEvents(pool, s, streamId, readOpts?.fromVersion),
     streamVersion: (streamId) => readStreamVersion(pool, s, streamId),
     readAll: (readOpts) => readAllEvents(pool, s, readOpts),
   };
+
+  async function run<T>(begin: string, fn: (tx: EventStoreTx) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    const tx: EventStoreTx = {
+      client,
+      append: (streamId, events, appendOpts) => appendToStream(client, s, streamId, events, appendOpts),
+      readStream: async (streamId, readOpts) => {
+        if (readOpts?.forUpdate) await readStreamVersion(client, s, streamId, true);
+        return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
+      },
+      streamVersion: (streamId) => readStreamVersion(client, s, streamId),
+    };
+    let broken: Error | undefined;
+    try {
+      await client.query(begin);
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      throw err;
+    } finally {
+      // A client whose rollback failed is in an unknown state: destroy it rather than pool it.
+      client.release(broken);
+    }
+  }
 }

@@ -74,6 +74,8 @@ export interface EventStore {
   migrate(readModelMigrations?: Migration[]): Promise<void>;
   /** BEGIN … COMMIT with a client; rolls back on throw. Read-model updates go through tx.client in the same transaction as append. */
   transaction<T>(fn: (tx: EventStoreTx) => Promise<T>): Promise<T>;
+  /** A REPEATABLE READ, READ ONLY transaction: read models and stream versions from one snapshot (join snapshots). */
+  snapshot<T>(fn: (tx: Omit<EventStoreTx, 'append'>) => Promise<T>): Promise<T>;
   readStream(streamId: string, opts?: { fromVersion?: number }): Promise<RecordedEvent[]>;
   /** 0 when the stream does not exist. */
   streamVersion(streamId: string): Promise<number>;

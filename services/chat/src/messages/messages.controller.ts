@@ -19,7 +19,7 @@ import { handle, retryOnConcurrency, SERVICE_KIT, type ServiceKit } from '@sitef
 import { z } from 'zod';
 import { decide } from './decide.js';
 import { insertMessage, pageBefore, unreadCount, versionOfMessage } from './messages.read-model.js';
-import { chatStreamId, toChatMessage, type ChatRoomEvent } from './room.js';
+import { chatStreamId, toChatMessage } from './room.js';
 
 const PostRequest = commandRequest(PostMessagePayload);
 const HistoryRequest = commandRequest(HistoryPayload);
@@ -97,27 +97,14 @@ export class MessagesController {
   /** The chat part of the room snapshot, read in one consistent snapshot with its stream version. */
   @MessagePattern(subjects.snapshot('chat'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<ChatSnapshot>>> {
-    return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, async ({ ctx }) => {
-      const client = await this.kit.pool.connect();
-      try {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, ({ ctx }) =>
+      this.kit.store.snapshot(async (tx) => {
         const streamId = chatStreamId(ctx.project_id);
-        const { rows } = await client.query<{ v: number | null }>(
-          `SELECT max(version) AS v FROM chat.events WHERE stream_id = $1`,
-          [streamId],
-        );
-        const page = await pageBefore(client, ctx.project_id, null, CHAT_SNAPSHOT_SIZE);
-        const unread = await unreadCount(client, ctx.project_id, ctx.user_id);
-        await client.query('COMMIT');
-        return { part: { ...page, unread_count: unread }, versions: { [streamId]: rows[0]?.v ?? 0 } };
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      } finally {
-        client.release();
-      }
-    });
+        const version = await tx.streamVersion(streamId);
+        const page = await pageBefore(tx.client, ctx.project_id, null, CHAT_SNAPSHOT_SIZE);
+        const unread = await unreadCount(tx.client, ctx.project_id, ctx.user_id);
+        return { part: { ...page, unread_count: unread }, versions: { [streamId]: version } };
+      }),
+    );
   }
 }
-
-export type { ChatRoomEvent };

@@ -15,21 +15,13 @@ export class ProjectsController {
   /** The documents part of the room snapshot: the project and its documents (documents: issue 3). */
   @MessagePattern(subjects.snapshot('documents'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<{ project: ProjectInfo | null; documents: DocumentMeta[] }>>> {
-    return handle(this.kit.logger, 'documents.snapshot', SnapshotRequest, raw, async ({ ctx }) => {
-      const client = await this.kit.pool.connect();
-      try {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        const project = await loadProject(client, ctx.project_id);
+    return handle(this.kit.logger, 'documents.snapshot', SnapshotRequest, raw, ({ ctx }) =>
+      this.kit.store.snapshot(async (tx) => {
         const streamId = projectStreamId(ctx.project_id);
-        const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM documents.events WHERE stream_id = $1', [streamId]);
-        await client.query('COMMIT');
-        return { part: { project, documents: [] }, versions: { [streamId]: rows[0]?.v ?? 0 } };
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      } finally {
-        client.release();
-      }
-    });
+        const version = await tx.streamVersion(streamId);
+        const project = await loadProject(tx.client, ctx.project_id);
+        return { part: { project, documents: [] }, versions: { [streamId]: version } };
+      }),
+    );
   }
 }
