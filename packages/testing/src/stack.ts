@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { DevLoginResponse, HealthReply, SERVICES, subjects, type ServiceName } from '@siteflow/contracts';
 import { freePort, hasExited, OutputTail, stopChild, stopOnProcessExit } from '@siteflow/devstack';
 import { requestService } from '@siteflow/messaging';
@@ -30,6 +31,12 @@ export interface StackOptions {
   readyTimeoutMs?: number;
   /** The script a process runs. Default `<repo>/services/<name>/dist/main.js` (the harness's own tests use fakes). */
   entryPoint?: (name: StackProcessName) => string;
+  /**
+   * Delete every JetStream stream (and so KV bucket) before starting, default true: each test file
+   * gets a fresh database, and its JetStream state (streams, durable consumers, buckets) must not
+   * come from an earlier file. Only ever point the harness at a NATS server used for tests.
+   */
+  freshJetStream?: boolean;
 }
 
 /** One running (or stopped) process of the stack. */
@@ -111,6 +118,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   // Fails fast on a wrong URL (connectNats would wait for the server forever), then reconnects
   // endlessly, as tests may restart things.
   const nats = await connect({ servers: opts.natsUrl.split(','), name: 'stack-harness', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000 });
+  if (opts.freshJetStream !== false) await deleteAllStreams(nats);
 
   const primaries = new Map<StackProcessName, Instance>();
   const all = new Set<Instance>();
@@ -347,3 +355,10 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
+
+async function deleteAllStreams(nats: NatsConnection): Promise<void> {
+  const jsm = await jetstreamManager(nats);
+  const names: string[] = [];
+  for await (const info of jsm.streams.list()) names.push(info.config.name);
+  for (const name of names) await jsm.streams.delete(name).catch(() => undefined);
+}

@@ -1,0 +1,73 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
+import { freePort, startNatsServer, type LocalServer } from '@siteflow/devstack';
+import { connectClient, createTestDatabase, nextEvent, push, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+
+/**
+ * DESIGN: when the gateway loses NATS it cannot know what it missed, so on reconnect it makes its
+ * clients rejoin and they get a fresh snapshot. This file runs its own nats-server to restart it.
+ */
+describe('NATS reconnect', () => {
+  let dir: string;
+  let port: number;
+  let nats: LocalServer;
+  let db: TestDatabase;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sf-reconnect-'));
+    port = await freePort();
+    nats = await startNatsServer({ dataDir: path.join(dir, 'nats'), port });
+    db = await createTestDatabase(inject('databaseUrl'));
+    stack = await startStack({ natsUrl: nats.url, databaseUrl: db.url });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await nats?.stop();
+    await db?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('makes joined clients rejoin with a fresh snapshot after NATS comes back', async () => {
+    const alice = await stack.devLogin('alice');
+    const socket = await connectClient(stack.socketUrl, alice.token);
+    try {
+      const channel = socket.channel('project:1', {});
+      const joins: RoomSnapshot[] = [];
+      const errors: unknown[] = [];
+      channel.onError((e: unknown) => errors.push(e));
+      await new Promise<void>((resolve, reject) => {
+        channel
+          .join()
+          .receive('ok', (r: RoomSnapshot) => {
+            joins.push(r);
+            resolve();
+          })
+          .receive('error', reject);
+      });
+      const before = await push(channel, 'chat:message', { text: 'before the outage' });
+      expect(before.status).toBe('ok');
+
+      await nats.stop();
+      nats = await startNatsServer({ dataDir: path.join(dir, 'nats'), port });
+
+      // The gateway errors the channel (phx_error); the stock client rejoins and gets a new snapshot.
+      await expect.poll(() => joins.length, { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(2);
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      const fresh = joins.at(-1)!;
+      expect(fresh.chat.messages.map((m) => m.text)).toContain('before the outage');
+
+      // And the room is live again: a message round-trips through the outbox and back.
+      await expect
+        .poll(async () => (await push(channel, 'chat:message', { text: 'after the outage' })).status, { timeout: 15_000, interval: 250 })
+        .toBe('ok');
+      const seen = (await nextEvent(channel, 'chat:new_message', (m: ChatMessage) => m.text === 'after the outage', 10_000)) as ChatMessage;
+      expect(seen.username).toBe('alice');
+    } finally {
+      socket.disconnect();
+    }
+  });
+});
