@@ -4,3 +4,4 @@ export * from './database.js';
 export * from './stack.js';
 export * from './phoenix.js';
 export * from './use-stack.js';
+export * from './browser.js';

@@ -104,7 +104,8 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
           conn.close(CloseCode.unsupportedData, 'binary frames are not supported');
           return;
         }
-        const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+        // ws hands text frames over as a Buffer (binaryType 'nodebuffer'); no copy needed.
+        const text = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
         if (Buffer.byteLength(text) > config.MAX_FRAME_BYTES && !allowedLargeFrame(text)) {
           conn.close(CloseCode.tooBig, 'frame too large');
           return;
