@@ -1,0 +1,92 @@
+import { execFileSync, fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connect } from '@nats-io/transport-node';
+import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testing';
+import { runConnections, type ConnectionStep } from './connections.js';
+import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './fanout.js';
+import { round } from './stats.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { values: flags } = parseArgs({
+  options: {
+    scenarios: { type: 'string', default: 'fanout,connections' },
+    watchers: { type: 'string', default: '100,1000,5000' },
+    paced: { type: 'string', default: '50' },
+    burst: { type: 'string', default: '200' },
+    window: { type: 'string', default: '10' },
+    'connection-steps': { type: 'string', default: '2000,5000,10000,15000,19000' },
+    'per-worker': { type: 'string', default: '5000' },
+    out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+  },
+});
+const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
+const scenarios = new Set(flags.scenarios.split(','));
+
+const startedAt = new Date();
+const infra = await provisionInfra({ log: (line) => process.stdout.write(`${line}\n`) });
+const db = await createTestDatabase(infra.databaseUrl, 'sf_bench');
+const stack = await startStack({ natsUrl: infra.natsUrl, databaseUrl: db.url, env: { LOG_LEVEL: 'warn' } });
+const nats = await connect({ servers: infra.natsUrl });
+const tokens = await Promise.all(['alice', 'bob', 'carol'].map(async (u) => (await stack.devLogin(u)).token));
+const baseline = fork(path.join(ROOT, 'bench', 'dist', 'baseline-server.js'), { env: { ...process.env, PORT: '0' } });
+const baselinePort = await new Promise<number>((resolve) => baseline.once('message', (m: any) => resolve(m.port)));
+
+const fanout: FanoutResult[] = [];
+let connections: ConnectionStep[] = [];
+try {
+  if (scenarios.has('fanout')) {
+    const opts = { pacedMessages: Number(flags.paced), burstMessages: Number(flags.burst), window: Number(flags.window) };
+    for (const n of list(flags.watchers)) {
+      process.stdout.write(`fan-out to ${n} watchers…\n`);
+      fanout.push(await runFanout(gatewayTarget(stack.socketUrl, tokens, nats), n, opts));
+      fanout.push(await runFanout(await baselineTarget(`ws://127.0.0.1:${baselinePort}/socket`), n, opts));
+    }
+  }
+  if (scenarios.has('connections')) {
+    process.stdout.write('idle joined connections…\n');
+    const pid = stack.process('gateway').pid!;
+    connections = await runConnections({ socketUrl: stack.socketUrl, tokens, gatewayPid: pid, steps: list(flags['connection-steps']), perWorker: Number(flags['per-worker']) });
+  }
+} finally {
+  baseline.kill();
+  await nats.close();
+  await stack.stop();
+  await db.drop();
+  await infra.stop();
+}
+
+const commit = (() => {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+})();
+const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.platform()} ${os.release()}` };
+const report = { date: startedAt.toISOString(), commit, machine, settings: flags, fanout, connections };
+
+const lines: string[] = [];
+if (fanout.length) {
+  lines.push('| watchers | target | p50 ms | p95 ms | p99 ms | deliveries/s | vs bare ws | lost |', '|---:|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of fanout) {
+    const base = fanout.find((b) => b.target === 'baseline' && b.watchers === r.watchers);
+    const ratio = base ? `${Math.round((r.deliveriesPerSecond / base.deliveriesPerSecond) * 100)} %` : '';
+    lines.push(`| ${r.watchers} | ${r.target} | ${round(r.latency.p50)} | ${round(r.latency.p95)} | ${round(r.latency.p99)} | ${Math.round(r.deliveriesPerSecond)} | ${r.target === 'gateway' ? ratio : '100 %'} | ${r.lost} |`);
+  }
+}
+if (connections.length) {
+  lines.push('', '| idle joined sockets | gateway RSS MiB | RSS per socket KiB | joins/s | failed |', '|---:|---:|---:|---:|---:|');
+  for (const c of connections) lines.push(`| ${c.connections} | ${round(c.gatewayRssMiB, 0)} | ${round(c.rssPerConnectionKiB, 1)} | ${round(c.joinsPerSecond, 0)} | ${c.failed} |`);
+}
+const table = lines.join('\n');
+process.stdout.write(`\n${startedAt.toISOString()} · commit ${commit} · ${machine.cores} cores ${machine.cpu} · ${machine.memoryGiB} GiB · Node ${machine.node}\n\n${table}\n`);
+await mkdir(flags.out, { recursive: true });
+const file = path.join(flags.out, `${startedAt.toISOString().replace(/[:.]/g, '-')}-${commit}.json`);
+await writeFile(file, JSON.stringify({ ...report, table }, null, 2));
+await writeFile(path.join(flags.out, 'latest.json'), JSON.stringify({ ...report, table }, null, 2));
+process.stdout.write(`\nwrote ${path.relative(ROOT, file)}\n`);
+process.exit(0);

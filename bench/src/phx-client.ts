@@ -1,0 +1,86 @@
+import WebSocket from 'ws';
+
+export type Frame = [string | null, string | null, string, string, any];
+
+/**
+ * A minimal Phoenix Channels v2 client on `ws`: a few hundred bytes of state per socket, so tens of
+ * thousands fit in one process (the stock `phoenix` client keeps timers and closures per channel).
+ */
+export class PhxClient {
+  private ws!: WebSocket;
+  private ref = 0;
+  private readonly pending = new Map<string, (reply: { status: string; response: any }) => void>();
+  private readonly joinRefs = new Map<string, string>();
+  private heartbeat: NodeJS.Timeout | null = null;
+  onEvent: ((topic: string, event: string, payload: any, at: number) => void) | null = null;
+
+  static async connect(socketUrl: string, token: string, opts: { heartbeatMs?: number } = {}): Promise<PhxClient> {
+    const c = new PhxClient();
+    await c.open(socketUrl, token, opts.heartbeatMs ?? 30_000);
+    return c;
+  }
+
+  private open(socketUrl: string, token: string, heartbeatMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.ws = new WebSocket(`${socketUrl}/websocket?vsn=2.0.0&token=${encodeURIComponent(token)}`, { perMessageDeflate: false });
+      this.ws.once('open', () => {
+        this.heartbeat = setInterval(() => this.send(null, 'phoenix', 'heartbeat', {}), heartbeatMs);
+        this.heartbeat.unref();
+        resolve();
+      });
+      this.ws.once('error', reject);
+      this.ws.on('message', (data) => this.onMessage(data as Buffer));
+    });
+  }
+
+  private onMessage(data: Buffer): void {
+    const at = performance.now();
+    const [, ref, topic, event, payload] = JSON.parse(data.toString()) as Frame;
+    if (event === 'phx_reply' && ref !== null) {
+      const done = this.pending.get(ref);
+      if (done) {
+        this.pending.delete(ref);
+        done(payload);
+      }
+      return;
+    }
+    this.onEvent?.(topic, event, payload, at);
+  }
+
+  private send(joinRef: string | null, topic: string, event: string, payload: unknown): string {
+    const ref = String(++this.ref);
+    this.ws.send(JSON.stringify([joinRef, ref, topic, event, payload]));
+    return ref;
+  }
+
+  request(topic: string, event: string, payload: unknown, timeoutMs = 10_000): Promise<{ status: string; response: any }> {
+    return new Promise((resolve) => {
+      const ref = this.send(this.joinRefs.get(topic) ?? null, topic, event, payload);
+      const timer = setTimeout(() => {
+        this.pending.delete(ref);
+        resolve({ status: 'timeout', response: null });
+      }, timeoutMs);
+      this.pending.set(ref, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
+  }
+
+  async join(topic: string, timeoutMs = 30_000): Promise<any> {
+    const joinRef = String(this.ref + 1);
+    this.joinRefs.set(topic, joinRef);
+    const reply = await this.request(topic, 'phx_join', {}, timeoutMs);
+    if (reply.status !== 'ok') throw new Error(`join ${topic} failed: ${JSON.stringify(reply)}`);
+    return reply.response;
+  }
+
+  push(topic: string, event: string, payload: unknown, timeoutMs?: number) {
+    return this.request(topic, event, payload, timeoutMs);
+  }
+
+  close(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.ws.terminate();
+  }
+}
