@@ -51,8 +51,11 @@ describe('docker-compose.yml', () => {
       const s = services[name]!;
       expect(s.build, name).toMatchObject({ context: '.', dockerfile: 'infra/docker/Dockerfile', args: { SERVICE: name } });
       expect(s.environment, name).toMatchObject({ NATS_URL: 'nats://nats:4222' });
-      expect(s.environment?.DATABASE_URL, name).toMatch(/^postgres:\/\/.*@postgres:5432\/siteflow$/);
+      // Least privilege: each service as its own role (infra/postgres/roles.sql); the gateway has no database.
+      if (name === 'gateway') expect(s.environment?.DATABASE_URL, name).toBeUndefined();
+      else expect(s.environment?.DATABASE_URL, name).toMatch(new RegExp(`^postgres://siteflow_${name}:.*@postgres:5432/siteflow$`));
     }
+    expect(services.postgres!.volumes).toContain('./infra/postgres/init:/docker-entrypoint-initdb.d:ro');
     const dockerfile = readFileSync(path.join(root, 'infra/docker/Dockerfile'), 'utf8');
     expect(dockerfile).toContain('services/${SERVICE}/dist/main.js');
   });
