@@ -9,6 +9,7 @@ import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testin
 import { runConnections, type ConnectionStep } from './connections.js';
 import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './fanout.js';
 import { round } from './stats.js';
+import { fanoutChartPng } from './chart.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: flags } = parseArgs({
@@ -88,5 +89,10 @@ await mkdir(flags.out, { recursive: true });
 const file = path.join(flags.out, `${startedAt.toISOString().replace(/[:.]/g, '-')}-${commit}.json`);
 await writeFile(file, JSON.stringify({ ...report, table }, null, 2));
 await writeFile(path.join(flags.out, 'latest.json'), JSON.stringify({ ...report, table }, null, 2));
+if (fanout.length) {
+  const png = await fanoutChartPng(fanout, `Fan-out latency · ${machine.cores} cores · ${commit}`);
+  await writeFile(file.replace(/\.json$/, '-fanout.png'), png);
+  await writeFile(path.join(flags.out, 'latest-fanout.png'), png);
+}
 process.stdout.write(`\nwrote ${path.relative(ROOT, file)}\n`);
 process.exit(0);
