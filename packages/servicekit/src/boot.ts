@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { z } from 'zod';
 import { streamFor, subjects, type ServiceName } from '@siteflow/contracts';
 import { createEventStore, startOutboxRelay, type Migration, type OutboxRelay, type RecordedEvent } from '@siteflow/eventstore';
-import { connectNats } from '@siteflow/messaging';
+import { connectNats, natsOptionsFromUrl } from '@siteflow/messaging';
 import { BaseServiceConfig, loadConfig } from './config.js';
 import { DrainingServerNats } from './draining-server.js';
 import { healthController } from './health.js';
@@ -85,7 +85,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   const inflight = new InflightRequests();
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(ServiceRootModule, {
     strategy: new DrainingServerNats(
-      { servers: config.NATS_URL.split(','), queue: def.name, name: `${def.name}-rpc:${config.INSTANCE_ID}`, maxReconnectAttempts: -1 },
+      { ...natsOptionsFromUrl(config.NATS_URL), queue: def.name, name: `${def.name}-rpc:${config.INSTANCE_ID}`, maxReconnectAttempts: -1 },
       inflight,
       config.SHUTDOWN_TIMEOUT_MS,
     ),

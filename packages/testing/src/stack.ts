@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { DevLoginResponse, HealthReply, SERVICES, subjects, type ServiceName } from '@siteflow/contracts';
 import { freePort, hasExited, OutputTail, stopChild, stopOnProcessExit } from '@siteflow/devstack';
-import { requestService } from '@siteflow/messaging';
+import { natsOptionsFromUrl, requestService } from '@siteflow/messaging';
 
 /**
  * The stack harness: the compiled services and gateway as real processes against one NATS and a
@@ -117,7 +117,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const gatewayPort = await freePort();
   // Fails fast on a wrong URL (connectNats would wait for the server forever), then reconnects
   // endlessly, as tests may restart things.
-  const nats = await connect({ servers: opts.natsUrl.split(','), name: 'stack-harness', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000 });
+  const nats = await connect({ ...natsOptionsFromUrl(opts.natsUrl), name: 'stack-harness', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000 });
   if (opts.freshJetStream !== false) await deleteAllStreams(nats);
 
   const primaries = new Map<StackProcessName, Instance>();
