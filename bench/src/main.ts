@@ -22,6 +22,8 @@ const { values: flags } = parseArgs({
     'connection-steps': { type: 'string', default: '2000,5000,10000,15000,19000' },
     'per-worker': { type: 'string', default: '5000' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+    /** Write a V8 CPU profile of the gateway (node --cpu-prof) into this directory. */
+    'profile-gateway': { type: 'string' },
   },
 });
 const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
@@ -30,7 +32,12 @@ const scenarios = new Set(flags.scenarios.split(','));
 const startedAt = new Date();
 const infra = await provisionInfra({ log: (line) => process.stdout.write(`${line}\n`) });
 const db = await createTestDatabase(infra.databaseUrl, 'sf_bench');
-const stack = await startStack({ natsUrl: infra.natsUrl, databaseUrl: db.url, env: { LOG_LEVEL: 'warn' } });
+const stack = await startStack({
+  natsUrl: infra.natsUrl,
+  databaseUrl: db.url,
+  env: { LOG_LEVEL: 'warn' },
+  ...(flags['profile-gateway'] ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } } : {}),
+});
 const nats = await connect({ servers: infra.natsUrl });
 const tokens = await Promise.all(['alice', 'bob', 'carol'].map(async (u) => (await stack.devLogin(u)).token));
 const baseline = fork(path.join(ROOT, 'bench', 'dist', 'baseline-server.js'), { env: { ...process.env, PORT: '0' } });

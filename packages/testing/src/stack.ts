@@ -37,6 +37,8 @@ export interface StackOptions {
    * come from an earlier file. Only ever point the harness at a NATS server used for tests.
    */
   freshJetStream?: boolean;
+  /** Extra node flags per process, e.g. `{ gateway: ['--cpu-prof'] }` (not allowed in NODE_OPTIONS). */
+  nodeArgs?: Partial<Record<StackProcessName, string[]>>;
 }
 
 /** One running (or stopped) process of the stack. */
@@ -151,7 +153,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (!existsSync(main)) {
       throw new Error(`${path.relative(REPO_ROOT, main)} does not exist: build first (npx tsc -b tsconfig.build.json)`);
     }
-    const child = spawn(process.execPath, [main], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs?.[name] ?? []), main], {
       cwd: path.dirname(path.dirname(main)),
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
