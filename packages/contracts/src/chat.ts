@@ -36,6 +36,16 @@ export const PostMessageReply = ChatMessage;
 export const HistoryReply = z.object({ messages: z.array(ChatMessage), has_more: z.boolean() });
 export type HistoryReply = z.infer<typeof HistoryReply>;
 export const MarkReadReply = z.object({ unread_count: z.number().int().min(0) });
+export type MarkReadReply = z.infer<typeof MarkReadReply>;
+/** `chat:typing` / `chat:stop_typing`: `typing` is the state the others now see. */
+export const TypingReply = z.object({ typing: z.boolean() });
+export type TypingReply = z.infer<typeof TypingReply>;
+
+/** At most this many messages per user per project in any `CHAT_RATE_WINDOW_MS`. */
+export const CHAT_RATE_LIMIT = 60;
+export const CHAT_RATE_WINDOW_MS = 60_000;
+/** A typing state not renewed within this time ends by itself. */
+export const CHAT_TYPING_TTL_MS = 5_000;
 
 // Server → client
 export const NewMessageBroadcast = ChatMessage;
@@ -65,7 +75,17 @@ export const MessagePosted = z.object({
 });
 export const ReadMarked = z.object({
   type: z.literal('ReadMarked'),
-  data: z.object({ project_id: ProjectId, user_id: UserId, last_read_id: MessageId, marked_at: IsoTime }),
+  /** `last_read_version`: the chat stream version of that message (read marks only move forward). */
+  data: z.object({ project_id: ProjectId, user_id: UserId, last_read_id: MessageId, last_read_version: z.number().int().min(1), marked_at: IsoTime }),
 });
-export const ChatEvent = z.discriminatedUnion('type', [MessagePosted, ReadMarked]);
+/**
+ * A member's unread count after a message or a read mark. Stored (not ephemeral) so the counts a
+ * user sees arrive in commit order and survive a crash between commit and publish; published on
+ * the member's own subject (`user.<id>.ev.chat.UnreadCountChanged`).
+ */
+export const UnreadCountChanged = z.object({
+  type: z.literal('UnreadCountChanged'),
+  data: z.object({ project_id: ProjectId, user_id: UserId, count: z.number().int().min(0) }),
+});
+export const ChatEvent = z.discriminatedUnion('type', [MessagePosted, ReadMarked, UnreadCountChanged]);
 export type ChatEvent = z.infer<typeof ChatEvent>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ChecklistItemId, IsoTime, UserId } from './ids.js';
+import { ChecklistItemId, IsoTime, ProjectId, UserId } from './ids.js';
 
 export const ChecklistItem = z.object({
   id: ChecklistItemId,
@@ -53,3 +53,44 @@ export function computeProgress(completed: number, total: number): Progress {
   const progress = total === 0 ? 0 : Math.round((completed / total) * 1000) / 10;
   return { progress, completed_items: completed, total_items: total };
 }
+
+// Replies
+/** `checklist:toggle`: the item as it is now and the progress after it. */
+export const ToggleReply = z.object({ item: ChecklistItem, progress: Progress });
+export type ToggleReply = z.infer<typeof ToggleReply>;
+/** Template edits (`add_item`, `edit_item`, `reorder`, `remove_item`) answer with the whole list. */
+export const ChecklistReply = ChecklistSnapshot;
+
+/** How many items a project's checklist may hold. */
+export const CHECKLIST_MAX_ITEMS = 500;
+
+// Domain events (stored in the `checklist` schema, one stream per project's checklist)
+const TemplateItem = z.object({ item_id: ChecklistItemId, title: z.string(), description: z.string().nullable() });
+export const ChecklistCreated = z.object({
+  type: z.literal('ChecklistCreated'),
+  data: z.object({ project_id: ProjectId, items: z.array(TemplateItem), created_at: IsoTime }),
+});
+export const ItemToggled = z.object({
+  type: z.literal('ItemToggled'),
+  data: z.object({ project_id: ProjectId, item_id: ChecklistItemId, checked: z.boolean(), user_id: UserId, username: z.string(), toggled_at: IsoTime }),
+});
+/** Progress after the events before it in the same append; carries the `progress:updated` broadcast. */
+export const ProgressChanged = z.object({ type: z.literal('ProgressChanged'), data: Progress.extend({ project_id: ProjectId }) });
+export const ItemAdded = z.object({
+  type: z.literal('ItemAdded'),
+  data: TemplateItem.extend({ project_id: ProjectId, order_index: z.number().int().min(0), added_by: UserId }),
+});
+export const ItemEdited = z.object({
+  type: z.literal('ItemEdited'),
+  data: TemplateItem.extend({ project_id: ProjectId, edited_by: UserId }),
+});
+export const ItemsReordered = z.object({
+  type: z.literal('ItemsReordered'),
+  data: z.object({ project_id: ProjectId, item_ids: z.array(ChecklistItemId), reordered_by: UserId }),
+});
+export const ItemRemoved = z.object({
+  type: z.literal('ItemRemoved'),
+  data: z.object({ project_id: ProjectId, item_id: ChecklistItemId, removed_by: UserId }),
+});
+export const ChecklistEvent = z.discriminatedUnion('type', [ChecklistCreated, ItemToggled, ProgressChanged, ItemAdded, ItemEdited, ItemsReordered, ItemRemoved]);
+export type ChecklistEvent = z.infer<typeof ChecklistEvent>;

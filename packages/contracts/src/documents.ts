@@ -55,10 +55,13 @@ export const VersionSummary = z.object({
 const docRef = { document_id: DocumentId };
 export const StartEditingPayload = z.strictObject({ ...docRef, take_over: z.boolean().optional() });
 export const StopEditingPayload = z.strictObject(docRef);
-/** Content is bounded by bytes in the service; this bound (characters) only stops absurd frames early. */
+/**
+ * Content is bounded by UTF-8 bytes in the service (`payload_too_large`); the gateway's frame bound
+ * for document events stops absurd frames early, so no character bound here would say it better.
+ */
 export const SavePayload = z.strictObject({
   ...docRef,
-  content: z.string().max(DOCUMENT_MAX_BYTES),
+  content: z.string(),
   base_version: z.number().int().min(1),
 });
 export const GetDocumentPayload = z.strictObject(docRef);
@@ -70,6 +73,8 @@ export const HistoryOfDocumentPayload = z.strictObject({
 export const GetVersionPayload = z.strictObject({ ...docRef, version: z.number().int().min(1) });
 export const RestorePayload = z.strictObject({ ...docRef, version: z.number().int().min(1) });
 export const RequestEditPayload = z.strictObject({ ...docRef, message: z.string().max(500).optional() });
+/** `document:heartbeat`: renews the lease of the caller's lock (the web client sends it every ~30 s while editing). */
+export const HeartbeatPayload = z.strictObject(docRef);
 export const ForceUnlockPayload = z.strictObject({ ...docRef, reason: z.string().max(500).optional() });
 
 // Server → client
@@ -109,3 +114,43 @@ export const LockRevokedBroadcast = z.object({
 
 export const DocumentsSnapshot = z.object({ documents: z.array(DocumentMeta) });
 export type DocumentsSnapshot = z.infer<typeof DocumentsSnapshot>;
+
+// Replies
+export const StartEditingReply = z.object({ lock_acquired: z.literal(true), locked_at: IsoTime, expires_at: IsoTime });
+export const StopEditingReply = z.object({ lock_released: z.boolean() });
+export const HeartbeatReply = z.object({ lock_renewed: z.literal(true), expires_at: IsoTime });
+/** `document:save` / `document:auto_save` / `document:restore`: the current version after the command. */
+export const SaveReply = z.object({ document_id: DocumentId, version: z.number().int().min(1), saved: z.boolean(), updated_at: IsoTime });
+export const HistoryOfDocumentReply = z.object({ versions: z.array(VersionSummary), has_more: z.boolean() });
+export const DocumentVersion = VersionSummary.extend({ document_id: DocumentId, content: z.string(), restored_from: z.number().int().min(1).nullable() });
+
+// Domain events stored in the `documents` schema and published on `project.<pid>.ev.documents.<Type>`
+// (other services consume the lock events: presence shows who edits what).
+/** `LockAcquired`: broadcast as `document:locked`. */
+export const DocumentLockAcquired = z.object({
+  type: z.literal('LockAcquired'),
+  data: z.object({
+    document_id: DocumentId,
+    project_id: ProjectId,
+    user_id: UserId,
+    username: z.string(),
+    connection_id: z.string(),
+    locked_at: IsoTime,
+    expires_at: IsoTime,
+  }),
+});
+/** `LockReleased`: broadcast as `document:unlocked`. A revocation also names who revoked it and why. */
+export const DocumentLockReleased = z.object({
+  type: z.literal('LockReleased'),
+  data: z.object({
+    document_id: DocumentId,
+    project_id: ProjectId,
+    user_id: UserId,
+    connection_id: z.string(),
+    reason: UnlockReason,
+    released_at: IsoTime,
+    by_user_id: UserId.optional(),
+    by_username: z.string().optional(),
+    note: z.string().optional(),
+  }),
+});

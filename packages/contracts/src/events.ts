@@ -33,6 +33,7 @@ export const projectClientEvents = {
   'document:restore': route(documents.RestorePayload, 'documents', 'documents.version.restore'),
   'document:request_edit': route(documents.RequestEditPayload, 'documents', 'documents.lock.request_edit'),
   'document:force_unlock': route(documents.ForceUnlockPayload, 'documents', 'documents.lock.force_release'),
+  'document:heartbeat': route(documents.HeartbeatPayload, 'documents', 'documents.lock.renew'),
   'chat:message': route(chat.PostMessagePayload, 'chat', 'chat.message.post'),
   'chat:typing': route(chat.TypingPayload, 'chat', 'chat.typing.start'),
   'chat:stop_typing': route(chat.TypingPayload, 'chat', 'chat.typing.stop'),

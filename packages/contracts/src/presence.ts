@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DocumentId, Role, UserId } from './ids.js';
+import { ConnectionId, DocumentId, ProjectId, Role, UserId } from './ids.js';
 
 /** One connection's presence meta (seed, section 3) plus Phoenix's `phx_ref`. */
 export const PresenceMeta = z.object({
@@ -28,3 +28,75 @@ export const MemberSeen = z.object({ user_id: UserId, last_seen_at: z.string().n
 
 export const PresenceSnapshot = z.object({ state: PresenceState, last_seen: z.array(MemberSeen) });
 export type PresenceSnapshot = z.infer<typeof PresenceSnapshot>;
+
+/** Request/reply and event subjects of the presence service (gateway → presence). */
+export const presenceSubjects = {
+  /** Request `{ctx, payload: {}}` after a successful `project:` join; replies with the tracked meta. */
+  track: 'presence.track',
+  /** Request `{ctx, payload: {}}` on leave or socket close; replies `{removed}`. */
+  untrack: 'presence.untrack',
+  /** Core NATS, ONE message per gateway per interval: every live connection of that gateway. */
+  refresh: 'presence.refresh',
+} as const;
+
+/** Where the presence service publishes its diffs: ephemeral, `{broadcast: {event: 'presence_diff', …}}`. */
+export const PRESENCE_DIFF_NAME = 'diff';
+
+/** Defaults bounding a ghost's life to about TTL + sweep (configuration overrides all three). */
+export const PRESENCE_DEFAULTS = { ttlMs: 10_000, refreshMs: 3_000, sweepMs: 2_000 } as const;
+
+/**
+ * The reply to `presence.track`: the meta now in the room, which the gateway puts into the joiner's
+ * `presence_state` (the join diff skips the joiner), and the ref of this connection's previous meta
+ * when it rejoined (to drop from that state).
+ */
+export const TrackReply = z.object({ meta: PresenceMeta, replaced_phx_ref: z.string().nullable() });
+export type TrackReply = z.infer<typeof TrackReply>;
+export const UntrackReply = z.object({ removed: z.boolean() });
+export type UntrackReply = z.infer<typeof UntrackReply>;
+
+/** One live connection as a gateway refreshes it. */
+export const TrackedConnection = z.object({ project_id: ProjectId, user_id: UserId, connection_id: ConnectionId });
+export type TrackedConnection = z.infer<typeof TrackedConnection>;
+
+/** The batched refresh a gateway publishes on `presence.refresh` every PRESENCE_REFRESH_MS. */
+export const PresenceRefresh = z.object({ gateway_id: z.string().min(1).max(200), connections: z.array(TrackedConnection) });
+export type PresenceRefresh = z.infer<typeof PresenceRefresh>;
+
+/** Stored in the presence schema: a connection joined a project's room. */
+export const SessionJoinedData = z.object({
+  connection_id: ConnectionId,
+  user_id: UserId,
+  project_id: ProjectId,
+  joined_at: z.string(),
+});
+/** Stored: the gateway said the connection left (phx_leave or socket closed). */
+export const SessionLeftData = z.object({ connection_id: ConnectionId, user_id: UserId, project_id: ProjectId, left_at: z.string() });
+/**
+ * Stored and published on `project.<pid>.ev.presence.ConnectionEvicted`: the sweep removed a
+ * connection not refreshed within the TTL (crashed gateway). Documents releases its locks.
+ */
+export const ConnectionEvictedData = z.object({
+  connection_id: ConnectionId,
+  user_id: UserId,
+  project_id: ProjectId,
+  evicted_at: z.string(),
+});
+export type ConnectionEvictedData = z.infer<typeof ConnectionEvictedData>;
+
+/** What presence reads of documents' `LockAcquired` (only the fields it needs). */
+export const PresenceLockAcquired = z.object({
+  document_id: DocumentId,
+  project_id: ProjectId,
+  user_id: UserId,
+  connection_id: ConnectionId,
+  locked_at: z.string(),
+});
+/** What presence reads of documents' `LockReleased`. */
+export const PresenceLockReleased = z.object({
+  document_id: DocumentId,
+  project_id: ProjectId,
+  user_id: UserId,
+  connection_id: ConnectionId,
+  reason: z.enum(['released', 'disconnected', 'expired', 'revoked']),
+});

@@ -20,6 +20,16 @@ export type ProjectInfo = z.infer<typeof ProjectInfo>;
 // Client → server
 export const SetProjectStatusPayload = z.strictObject({ status: ProjectStatus });
 export const UpdateProjectPayload = z.strictObject({ name: z.string().trim().min(1).max(200) });
+/**
+ * `documents.project.create` (admins), a NATS request `{ctx, payload}` for tools and the admin side:
+ * not a room event, as there is no room before the project. Creates the project and its 9 documents.
+ */
+export const CREATE_PROJECT_SUBJECT = 'documents.project.create';
+export const CreateProjectPayload = z.strictObject({
+  project_id: ProjectId,
+  name: z.string().trim().min(1).max(200),
+  members: z.array(ProjectMember).min(1).max(500),
+});
 
 // Server → client
 /** `project:updated`: the project's metadata after a change. */

@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { bootService } from '@siteflow/servicekit';
+import { DocumentsConfig } from './config.js';
 import { DocumentsModule } from './documents.module.js';
+import { releaseOnConnectionClosed, releaseOnConnectionEvicted, startLockSweep } from './locks/lock-release.js';
 import { documentsMigrations } from './migrations.js';
 import { seedDemo } from './seed.js';
 
@@ -8,7 +10,13 @@ await bootService({
   name: 'documents',
   modules: [DocumentsModule],
   migrations: documentsMigrations,
+  configSchema: DocumentsConfig,
   afterStart: async (kit) => {
     if (kit.config.SEED_DEMO) await seedDemo(kit);
+    releaseOnConnectionClosed(kit);
+    await releaseOnConnectionEvicted(kit);
+    const stopSweep = startLockSweep(kit);
+    // The kit's own stop closes the pool; a sweep starting after that would only log failures.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, stopSweep);
   },
 });

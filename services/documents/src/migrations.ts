@@ -22,4 +22,45 @@ export const documentsMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'documents, their versions and locks',
+    up: `
+      CREATE TABLE documents.documents (
+        id                 bigint PRIMARY KEY,
+        project_id         bigint NOT NULL REFERENCES documents.projects(id),
+        document_type      text NOT NULL,
+        title              text NOT NULL,
+        content            text NOT NULL,
+        version            integer NOT NULL,
+        created_by         bigint,
+        last_edited_by     bigint,
+        created_at         timestamptz NOT NULL,
+        updated_at         timestamptz NOT NULL,
+        -- The document stream's version this row reflects (written in the same transaction).
+        stream_version     integer NOT NULL,
+        lock_user_id       bigint,
+        lock_username      text,
+        lock_connection_id text,
+        locked_at          timestamptz,
+        lock_expires_at    timestamptz,
+        lock_idle_since    timestamptz,
+        UNIQUE (project_id, document_type)
+      );
+      CREATE INDEX documents_lock_connection ON documents.documents (lock_connection_id) WHERE lock_connection_id IS NOT NULL;
+      CREATE INDEX documents_lock_expiry ON documents.documents (lock_expires_at) WHERE lock_expires_at IS NOT NULL;
+      CREATE TABLE documents.document_versions (
+        document_id   bigint NOT NULL REFERENCES documents.documents(id),
+        version       integer NOT NULL,
+        content       text NOT NULL,
+        size          integer NOT NULL,
+        saved_by      bigint,
+        saved_by_name text,
+        saved_at      timestamptz NOT NULL,
+        auto          boolean NOT NULL,
+        restored_from integer,
+        PRIMARY KEY (document_id, version)
+      );
+    `,
+  },
 ];

@@ -1,9 +1,13 @@
 import { AppError, DEMO_PROJECT, DEMO_USERS } from '@siteflow/contracts';
 import type { ServiceKit } from '@siteflow/servicekit';
 import { ConcurrencyError } from '@siteflow/eventstore';
-import { createProject } from './projects/projects.service.js';
+import { createProject, ensureProjectDocuments } from './projects/projects.service.js';
+import { DEMO_CONTENT } from './projects/starter-documents.js';
 
-/** Seeds demo project 1 once; a second instance (or a restart) finds it there and moves on. */
+/**
+ * Seeds demo project 1 with its 9 documents once; a second instance (or a restart) finds them there
+ * and moves on. A project stored before it had documents gets them now.
+ */
 export async function seedDemo(kit: ServiceKit): Promise<void> {
   try {
     await createProject(kit, {
@@ -11,10 +15,12 @@ export async function seedDemo(kit: ServiceKit): Promise<void> {
       name: DEMO_PROJECT.name,
       members: DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url })),
       createdBy: null,
+      contentOf: (type) => DEMO_CONTENT[type],
     });
     kit.logger.info('seeded demo project 1');
   } catch (e) {
-    if ((e instanceof AppError && e.code === 'already_exists') || e instanceof ConcurrencyError) return;
-    throw e;
+    if (!((e instanceof AppError && e.code === 'already_exists') || e instanceof ConcurrencyError)) throw e;
+    const added = await ensureProjectDocuments(kit, DEMO_PROJECT.id, (type) => DEMO_CONTENT[type]);
+    if (added > 0) kit.logger.info({ added }, 'added the missing documents of demo project 1');
   }
 }

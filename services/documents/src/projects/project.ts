@@ -1,4 +1,4 @@
-import { AppError, type ProjectMember, type ProjectStatus } from '@siteflow/contracts';
+import { AppError, type ProjectMember, type ProjectStatus, type Role } from '@siteflow/contracts';
 
 export const projectStreamId = (projectId: number) => `project-${projectId}`;
 
@@ -6,11 +6,19 @@ export type ProjectCreated = {
   type: 'ProjectCreated';
   data: { project_id: number; name: string; status: ProjectStatus; members: ProjectMember[]; created_by: number | null; created_at: string };
 };
-export type ProjectEvent = ProjectCreated;
+export type ProjectStatusChanged = {
+  type: 'ProjectStatusChanged';
+  data: { project_id: number; status: ProjectStatus; previous_status: ProjectStatus; changed_by: number; changed_by_name: string; changed_at: string };
+};
+export type ProjectRenamed = {
+  type: 'ProjectRenamed';
+  data: { project_id: number; name: string; renamed_by: number; renamed_at: string };
+};
+export type ProjectEvent = ProjectCreated | ProjectStatusChanged | ProjectRenamed;
 
 export type ProjectState =
   | { status: 'absent' }
-  | { status: 'exists'; projectId: number; name: string; projectStatus: ProjectStatus; members: ProjectMember[] };
+  | { status: 'exists'; projectId: number; name: string; projectStatus: ProjectStatus; members: ProjectMember[]; createdAt: string; updatedAt: string };
 
 export const initialProjectState: ProjectState = { status: 'absent' };
 
@@ -23,15 +31,32 @@ export function evolve(state: ProjectState, event: ProjectEvent): ProjectState {
         name: event.data.name,
         projectStatus: event.data.status,
         members: event.data.members,
+        createdAt: event.data.created_at,
+        updatedAt: event.data.created_at,
       };
+    case 'ProjectStatusChanged':
+      return state.status === 'exists' ? { ...state, projectStatus: event.data.status, updatedAt: event.data.changed_at } : state;
+    case 'ProjectRenamed':
+      return state.status === 'exists' ? { ...state, name: event.data.name, updatedAt: event.data.renamed_at } : state;
   }
 }
+
+/** Who asks; project administration is for admins only. */
+export type ProjectActor = { userId: number; username: string; role: Role };
 
 export type CreateProject = {
   type: 'CreateProject';
   data: { projectId: number; name: string; members: ProjectMember[]; createdBy: number | null; now: Date };
 };
-export type ProjectCommand = CreateProject;
+export type SetProjectStatus = { type: 'SetProjectStatus'; data: { actor: ProjectActor; status: ProjectStatus; now: Date } };
+export type RenameProject = { type: 'RenameProject'; data: { actor: ProjectActor; name: string; now: Date } };
+export type ProjectCommand = CreateProject | SetProjectStatus | RenameProject;
+
+function administered(state: ProjectState, actor: ProjectActor, what: string): Extract<ProjectState, { status: 'exists' }> {
+  if (actor.role !== 'admin') throw new AppError('forbidden', `only an admin may ${what}`);
+  if (state.status === 'absent') throw new AppError('not_found', 'no such project');
+  return state;
+}
 
 export function decide(command: ProjectCommand, state: ProjectState): ProjectEvent[] {
   switch (command.type) {
@@ -52,9 +77,33 @@ export function decide(command: ProjectCommand, state: ProjectState): ProjectEve
         },
       ];
     }
+    case 'SetProjectStatus': {
+      const { actor, status, now } = command.data;
+      const project = administered(state, actor, 'change the project status');
+      if (project.projectStatus === status) return [];
+      return [
+        {
+          type: 'ProjectStatusChanged',
+          data: {
+            project_id: project.projectId,
+            status,
+            previous_status: project.projectStatus,
+            changed_by: actor.userId,
+            changed_by_name: actor.username,
+            changed_at: now.toISOString(),
+          },
+        },
+      ];
+    }
+    case 'RenameProject': {
+      const { actor, name, now } = command.data;
+      const project = administered(state, actor, 'rename the project');
+      if (project.name === name) return [];
+      return [{ type: 'ProjectRenamed', data: { project_id: project.projectId, name, renamed_by: actor.userId, renamed_at: now.toISOString() } }];
+    }
     default: {
-      const unknown: never = command.type;
-      throw new AppError('invalid_payload', `unknown command ${String(unknown)}`);
+      const unknown: never = command;
+      throw new AppError('invalid_payload', `unknown command ${JSON.stringify(unknown)}`);
     }
   }
 }

@@ -39,3 +39,54 @@ describe('project decider', () => {
     expect(() => decide({ ...create, data: { ...create.data, members: [] } }, initialProjectState)).toThrowError(/at least one member/);
   });
 });
+
+describe('project administration decider', () => {
+  const admin = { userId: 1, username: 'alice', role: 'admin' as const };
+  const customer = { userId: 2, username: 'bob', role: 'customer' as const };
+  const existing = [decide(create, initialProjectState)[0]!];
+  const given = (events: ProjectEvent[]) => ({
+    when: (command: Parameters<typeof decide>[0]) => ({
+      then: (expected: ProjectEvent[]) => expect(decide(command, stateOf(events))).toEqual(expected),
+      thenFails: (code: string) => {
+        try {
+          decide(command, stateOf(events));
+          expect.unreachable('decide should have refused the command');
+        } catch (e) {
+          expect((e as AppError).code).toBe(code);
+        }
+      },
+    }),
+  });
+
+  it('an admin changes the status, recording the previous one and who changed it', () => {
+    given(existing).when({ type: 'SetProjectStatus', data: { actor: admin, status: 'in_progress', now } }).then([
+      {
+        type: 'ProjectStatusChanged',
+        data: { project_id: 1, status: 'in_progress', previous_status: 'planning', changed_by: 1, changed_by_name: 'alice', changed_at: now.toISOString() },
+      },
+    ]);
+  });
+
+  it('setting the status it already has changes nothing', () => {
+    given(existing).when({ type: 'SetProjectStatus', data: { actor: admin, status: 'planning', now } }).then([]);
+  });
+
+  it('customers may neither change the status nor rename the project', () => {
+    given(existing).when({ type: 'SetProjectStatus', data: { actor: customer, status: 'completed', now } }).thenFails('forbidden');
+    given(existing).when({ type: 'RenameProject', data: { actor: customer, name: 'Mine', now } }).thenFails('forbidden');
+  });
+
+  it('an admin renames the project', () => {
+    given(existing).when({ type: 'RenameProject', data: { actor: admin, name: 'Webshop', now } }).then([
+      { type: 'ProjectRenamed', data: { project_id: 1, name: 'Webshop', renamed_by: 1, renamed_at: now.toISOString() } },
+    ]);
+    expect(stateOf([...existing, { type: 'ProjectRenamed', data: { project_id: 1, name: 'Webshop', renamed_by: 1, renamed_at: now.toISOString() } }])).toMatchObject({
+      name: 'Webshop',
+      updatedAt: now.toISOString(),
+    });
+  });
+
+  it('administering a project that does not exist is not_found', () => {
+    given([]).when({ type: 'SetProjectStatus', data: { actor: admin, status: 'completed', now } }).thenFails('not_found');
+  });
+});

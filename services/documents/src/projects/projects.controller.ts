@@ -1,18 +1,37 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { commandRequest, subjects, type DocumentMeta, type ProjectInfo, type ReplyEnvelope, type ServiceSnapshot } from '@siteflow/contracts';
+import {
+  AppError,
+  commandRequest,
+  CREATE_PROJECT_SUBJECT,
+  CreateProjectPayload,
+  projectClientEvents,
+  SetProjectStatusPayload,
+  subjects,
+  UpdateProjectPayload,
+  type DocumentMeta,
+  type ProjectInfo,
+  type ReplyEnvelope,
+  type ServiceSnapshot,
+} from '@siteflow/contracts';
 import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
+import { documentStreamId } from '../documents/document.js';
+import { listDocuments } from '../documents/documents.read-model.js';
 import { loadProject } from './projects.read-model.js';
 import { projectStreamId } from './project.js';
+import { createProject, runProjectCommand } from './projects.service.js';
 
 const SnapshotRequest = commandRequest(z.object({}));
+const SetStatusRequest = commandRequest(SetProjectStatusPayload);
+const UpdateRequest = commandRequest(UpdateProjectPayload);
+const CreateRequest = commandRequest(CreateProjectPayload);
 
 @Controller()
 export class ProjectsController {
   constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
 
-  /** The documents part of the room snapshot: the project and its documents (documents: issue 3). */
+  /** The documents part of the room snapshot: the project and every document's metadata and lock. */
   @MessagePattern(subjects.snapshot('documents'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<{ project: ProjectInfo | null; documents: DocumentMeta[] }>>> {
     return handle(this.kit.logger, 'documents.snapshot', SnapshotRequest, raw, ({ ctx }) =>
@@ -20,8 +39,51 @@ export class ProjectsController {
         const streamId = projectStreamId(ctx.project_id);
         const version = await tx.streamVersion(streamId);
         const project = await loadProject(tx.client, ctx.project_id);
-        return { part: { project, documents: [] }, versions: { [streamId]: version } };
+        const rows = await listDocuments(tx.client, ctx.project_id);
+        const versions: Record<string, number> = { [streamId]: version };
+        const documents = rows.map(({ stream_version, ...meta }) => {
+          versions[documentStreamId(meta.id)] = stream_version;
+          return meta;
+        });
+        return { part: { project, documents }, versions };
       }),
     );
+  }
+
+  /** `project:set_status` (admins): broadcast as `project:status_change`. */
+  @MessagePattern(projectClientEvents['project:set_status'].subject)
+  setStatus(@Payload() raw: unknown) {
+    return handle(this.kit.logger, 'documents.project.set_status', SetStatusRequest, raw, async ({ ctx, payload }) => {
+      const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
+      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({ type: 'SetProjectStatus', data: { actor, status: payload.status, now } }));
+      if (state.status === 'absent') throw new AppError('not_found', 'no such project');
+      return { project_id: state.projectId, status: state.projectStatus, updated_at: state.updatedAt };
+    });
+  }
+
+  /** `project:update` (admins): broadcast as `project:updated`. */
+  @MessagePattern(projectClientEvents['project:update'].subject)
+  update(@Payload() raw: unknown) {
+    return handle(this.kit.logger, 'documents.project.update', UpdateRequest, raw, async ({ ctx, payload }) => {
+      const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
+      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({ type: 'RenameProject', data: { actor, name: payload.name, now } }));
+      if (state.status === 'absent') throw new AppError('not_found', 'no such project');
+      return { id: state.projectId, name: state.name, status: state.projectStatus, created_at: state.createdAt, updated_at: state.updatedAt };
+    });
+  }
+
+  /** Creates a project with its members and 9 documents (admins). */
+  @MessagePattern(CREATE_PROJECT_SUBJECT)
+  create(@Payload() raw: unknown) {
+    return handle(this.kit.logger, CREATE_PROJECT_SUBJECT, CreateRequest, raw, async ({ ctx, payload }) => {
+      if (ctx.role !== 'admin') throw new AppError('forbidden', 'only an admin may create a project');
+      await createProject(this.kit, { projectId: payload.project_id, name: payload.name, members: payload.members, createdBy: ctx.user_id });
+      const client = await this.kit.pool.connect();
+      try {
+        return { project: await loadProject(client, payload.project_id), documents: await listDocuments(client, payload.project_id) };
+      } finally {
+        client.release();
+      }
+    });
   }
 }

@@ -1,18 +1,32 @@
 import type { PoolClient } from 'pg';
 import type { ProjectInfo } from '@siteflow/contracts';
-import type { ProjectCreated } from './project.js';
+import type { ProjectEvent } from './project.js';
 
-export async function insertProject(client: PoolClient, e: ProjectCreated): Promise<void> {
-  const d = e.data;
-  await client.query(
-    `INSERT INTO documents.projects (id, name, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`,
-    [d.project_id, d.name, d.status, d.created_at],
-  );
-  for (const m of d.members) {
-    await client.query(
-      `INSERT INTO documents.project_members (project_id, user_id, username, role, avatar_url) VALUES ($1, $2, $3, $4, $5)`,
-      [d.project_id, m.user_id, m.username, m.role, m.avatar_url],
-    );
+/** Projects one project event (same transaction as the append). */
+export async function applyProjectEvent(client: PoolClient, e: ProjectEvent): Promise<void> {
+  switch (e.type) {
+    case 'ProjectCreated': {
+      const d = e.data;
+      await client.query(`INSERT INTO documents.projects (id, name, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`, [
+        d.project_id,
+        d.name,
+        d.status,
+        d.created_at,
+      ]);
+      for (const m of d.members) {
+        await client.query(
+          `INSERT INTO documents.project_members (project_id, user_id, username, role, avatar_url) VALUES ($1, $2, $3, $4, $5)`,
+          [d.project_id, m.user_id, m.username, m.role, m.avatar_url],
+        );
+      }
+      return;
+    }
+    case 'ProjectStatusChanged':
+      await client.query('UPDATE documents.projects SET status = $2, updated_at = $3 WHERE id = $1', [e.data.project_id, e.data.status, e.data.changed_at]);
+      return;
+    case 'ProjectRenamed':
+      await client.query('UPDATE documents.projects SET name = $2, updated_at = $3 WHERE id = $1', [e.data.project_id, e.data.name, e.data.renamed_at]);
+      return;
   }
 }
 

@@ -1,25 +1,99 @@
 import { randomUUID } from 'node:crypto';
-import type { ProjectMember } from '@siteflow/contracts';
-import type { ServiceKit } from '@siteflow/servicekit';
-import { decide, evolve, initialProjectState, projectStreamId, type ProjectEvent } from './project.js';
-import { insertProject } from './projects.read-model.js';
+import { AppError, type ProjectMember } from '@siteflow/contracts';
+import { ConcurrencyError, type EventStoreTx } from '@siteflow/eventstore';
+import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
+import { decideDocument } from '../documents/decide.js';
+import { DOCUMENT_TYPES, documentIdFor, initialDocumentState, MAX_PROJECT_ID } from '../documents/document.js';
+import { appendDocumentEvents } from '../documents/document-stream.js';
+import { decide, evolve, initialProjectState, projectStreamId, type ProjectCommand, type ProjectEvent, type ProjectState } from './project.js';
+import { applyProjectEvent } from './projects.read-model.js';
+import { DOCUMENT_TITLES, emptyDocument } from './starter-documents.js';
+import type { DocumentType } from '@siteflow/contracts';
 
-/** Creates a project: load its stream, decide, append, project; all in one transaction. */
+async function loadProjectState(tx: EventStoreTx, projectId: number): Promise<{ state: ProjectState; version: number }> {
+  const history = await tx.readStream(projectStreamId(projectId));
+  const state = history.map((e) => ({ type: e.type, data: e.data }) as ProjectEvent).reduce(evolve, initialProjectState);
+  return { state, version: history.length };
+}
+
+function broadcastOf(e: ProjectEvent, state: ProjectState) {
+  if (e.type === 'ProjectStatusChanged') {
+    const d = e.data;
+    return { event: 'project:status_change', payload: { project_id: d.project_id, status: d.status, previous_status: d.previous_status, changed_by: d.changed_by_name, changed_at: d.changed_at } };
+  }
+  if (e.type === 'ProjectRenamed' && state.status === 'exists') {
+    return {
+      event: 'project:updated',
+      payload: { id: state.projectId, name: state.name, status: state.projectStatus, created_at: state.createdAt, updated_at: state.updatedAt },
+    };
+  }
+  return null;
+}
+
+/** Runs a command on a project: load its stream, decide, append, project; one transaction. */
+export function runProjectCommand(kit: ServiceKit, projectId: number, command: (now: Date) => ProjectCommand, inTx?: (tx: EventStoreTx, now: Date) => Promise<void>) {
+  return retryOnConcurrency(() =>
+    kit.store.transaction(async (tx) => {
+      const now = new Date();
+      const { state, version } = await loadProjectState(tx, projectId);
+      const events = decide(command(now), state);
+      let next = state;
+      const stored = events.map((e) => {
+        next = evolve(next, e);
+        return { id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: broadcastOf(e, next) };
+      });
+      if (events.length > 0) await tx.append(projectStreamId(projectId), stored, { expectedVersion: version, now });
+      for (const e of events) await applyProjectEvent(tx.client, e);
+      if (inTx) await inTx(tx, now);
+      return { events, state: next };
+    }),
+  );
+}
+
+/** Creates every planning document the project lacks, in the caller's transaction. */
+export async function createProjectDocuments(
+  tx: EventStoreTx,
+  projectId: number,
+  createdBy: number | null,
+  now: Date,
+  contentOf: (type: DocumentType) => string = emptyDocument,
+): Promise<number> {
+  let created = 0;
+  for (const type of DOCUMENT_TYPES) {
+    const documentId = documentIdFor(projectId, type);
+    if ((await tx.streamVersion(`document-${documentId}`)) > 0) continue;
+    const events = decideDocument(
+      { type: 'CreateDocument', data: { documentId, projectId, documentType: type, title: DOCUMENT_TITLES[type], content: contentOf(type), createdBy, now } },
+      initialDocumentState,
+    );
+    await appendDocumentEvents(tx, initialDocumentState, 0, events, now);
+    created++;
+  }
+  return created;
+}
+
+/** Creates a project with its members and its 9 planning documents, all or nothing. */
 export async function createProject(
   kit: ServiceKit,
-  input: { projectId: number; name: string; members: ProjectMember[]; createdBy: number | null },
+  input: { projectId: number; name: string; members: ProjectMember[]; createdBy: number | null; contentOf?: (type: DocumentType) => string },
 ): Promise<void> {
-  const streamId = projectStreamId(input.projectId);
-  const now = new Date();
-  await kit.store.transaction(async (tx) => {
-    const history = await tx.readStream(streamId);
-    const state = history.map((e) => ({ type: e.type, data: e.data }) as ProjectEvent).reduce(evolve, initialProjectState);
-    const events = decide({ type: 'CreateProject', data: { ...input, now } }, state);
-    await tx.append(
-      streamId,
-      events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, projectId: input.projectId, broadcast: null })),
-      { expectedVersion: history.length, now },
-    );
-    for (const e of events) await insertProject(tx.client, e);
-  });
+  if (input.projectId > MAX_PROJECT_ID) throw new AppError('invalid_payload', `project ids go up to ${MAX_PROJECT_ID}`);
+  await runProjectCommand(
+    kit,
+    input.projectId,
+    (now) => ({ type: 'CreateProject', data: { projectId: input.projectId, name: input.name, members: input.members, createdBy: input.createdBy, now } }),
+    async (tx, now) => {
+      await createProjectDocuments(tx, input.projectId, input.createdBy, now, input.contentOf);
+    },
+  );
+}
+
+/** Adds documents missing from an existing project (a project stored before documents existed). */
+export async function ensureProjectDocuments(kit: ServiceKit, projectId: number, contentOf?: (type: DocumentType) => string): Promise<number> {
+  try {
+    return await kit.store.transaction((tx) => createProjectDocuments(tx, projectId, null, new Date(), contentOf));
+  } catch (e) {
+    if (e instanceof ConcurrencyError) return 0; // another instance created them meanwhile
+    throw e;
+  }
 }

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { DOCUMENT_MAX_BYTES } from '@siteflow/contracts';
+import { decideDocument } from './decide.js';
+import { evolve, initialDocumentState, type DocumentEvent, type DocumentState } from './document.js';
+import { at, bobTab1, bobTab2, carol, created, given, iso, lockedBy, policy } from '../test-fixtures/given.js';
+import type { LockActor } from '../locks/decide.js';
+
+const save = (actor: LockActor, content: string, baseVersion: number, ms = 10_000, auto = false) => (s: DocumentState) =>
+  decideDocument({ type: 'SaveDocument', data: { actor, content, baseVersion, auto, now: at(ms), policy } }, s);
+const saved = (version: number, content: string, ms = 10_000, auto = false): DocumentEvent => ({
+  type: 'DocumentSaved',
+  data: {
+    document_id: 5,
+    project_id: 1,
+    version,
+    content,
+    size: Buffer.byteLength(content, 'utf8'),
+    saved_by: 2,
+    saved_by_name: 'bob',
+    connection_id: 'c-bob-1',
+    saved_at: iso(ms),
+    auto,
+    restored_from: null,
+    lock_expires_at: iso(ms + policy.leaseMs),
+  },
+});
+
+describe('document decider', () => {
+  it('creates a document at version 1', () => {
+    given([])
+      .when((s) =>
+        decideDocument(
+          { type: 'CreateDocument', data: { documentId: 5, projectId: 1, documentType: 'timeline', title: 'Timeline', content: '# Timeline\n', createdBy: null, now: at(0) } },
+          s,
+        ),
+      )
+      .then([created]);
+    expect([created].reduce(evolve, initialDocumentState)).toMatchObject({ version: 1, content: '# Timeline\n' });
+  });
+
+  it('refuses to create a document twice', () => {
+    given([created])
+      .when((s) => decideDocument({ type: 'CreateDocument', data: { documentId: 5, projectId: 1, documentType: 'timeline', title: 'T', content: '', createdBy: null, now: at(0) } }, s))
+      .thenFails('already_exists');
+  });
+
+  it('a save by the lock holder on the current version is the next version and renews the lease', () => {
+    given([created, lockedBy(bobTab1)]).when(save(bobTab1, '# Timeline\n\nWeek 1', 1)).then([saved(2, '# Timeline\n\nWeek 1')]);
+    const after = [created, lockedBy(bobTab1), saved(2, 'x')].reduce(evolve, initialDocumentState);
+    expect(after).toMatchObject({ version: 2, content: 'x', lastEditedBy: 2, lock: { expiresAt: iso(10_000 + policy.leaseMs), idleSince: iso(10_000) } });
+  });
+
+  it('only the holding connection may save', () => {
+    given([created]).when(save(bobTab1, 'x', 1)).thenFails('not_lock_holder');
+    given([created, lockedBy(bobTab1)]).when(save(carol, 'x', 1)).thenFails('not_lock_holder', /bob is editing it/);
+    given([created, lockedBy(bobTab1)]).when(save(bobTab2, 'x', 1)).thenFails('not_lock_holder');
+  });
+
+  it('a save after the lease lapsed is refused, even by the former holder', () => {
+    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'x', 1, policy.leaseMs)).thenFails('not_lock_holder');
+  });
+
+  it('a save based on an older version is a version_conflict naming the current version', () => {
+    const g = given([created, lockedBy(bobTab1), saved(2, 'two'), saved(3, 'three', 20_000)]);
+    g.when(save(bobTab1, 'stale', 2, 30_000)).thenFails('version_conflict', /version 3/);
+    try {
+      save(bobTab1, 'stale', 2, 30_000)(g.state);
+    } catch (e) {
+      expect((e as { details?: unknown }).details).toEqual({ current_version: 3 });
+    }
+  });
+
+  it('content is bounded by 512 KiB of UTF-8 bytes, not characters', () => {
+    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'a'.repeat(DOCUMENT_MAX_BYTES), 1)).then([saved(2, 'a'.repeat(DOCUMENT_MAX_BYTES))]);
+    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'a'.repeat(DOCUMENT_MAX_BYTES + 1), 1)).thenFails('payload_too_large');
+    // 'å' is 2 bytes: half the characters already fill the limit.
+    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'å'.repeat(DOCUMENT_MAX_BYTES / 2 + 1), 1)).thenFails('payload_too_large');
+  });
+
+  it('an auto-save of unchanged text makes no version but renews the lease', () => {
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, '# Timeline\n', 1, 10_000, true))
+      .then([{ type: 'LockRenewed', data: { document_id: 5, project_id: 1, user_id: 2, connection_id: 'c-bob-1', renewed_at: iso(10_000), expires_at: iso(10_000 + policy.leaseMs) } }]);
+    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'changed', 1, 10_000, true)).then([saved(2, 'changed', 10_000, true)]);
+  });
+
+  it('an explicit save of unchanged text is still a version (the user asked for it)', () => {
+    given([created, lockedBy(bobTab1)]).when(save(bobTab1, '# Timeline\n', 1)).then([saved(2, '# Timeline\n')]);
+  });
+});

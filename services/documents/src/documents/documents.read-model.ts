@@ -1,0 +1,160 @@
+import type { PoolClient } from 'pg';
+import type { DocumentMeta, DocumentType } from '@siteflow/contracts';
+import type { DocumentCreated, DocumentSaved, DocumentState, Lock } from './document.js';
+
+type Row = {
+  id: string;
+  project_id: string;
+  document_type: DocumentType;
+  title: string;
+  content?: string;
+  version: number;
+  created_by: string | null;
+  last_edited_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+  stream_version: number;
+  lock_user_id: string | null;
+  lock_username: string | null;
+  lock_connection_id: string | null;
+  locked_at: Date | null;
+  lock_expires_at: Date | null;
+  lock_idle_since: Date | null;
+};
+
+const META_COLUMNS = `id, project_id, document_type, title, version, created_by, last_edited_by, created_at, updated_at, stream_version,
+  lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since`;
+
+const num = (v: string | null) => (v === null ? null : Number(v));
+
+function lockOf(r: Row): Lock | null {
+  if (r.lock_user_id === null || !r.locked_at || !r.lock_expires_at || !r.lock_idle_since) return null;
+  return {
+    userId: Number(r.lock_user_id),
+    username: r.lock_username ?? '',
+    connectionId: r.lock_connection_id ?? '',
+    lockedAt: r.locked_at.toISOString(),
+    expiresAt: r.lock_expires_at.toISOString(),
+    idleSince: r.lock_idle_since.toISOString(),
+  };
+}
+
+function toMeta(r: Row): DocumentMeta {
+  const lock = lockOf(r);
+  return {
+    id: Number(r.id),
+    project_id: Number(r.project_id),
+    document_type: r.document_type,
+    title: r.title,
+    version: r.version,
+    created_by: num(r.created_by),
+    last_edited_by: num(r.last_edited_by),
+    created_at: r.created_at.toISOString(),
+    updated_at: r.updated_at.toISOString(),
+    lock: lock && { user_id: lock.userId, username: lock.username, connection_id: lock.connectionId, locked_at: lock.lockedAt, expires_at: lock.expiresAt },
+  };
+}
+
+/**
+ * The document's decision state and the stream version it reflects, row-locked until the
+ * transaction ends: concurrent commands on one document queue here instead of failing their append.
+ */
+export async function loadDocumentForUpdate(
+  client: PoolClient,
+  documentId: number,
+): Promise<{ state: Extract<DocumentState, { status: 'exists' }>; streamVersion: number } | null> {
+  const { rows } = await client.query<Row>(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1 FOR UPDATE`, [documentId]);
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    streamVersion: r.stream_version,
+    state: {
+      status: 'exists',
+      documentId: Number(r.id),
+      projectId: Number(r.project_id),
+      documentType: r.document_type,
+      title: r.title,
+      version: r.version,
+      content: r.content ?? '',
+      createdBy: num(r.created_by),
+      lastEditedBy: num(r.last_edited_by),
+      createdAt: r.created_at.toISOString(),
+      updatedAt: r.updated_at.toISOString(),
+      lock: lockOf(r),
+    },
+  };
+}
+
+/** Writes the document's state after its events were appended (same transaction). */
+export async function writeDocumentState(client: PoolClient, state: DocumentState, streamVersion: number): Promise<void> {
+  if (state.status === 'absent') return;
+  const l = state.lock;
+  await client.query(
+    `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by, created_at, updated_at,
+       stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+     ON CONFLICT (id) DO UPDATE SET
+       title = EXCLUDED.title, content = EXCLUDED.content, version = EXCLUDED.version, last_edited_by = EXCLUDED.last_edited_by,
+       updated_at = EXCLUDED.updated_at, stream_version = EXCLUDED.stream_version, lock_user_id = EXCLUDED.lock_user_id,
+       lock_username = EXCLUDED.lock_username, lock_connection_id = EXCLUDED.lock_connection_id, locked_at = EXCLUDED.locked_at,
+       lock_expires_at = EXCLUDED.lock_expires_at, lock_idle_since = EXCLUDED.lock_idle_since`,
+    [
+      state.documentId,
+      state.projectId,
+      state.documentType,
+      state.title,
+      state.content,
+      state.version,
+      state.createdBy,
+      state.lastEditedBy,
+      state.createdAt,
+      state.updatedAt,
+      streamVersion,
+      l?.userId ?? null,
+      l?.username ?? null,
+      l?.connectionId ?? null,
+      l?.lockedAt ?? null,
+      l?.expiresAt ?? null,
+      l?.idleSince ?? null,
+    ],
+  );
+}
+
+/** Every content version is kept: the first (created) and each save or restore. */
+export async function insertVersion(client: PoolClient, e: DocumentCreated | DocumentSaved): Promise<void> {
+  const d = e.data;
+  const row =
+    e.type === 'DocumentCreated'
+      ? [e.data.document_id, 1, e.data.content, Buffer.byteLength(e.data.content, 'utf8'), e.data.created_by, null, e.data.created_at, false, null]
+      : [d.document_id, e.data.version, e.data.content, e.data.size, e.data.saved_by, e.data.saved_by_name, e.data.saved_at, e.data.auto, e.data.restored_from];
+  await client.query(
+    `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    row,
+  );
+}
+
+export async function listDocuments(client: PoolClient, projectId: number): Promise<Array<DocumentMeta & { stream_version: number }>> {
+  const { rows } = await client.query<Row>(`SELECT ${META_COLUMNS} FROM documents.documents WHERE project_id = $1 ORDER BY id`, [projectId]);
+  return rows.map((r) => ({ ...toMeta(r), stream_version: r.stream_version }));
+}
+
+export async function getDocument(client: PoolClient, documentId: number): Promise<(DocumentMeta & { content: string }) | null> {
+  const { rows } = await client.query<Row>(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]);
+  const r = rows[0];
+  return r ? { ...toMeta(r), content: r.content ?? '' } : null;
+}
+
+/** Documents whose lock has lapsed (the sweep's candidates). */
+export async function lapsedLocks(client: PoolClient, now: Date, limit: number): Promise<number[]> {
+  const { rows } = await client.query<{ id: string }>(
+    'SELECT id FROM documents.documents WHERE lock_expires_at <= $1 ORDER BY lock_expires_at LIMIT $2',
+    [now, limit],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+export async function documentsLockedBy(client: PoolClient, connectionId: string): Promise<number[]> {
+  const { rows } = await client.query<{ id: string }>('SELECT id FROM documents.documents WHERE lock_connection_id = $1', [connectionId]);
+  return rows.map((r) => Number(r.id));
+}

@@ -1,0 +1,148 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { ConnectionEvictedData, ConnectionId, PublishedEvent, ProjectId, streamFor, subjects, UserId } from '@siteflow/contracts';
+import { ensureStream } from '@siteflow/eventstore';
+import type { ServiceKit } from '@siteflow/servicekit';
+import { z } from 'zod';
+import type { DocumentsConfig } from '../config.js';
+import { runDocumentCommand } from '../documents/document-stream.js';
+import { documentsLockedBy, lapsedLocks } from '../documents/documents.read-model.js';
+import { decideLock } from './decide.js';
+
+/**
+ * `gateway.connection.closed`, published by a gateway when a socket closes (the gateway publishes it
+ * without a contracts schema yet; this mirrors its payload).
+ */
+const ConnectionClosed = z.object({ connection_id: ConnectionId, user_id: UserId, project_ids: z.array(ProjectId) });
+
+export const EVICTIONS_CONSUMER = 'documents-presence-evictions';
+const EVICTIONS_FILTER = 'project.*.ev.presence.ConnectionEvicted';
+const SWEEP_BATCH = 100;
+
+/** Releases, with reason `disconnected`, every lock the connection holds. */
+export async function releaseConnectionLocks(kit: ServiceKit, connectionId: string): Promise<number> {
+  const client = await kit.pool.connect();
+  let ids: number[];
+  try {
+    ids = await documentsLockedBy(client, connectionId);
+  } finally {
+    client.release();
+  }
+  let released = 0;
+  for (const id of ids) {
+    const { events } = await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now } }, s));
+    released += events.length;
+  }
+  return released;
+}
+
+/**
+ * Every instance sweeps; two instances expiring the same lock queue on the document's row and the
+ * second finds it already released, so each expiry is recorded once.
+ */
+export function startLockSweep(kit: ServiceKit): () => void {
+  const interval = (kit.config as DocumentsConfig).LOCK_SWEEP_MS;
+  let running = false;
+  let stopped = false;
+  const sweep = async () => {
+    if (running || stopped) return;
+    running = true;
+    try {
+      const client = await kit.pool.connect();
+      let ids: number[];
+      try {
+        ids = await lapsedLocks(client, new Date(), SWEEP_BATCH);
+      } finally {
+        client.release();
+      }
+      for (const id of ids) {
+        if (stopped) break;
+        await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ExpireLock', data: { now } }, s));
+      }
+    } catch (err) {
+      if (!stopped) kit.logger.warn({ err }, 'lock sweep failed; trying again next round');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void sweep(), interval);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
+
+/**
+ * A closed socket releases its locks at once. Core NATS in the service's queue group: one instance
+ * handles each notice; one lost while no instance runs is covered by the lease.
+ */
+export function releaseOnConnectionClosed(kit: ServiceKit): void {
+  kit.nats.subscribe(subjects.connectionClosed, {
+    queue: kit.name,
+    callback: (err, msg) => {
+      if (err) {
+        kit.logger.warn({ err }, 'connection-closed subscription failed');
+        return;
+      }
+      let notice: z.infer<typeof ConnectionClosed>;
+      try {
+        const parsed = ConnectionClosed.safeParse(msg.json());
+        if (!parsed.success) {
+          kit.logger.warn({ subject: msg.subject }, 'malformed connection-closed notice dropped');
+          return;
+        }
+        notice = parsed.data;
+      } catch {
+        kit.logger.warn({ subject: msg.subject }, 'connection-closed notice is not JSON');
+        return;
+      }
+      releaseConnectionLocks(kit, notice.connection_id).catch((e: unknown) =>
+        kit.logger.error({ err: e, connection_id: notice.connection_id }, 'releasing the locks of a closed connection failed'),
+      );
+    },
+  });
+}
+
+/**
+ * Presence evicts the connections of a crashed gateway (nobody sent `connection.closed` for them):
+ * a durable JetStream consumer shared by every instance, acked only once the locks are released,
+ * so an eviction that arrives while the service is down is handled when it is back.
+ */
+export async function releaseOnConnectionEvicted(kit: ServiceKit): Promise<void> {
+  const jsm = await jetstreamManager(kit.nats);
+  const stream = streamFor('presence');
+  await ensureStream(jsm, stream);
+  await jsm.consumers
+    .add(stream.name, {
+      durable_name: EVICTIONS_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: EVICTIONS_FILTER,
+    })
+    .catch(async (err: unknown) => {
+      // Another instance created it first (same config): use theirs.
+      await jsm.consumers.info(stream.name, EVICTIONS_CONSUMER).catch(() => {
+        throw err;
+      });
+    });
+  const consumer = await jetstream(kit.nats).consumers.get(stream.name, EVICTIONS_CONSUMER);
+  const messages = await consumer.consume();
+  void (async () => {
+    for await (const m of messages) {
+      try {
+        const event = PublishedEvent.safeParse(m.json());
+        const data = event.success ? ConnectionEvictedData.safeParse(event.data.data) : null;
+        if (!data?.success) {
+          kit.logger.warn({ subject: m.subject }, 'malformed ConnectionEvicted dropped');
+          m.term();
+          continue;
+        }
+        await releaseConnectionLocks(kit, data.data.connection_id);
+        m.ack();
+      } catch (err) {
+        kit.logger.warn({ err, subject: m.subject }, 'releasing the locks of an evicted connection failed; redelivering');
+        m.nak(1_000);
+      }
+    }
+  })();
+}
