@@ -5,6 +5,7 @@ import { ProjectsPage } from '../projects/ProjectsPage.js';
 import { SocketProvider } from '../realtime/SocketProvider.js';
 import { PlanningRoomPage } from '../room/PlanningRoomPage.js';
 import { Redirect, useRouter } from '../routing/Router.js';
+import { ToastProvider } from '../ui/Toaster.js';
 import { loginPath, planningPath, safeNextPath, type Route } from '../routing/routes.js';
 import { AppShell } from './AppShell.js';
 import { NotFoundPage } from './NotFoundPage.js';
@@ -19,7 +20,9 @@ export function App() {
 
   return (
     <SocketProvider token={session.token}>
-      <AppShell>{signedInPage(route, session)}</AppShell>
+      <ToastProvider>
+        <AppShell>{signedInPage(route, session)}</AppShell>
+      </ToastProvider>
     </SocketProvider>
   );
 }

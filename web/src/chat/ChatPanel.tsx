@@ -1,10 +1,11 @@
 import type { ChatMessage, HistoryReply, RoomSnapshot } from '@siteflow/contracts';
-import { useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import { Avatar } from '../ui/Avatar.js';
 import { describeSendError } from './chatErrors.js';
 import { formatMessageTime } from './formatTime.js';
-import { CHAT_MAX_TEXT, validateDraft } from './messages.js';
+import { CHAT_MAX_TEXT, markReadTarget, unreadBadge, validateDraft } from './messages.js';
+import { pruneTypists, receiveTyping, TYPING_IDLE_MS, typingRenewDue, typingText, type Typist } from './typing.js';
 
 interface Props {
   messages: readonly ChatMessage[];
@@ -12,6 +13,10 @@ interface Props {
   selfId: number;
   joined: boolean;
   push: ChannelApi<RoomSnapshot>['push'];
+  on: ChannelApi<RoomSnapshot>['on'];
+  unreadCount: number;
+  /** The unread count after one's own `chat:mark_read`. */
+  onRead: (unreadCount: number) => void;
   /** The accepted message from the push reply (its broadcast may come before or after). */
   onSent: (message: ChatMessage) => void;
   onHistory: (reply: HistoryReply) => void;
@@ -20,7 +25,7 @@ interface Props {
 /** Within this many pixels of the bottom, the list follows new messages. */
 const STICKY_PX = 48;
 
-export function ChatPanel({ messages, hasMore, selfId, joined, push, onSent, onHistory }: Props) {
+export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadCount, onRead, onSent, onHistory }: Props) {
   const [draft, setDraft] = useState('');
   const [sending, setSending] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -33,6 +38,79 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, onSent, onH
   const listRef = useRef<HTMLOListElement>(null);
   const stickToBottom = useRef(true);
   const heightBeforePrepend = useRef<number | null>(null);
+  const [atBottom, setAtBottom] = useState(true);
+  const [onScreen, setOnScreen] = useState(false);
+  const [pageVisible, setPageVisible] = useState(() => document.visibilityState === 'visible');
+  const lastMarked = useRef<string | null>(null);
+
+  // Others typing: from broadcasts, each ending by itself after the TTL if no stop arrives.
+  const [typists, setTypists] = useState<readonly Typist[]>([]);
+  useEffect(() => {
+    setTypists([]);
+    return on('chat:typing', (p) => setTypists((list) => receiveTyping(pruneTypists(list, Date.now()), p, selfId, Date.now())));
+  }, [on, selfId]);
+  useEffect(() => {
+    if (typists.length === 0) return;
+    const timer = window.setInterval(() => setTypists((list) => pruneTypists(list, Date.now())), 1_000);
+    return () => window.clearInterval(timer);
+  }, [typists.length]);
+  // A new message from someone ends their typing.
+  const newest = messages[messages.length - 1];
+  useEffect(() => {
+    if (newest) setTypists((list) => (list.some((t) => t.user_id === newest.user_id) ? list.filter((t) => t.user_id !== newest.user_id) : list));
+  }, [newest]);
+
+  // My typing state: sent on the first key, renewed while typing, ended after a pause or on send.
+  const typingSentAt = useRef<number | null>(null);
+  const typingIdle = useRef<number | null>(null);
+  const stopTyping = useCallback(() => {
+    if (typingIdle.current !== null) window.clearTimeout(typingIdle.current);
+    typingIdle.current = null;
+    if (typingSentAt.current === null) return;
+    typingSentAt.current = null;
+    push('chat:stop_typing', {}).catch(() => undefined);
+  }, [push]);
+  const noteTyping = () => {
+    if (!joined) return;
+    const now = Date.now();
+    if (typingRenewDue(typingSentAt.current, now)) {
+      typingSentAt.current = now;
+      // Best effort: a lost typing signal ends by itself on the other side.
+      push('chat:typing', {}).catch(() => undefined);
+    }
+    if (typingIdle.current !== null) window.clearTimeout(typingIdle.current);
+    typingIdle.current = window.setTimeout(stopTyping, TYPING_IDLE_MS);
+  };
+  useEffect(() => () => stopTyping(), [stopTyping]);
+
+  // Read means seen: the newest message is on screen, in a visible tab, scrolled to the bottom.
+  useEffect(() => {
+    const list = listRef.current;
+    if (!list || typeof IntersectionObserver === 'undefined') {
+      setOnScreen(true);
+      return;
+    }
+    const observer = new IntersectionObserver((entries) => setOnScreen(entries.some((e) => e.isIntersecting)), { threshold: 0.3 });
+    observer.observe(list);
+    return () => observer.disconnect();
+  }, []);
+  useEffect(() => {
+    const update = () => setPageVisible(document.visibilityState === 'visible');
+    document.addEventListener('visibilitychange', update);
+    return () => document.removeEventListener('visibilitychange', update);
+  }, []);
+  useEffect(() => {
+    if (!joined) return;
+    const target = markReadTarget(messages, unreadCount, lastMarked.current, onScreen && pageVisible && atBottom);
+    if (!target) return;
+    lastMarked.current = target;
+    push('chat:mark_read', { last_read_id: target })
+      .then((reply) => onRead(reply.unread_count))
+      .catch(() => {
+        // Try again with the next chance (a new message or scroll).
+        lastMarked.current = null;
+      });
+  }, [messages, unreadCount, onScreen, pageVisible, atBottom, joined, push, onRead]);
 
   // Follow new messages when the reader is at the bottom or wrote the message; keep the
   // reader's place when an older page is put above.
@@ -50,7 +128,9 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, onSent, onH
 
   const onScroll = () => {
     const list = listRef.current;
-    if (list) stickToBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < STICKY_PX;
+    if (!list) return;
+    stickToBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < STICKY_PX;
+    setAtBottom(stickToBottom.current);
   };
 
   const send = async () => {
@@ -66,6 +146,7 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, onSent, onH
       const message = await push('chat:message', { text: checked.text });
       onSent(message);
       setDraft('');
+      stopTyping();
     } catch (e) {
       setError(describeSendError(e));
     } finally {
@@ -105,9 +186,14 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, onSent, onH
   const tooLong = draft.trim().length > CHAT_MAX_TEXT;
 
   return (
-    <section className="panel chat-panel" aria-labelledby="chat-heading">
+    <section className="panel chat-panel" id="chat" aria-labelledby="chat-heading">
       <h2 id="chat-heading" className="panel-title">
         Chat
+        {unreadCount > 0 && (
+          <span className="unread-badge" data-testid="unread-badge" aria-label={`${unreadCount} unread`}>
+            {unreadBadge(unreadCount)}
+          </span>
+        )}
       </h2>
       <ol className="chat-messages" ref={listRef} onScroll={onScroll} role="log" aria-labelledby="chat-heading" tabIndex={0}>
         {hasMore && (
@@ -148,14 +234,20 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, onSent, onH
           onChange={(e) => {
             setDraft(e.target.value);
             if (error) setError(null);
+            if (e.target.value.trim() === '') stopTyping();
+            else noteTyping();
           }}
           onKeyDown={onKeyDown}
+          onBlur={stopTyping}
           aria-invalid={error !== null || tooLong}
           aria-describedby={error ? `${errorId} ${hintId}` : hintId}
         />
         <button type="submit" className="button button-primary" disabled={sending} aria-busy={sending}>
           {sending ? 'Sending…' : 'Send'}
         </button>
+        <p className="typing-indicator" aria-live="polite" data-testid="typing-indicator">
+          {typingText(typists)}
+        </p>
         <p id={hintId} className="chat-hint">
           {tooLong ? `${draft.trim().length} / ${CHAT_MAX_TEXT} characters` : 'Enter to send · Shift+Enter for a new line'}
         </p>

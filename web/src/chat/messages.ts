@@ -62,3 +62,16 @@ export function validateDraft(draft: string): { ok: true; text: string } | { ok:
   if (text.length > CHAT_MAX_TEXT) return { ok: false, reason: `A message can be at most ${CHAT_MAX_TEXT} characters (this one has ${text.length}).` };
   return { ok: true, text };
 }
+
+/**
+ * The message to mark read up to, or null: only when there are unread messages, the reader can
+ * see the newest one, and it was not marked already (a repeated mark would only repeat the count).
+ */
+export function markReadTarget(messages: readonly ChatMessage[], unreadCount: number, lastMarkedId: string | null, readerSeesNewest: boolean): string | null {
+  const newest = messages[messages.length - 1];
+  if (!newest || unreadCount === 0 || !readerSeesNewest || newest.id === lastMarkedId) return null;
+  return newest.id;
+}
+
+/** What the unread badge says, short enough for a tab. */
+export const unreadBadge = (count: number): string => (count > 99 ? '99+' : String(count));

@@ -1,6 +1,6 @@
 import type { ChatMessage } from '@siteflow/contracts';
 import { describe, expect, it } from 'vitest';
-import { CHAT_MAX_TEXT, chatLogOf, prependPage, receiveBroadcast, receiveOwnReply, validateDraft, type ChatLog } from './messages.js';
+import { CHAT_MAX_TEXT, chatLogOf, markReadTarget, prependPage, receiveBroadcast, receiveOwnReply, unreadBadge, validateDraft, type ChatLog } from './messages.js';
 
 // Random-looking ids on purpose: the order of messages is never the order of their ids.
 const ids = ['m_9f000000-0000-4000-8000-000000000000', 'm_10000000-0000-4000-8000-000000000000', 'm_c3000000-0000-4000-8000-000000000000', 'm_0a000000-0000-4000-8000-000000000000', 'm_77000000-0000-4000-8000-000000000000', 'm_42000000-0000-4000-8000-000000000000'];
@@ -72,5 +72,22 @@ describe('validateDraft', () => {
   it('uses the same limit as the contracts', async () => {
     const contracts = await import('@siteflow/contracts');
     expect(CHAT_MAX_TEXT).toBe(contracts.CHAT_MAX_TEXT);
+  });
+});
+
+describe('marking chat read', () => {
+  const log = [msg(0), msg(1)];
+  it('marks up to the newest message when the reader sees it', () => {
+    expect(markReadTarget(log, 2, null, true)).toBe(ids[1]);
+  });
+  it('does not mark what is unseen, already marked, or with nothing unread', () => {
+    expect(markReadTarget(log, 2, null, false)).toBeNull();
+    expect(markReadTarget(log, 2, ids[1]!, true)).toBeNull();
+    expect(markReadTarget(log, 0, null, true)).toBeNull();
+    expect(markReadTarget([], 3, null, true)).toBeNull();
+  });
+  it('caps the badge', () => {
+    expect(unreadBadge(7)).toBe('7');
+    expect(unreadBadge(250)).toBe('99+');
   });
 });

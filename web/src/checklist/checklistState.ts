@@ -7,6 +7,12 @@ export type ChecklistAction =
   | { type: 'checklist:changed'; payload: ServerPayload<'checklist:changed'> }
   | { type: 'progress:updated'; payload: ServerPayload<'progress:updated'> };
 
+/** Mirrors `computeProgress` of the contracts (a value import would bundle zod; a unit test keeps them equal). */
+export function computeProgress(completed: number, total: number): ChecklistSnapshot['progress'] {
+  const progress = total === 0 ? 0 : Math.round((completed / total) * 1000) / 10;
+  return { progress, completed_items: completed, total_items: total };
+}
+
 export const sortItems = (items: readonly ChecklistItem[]): ChecklistItem[] => [...items].sort((a, b) => a.order_index - b.order_index || a.id - b.id);
 
 export function reduceChecklist(checklist: RoomChecklist, action: ChecklistAction): RoomChecklist {

@@ -1,4 +1,5 @@
 import type { ChatMessage, ClientPayload, HistoryReply, ProjectClientEvent, ServerEvent, ServerPayload } from '@siteflow/contracts';
+import type { ChecklistSnapshotData, DocumentContent, DocumentVersionData, HeartbeatReplyData, HistoryOfDocumentReplyData, MarkReadReplyData, SaveReplyData, StartEditingReplyData, StopEditingReplyData, ToggleReplyData } from './wire.js';
 import type { Channel } from 'phoenix';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ChannelError, isTerminalJoinError, notConnectedError, timeoutError, toChannelError } from './channelError.js';
@@ -8,6 +9,19 @@ import { useSocket } from './SocketProvider.js';
 interface KnownReplies {
   'chat:message': ChatMessage;
   'chat:history': HistoryReply;
+  'chat:mark_read': MarkReadReplyData;
+  'document:get': DocumentContent;
+  'document:start_editing': StartEditingReplyData;
+  'document:stop_editing': StopEditingReplyData;
+  'document:heartbeat': HeartbeatReplyData;
+  'document:save': SaveReplyData;
+  'document:auto_save': SaveReplyData;
+  'document:restore': SaveReplyData;
+  'document:history': HistoryOfDocumentReplyData;
+  'document:get_version': DocumentVersionData;
+  'checklist:toggle': ToggleReplyData;
+  'checklist:add_item': ChecklistSnapshotData;
+  'checklist:remove_item': ChecklistSnapshotData;
 }
 export type PushReply<E extends ProjectClientEvent> = E extends keyof KnownReplies ? KnownReplies[E] : unknown;
 

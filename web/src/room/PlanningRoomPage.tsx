@@ -1,18 +1,22 @@
-import type { RoomSnapshot } from '@siteflow/contracts';
-import { useCallback, useMemo, useReducer } from 'react';
+import type { ProjectStatus, RoomSnapshot } from '@siteflow/contracts';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { useAuth, useSession } from '../auth/AuthProvider.js';
 import { ChatPanel } from '../chat/ChatPanel.js';
 import { ChecklistPanel } from '../checklist/ChecklistPanel.js';
+import { unreadBadge } from '../chat/messages.js';
 import { DocumentsPanel } from '../documents/DocumentsPanel.js';
+import { DocumentView } from '../documents/DocumentView.js';
 import type { ChannelError } from '../realtime/channelError.js';
 import { isTerminalJoinError } from '../realtime/channelError.js';
 import { sortOnlineUsers } from '../realtime/onlineUsers.js';
-import { projectTopic } from '../realtime/topics.js';
+import { projectTopic, userTopic } from '../realtime/topics.js';
 import { useChannel, type ServerEventHandlers } from '../realtime/useChannel.js';
 import { usePresence } from '../realtime/usePresence.js';
 import { Link } from '../routing/Router.js';
+import { useToast } from '../ui/Toaster.js';
 import { useDocumentTitle } from '../ui/useDocumentTitle.js';
 import { OnlineUsers } from './OnlineUsers.js';
+import { ProjectStatusControl } from './ProjectStatusControl.js';
 import { RoomHeader } from './RoomHeader.js';
 import { reduceRoom, roomEvents, type RoomAction } from './roomState.js';
 
@@ -40,7 +44,47 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
 
   const documents = room?.documents;
   const documentTitle = useCallback((id: number) => documents?.find((d) => d.id === id)?.title, [documents]);
+  const documentTitleRef = useRef(documentTitle);
+  useLayoutEffect(() => {
+    documentTitleRef.current = documentTitle;
+  });
   useDocumentTitle(room?.project?.name ?? `Project ${projectId}`);
+
+  // The user's own topic: unread counts, edit requests and revocations addressed to them.
+  const toast = useToast();
+  const userEvents = useMemo<ServerEventHandlers>(
+    () => ({
+      'chat:unread': (payload) => dispatch({ type: 'chat:unread', payload }),
+      'document:edit_requested': (p) => {
+        if (p.project_id !== projectId) return;
+        const title = documentTitleRef.current(p.document_id) ?? 'a document';
+        toast({ key: `request:${p.document_id}:${p.user_id}`, tone: 'warn', text: `${p.username} asks to edit ${title}${p.message ? `: “${p.message}”` : ''}` });
+      },
+      'document:lock_revoked': (p) => {
+        if (p.project_id !== projectId) return;
+        toast({ tone: 'warn', text: `${p.by_username} released your edit lock on ${documentTitleRef.current(p.document_id) ?? 'a document'}` });
+      },
+    }),
+    [projectId, toast],
+  );
+  const userChannel = useChannel(userTopic(user.id), NO_PARAMS, { events: userEvents });
+
+  const [openDocumentId, setOpenDocumentId] = useState<number | null>(null);
+  // Back in the list, focus returns to the document that was open.
+  const lastOpened = useRef<number | null>(null);
+  const openDocument = room?.documents.find((d) => d.id === openDocumentId) ?? null;
+  const closeDocument = useCallback(() => {
+    lastOpened.current = openDocumentId;
+    setOpenDocumentId(null);
+  }, [openDocumentId]);
+  const onOpen = useCallback((id: number) => setOpenDocumentId(id), []);
+  useEffect(() => {
+    if (openDocumentId !== null || lastOpened.current === null) return;
+    document.querySelector<HTMLButtonElement>(`.document-item[data-document-id="${lastOpened.current}"] .document-open`)?.focus();
+    lastOpened.current = null;
+  }, [openDocumentId]);
+  const onRead = useCallback((unread_count: number) => dispatch({ type: 'chat:read', unread_count }), []);
+  const onStatusSet = useCallback((status: ProjectStatus) => dispatch({ type: 'project:status_set', status }), []);
 
   if (!room) {
     return (
@@ -55,7 +99,20 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
     <div className="page room">
       <RoomHeader project={room.project} projectId={projectId}>
         <OnlineUsers users={onlineUsers} selfId={user.id} documentTitle={documentTitle} />
+        {room.project && user.role === 'admin' && <ProjectStatusControl status={room.project.status} joined={channel.joined} push={channel.push} onSet={onStatusSet} />}
       </RoomHeader>
+      <nav className="room-nav" aria-label="Sections of the room">
+        <a href="#documents">Documents</a>
+        <a href="#checklist">Checklist</a>
+        <a href="#chat">
+          Chat
+          {room.chat.unread_count > 0 && (
+            <span className="unread-badge" aria-label={`${room.chat.unread_count} unread`}>
+              {unreadBadge(room.chat.unread_count)}
+            </span>
+          )}
+        </a>
+      </nav>
       {!channel.joined && (
         <p className="stale-banner" role="status">
           {channel.joinError && isTerminalJoinError(channel.joinError)
@@ -65,8 +122,30 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
       )}
       <div className="room-grid">
         <div className="room-work">
-          <DocumentsPanel documents={room.documents} selfId={user.id} />
-          <ChecklistPanel checklist={room.checklist} />
+          {openDocument ? (
+            <div id="document-view" className="document-view-wrap">
+              <DocumentView
+                key={openDocument.id}
+                doc={openDocument}
+                selfId={user.id}
+                isAdmin={user.role === 'admin'}
+                room={channel}
+                subscribeUser={userChannel.on}
+                epoch={room.epoch}
+                onClose={closeDocument}
+              />
+            </div>
+          ) : (
+            <DocumentsPanel documents={room.documents} selfId={user.id} onOpen={onOpen} />
+          )}
+          <ChecklistPanel
+            checklist={room.checklist}
+            joined={channel.joined}
+            isAdmin={user.role === 'admin'}
+            push={channel.push}
+            onToggled={(reply) => dispatch({ type: 'checklist:toggled', reply })}
+            onReplaced={(checklist) => dispatch({ type: 'checklist:replaced', checklist })}
+          />
         </div>
         <ChatPanel
           messages={room.chat.messages}
@@ -74,6 +153,9 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
           selfId={user.id}
           joined={channel.joined}
           push={channel.push}
+          on={channel.on}
+          unreadCount={room.chat.unread_count}
+          onRead={onRead}
           onSent={(message) => dispatch({ type: 'chat:sent', message })}
           onHistory={(reply) => dispatch({ type: 'chat:history_loaded', reply })}
         />

@@ -8,3 +8,6 @@ export const projectStatusLabel: Record<ProjectStatus, string> = {
   completed: 'Completed',
   on_hold: 'On hold',
 };
+
+/** The statuses in their usual order (the keys of the label map, so the compiler checks them against the contracts). */
+export const projectStatuses = Object.keys(projectStatusLabel) as ProjectStatus[];

@@ -1,7 +1,8 @@
-import type { ChatMessage, HistoryReply, ProjectInfo, RoomSnapshot, ServerEvent, ServerPayload } from '@siteflow/contracts';
+import type { ChatMessage, HistoryReply, ProjectInfo, ProjectStatus, RoomSnapshot, ServerEvent, ServerPayload } from '@siteflow/contracts';
 import { chatLogOf, prependPage, receiveBroadcast, receiveOwnReply, type ChatLog } from '../chat/messages.js';
-import { reduceChecklist, sortItems, type RoomChecklist } from '../checklist/checklistState.js';
+import { computeProgress, reduceChecklist, sortItems, type RoomChecklist } from '../checklist/checklistState.js';
 import { reduceDocuments, type RoomDocument } from '../documents/documentsState.js';
+import type { ChecklistSnapshotData, ToggleReplyData } from '../realtime/wire.js';
 
 /** The planning room as the client shows it: the join snapshot, kept current by broadcasts. */
 export interface RoomState {
@@ -10,6 +11,8 @@ export interface RoomState {
   checklist: RoomChecklist;
   chat: ChatLog & { has_more: boolean; unread_count: number };
   members_last_seen: RoomSnapshot['members_last_seen'];
+  /** How many snapshots made this state: a new one means a (re)join, so views re-read what they show. */
+  epoch: number;
 }
 
 /** The broadcasts that change room state (presence has its own hook; typing and requests are transient). */
@@ -34,10 +37,19 @@ export type RoomAction =
   | { type: 'chat:history_loaded'; reply: HistoryReply }
   /** The reply to one's own `chat:message`. */
   | { type: 'chat:sent'; message: ChatMessage }
+  /** The reply to one's own `chat:mark_read`. */
+  | { type: 'chat:read'; unread_count: number }
+  /** The reply to one's own `checklist:toggle`: the item and the progress after it. */
+  | { type: 'checklist:toggled'; reply: ToggleReplyData }
+  /** The reply to a template edit: the whole checklist. */
+  | { type: 'checklist:replaced'; checklist: ChecklistSnapshotData }
+  /** One's own `project:set_status` was accepted. */
+  | { type: 'project:status_set'; status: ProjectStatus }
   | EventAction;
 
-export function fromSnapshot(snapshot: RoomSnapshot): RoomState {
+export function fromSnapshot(snapshot: RoomSnapshot, epoch = 1): RoomState {
   return {
+    epoch,
     project: snapshot.project,
     documents: snapshot.documents,
     checklist: { items: sortItems(snapshot.checklist.items), progress: snapshot.checklist.progress },
@@ -51,7 +63,7 @@ export function fromSnapshot(snapshot: RoomSnapshot): RoomState {
  * before the first snapshot are dropped; the snapshot that follows contains them.
  */
 export function reduceRoom(state: RoomState | null, action: RoomAction): RoomState | null {
-  if (action.type === 'snapshot') return fromSnapshot(action.snapshot);
+  if (action.type === 'snapshot') return fromSnapshot(action.snapshot, (state?.epoch ?? 0) + 1);
   if (!state) return null;
   switch (action.type) {
     case 'chat:new_message':
@@ -60,6 +72,18 @@ export function reduceRoom(state: RoomState | null, action: RoomAction): RoomSta
       return withChat(state, receiveOwnReply(state.chat, action.message));
     case 'chat:history_loaded':
       return { ...state, chat: { ...state.chat, ...prependPage(state.chat, action.reply.messages), has_more: action.reply.has_more } };
+    case 'chat:read':
+      return state.chat.unread_count === action.unread_count ? state : { ...state, chat: { ...state.chat, unread_count: action.unread_count } };
+    case 'checklist:toggled': {
+      // The reply's progress may be older than a broadcast that overtook it: count the items shown.
+      const { item } = action.reply;
+      const items = state.checklist.items.map((i) => (i.id === item.id ? item : i));
+      return { ...state, checklist: { items, progress: computeProgress(items.filter((i) => i.checked).length, items.length) } };
+    }
+    case 'checklist:replaced':
+      return { ...state, checklist: { items: sortItems(action.checklist.items), progress: action.checklist.progress } };
+    case 'project:status_set':
+      return state.project ? { ...state, project: { ...state.project, status: action.status } } : state;
     case 'chat:unread':
       return state.project && action.payload.project_id !== state.project.id ? state : { ...state, chat: { ...state.chat, unread_count: action.payload.count } };
     case 'document:locked':

@@ -119,3 +119,32 @@ describe('reduceRoom', () => {
     expect(other).toBe(room);
   });
 });
+
+describe('reduceRoom, own replies', () => {
+  it('counts snapshots, so views know a rejoin happened', () => {
+    const first = run({ type: 'snapshot', snapshot: snapshot() });
+    expect(first?.epoch).toBe(1);
+    expect(reduceRoom(first, { type: 'snapshot', snapshot: snapshot() })?.epoch).toBe(2);
+  });
+
+  it('applies my toggle from its reply and counts progress from the items shown', () => {
+    const room = run(
+      { type: 'snapshot', snapshot: snapshot() },
+      // Someone else's toggle of item 2 overtook my reply; the reply's progress does not know it.
+      { type: 'checklist:updated', payload: { item_id: 2, checked: true, updated_by: 'bob', timestamp: t0 } },
+      { type: 'checklist:toggled', reply: { item: { id: 1, title: 'First', description: null, order_index: 0, checked: true, checked_by: 1, checked_at: t0 }, progress: { progress: 50, completed_items: 1, total_items: 2 } } },
+    );
+    expect(room?.checklist.items.map((i) => i.checked)).toEqual([true, true]);
+    expect(room?.checklist.progress).toEqual({ progress: 100, completed_items: 2, total_items: 2 });
+  });
+
+  it('takes the unread count from my mark-read reply and the status I set', () => {
+    const room = run(
+      { type: 'snapshot', snapshot: snapshot({ chat: { messages: [msg(1)], has_more: false, unread_count: 3 } }) },
+      { type: 'chat:read', unread_count: 0 },
+      { type: 'project:status_set', status: 'in_progress' },
+    );
+    expect(room?.chat.unread_count).toBe(0);
+    expect(room?.project?.status).toBe('in_progress');
+  });
+});

@@ -1,0 +1,173 @@
+import type { ErrorCode, ServerPayload } from '@siteflow/contracts';
+
+/** Something the person at the editor must know about their text. */
+export type EditorProblem =
+  /** The edit lock is gone (expired, revoked, taken, lost while offline): the text is kept, not saved. */
+  | { kind: 'lock_lost'; message: string }
+  /** The document moved on under the text: saving would overwrite someone's version. */
+  | { kind: 'conflict'; message: string; currentVersion: number }
+  /** A save was refused for another reason (too large, unavailable…); editing goes on. */
+  | { kind: 'save_failed'; message: string };
+
+/**
+ * One open document as its viewer or editor sees it. `content`/`version` are the server's latest
+ * known text; `draft` is what the person typed, based on `draftBase`. The draft is only ever
+ * replaced by an explicit choice (discard, stop editing after a save, restore) — never by a
+ * broadcast, a reconnect or a lost lock.
+ */
+export interface EditorState {
+  documentId: number;
+  /** Null until `document:get` answered. */
+  content: string | null;
+  version: number;
+  /** This client holds the edit lock (as far as it knows). */
+  editing: boolean;
+  draft: string;
+  draftBase: number;
+  /** The draft differs from what the server holds at `draftBase`. */
+  dirty: boolean;
+  saving: 'idle' | 'saving' | 'saved' | 'failed';
+  lastSavedAt: string | null;
+  problem: EditorProblem | null;
+}
+
+export type EditorAction =
+  | { type: 'loaded'; content: string; version: number }
+  | { type: 'edit_started' }
+  | { type: 'typed'; text: string }
+  | { type: 'save_started' }
+  | { type: 'saved'; version: number; content: string; at: string }
+  | { type: 'save_failed'; code: ErrorCode; reason: string; currentVersion?: number }
+  | { type: 'remote_update'; payload: ServerPayload<'document:updated'>; selfId: number }
+  | { type: 'lock_lost'; message: string }
+  | { type: 'stopped' }
+  | { type: 'restored'; version: number; content: string }
+  /** Keep my text and save it over the latest version (after a conflict). */
+  | { type: 'rebase' }
+  /** Throw my unsaved text away and show the server's version. */
+  | { type: 'discard' }
+  | { type: 'dismiss' };
+
+export function openEditor(documentId: number, version: number): EditorState {
+  return { documentId, content: null, version, editing: false, draft: '', draftBase: version, dirty: false, saving: 'idle', lastSavedAt: null, problem: null };
+}
+
+const conflict = (version: number): EditorProblem => ({
+  kind: 'conflict',
+  message: `The document changed to version ${version} while you were writing. Your text is kept: save it over the new version, or discard it.`,
+  currentVersion: version,
+});
+
+export function reduceEditor(state: EditorState, action: EditorAction): EditorState {
+  switch (action.type) {
+    case 'loaded': {
+      if (state.content !== null && action.version < state.version) return state;
+      if (!state.dirty) {
+        return { ...state, content: action.content, version: action.version, draft: action.content, draftBase: action.version };
+      }
+      const moved = action.version > state.draftBase && action.content !== state.draft;
+      return { ...state, content: action.content, version: action.version, problem: moved && state.problem?.kind !== 'lock_lost' ? conflict(action.version) : state.problem };
+    }
+    case 'edit_started': {
+      // A draft kept from a lost lock is edited on; if the document moved meanwhile, say so.
+      if (state.dirty) {
+        const moved = state.version > state.draftBase;
+        return { ...state, editing: true, saving: 'idle', problem: moved ? conflict(state.version) : null };
+      }
+      return { ...state, editing: true, draft: state.content ?? '', draftBase: state.version, saving: 'idle', problem: null };
+    }
+    case 'typed':
+      return { ...state, draft: action.text, dirty: action.text !== (state.draftBase === state.version ? state.content : null) };
+    case 'save_started':
+      return { ...state, saving: 'saving' };
+    case 'saved': {
+      const version = Math.max(action.version, state.version);
+      return {
+        ...state,
+        content: action.content,
+        version,
+        draftBase: version,
+        // Typing during the save leaves the newer text unsaved.
+        dirty: state.draft !== action.content,
+        saving: 'saved',
+        lastSavedAt: action.at,
+        problem: state.problem?.kind === 'save_failed' ? null : state.problem,
+      };
+    }
+    case 'save_failed':
+      switch (action.code) {
+        case 'version_conflict':
+          return { ...state, saving: 'failed', version: Math.max(state.version, action.currentVersion ?? state.version), problem: conflict(Math.max(state.version, action.currentVersion ?? state.version)) };
+        case 'not_lock_holder':
+          return { ...state, saving: 'failed', editing: false, problem: { kind: 'lock_lost', message: lockLostMessage(action.reason) } };
+        default:
+          return { ...state, saving: 'failed', problem: { kind: 'save_failed', message: `Not saved: ${action.reason}` } };
+      }
+    case 'remote_update': {
+      const p = action.payload;
+      if (p.document_id !== state.documentId || p.version <= state.version) return state;
+      // While this client holds the lock, a save by the same user is its own save whose
+      // broadcast overtook the reply.
+      const own = state.editing && p.updated_by_id === action.selfId;
+      if (own || !state.dirty) {
+        const draft = state.dirty ? state.draft : p.content;
+        return { ...state, content: p.content, version: p.version, draftBase: p.version, draft, dirty: draft !== p.content };
+      }
+      return { ...state, content: p.content, version: p.version, problem: state.problem?.kind === 'lock_lost' ? state.problem : conflict(p.version) };
+    }
+    case 'lock_lost':
+      if (!state.editing) return state;
+      return { ...state, editing: false, saving: state.saving === 'saving' ? 'idle' : state.saving, problem: { kind: 'lock_lost', message: action.message } };
+    case 'stopped':
+      // Stop Editing saves first; whatever is still unsaved stays as a kept draft.
+      return { ...state, editing: false, saving: 'idle', draft: state.dirty ? state.draft : (state.content ?? ''), problem: state.dirty ? state.problem : null };
+    case 'restored':
+      return { ...state, content: action.content, version: action.version, draft: action.content, draftBase: action.version, dirty: false, saving: 'saved', problem: null };
+    case 'rebase':
+      return { ...state, draftBase: state.version, dirty: state.draft !== state.content, problem: null };
+    case 'discard':
+      return { ...state, draft: state.content ?? '', draftBase: state.version, dirty: false, saving: 'idle', problem: null };
+    case 'dismiss':
+      return state.problem?.kind === 'save_failed' ? { ...state, problem: null } : state;
+    default: {
+      const unhandled: never = action;
+      return unhandled;
+    }
+  }
+}
+
+/** The payload of a save of the current draft, or null when there is nothing this client may save. */
+export function savePayload(state: EditorState): { document_id: number; content: string; base_version: number } | null {
+  if (!state.editing || state.content === null || state.problem?.kind === 'conflict') return null;
+  return { document_id: state.documentId, content: state.draft, base_version: state.draftBase };
+}
+
+/** Auto-save only writes what changed; a conflict or a running save waits for the person or the reply. */
+export const autoSaveDue = (state: EditorState): boolean => state.dirty && state.saving !== 'saving' && savePayload(state) !== null;
+
+export function lockLostMessage(reason?: string): string {
+  return `You no longer hold the edit lock${reason ? ` (${reason})` : ''}. Your text is kept below and has not been saved.`;
+}
+
+/** What the saving indicator says. */
+export function savingLabel(state: EditorState, formatTime: (iso: string) => string): string {
+  if (state.saving === 'saving') return 'Saving…';
+  if (state.saving === 'failed') return 'Not saved';
+  if (state.dirty) return 'Unsaved changes';
+  if (state.lastSavedAt) return `Saved ${formatTime(state.lastSavedAt)}`;
+  return 'No changes';
+}
+
+/** Why an unlock of this document, seen by the editor holding it, means the lock is gone. */
+export function unlockEndsMyEdit(payload: ServerPayload<'document:unlocked'>, state: EditorState, selfId: number): string | null {
+  if (!state.editing || payload.document_id !== state.documentId || payload.user_id !== selfId) return null;
+  switch (payload.reason) {
+    case 'expired':
+      return lockLostMessage('the lock expired');
+    case 'revoked':
+      return lockLostMessage('an admin released it');
+    // `released`/`disconnected` of this user may be an earlier connection of theirs (a take-over).
+    default:
+      return null;
+  }
+}

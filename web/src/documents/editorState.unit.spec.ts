@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { autoSaveDue, openEditor, reduceEditor, savePayload, savingLabel, unlockEndsMyEdit, type EditorAction, type EditorState } from './editorState.js';
+
+const t0 = '2025-01-01T10:00:00.000Z';
+const given = (...actions: EditorAction[]): EditorState => actions.reduce(reduceEditor, openEditor(10, 3));
+const loaded: EditorAction = { type: 'loaded', content: '# Spec', version: 3 };
+const update = (version: number, content: string, updated_by_id = 2): EditorAction => ({
+  type: 'remote_update',
+  selfId: 1,
+  payload: { document_id: 10, version, updated_by: updated_by_id === 1 ? 'alice' : 'bob', updated_by_id, updated_at: t0, content },
+});
+
+describe('document editor state', () => {
+  it('given a viewer, when someone else saves, then the new text is shown', () => {
+    const s = given(loaded, update(4, '# New'));
+    expect(s).toMatchObject({ content: '# New', version: 4, draft: '# New', dirty: false, problem: null });
+  });
+
+  it('given an editor, when typing, then the draft is dirty and saves against the base version', () => {
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: '# Spec v2' });
+    expect(s.dirty).toBe(true);
+    expect(autoSaveDue(s)).toBe(true);
+    expect(savePayload(s)).toEqual({ document_id: 10, content: '# Spec v2', base_version: 3 });
+  });
+
+  it('given typing back to the saved text, then nothing is due', () => {
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'x' }, { type: 'typed', text: '# Spec' });
+    expect(s.dirty).toBe(false);
+    expect(autoSaveDue(s)).toBe(false);
+  });
+
+  it('given a save in flight, when more is typed, then the newer text stays unsaved after the reply', () => {
+    const s = given(
+      loaded,
+      { type: 'edit_started' },
+      { type: 'typed', text: 'a' },
+      { type: 'save_started' },
+      { type: 'typed', text: 'ab' },
+      { type: 'saved', version: 4, content: 'a', at: t0 },
+    );
+    expect(s).toMatchObject({ version: 4, draftBase: 4, content: 'a', draft: 'ab', dirty: true, saving: 'saved' });
+    expect(savePayload(s)?.base_version).toBe(4);
+  });
+
+  it("given an editor, when its own save's broadcast overtakes the reply, then it is no conflict", () => {
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'mine' }, { type: 'save_started' }, update(4, 'mine', 1));
+    expect(s).toMatchObject({ version: 4, draftBase: 4, dirty: false, problem: null });
+    const after = reduceEditor(s, { type: 'saved', version: 4, content: 'mine', at: t0 });
+    expect(after).toMatchObject({ version: 4, dirty: false, saving: 'saved' });
+  });
+
+  it('given unsaved text, when the lock is lost, then the text is kept and not saved', () => {
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'precious' }, { type: 'lock_lost', message: 'gone' });
+    expect(s).toMatchObject({ editing: false, draft: 'precious', dirty: true, problem: { kind: 'lock_lost' } });
+    expect(savePayload(s)).toBeNull();
+    // A later save by someone else does not overwrite it either.
+    const later = reduceEditor(s, update(4, 'theirs'));
+    expect(later).toMatchObject({ content: 'theirs', draft: 'precious', dirty: true, problem: { kind: 'lock_lost' } });
+  });
+
+  it('given a kept draft on an older version, when editing again, then the conflict is stated before any save', () => {
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'precious' }, { type: 'lock_lost', message: 'gone' }, update(4, 'theirs'), { type: 'edit_started' });
+    expect(s).toMatchObject({ editing: true, draft: 'precious', problem: { kind: 'conflict', currentVersion: 4 } });
+    expect(savePayload(s)).toBeNull();
+    const rebased = reduceEditor(s, { type: 'rebase' });
+    expect(savePayload(rebased)).toEqual({ document_id: 10, content: 'precious', base_version: 4 });
+    const discarded = reduceEditor(s, { type: 'discard' });
+    expect(discarded).toMatchObject({ draft: 'theirs', dirty: false, problem: null });
+  });
+
+  it('given a save, when the server answers version_conflict or not_lock_holder, then the text is kept', () => {
+    const typing = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'mine' });
+    const conflicted = reduceEditor(typing, { type: 'save_failed', code: 'version_conflict', reason: 'base 3, now 5', currentVersion: 5 });
+    expect(conflicted).toMatchObject({ editing: true, draft: 'mine', version: 5, problem: { kind: 'conflict', currentVersion: 5 } });
+    const lost = reduceEditor(typing, { type: 'save_failed', code: 'not_lock_holder', reason: 'you do not hold the lock' });
+    expect(lost).toMatchObject({ editing: false, draft: 'mine', problem: { kind: 'lock_lost' } });
+    const tooBig = reduceEditor(typing, { type: 'save_failed', code: 'payload_too_large', reason: 'content is 600000 bytes' });
+    expect(tooBig).toMatchObject({ editing: true, problem: { kind: 'save_failed', message: 'Not saved: content is 600000 bytes' } });
+  });
+
+  it('given a reconnect, when the reloaded document is older than what is shown, then it is ignored', () => {
+    const s = given(loaded, update(5, 'five'));
+    expect(reduceEditor(s, { type: 'loaded', content: 'three', version: 3 })).toBe(s);
+  });
+
+  it('given unsaved text, when a reconnect reloads a newer version, then the conflict is stated and the text kept', () => {
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'mine' }, { type: 'loaded', content: 'theirs', version: 5 });
+    expect(s).toMatchObject({ draft: 'mine', content: 'theirs', problem: { kind: 'conflict', currentVersion: 5 } });
+  });
+
+  it('given a restore, then the draft becomes the restored text', () => {
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'x' }, { type: 'restored', version: 4, content: 'old text' });
+    expect(s).toMatchObject({ draft: 'old text', content: 'old text', version: 4, dirty: false });
+  });
+
+  it('says what the saving indicator shows', () => {
+    const fmt = () => '10:00';
+    expect(savingLabel(given(loaded), fmt)).toBe('No changes');
+    expect(savingLabel(given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'x' }), fmt)).toBe('Unsaved changes');
+    expect(savingLabel(given(loaded, { type: 'edit_started' }, { type: 'save_started' }), fmt)).toBe('Saving…');
+    expect(savingLabel(given(loaded, { type: 'edit_started' }, { type: 'saved', version: 4, content: '# Spec', at: t0 }), fmt)).toBe('Saved 10:00');
+  });
+
+  it("ends the edit on an expiry or revocation of my lock, not on a release of an earlier connection of mine", () => {
+    const editing = given(loaded, { type: 'edit_started' });
+    expect(unlockEndsMyEdit({ document_id: 10, user_id: 1, reason: 'expired' }, editing, 1)).toMatch(/expired/);
+    expect(unlockEndsMyEdit({ document_id: 10, user_id: 1, reason: 'revoked' }, editing, 1)).toMatch(/admin/);
+    expect(unlockEndsMyEdit({ document_id: 10, user_id: 1, reason: 'released' }, editing, 1)).toBeNull();
+    expect(unlockEndsMyEdit({ document_id: 11, user_id: 1, reason: 'expired' }, editing, 1)).toBeNull();
+  });
+});
