@@ -26,4 +26,30 @@ export const chatMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'members, typing, rate window index',
+    up: `
+      -- Who is in a project (from the documents service's ProjectCreated, and anyone seen posting,
+      -- reading or joining): whose unread count a new message moves.
+      CREATE TABLE chat.members (
+        project_id bigint NOT NULL,
+        user_id    bigint NOT NULL,
+        username   text NOT NULL,
+        PRIMARY KEY (project_id, user_id)
+      );
+      -- Typing states with their expiry: shared by every chat instance, so a state whose instance
+      -- died still ends, and the sweep that ends it (DELETE … RETURNING) announces it exactly once.
+      CREATE TABLE chat.typing (
+        project_id    bigint NOT NULL,
+        user_id       bigint NOT NULL,
+        username      text NOT NULL,
+        connection_id text NOT NULL,
+        expires_at    timestamptz NOT NULL,
+        PRIMARY KEY (project_id, user_id)
+      );
+      CREATE INDEX typing_expiry ON chat.typing (expires_at);
+      CREATE INDEX messages_by_author ON chat.messages (project_id, user_id, posted_at);
+    `,
+  },
 ];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@siteflow/contracts';
-import { decide, type PostMessage } from './decide.js';
-import { evolve, initialRoomState, type ChatRoomEvent } from './room.js';
+import { decide, type ChatCommand, type MarkRead, type PostMessage } from './decide.js';
+import { evolve, initialRoomState, type ChatRoomEvent, type ChatRoomState } from './room.js';
 
 const now = new Date('2026-11-24T10:00:00.000Z');
 const post = (text: string): PostMessage => ({
@@ -15,18 +15,19 @@ const post = (text: string): PostMessage => ({
   },
 });
 
-function given(events: ChatRoomEvent[]) {
-  const state = events.reduce(evolve, initialRoomState);
+function given(events: ChatRoomEvent[], start: ChatRoomState = initialRoomState) {
+  const state = events.reduce(evolve, start);
   return {
-    when: (command: PostMessage) => ({
+    when: (command: ChatCommand) => ({
       then: (expected: ChatRoomEvent[]) => expect(decide(command, state)).toEqual(expected),
-      thenFails: (code: string) => {
+      thenFails: (code: string, details?: Record<string, unknown>) => {
         try {
           decide(command, state);
           expect.unreachable('decide should have refused the command');
         } catch (e) {
           expect(e).toBeInstanceOf(AppError);
           expect((e as AppError).code).toBe(code);
+          if (details) expect((e as AppError).details).toEqual(details);
         }
       },
     }),
@@ -63,5 +64,69 @@ describe('chat room decider', () => {
   it('counts the room version up with every message', () => {
     const e = decide(post('one'), initialRoomState);
     expect([...e, ...e].reduce(evolve, initialRoomState).version).toBe(2);
+  });
+});
+
+const posted = (userId: number, at: Date, n = 0): ChatRoomEvent => ({
+  type: 'MessagePosted',
+  data: {
+    message_id: `m_0195f6a0-0000-7000-8000-${String(n).padStart(12, '0')}`,
+    project_id: 1,
+    text: `message ${n}`,
+    user_id: userId,
+    username: userId === 2 ? 'bob' : 'alice',
+    avatar_url: '',
+    posted_at: at.toISOString(),
+  },
+});
+const unread = (userId: number, count: number): ChatRoomEvent => ({ type: 'UnreadCountChanged', data: { project_id: 1, user_id: userId, count } });
+const members = (...ids: number[]): ChatRoomState => ({ ...initialRoomState, members: ids.map((user_id) => ({ user_id, last_read_version: 0, unread: 0 })) });
+const secondsAgo = (s: number) => new Date(now.getTime() - s * 1000);
+
+describe('chat rate limit: 60 messages per user per project per minute', () => {
+  const sixtyIn = (firstSecondsAgo: number) => Array.from({ length: 60 }, (_, i) => posted(2, secondsAgo(firstSecondsAgo - i * 0.5), i));
+
+  it('the 60th message within a minute is accepted', () => {
+    given(sixtyIn(40).slice(1)).when(post('sixtieth')).then([expect.objectContaining({ type: 'MessagePosted' })]);
+  });
+
+  it('the 61st is refused with the time until the oldest leaves the window', () => {
+    // The oldest of the 60 was 40 s ago: it leaves the window in 20 s.
+    given(sixtyIn(40)).when(post('one too many')).thenFails('rate_limited', { retry_after_ms: 20_000 });
+  });
+
+  it('posts older than a minute and posts by others do not count', () => {
+    given(sixtyIn(90)).when(post('fine')).then([expect.objectContaining({ type: 'MessagePosted' })]);
+    given(Array.from({ length: 60 }, (_, i) => posted(1, secondsAgo(10), i))).when(post('fine')).then([expect.objectContaining({ type: 'MessagePosted' })]);
+  });
+});
+
+describe('chat unread counts', () => {
+  it('a message gives every other member one more unread, the author none', () => {
+    given([], members(1, 2, 3)).when(post('hi')).then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 1), unread(3, 1)]);
+    given([unread(1, 4)], members(1, 2)).when(post('hi')).then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 5)]);
+  });
+
+  const mark = (version: number, unreadAfter: number): MarkRead => ({
+    type: 'MarkRead',
+    data: { projectId: 1, userId: 1, messageId: 'm_0195f6a0-0000-7000-8000-000000000009', messageVersion: version, unreadAfter, now },
+  });
+  const marked = (version: number): ChatRoomEvent => ({
+    type: 'ReadMarked',
+    data: { project_id: 1, user_id: 1, last_read_id: 'm_0195f6a0-0000-7000-8000-000000000009', last_read_version: version, marked_at: now.toISOString() },
+  });
+
+  it('marking read moves the mark forward and resets the count to what is after it', () => {
+    given([unread(1, 3)], members(1, 2)).when(mark(7, 0)).then([marked(7), unread(1, 0)]);
+    given([unread(1, 3)], members(1, 2)).when(mark(5, 1)).then([marked(5), unread(1, 1)]);
+  });
+
+  it('a mark at or behind the current one changes nothing (another tab lagging behind)', () => {
+    given([marked(7), unread(1, 0)], members(1, 2)).when(mark(7, 0)).then([]);
+    given([marked(7), unread(1, 2)], members(1, 2)).when(mark(4, 5)).then([]);
+  });
+
+  it('a mark that does not change the count records the mark only', () => {
+    given([], members(1, 2)).when(mark(3, 0)).then([marked(3)]);
   });
 });

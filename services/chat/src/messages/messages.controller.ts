@@ -3,7 +3,9 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   AppError,
+  CHAT_RATE_WINDOW_MS,
   CHAT_SNAPSHOT_SIZE,
+  MarkReadPayload,
   commandRequest,
   HistoryPayload,
   PostMessagePayload,
@@ -12,68 +14,155 @@ import {
   type ChatMessage,
   type ChatSnapshot,
   type HistoryReply,
+  type MarkReadReply,
   type ReplyEnvelope,
   type ServiceSnapshot,
 } from '@siteflow/contracts';
+import type { EventStoreTx, NewEvent } from '@siteflow/eventstore';
 import { handle, retryOnConcurrency, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
 import { decide } from './decide.js';
-import { insertMessage, pageBefore, unreadCount, versionOfMessage } from './messages.read-model.js';
-import { chatStreamId, toChatMessage } from './room.js';
+import {
+  insertMessage,
+  memberReadStates,
+  pageBefore,
+  readStateOf,
+  recentPostTimes,
+  saveMembers,
+  saveReadMark,
+  unreadAfter,
+  unreadCount,
+  versionOfMessage,
+} from './messages.read-model.js';
+import { SerialByKey } from './serial.js';
+import { chatStreamId, evolve, toChatMessage, type ChatRoomEvent, type ChatRoomState } from './room.js';
 
 const PostRequest = commandRequest(PostMessagePayload);
 const HistoryRequest = commandRequest(HistoryPayload);
+const MarkReadRequest = commandRequest(MarkReadPayload);
 const SnapshotRequest = commandRequest(z.object({}));
 
 @Controller()
 export class MessagesController {
+  private readonly perRoom = new SerialByKey<number>();
+
   constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
 
-  /** `chat:message`: decide, append `MessagePosted`, project it, reply with the message. */
+  /** `chat:message`: decide (rate limit included), append `MessagePosted` and the others' new unread counts, project, reply. */
   @MessagePattern(projectClientEvents['chat:message'].subject)
   post(@Payload() raw: unknown): Promise<ReplyEnvelope<ChatMessage>> {
     return handle(this.kit.logger, 'chat.message.post', PostRequest, raw, ({ ctx, payload }) => {
       const messageId = `m_${randomUUID()}`;
-      const now = new Date();
-      const streamId = chatStreamId(ctx.project_id);
-      return retryOnConcurrency(() =>
-        this.kit.store.transaction(async (tx) => {
-          const version = await tx.streamVersion(streamId);
-          const events = decide(
-            {
-              type: 'PostMessage',
-              data: {
-                messageId,
-                projectId: ctx.project_id,
-                text: payload.text,
-                author: { user_id: ctx.user_id, username: ctx.username, avatar_url: ctx.avatar_url },
-                now,
-              },
+      return this.inRoomTransaction(ctx.project_id, async (tx) => {
+        const now = new Date();
+        const state = await this.loadRoom(tx, ctx.project_id, ctx.user_id, now);
+        const events = decide(
+          {
+            type: 'PostMessage',
+            data: {
+              messageId,
+              projectId: ctx.project_id,
+              text: payload.text,
+              author: { user_id: ctx.user_id, username: ctx.username, avatar_url: ctx.avatar_url },
+              now,
             },
-            { version },
-          );
-          // Append first, then project: the append is the transaction's first write (see eventstore).
-          const { recorded } = await tx.append(
-            streamId,
-            events.map((e) => ({
+          },
+          state,
+        );
+        const { recorded } = await this.append(tx, ctx.project_id, state.version, events, now);
+        let message: ChatMessage | null = null;
+        for (const [i, e] of events.entries()) {
+          if (e.type !== 'MessagePosted') continue;
+          await insertMessage(tx.client, e, recorded[i]!.version);
+          message = toChatMessage(e);
+        }
+        await saveMembers(tx.client, ctx.project_id, [ctx]);
+        if (!message) throw new AppError('internal', 'no message was posted');
+        return message;
+      });
+    });
+  }
+
+  /** `chat:mark_read`: moves the user's read mark forward; their new unread count goes to `user:<id>`. */
+  @MessagePattern(projectClientEvents['chat:mark_read'].subject)
+  markRead(@Payload() raw: unknown): Promise<ReplyEnvelope<MarkReadReply>> {
+    return handle(this.kit.logger, 'chat.read.mark', MarkReadRequest, raw, ({ ctx, payload }) =>
+      this.inRoomTransaction(ctx.project_id, async (tx) => {
+        const now = new Date();
+        const streamId = chatStreamId(ctx.project_id);
+        await lockStream(tx, streamId);
+        const version = await tx.streamVersion(streamId);
+        const messageVersion = await versionOfMessage(tx.client, ctx.project_id, payload.last_read_id);
+        if (messageVersion === null) throw new AppError('not_found', 'no such message in this project');
+        const state: ChatRoomState = { version, members: [await readStateOf(tx.client, ctx.project_id, ctx.user_id)], recentPosts: {} };
+        const events = decide(
+          {
+            type: 'MarkRead',
+            data: {
+              projectId: ctx.project_id,
+              userId: ctx.user_id,
+              messageId: payload.last_read_id,
+              messageVersion,
+              unreadAfter: await unreadAfter(tx.client, ctx.project_id, ctx.user_id, messageVersion),
+              now,
+            },
+          },
+          state,
+        );
+        await this.append(tx, ctx.project_id, version, events, now);
+        for (const e of events) if (e.type === 'ReadMarked') await saveReadMark(tx.client, e);
+        await saveMembers(tx.client, ctx.project_id, [ctx]);
+        const after = events.reduce(evolve, state).members.find((m) => m.user_id === ctx.user_id);
+        return { unread_count: after?.unread ?? 0 };
+      }),
+    );
+  }
+
+  /**
+   * One write to a room: a transaction, run again when another writer appended first, and queued
+   * in this process behind the room's other writes before it queues on the stream row (SerialByKey).
+   */
+  private inRoomTransaction<T>(projectId: number, work: (tx: EventStoreTx) => Promise<T>): Promise<T> {
+    return this.perRoom.run(projectId, () => retryOnConcurrency(() => this.kit.store.transaction(work)));
+  }
+
+  /**
+   * The room as deciding a post needs it, at the stream version the append will expect. The stream
+   * row is locked first: posts to one room queue instead of failing and retrying, and the rate
+   * window and unread counts read after the lock are exact.
+   */
+  private async loadRoom(tx: EventStoreTx, projectId: number, authorId: number, now: Date): Promise<ChatRoomState> {
+    const streamId = chatStreamId(projectId);
+    await lockStream(tx, streamId);
+    const version = await tx.streamVersion(streamId);
+    const members = await memberReadStates(tx.client, projectId);
+    const since = new Date(now.getTime() - CHAT_RATE_WINDOW_MS);
+    return { version, members, recentPosts: { [authorId]: await recentPostTimes(tx.client, projectId, authorId, since) } };
+  }
+
+  /** Appends with what clients see: messages to the room, unread counts to each member's own topic. */
+  private append(tx: EventStoreTx, projectId: number, version: number, events: ChatRoomEvent[], now: Date) {
+    return tx.append(
+      chatStreamId(projectId),
+      events.map((e): NewEvent => {
+        switch (e.type) {
+          case 'MessagePosted':
+            return { id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: { event: 'chat:new_message', payload: toChatMessage(e) } };
+          case 'ReadMarked':
+            return { id: randomUUID(), type: e.type, data: e.data, projectId: null, userId: e.data.user_id, broadcast: null };
+          case 'UnreadCountChanged':
+            return {
               id: randomUUID(),
               type: e.type,
               data: e.data,
-              projectId: ctx.project_id,
-              broadcast: { event: 'chat:new_message', payload: toChatMessage(e) },
-            })),
-            { expectedVersion: version, now },
-          );
-          let message: ChatMessage | null = null;
-          for (const [i, e] of events.entries()) {
-            await insertMessage(tx.client, e, recorded[i]!.version);
-            message = toChatMessage(e);
-          }
-          if (!message) throw new AppError('internal', 'no message was posted');
-          return message;
-        }),
-      );
-    });
+              projectId: null,
+              userId: e.data.user_id,
+              broadcast: { event: 'chat:unread', payload: { project_id: e.data.project_id, count: e.data.count } },
+            };
+        }
+      }),
+      { expectedVersion: version === 0 ? 'no_stream' : version, now },
+    );
   }
 
   /** `chat:history`: pages backwards; every message appears once across pages. */
@@ -98,6 +187,7 @@ export class MessagesController {
   @MessagePattern(subjects.snapshot('chat'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<ChatSnapshot>>> {
     return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, ({ ctx }) =>
+      // Read only: the gateway checks membership after the snapshot, so a join may not write.
       this.kit.store.snapshot(async (tx) => {
         const streamId = chatStreamId(ctx.project_id);
         const version = await tx.streamVersion(streamId);
@@ -107,4 +197,9 @@ export class MessagesController {
       }),
     );
   }
+}
+
+/** Locks the stream's row until the transaction ends (a stream not yet created locks nothing). */
+async function lockStream(tx: EventStoreTx, streamId: string): Promise<void> {
+  await tx.readStream(streamId, { forUpdate: true, fromVersion: 2_147_483_647 });
 }

@@ -1,6 +1,6 @@
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { ChatMessage } from '@siteflow/contracts';
-import type { MessagePosted } from './room.js';
+import type { MemberReadState, MessagePosted, ReadMarked } from './room.js';
 
 type Row = {
   message_id: string;
@@ -67,4 +67,66 @@ export async function unreadCount(client: PoolClient, projectId: number, userId:
     [projectId, userId],
   );
   return Number(rows[0]?.n ?? 0);
+}
+
+/** When the user posted in the project since `since`, oldest first (the rate limit's window). */
+export async function recentPostTimes(client: PoolClient, projectId: number, userId: number, since: Date): Promise<string[]> {
+  const { rows } = await client.query<{ posted_at: Date }>(
+    'SELECT posted_at FROM chat.messages WHERE project_id = $1 AND user_id = $2 AND posted_at > $3 ORDER BY posted_at',
+    [projectId, userId, since],
+  );
+  return rows.map((r) => r.posted_at.toISOString());
+}
+
+/** Every known member's read mark and unread count (messages by others after the mark). */
+export async function memberReadStates(client: PoolClient, projectId: number): Promise<MemberReadState[]> {
+  const { rows } = await client.query<{ user_id: string; last_read_version: number; unread: number }>(
+    `SELECT mb.user_id, coalesce(r.last_read_version, 0) AS last_read_version,
+            (SELECT count(*)::int FROM chat.messages m
+              WHERE m.project_id = mb.project_id AND m.user_id <> mb.user_id AND m.stream_version > coalesce(r.last_read_version, 0)) AS unread
+       FROM chat.members mb
+       LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
+      WHERE mb.project_id = $1`,
+    [projectId],
+  );
+  return rows.map((r) => ({ user_id: Number(r.user_id), last_read_version: r.last_read_version, unread: r.unread }));
+}
+
+/** The read state of one user, member row or not. */
+export async function readStateOf(client: PoolClient, projectId: number, userId: number): Promise<MemberReadState> {
+  const { rows } = await client.query<{ last_read_version: number | null }>(
+    'SELECT last_read_version FROM chat.read_marks WHERE project_id = $1 AND user_id = $2',
+    [projectId, userId],
+  );
+  return { user_id: userId, last_read_version: rows[0]?.last_read_version ?? 0, unread: await unreadCount(client, projectId, userId) };
+}
+
+/** Messages by others after `version`: what the user's unread count is once marked there. */
+export async function unreadAfter(client: PoolClient, projectId: number, userId: number, version: number): Promise<number> {
+  const { rows } = await client.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM chat.messages WHERE project_id = $1 AND user_id <> $2 AND stream_version > $3',
+    [projectId, userId, version],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export async function saveReadMark(client: PoolClient, event: ReadMarked): Promise<void> {
+  const d = event.data;
+  await client.query(
+    `INSERT INTO chat.read_marks (project_id, user_id, last_read_version, marked_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (project_id, user_id) DO UPDATE SET last_read_version = EXCLUDED.last_read_version, marked_at = EXCLUDED.marked_at
+     WHERE chat.read_marks.last_read_version < EXCLUDED.last_read_version`,
+    [d.project_id, d.user_id, d.last_read_version, d.marked_at],
+  );
+}
+
+/** Records project members; known ones keep their row (the latest username wins). */
+export async function saveMembers(client: PoolClient | Pool, projectId: number, members: Array<{ user_id: number; username: string }>): Promise<void> {
+  if (members.length === 0) return;
+  await client.query(
+    `INSERT INTO chat.members (project_id, user_id, username)
+     SELECT $1, * FROM unnest($2::bigint[], $3::text[])
+     ON CONFLICT (project_id, user_id) DO UPDATE SET username = EXCLUDED.username WHERE chat.members.username <> EXCLUDED.username`,
+    [projectId, members.map((m) => m.user_id), members.map((m) => m.username)],
+  );
 }

@@ -1,29 +1,61 @@
-import type { ChatMessage } from '@siteflow/contracts';
-import { CHAT_MAX_TEXT } from '@siteflow/contracts';
+import type { z } from 'zod';
+import type {
+  ChatMessage,
+  MessagePosted as MessagePostedSchema,
+  ReadMarked as ReadMarkedSchema,
+  UnreadCountChanged as UnreadCountChangedSchema,
+} from '@siteflow/contracts';
+import { CHAT_MAX_TEXT, CHAT_RATE_WINDOW_MS } from '@siteflow/contracts';
 
-/** One project's chat room is one event stream. */
+/** One project's chat room is one event stream: posts and read marks serialise on its version. */
 export const chatStreamId = (projectId: number) => `chat-project-${projectId}`;
 
-export type MessagePosted = {
-  type: 'MessagePosted';
-  data: {
-    message_id: string;
-    project_id: number;
-    text: string;
-    user_id: number;
-    username: string;
-    avatar_url: string;
-    posted_at: string;
-  };
+export type MessagePosted = z.infer<typeof MessagePostedSchema>;
+export type ReadMarked = z.infer<typeof ReadMarkedSchema>;
+export type UnreadCountChanged = z.infer<typeof UnreadCountChangedSchema>;
+export type ChatRoomEvent = MessagePosted | ReadMarked | UnreadCountChanged;
+
+/** A member's read state. */
+export type MemberReadState = { user_id: number; last_read_version: number; unread: number };
+
+/**
+ * What deciding needs to know about a room, loaded from the read models at the stream's version
+ * (in the transaction that appends): the members' read state and who posted when within the rate
+ * window (only the actor's posts need be loaded).
+ */
+export type ChatRoomState = {
+  version: number;
+  members: MemberReadState[];
+  recentPosts: Record<number, string[]>;
 };
-export type ChatRoomEvent = MessagePosted;
+export const initialRoomState: ChatRoomState = { version: 0, members: [], recentPosts: {} };
 
-/** What deciding needs to know about a room. */
-export type ChatRoomState = { version: number };
-export const initialRoomState: ChatRoomState = { version: 0 };
+export function evolve(state: ChatRoomState, event: ChatRoomEvent): ChatRoomState {
+  const version = state.version + 1;
+  switch (event.type) {
+    case 'MessagePosted': {
+      const d = event.data;
+      return { ...state, version, recentPosts: { ...state.recentPosts, [d.user_id]: [...(state.recentPosts[d.user_id] ?? []), d.posted_at] } };
+    }
+    case 'ReadMarked': {
+      const d = event.data;
+      return { ...state, version, members: upsertMember(state.members, d.user_id, (m) => ({ ...m, last_read_version: d.last_read_version })) };
+    }
+    case 'UnreadCountChanged': {
+      const d = event.data;
+      return { ...state, version, members: upsertMember(state.members, d.user_id, (m) => ({ ...m, unread: d.count })) };
+    }
+    default: {
+      const unknown: never = event;
+      return unknown;
+    }
+  }
+}
 
-export function evolve(state: ChatRoomState, _event: ChatRoomEvent): ChatRoomState {
-  return { version: state.version + 1 };
+function upsertMember(members: MemberReadState[], userId: number, change: (m: MemberReadState) => MemberReadState): MemberReadState[] {
+  const found = members.some((m) => m.user_id === userId);
+  const base = found ? members : [...members, { user_id: userId, last_read_version: 0, unread: 0 }];
+  return base.map((m) => (m.user_id === userId ? change(m) : m));
 }
 
 export function toChatMessage(e: MessagePosted): ChatMessage {
@@ -37,4 +69,4 @@ export function toChatMessage(e: MessagePosted): ChatMessage {
   };
 }
 
-export { CHAT_MAX_TEXT };
+export { CHAT_MAX_TEXT, CHAT_RATE_WINDOW_MS };

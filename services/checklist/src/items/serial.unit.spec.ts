@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { SerialByKey } from './serial.js';
+
+const tick = () => new Promise((r) => setTimeout(r, 1));
+
+describe('SerialByKey', () => {
+  it('runs the work of one key one at a time, in call order', async () => {
+    const serial = new SerialByKey<number>();
+    const log: string[] = [];
+    let running = 0;
+    const job = (name: string) => async () => {
+      running++;
+      expect(running).toBe(1);
+      log.push(`start ${name}`);
+      await tick();
+      log.push(`end ${name}`);
+      running--;
+      return name;
+    };
+    const results = await Promise.all([serial.run(1, job('a')), serial.run(1, job('b')), serial.run(1, job('c'))]);
+    expect(results).toEqual(['a', 'b', 'c']);
+    expect(log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+  });
+
+  it('a failure reaches its caller only; the next work still runs', async () => {
+    const serial = new SerialByKey<string>();
+    const failed = serial.run('k', async () => {
+      throw new Error('boom');
+    });
+    const next = serial.run('k', async () => 'fine');
+    await expect(failed).rejects.toThrow('boom');
+    await expect(next).resolves.toBe('fine');
+  });
+
+  it('different keys do not wait for each other', async () => {
+    const serial = new SerialByKey<number>();
+    let release!: () => void;
+    const blocked = serial.run(1, () => new Promise<string>((r) => (release = () => r('one'))));
+    await expect(serial.run(2, async () => 'two')).resolves.toBe('two');
+    release();
+    await expect(blocked).resolves.toBe('one');
+  });
+});

@@ -1,0 +1,31 @@
+import type { Migration } from '@siteflow/eventstore';
+
+/** Read models of the `checklist` schema (the event store's own tables are created by the store). */
+export const checklistMigrations: Migration[] = [
+  {
+    id: 1,
+    name: 'items and progress',
+    up: `
+      CREATE TABLE checklist.items (
+        project_id  bigint NOT NULL,
+        item_id     integer NOT NULL,
+        title       text NOT NULL,
+        description text,
+        order_index integer NOT NULL,
+        checked     boolean NOT NULL DEFAULT false,
+        checked_by  bigint,
+        checked_at  timestamptz,
+        PRIMARY KEY (project_id, item_id)
+      );
+      -- Denormalised like the seed's planning_progress: written with every event that moves it.
+      CREATE TABLE checklist.progress (
+        project_id      bigint PRIMARY KEY,
+        total_items     integer NOT NULL,
+        completed_items integer NOT NULL,
+        percentage      numeric(4,1) NOT NULL,
+        stream_version  integer NOT NULL,
+        updated_at      timestamptz NOT NULL
+      );
+    `,
+  },
+];
