@@ -2,13 +2,17 @@
 // `npm test`: dependencies, build, then every vitest project (unit, int, e2e). The int and e2e
 // tiers get NATS and Postgres from their global setup (NATS_URL/DATABASE_URL, testcontainers, or
 // local binaries). Extra arguments go to vitest: `npm test -- --project unit`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { build, ensureDependencies, ROOT } from './bootstrap.mjs';
 
 const started = Date.now();
 ensureDependencies();
 build();
+// The test files are type-checked too (vitest only strips types).
+console.log('> tsc -p tsconfig.tests.json --noEmit');
+const typecheck = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.tests.json', '--noEmit'], { cwd: ROOT, stdio: 'inherit' });
+if (typecheck.status !== 0) process.exit(typecheck.status ?? 1);
 
 const vitest = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...process.argv.slice(2)], {
   cwd: ROOT,

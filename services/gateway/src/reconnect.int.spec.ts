@@ -38,7 +38,9 @@ describe('NATS reconnect', () => {
       const channel = socket.channel('project:1', {});
       const joins: RoomSnapshot[] = [];
       const errors: unknown[] = [];
-      channel.onError((e: unknown) => errors.push(e));
+      channel.onError((e: unknown) => {
+        errors.push(e);
+      });
       await new Promise<void>((resolve, reject) => {
         channel
           .join()
