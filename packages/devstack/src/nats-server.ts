@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { hasExited, stopChild, stopOnProcessExit } from './child-processes.js';
 import type { LocalServer } from './local-server.js';
@@ -57,7 +57,11 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<LocalSer
   const host = '127.0.0.1';
   const port = opts.port ?? (await freePort(host));
   const tail = new OutputTail();
-  const child = spawn(executable, ['-a', host, '-p', String(port), '-js', '-sd', dataDir], {
+  // A saved document (up to 512 KiB) travels in one event that also carries its broadcast: allow
+  // messages of up to 4 MB, as infra/nats/nats.conf does (the server's default is 1 MB).
+  const configFile = path.join(dataDir, 'siteflow-nats.conf');
+  await writeFile(configFile, 'max_payload: 4MB\n');
+  const child = spawn(executable, ['-c', configFile, '-a', host, '-p', String(port), '-js', '-sd', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (c: Buffer) => tail.write(c));
