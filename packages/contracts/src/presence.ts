@@ -31,11 +31,14 @@ export type PresenceSnapshot = z.infer<typeof PresenceSnapshot>;
 
 /** Request/reply and event subjects of the presence service (gateway → presence). */
 export const presenceSubjects = {
-  /** Request `{ctx, payload: {}}` after a successful `project:` join; replies with the tracked meta. */
+  /** Request `{ctx, payload: TrackPayload}` after a successful `project:` join; replies `TrackReply`. */
   track: 'presence.track',
   /** Request `{ctx, payload: {}}` on leave or socket close; replies `{removed}`. */
   untrack: 'presence.untrack',
-  /** Core NATS, ONE message per gateway per interval: every live connection of that gateway. */
+  /**
+   * ONE request per gateway per interval with every live connection of that gateway; the reply
+   * (`RefreshReply`) names the connections presence does not hold (swept while the gateway stalled).
+   */
   refresh: 'presence.refresh',
 } as const;
 
@@ -44,6 +47,10 @@ export const PRESENCE_DIFF_NAME = 'diff';
 
 /** Defaults bounding a ghost's life to about TTL + sweep (configuration overrides all three). */
 export const PRESENCE_DEFAULTS = { ttlMs: 10_000, refreshMs: 3_000, sweepMs: 2_000 } as const;
+
+/** The payload of `presence.track`: `retrack` when the gateway restores a connection presence lost. */
+export const TrackPayload = z.object({ retrack: z.boolean().optional() });
+export type TrackPayload = z.infer<typeof TrackPayload>;
 
 /**
  * The reply to `presence.track`: the meta now in the room, which the gateway puts into the joiner's
@@ -59,9 +66,12 @@ export type UntrackReply = z.infer<typeof UntrackReply>;
 export const TrackedConnection = z.object({ project_id: ProjectId, user_id: UserId, connection_id: ConnectionId });
 export type TrackedConnection = z.infer<typeof TrackedConnection>;
 
-/** The batched refresh a gateway publishes on `presence.refresh` every PRESENCE_REFRESH_MS. */
+/** The batched refresh a gateway sends (one request) on `presence.refresh` every PRESENCE_REFRESH_MS. */
 export const PresenceRefresh = z.object({ gateway_id: z.string().min(1).max(200), connections: z.array(TrackedConnection) });
 export type PresenceRefresh = z.infer<typeof PresenceRefresh>;
+/** Connections of the refresh that presence does not hold: the gateway tracks them again. */
+export const RefreshReply = z.object({ missing: z.array(TrackedConnection) });
+export type RefreshReply = z.infer<typeof RefreshReply>;
 
 /** Stored in the presence schema: a connection joined a project's room. */
 export const SessionJoinedData = z.object({

@@ -13,6 +13,7 @@ import type { GatewayConfig } from './config.js';
 import { registerRoutes } from './http/routes.js';
 import { CloseCode, Connection } from './protocol/connection.js';
 import { decodeFrame } from './protocol/frames.js';
+import { GatewayPresenceConfig, PresenceTracker } from './presence/presence-tracker.js';
 import { Rooms } from './rooms/rooms.js';
 
 export interface GatewayDeps {
@@ -27,6 +28,7 @@ export interface GatewayDeps {
 export interface Gateway {
   http: FastifyInstance;
   rooms: Rooms;
+  presence: PresenceTracker;
   connections: ReadonlySet<Connection>;
   /** Stops accepting, closes every socket (1001), closes HTTP. Does not close NATS (the caller's). */
   close(): Promise<void>;
@@ -58,6 +60,12 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   }
 
   const rooms = new Rooms(nats, logger.child({ component: 'rooms' }));
+  const presence = new PresenceTracker(nats, logger.child({ component: 'presence' }), {
+    gatewayId: config.INSTANCE_ID,
+    refreshMs: GatewayPresenceConfig.parse(process.env).PRESENCE_REFRESH_MS,
+    timeoutMs: config.PUSH_TIMEOUT_MS,
+  });
+  presence.start();
   const connections = new Set<Connection>();
   const byId = new Map<string, Connection>();
   const wss = new WebSocketServer({
@@ -95,7 +103,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   });
 
   function accept(ws: WebSocket, user: NonNullable<Awaited<ReturnType<TokenService['verify']>>>): void {
-    const conn = new Connection(newConnectionId(), user, ws, { config, logger: socketLogger, nats, rooms, now });
+    const conn = new Connection(newConnectionId(), user, ws, { config, logger: socketLogger, nats, rooms, now, presence });
     connections.add(conn);
     byId.set(conn.id, conn);
     ws.on('message', (data, isBinary) => {
@@ -168,10 +176,13 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   return {
     http,
     rooms,
+    presence,
     connections,
     async close() {
       watching = false;
       clearInterval(sweep);
+      // Untrack every socket's presence now, while NATS is still there (not when each close handshake ends).
+      await presence.close();
       for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down');
       wss.close();
       await http.close();

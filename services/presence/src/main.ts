@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import { bootService } from '@siteflow/servicekit';
+import { PresenceConfig } from './config.js';
+import { presenceMigrations } from './migrations.js';
 import { PresenceModule } from './presence.module.js';
 
-await bootService({ name: 'presence', modules: [PresenceModule], migrations: [] });
+await bootService({ name: 'presence', modules: [PresenceModule], migrations: presenceMigrations, configSchema: PresenceConfig });

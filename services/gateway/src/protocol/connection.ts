@@ -17,6 +17,7 @@ import {
 import { requestService } from '@siteflow/messaging';
 import type { SessionUser } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
+import { withOwnMeta, type PresenceTracker } from '../presence/presence-tracker.js';
 import { readRoomSnapshot } from '../rooms/snapshot.js';
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
 import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
@@ -27,6 +28,7 @@ export interface ConnectionDeps {
   nats: NatsConnection;
   rooms: Rooms;
   now: () => number;
+  presence?: PresenceTracker;
 }
 
 type Join = { joinRef: string; topic: ParsedTopic };
@@ -196,14 +198,31 @@ export class Connection implements RoomClient {
       this.replyErr(joinRef, ref, topicName, error ?? { code: 'internal', message: 'internal error' });
       return;
     }
+    let presence = result.presence;
+    if (this.deps.presence) {
+      // Tracked once the join is allowed; a leave or close meanwhile untracks it after (same queue).
+      const tracked = await this.deps.presence.track(ctx);
+      if (this.closed || this.joins.get(topicName) !== join) return;
+      if (!tracked.ok) {
+        this.leave(topicName, join);
+        this.replyErr(joinRef, ref, topicName, tracked.error);
+        return;
+      }
+      presence = withOwnMeta(presence, tracked.tracked);
+    }
     if (ref !== null) this.reply(joinRef, ref, topicName, result.snapshot);
-    this.sendFrame([joinRef, null, topicName, 'presence_state', result.presence]);
+    this.sendFrame([joinRef, null, topicName, 'presence_state', presence]);
     room.activate(this.id, joinRef, result.versions);
   }
 
   private leave(topicName: string, join: Join): void {
     if (this.joins.get(topicName) === join) this.joins.delete(topicName);
     this.deps.rooms.leave(topicName, this.id, join.joinRef);
+    this.untrack(join);
+  }
+
+  private untrack(join: Join): void {
+    if (join.topic.kind === 'project') this.deps.presence?.untrack(this.context(join.topic.projectId));
   }
 
   private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<void> {
@@ -233,7 +252,10 @@ export class Connection implements RoomClient {
   dispose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const [topic, join] of this.joins) this.deps.rooms.leave(topic, this.id, join.joinRef);
+    for (const [topic, join] of this.joins) {
+      this.deps.rooms.leave(topic, this.id, join.joinRef);
+      this.untrack(join);
+    }
     this.joins.clear();
   }
 
@@ -242,6 +264,7 @@ export class Connection implements RoomClient {
     const join = this.joins.get(topic);
     if (!join || join.joinRef !== joinRef) return;
     this.joins.delete(topic);
+    this.untrack(join);
     this.sendFrame([joinRef, joinRef, topic, PhxEvent.error, {}]);
   }
 }

@@ -1,24 +1,54 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { commandRequest, subjects, type PresenceSnapshot, type ReplyEnvelope, type ServiceSnapshot } from '@siteflow/contracts';
+import {
+  commandRequest,
+  presenceSubjects,
+  subjects,
+  TrackPayload,
+  type PresenceSnapshot,
+  type ReplyEnvelope,
+  type ServiceSnapshot,
+  type TrackReply,
+  type UntrackReply,
+} from '@siteflow/contracts';
 import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
+import { lastSeenOf } from '../sessions/sessions.store.js';
+import { PresenceService } from './presence.service.js';
 
-const SnapshotRequest = commandRequest(z.object({}));
+const PresenceRequest = commandRequest(z.object({}));
+const TrackRequest = commandRequest(TrackPayload);
 
-/**
- * The presence part of the room snapshot. Tracking connections in JetStream KV, sweeping and diffs
- * arrive with the presence issue; until then the room is answered as nobody online.
- */
 @Controller()
 export class PresenceController {
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+  constructor(
+    @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    private readonly presence: PresenceService,
+  ) {}
 
+  /** The presence part of the room: who is online (Phoenix state) and when the others were last seen. */
   @MessagePattern(subjects.snapshot('presence'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<PresenceSnapshot>>> {
-    return handle(this.kit.logger, 'presence.snapshot', SnapshotRequest, raw, async () => ({
-      part: { state: {}, last_seen: [] },
-      versions: {},
+    return handle(this.kit.logger, 'presence.snapshot', PresenceRequest, raw, async ({ ctx }) => {
+      const state = this.presence.stateOf(ctx.project_id);
+      const online = this.presence.onlineUsers(ctx.project_id);
+      const seen = await lastSeenOf(this.kit.pool, ctx.project_id);
+      // Presence is not versioned: diffs are ephemeral and Phoenix merges them idempotently.
+      return { part: { state, last_seen: seen.filter((m) => !online.has(m.user_id)) }, versions: {} };
+    });
+  }
+
+  /** The gateway tracks a connection after a successful `project:` join. */
+  @MessagePattern(presenceSubjects.track)
+  track(@Payload() raw: unknown): Promise<ReplyEnvelope<TrackReply>> {
+    return handle(this.kit.logger, presenceSubjects.track, TrackRequest, raw, ({ ctx, payload }) => this.presence.track(ctx, payload.retrack === true));
+  }
+
+  /** The gateway untracks a connection on leave or socket close. */
+  @MessagePattern(presenceSubjects.untrack)
+  untrack(@Payload() raw: unknown): Promise<ReplyEnvelope<UntrackReply>> {
+    return handle(this.kit.logger, presenceSubjects.untrack, PresenceRequest, raw, async ({ ctx }) => ({
+      removed: await this.presence.untrack(ctx),
     }));
   }
 }

@@ -1,0 +1,169 @@
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
+
+/**
+ * The presence bucket: one key per live connection, laid out exactly as a JetStream KV bucket
+ * (`KV_<bucket>` stream, `$KV.<bucket>.<key>` subjects, `KV-Operation` headers, one message kept
+ * per key, bucket TTL = stream max_age), so `@nats-io/kv` clients and `nats kv` see the same data.
+ * It talks to JetStream directly because only compare-and-set puts/deletes, last-value reads and
+ * a watch are needed, and the KV client package is not a dependency here.
+ */
+export const PRESENCE_BUCKET = 'presence';
+const STREAM = `KV_${PRESENCE_BUCKET}`;
+const PREFIX = `$KV.${PRESENCE_BUCKET}.`;
+const OPERATION = 'KV-Operation';
+
+export interface BucketEntry<V> {
+  key: string;
+  /** null for a deleted or purged key. */
+  value: V | null;
+  /** The stream sequence: what a compare-and-set expects. */
+  revision: number;
+  /** Server time of the write (ms), so every instance ages entries by the same clock. */
+  writtenAt: number;
+}
+
+export class PresenceBucket<V> {
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
+
+  static readonly streamName = STREAM;
+
+  /** Creates the bucket, or brings its TTL to `ttlMs`; concurrent instances may race harmlessly. */
+  static async open<V>(nats: NatsConnection, ttlMs: number): Promise<PresenceBucket<V>> {
+    const jsm = await jetstreamManager(nats);
+    const max_age = nanos(ttlMs);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { config } = await jsm.streams.info(STREAM);
+        if (config.max_age !== max_age) await jsm.streams.update(STREAM, { max_age, duplicate_window: max_age });
+        break;
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+      }
+      try {
+        await jsm.streams.add({
+          name: STREAM,
+          subjects: [`${PREFIX}>`],
+          max_msgs_per_subject: 1,
+          max_age,
+          duplicate_window: max_age,
+          discard: DiscardPolicy.Old,
+          storage: StorageType.File,
+          allow_rollup_hdrs: true,
+          deny_delete: true,
+          allow_direct: true,
+        });
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw err; // otherwise another instance created it first: look again
+      }
+    }
+    return new PresenceBucket<V>(jetstream(nats), jsm);
+  }
+
+  /** Writes a key that must not exist (or whose last write was a delete); null when it exists. */
+  async create(key: string, value: V): Promise<number | null> {
+    const m = await this.jsm.streams.getMessage(STREAM, { last_by_subj: PREFIX + key });
+    if (m && !isDeleteMarker(m.header?.get(OPERATION))) return null;
+    return this.update(key, value, m ? m.seq : 0);
+  }
+
+  /** Writes `key` if its last revision is still `revision` (0 = no message at all); null otherwise. */
+  async update(key: string, value: V, revision: number): Promise<number | null> {
+    try {
+      const ack = await this.js.publish(PREFIX + key, JSON.stringify(value), { expect: { lastSubjectSequence: revision } });
+      return ack.seq;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Deletes `key` if its last revision is still `revision`; false when someone else changed it first. */
+  async delete(key: string, revision: number): Promise<boolean> {
+    const h = headers();
+    h.set(OPERATION, 'DEL');
+    try {
+      await this.js.publish(PREFIX + key, undefined, { headers: h, expect: { lastSubjectSequence: revision } });
+      return true;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The live value of `key`, or null when it was deleted or never written (or aged out). */
+  async get(key: string): Promise<BucketEntry<V> | null> {
+    const m = await this.jsm.streams.getMessage(STREAM, { last_by_subj: PREFIX + key });
+    if (!m) return null;
+    if (isDeleteMarker(m.header?.get(OPERATION))) return null;
+    return { key, value: m.json<V>(), revision: m.seq, writtenAt: m.time.getTime() };
+  }
+
+  /** The sequence of the last message of `key` (a delete marker included), 0 when there is none. */
+  async lastRevision(key: string): Promise<number> {
+    const m = await this.jsm.streams.getMessage(STREAM, { last_by_subj: PREFIX + key });
+    return m ? m.seq : 0;
+  }
+
+  /**
+   * Every key's current entry, then every change, in order (an ordered consumer: ephemeral, the
+   * server drops it when this process goes away).
+   */
+  async watch(onEntry: (e: BucketEntry<V>) => void): Promise<{ stop(): void }> {
+    const consumer = await this.js.consumers.get(STREAM, { filter_subjects: `${PREFIX}>`, deliver_policy: DeliverPolicy.LastPerSubject });
+    const messages: ConsumerMessages = await consumer.consume({
+      callback: (m) => {
+        const key = m.subject.slice(PREFIX.length);
+        const value = isDeleteMarker(m.headers?.get(OPERATION)) || m.data.length === 0 ? null : m.json<V>();
+        onEntry({ key, value, revision: m.seq, writtenAt: m.time.getTime() });
+      },
+    });
+    return { stop: () => void messages.close() };
+  }
+
+  /** Keys that currently hold a value (deleted ones excluded), optionally under a key prefix. */
+  async keys(filter = '>'): Promise<string[]> {
+    const consumer = await this.js.consumers.get(STREAM, { filter_subjects: PREFIX + filter, deliver_policy: DeliverPolicy.LastPerSubject });
+    const keys: string[] = [];
+    try {
+      const info = await consumer.info(true);
+      if (info.num_pending === 0) return keys;
+      const messages = await consumer.consume();
+      for await (const m of messages) {
+        if (!isDeleteMarker(m.headers?.get(OPERATION))) keys.push(m.subject.slice(PREFIX.length));
+        if (m.info.pending === 0) break;
+      }
+      await messages.close();
+      return keys;
+    } finally {
+      // A one-off listing leaves no consumer behind (the server would drop it only after a while).
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function isDeleteMarker(operation: string | undefined): boolean {
+  return operation === 'DEL' || operation === 'PURGE';
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import type { Actor, PresenceDiff, PresenceMeta, PresenceState } from '@siteflow/contracts';
+
+/**
+ * Pure rules of a room's presence: how a connection is keyed, what its meta is, and the Phoenix
+ * diffs of a join, a leave and an update. Kept free of NATS so they are tested with fixtures.
+ */
+
+/** What the bucket holds per connection: the meta clients see, plus the session it belongs to. */
+export interface PresenceEntry {
+  session_id: string;
+  meta: PresenceMeta;
+}
+
+export interface ConnectionKey {
+  projectId: number;
+  userId: number;
+  connectionId: string;
+}
+
+/** KV keys allow `[-/_=.a-zA-Z0-9]`; the gateway mints UUIDs, anything else is refused. */
+const CONNECTION_ID = /^[-_=a-zA-Z0-9]{1,64}$/;
+const KEY = /^p([1-9][0-9]*)\.u([1-9][0-9]*)\.c([-_=a-zA-Z0-9]{1,64})$/;
+
+export function isKeyableConnectionId(id: string): boolean {
+  return CONNECTION_ID.test(id);
+}
+
+export function presenceKey(k: ConnectionKey): string {
+  return `p${k.projectId}.u${k.userId}.c${k.connectionId}`;
+}
+
+export function parsePresenceKey(key: string): ConnectionKey | null {
+  const m = KEY.exec(key);
+  if (!m) return null;
+  return { projectId: Number(m[1]), userId: Number(m[2]), connectionId: m[3]! };
+}
+
+/** Key prefix of one project's connections (`p7.`), for scans of the room. */
+export function projectKeyPrefix(projectId: number): string {
+  return `p${projectId}.`;
+}
+
+/** Unique per meta version (Phoenix compares refs to tell metas apart). */
+export function newPhxRef(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+/** The meta of a connection that just joined: online, not editing. */
+export function joinedMeta(actor: Pick<Actor, 'user_id' | 'username' | 'avatar_url' | 'role'>, now: Date, phxRef: string): PresenceMeta {
+  return {
+    phx_ref: phxRef,
+    user_id: actor.user_id,
+    username: actor.username,
+    avatar_url: actor.avatar_url,
+    role: actor.role,
+    online_at: now.toISOString(),
+    current_document: null,
+    editing: false,
+    editing_since: null,
+  };
+}
+
+/** A lock change of documents, as it concerns one connection's meta. */
+export type LockChange =
+  | { type: 'acquired'; documentId: number; at: string }
+  | { type: 'released'; documentId: number };
+
+/**
+ * The meta after a lock change, or null when nothing visible changes (a release of a document the
+ * meta does not show as edited, or an acquire it already shows), so a no-op is never broadcast.
+ */
+export function metaAfterLock(meta: PresenceMeta, change: LockChange, phxRef: string): PresenceMeta | null {
+  if (change.type === 'acquired') {
+    if (meta.editing && meta.current_document === change.documentId) return null;
+    return { ...withoutPrev(meta), phx_ref: phxRef, editing: true, current_document: change.documentId, editing_since: change.at };
+  }
+  if (meta.current_document !== change.documentId) return null;
+  return { ...withoutPrev(meta), phx_ref: phxRef, editing: false, current_document: null, editing_since: null };
+}
+
+function withoutPrev(meta: PresenceMeta): PresenceMeta {
+  const { phx_ref_prev: _prev, ...rest } = meta;
+  return rest;
+}
+
+const one = (meta: PresenceMeta): PresenceState => ({ [String(meta.user_id)]: { metas: [meta] } });
+
+export function joinDiff(meta: PresenceMeta): PresenceDiff {
+  return { joins: one(meta), leaves: {} };
+}
+
+export function leaveDiff(meta: PresenceMeta): PresenceDiff {
+  return { joins: {}, leaves: one(meta) };
+}
+
+/** Phoenix's update: the old meta leaves, the new one joins carrying `phx_ref_prev`. */
+export function updateDiff(before: PresenceMeta, after: PresenceMeta): PresenceDiff {
+  return { joins: one({ ...after, phx_ref_prev: before.phx_ref }), leaves: one(before) };
+}
+
+/** Phoenix's `presence_state` of a set of metas: key = user id, one meta per connection. */
+export function presenceStateOf(metas: Iterable<PresenceMeta>): PresenceState {
+  const state: PresenceState = {};
+  for (const meta of metas) {
+    const key = String(meta.user_id);
+    (state[key] ??= { metas: [] }).metas.push(meta);
+  }
+  for (const entry of Object.values(state)) entry.metas.sort((a, b) => a.online_at.localeCompare(b.online_at));
+  return state;
+}
+
+/** Entries not refreshed within the TTL: the sweep evicts them. */
+export function staleEntries<T extends { writtenAt: number }>(entries: Iterable<[string, T]>, now: number, ttlMs: number): Array<[string, T]> {
+  const out: Array<[string, T]> = [];
+  for (const [key, e] of entries) if (now - e.writtenAt > ttlMs) out.push([key, e]);
+  return out;
+}
