@@ -128,6 +128,13 @@ class Relay implements OutboxRelay {
 
   /** Starts the loop; resolves after the first leadership attempt, so `isLeader` is meaningful. */
   start(): Promise<void> {
+    // A back-off sleep must not outlast a NATS outage: when the connection comes back, retry now.
+    void (async () => {
+      for await (const status of this.#opts.nats.status()) {
+        if (this.#stopped) break;
+        if (status.type === 'reconnect') this.#idle.wake();
+      }
+    })().catch(() => undefined);
     return new Promise((firstAttemptDone) => {
       this.#loop = this.#run(firstAttemptDone);
     });
