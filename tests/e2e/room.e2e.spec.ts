@@ -35,7 +35,7 @@ describe('planning room in the browser', () => {
     const u = await signIn(browser, stack.gatewayUrl, username, viewport);
     users.push(u);
     await u.page.goto(roomPath);
-    await expect.poll(() => u.page.getByTestId('connection-state').getAttribute('data-state'), { timeout: 15_000 }).toBe('connected');
+    await u.page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 15_000 });
     await u.page.getByRole('heading', { name: 'Demo project' }).waitFor({ timeout: 15_000 });
     return u;
   };
