@@ -10,17 +10,25 @@ import { runConnections, type ConnectionStep } from './connections.js';
 import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './fanout.js';
 import { round } from './stats.js';
 import { fanoutChartPng } from './chart.js';
+import { runLocks, type LocksResult } from './locks.js';
+import { runRoom, type RoomResult } from './room.js';
+import { createProjects } from './users.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: flags } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: 'fanout,connections' },
+    scenarios: { type: 'string', default: 'room,fanout,locks,connections' },
     watchers: { type: 'string', default: '100,1000,5000' },
     paced: { type: 'string', default: '50' },
     burst: { type: 'string', default: '200' },
     window: { type: 'string', default: '10' },
     'connection-steps': { type: 'string', default: '2000,5000,10000,15000,19000' },
     'per-worker': { type: 'string', default: '5000' },
+    'room-users': { type: 'string', default: '500' },
+    'room-size': { type: 'string', default: '5' },
+    'room-seconds': { type: 'string', default: '60' },
+    'act-every-ms': { type: 'string', default: '3000' },
+    'lock-rounds': { type: 'string', default: '100' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
     /** Write a V8 CPU profile of the gateway (node --cpu-prof) into this directory. */
     'profile-gateway': { type: 'string' },
@@ -45,7 +53,23 @@ const baselinePort = await new Promise<number>((resolve) => baseline.once('messa
 
 const fanout: FanoutResult[] = [];
 let connections: ConnectionStep[] = [];
+let room: RoomResult | null = null;
+let locks: LocksResult | null = null;
 try {
+  if (scenarios.has('room') || scenarios.has('locks')) {
+    const size = Number(flags['room-size']);
+    const projects = Math.ceil(Number(flags['room-users']) / size);
+    process.stdout.write(`creating ${projects} projects of ${size}…\n`);
+    const users = await createProjects(nats, stack.jwtSecret, projects, size);
+    if (scenarios.has('room')) {
+      process.stdout.write(`room: ${users.length} users acting every ~${flags['act-every-ms']} ms for ${flags['room-seconds']} s…\n`);
+      room = await runRoom(stack.socketUrl, users, { seconds: Number(flags['room-seconds']), actEveryMs: Number(flags['act-every-ms']) });
+    }
+    if (scenarios.has('locks')) {
+      process.stdout.write('locks…\n');
+      locks = await runLocks(stack.socketUrl, users, { rounds: Number(flags['lock-rounds']) });
+    }
+  }
   if (scenarios.has('fanout')) {
     const opts = { pacedMessages: Number(flags.paced), burstMessages: Number(flags.burst), window: Number(flags.window) };
     for (const n of list(flags.watchers)) {
@@ -75,9 +99,34 @@ const commit = (() => {
   }
 })();
 const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.platform()} ${os.release()}` };
-const report = { date: startedAt.toISOString(), commit, machine, settings: flags, fanout, connections };
+const report = { date: startedAt.toISOString(), commit, machine, settings: flags, room, locks, fanout, connections };
 
 const lines: string[] = [];
+const ms = (l: { p50: number; p95: number; p99: number }) => `${round(l.p50)} | ${round(l.p95)} | ${round(l.p99)}`;
+if (room) {
+  lines.push(
+    `Room: ${room.users} users in ${room.projects} projects, ${round(room.seconds, 0)} s, ${room.pushes} pushes (${round(room.pushes / room.seconds, 0)}/s), ${room.deliveries} measured deliveries; errors: ${JSON.stringify(room.pushErrors)}`,
+    '',
+    '| room | p50 ms | p95 ms | p99 ms | samples |',
+    '|---|---:|---:|---:|---:|',
+    `| push → every receiver (chat + saves) | ${ms(room.deliveryLatency)} | ${room.deliveryLatency.count} |`,
+    `| chat message → receivers | ${ms(room.chatDelivery)} | ${room.chatDelivery.count} |`,
+    `| document save → receivers | ${ms(room.documentDelivery)} | ${room.documentDelivery.count} |`,
+    `| push → reply (all pushes) | ${ms(room.replyLatency)} | ${room.replyLatency.count} |`,
+    '',
+  );
+}
+if (locks) {
+  lines.push(
+    '| document:start_editing | p50 ms | p95 ms | p99 ms | samples |',
+    '|---|---:|---:|---:|---:|',
+    `| uncontended | ${ms(locks.uncontended)} | ${locks.uncontended.count} |`,
+    `| ${locks.contenders} contenders at once | ${ms(locks.contended)} | ${locks.contended.count} |`,
+    '',
+    `Contended rounds with exactly one winner: ${locks.roundsWithOneWinner} of ${locks.rounds}.`,
+    '',
+  );
+}
 if (fanout.length) {
   lines.push('| watchers | target | p50 ms | p95 ms | p99 ms | deliveries/s | vs bare ws | lost |', '|---:|---|---:|---:|---:|---:|---:|---:|');
   for (const r of fanout) {

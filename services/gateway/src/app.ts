@@ -13,7 +13,7 @@ import type { GatewayConfig } from './config.js';
 import { registerRoutes } from './http/routes.js';
 import { CloseCode, Connection } from './protocol/connection.js';
 import { decodeFrame } from './protocol/frames.js';
-import { GatewayPresenceConfig, PresenceTracker } from './presence/presence-tracker.js';
+import { PresenceTracker } from './presence/presence-tracker.js';
 import { Rooms } from './rooms/rooms.js';
 
 export interface GatewayDeps {
@@ -62,7 +62,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   const rooms = new Rooms(nats, logger.child({ component: 'rooms' }));
   const presence = new PresenceTracker(nats, logger.child({ component: 'presence' }), {
     gatewayId: config.INSTANCE_ID,
-    refreshMs: GatewayPresenceConfig.parse(process.env).PRESENCE_REFRESH_MS,
+    refreshMs: config.PRESENCE_REFRESH_MS,
     timeoutMs: config.PUSH_TIMEOUT_MS,
   });
   presence.start();

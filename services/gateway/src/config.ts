@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { describeIssues } from '@siteflow/contracts';
+import { GatewayPresenceConfig } from './presence/presence-tracker.js';
 
 const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-export const GatewayConfig = z.object({
+export const GatewayConfig = GatewayPresenceConfig.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().default('0.0.0.0'),
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),

@@ -1,0 +1,115 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PhxClient } from './phx-client.js';
+import { summarize, type LatencySummary } from './stats.js';
+import { documentIdsOf, type BenchUser } from './users.js';
+
+export interface RoomResult {
+  users: number;
+  projects: number;
+  seconds: number;
+  pushes: number;
+  pushErrors: Record<string, number>;
+  deliveries: number;
+  /** Push → every room member's receipt of the broadcast (chat messages and document saves). */
+  deliveryLatency: LatencySummary;
+  chatDelivery: LatencySummary;
+  documentDelivery: LatencySummary;
+  /** Push → reply, for every push. */
+  replyLatency: LatencySummary;
+}
+
+/**
+ * The seed's shape: users in rooms of five, each acting every few seconds: chatting (60 %),
+ * toggling the checklist (25 %), or editing a document (take the lock, save, release; 15 %).
+ */
+export async function runRoom(socketUrl: string, users: BenchUser[], opts: { seconds: number; actEveryMs: number }): Promise<RoomResult> {
+  const sent = new Map<string, number>();
+  const chatLat: number[] = [];
+  const docLat: number[] = [];
+  const replyLat: number[] = [];
+  const errors: Record<string, number> = {};
+  let pushes = 0;
+  let deliveries = 0;
+  const clients: Array<{ user: BenchUser; c: PhxClient; topic: string; items: number[] }> = [];
+
+  for (let i = 0; i < users.length; i += 50) {
+    const batch = await Promise.all(
+      users.slice(i, i + 50).map(async (user) => {
+        const c = await PhxClient.connect(socketUrl, user.token);
+        const topic = `project:${user.projectId}`;
+        const snapshot = await c.join(topic);
+        const items = (snapshot.checklist?.items ?? []).map((it: { id: number }) => it.id);
+        c.onEvent = (_t, event, payload, at) => {
+          let marker: string | undefined;
+          if (event === 'chat:new_message') marker = /#(\w+)$/.exec(payload.text)?.[1];
+          else if (event === 'document:updated') marker = /#(\w+)\s*$/.exec(payload.content ?? '')?.[1];
+          else return;
+          const t0 = marker ? sent.get(marker) : undefined;
+          if (t0 === undefined) return;
+          deliveries++;
+          (event === 'chat:new_message' ? chatLat : docLat).push(at - t0);
+        };
+        return { user, c, topic, items };
+      }),
+    );
+    clients.push(...batch);
+  }
+
+  const timed = async (c: PhxClient, topic: string, event: string, payload: unknown) => {
+    const t0 = performance.now();
+    pushes++;
+    const r = await c.push(topic, event, payload);
+    replyLat.push(performance.now() - t0);
+    if (r.status !== 'ok') {
+      const code = r.status === 'timeout' ? 'timeout' : String(r.response?.code);
+      errors[`${event} ${code}`] = (errors[`${event} ${code}`] ?? 0) + 1;
+    }
+    return r;
+  };
+
+  let seq = 0;
+  const deadline = performance.now() + opts.seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async ({ user, c, topic, items }, i) => {
+      await sleep((i / clients.length) * opts.actEveryMs); // spread the first actions
+      while (performance.now() < deadline) {
+        const roll = Math.random();
+        const marker = `m${(seq++).toString(36)}`;
+        if (roll < 0.6) {
+          sent.set(marker, performance.now());
+          await timed(c, topic, 'chat:message', { text: `hello from ${user.username} #${marker}` });
+        } else if (roll < 0.85 && items.length > 0) {
+          await timed(c, topic, 'checklist:toggle', { item_id: items[Math.floor(Math.random() * items.length)]!, checked: Math.random() < 0.5 });
+        } else {
+          const docs = documentIdsOf(user.projectId);
+          const documentId = docs[Math.floor(Math.random() * docs.length)]!;
+          const lock = await timed(c, topic, 'document:start_editing', { document_id: documentId });
+          if (lock.status === 'ok') {
+            const doc = await timed(c, topic, 'document:get', { document_id: documentId });
+            const version = doc.response?.version ?? 1;
+            sent.set(marker, performance.now());
+            await timed(c, topic, 'document:save', { document_id: documentId, content: `# Notes\n\nedited by ${user.username} #${marker}\n`, base_version: version });
+            await timed(c, topic, 'document:stop_editing', { document_id: documentId });
+          }
+        }
+        await sleep(opts.actEveryMs * (0.5 + Math.random()));
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await sleep(1000);
+  for (const { c } of clients) c.close();
+  return {
+    users: users.length,
+    projects: new Set(users.map((u) => u.projectId)).size,
+    seconds,
+    pushes,
+    pushErrors: errors,
+    deliveries,
+    deliveryLatency: summarize([...chatLat, ...docLat]),
+    chatDelivery: summarize(chatLat),
+    documentDelivery: summarize(docLat),
+    replyLatency: summarize(replyLat),
+  };
+}

@@ -1,0 +1,51 @@
+import { SignJWT } from 'jose';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { CREATE_PROJECT_SUBJECT } from '@siteflow/contracts';
+import { callService } from '@siteflow/messaging';
+
+export interface BenchUser {
+  id: number;
+  username: string;
+  role: 'admin' | 'customer';
+  projectId: number;
+  token: string;
+}
+
+/** Mints a session token the gateway accepts (the bench started the gateway and knows its secret). */
+export function mintToken(secret: string, user: { id: number; username: string; role: 'admin' | 'customer' }): Promise<string> {
+  return new SignJWT({ name: user.username, role: user.role, avatar_url: `/avatars/${user.username}.svg` })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(String(user.id))
+    .setIssuer('siteflow')
+    .setAudience('siteflow-collab')
+    .setIssuedAt()
+    .setExpirationTime('2h')
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** Creates projects 2…N+1 with `perProject` members each (the first an admin), through the documents service. */
+export async function createProjects(nats: NatsConnection, secret: string, projects: number, perProject: number): Promise<BenchUser[]> {
+  const users: BenchUser[] = [];
+  for (let p = 0; p < projects; p++) {
+    const projectId = p + 2;
+    const members = Array.from({ length: perProject }, (_, i) => {
+      const id = 1000 + p * perProject + i;
+      return { user_id: id, username: `u${id}`, role: (i === 0 ? 'admin' : 'customer') as 'admin' | 'customer', avatar_url: `/avatars/u${id}.svg` };
+    });
+    const admin = members[0]!;
+    await callService(
+      nats,
+      CREATE_PROJECT_SUBJECT,
+      {
+        ctx: { user_id: admin.user_id, username: admin.username, role: 'admin', avatar_url: admin.avatar_url, connection_id: 'bench', project_id: projectId },
+        payload: { project_id: projectId, name: `Bench project ${projectId}`, members },
+      },
+      { timeoutMs: 10_000 },
+    );
+    for (const m of members) users.push({ id: m.user_id, username: m.username, role: m.role, projectId, token: await mintToken(secret, { id: m.user_id, username: m.username, role: m.role }) });
+  }
+  return users;
+}
+
+/** Document ids are fixed per project: (project − 1) × 9 + 1 … + 9. */
+export const documentIdsOf = (projectId: number) => Array.from({ length: 9 }, (_, i) => (projectId - 1) * 9 + i + 1);
