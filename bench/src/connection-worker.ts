@@ -16,9 +16,9 @@ process.on('message', async (msg: { open?: number; close?: boolean }) => {
   if (msg.open) {
     const started = performance.now();
     let failed = 0;
-    for (let i = 0; i < msg.open; i += 100) {
+    for (let i = 0; i < msg.open; i += 50) {
       const batch = await Promise.allSettled(
-        Array.from({ length: Math.min(100, msg.open - i) }, async (_, j) => {
+        Array.from({ length: Math.min(50, msg.open - i) }, async (_, j) => {
           const c = await PhxClient.connect(socketUrl, tokens[(clients.length + i + j) % tokens.length]!);
           await c.join('project:1', 60_000);
           return c;

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
 import { PhxClient } from './phx-client.js';
 import { summarize, type LatencySummary } from './stats.js';
 
@@ -11,11 +12,15 @@ export interface FanoutResult {
   latency: LatencySummary;
   /** Deliveries per second when sending as fast as deliveries complete (window of in-flight messages). */
   deliveriesPerSecond: number;
+  /** CPU time (user + system) the fanning-out process spent per delivery during the burst, in µs. */
+  cpuMicrosPerDelivery: number;
   lost: number;
 }
 
 export interface FanoutTarget {
   name: 'gateway' | 'baseline';
+  /** The process that fans out (its CPU time is measured). */
+  pid: number;
   socketUrl: string;
   tokens: string[];
   /** Sends one broadcast carrying `payload` to everyone on project:1. */
@@ -23,10 +28,11 @@ export interface FanoutTarget {
 }
 
 /** Gateway: a projection published on NATS, fanned out by the gateway to the joined sockets. */
-export function gatewayTarget(socketUrl: string, tokens: string[], nats: NatsConnection): FanoutTarget {
+export function gatewayTarget(socketUrl: string, tokens: string[], nats: NatsConnection, pid: number): FanoutTarget {
   const enc = new TextEncoder();
   return {
     name: 'gateway',
+    pid,
     socketUrl,
     tokens,
     send: (payload) => nats.publish('project.1.eph.chat.bench', enc.encode(JSON.stringify({ broadcast: { event: 'bench:message', payload } }))),
@@ -34,9 +40,9 @@ export function gatewayTarget(socketUrl: string, tokens: string[], nats: NatsCon
 }
 
 /** Baseline: the sender pushes to the bare ws server, which broadcasts. */
-export async function baselineTarget(socketUrl: string): Promise<FanoutTarget> {
+export async function baselineTarget(socketUrl: string, pid: number): Promise<FanoutTarget> {
   const sender = await PhxClient.connect(socketUrl, 'x');
-  return { name: 'baseline', socketUrl, tokens: ['x'], send: (payload) => void sender.push('project:1', 'bench:broadcast', payload) };
+  return { name: 'baseline', pid, socketUrl, tokens: ['x'], send: (payload) => void sender.push('project:1', 'bench:broadcast', payload) };
 }
 
 export async function runFanout(target: FanoutTarget, watchers: number, opts: { pacedMessages: number; burstMessages: number; window: number }): Promise<FanoutResult> {
@@ -45,9 +51,9 @@ export async function runFanout(target: FanoutTarget, watchers: number, opts: { 
   const latencies: number[] = [];
   let lastDelivery = 0;
   try {
-    for (let i = 0; i < watchers; i += 200) {
+    for (let i = 0; i < watchers; i += 50) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(200, watchers - i) }, async (_, j) => {
+        Array.from({ length: Math.min(50, watchers - i) }, async (_, j) => {
           const c = await PhxClient.connect(target.socketUrl, target.tokens[(i + j) % target.tokens.length]!);
           await c.join('project:1');
           return c;
@@ -74,11 +80,13 @@ export async function runFanout(target: FanoutTarget, watchers: number, opts: { 
     const first = opts.pacedMessages;
     const last = first + opts.burstMessages - 1;
     const started = performance.now();
+    const cpuBefore = cpuMicros(target.pid);
     for (let seq = first; seq <= last; seq++) {
       if (seq - opts.window >= first) await waitFor(() => (received.get(seq - opts.window) ?? 0) >= watchers, 10_000);
       target.send({ seq, t: performance.now() });
     }
     await waitFor(() => (received.get(last) ?? 0) >= watchers, 10_000);
+    const cpuSpent = cpuMicros(target.pid) - cpuBefore;
     const elapsed = (lastDelivery - started) / 1000;
     let delivered = 0;
     for (let seq = first; seq <= last; seq++) delivered += received.get(seq) ?? 0;
@@ -90,6 +98,7 @@ export async function runFanout(target: FanoutTarget, watchers: number, opts: { 
       messages: opts.pacedMessages + opts.burstMessages,
       latency: summarize(latencies),
       deliveriesPerSecond: delivered / elapsed,
+      cpuMicrosPerDelivery: cpuSpent / delivered,
       lost: expected - total,
     };
   } finally {
@@ -105,4 +114,10 @@ async function waitFor(done: () => boolean, timeoutMs: number): Promise<boolean>
     await sleep(1);
   }
   return true;
+}
+
+/** user + system CPU time of a process so far, in µs (Linux /proc; clock ticks are 100 Hz here). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }

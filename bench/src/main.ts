@@ -74,8 +74,8 @@ try {
     const opts = { pacedMessages: Number(flags.paced), burstMessages: Number(flags.burst), window: Number(flags.window) };
     for (const n of list(flags.watchers)) {
       process.stdout.write(`fan-out to ${n} watchers…\n`);
-      fanout.push(await runFanout(gatewayTarget(stack.socketUrl, tokens, nats), n, opts));
-      fanout.push(await runFanout(await baselineTarget(`ws://127.0.0.1:${baselinePort}/socket`), n, opts));
+      fanout.push(await runFanout(gatewayTarget(stack.socketUrl, tokens, nats, stack.process('gateway').pid!), n, opts));
+      fanout.push(await runFanout(await baselineTarget(`ws://127.0.0.1:${baselinePort}/socket`, baseline.pid!), n, opts));
     }
   }
   if (scenarios.has('connections')) {
@@ -128,11 +128,11 @@ if (locks) {
   );
 }
 if (fanout.length) {
-  lines.push('| watchers | target | p50 ms | p95 ms | p99 ms | deliveries/s | vs bare ws | lost |', '|---:|---|---:|---:|---:|---:|---:|---:|');
+  lines.push('| watchers | target | p50 ms | p95 ms | p99 ms | deliveries/s | vs bare ws | CPU µs/delivery | lost |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of fanout) {
     const base = fanout.find((b) => b.target === 'baseline' && b.watchers === r.watchers);
     const ratio = base ? `${Math.round((r.deliveriesPerSecond / base.deliveriesPerSecond) * 100)} %` : '';
-    lines.push(`| ${r.watchers} | ${r.target} | ${round(r.latency.p50)} | ${round(r.latency.p95)} | ${round(r.latency.p99)} | ${Math.round(r.deliveriesPerSecond)} | ${r.target === 'gateway' ? ratio : '100 %'} | ${r.lost} |`);
+    lines.push(`| ${r.watchers} | ${r.target} | ${round(r.latency.p50)} | ${round(r.latency.p95)} | ${round(r.latency.p99)} | ${Math.round(r.deliveriesPerSecond)} | ${r.target === 'gateway' ? ratio : '100 %'} | ${round(r.cpuMicrosPerDelivery)} | ${r.lost} |`);
   }
 }
 if (connections.length) {

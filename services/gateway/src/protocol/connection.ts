@@ -61,14 +61,15 @@ export class Connection implements RoomClient {
   }
 
   /** Writes a serialised frame; a socket that cannot keep up is closed, not buffered forever. */
-  send(text: string): void {
+  send(text: string | Buffer): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     if (this.ws.bufferedAmount > this.deps.config.MAX_BUFFERED_BYTES) {
       this.deps.logger.warn({ connection: this.id, buffered: this.ws.bufferedAmount }, 'slow consumer closed');
       this.ws.terminate();
       return;
     }
-    this.ws.send(text);
+    // Buffers go out as text frames too (Phoenix v2 JSON is text).
+    this.ws.send(text, { binary: false });
   }
 
   private sendFrame(frame: ServerFrame): void {

@@ -6,10 +6,11 @@ import { encodeFrame } from '../protocol/frames.js';
 /** A socket as a room sees it. */
 export interface RoomClient {
   readonly id: string;
-  send(text: string): void;
+  /** A text frame: a string, or its UTF-8 bytes (a broadcast is encoded once for all members). */
+  send(text: string | Buffer): void;
 }
 
-type Delivery = { streamId: string | null; version: number; frame: string; exclude: string | undefined };
+type Delivery = { streamId: string | null; version: number; frame: Buffer; exclude: string | undefined };
 
 interface Member {
   client: RoomClient;
@@ -151,7 +152,9 @@ export class Room {
   }
 
   private frameFor(streamId: string | null, version: number, b: Broadcast): Delivery {
-    return { streamId, version, frame: encodeFrame([null, null, this.topic, b.event, b.payload]), exclude: b.exclude_connection_id };
+    // Serialised and UTF-8 encoded once per topic: writing a string to N sockets would encode it N times.
+    const frame = Buffer.from(encodeFrame([null, null, this.topic, b.event, b.payload]));
+    return { streamId, version, frame, exclude: b.exclude_connection_id };
   }
 }
 
