@@ -6,3 +6,5 @@ export * from './health.js';
 export * from './inflight.js';
 export * from './boot.js';
 export * from './draining-server.js';
+export * from './serial.js';
+export * from './consume.js';

@@ -34,7 +34,7 @@ import {
   unreadCount,
   versionOfMessage,
 } from './messages.read-model.js';
-import { SerialByKey } from './serial.js';
+import { SerialByKey } from '@siteflow/servicekit';
 import { chatStreamId, evolve, toChatMessage, type ChatRoomEvent, type ChatRoomState } from './room.js';
 
 const PostRequest = commandRequest(PostMessagePayload);

@@ -5,7 +5,7 @@ import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
 import { checklistStreamId, DEFAULT_TEMPLATE, evolve, initialChecklistState, type ChecklistEvent, type ChecklistState } from './checklist.js';
 import { loadItems, saveChecklist } from './checklist.read-model.js';
 import { decide, type ChecklistCommand } from './decide.js';
-import { SerialByKey } from './serial.js';
+import { SerialByKey } from '@siteflow/servicekit';
 
 export interface ChecklistOutcome {
   items: ChecklistItem[];
