@@ -217,6 +217,8 @@ export interface RawSocketOptions {
   query?: Record<string, string>;
   vsn?: string;
   timeoutMs?: number;
+  /** Extra HTTP headers of the upgrade request (e.g. `Origin`, as a browser sends it). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -229,7 +231,7 @@ export function rawSocket(socketUrl: string, token: string | null, opts: RawSock
   if (token !== null) url.searchParams.set('token', token);
   for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
 
-  const ws = new WebSocket(url, { perMessageDeflate: false });
+  const ws = new WebSocket(url, { perMessageDeflate: false, ...(opts.headers ? { headers: opts.headers } : {}) });
   const received: Frame[] = [];
   const consumed = new Set<number>();
   const waiters = new Set<() => void>();

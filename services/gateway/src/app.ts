@@ -68,6 +68,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   presence.start();
   const connections = new Set<Connection>();
   const byId = new Map<string, Connection>();
+  const perUser = new Map<number, number>();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: Math.max(config.MAX_FRAME_BYTES, LARGEST_FRAME),
@@ -87,11 +88,13 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     if (url.pathname !== SOCKET_PATH) return refuse(socket, 404, 'Not Found');
     const vsn = url.searchParams.get('vsn');
     if (vsn !== null && !vsn.startsWith('2.')) return refuse(socket, 400, 'Bad Request');
+    if (!originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden');
     const token = url.searchParams.get('token');
     if (!token) return refuse(socket, 403, 'Forbidden');
     tokens.verify(token).then(
       (user) => {
         if (!user || user.expiresAt <= now()) return refuse(socket, 403, 'Forbidden');
+        if ((perUser.get(user.id) ?? 0) >= config.MAX_CONNECTIONS_PER_USER) return refuse(socket, 429, 'Too Many Requests');
         if (socket.destroyed) return;
         wss.handleUpgrade(req, socket, head, (ws) => accept(ws, user));
       },
@@ -102,8 +105,20 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     );
   });
 
+  /** Cross-site WebSocket hijacking: a browser page from another origin may not use a user's session. */
+  function originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    if (origin === undefined) return true; // not a browser: the token alone decides
+    if (config.ALLOWED_ORIGINS) return config.ALLOWED_ORIGINS.includes(origin.replace(/\/$/, ''));
+    try {
+      return host !== undefined && new URL(origin).host === host;
+    } catch {
+      return false;
+    }
+  }
+
   function accept(ws: WebSocket, user: NonNullable<Awaited<ReturnType<TokenService['verify']>>>): void {
     const conn = new Connection(newConnectionId(), user, ws, { config, logger: socketLogger, nats, rooms, now, presence });
+    perUser.set(user.id, (perUser.get(user.id) ?? 0) + 1);
     connections.add(conn);
     byId.set(conn.id, conn);
     ws.on('message', (data, isBinary) => {
@@ -125,6 +140,9 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     });
     ws.on('error', (err) => socketLogger.debug({ err, connection: conn.id }, 'socket error'));
     ws.on('close', () => {
+      const left = (perUser.get(user.id) ?? 1) - 1;
+      if (left > 0) perUser.set(user.id, left);
+      else perUser.delete(user.id);
       const topics = conn.joinedTopics;
       conn.dispose();
       connections.delete(conn);

@@ -23,6 +23,24 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   MAX_FRAME_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
   /** A socket whose unsent data passes this is closed instead of growing gateway memory. */
   MAX_BUFFERED_BYTES: z.coerce.number().int().min(64 * 1024).default(8 * 1024 * 1024),
+  /**
+   * Browser origins allowed to open a socket (comma-separated, e.g. `https://collab.example.com`).
+   * Unset: only same-origin pages (Origin's host equals the Host header); requests without an
+   * Origin (non-browser clients) carry a token and are allowed. Defends against cross-site
+   * WebSocket hijacking.
+   */
+  ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean) : null)),
+  /** Sockets one user may hold on this gateway at once (tabs, devices). */
+  MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Channels (topics) one socket may join. */
+  MAX_CHANNELS_PER_CONNECTION: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Frames per second per socket (token bucket; bursts up to twice this). */
+  FRAMES_PER_SECOND: z.coerce.number().min(1).max(100_000).default(50),
+  /** Frames refused for rate in a row before the socket is closed (sustained abuse). */
+  MAX_RATE_LIMITED_FRAMES: z.coerce.number().int().min(1).default(200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INSTANCE_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
 });

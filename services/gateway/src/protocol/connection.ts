@@ -42,6 +42,10 @@ export class Connection implements RoomClient {
   private readonly joins = new Map<string, Join>();
   lastFrameAt: number;
   private closed = false;
+  /** Token bucket of frames: FRAMES_PER_SECOND, bursts up to twice that. */
+  private tokens: number;
+  private tokensAt: number;
+  private refusedInARow = 0;
 
   constructor(
     readonly id: string,
@@ -50,6 +54,17 @@ export class Connection implements RoomClient {
     private readonly deps: ConnectionDeps,
   ) {
     this.lastFrameAt = deps.now();
+    this.tokens = deps.config.FRAMES_PER_SECOND * 2;
+    this.tokensAt = this.lastFrameAt;
+  }
+
+  private takeToken(now: number): boolean {
+    const rate = this.deps.config.FRAMES_PER_SECOND;
+    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 
   get isClosed(): boolean {
@@ -91,12 +106,24 @@ export class Connection implements RoomClient {
 
   /** Entry point for every text frame. */
   onFrame(text: string): void {
-    this.lastFrameAt = this.deps.now();
+    const now = this.deps.now();
+    this.lastFrameAt = now;
+    const limited = !this.takeToken(now);
     const d = decodeFrame(text);
     if (d.kind === 'close') {
       this.close(d.code, d.reason);
       return;
     }
+    if (limited) {
+      // Flooding: each frame gets a cheap refusal; a flood that goes on closes the socket.
+      if (++this.refusedInARow >= this.deps.config.MAX_RATE_LIMITED_FRAMES) {
+        this.close(CloseCode.policyViolation, 'too many frames');
+        return;
+      }
+      this.replyErr(d.joinRef, d.ref, d.topic, { code: 'rate_limited', message: 'too many frames; slow down' });
+      return;
+    }
+    this.refusedInARow = 0;
     if (d.kind === 'reject') {
       this.replyErr(d.joinRef, d.ref, d.topic, d.error);
       return;
@@ -167,6 +194,10 @@ export class Connection implements RoomClient {
     }
     // Rejoining a joined topic closes the old join first, as Phoenix does.
     const previous = this.joins.get(topicName);
+    if (!previous && this.joins.size >= this.deps.config.MAX_CHANNELS_PER_CONNECTION) {
+      this.replyErr(joinRef, ref, topicName, { code: 'rate_limited', message: `at most ${this.deps.config.MAX_CHANNELS_PER_CONNECTION} channels per connection` });
+      return;
+    }
     if (previous) {
       this.leave(topicName, previous);
       this.sendFrame([previous.joinRef, previous.joinRef, topicName, PhxEvent.close, {}]);

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawSocket, useStack, type RawSocket } from '@siteflow/testing';
+
+type Frame = [string | null, string | null, string, string, any];
+
+/** Hardening of the socket: origins, per-user and per-socket limits, floods. Each limit is tried. */
+describe('socket limits and origin check', () => {
+  const stack = useStack({
+    env: {
+      ALLOWED_ORIGINS: 'https://collab.example.com',
+      MAX_CONNECTIONS_PER_USER: '3',
+      MAX_CHANNELS_PER_CONNECTION: '2',
+      FRAMES_PER_SECOND: '5',
+      MAX_RATE_LIMITED_FRAMES: '30',
+    },
+  });
+  let token: string;
+  let bobToken: string;
+  const open: RawSocket[] = [];
+  const connect = async (t: string, headers?: Record<string, string>) => {
+    const s = await rawSocket(stack().socketUrl, t, headers ? { headers } : {});
+    open.push(s);
+    return s;
+  };
+  const reply = (s: RawSocket, ref: string) => s.next((f: Frame) => f[1] === ref && f[3] === 'phx_reply', 5000) as Promise<Frame>;
+
+  beforeAll(async () => {
+    token = (await stack().devLogin('alice')).token;
+    bobToken = (await stack().devLogin('bob')).token;
+  });
+  afterAll(() => {
+    for (const s of open) s.close();
+  });
+
+  it('refuses a browser page from a foreign origin and accepts the allowed one', async () => {
+    await expect(rawSocket(stack().socketUrl, token, { headers: { Origin: 'https://evil.example' } })).rejects.toThrow(/403/);
+    const ok = await connect(token, { Origin: 'https://collab.example.com' });
+    expect(ok.isOpen).toBe(true);
+    ok.close();
+  });
+
+  it('limits the sockets one user may hold', async () => {
+    const a = await connect(bobToken);
+    const b = await connect(bobToken);
+    const c = await connect(bobToken);
+    await expect(rawSocket(stack().socketUrl, bobToken)).rejects.toThrow(/429/);
+    c.close();
+    await c.closed;
+    // A slot freed by a closed socket can be used again.
+    await expect.poll(async () => {
+      try {
+        const d = await connect(bobToken);
+        return d.isOpen;
+      } catch {
+        return false;
+      }
+    }).toBe(true);
+    expect(a.isOpen && b.isOpen).toBe(true);
+    for (const s of [a, b]) s.close();
+  });
+
+  it('limits the channels one socket may join', async () => {
+    const s = await connect(token);
+    s.send(['1', '1', 'project:1', 'phx_join', {}]);
+    expect((await reply(s, '1'))[4].status).toBe('ok');
+    s.send(['2', '2', 'user:1', 'phx_join', {}]);
+    expect((await reply(s, '2'))[4].status).toBe('ok');
+    s.send(['3', '3', 'project:2', 'phx_join', {}]);
+    expect((await reply(s, '3'))[4]).toMatchObject({ status: 'error', response: { code: 'rate_limited' } });
+    s.close();
+  });
+
+  it('answers a frame flood with rate_limited, closes a sustained one, and others keep working', async () => {
+    const flooder = await connect(token);
+    const calm = await connect(bobToken);
+    for (let i = 0; i < 20; i++) flooder.send([null, `f${i}`, 'phoenix', 'heartbeat', {}]);
+    await flooder.next((f: Frame) => f[3] === 'phx_reply' && f[4].status === 'error', 5000);
+    const limited = flooder.frames.filter((f: Frame) => f[3] === 'phx_reply' && f[4]?.response?.code === 'rate_limited');
+    expect(limited.length).toBeGreaterThan(0);
+    for (let i = 20; i < 80 && flooder.isOpen; i++) flooder.send([null, `f${i}`, 'phoenix', 'heartbeat', {}]);
+    expect((await flooder.closed).code).toBe(1008);
+    calm.send([null, 'c1', 'phoenix', 'heartbeat', {}]);
+    expect((await reply(calm, 'c1'))[4]).toEqual({ status: 'ok', response: {} });
+  });
+});
