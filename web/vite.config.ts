@@ -11,7 +11,9 @@ export default defineConfig({
   server: {
     proxy: {
       '/api': { target: gateway, changeOrigin: true },
-      '/socket': { target: gateway, changeOrigin: true, ws: true },
+      // The gateway accepts sockets from its own origin only (unless ALLOWED_ORIGINS says more):
+      // the dev server speaks for the page, so it presents the gateway's origin.
+      '/socket': { target: gateway, changeOrigin: true, ws: true, headers: { origin: gateway } },
     },
   },
   build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
