@@ -146,6 +146,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         // Tests drive sockets far harder than people do (e.g. lock races); the frame-rate limit is
         // exercised on its own in the security tests.
         FRAMES_PER_SECOND: '2000',
+        // Load and storm tests hold hundreds of sockets per demo user; the per-user cap is
+        // exercised on its own in the security tests.
+        MAX_CONNECTIONS_PER_USER: '10000',
       });
     }
     return { ...env, ...opts.env, ...opts.processEnv?.[name], ...extra };

@@ -2,7 +2,7 @@ import { ClientFrame, describeIssues, type ErrorBody, type ServerFrame } from '@
 
 /** What to do with one incoming text frame. */
 export type Decoded =
-  | { kind: 'frame'; joinRef: string | null; ref: string | null; topic: string; event: string; payload: Record<string, unknown> }
+  | { kind: 'frame'; joinRef: string | null; ref: string; topic: string; event: string; payload: Record<string, unknown> }
   /** The frame is malformed, but it names a ref and topic we can answer on. */
   | { kind: 'reject'; joinRef: string | null; ref: string; topic: string; error: ErrorBody }
   /** Nothing in it can be answered: the socket is closed with this code. */
@@ -35,10 +35,11 @@ export function decodeFrame(text: string): Decoded {
   const parsed = ClientFrame.safeParse(value);
   if (parsed.success) {
     const [joinRef, ref, topic, event, payload] = parsed.data;
+    // Every frame a Phoenix client sends carries a ref (pushes, joins, heartbeats); one without it
+    // could never be answered, so it is a protocol violation rather than silence.
+    if (ref === null) return { kind: 'close', code: CloseCode.invalidPayload, reason: 'frame without a ref' };
     if (nestingDepth(payload, 0) > MAX_NESTING) {
-      return ref !== null
-        ? { kind: 'reject', joinRef, ref, topic, error: { code: 'invalid_payload', message: 'payload is nested too deeply' } }
-        : { kind: 'close', code: CloseCode.invalidPayload, reason: 'payload is nested too deeply' };
+      return { kind: 'reject', joinRef, ref, topic, error: { code: 'invalid_payload', message: 'payload is nested too deeply' } };
     }
     return { kind: 'frame', joinRef, ref, topic, event, payload };
   }

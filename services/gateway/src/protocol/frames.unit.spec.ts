@@ -32,6 +32,14 @@ describe('decodeFrame', () => {
     expect(decodeFrame('[null,null,"project:1","chat:message",5]')).toMatchObject({ kind: 'close' });
   });
 
+  it('closes on a well-formed frame without a ref: nobody could be answered', () => {
+    expect(decodeFrame('[null,null,"project:1","chat:message",{"text":"hi"}]')).toEqual({
+      kind: 'close',
+      code: CloseCode.invalidPayload,
+      reason: 'frame without a ref',
+    });
+  });
+
   it('rejects payloads nested deeper than 32 levels', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 40; i++) deep = { a: deep };

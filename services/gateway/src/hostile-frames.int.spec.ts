@@ -1,0 +1,109 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Socket } from 'phoenix';
+import { connectClient, joinChannel, push, rawSocket, useStack, type RawSocket } from '@siteflow/testing';
+
+const FRAMES = 10_000;
+
+/** Nested objects deeper than the gateway accepts (32 levels). */
+const deep = fc.integer({ min: 20, max: 60 }).map((n) => {
+  let v: unknown = 'bottom';
+  for (let i = 0; i < n; i++) v = { a: v };
+  return v;
+});
+const ref = fc.oneof(fc.string({ maxLength: 8 }), fc.nat().map(String));
+const topic = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.constantFrom('phoenix', 'project:999', 'user:3', 'room:lobby', 'project:', 'project:0', 'project:01', 'user:-1'),
+  fc.nat({ max: 1_000_000 }).map((n) => `project:${n + 2}`),
+);
+const event = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.constantFrom('phx_join', 'phx_leave', 'heartbeat', 'chat:message', 'document:save', 'checklist:toggle', 'no:such_event', '__proto__'),
+);
+const payload = fc.oneof(fc.object({ maxDepth: 3 }), deep, fc.record({ text: fc.string({ maxLength: 5000 }) }), fc.constant({ text: 'x'.repeat(70_000) }));
+
+/** Hostile frames: not JSON, wrong arity and types, huge strings, unknown topics and events, deep nesting. */
+const hostileFrame = fc.oneof(
+  fc.string({ maxLength: 200 }), // mostly not JSON
+  fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)), // JSON, mostly not a frame
+  fc.array(fc.anything({ maxDepth: 2 }), { maxLength: 7 }).map((a) => JSON.stringify(a)), // wrong arity/types
+  fc.tuple(fc.option(ref, { nil: null }), fc.option(ref, { nil: null }), topic, event, payload).map((f) => JSON.stringify(f)),
+  fc.tuple(fc.option(ref, { nil: null }), ref, topic, event, fc.anything({ maxDepth: 2 })).map((f) => JSON.stringify(f)),
+);
+
+/** The ref a frame carries, when it has the shape of a frame. */
+function refOf(text: string): string | null {
+  try {
+    const v = JSON.parse(text);
+    return Array.isArray(v) && typeof v[1] === 'string' ? v[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+describe('hostile frames (property)', () => {
+  const stack = useStack({ env: { MAX_CONNECTIONS_PER_USER: '10000', FRAMES_PER_SECOND: '100000', LOG_LEVEL: 'error' } });
+  let token: string;
+  let good: Socket;
+
+  beforeAll(async () => {
+    token = (await stack().devLogin('alice')).token;
+    good = await connectClient(stack().socketUrl, (await stack().devLogin('bob')).token);
+  });
+  afterAll(() => good?.disconnect());
+
+  it(`answers each of ${FRAMES} generated hostile frames with an error reply or a close, and never crashes`, async () => {
+    const channel = good.channel('project:1', {});
+    await joinChannel(channel);
+    let wellBehavedFailures = 0;
+    let wellBehavedPushes = 0;
+    const wellBehaved = setInterval(() => {
+      wellBehavedPushes++;
+      void push(channel, 'chat:message', { text: `still here ${wellBehavedPushes}` }, 5_000).then((r) => {
+        if (r.status !== 'ok') wellBehavedFailures++;
+      });
+    }, 500);
+
+    const frames = fc.sample(hostileFrame, { numRuns: FRAMES, seed: 20261124 });
+    let socket: RawSocket = await rawSocket(stack().socketUrl, token);
+    let replies = 0;
+    let closes = 0;
+    const unanswered: string[] = [];
+    try {
+      for (const text of frames) {
+        if (!socket.isOpen) socket = await rawSocket(stack().socketUrl, token);
+        const seen = socket.frames.length;
+        socket.sendRaw(text);
+        const r = refOf(text);
+        const answered = await Promise.race([
+          socket.closed.then(() => 'close' as const),
+          socket
+            .next((f) => f[3] === 'phx_reply' && f[1] === r, 3_000)
+            .then(
+              () => 'reply' as const,
+              () => 'none' as const,
+            ),
+        ]);
+        if (answered === 'reply') {
+          replies++;
+          // Only a heartbeat on "phoenix" may be answered ok: nothing else here is a valid request.
+          const reply = socket.frames.slice(seen).find((f) => f[3] === 'phx_reply' && f[1] === r)!;
+          if (reply[4]?.status === 'ok') expect(reply[2] === 'phoenix' && reply[4].response).toEqual({});
+        } else if (answered === 'close') closes++;
+        else unanswered.push(text.slice(0, 200));
+      }
+    } finally {
+      clearInterval(wellBehaved);
+      socket.close();
+    }
+    console.log(`hostile frames: ${replies} answered with a reply, ${closes} with a close; well-behaved client: ${wellBehavedPushes} pushes`);
+    expect(unanswered).toEqual([]);
+    expect(replies + closes).toBe(FRAMES);
+    expect(stack().process('gateway').running).toBe(true);
+    await expect.poll(() => wellBehavedFailures, { timeout: 6_000 }).toBe(0);
+    expect(wellBehavedPushes).toBeGreaterThan(0);
+    const last = await push(channel, 'chat:message', { text: 'after the storm' });
+    expect(last.status).toBe('ok');
+  }, 240_000);
+});
