@@ -12,6 +12,7 @@ describe('socket limits and origin check', () => {
       MAX_CHANNELS_PER_CONNECTION: '2',
       FRAMES_PER_SECOND: '5',
       MAX_RATE_LIMITED_FRAMES: '30',
+      MAX_BUFFERED_BYTES: '1048576',
     },
   });
   let token: string;
@@ -81,5 +82,32 @@ describe('socket limits and origin check', () => {
     expect((await flooder.closed).code).toBe(1008);
     calm.send([null, 'c1', 'phoenix', 'heartbeat', {}]);
     expect((await reply(calm, 'c1'))[4]).toEqual({ status: 'ok', response: {} });
+  });
+
+  it('closes a slow consumer instead of buffering for it, while a reading client keeps up', async () => {
+    const slow = await connect(token);
+    const reader = await connect(bobToken);
+    for (const [s, ref] of [[slow, 's1'], [reader, 'r1']] as const) {
+      s.send([ref, ref, 'project:1', 'phx_join', {}]);
+      expect((await reply(s, ref))[4].status).toBe('ok');
+    }
+    // The slow client stops reading from its TCP socket: the kernel buffers fill, then the gateway's.
+    (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const big = 'x'.repeat(20_000);
+    const enc = new TextEncoder();
+    const total = 600; // 12 MB: more than the slow client's kernel buffers plus the 1 MiB bound
+    for (let i = 0; i < total; i++) {
+      stack().nats.publish('project.1.eph.chat.flood', enc.encode(JSON.stringify({ broadcast: { event: 'bench:message', payload: { i, big } } })));
+      if (i % 10 === 9) {
+        await stack().nats.flush();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    await expect.poll(() => reader.frames.filter((f: Frame) => f[3] === 'bench:message').length, { timeout: 20_000 }).toBe(total);
+    expect(reader.isOpen).toBe(true);
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    const closed = await slow.closed;
+    expect(closed.code).not.toBe(1000);
+    expect(slow.frames.filter((f: Frame) => f[3] === 'bench:message').length).toBeLessThan(total);
   });
 });
