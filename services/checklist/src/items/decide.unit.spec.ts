@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '@siteflow/contracts';
+import { deciderSpec } from '@siteflow/testing/decider';
 import { evolve, initialChecklistState, type ChecklistEvent } from './checklist.js';
 import { decide, type ChecklistCommand } from './decide.js';
 
@@ -21,23 +21,7 @@ const progress = (p: number, completed: number, total: number): ChecklistEvent =
 });
 const toggle = (itemId: number, checked: boolean, actor = bob): ChecklistCommand => ({ type: 'ToggleItem', data: { projectId: 1, itemId, checked, actor, now } });
 
-function given(events: ChecklistEvent[]) {
-  const state = events.reduce(evolve, initialChecklistState);
-  return {
-    when: (command: ChecklistCommand) => ({
-      then: (expected: ChecklistEvent[]) => expect(decide(command, state)).toEqual(expected),
-      thenFails: (code: string) => {
-        try {
-          decide(command, state);
-          expect.unreachable('decide should have refused the command');
-        } catch (e) {
-          expect(e).toBeInstanceOf(AppError);
-          expect((e as AppError).code).toBe(code);
-        }
-      },
-    }),
-  };
-}
+const given = deciderSpec({ decide, evolve, initialState: initialChecklistState });
 
 describe('checklist decider', () => {
   it('creates the template once, numbering the items', () => {

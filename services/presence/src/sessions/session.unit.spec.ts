@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { AppError } from '@siteflow/contracts';
+import { describe, it } from 'vitest';
+import { deciderSpec } from '@siteflow/testing/decider';
 import { decide, evolve, initialSessionState, type SessionCommand, type SessionEvent } from './session.js';
 
 const t0 = new Date('2026-11-24T10:00:00.000Z');
@@ -8,23 +8,7 @@ const who = { connection_id: 'c-1', user_id: 2, project_id: 1 };
 const joined: SessionEvent = { type: 'SessionJoined', data: { ...who, joined_at: t0.toISOString() } };
 const join: SessionCommand = { type: 'JoinSession', data: { connectionId: 'c-1', userId: 2, projectId: 1, now: t0 } };
 
-function given(events: SessionEvent[]) {
-  const state = events.reduce(evolve, initialSessionState);
-  return {
-    when: (command: SessionCommand) => ({
-      then: (expected: SessionEvent[]) => expect(decide(command, state)).toEqual(expected),
-      thenFails: (code: string) => {
-        try {
-          decide(command, state);
-          expect.unreachable('decide should have refused the command');
-        } catch (e) {
-          expect(e).toBeInstanceOf(AppError);
-          expect((e as AppError).code).toBe(code);
-        }
-      },
-    }),
-  };
-}
+const given = deciderSpec({ decide, evolve, initialState: initialSessionState });
 
 describe('presence session decider', () => {
   it('a connection joining a room starts a session', () => {
