@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { createTestDatabase, launchBrowser, signIn, startStack, type SignedInUser, type Stack, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, enterRoom, launchBrowser, startStack, type SignedInUser, type Stack, type TestDatabase } from '@siteflow/testing';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WEB_DIST = path.join(ROOT, 'web', 'dist');
@@ -32,11 +32,8 @@ describe('planning room in the browser', () => {
   });
 
   const enter = async (username: string, roomPath: string, viewport?: { width: number; height: number }) => {
-    const u = await signIn(browser, stack.gatewayUrl, username, viewport);
+    const u = await enterRoom(browser, stack.gatewayUrl, username, roomPath, viewport ? { viewport } : {});
     users.push(u);
-    await u.page.goto(roomPath);
-    await u.page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 15_000 });
-    await u.page.getByRole('heading', { name: 'Demo project' }).waitFor({ timeout: 15_000 });
     return u;
   };
 

@@ -31,6 +31,12 @@ export const CreateProjectPayload = z.strictObject({
   members: z.array(ProjectMember).min(1).max(500),
 });
 
+/** `ProjectCreated` as the documents service publishes it: the part other services react to. */
+export const ProjectCreatedEvent = z.object({
+  type: z.literal('ProjectCreated'),
+  data: z.object({ project_id: ProjectId, members: z.array(ProjectMember) }),
+});
+
 // Server → client
 /** `project:updated`: the project's metadata after a change. */
 export const ProjectUpdatedBroadcast = ProjectInfo.omit({ members: true }).extend({ members: z.array(ProjectMember).optional() });

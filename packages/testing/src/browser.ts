@@ -46,3 +46,18 @@ export async function signIn(
   await page.waitForURL((url) => !url.pathname.startsWith('/login'));
   return { context, page, dialogs, errors };
 }
+
+/** Signs a user in and opens a planning room, resolving once it is connected and shows the project. */
+export async function enterRoom(
+  browser: Browser,
+  baseUrl: string,
+  username: string,
+  roomPath: string,
+  opts: { viewport?: { width: number; height: number }; projectName?: string } = {},
+): Promise<SignedInUser> {
+  const u = await signIn(browser, baseUrl, username, opts.viewport);
+  await u.page.goto(roomPath);
+  await u.page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 15_000 });
+  await u.page.getByRole('heading', { name: opts.projectName ?? 'Demo project' }).waitFor({ timeout: 15_000 });
+  return u;
+}

@@ -1,14 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { ProjectMember } from '@siteflow/contracts';
+import { ProjectCreatedEvent } from '@siteflow/contracts';
 import { consumeEvents, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
-import { z } from 'zod';
 import { ensureChecklist } from '../items/checklist.service.js';
-
-/** The part of the documents service's `ProjectCreated` this service reads. */
-const ProjectCreatedEvent = z.object({
-  type: z.literal('ProjectCreated'),
-  data: z.object({ project_id: z.number().int().positive(), members: z.array(ProjectMember) }),
-});
 
 /**
  * Gives every new project its default checklist when the documents service creates it. Creating
