@@ -36,8 +36,10 @@ export const presenceSubjects = {
   /** Request `{ctx, payload: {}}` on leave or socket close; replies `{removed}`. */
   untrack: 'presence.untrack',
   /**
-   * ONE request per gateway per interval with every live connection of that gateway; the reply
-   * (`RefreshReply`) names the connections presence does not hold (swept while the gateway stalled).
+   * ONE small request per gateway per interval (`PresenceRefresh`): the gateway's liveness. Its
+   * connections' keys are not rewritten, so an idle room costs O(gateways) writes, not
+   * O(connections). The reply (`RefreshReply`) asks the gateway to track its connections again
+   * when presence had declared it dead (it stalled past the TTL) or lost its keys.
    */
   refresh: 'presence.refresh',
 } as const;
@@ -48,8 +50,14 @@ export const PRESENCE_DIFF_NAME = 'diff';
 /** Defaults bounding a ghost's life to about TTL + sweep (configuration overrides all three). */
 export const PRESENCE_DEFAULTS = { ttlMs: 10_000, refreshMs: 3_000, sweepMs: 2_000 } as const;
 
-/** The payload of `presence.track`: `retrack` when the gateway restores a connection presence lost. */
-export const TrackPayload = z.object({ retrack: z.boolean().optional() });
+/** A gateway process (one boot of it): its connections live as long as it refreshes its liveness. */
+export const GatewayId = z.string().min(1).max(200);
+
+/**
+ * The payload of `presence.track`: the gateway holding the connection (its liveness keeps the
+ * connection), `retrack` when the gateway restores a connection presence lost.
+ */
+export const TrackPayload = z.object({ gateway_id: GatewayId, retrack: z.boolean().optional() });
 export type TrackPayload = z.infer<typeof TrackPayload>;
 
 /**
@@ -62,15 +70,19 @@ export type TrackReply = z.infer<typeof TrackReply>;
 export const UntrackReply = z.object({ removed: z.boolean() });
 export type UntrackReply = z.infer<typeof UntrackReply>;
 
-/** One live connection as a gateway refreshes it. */
-export const TrackedConnection = z.object({ project_id: ProjectId, user_id: UserId, connection_id: ConnectionId });
-export type TrackedConnection = z.infer<typeof TrackedConnection>;
-
-/** The batched refresh a gateway sends (one request) on `presence.refresh` every PRESENCE_REFRESH_MS. */
-export const PresenceRefresh = z.object({ gateway_id: z.string().min(1).max(200), connections: z.array(TrackedConnection) });
+/** The liveness a gateway sends (one request) on `presence.refresh` every PRESENCE_REFRESH_MS. */
+export const PresenceRefresh = z.object({
+  gateway_id: GatewayId,
+  /** How many connections the gateway tracks (for operators; compared with what presence holds). */
+  connections: z.number().int().min(0),
+});
 export type PresenceRefresh = z.infer<typeof PresenceRefresh>;
-/** Connections of the refresh that presence does not hold: the gateway tracks them again. */
-export const RefreshReply = z.object({ missing: z.array(TrackedConnection) });
+/**
+ * `resync`: presence did not hold this gateway as alive (it had stalled past the TTL, so its
+ * connections may have been evicted, or the bucket was lost): the gateway tracks every connection
+ * again (`retrack`, a no-op for keys still there). `held`: connection keys presence holds for it.
+ */
+export const RefreshReply = z.object({ resync: z.boolean(), held: z.number().int().min(0) });
 export type RefreshReply = z.infer<typeof RefreshReply>;
 
 /** Stored in the presence schema: a connection joined a project's room. */

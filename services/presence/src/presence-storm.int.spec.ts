@@ -1,15 +1,17 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { DEMO_USERS, PresenceRefresh, presenceSubjects, streamFor } from '@siteflow/contracts';
+import { CREATE_PROJECT_SUBJECT, DEMO_USERS, PresenceRefresh, presenceSubjects, streamFor } from '@siteflow/contracts';
+import { callService } from '@siteflow/messaging';
 import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
-import { PresenceBucket } from './bucket/presence-bucket.js';
-import type { PresenceEntry } from './room/presence-room.js';
+import { PRESENCE_BUCKET, PresenceBucket } from './bucket/presence-bucket.js';
+import { gatewayKey, type PresenceEntry } from './room/presence-room.js';
 
 const PROJECTS = 100;
 const SOCKETS = 500;
 const REFRESH_MS = 400;
 const TTL_MS = 4_000;
+const MAX_AGE_MS = 15 * 60_000; // the service's default: opening the bucket here must not change it
 
 describe('presence under join/leave storms: 500 connections across 100 projects', () => {
   let db: TestDatabase;
@@ -26,23 +28,22 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
       env: { PRESENCE_REFRESH_MS: String(REFRESH_MS), PRESENCE_TTL_MS: String(TTL_MS), PRESENCE_SWEEP_MS: '500', LOG_LEVEL: 'warn' },
     });
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    // Projects 2..100 beside the seeded demo project, with the demo users as members (fixture rows
-    // in the documents read model: the documents service has no command that creates projects).
-    const now = new Date().toISOString();
+    // Projects 2..100 beside the seeded demo project, with the demo users as members, created
+    // the way an admin tool does (documents.project.create).
+    const alice = DEMO_USERS.find((u) => u.role === 'admin')!;
     for (let id = 2; id <= PROJECTS; id++) {
-      await pool.query(`INSERT INTO documents.projects (id, name, status, created_at, updated_at) VALUES ($1, $2, 'planning', $3, $3)`, [id, `Project ${id}`, now]);
-      for (const u of DEMO_USERS) {
-        await pool.query(`INSERT INTO documents.project_members (project_id, user_id, username, role, avatar_url) VALUES ($1, $2, $3, $4, $5)`, [
-          id,
-          u.id,
-          u.username,
-          u.role,
-          u.avatar_url,
-        ]);
-      }
+      await callService(
+        stack.nats,
+        CREATE_PROJECT_SUBJECT,
+        {
+          ctx: { user_id: alice.id, username: alice.username, role: 'admin', avatar_url: alice.avatar_url, connection_id: 'storm-setup', project_id: id },
+          payload: { project_id: id, name: `Project ${id}`, members: DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url })) },
+        },
+        { timeoutMs: 10_000 },
+      );
     }
     for (const u of DEMO_USERS) tokens.push((await stack.devLogin(u.username)).token);
-    bucket = await PresenceBucket.open<PresenceEntry>(stack.nats, TTL_MS);
+    bucket = await PresenceBucket.open<PresenceEntry>(stack.nats, MAX_AGE_MS);
   });
   afterAll(async () => {
     await stack?.stop();
@@ -67,28 +68,40 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
     for (let i = 0; i < count; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => make(i + j)))));
     return out;
   }
-  const liveKeys = async () => (await bucket.keys()).length;
+  // Connection keys are `p<project>.u<user>.c<connection>` (three tokens); gateway liveness keys `g.<hash>`.
+  const liveKeys = async () => (await bucket.keys('*.*.*')).length;
 
-  it('refreshes in O(1) messages per gateway and interval, and leaks no key or consumer', async () => {
+  it('an idle room costs O(1) messages and bucket writes per gateway and interval, and leaks no key or consumer', async () => {
     let live = await inBatches(SOCKETS, (i) => joined((i % PROJECTS) + 1));
     await expect.poll(liveKeys, { timeout: 10_000 }).toBe(SOCKETS);
 
-    // Refresh traffic over several intervals: one message per interval carrying every connection.
+    // Traffic over several intervals, after the joins settled: per interval one refresh from the
+    // gateway and one write of its liveness key; the 500 connection keys are not rewritten.
     const seen: PresenceRefresh[] = [];
+    const writes: string[] = [];
     const sub = stack.nats.subscribe(presenceSubjects.refresh, {
       callback: (_e, m) => {
         seen.push(PresenceRefresh.parse(m.json()));
       },
     });
+    const kvSub = stack.nats.subscribe(`$KV.${PRESENCE_BUCKET}.>`, {
+      callback: (_e, m) => {
+        writes.push(m.subject.slice(`$KV.${PRESENCE_BUCKET}.`.length));
+      },
+    });
     const windowMs = 5 * REFRESH_MS;
     await new Promise((r) => setTimeout(r, windowMs));
     sub.unsubscribe();
+    kvSub.unsubscribe();
     const intervals = windowMs / REFRESH_MS;
-    console.log(`refresh traffic: ${seen.length} messages in ${intervals} intervals for ${SOCKETS} connections on 1 gateway`);
+    console.log(`idle traffic: ${seen.length} refresh messages and ${writes.length} bucket writes in ${intervals} intervals for ${SOCKETS} connections on 1 gateway`);
     expect(seen.length).toBeGreaterThanOrEqual(intervals - 1);
     expect(seen.length).toBeLessThanOrEqual(intervals + 1);
     expect(new Set(seen.map((m) => m.gateway_id)).size).toBe(1);
-    expect(seen.every((m) => m.connections.length === SOCKETS)).toBe(true);
+    expect(seen.every((m) => m.connections === SOCKETS)).toBe(true);
+    expect(writes.length).toBeGreaterThanOrEqual(intervals - 1);
+    expect(writes.length).toBeLessThanOrEqual(intervals + 1);
+    expect(new Set(writes)).toEqual(new Set([gatewayKey(seen[0]!.gateway_id)]));
 
     // Storm: 200 leave while 100 join, all at once.
     const leaving = live.filter((_, i) => i % 5 < 2);

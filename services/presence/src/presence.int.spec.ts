@@ -37,7 +37,8 @@ describe('presence with the stock phoenix client', () => {
     stack = await startStack({
       natsUrl: inject('natsUrl'),
       databaseUrl: db.url,
-      env: { PRESENCE_REFRESH_MS: '300', PRESENCE_TTL_MS: '3000', PRESENCE_SWEEP_MS: '300' },
+      // The bucket's max_age at its minimum (3 × TTL), so a connection can outlive it in a test.
+      env: { PRESENCE_REFRESH_MS: '300', PRESENCE_TTL_MS: '3000', PRESENCE_SWEEP_MS: '300', PRESENCE_KEY_MAX_AGE_MS: '9000' },
     });
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
   });
@@ -181,11 +182,38 @@ describe('presence with the stock phoenix client', () => {
     }
   });
 
+  it("a connection outlives the bucket's max_age: its key is rewritten before it ages out, and nobody sees a leave", async () => {
+    const [alice, bob] = await Promise.all([stack.devLogin('alice'), stack.devLogin('bob')]);
+    const sa = await connectClient(stack.socketUrl, alice.token);
+    const sb = await connectClient(stack.socketUrl, bob.token);
+    try {
+      const a = await inRoom(sa);
+      const b = await inRoom(sb);
+      await expect.poll(() => a.online()).toEqual({ [alice.user.id]: 1, [bob.user.id]: 1 });
+      const bucket = await PresenceBucket.open<PresenceEntry>(stack.nats, 9_000);
+      const keyOfBob = (await bucket.keys(`p1.u${bob.user.id}.*`))[0]!;
+      const first = (await bucket.get(keyOfBob))!;
+      // 12 s: past the bucket's max_age (9 s), which removes any message older than it.
+      await new Promise((r) => setTimeout(r, 12_000));
+      const later = await bucket.get(keyOfBob);
+      expect(later?.value?.meta).toEqual(first.value!.meta);
+      expect(later!.revision).toBeGreaterThan(first.revision);
+      expect(a.online()).toEqual({ [alice.user.id]: 1, [bob.user.id]: 1 });
+      expect(a.calls.filter((c) => c.startsWith('offline') || c.startsWith('closed'))).toEqual([]);
+      expect(b.calls.filter((c) => c.startsWith('offline') || c.startsWith('closed'))).toEqual([]);
+    } finally {
+      sa.disconnect();
+      sb.disconnect();
+    }
+  });
+
   it('refuses malformed track requests with invalid_payload, and survives a malformed refresh', async () => {
     const ctx = { user_id: 2, username: 'bob', role: 'customer', avatar_url: '/avatars/bob.svg', connection_id: 'c1', project_id: 1 };
     const noCtx = await requestService(stack.nats, presenceSubjects.track, { payload: {} }, { timeoutMs: 5_000 });
     expect(noCtx).toMatchObject({ ok: false, error: { code: 'invalid_payload' } });
-    const badId = await requestService(stack.nats, presenceSubjects.track, { ctx: { ...ctx, connection_id: 'a b*' }, payload: {} }, { timeoutMs: 5_000 });
+    const noGateway = await requestService(stack.nats, presenceSubjects.track, { ctx, payload: {} }, { timeoutMs: 5_000 });
+    expect(noGateway).toMatchObject({ ok: false, error: { code: 'invalid_payload', message: expect.stringMatching(/gateway_id/) } });
+    const badId = await requestService(stack.nats, presenceSubjects.track, { ctx: { ...ctx, connection_id: 'a b*' }, payload: { gateway_id: 'gw-test' } }, { timeoutMs: 5_000 });
     expect(badId).toMatchObject({ ok: false, error: { code: 'invalid_payload', message: expect.stringMatching(/connection_id/) } });
 
     stack.nats.publish(presenceSubjects.refresh, new TextEncoder().encode('{"gateway_id": 42}'));

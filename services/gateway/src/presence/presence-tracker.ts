@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -11,7 +12,6 @@ import {
   type ErrorBody,
   type PresenceRefresh,
   type PresenceState,
-  type TrackedConnection,
 } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
 
@@ -21,23 +21,34 @@ export const GatewayPresenceConfig = z.object({
 });
 
 export interface PresenceTrackerOptions {
+  /** The gateway instance (INSTANCE_ID); a per-boot suffix is added, so a restart is a new gateway. */
   gatewayId: string;
   refreshMs: number;
   timeoutMs: number;
 }
 
+/** Restores in flight at once when presence asks this gateway to track everything again. */
+const RESYNC_CONCURRENCY = 32;
+
 /**
  * The gateway side of presence: tracks a connection after a successful `project:` join, untracks
- * it on leave or close, and refreshes ALL of this gateway's live connections in one NATS message
- * per interval (O(1) messages per gateway, whatever the number of sockets).
+ * it on leave or close, and sends this gateway's liveness in one small NATS message per interval:
+ * its connections live as long as it does (O(1) messages and writes per gateway, whatever the
+ * number of sockets). When presence had declared it dead (a stall past the TTL), it tracks its
+ * connections again.
  */
 export class PresenceTracker {
+  /** This boot of this gateway: connections of an earlier boot (a crash) are not kept alive by it. */
+  readonly gatewayId: string;
   /** key → the connection, from track until untrack: what the next refresh carries. */
   private readonly live = new Map<string, CommandContext>();
   /** key → the tail of its requests: a connection's track and untrack reach presence in order. */
   private readonly chains = new Map<string, Promise<unknown>>();
   /** key → when presence last confirmed holding it; a refresh sent later may ask to restore it. */
   private readonly confirmedAt = new Map<string, number>();
+  /** Untracks presence did not confirm: retried every interval (the gateway is alive, no sweep removes them). */
+  private readonly unconfirmedUntracks = new Map<string, CommandContext>();
+  private resyncing = false;
   private readonly encoder = new TextEncoder();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -46,7 +57,9 @@ export class PresenceTracker {
     private readonly nats: NatsConnection,
     private readonly logger: Logger,
     private readonly opts: PresenceTrackerOptions,
-  ) {}
+  ) {
+    this.gatewayId = `${opts.gatewayId.slice(0, 180)}~${randomBytes(6).toString('base64url')}`;
+  }
 
   get size(): number {
     return this.live.size;
@@ -62,7 +75,8 @@ export class PresenceTracker {
     const key = keyOf(ctx);
     // Live from now on, so a track whose reply is lost is still untracked (or swept) later.
     this.live.set(key, ctx);
-    return this.enqueue(key, () => this.requestTrack(key, ctx, {}));
+    this.unconfirmedUntracks.delete(key);
+    return this.enqueue(key, () => this.requestTrack(key, ctx, { gateway_id: this.gatewayId }));
   }
 
   private async requestTrack(
@@ -88,52 +102,83 @@ export class PresenceTracker {
 
   private async requestUntrack(key: string, ctx: CommandContext): Promise<void> {
     const reply = await requestService(this.nats, presenceSubjects.untrack, { ctx, payload: {} }, { timeoutMs: this.opts.timeoutMs });
-    // Not fatal: the key is no longer refreshed, so the sweep removes it within the TTL.
-    if (!reply.ok) this.logger.warn({ key, error: reply.error }, 'presence untrack failed; the sweep will remove it');
+    if (reply.ok) return;
+    // This gateway stays alive, so nothing else would remove the key: retried every interval
+    // (an untrack is idempotent), unless the connection joined again meanwhile.
+    this.logger.warn({ key, error: reply.error }, 'presence untrack failed; retrying with the next refresh');
+    if (!this.live.has(key) && !this.closed) this.unconfirmedUntracks.set(key, ctx);
   }
 
   /**
-   * One request for every live connection of this gateway. The reply names connections presence
-   * lost (swept while this gateway stalled past the TTL): they are tracked again, so a live
-   * socket never stays invisible.
+   * This gateway's liveness, one small request whatever its number of sockets. When presence did
+   * not hold it as alive (it stalled past the TTL, so connections may have been evicted, or the
+   * bucket was lost), every connection confirmed before the request is tracked again.
    */
   refresh(): void {
-    if (this.closed || this.live.size === 0) return;
-    const connections: TrackedConnection[] = [];
-    for (const c of this.live.values()) connections.push({ project_id: c.project_id, user_id: c.user_id, connection_id: c.connection_id });
-    const batch: PresenceRefresh = { gateway_id: this.opts.gatewayId, connections };
+    if (this.closed) return;
+    for (const [key, ctx] of this.unconfirmedUntracks) {
+      this.unconfirmedUntracks.delete(key);
+      void this.enqueue(key, () => this.requestUntrack(key, ctx));
+    }
+    if (this.live.size === 0) return; // nothing to keep alive; the next track announces it again
+    const batch: PresenceRefresh = { gateway_id: this.gatewayId, connections: this.live.size };
     const sentAt = Date.now();
     this.nats.request(presenceSubjects.refresh, this.encoder.encode(JSON.stringify(batch)), { timeout: this.opts.refreshMs }).then(
       (msg) => {
         const reply = RefreshReply.safeParse(msg.json());
         if (!reply.success) return;
-        for (const c of reply.data.missing) this.restore(keyOf(c), sentAt);
+        if (reply.data.resync) void this.resync(sentAt);
       },
-      // No presence instance answered this round: the keys age, the next round tries again.
+      // No presence instance answered this round: the liveness ages, the next round tries again.
       (err) => this.logger.debug({ err }, 'presence refresh unanswered'),
     );
   }
 
-  /** Tracks a connection presence lost, unless it changed since the refresh that found it missing. */
-  private restore(key: string, sentAt: number): void {
+  /** Tracks again (`retrack`: a no-op where the key is still there) every connection confirmed before `sentAt`. */
+  private async resync(sentAt: number): Promise<void> {
+    if (this.resyncing) return;
+    this.resyncing = true;
+    try {
+      const due = [...this.live.keys()].filter((key) => {
+        const confirmed = this.confirmedAt.get(key);
+        return confirmed !== undefined && confirmed <= sentAt;
+      });
+      this.logger.info({ gateway_id: this.gatewayId, connections: due.length }, 'presence did not hold this gateway as alive; tracking its connections again');
+      let next = 0;
+      const worker = async () => {
+        while (next < due.length && !this.closed) {
+          const key = due[next++]!;
+          if (this.restore(key, sentAt)) await this.chains.get(key);
+        }
+      };
+      await Promise.all(Array.from({ length: RESYNC_CONCURRENCY }, worker));
+    } finally {
+      this.resyncing = false;
+    }
+  }
+
+  /** Tracks a connection again, unless it changed since `sentAt`; true when a restore was queued. */
+  private restore(key: string, sentAt: number): boolean {
     const ctx = this.live.get(key);
     const confirmed = this.confirmedAt.get(key);
-    if (!ctx || confirmed === undefined || confirmed > sentAt || this.closed) return;
+    if (!ctx || confirmed === undefined || confirmed > sentAt || this.closed) return false;
     this.confirmedAt.delete(key); // one restore at a time
-    this.logger.info({ key }, 'presence lost a live connection; tracking it again');
     void this.enqueue(key, async () => {
       if (this.live.get(key) !== ctx) return;
-      const reply = await this.requestTrack(key, ctx, { retrack: true });
+      const reply = await this.requestTrack(key, ctx, { gateway_id: this.gatewayId, retrack: true });
       if (reply.ok) return;
-      this.logger.warn({ key, error: reply.error }, 'presence restore failed; the next refresh retries');
+      this.logger.warn({ key, error: reply.error }, 'presence restore failed; the next resync retries');
       if (this.live.get(key) === ctx) this.confirmedAt.set(key, 0);
     });
+    return true;
   }
 
   /** Gateway shutdown: untracks every live connection and waits (bounded) before NATS is drained. */
   async close(timeoutMs = 2_000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.closed = true;
+    for (const [key, ctx] of this.unconfirmedUntracks) void this.enqueue(key, () => this.requestUntrack(key, ctx));
+    this.unconfirmedUntracks.clear();
     for (const [key, ctx] of this.live) void this.enqueue(key, () => this.requestUntrack(key, ctx));
     this.live.clear();
     const pending = Promise.allSettled([...this.chains.values()]);

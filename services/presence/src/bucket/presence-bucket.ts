@@ -42,14 +42,18 @@ export class PresenceBucket<V> {
 
   static readonly streamName = STREAM;
 
-  /** Creates the bucket, or brings its TTL to `ttlMs`; concurrent instances may race harmlessly. */
-  static async open<V>(nats: NatsConnection, ttlMs: number): Promise<PresenceBucket<V>> {
+  /**
+   * Creates the bucket, or brings its max_age (the age at which any message, a delete marker
+   * included, goes) to `maxAgeMs`; concurrent instances may race harmlessly.
+   */
+  static async open<V>(nats: NatsConnection, maxAgeMs: number): Promise<PresenceBucket<V>> {
     const jsm = await jetstreamManager(nats);
-    const max_age = nanos(ttlMs);
+    const max_age = nanos(maxAgeMs);
+    const duplicate_window = nanos(Math.min(maxAgeMs, 120_000));
     for (let attempt = 1; ; attempt++) {
       try {
         const { config } = await jsm.streams.info(STREAM);
-        if (config.max_age !== max_age) await jsm.streams.update(STREAM, { max_age, duplicate_window: max_age });
+        if (config.max_age !== max_age) await jsm.streams.update(STREAM, { max_age, duplicate_window });
         break;
       } catch (err) {
         if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
@@ -60,7 +64,7 @@ export class PresenceBucket<V> {
           subjects: [`${PREFIX}>`],
           max_msgs_per_subject: 1,
           max_age,
-          duplicate_window: max_age,
+          duplicate_window,
           discard: DiscardPolicy.Old,
           storage: StorageType.File,
           allow_rollup_hdrs: true,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Actor, PresenceDiff, PresenceMeta, PresenceState } from '@siteflow/contracts';
 
 /**
@@ -6,10 +6,29 @@ import type { Actor, PresenceDiff, PresenceMeta, PresenceState } from '@siteflow
  * diffs of a join, a leave and an update. Kept free of NATS so they are tested with fixtures.
  */
 
-/** What the bucket holds per connection: the meta clients see, plus the session it belongs to. */
+/**
+ * What the bucket holds per connection: the meta clients see, the session it belongs to and the
+ * gateway holding it (whose liveness keeps it; entries written before gateways had liveness keys
+ * have none and age by their own write time).
+ */
 export interface PresenceEntry {
   session_id: string;
   meta: PresenceMeta;
+  gateway_id?: string;
+}
+
+/** What the bucket holds per gateway: rewritten once per refresh interval, its connections are not. */
+export interface GatewayLiveness {
+  gateway_id: string;
+}
+
+/** The liveness key of a gateway: `g.<hash>` (gateway ids may hold characters keys may not). */
+export function gatewayKey(gatewayId: string): string {
+  return `g.${createHash('sha256').update(gatewayId).digest('base64url').slice(0, 32)}`;
+}
+
+export function isGatewayKey(key: string): boolean {
+  return key.startsWith('g.');
 }
 
 export interface ConnectionKey {
@@ -110,9 +129,55 @@ export function presenceStateOf(metas: Iterable<PresenceMeta>): PresenceState {
   return state;
 }
 
-/** Entries not refreshed within the TTL: the sweep evicts them. */
-export function staleEntries<T extends { writtenAt: number }>(entries: Iterable<[string, T]>, now: number, ttlMs: number): Array<[string, T]> {
+/** A bucket entry as the sweep sees it. */
+export interface Aged<V> {
+  value: V;
+  /** Server time of its last write (ms). */
+  writtenAt: number;
+}
+
+/** A gateway is alive while its liveness key was written within the TTL. */
+export function isAlive(liveness: { writtenAt: number } | undefined, now: number, ttlMs: number): boolean {
+  return liveness !== undefined && now - liveness.writtenAt <= ttlMs;
+}
+
+/**
+ * Connections the sweep evicts: those of a gateway that is not alive (its liveness key is stale or
+ * gone), once the connection itself is older than the TTL (a gateway's first track writes its
+ * liveness too, but the grace keeps a just-tracked connection of a just-started gateway in any
+ * order of the watch). Entries without a gateway age by their own write time.
+ */
+export function evictable<T extends Aged<PresenceEntry>>(
+  connections: Iterable<[string, T]>,
+  liveness: (gatewayId: string) => Aged<GatewayLiveness> | undefined,
+  now: number,
+  ttlMs: number,
+): Array<[string, T]> {
   const out: Array<[string, T]> = [];
-  for (const [key, e] of entries) if (now - e.writtenAt > ttlMs) out.push([key, e]);
+  for (const [key, e] of connections) {
+    if (now - e.writtenAt <= ttlMs) continue;
+    const gateway = e.value.gateway_id;
+    if (gateway !== undefined && isAlive(liveness(gateway), now, ttlMs)) continue;
+    out.push([key, e]);
+  }
   return out;
+}
+
+/**
+ * Whether a gateway's refresh must ask it to track its connections again: presence holds no fresh
+ * liveness for it, so the sweep may have evicted some of them. "Fresh" is stricter here than in
+ * the sweep (`resyncAfter` < TTL) so that clock differences between presence instances cannot let
+ * one evict while another answers "all is well".
+ */
+export function needsResync(liveness: { writtenAt: number } | undefined, now: number, ttlMs: number): boolean {
+  return liveness === undefined || now - liveness.writtenAt > ttlMs * 0.8;
+}
+
+/**
+ * Keys are not rewritten by refreshes, but the bucket's max_age removes any message older than it
+ * (that is what clears delete markers): a connection key older than a third of max_age is
+ * rewritten unchanged when its gateway refreshes, a few per refresh.
+ */
+export function dueForRewrite(writtenAt: number, now: number, maxAgeMs: number): boolean {
+  return now - writtenAt > maxAgeMs / 3;
 }

@@ -9,8 +9,15 @@ import {
   parsePresenceKey,
   presenceKey,
   presenceStateOf,
-  staleEntries,
+  dueForRewrite,
+  evictable,
+  gatewayKey,
+  isAlive,
+  isGatewayKey,
+  needsResync,
   updateDiff,
+  type GatewayLiveness,
+  type PresenceEntry,
 } from './presence-room.js';
 
 const now = new Date('2026-11-24T10:00:00.000Z');
@@ -115,13 +122,64 @@ describe('meta follows the locks', () => {
   });
 });
 
-describe('sweep', () => {
-  it('picks the entries not written within the TTL', () => {
-    const entries: Array<[string, { writtenAt: number }]> = [
-      ['p1.u1.ca', { writtenAt: 1_000 }],
-      ['p1.u2.cb', { writtenAt: 9_000 }],
+describe('sweep: a connection lives as long as its gateway refreshes', () => {
+  const TTL = 10_000;
+  const conn = (gateway: string | undefined, writtenAt: number) => ({
+    value: { session_id: 's', meta: tab1, ...(gateway ? { gateway_id: gateway } : {}) } as PresenceEntry,
+    writtenAt,
+  });
+  const live = new Map<string, { value: GatewayLiveness; writtenAt: number }>([
+    ['gw-alive', { value: { gateway_id: 'gw-alive' }, writtenAt: 95_000 }],
+    ['gw-stale', { value: { gateway_id: 'gw-stale' }, writtenAt: 80_000 }],
+  ]);
+
+  it('keeps old connections of a gateway that refreshed within the TTL (they are never rewritten)', () => {
+    expect(evictable([['p1.u1.ca', conn('gw-alive', 1_000)]], (g) => live.get(g), 100_000, TTL)).toEqual([]);
+  });
+
+  it('evicts the connections of a gateway whose liveness is stale or gone, once they are older than the TTL', () => {
+    const entries: Array<[string, ReturnType<typeof conn>]> = [
+      ['p1.u1.ca', conn('gw-stale', 1_000)],
+      ['p1.u2.cb', conn('gw-gone', 1_000)],
+      ['p1.u3.cc', conn('gw-gone', 95_000)], // just tracked: its gateway's liveness may still be on its way
+      ['p1.u1.cd', conn('gw-alive', 1_000)],
     ];
-    expect(staleEntries(entries, 12_000, 10_000).map(([k]) => k)).toEqual(['p1.u1.ca']);
-    expect(staleEntries(entries, 11_000, 10_000)).toEqual([]);
+    expect(evictable(entries, (g) => live.get(g), 100_000, TTL).map(([k]) => k)).toEqual(['p1.u1.ca', 'p1.u2.cb']);
+  });
+
+  it('ages entries without a gateway (written before liveness keys) by their own write time', () => {
+    const entries: Array<[string, ReturnType<typeof conn>]> = [
+      ['p1.u1.ca', conn(undefined, 1_000)],
+      ['p1.u2.cb', conn(undefined, 95_000)],
+    ];
+    expect(evictable(entries, () => undefined, 100_000, TTL).map(([k]) => k)).toEqual(['p1.u1.ca']);
+  });
+
+  it('alive means written within the TTL', () => {
+    expect(isAlive({ writtenAt: 90_000 }, 100_000, TTL)).toBe(true);
+    expect(isAlive({ writtenAt: 89_999 }, 100_000, TTL)).toBe(false);
+    expect(isAlive(undefined, 100_000, TTL)).toBe(false);
+  });
+
+  it('asks a gateway to resync before the sweep could have evicted anything of it', () => {
+    expect(needsResync(undefined, 100_000, TTL)).toBe(true);
+    expect(needsResync({ writtenAt: 97_000 }, 100_000, TTL)).toBe(false);
+    // Stale by 8.5 s: not evictable yet (TTL 10 s), but close enough for clocks to disagree.
+    expect(needsResync({ writtenAt: 91_500 }, 100_000, TTL)).toBe(true);
+    expect(isAlive({ writtenAt: 91_500 }, 100_000, TTL)).toBe(true);
+  });
+
+  it('rewrites a live key only once it is older than a third of the bucket max_age', () => {
+    expect(dueForRewrite(0, 299_000, 900_000)).toBe(false);
+    expect(dueForRewrite(0, 301_000, 900_000)).toBe(true);
+  });
+
+  it('gateway liveness keys are valid KV keys whatever the gateway id, distinct from connection keys', () => {
+    const key = gatewayKey('host name/with*odd>chars~x');
+    expect(key).toMatch(/^g\.[-_a-zA-Z0-9]{32}$/);
+    expect(isGatewayKey(key)).toBe(true);
+    expect(isGatewayKey(presenceKey({ projectId: 1, userId: 1, connectionId: 'c' }))).toBe(false);
+    expect(parsePresenceKey(key)).toBeNull();
+    expect(gatewayKey('a')).not.toBe(gatewayKey('b'));
   });
 });

@@ -41,7 +41,7 @@ export class PresenceController {
   /** The gateway tracks a connection after a successful `project:` join. */
   @MessagePattern(presenceSubjects.track)
   track(@Payload() raw: unknown): Promise<ReplyEnvelope<TrackReply>> {
-    return handle(this.kit.logger, presenceSubjects.track, TrackRequest, raw, ({ ctx, payload }) => this.presence.track(ctx, payload.retrack === true));
+    return handle(this.kit.logger, presenceSubjects.track, TrackRequest, raw, ({ ctx, payload }) => this.presence.track(ctx, payload.gateway_id, payload.retrack === true));
   }
 
   /** The gateway untracks a connection on leave or socket close. */
