@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { summarize, type LatencySummary } from './stats.js';
 
 export interface ConnectionStep {
   connections: number;
@@ -10,6 +11,12 @@ export interface ConnectionStep {
   /** (RSS now − RSS with no sockets) / connections. */
   rssPerConnectionKiB: number;
   joinsPerSecond: number;
+  /** Rooms the sockets are spread over, and sockets per room at this step. */
+  rooms: number;
+  /** phx_join → its reply (the room snapshot), for this step's joins. */
+  joinReply: LatencySummary;
+  /** phx_join → `presence_state` (presence tracked the socket: it sees itself online). */
+  presenceSettle: LatencySummary;
 }
 
 export function rssMiB(pid: number): number {
@@ -19,7 +26,15 @@ export function rssMiB(pid: number): number {
 }
 
 /** Opens idle joined sockets in steps, across worker processes, and reads the gateway's RSS. */
-export async function runConnections(opts: { socketUrl: string; tokens: string[]; gatewayPid: number; steps: number[]; perWorker: number }): Promise<ConnectionStep[]> {
+export async function runConnections(opts: {
+  socketUrl: string;
+  tokens: string[];
+  /** Projects the sockets join, round robin (every token's user must be a member). */
+  projects: number[];
+  gatewayPid: number;
+  steps: number[];
+  perWorker: number;
+}): Promise<ConnectionStep[]> {
   const workers: ChildProcess[] = [];
   const worker = fileURLToPath(new URL('./connection-worker.js', import.meta.url));
   const base = rssMiB(opts.gatewayPid);
@@ -30,17 +45,24 @@ export async function runConnections(opts: { socketUrl: string; tokens: string[]
     for (const target of opts.steps) {
       const started = performance.now();
       let failed = 0;
+      const replyMs: number[] = [];
+      const presenceMs: number[] = [];
       while (total < target) {
         let w = workers.find((x) => (held.get(x) ?? 0) < opts.perWorker);
         if (!w) {
-          w = fork(worker, { env: { ...process.env, SOCKET_URL: opts.socketUrl, TOKENS: JSON.stringify(opts.tokens) }, stdio: 'inherit' });
+          w = fork(worker, {
+            env: { ...process.env, SOCKET_URL: opts.socketUrl, TOKENS: JSON.stringify(opts.tokens), PROJECTS: JSON.stringify(opts.projects) },
+            stdio: 'inherit',
+          });
           await once(w, (m) => m.ready === true);
           workers.push(w);
         }
         const n = Math.min(target - total, opts.perWorker - (held.get(w) ?? 0));
-        w.send({ open: n });
+        w.send({ open: n, from: total });
         const r = await once(w, (m) => typeof m.opened === 'number');
         failed += r.failed;
+        replyMs.push(...r.replyMs);
+        presenceMs.push(...r.presenceMs);
         held.set(w, r.opened);
         total += n;
       }
@@ -54,8 +76,14 @@ export async function runConnections(opts: { socketUrl: string; tokens: string[]
         gatewayRssMiB: rss,
         rssPerConnectionKiB: connections > 0 ? ((rss - base) * 1024) / connections : 0,
         joinsPerSecond: (target - (results.at(-1)?.connections ?? 0)) / seconds,
+        rooms: Math.min(opts.projects.length, connections),
+        joinReply: summarize(replyMs),
+        presenceSettle: summarize(presenceMs),
       });
-      process.stdout.write(`  ${connections} sockets: gateway RSS ${rss.toFixed(0)} MiB\n`);
+      const last = results.at(-1)!;
+      process.stdout.write(
+        `  ${connections} sockets in ${last.rooms} rooms: gateway RSS ${rss.toFixed(0)} MiB, ${last.joinsPerSecond.toFixed(0)} joins/s, presence p99 ${last.presenceSettle.p99.toFixed(0)} ms, ${failed} failed\n`,
+      );
       if (failed > 0) break;
     }
     return results;

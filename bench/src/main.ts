@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
+import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testing';
 import { runConnections, type ConnectionStep } from './connections.js';
 import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './fanout.js';
@@ -12,7 +13,7 @@ import { round } from './stats.js';
 import { fanoutChartPng } from './chart.js';
 import { runLocks, type LocksResult } from './locks.js';
 import { runRoom, type RoomResult } from './room.js';
-import { createProjects } from './users.js';
+import { createDemoMemberProjects, createProjects } from './users.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: flags } = parseArgs({
@@ -24,6 +25,8 @@ const { values: flags } = parseArgs({
     window: { type: 'string', default: '10' },
     'connection-steps': { type: 'string', default: '2000,5000,10000,15000,19000' },
     'per-worker': { type: 'string', default: '5000' },
+    /** Sockets per room in the connections scenario (the seed's rooms hold 20–500 people at most). */
+    'connection-room-size': { type: 'string', default: '25' },
     'room-users': { type: 'string', default: '500' },
     'room-size': { type: 'string', default: '5' },
     'room-seconds': { type: 'string', default: '60' },
@@ -34,6 +37,8 @@ const { values: flags } = parseArgs({
     'profile-gateway': { type: 'string' },
   },
 });
+/** Project ids of the connections scenario (the room scenario uses 2 … its project count + 1). */
+const CONNECTION_PROJECTS_FROM = 100_000;
 const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
 const scenarios = new Set(flags.scenarios.split(','));
 
@@ -46,7 +51,8 @@ const stack = await startStack({
   env: { LOG_LEVEL: 'warn' },
   ...(flags['profile-gateway'] ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } } : {}),
 });
-const nats = await connect({ servers: infra.natsUrl });
+// Creates projects (`documents.project.create`): on a NATS with infra/nats/auth.conf, NATS_URL names the admin user.
+const nats = await connect(natsOptionsFromUrl(infra.natsUrl));
 const tokens = await Promise.all(['alice', 'bob', 'carol'].map(async (u) => (await stack.devLogin(u)).token));
 const baseline = fork(path.join(ROOT, 'bench', 'dist', 'baseline-server.js'), { env: { ...process.env, PORT: '0' } });
 const baselinePort = await new Promise<number>((resolve) => baseline.once('message', (m: any) => resolve(m.port)));
@@ -81,7 +87,12 @@ try {
   if (scenarios.has('connections')) {
     process.stdout.write('idle joined connections…\n');
     const pid = stack.process('gateway').pid!;
-    connections = await runConnections({ socketUrl: stack.socketUrl, tokens, gatewayPid: pid, steps: list(flags['connection-steps']), perWorker: Number(flags['per-worker']) });
+    const steps = list(flags['connection-steps']);
+    const rooms = Math.max(1, Math.ceil(Math.max(...steps) / Number(flags['connection-room-size'])));
+    const projectIds = Array.from({ length: rooms }, (_, i) => CONNECTION_PROJECTS_FROM + i);
+    process.stdout.write(`creating ${rooms} rooms of ${flags['connection-room-size']} sockets (alice, bob and carol are members)…\n`);
+    await createDemoMemberProjects(nats, projectIds);
+    connections = await runConnections({ socketUrl: stack.socketUrl, tokens, projects: projectIds, gatewayPid: pid, steps, perWorker: Number(flags['per-worker']) });
   }
 } finally {
   baseline.kill();
@@ -136,8 +147,16 @@ if (fanout.length) {
   }
 }
 if (connections.length) {
-  lines.push('', '| idle joined sockets | gateway RSS MiB | RSS per socket KiB | joins/s | failed |', '|---:|---:|---:|---:|---:|');
-  for (const c of connections) lines.push(`| ${c.connections} | ${round(c.gatewayRssMiB, 0)} | ${round(c.rssPerConnectionKiB, 1)} | ${round(c.joinsPerSecond, 0)} | ${c.failed} |`);
+  lines.push(
+    '',
+    '| idle joined sockets | rooms | gateway RSS MiB | RSS per socket KiB | joins/s | join → reply p50 / p99 ms | join → presence_state p50 / p99 ms | failed |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const c of connections) {
+    lines.push(
+      `| ${c.connections} | ${c.rooms} | ${round(c.gatewayRssMiB, 0)} | ${round(c.rssPerConnectionKiB, 1)} | ${round(c.joinsPerSecond, 0)} | ${round(c.joinReply.p50, 0)} / ${round(c.joinReply.p99, 0)} | ${round(c.presenceSettle.p50, 0)} / ${round(c.presenceSettle.p99, 0)} | ${c.failed} |`,
+    );
+  }
 }
 const table = lines.join('\n');
 process.stdout.write(`\n${startedAt.toISOString()} · commit ${commit} · ${machine.cores} cores ${machine.cpu} · ${machine.memoryGiB} GiB · Node ${machine.node}\n\n${table}\n`);

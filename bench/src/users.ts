@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CREATE_PROJECT_SUBJECT } from '@siteflow/contracts';
+import { CREATE_PROJECT_SUBJECT, DEMO_USERS } from '@siteflow/contracts';
 import { callService } from '@siteflow/messaging';
 
 export interface BenchUser {
@@ -45,6 +45,31 @@ export async function createProjects(nats: NatsConnection, secret: string, proje
     for (const m of members) users.push({ id: m.user_id, username: m.username, role: m.role, projectId, token: await mintToken(secret, { id: m.user_id, username: m.username, role: m.role }) });
   }
   return users;
+}
+
+/**
+ * Creates projects `ids` (a few at a time) whose members are the demo users, for scenarios that
+ * spread many sockets of few users over many rooms.
+ */
+export async function createDemoMemberProjects(nats: NatsConnection, ids: number[]): Promise<void> {
+  const members = DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url }));
+  const admin = members.find((m) => m.role === 'admin')!;
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const projectId = ids[next++]!;
+      await callService(
+        nats,
+        CREATE_PROJECT_SUBJECT,
+        {
+          ctx: { user_id: admin.user_id, username: admin.username, role: 'admin', avatar_url: admin.avatar_url, connection_id: 'bench', project_id: projectId },
+          payload: { project_id: projectId, name: `Bench room ${projectId}`, members },
+        },
+        { timeoutMs: 30_000 },
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
 }
 
 /** Document ids are fixed per project: (project − 1) × 9 + 1 … + 9. */
