@@ -2,15 +2,37 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { describeIssues } from '@siteflow/contracts';
 import { GatewayPresenceConfig } from './presence/presence-tracker.js';
+import { loadAsymmetricKeys } from './auth/token-keys.js';
+import { TOKEN_ALGORITHMS, type TokenKeys } from './auth/tokens.js';
 
 const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+/** Unset and empty are the same here: compose passes an unset `${VAR:-}` as "". */
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+/** The HS256 secret's minimum length (RFC 7518 §3.2: a key at least as long as the hash). */
+const MIN_SECRET_CHARS = 32;
 
 export const GatewayConfig = GatewayPresenceConfig.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().default('0.0.0.0'),
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
-  /** HS256 secret; at least 32 bytes (RFC 7518 §3.2). */
-  JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
+  /**
+   * The one signature algorithm session tokens may use (pinned: tokens naming any other are
+   * refused). HS256 needs JWT_SECRET; RS256 and EdDSA need a public key and, to issue tokens
+   * (dev login), the private key.
+   */
+  JWT_ALG: z.enum(TOKEN_ALGORITHMS).default('HS256'),
+  /** HS256 secret; at least 32 bytes (RFC 7518 §3.2). Ignored for RS256/EdDSA. */
+  JWT_SECRET: optionalText,
+  /** RS256/EdDSA: PEM SPKI public key text (literal `\n` escapes allowed), or a file holding it. */
+  JWT_PUBLIC_KEY: optionalText,
+  JWT_PUBLIC_KEY_FILE: optionalText,
+  /** RS256/EdDSA: PEM PKCS #8 private key, only to issue tokens (dev login). */
+  JWT_PRIVATE_KEY: optionalText,
+  JWT_PRIVATE_KEY_FILE: optionalText,
   JWT_ISSUER: z.string().min(1).default('siteflow'),
   JWT_AUDIENCE: z.string().min(1).default('siteflow-collab'),
   JWT_TTL_S: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(12 * 3600),
@@ -43,8 +65,51 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   MAX_RATE_LIMITED_FRAMES: z.coerce.number().int().min(1).default(200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INSTANCE_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
-});
-export type GatewayConfig = z.infer<typeof GatewayConfig>;
+})
+  .superRefine((c, ctx) => {
+    const problem = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+    const has = (variable: 'JWT_PUBLIC_KEY' | 'JWT_PRIVATE_KEY') => c[variable] !== undefined || c[`${variable}_FILE`] !== undefined;
+    if (c.JWT_ALG === 'HS256') {
+      if (c.JWT_SECRET === undefined) problem('JWT_SECRET', `is required with JWT_ALG=HS256 (at least ${MIN_SECRET_CHARS} characters)`);
+      else if (c.JWT_SECRET.length < MIN_SECRET_CHARS) problem('JWT_SECRET', `must be at least ${MIN_SECRET_CHARS} characters`);
+      // Keys given while the alg stayed HS256 mean a forgotten JWT_ALG, not a wish for HS256.
+      for (const variable of ['JWT_PUBLIC_KEY', 'JWT_PRIVATE_KEY'] as const) {
+        if (has(variable)) problem(variable, 'is set but JWT_ALG is HS256 (the default): set JWT_ALG=RS256 or JWT_ALG=EdDSA to use keys');
+      }
+      return;
+    }
+    for (const variable of ['JWT_PUBLIC_KEY', 'JWT_PRIVATE_KEY'] as const) {
+      if (c[variable] !== undefined && c[`${variable}_FILE`] !== undefined) problem(variable, `set ${variable} or ${variable}_FILE, not both`);
+    }
+    if (!has('JWT_PUBLIC_KEY')) problem('JWT_PUBLIC_KEY', `JWT_ALG=${c.JWT_ALG} needs a public key: set JWT_PUBLIC_KEY (PEM) or JWT_PUBLIC_KEY_FILE (path)`);
+    if (c.DEV_LOGIN && !has('JWT_PRIVATE_KEY')) {
+      problem('DEV_LOGIN', `dev login issues tokens, which JWT_ALG=${c.JWT_ALG} signs with the private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or DEV_LOGIN=false`);
+    }
+  })
+  // Runs only when the combination above is right; the key material itself is read and checked here.
+  .transform((c, ctx) => {
+    const { JWT_SECRET, JWT_PUBLIC_KEY, JWT_PUBLIC_KEY_FILE, JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE, ...rest } = c;
+    let jwtKeys: TokenKeys;
+    if (c.JWT_ALG === 'HS256') {
+      jwtKeys = { alg: 'HS256', secret: JWT_SECRET ?? '' };
+    } else {
+      const loaded = loadAsymmetricKeys({
+        alg: c.JWT_ALG,
+        publicKey: JWT_PUBLIC_KEY,
+        publicKeyFile: JWT_PUBLIC_KEY_FILE,
+        privateKey: JWT_PRIVATE_KEY,
+        privateKeyFile: JWT_PRIVATE_KEY_FILE,
+      });
+      if ('issues' in loaded) {
+        for (const issue of loaded.issues) ctx.addIssue({ code: 'custom', path: [issue.variable], message: issue.message, input: c });
+        return z.NEVER;
+      }
+      jwtKeys = loaded.keys;
+    }
+    // The raw variables are dropped: `jwtKeys` is the one place the secret material is kept.
+    return { ...rest, jwtKeys };
+  });
+export type GatewayConfig = z.output<typeof GatewayConfig>;
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const parsed = GatewayConfig.safeParse(env);

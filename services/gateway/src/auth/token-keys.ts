@@ -1,0 +1,127 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { TokenKeys } from './tokens.js';
+
+/**
+ * Asymmetric session-token keys from configuration, checked before anything listens: a key of the
+ * wrong kind or size, or a private key that does not belong to the public key, is a startup error
+ * naming the variable, not a gateway that refuses (or, worse, accepts) tokens later.
+ */
+
+/** A problem with one variable, reported by the configuration as `VARIABLE: message`. */
+export interface KeyIssue {
+  variable: string;
+  message: string;
+}
+
+export interface AsymmetricKeySources {
+  alg: 'RS256' | 'EdDSA';
+  publicKey: string | undefined;
+  publicKeyFile: string | undefined;
+  privateKey: string | undefined;
+  privateKeyFile: string | undefined;
+}
+
+/** Smallest RSA modulus accepted for RS256 (RFC 7518 §3.3). */
+export const MIN_RSA_BITS = 2048;
+
+/**
+ * The key pair for `alg` from the PEM text in `JWT_PUBLIC_KEY`/`JWT_PRIVATE_KEY` (literal `\n`
+ * escapes, as env files write them, become newlines) or the files named by the `_FILE` variants.
+ * Which of text and file is set is checked by the configuration before this runs.
+ */
+export function loadAsymmetricKeys(src: AsymmetricKeySources): { keys: TokenKeys } | { issues: KeyIssue[] } {
+  const issues: KeyIssue[] = [];
+  const publicPem = readPem('JWT_PUBLIC_KEY', src.publicKey, src.publicKeyFile, issues);
+  const privatePem = readPem('JWT_PRIVATE_KEY', src.privateKey, src.privateKeyFile, issues);
+  const publicKey = publicPem === undefined ? undefined : parsePublicKey(publicPem, src.alg, issues);
+  const privateKey = privatePem === undefined ? undefined : parsePrivateKey(privatePem, src.alg, issues);
+  if (publicKey && privateKey && !samePublicKey(publicKey, createPublicKey(privateKey))) {
+    issues.push({
+      variable: 'JWT_PRIVATE_KEY',
+      message: 'is not the private half of JWT_PUBLIC_KEY: tokens it signed would be refused by this gateway',
+    });
+  }
+  if (issues.length > 0 || publicPem === undefined) return { issues };
+  return { keys: { alg: src.alg, publicKey: publicPem, privateKey: privatePem ?? null } };
+}
+
+function readPem(variable: string, text: string | undefined, file: string | undefined, issues: KeyIssue[]): string | undefined {
+  if (text !== undefined) return text.replace(/\\n/g, '\n').trim();
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+    issues.push({ variable: `${variable}_FILE`, message: `cannot read ${file} (${code})` });
+    return undefined;
+  }
+}
+
+function parsePublicKey(pem: string, alg: AsymmetricKeySources['alg'], issues: KeyIssue[]): KeyObject | undefined {
+  const variable = 'JWT_PUBLIC_KEY';
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    issues.push({ variable, message: 'holds a private key; give the public key (openssl pkey -in jwt.key -pubout -out jwt.pub)' });
+    return undefined;
+  }
+  if (pem.includes('-----BEGIN CERTIFICATE-----')) {
+    issues.push({ variable, message: 'holds a certificate; give its public key (openssl x509 -in cert.pem -pubkey -noout)' });
+    return undefined;
+  }
+  if (!pem.includes('-----BEGIN PUBLIC KEY-----')) {
+    issues.push({ variable, message: 'must be a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)' });
+    return undefined;
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' });
+  } catch (err) {
+    issues.push({ variable, message: `is not a readable PEM public key (${err instanceof Error ? err.message : String(err)})` });
+    return undefined;
+  }
+  return checkKeyFitsAlgorithm(variable, key, alg, issues) ? key : undefined;
+}
+
+function parsePrivateKey(pem: string, alg: AsymmetricKeySources['alg'], issues: KeyIssue[]): KeyObject | undefined {
+  const variable = 'JWT_PRIVATE_KEY';
+  if (!pem.includes('-----BEGIN PRIVATE KEY-----')) {
+    const hint = /-----BEGIN (RSA |EC |ENCRYPTED )PRIVATE KEY-----/.test(pem)
+      ? ' (convert it with: openssl pkcs8 -topk8 -nocrypt -in old.key -out jwt.key)'
+      : '';
+    issues.push({ variable, message: `must be an unencrypted PEM PKCS #8 private key (-----BEGIN PRIVATE KEY-----)${hint}` });
+    return undefined;
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (err) {
+    issues.push({ variable, message: `is not a readable PEM private key (${err instanceof Error ? err.message : String(err)})` });
+    return undefined;
+  }
+  return checkKeyFitsAlgorithm(variable, key, alg, issues) ? key : undefined;
+}
+
+function checkKeyFitsAlgorithm(variable: string, key: KeyObject, alg: AsymmetricKeySources['alg'], issues: KeyIssue[]): boolean {
+  const type = key.asymmetricKeyType ?? 'unknown';
+  if (alg === 'RS256') {
+    if (type !== 'rsa') {
+      issues.push({ variable, message: `holds a key of type ${type}, but JWT_ALG=RS256 needs an RSA key (rsaEncryption) of at least ${MIN_RSA_BITS} bits` });
+      return false;
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) {
+      issues.push({ variable, message: `is a ${bits}-bit RSA key; JWT_ALG=RS256 needs at least ${MIN_RSA_BITS} bits` });
+      return false;
+    }
+    return true;
+  }
+  if (type !== 'ed25519') {
+    issues.push({ variable, message: `holds a key of type ${type}, but JWT_ALG=EdDSA needs an Ed25519 key` });
+    return false;
+  }
+  return true;
+}
+
+function samePublicKey(a: KeyObject, b: KeyObject): boolean {
+  return a.export({ type: 'spki', format: 'der' }).equals(b.export({ type: 'spki', format: 'der' }));
+}
