@@ -11,7 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { toPublishedEvent } from './published.js';
-import { START, compareCheckpoints, readLastPosition, type Queryable } from './read.js';
+import { START, compareCheckpoints, readAllEvents, readLastPosition, type Queryable } from './read.js';
 import { lockKey, storeSchema, type StoreSchema } from './schema.js';
 import type { EventStore, GlobalCheckpoint, RecordedEvent } from './types.js';
 
@@ -210,21 +210,32 @@ class Relay implements OutboxRelay {
     return true;
   }
 
-  /** Publishes one batch in order; checkpoints only what JetStream acknowledged. */
+  /**
+   * Publishes one batch in order; checkpoints only what JetStream acknowledged. The publishes are
+   * pipelined: all of them go out on the one connection in order (so the stream stores them in
+   * order) before the acks are awaited, in order, instead of one round trip per event. An event
+   * whose ack fails ends the batch at the one before it; whatever was stored after it is published
+   * again and dropped by the broker's de-duplication (same `Nats-Msg-Id`).
+   */
   async #publishBatch(): Promise<number> {
-    const events = await this.#opts.store.readAll({ after: this.#checkpoint, limit: this.#batchSize });
+    // On the leader's own session, not the pool: a service whose pool is busy with queued commands
+    // must not starve the relay that delivers what those commands committed.
+    const events = await readAllEvents(this.#leaderDb(), this.#s, { after: this.#checkpoint, limit: this.#batchSize });
+    if (events.length === 0 || !this.#leader || this.#stopped) return events.length;
+    const acks = events.map((e) => this.#js.publish(this.#opts.subjectFor(e), JSON.stringify(toPublishedEvent(e)), { msgID: e.eventId }));
+    for (const ack of acks) ack.catch(() => undefined); // each is awaited below, or abandoned after a failure
     let last: RecordedEvent | undefined;
     try {
-      for (const e of events) {
-        if (!this.#leader || this.#stopped) break;
+      for (let i = 0; i < events.length; i++) {
         try {
-          await this.#js.publish(this.#opts.subjectFor(e), JSON.stringify(toPublishedEvent(e)), { msgID: e.eventId });
+          await acks[i];
         } catch (err) {
           this.#streamReady = false; // the stream may be gone: ensure it before the next batch
           throw err;
         }
-        await this.#opts.afterPublish?.(e);
-        last = e;
+        await this.#opts.afterPublish?.(events[i]!);
+        last = events[i];
+        if (!this.#leader || this.#stopped) break;
       }
     } finally {
       if (last) await this.#saveCheckpoint(last);
@@ -241,9 +252,16 @@ class Relay implements OutboxRelay {
     return row ? { transactionId: row.transaction_id, globalPosition: Number(row.global_position) } : START;
   }
 
+  /** The session holding the leader's advisory lock (reads and checkpoints go through it). */
+  #leaderDb(): Queryable {
+    const session = this.#session;
+    if (!session) throw new Error('the outbox relay has no database session');
+    return session;
+  }
+
   async #saveCheckpoint(e: RecordedEvent): Promise<void> {
     // Never moves backwards, even if a deposed leader writes late.
-    await this.#pool.query(
+    await this.#leaderDb().query(
       `INSERT INTO ${this.#s.checkpoints} AS c (name, transaction_id, global_position) VALUES ($1, $2::xid8, $3)
        ON CONFLICT (name) DO UPDATE
          SET transaction_id = EXCLUDED.transaction_id, global_position = EXCLUDED.global_position, updated_at = now()
