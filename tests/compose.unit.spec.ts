@@ -22,6 +22,14 @@ interface ComposeService {
 const compose = parse(readFileSync(composeFile, 'utf8'), { merge: true }) as { version: string; services: Record<string, ComposeService> };
 const services = compose.services;
 const processes = ['chat', 'documents', 'presence', 'checklist', 'gateway'] as const;
+/** The NATS users of infra/nats/auth.conf: one per process, and admin for operators. */
+const natsUsers = ['admin', ...processes] as const;
+const passwordVar = (user: string) => `NATS_${user.toUpperCase()}_PASSWORD`;
+/** What `docker-compose config` needs set: the JWT secret and every NATS password. */
+const requiredEnv: Record<string, string> = {
+  JWT_SECRET: 'compose-check-only-not-a-real-secret-0123456789',
+  ...Object.fromEntries(natsUsers.map((u) => [passwordVar(u), `compose${u}check0123`])),
+};
 
 describe('docker-compose.yml', () => {
   it('has the seven services', () => {
@@ -41,6 +49,17 @@ describe('docker-compose.yml', () => {
     expect(readFileSync(path.join(root, 'infra/nats/nats.conf'), 'utf8')).toMatch(/^jetstream\s*\{/m);
   });
 
+  it('gives NATS the users of infra/nats/auth.conf, each password required from the environment', () => {
+    const nats = services.nats!;
+    expect(readFileSync(path.join(root, 'infra/nats/nats.conf'), 'utf8')).toMatch(/^include \.\/auth\.conf$/m);
+    expect(nats.volumes).toContain('./infra/nats/auth.conf:/etc/nats/auth.conf:ro');
+    const auth = readFileSync(path.join(root, 'infra/nats/auth.conf'), 'utf8');
+    for (const user of natsUsers) {
+      expect(auth, user).toMatch(new RegExp(`user: ${user}\\b[\\s\\S]*?password: \\$${passwordVar(user)}\\b`));
+      expect(nats.environment?.[passwordVar(user)], user).toMatch(new RegExp(`^\\$\\{${passwordVar(user)}:\\?`));
+    }
+  });
+
   it('runs PostgreSQL 17 with a health check', () => {
     expect(services.postgres!.image).toBe('postgres:17');
     expect(services.postgres!.healthcheck).toBeDefined();
@@ -50,7 +69,8 @@ describe('docker-compose.yml', () => {
     for (const name of processes) {
       const s = services[name]!;
       expect(s.build, name).toMatchObject({ context: '.', dockerfile: 'infra/docker/Dockerfile', args: { SERVICE: name } });
-      expect(s.environment, name).toMatchObject({ NATS_URL: 'nats://nats:4222' });
+      // Least privilege on NATS too: each process as its own user (infra/nats/auth.conf).
+      expect(s.environment?.NATS_URL, name).toMatch(new RegExp(`^nats://${name}:\\$\\{${passwordVar(name)}:\\?[^}]*\\}@nats:4222$`));
       // Least privilege: each service as its own role (infra/postgres/roles.sql); the gateway has no database.
       if (name === 'gateway') expect(s.environment?.DATABASE_URL, name).toBeUndefined();
       else expect(s.environment?.DATABASE_URL, name).toMatch(new RegExp(`^postgres://siteflow_${name}:.*@postgres:5432/siteflow$`));
@@ -67,19 +87,23 @@ describe('docker-compose.yml', () => {
     expect(gateway.environment?.JWT_SECRET).toMatch(/^\$\{JWT_SECRET:\?/);
   });
 
-  it('passes `docker-compose config -q` (and refuses to run without JWT_SECRET)', () => {
-    const run = (env: Record<string, string | undefined>) =>
-      spawnSync('docker-compose', ['-f', composeFile, 'config', '-q'], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
-    const valid = run({ JWT_SECRET: 'compose-check-only-not-a-real-secret-0123456789' });
+  // Four runs of docker-compose (Python), most of a second each, more on a busy machine.
+  it('passes `docker-compose config -q` (and refuses to run without JWT_SECRET or a NATS password)', () => {
+    const without = (name?: string) => {
+      const env: Record<string, string | undefined> = { ...process.env, ...requiredEnv };
+      if (name) delete env[name];
+      return spawnSync('docker-compose', ['-f', composeFile, 'config', '-q'], { cwd: root, encoding: 'utf8', env });
+    };
+    const valid = without();
     if (valid.error && (valid.error as NodeJS.ErrnoException).code === 'ENOENT') {
       expect.fail('docker-compose is not on PATH: install it with `apt-get install --no-install-recommends docker-compose` (Debian, v1.29; no Docker engine needed)');
     }
     expect(valid.status, valid.stderr).toBe(0);
 
-    const env = { ...process.env };
-    delete env.JWT_SECRET;
-    const missing = spawnSync('docker-compose', ['-f', composeFile, 'config', '-q'], { cwd: root, encoding: 'utf8', env });
-    expect(missing.status).not.toBe(0);
-    expect(missing.stderr).toContain('JWT_SECRET must be set');
-  });
+    for (const name of ['JWT_SECRET', passwordVar('admin'), passwordVar('gateway')]) {
+      const missing = without(name);
+      expect(missing.status, name).not.toBe(0);
+      expect(missing.stderr, name).toContain(`${name} must be set`);
+    }
+  }, 30_000);
 });

@@ -15,6 +15,20 @@ export interface NatsServerOptions {
   /** Default: `nats-server` from PATH (or /usr/sbin, where Debian installs it). */
   executable?: string;
   readyTimeoutMs?: number;
+  /**
+   * A config file the server includes, e.g. the shipped infra/nats/auth.conf: its users and
+   * permissions then apply (the returned URL carries no credentials).
+   */
+  include?: string;
+  /** Extra environment of the server process, e.g. the passwords an included config names as `$VAR`. */
+  env?: Record<string, string>;
+  /** Serve the HTTP monitoring endpoints (/connz, /jsz, …) on a free port too. Default false. */
+  monitoring?: boolean;
+}
+
+/** A local nats-server; `monitorUrl` when started with `monitoring`. */
+export interface NatsServer extends LocalServer {
+  monitorUrl?: string;
 }
 
 export const NATS_SERVER_MISSING =
@@ -46,10 +60,25 @@ export function findExecutable(
 }
 
 /**
+ * The generated config at `configFile`. nats-server resolves an `include` relative to the including
+ * file's directory (2.9 joins even an absolute path onto it), so the path is written relative.
+ */
+export function natsServerConfig(configFile: string, include?: string): string {
+  // A saved document (up to 512 KiB) travels in one event that also carries its broadcast: allow
+  // messages of up to 4 MB, as infra/nats/nats.conf does (the server's default is 1 MB).
+  const lines = ['max_payload: 4MB'];
+  if (include !== undefined) {
+    const relative = path.relative(path.dirname(path.resolve(configFile)), path.resolve(include)).split(path.sep).join('/');
+    lines.push(`include ${JSON.stringify(relative)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
  * Runs `nats-server` with JetStream (store in `dataDir`) on 127.0.0.1 and a free port, and
  * resolves once it accepts connections.
  */
-export async function startNatsServer(opts: NatsServerOptions): Promise<LocalServer> {
+export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServer> {
   const executable = opts.executable ?? findExecutable('nats-server');
   if (!executable) throw new Error(NATS_SERVER_MISSING);
   const dataDir = path.resolve(opts.dataDir);
@@ -57,12 +86,14 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<LocalSer
   const host = '127.0.0.1';
   const port = opts.port ?? (await freePort(host));
   const tail = new OutputTail();
-  // A saved document (up to 512 KiB) travels in one event that also carries its broadcast: allow
-  // messages of up to 4 MB, as infra/nats/nats.conf does (the server's default is 1 MB).
   const configFile = path.join(dataDir, 'siteflow-nats.conf');
-  await writeFile(configFile, 'max_payload: 4MB\n');
-  const child = spawn(executable, ['-c', configFile, '-a', host, '-p', String(port), '-js', '-sd', dataDir], {
+  await writeFile(configFile, natsServerConfig(configFile, opts.include));
+  const monitorPort = opts.monitoring ? await freePort(host) : undefined;
+  const args = ['-c', configFile, '-a', host, '-p', String(port), '-js', '-sd', dataDir];
+  if (monitorPort !== undefined) args.push('-m', String(monitorPort));
+  const child = spawn(executable, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
   child.stdout?.on('data', (c: Buffer) => tail.write(c));
   child.stderr?.on('data', (c: Buffer) => tail.write(c));
@@ -106,5 +137,11 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<LocalSer
     await stop();
     throw err;
   }
-  return { url: `nats://${host}:${port}`, port, logs: () => tail.text(), stop };
+  return {
+    url: `nats://${host}:${port}`,
+    port,
+    ...(monitorPort === undefined ? {} : { monitorUrl: `http://${host}:${monitorPort}` }),
+    logs: () => tail.text(),
+    stop,
+  };
 }

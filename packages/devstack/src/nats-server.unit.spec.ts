@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findExecutable, NATS_SERVER_MISSING } from './nats-server.js';
+import { findExecutable, NATS_SERVER_MISSING, natsServerConfig } from './nats-server.js';
 
 describe('findExecutable', () => {
   let dir: string;
@@ -34,5 +34,17 @@ describe('NATS_SERVER_MISSING', () => {
     expect(NATS_SERVER_MISSING).toContain('apt-get install nats-server');
     expect(NATS_SERVER_MISSING).toContain('release binary');
     expect(NATS_SERVER_MISSING).toContain('NATS_URL');
+  });
+});
+
+describe('natsServerConfig', () => {
+  it('allows 4 MB messages, as infra/nats/nats.conf does', () => {
+    expect(natsServerConfig('/tmp/x/siteflow-nats.conf')).toBe('max_payload: 4MB\n');
+  });
+
+  it('includes a config by its path relative to the generated file (nats-server resolves it from there)', () => {
+    const text = natsServerConfig('/tmp/run-1/nats/siteflow-nats.conf', '/repo/infra/nats/auth.conf');
+    expect(text).toBe('max_payload: 4MB\ninclude "../../../repo/infra/nats/auth.conf"\n');
+    expect(path.posix.resolve('/tmp/run-1/nats', '../../../repo/infra/nats/auth.conf')).toBe('/repo/infra/nats/auth.conf');
   });
 });

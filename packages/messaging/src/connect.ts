@@ -1,11 +1,21 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 
+/** Connection options taken from a NATS URL. */
+export interface NatsUrlOptions {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  /** `_INBOX_<user>` when the URL names a user (see `inboxPrefixFor`). */
+  inboxPrefix?: string;
+}
+
 /**
  * Server list and credentials from a NATS URL. Like DATABASE_URL, NATS_URL may carry a user and
  * password (`nats://chat:secret@nats:4222`, comma-separated for a cluster); nats.js wants them as
- * options, so they are taken out of the server list here.
+ * options, so they are taken out of the server list here. A named user also gets inboxes of its
+ * own (`inboxPrefixFor`).
  */
-export function natsOptionsFromUrl(url: string): { servers: string[]; user?: string; pass?: string } {
+export function natsOptionsFromUrl(url: string): NatsUrlOptions {
   let user: string | undefined;
   let pass: string | undefined;
   const servers = url
@@ -21,7 +31,19 @@ export function natsOptionsFromUrl(url: string): { servers: string[]; user?: str
       }
       return `${u.protocol}//${u.host}`;
     });
-  return user === undefined ? { servers } : { servers, user, pass: pass ?? '' };
+  if (user === undefined) return { servers };
+  const inboxPrefix = inboxPrefixFor(user);
+  return inboxPrefix === undefined ? { servers, user, pass: pass ?? '' } : { servers, user, pass: pass ?? '', inboxPrefix };
+}
+
+/**
+ * Where replies to a user's requests (and its JetStream deliveries) arrive: `_INBOX_<user>.…`
+ * instead of the shared `_INBOX.…`, so the server can let each user subscribe to its own inboxes
+ * only (infra/nats/auth.conf) and no user reads the replies meant for another. Undefined for a
+ * name that is not a plain subject token (then nats.js's default `_INBOX` is used).
+ */
+export function inboxPrefixFor(user: string): string | undefined {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(user) ? `_INBOX_${user}` : undefined;
 }
 
 /** Connects with the settings every process here uses: endless reconnects, a name for monitoring. */
