@@ -69,6 +69,27 @@ describe('outbox relay', () => {
     expect(locks).toEqual([]);
   });
 
+  it('saves its checkpoint at most once per interval while busy, and at the latest when it stops', async () => {
+    const schema = 'relay_checkpoint';
+    const store = await migratedStore(schema);
+    const { stream, subjectFor } = env.newStream('checkpoint');
+    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, checkpointIntervalMs: 60_000, batchSize: 4 });
+    await appendConcurrently(store, 3, 2);
+    const expected = await globalOrder(store);
+    await eventually(
+      () => readJetStream(nc, stream.name),
+      (msgs) => msgs.length >= expected.length,
+    );
+    // All published, in two or more batches: the first batch's checkpoint is saved (the interval
+    // starts there), the rest waits for the interval or the stop.
+    const saved = async () => (await store.pool.query(`SELECT global_position FROM ${schema}.outbox_checkpoint`)).rows.map((r) => Number(r.global_position));
+    const beforeStop = await saved();
+    expect(beforeStop.length).toBe(1);
+    expect(beforeStop[0]).toBeLessThan(expected.at(-1)!.globalPosition);
+    await relay.stop();
+    expect(await saved()).toEqual([expected.at(-1)!.globalPosition]);
+  });
+
   it('keeps retrying through broker errors: publishes once the stream is back', async () => {
     const store = await migratedStore('relay_retry');
     const { stream, subjectFor } = env.newStream('retry');

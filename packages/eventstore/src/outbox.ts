@@ -29,6 +29,12 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** How often a standby tries to become leader; default 2000. */
   leaderRetryMs?: number;
+  /**
+   * The checkpoint is saved at most this often (default 200 ms; 0: after every batch) and when the
+   * relay stops. A leader that dies re-publishes what it published since its last save, which the
+   * broker drops as duplicates (the save interval is far inside the de-duplication window).
+   */
+  checkpointIntervalMs?: number;
   /** Test hook: called after JetStream acked an event but before the checkpoint is saved. */
   afterPublish?: (e: RecordedEvent) => void | Promise<void>;
 }
@@ -103,6 +109,10 @@ class Relay implements OutboxRelay {
   #session: pg.Client | null = null;
   #leader = false;
   #checkpoint: GlobalCheckpoint = START;
+  /** The last event published and not yet saved as the checkpoint. */
+  #unsaved: RecordedEvent | null = null;
+  #savedAt = 0;
+  readonly #checkpointIntervalMs: number;
   #streamReady = false;
 
   constructor(opts: OutboxRelayOptions) {
@@ -115,6 +125,7 @@ class Relay implements OutboxRelay {
     this.#batchSize = opts.batchSize ?? 256;
     this.#pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.#leaderRetryMs = opts.leaderRetryMs ?? 2000;
+    this.#checkpointIntervalMs = opts.checkpointIntervalMs ?? 200;
   }
 
   get isLeader(): boolean {
@@ -176,8 +187,13 @@ class Relay implements OutboxRelay {
         }
         if (!this.#streamReady) await this.ensureStream();
         const published = await this.#publishBatch();
+        if (this.#unsaved && Date.now() - this.#savedAt >= this.#checkpointIntervalMs) await this.#saveCheckpoint();
         backoff = BACKOFF_MIN_MS;
-        if (published < this.#batchSize) await this.#nudge.wait(this.#pollIntervalMs);
+        if (published < this.#batchSize) {
+          // Idle: wake for new commits, and in time to save a checkpoint that is due.
+          const saveDueIn = this.#unsaved ? Math.max(0, this.#checkpointIntervalMs - (Date.now() - this.#savedAt)) : Infinity;
+          await this.#nudge.wait(Math.min(this.#pollIntervalMs, saveDueIn));
+        }
       } catch (err) {
         firstAttemptDone();
         if (this.#stopped) break;
@@ -187,6 +203,7 @@ class Relay implements OutboxRelay {
       }
     }
     firstAttemptDone();
+    if (this.#leader && this.#unsaved) await this.#saveCheckpoint().catch((err) => this.#log.warn({ err }, 'could not save the checkpoint at stop'));
     await this.#endSession();
   }
 
@@ -199,6 +216,7 @@ class Relay implements OutboxRelay {
     try {
       await session.query(`LISTEN "${this.#s.channel}"`);
       this.#checkpoint = await this.#readCheckpoint();
+      this.#unsaved = null; // anything of an earlier leadership is behind the saved checkpoint or re-published
     } catch (err) {
       // Locks are re-entrant per session: drop the session so a retry starts from a clean slate.
       await this.#endSession();
@@ -238,7 +256,10 @@ class Relay implements OutboxRelay {
         if (!this.#leader || this.#stopped) break;
       }
     } finally {
-      if (last) await this.#saveCheckpoint(last);
+      if (last) {
+        this.#checkpoint = { transactionId: last.transactionId, globalPosition: last.globalPosition };
+        this.#unsaved = last;
+      }
     }
     return events.length;
   }
@@ -259,7 +280,9 @@ class Relay implements OutboxRelay {
     return session;
   }
 
-  async #saveCheckpoint(e: RecordedEvent): Promise<void> {
+  async #saveCheckpoint(): Promise<void> {
+    const e = this.#unsaved;
+    if (!e) return;
     // Never moves backwards, even if a deposed leader writes late.
     await this.#leaderDb().query(
       `INSERT INTO ${this.#s.checkpoints} AS c (name, transaction_id, global_position) VALUES ($1, $2::xid8, $3)
@@ -268,7 +291,8 @@ class Relay implements OutboxRelay {
          WHERE (c.transaction_id, c.global_position) < (EXCLUDED.transaction_id, EXCLUDED.global_position)`,
       [this.#checkpointName, e.transactionId, e.globalPosition],
     );
-    this.#checkpoint = { transactionId: e.transactionId, globalPosition: e.globalPosition };
+    if (this.#unsaved === e) this.#unsaved = null;
+    this.#savedAt = Date.now();
   }
 
   async #openSession(): Promise<pg.Client> {
@@ -288,6 +312,9 @@ class Relay implements OutboxRelay {
     client.on('end', () => lost());
     client.on('notification', () => this.#nudge.wake());
     await client.connect();
+    // This session writes only checkpoints: one lost in a database crash means re-publishing a
+    // moment's events, which the broker de-duplicates, so their commits need not wait for the disk.
+    await client.query('SET synchronous_commit TO off');
     this.#session = client;
     return client;
   }
