@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { ConcurrencyError } from './errors.js';
 import { EVENT_COLUMNS, readStreamVersion, toRecordedEvent, type EventRow } from './read.js';
+import { prepared } from './prepared.js';
 import type { StoreSchema } from './schema.js';
 import type { AppendOptions, AppendResult, ExpectedVersion, NewEvent } from './types.js';
 
@@ -27,30 +28,32 @@ export async function appendToStream(
   let rows: EventRow[];
   try {
     ({ rows } = await client.query<EventRow>(
-      `INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
-       SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
-         FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
-              WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord)
-       RETURNING ${EVENT_COLUMNS}`,
-      [
-        streamId,
-        start,
-        opts.now ?? null,
-        events.map((e) => e.id ?? randomUUID()),
-        events.map((e) => e.type),
-        events.map((e) => JSON.stringify(e.data)),
-        events.map((e) => JSON.stringify(e.metadata ?? {})),
-        events.map((e) => e.projectId),
-        events.map((e) => e.userId ?? null),
-        events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
-      ],
+      prepared(
+        `INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
+         SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
+           FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
+                WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord)
+         RETURNING ${EVENT_COLUMNS}`,
+        [
+          streamId,
+          start,
+          opts.now ?? null,
+          events.map((e) => e.id ?? randomUUID()),
+          events.map((e) => e.type),
+          events.map((e) => JSON.stringify(e.data)),
+          events.map((e) => JSON.stringify(e.metadata ?? {})),
+          events.map((e) => e.projectId),
+          events.map((e) => e.userId ?? null),
+          events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
+        ],
+      ),
     ));
   } catch (err) {
     if (isStreamVersionConflict(err)) throw new ConcurrencyError(streamId, expected, -1);
     throw err;
   }
   // Delivered on commit; Postgres folds repeats within one transaction into one notification.
-  await client.query('SELECT pg_notify($1, $2)', [s.channel, '']);
+  await client.query(prepared('SELECT pg_notify($1, $2)', [s.channel, '']));
   const recorded = rows.map(toRecordedEvent).sort((a, b) => a.version - b.version);
   return { nextVersion: start + events.length, recorded };
 }
@@ -78,8 +81,8 @@ async function claimVersions(client: PoolClient, s: StoreSchema, streamId: strin
   }
   const { rowCount } =
     version === 0
-      ? await client.query(`INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING`, [streamId, count])
-      : await client.query(`UPDATE ${s.streams} SET version = $3 WHERE stream_id = $1 AND version = $2`, [streamId, version, version + count]);
+      ? await client.query(prepared(`INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING`, [streamId, count]))
+      : await client.query(prepared(`UPDATE ${s.streams} SET version = $3 WHERE stream_id = $1 AND version = $2`, [streamId, version, version + count]));
   if (rowCount !== 1) throw await conflict();
   return version;
 }

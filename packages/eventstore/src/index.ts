@@ -14,3 +14,4 @@ export { createEventStore } from './store.js';
 export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';
 export { startOutboxRelay, ensureStream, type OutboxRelay, type OutboxRelayOptions } from './outbox.js';
+export { prepared } from './prepared.js';

@@ -1,5 +1,6 @@
 import type { ClientBase } from 'pg';
 import type { Broadcast } from '@siteflow/contracts';
+import { prepared } from './prepared.js';
 import type { StoreSchema } from './schema.js';
 import type { GlobalCheckpoint, RecordedEvent } from './types.js';
 
@@ -46,17 +47,13 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
 
 export async function readStreamEvents(db: Queryable, s: StoreSchema, streamId: string, fromVersion = 1): Promise<RecordedEvent[]> {
   const { rows } = await db.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM ${s.events} WHERE stream_id = $1 AND version >= $2 ORDER BY version`,
-    [streamId, fromVersion],
+    prepared(`SELECT ${EVENT_COLUMNS} FROM ${s.events} WHERE stream_id = $1 AND version >= $2 ORDER BY version`, [streamId, fromVersion]),
   );
   return rows.map(toRecordedEvent);
 }
 
 export async function readStreamVersion(db: Queryable, s: StoreSchema, streamId: string, forUpdate = false): Promise<number> {
-  const { rows } = await db.query<{ version: number }>(
-    `SELECT version FROM ${s.streams} WHERE stream_id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-    [streamId],
-  );
+  const { rows } = await db.query<{ version: number }>(prepared(`SELECT version FROM ${s.streams} WHERE stream_id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [streamId]));
   return rows[0]?.version ?? 0;
 }
 
@@ -71,12 +68,14 @@ export const START: GlobalCheckpoint = { transactionId: '0', globalPosition: 0 }
 export async function readAllEvents(db: Queryable, s: StoreSchema, opts: { after?: GlobalCheckpoint; limit: number }): Promise<RecordedEvent[]> {
   const after = opts.after ?? START;
   const { rows } = await db.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM ${s.events}
+    prepared(
+      `SELECT ${EVENT_COLUMNS} FROM ${s.events}
       WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY transaction_id, global_position
       LIMIT $3`,
-    [after.transactionId, after.globalPosition, opts.limit],
+      [after.transactionId, after.globalPosition, opts.limit],
+    ),
   );
   return rows.map(toRecordedEvent);
 }

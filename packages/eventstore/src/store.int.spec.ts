@@ -236,4 +236,31 @@ describe('transaction', () => {
     expect(order).toEqual(['first', 'second']);
     expect(await store.streamVersion('locked')).toBe(3);
   });
+
+  it('lockStream returns the version and makes a second writer wait, which then sees the first one\'s append', async () => {
+    expect(await store.transaction((tx) => tx.lockStream('lock-me'))).toBe(0); // no stream yet: version 0
+    await store.transaction((tx) => tx.append('lock-me', newEvents(2), { expectedVersion: 'no_stream' }));
+    const firstHolds = deferred();
+    const releaseFirst = deferred();
+    const seen: number[] = [];
+    const first = store.transaction(async (tx) => {
+      const version = await tx.lockStream('lock-me');
+      seen.push(version);
+      firstHolds.resolve();
+      await releaseFirst.promise;
+      await tx.append('lock-me', newEvents(1), { expectedVersion: version });
+    });
+    await firstHolds.promise;
+    const second = store.transaction(async (tx) => {
+      const version = await tx.lockStream('lock-me');
+      seen.push(version);
+      await tx.append('lock-me', newEvents(1), { expectedVersion: version });
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual([2]);
+    releaseFirst.resolve();
+    await Promise.all([first, second]);
+    expect(seen).toEqual([2, 3]);
+    expect(await store.streamVersion('lock-me')).toBe(4);
+  });
 });

@@ -35,6 +35,7 @@ export function createEventStore(opts: { pool: Pool; schema: string; logger?: Lo
         return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
       },
       streamVersion: (streamId) => readStreamVersion(client, s, streamId),
+      lockStream: (streamId) => readStreamVersion(client, s, streamId, true),
     };
     let broken: Error | undefined;
     try {

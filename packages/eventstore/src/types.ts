@@ -96,4 +96,10 @@ export interface EventStoreTx {
   /** `forUpdate` locks the stream row until the transaction ends (other appenders wait). */
   readStream(streamId: string, opts?: { fromVersion?: number; forUpdate?: boolean }): Promise<RecordedEvent[]>;
   streamVersion(streamId: string): Promise<number>;
+  /**
+   * Locks the stream row until the transaction ends (other writers of the stream wait) and returns
+   * its version, in one statement: what a command that decides from state and appends needs first.
+   * A stream not yet created locks nothing and is version 0.
+   */
+  lockStream(streamId: string): Promise<number>;
 }

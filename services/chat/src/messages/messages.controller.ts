@@ -90,8 +90,7 @@ export class MessagesController {
       this.inRoomTransaction(ctx.project_id, async (tx) => {
         const now = new Date();
         const streamId = chatStreamId(ctx.project_id);
-        await lockStream(tx, streamId);
-        const version = await tx.streamVersion(streamId);
+        const version = await tx.lockStream(streamId);
         const messageVersion = await versionOfMessage(tx.client, ctx.project_id, payload.last_read_id);
         if (messageVersion === null) throw new AppError('not_found', 'no such message in this project');
         const state: ChatRoomState = { version, members: [await readStateOf(tx.client, ctx.project_id, ctx.user_id)], recentPosts: {} };
@@ -133,8 +132,7 @@ export class MessagesController {
    */
   private async loadRoom(tx: EventStoreTx, projectId: number, authorId: number, now: Date): Promise<ChatRoomState> {
     const streamId = chatStreamId(projectId);
-    await lockStream(tx, streamId);
-    const version = await tx.streamVersion(streamId);
+    const version = await tx.lockStream(streamId);
     const members = await memberReadStates(tx.client, projectId);
     const since = new Date(now.getTime() - CHAT_RATE_WINDOW_MS);
     return { version, members, recentPosts: { [authorId]: await recentPostTimes(tx.client, projectId, authorId, since) } };
@@ -197,9 +195,4 @@ export class MessagesController {
       }),
     );
   }
-}
-
-/** Locks the stream's row until the transaction ends (a stream not yet created locks nothing). */
-async function lockStream(tx: EventStoreTx, streamId: string): Promise<void> {
-  await tx.readStream(streamId, { forUpdate: true, fromVersion: 2_147_483_647 });
 }

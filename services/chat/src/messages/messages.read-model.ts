@@ -1,3 +1,4 @@
+import { prepared } from '@siteflow/eventstore';
 import type { Pool, PoolClient } from 'pg';
 import type { ChatMessage } from '@siteflow/contracts';
 import type { MemberReadState, MessagePosted, ReadMarked } from './room.js';
@@ -24,9 +25,11 @@ const toMessage = (r: Row): ChatMessage => ({
 export async function insertMessage(client: PoolClient, event: MessagePosted, streamVersion: number): Promise<void> {
   const d = event.data;
   await client.query(
-    `INSERT INTO chat.messages (message_id, project_id, stream_version, user_id, username, avatar_url, text, posted_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [d.message_id, d.project_id, streamVersion, d.user_id, d.username, d.avatar_url, d.text, d.posted_at],
+    prepared(
+      `INSERT INTO chat.messages (message_id, project_id, stream_version, user_id, username, avatar_url, text, posted_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [d.message_id, d.project_id, streamVersion, d.user_id, d.username, d.avatar_url, d.text, d.posted_at],
+    ),
   );
 }
 
@@ -72,8 +75,10 @@ export async function unreadCount(client: PoolClient, projectId: number, userId:
 /** When the user posted in the project since `since`, oldest first (the rate limit's window). */
 export async function recentPostTimes(client: PoolClient, projectId: number, userId: number, since: Date): Promise<string[]> {
   const { rows } = await client.query<{ posted_at: Date }>(
-    'SELECT posted_at FROM chat.messages WHERE project_id = $1 AND user_id = $2 AND posted_at > $3 ORDER BY posted_at',
-    [projectId, userId, since],
+    prepared(
+      'SELECT posted_at FROM chat.messages WHERE project_id = $1 AND user_id = $2 AND posted_at > $3 ORDER BY posted_at',
+      [projectId, userId, since],
+    ),
   );
   return rows.map((r) => r.posted_at.toISOString());
 }
@@ -81,13 +86,15 @@ export async function recentPostTimes(client: PoolClient, projectId: number, use
 /** Every known member's read mark and unread count (messages by others after the mark). */
 export async function memberReadStates(client: PoolClient, projectId: number): Promise<MemberReadState[]> {
   const { rows } = await client.query<{ user_id: string; last_read_version: number; unread: number }>(
-    `SELECT mb.user_id, coalesce(r.last_read_version, 0) AS last_read_version,
-            (SELECT count(*)::int FROM chat.messages m
-              WHERE m.project_id = mb.project_id AND m.user_id <> mb.user_id AND m.stream_version > coalesce(r.last_read_version, 0)) AS unread
-       FROM chat.members mb
-       LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
-      WHERE mb.project_id = $1`,
-    [projectId],
+    prepared(
+      `SELECT mb.user_id, coalesce(r.last_read_version, 0) AS last_read_version,
+              (SELECT count(*)::int FROM chat.messages m
+                WHERE m.project_id = mb.project_id AND m.user_id <> mb.user_id AND m.stream_version > coalesce(r.last_read_version, 0)) AS unread
+         FROM chat.members mb
+         LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
+        WHERE mb.project_id = $1`,
+      [projectId],
+    ),
   );
   return rows.map((r) => ({ user_id: Number(r.user_id), last_read_version: r.last_read_version, unread: r.unread }));
 }
@@ -124,9 +131,11 @@ export async function saveReadMark(client: PoolClient, event: ReadMarked): Promi
 export async function saveMembers(client: PoolClient | Pool, projectId: number, members: Array<{ user_id: number; username: string }>): Promise<void> {
   if (members.length === 0) return;
   await client.query(
-    `INSERT INTO chat.members (project_id, user_id, username)
-     SELECT $1, * FROM unnest($2::bigint[], $3::text[])
-     ON CONFLICT (project_id, user_id) DO UPDATE SET username = EXCLUDED.username WHERE chat.members.username <> EXCLUDED.username`,
-    [projectId, members.map((m) => m.user_id), members.map((m) => m.username)],
+    prepared(
+      `INSERT INTO chat.members (project_id, user_id, username)
+       SELECT $1, * FROM unnest($2::bigint[], $3::text[])
+       ON CONFLICT (project_id, user_id) DO UPDATE SET username = EXCLUDED.username WHERE chat.members.username <> EXCLUDED.username`,
+      [projectId, members.map((m) => m.user_id), members.map((m) => m.username)],
+    ),
   );
 }

@@ -1,3 +1,4 @@
+import { prepared } from '@siteflow/eventstore';
 import type { PoolClient } from 'pg';
 import type { ChecklistItem, Progress } from '@siteflow/contracts';
 
@@ -24,9 +25,11 @@ const toItem = (r: ItemRow): ChecklistItem => ({
 /** The project's items in display order. */
 export async function loadItems(client: PoolClient, projectId: number): Promise<ChecklistItem[]> {
   const { rows } = await client.query<ItemRow>(
-    `SELECT item_id, title, description, order_index, checked, checked_by, checked_at
-       FROM checklist.items WHERE project_id = $1 ORDER BY order_index, item_id`,
-    [projectId],
+    prepared(
+      `SELECT item_id, title, description, order_index, checked, checked_by, checked_at
+         FROM checklist.items WHERE project_id = $1 ORDER BY order_index, item_id`,
+      [projectId],
+    ),
   );
   return rows.map(toItem);
 }
@@ -65,28 +68,32 @@ export async function saveChecklist(
   }
   if (changed.length > 0) {
     await client.query(
-      `INSERT INTO checklist.items (project_id, item_id, title, description, order_index, checked, checked_by, checked_at)
-       SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], $6::boolean[], $7::bigint[], $8::timestamptz[])
-       ON CONFLICT (project_id, item_id) DO UPDATE SET
-         title = EXCLUDED.title, description = EXCLUDED.description, order_index = EXCLUDED.order_index,
-         checked = EXCLUDED.checked, checked_by = EXCLUDED.checked_by, checked_at = EXCLUDED.checked_at`,
-      [
-        projectId,
-        changed.map((i) => i.id),
-        changed.map((i) => i.title),
-        changed.map((i) => i.description),
-        changed.map((i) => i.order_index),
-        changed.map((i) => i.checked),
-        changed.map((i) => i.checked_by),
-        changed.map((i) => i.checked_at),
-      ],
+      prepared(
+        `INSERT INTO checklist.items (project_id, item_id, title, description, order_index, checked, checked_by, checked_at)
+         SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], $6::boolean[], $7::bigint[], $8::timestamptz[])
+         ON CONFLICT (project_id, item_id) DO UPDATE SET
+           title = EXCLUDED.title, description = EXCLUDED.description, order_index = EXCLUDED.order_index,
+           checked = EXCLUDED.checked, checked_by = EXCLUDED.checked_by, checked_at = EXCLUDED.checked_at`,
+        [
+          projectId,
+          changed.map((i) => i.id),
+          changed.map((i) => i.title),
+          changed.map((i) => i.description),
+          changed.map((i) => i.order_index),
+          changed.map((i) => i.checked),
+          changed.map((i) => i.checked_by),
+          changed.map((i) => i.checked_at),
+        ],
+      ),
     );
   }
   await client.query(
-    `INSERT INTO checklist.progress (project_id, total_items, completed_items, percentage, stream_version, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (project_id) DO UPDATE SET total_items = EXCLUDED.total_items, completed_items = EXCLUDED.completed_items,
-       percentage = EXCLUDED.percentage, stream_version = EXCLUDED.stream_version, updated_at = EXCLUDED.updated_at`,
-    [projectId, progress.total_items, progress.completed_items, progress.progress, streamVersion, now],
+    prepared(
+      `INSERT INTO checklist.progress (project_id, total_items, completed_items, percentage, stream_version, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (project_id) DO UPDATE SET total_items = EXCLUDED.total_items, completed_items = EXCLUDED.completed_items,
+         percentage = EXCLUDED.percentage, stream_version = EXCLUDED.stream_version, updated_at = EXCLUDED.updated_at`,
+      [projectId, progress.total_items, progress.completed_items, progress.progress, streamVersion, now],
+    ),
   );
 }

@@ -78,8 +78,7 @@ export async function ensureChecklist(kit: ServiceKit, projectId: number): Promi
 async function loadState(tx: EventStoreTx, projectId: number, streamId: string): Promise<{ state: ChecklistState; version: number }> {
   // Locks the stream row first, so concurrent commands on one checklist queue instead of failing
   // and retrying (and the lock, like the append, orders writers by commit).
-  await tx.readStream(streamId, { forUpdate: true, fromVersion: 2_147_483_647 });
-  const version = await tx.streamVersion(streamId);
+  const version = await tx.lockStream(streamId);
   if (version === 0) return { state: initialChecklistState, version };
   return { state: { status: 'created', items: await loadItems(tx.client, projectId) }, version };
 }

@@ -1,3 +1,4 @@
+import { prepared } from '@siteflow/eventstore';
 import type { PoolClient } from 'pg';
 import type { DocumentMeta, DocumentType } from '@siteflow/contracts';
 import type { DocumentCreated, DocumentSaved, DocumentState, Lock } from './document.js';
@@ -63,7 +64,7 @@ export async function loadDocumentForUpdate(
   client: PoolClient,
   documentId: number,
 ): Promise<{ state: Extract<DocumentState, { status: 'exists' }>; streamVersion: number } | null> {
-  const { rows } = await client.query<Row>(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1 FOR UPDATE`, [documentId]);
+  const { rows } = await client.query<Row>(prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1 FOR UPDATE`, [documentId]));
   const r = rows[0];
   if (!r) return null;
   return {
@@ -90,33 +91,35 @@ export async function writeDocumentState(client: PoolClient, state: DocumentStat
   if (state.status === 'absent') return;
   const l = state.lock;
   await client.query(
-    `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by, created_at, updated_at,
-       stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-     ON CONFLICT (id) DO UPDATE SET
-       title = EXCLUDED.title, content = EXCLUDED.content, version = EXCLUDED.version, last_edited_by = EXCLUDED.last_edited_by,
-       updated_at = EXCLUDED.updated_at, stream_version = EXCLUDED.stream_version, lock_user_id = EXCLUDED.lock_user_id,
-       lock_username = EXCLUDED.lock_username, lock_connection_id = EXCLUDED.lock_connection_id, locked_at = EXCLUDED.locked_at,
-       lock_expires_at = EXCLUDED.lock_expires_at, lock_idle_since = EXCLUDED.lock_idle_since`,
-    [
-      state.documentId,
-      state.projectId,
-      state.documentType,
-      state.title,
-      state.content,
-      state.version,
-      state.createdBy,
-      state.lastEditedBy,
-      state.createdAt,
-      state.updatedAt,
-      streamVersion,
-      l?.userId ?? null,
-      l?.username ?? null,
-      l?.connectionId ?? null,
-      l?.lockedAt ?? null,
-      l?.expiresAt ?? null,
-      l?.idleSince ?? null,
-    ],
+    prepared(
+      `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by, created_at, updated_at,
+         stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+       ON CONFLICT (id) DO UPDATE SET
+         title = EXCLUDED.title, content = EXCLUDED.content, version = EXCLUDED.version, last_edited_by = EXCLUDED.last_edited_by,
+         updated_at = EXCLUDED.updated_at, stream_version = EXCLUDED.stream_version, lock_user_id = EXCLUDED.lock_user_id,
+         lock_username = EXCLUDED.lock_username, lock_connection_id = EXCLUDED.lock_connection_id, locked_at = EXCLUDED.locked_at,
+         lock_expires_at = EXCLUDED.lock_expires_at, lock_idle_since = EXCLUDED.lock_idle_since`,
+      [
+        state.documentId,
+        state.projectId,
+        state.documentType,
+        state.title,
+        state.content,
+        state.version,
+        state.createdBy,
+        state.lastEditedBy,
+        state.createdAt,
+        state.updatedAt,
+        streamVersion,
+        l?.userId ?? null,
+        l?.username ?? null,
+        l?.connectionId ?? null,
+        l?.lockedAt ?? null,
+        l?.expiresAt ?? null,
+        l?.idleSince ?? null,
+      ],
+    ),
   );
 }
 
@@ -128,19 +131,21 @@ export async function insertVersion(client: PoolClient, e: DocumentCreated | Doc
       ? [e.data.document_id, 1, e.data.content, Buffer.byteLength(e.data.content, 'utf8'), e.data.created_by, null, e.data.created_at, false, null]
       : [d.document_id, e.data.version, e.data.content, e.data.size, e.data.saved_by, e.data.saved_by_name, e.data.saved_at, e.data.auto, e.data.restored_from];
   await client.query(
-    `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    row,
+    prepared(
+      `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      row,
+    ),
   );
 }
 
 export async function listDocuments(client: PoolClient, projectId: number): Promise<Array<DocumentMeta & { stream_version: number }>> {
-  const { rows } = await client.query<Row>(`SELECT ${META_COLUMNS} FROM documents.documents WHERE project_id = $1 ORDER BY id`, [projectId]);
+  const { rows } = await client.query<Row>(prepared(`SELECT ${META_COLUMNS} FROM documents.documents WHERE project_id = $1 ORDER BY id`, [projectId]));
   return rows.map((r) => ({ ...toMeta(r), stream_version: r.stream_version }));
 }
 
 export async function getDocument(client: PoolClient, documentId: number): Promise<(DocumentMeta & { content: string }) | null> {
-  const { rows } = await client.query<Row>(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]);
+  const { rows } = await client.query<Row>(prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]));
   const r = rows[0];
   return r ? { ...toMeta(r), content: r.content ?? '' } : null;
 }
