@@ -19,7 +19,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const { values: flags } = parseArgs({
   options: {
     scenarios: { type: 'string', default: 'room,fanout,locks,connections' },
-    watchers: { type: 'string', default: '100,1000,5000' },
+    /** One room: every joiner receives everyone's presence_state and every join is a diff to all (O(N²)). */
+    watchers: { type: 'string', default: '100,1000,2000' },
     paced: { type: 'string', default: '50' },
     burst: { type: 'string', default: '200' },
     window: { type: 'string', default: '10' },
