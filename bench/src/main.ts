@@ -87,6 +87,12 @@ try {
   }
   if (scenarios.has('connections')) {
     process.stdout.write('idle joined connections…\n');
+    if (scenarios.size > 1) {
+      // A fresh gateway: RSS per socket is measured from its baseline, not from the garbage of the
+      // scenarios before (the fan-out leaves hundreds of MiB that the GC returns at its own pace).
+      await stack.kill('gateway', 'SIGTERM');
+      await stack.start('gateway');
+    }
     const pid = stack.process('gateway').pid!;
     const steps = list(flags['connection-steps']);
     const rooms = Math.max(1, Math.ceil(Math.max(...steps) / Number(flags['connection-room-size'])));
