@@ -5,6 +5,7 @@ export * from './context.js';
 export * from './rpc.js';
 export * from './socket.js';
 export * from './subjects.js';
+export * from './connection.js';
 export * from './projection.js';
 export * from './snapshot.js';
 export * from './events.js';

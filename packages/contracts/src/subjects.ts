@@ -21,9 +21,7 @@ export const subjects = {
   userEphemeral: (userId: number, service: ServiceName, name: string) => `user.${userId}.eph.${service}.${name}`,
   projectAll: (projectId: number) => `project.${projectId}.>`,
   userAll: (userId: number) => `user.${userId}.>`,
-  /** Published by a gateway when it (re)connects to NATS or shuts down, so services can react. */
-  gatewayLifecycle: 'gateway.lifecycle',
-  /** A connection closed (socket gone): services release what the connection held. */
+  /** A connection closed (socket gone), `ConnectionClosedNotice`: services release what the connection held. */
   connectionClosed: 'gateway.connection.closed',
 } as const;
 

@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { isProjectClientEvent, projectClientEvents, subjects, type ClientEventRoute } from '@siteflow/contracts';
+import { isProjectClientEvent, projectClientEvents, subjects, type ClientEventRoute, type ConnectionClosedNotice } from '@siteflow/contracts';
 import type { TokenService } from './auth/tokens.js';
 import type { GatewayConfig } from './config.js';
 import { registerRoutes } from './http/routes.js';
@@ -155,7 +155,8 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
       // Services release what this connection held (edit locks, presence).
       const projectIds = topics.flatMap((t) => (t.startsWith('project:') ? [Number(t.slice(8))] : []));
       try {
-        nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify({ connection_id: conn.id, user_id: user.id, project_ids: projectIds })));
+        const notice: ConnectionClosedNotice = { connection_id: conn.id, user_id: user.id, project_ids: projectIds };
+        nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify(notice)));
       } catch (err) {
         socketLogger.warn({ err }, 'could not announce closed connection');
       }

@@ -1,13 +1,10 @@
 import { Controller, Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { commandRequest, projectClientEvents, subjects, TypingPayload, type EphemeralMessage, type ReplyEnvelope, type TypingReply } from '@siteflow/contracts';
+import { commandRequest, ConnectionClosedNotice, projectClientEvents, subjects, TypingPayload, type EphemeralMessage, type ReplyEnvelope, type TypingReply } from '@siteflow/contracts';
 import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
 import type { Subscription } from '@nats-io/transport-node';
-import { z } from 'zod';
 import { endTyping, endTypingOfConnection, renewTyping, sweepExpiredTyping, type TypingState } from './typing.read-model.js';
 
-/** The part of the gateway's `gateway.connection.closed` this service reads. */
-const ConnectionClosed = z.object({ connection_id: z.string().min(1) });
 
 const TypingRequest = commandRequest(TypingPayload);
 
@@ -70,7 +67,7 @@ export class TypingSweeper implements OnApplicationBootstrap, OnModuleDestroy {
       queue: 'chat',
       callback: (err, msg) => {
         if (err) return;
-        const closed = ConnectionClosed.safeParse(safeJson(msg.data));
+        const closed = ConnectionClosedNotice.safeParse(safeJson(msg.data));
         if (closed.success) void this.endConnection(closed.data.connection_id);
       },
     });

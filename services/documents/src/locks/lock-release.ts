@@ -1,18 +1,12 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { ConnectionEvictedData, ConnectionId, PublishedEvent, ProjectId, streamFor, subjects, UserId } from '@siteflow/contracts';
+import { ConnectionClosedNotice, ConnectionEvictedData, PublishedEvent, streamFor, subjects } from '@siteflow/contracts';
 import { ensureStream } from '@siteflow/eventstore';
 import type { ServiceKit } from '@siteflow/servicekit';
-import { z } from 'zod';
 import type { DocumentsConfig } from '../config.js';
 import { runDocumentCommand } from '../documents/document-stream.js';
 import { documentsLockedBy, lapsedLocks } from '../documents/documents.read-model.js';
 import { decideLock } from './decide.js';
 
-/**
- * `gateway.connection.closed`, published by a gateway when a socket closes (the gateway publishes it
- * without a contracts schema yet; this mirrors its payload).
- */
-const ConnectionClosed = z.object({ connection_id: ConnectionId, user_id: UserId, project_ids: z.array(ProjectId) });
 
 export const EVICTIONS_CONSUMER = 'documents-presence-evictions';
 const EVICTIONS_FILTER = 'project.*.ev.presence.ConnectionEvicted';
@@ -84,9 +78,9 @@ export function releaseOnConnectionClosed(kit: ServiceKit): void {
         kit.logger.warn({ err }, 'connection-closed subscription failed');
         return;
       }
-      let notice: z.infer<typeof ConnectionClosed>;
+      let notice: ConnectionClosedNotice;
       try {
-        const parsed = ConnectionClosed.safeParse(msg.json());
+        const parsed = ConnectionClosedNotice.safeParse(msg.json());
         if (!parsed.success) {
           kit.logger.warn({ subject: msg.subject }, 'malformed connection-closed notice dropped');
           return;
