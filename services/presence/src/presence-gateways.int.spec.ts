@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { ConnectionEvictedData, PublishedEvent, type PresenceDiff, type PresenceMeta } from '@siteflow/contracts';
-import { connectClient, createTestDatabase, joinChannel, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+import { connectClient, createTestDatabase, joinChannel, startStack, type Stack, type StackProcess, type TestDatabase } from '@siteflow/testing';
 
 const TTL_MS = 1_500;
 const SWEEP_MS = 250;
@@ -32,6 +32,7 @@ describe('presence across gateways and presence instances', () => {
   let db: TestDatabase;
   let stack: Stack;
   let pool: pg.Pool;
+  let extraPresence: StackProcess | undefined;
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
@@ -50,7 +51,7 @@ describe('presence across gateways and presence instances', () => {
   });
 
   it('kill -9 of a gateway removes exactly its users within TTL + sweep, with no false leave for the others', async () => {
-    await stack.startExtra('presence'); // two presence instances: still one diff per change
+    extraPresence = await stack.startExtra('presence'); // two presence instances: still one diff per change
     const g2 = await stack.startExtra('gateway');
     const [alice, bob, carol] = await Promise.all([stack.devLogin('alice'), stack.devLogin('bob'), stack.devLogin('carol')]);
     const sockets: Socket[] = [];
@@ -133,6 +134,34 @@ describe('presence across gateways and presence instances', () => {
       // alice included (her own client saw her leave too).
       await expect.poll(() => b.online(), { timeout: 5_000 }).toEqual(both);
       await expect.poll(() => a.online(), { timeout: 5_000 }).toEqual(both);
+    } finally {
+      for (const s of sockets) s.disconnect();
+    }
+  });
+
+  it('a leave presence could not take (it was down) is retried by the living gateway: no ghost stays', async () => {
+    const [alice, bob] = await Promise.all([stack.devLogin('alice'), stack.devLogin('bob')]);
+    const sockets: Socket[] = [];
+    try {
+      const sa = await connectClient(stack.socketUrl, alice.token);
+      const sb = await connectClient(stack.socketUrl, bob.token, { reconnectAfterMs: () => 60_000 });
+      sockets.push(sa, sb);
+      const a = await watchRoom(sa);
+      await joinChannel(sb, 'project:1');
+      await expect.poll(() => a.online()).toEqual({ [alice.user.id]: 1, [bob.user.id]: 1 });
+
+      // Every presence instance down (the first test started a second one): bob's untrack fails.
+      await extraPresence?.kill();
+      await stack.kill('presence');
+      sb.disconnect();
+      await new Promise((r) => setTimeout(r, 3_000)); // past the gateway's request timeout
+      expect(a.online()).toEqual({ [alice.user.id]: 1, [bob.user.id]: 1 }); // nobody could tell the room
+
+      // Presence is back; the gateway is alive, so nothing evicts bob's key but the retried untrack.
+      await stack.start('presence');
+      await expect.poll(() => a.online(), { timeout: 10_000 }).toEqual({ [alice.user.id]: 1 });
+      const left = await pool.query(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'SessionLeft' AND data->>'user_id' = $1`, [String(bob.user.id)]);
+      expect(left.rows[0].n).toBeGreaterThanOrEqual(1);
     } finally {
       for (const s of sockets) s.disconnect();
     }
