@@ -36,3 +36,28 @@ export function reduceChecklist(checklist: RoomChecklist, action: ChecklistActio
     }
   }
 }
+
+/** Mirrors the contracts' title bound of `checklist:add_item` and `checklist:edit_item` (a unit test keeps them equal). */
+export const CHECKLIST_TITLE_MAX = 255;
+
+/** Why a title would be refused (the server trims, then bounds), or null when it is fine. */
+export function checklistTitleProblem(title: string): string | null {
+  const length = title.trim().length;
+  if (length === 0) return 'Give the item a title.';
+  if (length > CHECKLIST_TITLE_MAX) return `Keep the title to ${CHECKLIST_TITLE_MAX} characters (this one has ${length}).`;
+  return null;
+}
+
+/**
+ * The `item_ids` of a `checklist:reorder` that moves one item a place up (-1) or down (+1):
+ * every item, once, in display order. Null when the item is not there or is already at that end.
+ */
+export function movedItemIds(items: readonly ChecklistItem[], itemId: number, offset: -1 | 1): number[] | null {
+  const ids = sortItems(items).map((i) => i.id);
+  const from = ids.indexOf(itemId);
+  const to = from + offset;
+  if (from === -1 || to < 0 || to >= ids.length) return null;
+  ids.splice(from, 1);
+  ids.splice(to, 0, itemId);
+  return ids;
+}

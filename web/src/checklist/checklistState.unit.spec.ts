@@ -1,11 +1,62 @@
 import * as contracts from '@siteflow/contracts';
+import type { ChecklistItem } from '@siteflow/contracts';
 import { describe, expect, it } from 'vitest';
-import { computeProgress } from './checklistState.js';
+import { CHECKLIST_TITLE_MAX, checklistTitleProblem, computeProgress, movedItemIds } from './checklistState.js';
+
+const item = (id: number, order_index: number): ChecklistItem => ({ id, title: `Item ${id}`, description: null, order_index, checked: false, checked_by: null, checked_at: null });
 
 describe('computeProgress', () => {
   it('is the contracts computation', () => {
     for (const [done, total] of [[0, 0], [1, 3], [2, 3], [27, 40], [40, 40], [1, 7]] as const) {
       expect(computeProgress(done, total)).toEqual(contracts.computeProgress(done, total));
     }
+  });
+});
+
+describe('checklistTitleProblem', () => {
+  it('accepts exactly what the contracts accept as a new and as an edited title', () => {
+    const titles = ['', '   ', 'a', ' Launch date ', 'x'.repeat(CHECKLIST_TITLE_MAX), ` ${'x'.repeat(CHECKLIST_TITLE_MAX)} `, 'x'.repeat(CHECKLIST_TITLE_MAX + 1)];
+    for (const title of titles) {
+      const accepted = checklistTitleProblem(title) === null;
+      expect(contracts.AddItemPayload.safeParse({ title }).success, JSON.stringify(title)).toBe(accepted);
+      expect(contracts.EditItemPayload.safeParse({ item_id: 1, title }).success, JSON.stringify(title)).toBe(accepted);
+    }
+  });
+
+  it('says what is wrong', () => {
+    expect(checklistTitleProblem('  ')).toBe('Give the item a title.');
+    expect(checklistTitleProblem('x'.repeat(300))).toBe(`Keep the title to ${CHECKLIST_TITLE_MAX} characters (this one has 300).`);
+  });
+});
+
+describe('movedItemIds', () => {
+  const items = [item(1, 0), item(7, 1), item(3, 2)];
+
+  it('moves an item a place up or down and lists every item once', () => {
+    expect(movedItemIds(items, 7, -1)).toEqual([7, 1, 3]);
+    expect(movedItemIds(items, 7, 1)).toEqual([1, 3, 7]);
+    expect(movedItemIds(items, 1, 1)).toEqual([7, 1, 3]);
+    expect(movedItemIds(items, 3, -1)).toEqual([1, 3, 7]);
+  });
+
+  it('follows display order, not the order of the array', () => {
+    expect(movedItemIds([item(3, 2), item(1, 0), item(7, 1)], 3, -1)).toEqual([1, 3, 7]);
+  });
+
+  it('is null at the ends, for an unknown item and for a single item', () => {
+    expect(movedItemIds(items, 1, -1)).toBeNull();
+    expect(movedItemIds(items, 3, 1)).toBeNull();
+    expect(movedItemIds(items, 99, 1)).toBeNull();
+    expect(movedItemIds([item(1, 0)], 1, -1)).toBeNull();
+  });
+
+  it('makes a payload the contracts accept', () => {
+    expect(contracts.ReorderPayload.safeParse({ item_ids: movedItemIds(items, 7, 1) }).success).toBe(true);
+  });
+
+  it('leaves the items as they were', () => {
+    const before = structuredClone(items);
+    movedItemIds(items, 7, -1);
+    expect(items).toEqual(before);
   });
 });

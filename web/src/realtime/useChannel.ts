@@ -21,6 +21,8 @@ interface KnownReplies {
   'document:get_version': DocumentVersionData;
   'checklist:toggle': ToggleReplyData;
   'checklist:add_item': ChecklistSnapshotData;
+  'checklist:edit_item': ChecklistSnapshotData;
+  'checklist:reorder': ChecklistSnapshotData;
   'checklist:remove_item': ChecklistSnapshotData;
 }
 export type PushReply<E extends ProjectClientEvent> = E extends keyof KnownReplies ? KnownReplies[E] : unknown;
