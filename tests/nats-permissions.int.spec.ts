@@ -304,6 +304,9 @@ describe('NATS least privilege', () => {
     await expect(jsm.streams.getMessage('EVENTS_DOCUMENTS', { seq: 1 })).rejects.toThrow(/permissions violation/i);
     await expect(jsm.streams.delete('EVENTS_CHAT')).rejects.toThrow(/permissions violation/i);
     await expect(jsm.streams.purge('EVENTS_CHAT')).rejects.toThrow(/permissions violation/i);
+    // Nor create another service's stream (a consumer waits for its producer to create it).
+    await expect(jsm.streams.add({ name: 'EVENTS_DOCUMENTS', subjects: ['project.*.ev.documents.>'] })).rejects.toThrow(/permissions violation/i);
+    await expect(jsm.streams.add({ name: 'EVENTS_SNOOP', subjects: ['project.*.ev.snoop.>'] })).rejects.toThrow(/permissions violation/i);
     const after = await admin.streams.info('EVENTS_CHAT');
     expect([after.created, after.state.messages, after.state.first_seq]).toEqual([before.created, before.state.messages, before.state.first_seq]);
 

@@ -1,6 +1,5 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import { streamFor, type ServiceName } from '@siteflow/contracts';
-import { ensureStream } from '@siteflow/eventstore';
 import type { z } from 'zod';
 import type { ServiceKit } from './kit.js';
 
@@ -16,33 +15,55 @@ export interface EventConsumerOptions<S extends z.ZodType> {
   handle: (event: z.infer<S>) => Promise<void>;
   /** How long a failed event waits before it is redelivered. */
   retryDelayMs?: number;
+  /** Messages buffered per pull; default the client's. */
+  maxMessages?: number;
 }
+
+/** Thrown (and retried) while the producing service has not created its stream yet. */
+class StreamNotYetCreated extends Error {}
 
 /**
  * A cross-service reaction: a durable JetStream consumer with explicit acks, so any number of
  * instances share the work and nothing is lost while the service is down. A malformed event is
  * terminated (never retried); a failing handler is nak'ed and redelivered. Restarts itself.
+ *
+ * It runs in the background and waits for the producer's stream rather than creating it: only a
+ * stream's own service may create it (infra/nats/auth.conf), so a consumer that starts first never
+ * decides the producer's stream settings. It delivers from the stream's start, so events the
+ * producer stored before the consumer existed are not missed.
  */
 export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: EventConsumerOptions<S>): { stop(): Promise<void> } {
   const log = kit.logger.child({ component: opts.durable });
   let messages: ConsumerMessages | null = null;
   let stopped = false;
+  let waiting = false;
   const run = async () => {
     while (!stopped) {
       try {
         const stream = streamFor(opts.from);
         const jsm = await jetstreamManager(kit.nats);
-        // The producing service may not have created its stream yet; the config is the one it uses.
-        await ensureStream(jsm, stream);
-        await jsm.consumers.add(stream.name, {
+        await jsm.streams.info(stream.name).catch((err: unknown) => {
+          if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw new StreamNotYetCreated(stream.name);
+          throw err;
+        });
+        const config = {
           durable_name: opts.durable,
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
           filter_subject: opts.filterSubject,
           ack_wait: 30_000_000_000, // nanoseconds: 30 s
+        };
+        await jsm.consumers.add(stream.name, config).catch(async (err: unknown) => {
+          // It exists with other settings (an earlier version made it): keep it, and its position.
+          await jsm.consumers.info(stream.name, opts.durable).then(
+            () => log.warn({ err }, 'the durable consumer exists with other settings; using it as it is'),
+            () => {
+              throw err;
+            },
+          );
         });
         const consumer = await jetstream(kit.nats).consumers.get(stream.name, opts.durable);
-        messages = await consumer.consume();
+        messages = await consumer.consume(opts.maxMessages ? { max_messages: opts.maxMessages } : {});
         if (stopped) {
           await messages.close();
           break;
@@ -65,7 +86,12 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
         if (!stopped) log.warn('consumer ended; starting again');
       } catch (err) {
         if (stopped) break;
-        log.warn({ err }, 'consumer failed; starting again');
+        if (err instanceof StreamNotYetCreated) {
+          if (!waiting) log.info({ stream: err.message }, 'waiting for the producing service to create its stream');
+          waiting = true;
+        } else {
+          log.warn({ err }, 'consumer failed; starting again');
+        }
       }
       if (!stopped) await new Promise((r) => setTimeout(r, 1_000));
     }

@@ -14,9 +14,14 @@ await bootService({
   afterStart: async (kit) => {
     if (kit.config.SEED_DEMO) await seedDemo(kit);
     releaseOnConnectionClosed(kit);
-    await releaseOnConnectionEvicted(kit);
+    const evictions = releaseOnConnectionEvicted(kit);
     const stopSweep = startLockSweep(kit);
-    // The kit's own stop closes the pool; a sweep starting after that would only log failures.
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, stopSweep);
+    // The kit's own stop closes the pool; a sweep or an eviction starting after that would only log failures.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        stopSweep();
+        void evictions.stop();
+      });
+    }
   },
 });

@@ -1,12 +1,9 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { ConnectionClosedNotice, ConnectionEvictedData, PublishedEvent, streamFor, subjects } from '@siteflow/contracts';
-import { ensureStream } from '@siteflow/eventstore';
-import type { ServiceKit } from '@siteflow/servicekit';
+import { ConnectionClosedNotice, ConnectionEvictedData, PublishedEvent, subjects } from '@siteflow/contracts';
+import { consumeEvents, type ServiceKit } from '@siteflow/servicekit';
 import type { DocumentsConfig } from '../config.js';
 import { runDocumentCommand } from '../documents/document-stream.js';
 import { documentsLockedBy, lapsedLocks } from '../documents/documents.read-model.js';
 import { decideLock } from './decide.js';
-
 
 export const EVICTIONS_CONSUMER = 'documents-presence-evictions';
 const EVICTIONS_FILTER = 'project.*.ev.presence.ConnectionEvicted';
@@ -102,41 +99,19 @@ export function releaseOnConnectionClosed(kit: ServiceKit): void {
  * a durable JetStream consumer shared by every instance, acked only once the locks are released,
  * so an eviction that arrives while the service is down is handled when it is back.
  */
-export async function releaseOnConnectionEvicted(kit: ServiceKit): Promise<void> {
-  const jsm = await jetstreamManager(kit.nats);
-  const stream = streamFor('presence');
-  await ensureStream(jsm, stream);
-  await jsm.consumers
-    .add(stream.name, {
-      durable_name: EVICTIONS_CONSUMER,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      filter_subject: EVICTIONS_FILTER,
-    })
-    .catch(async (err: unknown) => {
-      // Another instance created it first (same config): use theirs.
-      await jsm.consumers.info(stream.name, EVICTIONS_CONSUMER).catch(() => {
-        throw err;
-      });
-    });
-  const consumer = await jetstream(kit.nats).consumers.get(stream.name, EVICTIONS_CONSUMER);
-  const messages = await consumer.consume();
-  void (async () => {
-    for await (const m of messages) {
-      try {
-        const event = PublishedEvent.safeParse(m.json());
-        const data = event.success ? ConnectionEvictedData.safeParse(event.data.data) : null;
-        if (!data?.success) {
-          kit.logger.warn({ subject: m.subject }, 'malformed ConnectionEvicted dropped');
-          m.term();
-          continue;
-        }
-        await releaseConnectionLocks(kit, data.data.connection_id);
-        m.ack();
-      } catch (err) {
-        kit.logger.warn({ err, subject: m.subject }, 'releasing the locks of an evicted connection failed; redelivering');
-        m.nak(1_000);
+export function releaseOnConnectionEvicted(kit: ServiceKit): { stop(): Promise<void> } {
+  return consumeEvents(kit, {
+    from: 'presence',
+    durable: EVICTIONS_CONSUMER,
+    filterSubject: EVICTIONS_FILTER,
+    schema: PublishedEvent,
+    handle: async (event) => {
+      const data = ConnectionEvictedData.safeParse(event.data);
+      if (!data.success) {
+        kit.logger.warn({ type: event.type }, 'malformed ConnectionEvicted dropped');
+        return;
       }
-    }
-  })();
+      await releaseConnectionLocks(kit, data.data.connection_id);
+    },
+  });
 }
