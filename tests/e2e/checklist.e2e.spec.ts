@@ -1,40 +1,18 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { createTestDatabase, enterRoom, launchBrowser, startStack, type SignedInUser, type Stack, type TestDatabase } from '@siteflow/testing';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WEB_DIST = path.join(ROOT, 'web', 'dist');
-const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SCREENSHOTS as SHOTS, useBrowserRoom, type SignedInUser } from '@siteflow/testing';
 
 /** The checklist template edits in the browser: an admin renames and reorders, a customer watches. */
 describe('checklist template edits in the browser', () => {
-  let db: TestDatabase;
-  let stack: Stack;
-  let browser: Browser;
+  const room = useBrowserRoom();
   let alice: SignedInUser;
   let bob: SignedInUser;
 
   const titles = (u: SignedInUser) => u.page.locator('.checklist-item .checklist-title').allTextContents();
 
   beforeAll(async () => {
-    if (!existsSync(path.join(WEB_DIST, 'index.html'))) throw new Error('web/dist is missing: build the web app first (npm run build -w web)');
-    await mkdir(SHOTS, { recursive: true });
-    db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url, env: { WEB_DIST } });
-    browser = await launchBrowser();
-    alice = await enterRoom(browser, stack.gatewayUrl, 'alice', '/admin/projects/1/planning');
-    bob = await enterRoom(browser, stack.gatewayUrl, 'bob', '/projects/1/planning');
-  });
-  afterAll(async () => {
-    await alice?.context.close().catch(() => undefined);
-    await bob?.context.close().catch(() => undefined);
-    await browser?.close();
-    await stack?.stop();
-    await db?.drop();
+    alice = await room().enter('alice', '/admin/projects/1/planning');
+    bob = await room().enter('bob', '/projects/1/planning');
   });
 
   it('the admin renames and moves items; the customer sees both live and has no such controls', async () => {
@@ -87,7 +65,7 @@ describe('checklist template edits in the browser', () => {
     await bob.page.locator('#checklist').screenshot({ path: path.join(SHOTS, 'checklist-customer.png') });
 
     // A refusal by the server reads as a sentence and keeps what was typed, ready to save again.
-    await stack.kill('checklist');
+    await room().stack.kill('checklist');
     await alice.page.getByRole('button', { name: `Edit ${renamed}` }).click();
     const again = alice.page.getByRole('textbox', { name: `New title for ${renamed}` });
     const final = 'Agree on the technical specification (v2)';
@@ -96,7 +74,7 @@ describe('checklist template edits in the browser', () => {
     await alice.page.locator('.checklist-edit [role="alert"]', { hasText: 'The item was not renamed: checklist service is not running' }).waitFor({ timeout: 10_000 });
     expect(await again.inputValue()).toBe(final);
     await alice.page.locator('#checklist').screenshot({ path: path.join(SHOTS, 'checklist-edit-refused.png') });
-    await stack.start('checklist');
+    await room().stack.start('checklist');
     await expect
       .poll(
         async () => {

@@ -1,30 +1,17 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { createTestDatabase, enterRoom, launchBrowser, startStack, type SignedInUser, type Stack, type TestDatabase } from '@siteflow/testing';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WEB_DIST = path.join(ROOT, 'web', 'dist');
-const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SCREENSHOTS as SHOTS, useBrowserRoom, type SignedInUser } from '@siteflow/testing';
 
 /**
  * The seed's end-to-end flows (section 13) and the web issue's, each user in a browser context of
  * their own, against the system started as under `npm start` (gateway serving web/dist).
  */
 describe('planning room flows in the browser', () => {
-  let db: TestDatabase;
-  let stack: Stack;
-  let browser: Browser;
+  const room = useBrowserRoom();
   let alice: SignedInUser;
   let bob: SignedInUser;
 
-  const enter = async (username: string, roomPath: string, viewport?: { width: number; height: number }) => {
-    const u = await enterRoom(browser, stack.gatewayUrl, username, roomPath, viewport ? { viewport } : {});
-    return u;
-  };
+  const enter = (username: string, roomPath: string, viewport?: { width: number; height: number }) => room().enter(username, roomPath, viewport);
   /** Opens a document from the list, going back to the list first when a document is open. */
   const openDocument = async (u: SignedInUser, title: string) => {
     const back = u.page.getByRole('button', { name: /All documents/ });
@@ -34,20 +21,8 @@ describe('planning room flows in the browser', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(path.join(WEB_DIST, 'index.html'))) throw new Error('web/dist is missing: build the web app first (npm run build -w web)');
-    await mkdir(SHOTS, { recursive: true });
-    db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url, env: { WEB_DIST } });
-    browser = await launchBrowser();
     alice = await enter('alice', '/admin/projects/1/planning');
     bob = await enter('bob', '/projects/1/planning');
-  });
-  afterAll(async () => {
-    await alice?.context.close().catch(() => undefined);
-    await bob?.context.close().catch(() => undefined);
-    await browser?.close();
-    await stack?.stop();
-    await db?.drop();
   });
 
   it('two users see each other online (two .user-avatar each)', async () => {
@@ -121,11 +96,11 @@ describe('planning room flows in the browser', () => {
     await alice.page.getByLabel('Content (Markdown)').waitFor();
     await alice.page.getByLabel('Content (Markdown)').fill('# Budget\n\nunsaved words typed before the outage');
 
-    await stack.kill('gateway', 'SIGKILL');
+    await room().stack.kill('gateway', 'SIGKILL');
     for (const u of [alice, bob]) {
       await expect.poll(() => u.page.getByTestId('connection-state').getAttribute('data-state'), { timeout: 10_000 }).not.toBe('connected');
     }
-    await stack.start('gateway');
+    await room().stack.start('gateway');
     for (const u of [alice, bob]) {
       await expect.poll(() => u.page.getByTestId('connection-state').getAttribute('data-state'), { timeout: 30_000 }).toBe('connected');
       await expect.poll(() => u.page.locator('.user-avatar').count(), { timeout: 20_000 }).toBe(2);

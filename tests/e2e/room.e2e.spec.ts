@@ -1,45 +1,18 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { createTestDatabase, enterRoom, launchBrowser, startStack, type SignedInUser, type Stack, type TestDatabase } from '@siteflow/testing';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WEB_DIST = path.join(ROOT, 'web', 'dist');
-const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
+import { describe, expect, it } from 'vitest';
+import { SCREENSHOTS as SHOTS, useBrowserRoom, type SignedInUser } from '@siteflow/testing';
 
 /** The planning room in a real Chromium, against the whole system as `npm start` runs it. */
 describe('planning room in the browser', () => {
-  let db: TestDatabase;
-  let stack: Stack;
-  let browser: Browser;
-  const users: SignedInUser[] = [];
-
-  beforeAll(async () => {
-    if (!existsSync(path.join(WEB_DIST, 'index.html'))) throw new Error('web/dist is missing: build the web app first (npm run build -w web)');
-    await mkdir(SHOTS, { recursive: true });
-    db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url, env: { WEB_DIST } });
-    browser = await launchBrowser();
-  });
-  afterAll(async () => {
-    for (const u of users) await u.context.close().catch(() => undefined);
-    await browser?.close();
-    await stack?.stop();
-    await db?.drop();
-  });
-
-  const enter = async (username: string, roomPath: string, viewport?: { width: number; height: number }) => {
-    const u = await enterRoom(browser, stack.gatewayUrl, username, roomPath, viewport ? { viewport } : {});
-    users.push(u);
-    return u;
-  };
+  const room = useBrowserRoom();
+  const enter = (username: string, roomPath: string, viewport?: { width: number; height: number }) => room().enter(username, roomPath, viewport);
+  /** Entered by the first test, used by the next. */
+  let alice: SignedInUser;
+  let bob: SignedInUser;
 
   it('two users chat: each sees the other\'s message live, without reloading', async () => {
-    const alice = await enter('alice', '/admin/projects/1/planning');
-    const bob = await enter('bob', '/projects/1/planning');
+    alice = await enter('alice', '/admin/projects/1/planning');
+    bob = await enter('bob', '/projects/1/planning');
 
     await alice.page.getByLabel('Message').fill('Shall we start with the timeline?');
     await alice.page.getByLabel('Message').press('Enter');
@@ -61,8 +34,6 @@ describe('planning room in the browser', () => {
   });
 
   it('a chat message carrying markup renders as inert text', async () => {
-    const alice = users[0]!;
-    const bob = users[1]!;
     const hostile = '<img src=x onerror=alert(1)> [click](javascript:alert(2)) <script>alert(3)</script>';
     await alice.page.getByLabel('Message').fill(hostile);
     await alice.page.getByLabel('Message').press('Enter');

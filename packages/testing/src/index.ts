@@ -5,3 +5,4 @@ export * from './stack.js';
 export * from './phoenix.js';
 export * from './use-stack.js';
 export * from './browser.js';
+export * from './use-browser-room.js';
