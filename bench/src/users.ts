@@ -32,16 +32,7 @@ export async function createProjects(nats: NatsConnection, secret: string, proje
       const id = 1000 + p * perProject + i;
       return { user_id: id, username: `u${id}`, role: (i === 0 ? 'admin' : 'customer') as 'admin' | 'customer', avatar_url: `/avatars/u${id}.svg` };
     });
-    const admin = members[0]!;
-    await callService(
-      nats,
-      CREATE_PROJECT_SUBJECT,
-      {
-        ctx: { user_id: admin.user_id, username: admin.username, role: 'admin', avatar_url: admin.avatar_url, connection_id: 'bench', project_id: projectId },
-        payload: { project_id: projectId, name: `Bench project ${projectId}`, members },
-      },
-      { timeoutMs: 10_000 },
-    );
+    await createProject(nats, projectId, `Bench project ${projectId}`, members);
     for (const m of members) users.push({ id: m.user_id, username: m.username, role: m.role, projectId, token: await mintToken(secret, { id: m.user_id, username: m.username, role: m.role }) });
   }
   return users;
@@ -53,23 +44,31 @@ export async function createProjects(nats: NatsConnection, secret: string, proje
  */
 export async function createDemoMemberProjects(nats: NatsConnection, ids: number[]): Promise<void> {
   const members = DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url }));
-  const admin = members.find((m) => m.role === 'admin')!;
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
       const projectId = ids[next++]!;
-      await callService(
-        nats,
-        CREATE_PROJECT_SUBJECT,
-        {
-          ctx: { user_id: admin.user_id, username: admin.username, role: 'admin', avatar_url: admin.avatar_url, connection_id: 'bench', project_id: projectId },
-          payload: { project_id: projectId, name: `Bench room ${projectId}`, members },
-        },
-        { timeoutMs: 30_000 },
-      );
+      await createProject(nats, projectId, `Bench room ${projectId}`, members);
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
+}
+
+type Member = { user_id: number; username: string; role: 'admin' | 'customer'; avatar_url: string };
+
+/** `documents.project.create`, asked by the project's first admin member (as an admin tool would). */
+async function createProject(nats: NatsConnection, projectId: number, name: string, members: Member[]): Promise<void> {
+  const admin = members.find((m) => m.role === 'admin');
+  if (!admin) throw new Error(`project ${projectId} needs an admin member`);
+  await callService(
+    nats,
+    CREATE_PROJECT_SUBJECT,
+    {
+      ctx: { user_id: admin.user_id, username: admin.username, role: 'admin', avatar_url: admin.avatar_url, connection_id: 'bench', project_id: projectId },
+      payload: { project_id: projectId, name, members },
+    },
+    { timeoutMs: 30_000 },
+  );
 }
 
 /** Document ids are fixed per project: (project − 1) × 9 + 1 … + 9. */
