@@ -17,6 +17,20 @@ describe('consumeEvents', () => {
   let jsm: JetStreamManager;
   const stream = streamFor('checklist');
   const kit = () => ({ nats: nc, logger: pino({ level: 'silent' }) }) as unknown as ServiceKit;
+  /** A consumer of the checklist stream recording what it handled, in order. */
+  const consumeInto = (durable: string) => {
+    const handled: number[] = [];
+    const consumer = consumeEvents(kit(), {
+      from: 'checklist',
+      durable,
+      filterSubject: 'project.*.ev.checklist.>',
+      schema: Event,
+      handle: async (e) => {
+        handled.push(e.n);
+      },
+    });
+    return { handled, consumer };
+  };
 
   beforeAll(async () => {
     nc = await connect({ ...natsOptionsFromUrl(inject('natsUrl')), name: 'consume-spec' });
@@ -29,16 +43,7 @@ describe('consumeEvents', () => {
 
   it('waits for a stream its producer has not created yet (never creates it) and then handles every event once', async () => {
     await jsm.streams.delete(stream.name).catch(() => undefined);
-    const handled: number[] = [];
-    const consumer = consumeEvents(kit(), {
-      from: 'checklist',
-      durable: 'consume-spec',
-      filterSubject: 'project.*.ev.checklist.>',
-      schema: Event,
-      handle: async (e) => {
-        handled.push(e.n);
-      },
-    });
+    const { handled, consumer } = consumeInto('consume-spec');
     try {
       await new Promise((r) => setTimeout(r, 2_500)); // a few of its retries
       await expect(jsm.streams.info(stream.name)).rejects.toThrow(/not found/i);
@@ -69,16 +74,7 @@ describe('consumeEvents', () => {
     });
     const js = jetstream(nc);
     await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n: 1 }));
-    const handled: number[] = [];
-    const consumer = consumeEvents(kit(), {
-      from: 'checklist',
-      durable: 'consume-spec-old',
-      filterSubject: 'project.*.ev.checklist.>',
-      schema: Event,
-      handle: async (e) => {
-        handled.push(e.n);
-      },
-    });
+    const { handled, consumer } = consumeInto('consume-spec-old');
     try {
       await expect.poll(() => handled, { timeout: 10_000 }).toEqual([1]);
       await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n: 2 }));

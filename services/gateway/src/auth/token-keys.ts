@@ -72,14 +72,7 @@ function parsePublicKey(pem: string, alg: AsymmetricKeySources['alg'], issues: K
     issues.push({ variable, message: 'must be a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)' });
     return undefined;
   }
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: pem, format: 'pem' });
-  } catch (err) {
-    issues.push({ variable, message: `is not a readable PEM public key (${err instanceof Error ? err.message : String(err)})` });
-    return undefined;
-  }
-  return checkKeyFitsAlgorithm(variable, key, alg, issues) ? key : undefined;
+  return toKeyObject(variable, 'public', pem, alg, issues);
 }
 
 function parsePrivateKey(pem: string, alg: AsymmetricKeySources['alg'], issues: KeyIssue[]): KeyObject | undefined {
@@ -91,11 +84,16 @@ function parsePrivateKey(pem: string, alg: AsymmetricKeySources['alg'], issues: 
     issues.push({ variable, message: `must be an unencrypted PEM PKCS #8 private key (-----BEGIN PRIVATE KEY-----)${hint}` });
     return undefined;
   }
+  return toKeyObject(variable, 'private', pem, alg, issues);
+}
+
+/** Reads a PEM key of that kind and checks that it fits the algorithm. */
+function toKeyObject(variable: string, kind: 'public' | 'private', pem: string, alg: AsymmetricKeySources['alg'], issues: KeyIssue[]): KeyObject | undefined {
   let key: KeyObject;
   try {
-    key = createPrivateKey({ key: pem, format: 'pem' });
+    key = kind === 'public' ? createPublicKey({ key: pem, format: 'pem' }) : createPrivateKey({ key: pem, format: 'pem' });
   } catch (err) {
-    issues.push({ variable, message: `is not a readable PEM private key (${err instanceof Error ? err.message : String(err)})` });
+    issues.push({ variable, message: `is not a readable PEM ${kind} key (${err instanceof Error ? err.message : String(err)})` });
     return undefined;
   }
   return checkKeyFitsAlgorithm(variable, key, alg, issues) ? key : undefined;

@@ -243,7 +243,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
         const held = this.viewOf(k);
         if (held) entries.push([k, held]);
       }
-      for (const [key, held] of evictable(entries, () => undefined, Date.now(), this.ttlMs)) await this.evict(key, held);
+      // The rule itself (older than the TTL, gateway not alive), with what the view now knows.
+      for (const [key, held] of evictable(entries, (g) => this.liveness.get(g), Date.now(), this.ttlMs)) await this.evict(key, held);
     }
     for (const [gatewayId, live] of [...this.liveness]) {
       if (isAlive(live, Date.now(), this.ttlMs) || (this.byGateway.get(gatewayId)?.size ?? 0) > 0) continue;
