@@ -25,4 +25,24 @@ describe('markdown preview', () => {
     expect(html).not.toContain('<a');
     expect(html).toContain('<span class="link-removed">click</span>');
   });
+
+  it('renders GitHub tables as tables (the starter Timeline)', () => {
+    const html = render('# Timeline\n\n| Phase | Weeks |\n|---|---|\n| Planning | 1–2 |\n| Launch | 10 |\n');
+    expect(html).toContain('<table>');
+    expect(html).toContain('<th>Phase</th>');
+    expect(html).toContain('<td>Launch</td>');
+    expect(html).not.toContain('| Phase |');
+  });
+
+  it('renders task lists as checkboxes, ticked or not, never as literal brackets', () => {
+    const html = render('# Feature List\n\n- [ ] Contact form\n- [x] Blog\n');
+    expect(html).toMatch(/<li class="task-list-item"><input type="checkbox" disabled=""\/> ?Contact form<\/li>/);
+    expect(html).toMatch(/<input type="checkbox" disabled="" checked=""\/> ?Blog/);
+    expect(html).not.toContain('[ ]');
+  });
+
+  it('keeps raw HTML inert inside table cells too', () => {
+    const html = render('| a |\n|---|\n| <img src=x onerror=alert(1)> [x](javascript:alert(1)) |\n');
+    expect(html).not.toMatch(/<img|href="javascript/i);
+  });
 });
