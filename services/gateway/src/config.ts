@@ -33,6 +33,16 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   /** RS256/EdDSA: PEM PKCS #8 private key, only to issue tokens (dev login). */
   JWT_PRIVATE_KEY: optionalText,
   JWT_PRIVATE_KEY_FILE: optionalText,
+  /**
+   * RS256/EdDSA: the issuer's keys as a JWKS, instead of JWT_PUBLIC_KEY: its endpoint (https, or
+   * http on loopback) or a file. Tokens name their key by kid; the set is read again when a token
+   * names a kid it lacks (at most once per cooldown), when fetched keys are older than the max
+   * age, and (file) when the file changed.
+   */
+  JWT_JWKS_URL: optionalText,
+  JWT_JWKS_FILE: optionalText,
+  JWT_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  JWT_JWKS_MAX_AGE_MS: z.coerce.number().int().min(1_000).max(7 * 24 * 3_600_000).default(600_000),
   JWT_ISSUER: z.string().min(1).default('siteflow'),
   JWT_AUDIENCE: z.string().min(1).default('siteflow-collab'),
   JWT_TTL_S: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(12 * 3600),
@@ -69,6 +79,7 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   .superRefine((c, ctx) => {
     const problem = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
     const has = (variable: 'JWT_PUBLIC_KEY' | 'JWT_PRIVATE_KEY') => c[variable] !== undefined || c[`${variable}_FILE`] !== undefined;
+    const keySetVariable = c.JWT_JWKS_URL !== undefined ? 'JWT_JWKS_URL' : c.JWT_JWKS_FILE !== undefined ? 'JWT_JWKS_FILE' : undefined;
     if (c.JWT_ALG === 'HS256') {
       if (c.JWT_SECRET === undefined) problem('JWT_SECRET', `is required with JWT_ALG=HS256 (at least ${MIN_SECRET_CHARS} characters)`);
       else if (c.JWT_SECRET.length < MIN_SECRET_CHARS) problem('JWT_SECRET', `must be at least ${MIN_SECRET_CHARS} characters`);
@@ -76,19 +87,32 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
       for (const variable of ['JWT_PUBLIC_KEY', 'JWT_PRIVATE_KEY'] as const) {
         if (has(variable)) problem(variable, 'is set but JWT_ALG is HS256 (the default): set JWT_ALG=RS256 or JWT_ALG=EdDSA to use keys');
       }
+      // A JWKS publishes public keys; an HS256 secret must never be published.
+      if (keySetVariable) problem(keySetVariable, 'is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA');
       return;
     }
     for (const variable of ['JWT_PUBLIC_KEY', 'JWT_PRIVATE_KEY'] as const) {
       if (c[variable] !== undefined && c[`${variable}_FILE`] !== undefined) problem(variable, `set ${variable} or ${variable}_FILE, not both`);
     }
-    if (!has('JWT_PUBLIC_KEY')) problem('JWT_PUBLIC_KEY', `JWT_ALG=${c.JWT_ALG} needs a public key: set JWT_PUBLIC_KEY (PEM) or JWT_PUBLIC_KEY_FILE (path)`);
+    if (c.JWT_JWKS_URL !== undefined && c.JWT_JWKS_FILE !== undefined) problem('JWT_JWKS_URL', 'set JWT_JWKS_URL or JWT_JWKS_FILE, not both');
+    if (c.JWT_JWKS_URL !== undefined) {
+      const urlProblem = keySetUrlProblem(c.JWT_JWKS_URL);
+      if (urlProblem) problem('JWT_JWKS_URL', urlProblem);
+    }
+    if (keySetVariable && has('JWT_PUBLIC_KEY')) {
+      // Two sources of trusted keys would make one of them a silent extra way in.
+      problem('JWT_PUBLIC_KEY', `is set beside ${keySetVariable}: tokens are verified with the key set's keys, set one of them`);
+    }
+    if (!keySetVariable && !has('JWT_PUBLIC_KEY')) {
+      problem('JWT_PUBLIC_KEY', `JWT_ALG=${c.JWT_ALG} needs a public key: set JWT_PUBLIC_KEY (PEM) or JWT_PUBLIC_KEY_FILE (path), or a key set: JWT_JWKS_URL or JWT_JWKS_FILE`);
+    }
     if (c.DEV_LOGIN && !has('JWT_PRIVATE_KEY')) {
       problem('DEV_LOGIN', `dev login issues tokens, which JWT_ALG=${c.JWT_ALG} signs with the private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or DEV_LOGIN=false`);
     }
   })
   // Runs only when the combination above is right; the key material itself is read and checked here.
   .transform((c, ctx) => {
-    const { JWT_SECRET, JWT_PUBLIC_KEY, JWT_PUBLIC_KEY_FILE, JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE, ...rest } = c;
+    const { JWT_SECRET, JWT_PUBLIC_KEY, JWT_PUBLIC_KEY_FILE, JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE, JWT_JWKS_URL, JWT_JWKS_FILE, JWT_JWKS_COOLDOWN_MS, JWT_JWKS_MAX_AGE_MS, ...rest } = c;
     let jwtKeys: TokenKeys;
     if (c.JWT_ALG === 'HS256') {
       jwtKeys = { alg: 'HS256', secret: JWT_SECRET ?? '' };
@@ -99,6 +123,12 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
         publicKeyFile: JWT_PUBLIC_KEY_FILE,
         privateKey: JWT_PRIVATE_KEY,
         privateKeyFile: JWT_PRIVATE_KEY_FILE,
+        keySet:
+          JWT_JWKS_URL !== undefined
+            ? { url: JWT_JWKS_URL, cooldownMs: JWT_JWKS_COOLDOWN_MS, maxAgeMs: JWT_JWKS_MAX_AGE_MS }
+            : JWT_JWKS_FILE !== undefined
+              ? { file: JWT_JWKS_FILE, cooldownMs: JWT_JWKS_COOLDOWN_MS }
+              : undefined,
       });
       if ('issues' in loaded) {
         for (const issue of loaded.issues) ctx.addIssue({ code: 'custom', path: [issue.variable], message: issue.message, input: c });
@@ -110,6 +140,23 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
     return { ...rest, jwtKeys };
   });
 export type GatewayConfig = z.output<typeof GatewayConfig>;
+
+/**
+ * Keys fetched over plain http could be swapped by anyone on the way, and with them every token
+ * accepted; loopback (a sidecar, a test) is the one place http is as good as https.
+ */
+function keySetUrlProblem(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `is not a URL: ${JSON.stringify(text)}`;
+  }
+  if (url.protocol === 'https:') return null;
+  if (url.protocol !== 'http:') return `must be an https URL, not ${url.protocol}`;
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(url.hostname);
+  return loopback ? null : 'must be https (keys fetched over plain http can be replaced on the way); http is accepted only on loopback';
+}
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const parsed = GatewayConfig.safeParse(env);

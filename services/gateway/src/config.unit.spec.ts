@@ -65,7 +65,9 @@ describe('gateway configuration: session-token keys', () => {
   });
 
   it('names what is missing or doubled', () => {
-    expect(parse({ JWT_ALG: 'RS256' }).error).toBe('JWT_PUBLIC_KEY: JWT_ALG=RS256 needs a public key: set JWT_PUBLIC_KEY (PEM) or JWT_PUBLIC_KEY_FILE (path)');
+    expect(parse({ JWT_ALG: 'RS256' }).error).toBe(
+      'JWT_PUBLIC_KEY: JWT_ALG=RS256 needs a public key: set JWT_PUBLIC_KEY (PEM) or JWT_PUBLIC_KEY_FILE (path), or a key set: JWT_JWKS_URL or JWT_JWKS_FILE',
+    );
     // An empty variable (compose's `${VAR:-}`) is no key either.
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: '' }).error).toMatch(/^JWT_PUBLIC_KEY: JWT_ALG=EdDSA needs a public key/);
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), JWT_PUBLIC_KEY_FILE: '/etc/jwt.pub' }).error).toBe(
@@ -117,5 +119,96 @@ describe('gateway configuration: session-token keys', () => {
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), JWT_PRIVATE_KEY: pkcs8(otherEd.privateKey) }).error).toBe(
       'JWT_PRIVATE_KEY: is not the private half of JWT_PUBLIC_KEY: tokens it signed would be refused by this gateway',
     );
+  });
+});
+
+describe('gateway configuration: a key set (JWKS) from the issuer', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gateway-jwks-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const jwk = (key: KeyObject, kid?: string) => ({ ...key.export({ format: 'jwk' }), ...(kid === undefined ? {} : { kid }) });
+  let files = 0;
+  const setFile = (content: unknown) => {
+    const file = path.join(dir, `jwks-${++files}.json`);
+    writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return file;
+  };
+
+  it('takes JWT_JWKS_URL (https, or http on loopback) with its cooldown and max age, and drops the raw variables', () => {
+    const result = GatewayConfig.parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'https://siteflow.example/.well-known/jwks.json', JWT_JWKS_COOLDOWN_MS: '1000' });
+    expect(result.jwtKeys).toEqual({
+      alg: 'EdDSA',
+      keySet: { url: 'https://siteflow.example/.well-known/jwks.json', cooldownMs: 1000, maxAgeMs: 600_000 },
+      privateKey: null,
+    });
+    expect(Object.keys(result).filter((k) => k.startsWith('JWT_JWKS'))).toEqual([]);
+    for (const url of ['http://127.0.0.1:8080/jwks.json', 'http://localhost/jwks', 'http://[::1]:9/jwks']) {
+      expect(parse({ JWT_ALG: 'RS256', JWT_JWKS_URL: url }).error).toBeNull();
+    }
+  });
+
+  it('takes JWT_JWKS_FILE once startup read it as a set of public keys of JWT_ALG with kids', () => {
+    const file = setFile({ keys: [jwk(ed.publicKey, 'a'), jwk(rsa.publicKey, 'rsa-for-someone-else'), { kty: 'oct', use: 'enc', kid: 'x', alg: 'A256GCM' }] });
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: file })).toEqual({ keys: { alg: 'EdDSA', keySet: { file, cooldownMs: 30_000 }, privateKey: null }, error: null });
+  });
+
+  it('refuses a key set with HS256 (a set holds public keys)', () => {
+    expect(parse({ JWT_SECRET: secret, JWT_JWKS_URL: 'https://siteflow.example/jwks' }).error).toBe(
+      'JWT_JWKS_URL: is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA',
+    );
+    expect(parse({ JWT_ALG: 'HS256', JWT_SECRET: secret, JWT_JWKS_FILE: '/etc/jwks.json' }).error).toBe(
+      'JWT_JWKS_FILE: is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA',
+    );
+  });
+
+  it('refuses two sources of keys: URL and file, or a key set and a public key', () => {
+    const file = setFile({ keys: [jwk(ed.publicKey, 'a')] });
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'https://siteflow.example/jwks', JWT_JWKS_FILE: file }).error).toBe('JWT_JWKS_URL: set JWT_JWKS_URL or JWT_JWKS_FILE, not both');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: file, JWT_PUBLIC_KEY: spki(ed.publicKey) }).error).toBe(
+      "JWT_PUBLIC_KEY: is set beside JWT_JWKS_FILE: tokens are verified with the key set's keys, set one of them",
+    );
+  });
+
+  it('refuses a URL that is not one, plain http off loopback, and other schemes', () => {
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'siteflow/jwks' }).error).toBe('JWT_JWKS_URL: is not a URL: "siteflow/jwks"');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'http://siteflow:8080/jwks' }).error).toBe(
+      'JWT_JWKS_URL: must be https (keys fetched over plain http can be replaced on the way); http is accepted only on loopback',
+    );
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'file:///etc/jwks.json' }).error).toBe('JWT_JWKS_URL: must be an https URL, not file:');
+  });
+
+  it('names what is wrong with the file: missing, not JSON, not a set, private keys, no usable key, a weak or broken key', () => {
+    const missing = path.join(dir, 'missing.json');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: missing }).error).toBe(`JWT_JWKS_FILE: cannot read ${missing} (ENOENT)`);
+    const notJson = setFile('{"keys": [');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: notJson }).error).toMatch(new RegExp(`^JWT_JWKS_FILE: ${notJson} is not JSON \\(`));
+    const notSet = setFile([jwk(ed.publicKey, 'a')]);
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: notSet }).error).toBe(`JWT_JWKS_FILE: ${notSet} is not a JSON Web Key Set ({"keys": [ {…}, … ]})`);
+    const withPrivate = setFile({ keys: [{ ...ed.privateKey.export({ format: 'jwk' }), kid: 'oops' }] });
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: withPrivate }).error).toBe('JWT_JWKS_FILE: key "oops" is a private or secret key: publish only public keys');
+    const rsaOnly = setFile({ keys: [jwk(rsa.publicKey, 'r')] });
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: rsaOnly }).error).toBe(
+      `JWT_JWKS_FILE: ${rsaOnly} holds no key for JWT_ALG=EdDSA: it needs an Ed25519 key (kty OKP, crv Ed25519) with a kid`,
+    );
+    // Tokens must name their key, so a key without a kid can never be chosen.
+    const noKid = setFile({ keys: [jwk(ed.publicKey)] });
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: noKid }).error).toMatch(/^JWT_JWKS_FILE: .* holds no key for JWT_ALG=EdDSA/);
+    const weak = setFile({ keys: [jwk(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey, 'weak'), jwk(rsa.publicKey, 'good')] });
+    expect(parse({ JWT_ALG: 'RS256', JWT_JWKS_FILE: weak }).error).toBe('JWT_JWKS_FILE: key "weak" is a 1024-bit RSA key; JWT_ALG=RS256 needs at least 2048 bits');
+    const broken = setFile({ keys: [{ kty: 'OKP', crv: 'Ed25519', kid: 'b', x: 'AAAA' }] });
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: broken }).error).toMatch(/^JWT_JWKS_FILE: key "b" is not a readable public key \(/);
+  });
+
+  it('dev login with a key set needs the private key it signs with, and checks it fits JWT_ALG', () => {
+    const url = 'https://siteflow.example/jwks';
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: url, DEV_LOGIN: 'true' }).error).toBe(
+      'DEV_LOGIN: dev login issues tokens, which JWT_ALG=EdDSA signs with the private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or DEV_LOGIN=false',
+    );
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: url, DEV_LOGIN: 'true', JWT_PRIVATE_KEY: pkcs8(rsa.privateKey) }).error).toBe(
+      'JWT_PRIVATE_KEY: holds a key of type rsa, but JWT_ALG=EdDSA needs an Ed25519 key',
+    );
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: url, DEV_LOGIN: 'true', JWT_PRIVATE_KEY: pkcs8(ed.privateKey) })).toEqual({
+      keys: { alg: 'EdDSA', keySet: { url, cooldownMs: 30_000, maxAgeMs: 600_000 }, privateKey: pkcs8(ed.privateKey).trim() },
+      error: null,
+    });
   });
 });

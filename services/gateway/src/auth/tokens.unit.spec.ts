@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeProtectedHeader, exportPKCS8, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey } from 'jose';
+import { decodeJwt, decodeProtectedHeader, exportPKCS8, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey } from 'jose';
 import { createTokenService, hs256Tokens, TokenKeyError, type TokenService } from './tokens.js';
 
 const secret = 'test-secret-that-is-at-least-32-bytes-long!';
@@ -13,7 +13,33 @@ describe('session tokens (HS256, algorithm pinned)', () => {
     const tokens = hs256Tokens({ ...opts, now: () => 1_800_000_000_000 });
     const { token, expiresAt } = await tokens.issue(alice);
     expect(expiresAt.getTime()).toBe(1_800_000_000_000 + 3600 * 1000);
-    expect(await tokens.verify(token)).toEqual({ ...alice, expiresAt: expiresAt.getTime() });
+    expect(await tokens.verify(token)).toEqual({ ...alice, scopes: [], expiresAt: expiresAt.getTime() });
+  });
+
+  it('issues the username claim and the scopes granted, and reads them back', async () => {
+    const tokens = hs256Tokens(opts);
+    const { token } = await tokens.issue(alice, { scopes: ['projects:admin'] });
+    expect(decodeJwt(token)).toMatchObject({ sub: '1', username: 'alice', role: 'admin', scope: 'projects:admin' });
+    expect(await tokens.verify(token)).toMatchObject({ id: 1, username: 'alice', scopes: ['projects:admin'] });
+    const plain = (await tokens.issue(alice)).token;
+    expect(decodeJwt(plain)).not.toHaveProperty('scope');
+  });
+
+  it('reads a space-separated scope claim (RFC 6749 §3.3) and the older name claim', async () => {
+    const sign = (payload: Record<string, unknown>) =>
+      new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).setSubject('7').setIssuer('siteflow').setAudience('siteflow-collab').setExpirationTime('1h').sign(key);
+    const tokens = hs256Tokens(opts);
+    expect(await tokens.verify(await sign({ username: 'dora', role: 'customer', scope: 'openid  projects:admin profile' }))).toMatchObject({
+      id: 7,
+      username: 'dora',
+      role: 'customer',
+      scopes: ['openid', 'projects:admin', 'profile'],
+    });
+    expect(await tokens.verify(await sign({ name: 'dora', role: 'customer' }))).toMatchObject({ username: 'dora', scopes: [] });
+    // Neither: no name to show, no session.
+    expect(await tokens.verify(await sign({ role: 'customer' }))).toBeNull();
+    // A scope that is not a string is a malformed token, not an empty grant.
+    expect(await tokens.verify(await sign({ username: 'dora', role: 'customer', scope: ['projects:admin'] }))).toBeNull();
   });
 
   it('refuses alg "none"', async () => {
@@ -89,10 +115,10 @@ describe.each(['RS256', 'EdDSA'] as const)('session tokens (%s, algorithm pinned
     const { token, expiresAt } = await issuer.issue(alice);
     expect(decodeProtectedHeader(token)).toEqual({ alg, typ: 'JWT' });
     expect(expiresAt.getTime()).toBe(1_800_000_000_000 + 3600 * 1000);
-    expect(await issuer.verify(token)).toEqual({ ...alice, expiresAt: expiresAt.getTime() });
+    expect(await issuer.verify(token)).toEqual({ ...alice, scopes: [], expiresAt: expiresAt.getTime() });
     // Another gateway holding only the public key accepts it too (the token has not expired yet).
     const verifierAtIssue = await createTokenService({ ...policy, now: () => 1_800_000_000_000, keys: { alg, publicKey: pair.publicKey, privateKey: null } });
-    expect(await verifierAtIssue.verify(token)).toEqual({ ...alice, expiresAt: expiresAt.getTime() });
+    expect(await verifierAtIssue.verify(token)).toEqual({ ...alice, scopes: [], expiresAt: expiresAt.getTime() });
   });
 
   it('refuses a token signed with another key', async () => {

@@ -22,14 +22,19 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', nats: natsOk ? 'ok' : 'unavailable', services });
   });
 
-  /** Dev login: a token for a demo user. Off unless DEV_LOGIN is switched on. */
+  /**
+   * Dev login: a token for a demo user, with the scopes asked for (`projects:admin` only). Off
+   * unless DEV_LOGIN is switched on. Any demo user may ask for a scope, customers too: whoever
+   * reaches dev login can sign in as an admin anyway, and scopes are the issuer's grant to a
+   * caller, not a room role.
+   */
   app.post('/api/auth/dev-login', async (req, reply) => {
     if (!config.DEV_LOGIN) return reply.code(404).send({ code: 'not_found', message: 'dev login is disabled' });
     const body = DevLoginRequest.safeParse(req.body);
     if (!body.success) return reply.code(400).send({ code: 'invalid_payload', message: describeIssues(body.error) });
     const user = DEMO_USERS.find((u) => u.username === body.data.username.trim().toLowerCase());
     if (!user) return reply.code(404).send({ code: 'not_found', message: `no demo user named ${JSON.stringify(body.data.username)}` });
-    const { token, expiresAt } = await tokens.issue(user);
+    const { token, expiresAt } = await tokens.issue(user, { scopes: body.data.scope });
     const response: DevLoginResponse = { token, user: { ...user }, expires_at: expiresAt.toISOString() };
     return reply.send(response);
   });
