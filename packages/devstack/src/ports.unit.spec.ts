@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { canConnect, freePort, isPortFree, waitUntil } from './ports.js';
+import { canConnect, freePort, isPortFree, portFromEnv, waitUntil } from './ports.js';
 
 describe('freePort', () => {
   it('hands out distinct ports that can be listened on', async () => {
@@ -38,5 +38,20 @@ describe('waitUntil', () => {
 
   it('throws the description after the timeout', async () => {
     await expect(waitUntil(() => false, { timeoutMs: 30, intervalMs: 5, describe: () => 'still down' })).rejects.toThrow('still down');
+  });
+});
+
+describe('portFromEnv', () => {
+  it('reads a port, and nothing when unset or empty', () => {
+    expect(portFromEnv({ PORT: '4100' }, 'PORT')).toBe(4100);
+    expect(portFromEnv({ PORT: ' 4100 ' }, 'PORT')).toBe(4100);
+    expect(portFromEnv({}, 'PORT')).toBeUndefined();
+    expect(portFromEnv({ PORT: '' }, 'PORT')).toBeUndefined();
+  });
+
+  it('names the variable when its value is not a port', () => {
+    for (const bad of ['0', '65536', 'abc', '4000.5', '-1', '4e3']) {
+      expect(() => portFromEnv({ NATS_PORT: bad }, 'NATS_PORT')).toThrow(`NATS_PORT must be a TCP port (1-65535), not "${bad}"`);
+    }
   });
 });
