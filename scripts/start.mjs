@@ -58,12 +58,17 @@ try {
 } catch (err) {
   if (!stopRequested) {
     stopRequested = true;
-    await stack.stop('could not start');
-    fail(err);
+    report(err);
+    // Exits with 1 through `done` once what did start has stopped.
+    await stack.stop('could not start', 1);
   }
 }
 
-function fail(err) {
+function report(err) {
   console.error(`\nnpm start failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+function fail(err) {
+  report(err);
   process.exit(1);
 }

@@ -75,8 +75,12 @@ export class StackSupervisor {
     return this.startup;
   }
 
-  /** Stops everything in order; resolves with the exit code. Safe to call more than once. */
-  stop(reason: string): Promise<number> {
+  /**
+   * Stops everything in order; resolves with the exit code (`exitCode`, or 1 when a process
+   * refused its configuration, otherwise 0). Safe to call more than once.
+   */
+  stop(reason: string, exitCode?: number): Promise<number> {
+    if (exitCode !== undefined) this.exitCode = exitCode;
     this.stopping ??= this.stopAll(reason);
     return this.stopping;
   }

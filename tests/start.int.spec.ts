@@ -1,0 +1,375 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Socket } from 'phoenix';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
+import { canConnect, exitOf, findExecutable, freePort, readStackFile, type ProcessExit, type StackFile } from '@siteflow/devstack';
+import { connectClient, createTestDatabase, joinChannel, push, recordEvents, REPO_ROOT, type TestDatabase } from '@siteflow/testing';
+
+/**
+ * `npm start` as a person runs it (scripts/start.mjs, already built: --no-build), on a fresh data
+ * directory and free ports so it collides with nobody's `npm start` or test run. Faults are
+ * injected by pid, taken from the stack.json it writes.
+ */
+
+interface LogEntry {
+  service?: string;
+  process?: string;
+  msg?: string;
+  level?: number;
+}
+
+/** A running `node scripts/start.mjs` and everything it printed. */
+class StartRun {
+  readonly lines: string[] = [];
+  readonly stderr: string[] = [];
+  readonly exit: Promise<ProcessExit>;
+  private constructor(
+    readonly child: ChildProcess,
+    readonly dataDir: string,
+    readonly port: number,
+  ) {
+    createInterface({ input: child.stdout! }).on('line', (l) => this.lines.push(l));
+    createInterface({ input: child.stderr! }).on('line', (l) => this.stderr.push(l));
+    this.exit = exitOf(child);
+  }
+
+  static async launch(dataDir: string, env: Record<string, string> = {}): Promise<StartRun> {
+    const port = await freePort();
+    const inherited = { ...process.env };
+    // Its own NATS and Postgres unless the test says otherwise (never the vitest run's).
+    for (const name of ['NATS_URL', 'DATABASE_URL', 'PORT', 'HOST', 'NATS_PORT', 'NATS_MONITOR_PORT', 'POSTGRES_PORT', 'LOG_FORMAT']) delete inherited[name];
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'start.mjs'), '--no-build'], {
+      cwd: REPO_ROOT,
+      env: { ...inherited, DATA_DIR: dataDir, PORT: String(port), LOG_FORMAT: 'json', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own, as a terminal's foreground job: Ctrl-C is SIGINT to the group.
+      detached: true,
+    });
+    return new StartRun(child, dataDir, port);
+  }
+
+  get stackFile(): string {
+    return path.join(this.dataDir, 'stack.json');
+  }
+
+  stack(): StackFile {
+    return readStackFile(this.stackFile);
+  }
+
+  pidOf(name: string): number {
+    const entry = this.stack().processes.find((p) => p.name === name);
+    if (!entry) throw new Error(`${name} is not in ${this.stackFile}`);
+    return entry.pid;
+  }
+
+  /** npm start's own log lines (JSON), in order. */
+  ownEntries(): LogEntry[] {
+    return this.lines.flatMap((line) => {
+      try {
+        const entry = JSON.parse(line) as LogEntry;
+        return entry.service === 'start' ? [entry] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  output(): string {
+    return [...this.lines.slice(-60), ...this.stderr.slice(-20)].join('\n');
+  }
+
+  async waitUntilReady(timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`npm start exited:\n${this.output()}`);
+      if (existsSync(this.stackFile)) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${this.port}/readyz`, { signal: AbortSignal.timeout(2_000) });
+          if (res.status === 200) return;
+        } catch {
+          // not listening yet
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`not ready within ${timeoutMs} ms:\n${this.output()}`);
+  }
+
+  /** Last resort after a failed test: nothing of this run may outlive it. */
+  async destroy(): Promise<void> {
+    let pids: number[] = [];
+    try {
+      pids = this.stack().processes.map((p) => p.pid);
+    } catch {
+      // no stack file (stopped, or never written)
+    }
+    for (const pid of [this.child.pid, ...pids]) {
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await this.exit;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Processes whose command line names `dir` (nats-server -sd, postgres -D). */
+function processesUsing(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmdline.includes(dir)) found.push(`${entry}: ${cmdline}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+async function login(port: number, username: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/auth/dev-login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/**
+ * A client joins project 1 and chats: its message comes back as a broadcast. Retried until the
+ * system has recovered (a join or push during recovery may be refused); resolves with the
+ * snapshot of the join that worked.
+ */
+async function joinAndChat(port: number, text: string, timeoutMs: number): Promise<RoomSnapshot> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    let socket: Socket | undefined;
+    try {
+      socket = await connectClient(`ws://127.0.0.1:${port}/socket`, await login(port, 'alice'));
+      const channel = socket.channel('project:1', {});
+      const snapshot = await joinChannel<RoomSnapshot>(channel, 10_000);
+      const received = recordEvents<ChatMessage>(channel, 'chat:new_message');
+      const reply = await push(channel, 'chat:message', { text });
+      if (reply.status !== 'ok') throw new Error(`chat:message answered ${reply.status}: ${JSON.stringify(reply.response)}`);
+      await expect.poll(() => received.events.some((m) => m.text === text), { timeout: 10_000 }).toBe(true);
+      return snapshot;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      socket?.disconnect();
+    }
+  }
+  throw new Error(`no working chat within ${timeoutMs} ms: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}`);
+}
+
+describe('npm start supervises its own NATS and Postgres, and stops in order', () => {
+  let dir: string;
+  let run: StartRun;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sf-start-'));
+    // Under root PostgreSQL runs as the postgres user, which must enter the directory.
+    await chmod(dir, 0o755);
+    run = await StartRun.launch(path.join(dir, 'data'));
+    await run.waitUntilReady();
+  });
+
+  afterAll(async () => {
+    await run?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists every process in stack.json with its role, pid and URLs', () => {
+    const stack = run.stack();
+    expect(stack.supervisorPid).toBe(run.child.pid);
+    expect(stack.processes.map((p) => [p.name, p.role]).sort()).toEqual(
+      [
+        ['chat', 'service'],
+        ['checklist', 'service'],
+        ['documents', 'service'],
+        ['gateway', 'gateway'],
+        ['nats', 'nats'],
+        ['postgres', 'postgres'],
+        ['presence', 'service'],
+      ].sort(),
+    );
+    for (const p of stack.processes) expect(isAlive(p.pid), `${p.name} (pid ${p.pid}) runs`).toBe(true);
+    const byName = new Map(stack.processes.map((p) => [p.name, p]));
+    expect(byName.get('gateway')?.urls.http).toBe(`http://localhost:${run.port}`);
+    expect(byName.get('nats')?.urls.nats).toBe(stack.natsUrl);
+    expect(byName.get('nats')?.urls.monitoring).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(byName.get('postgres')?.urls.postgres).toBe(stack.databaseUrl);
+    for (const name of ['chat', 'documents', 'presence', 'checklist']) expect(byName.get(name)?.urls.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  });
+
+  it('restarts nats-server after a SIGKILL on the same port, says so, and clients chat again', async () => {
+    await joinAndChat(run.port, 'before nats dies', 30_000);
+    const before = run.stack();
+    const pid = run.pidOf('nats');
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+
+    await expect.poll(() => run.pidOf('nats'), { timeout: 30_000, interval: 100 }).not.toBe(pid);
+    const newPid = run.pidOf('nats');
+    expect(isAlive(newPid)).toBe(true);
+    expect(run.stack().natsUrl).toBe(before.natsUrl);
+    const natsLines = run.ownEntries().filter((e) => e.process === 'nats').map((e) => e.msg);
+    expect(natsLines).toContain('exited (SIGKILL); restarting in 0.5 s');
+    expect(natsLines).toContain(`restarted (pid ${newPid}): same port, data kept`);
+
+    await joinAndChat(run.port, 'after nats came back', 45_000);
+    console.log(`nats-server killed → chat round trip again after ${Date.now() - killedAt} ms`);
+  });
+
+  it('restarts Postgres after a SIGKILL with its data: a message posted before is still there', async () => {
+    await joinAndChat(run.port, 'posted before postgres dies', 30_000);
+    const pid = run.pidOf('postgres');
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+
+    await expect.poll(() => run.pidOf('postgres'), { timeout: 60_000, interval: 100 }).not.toBe(pid);
+    const newPid = run.pidOf('postgres');
+    expect(isAlive(newPid)).toBe(true);
+    expect(run.ownEntries().filter((e) => e.process === 'postgres').map((e) => e.msg)).toContain(`restarted (pid ${newPid}): same port, data kept`);
+
+    const snapshot = await joinAndChat(run.port, 'after postgres came back', 60_000);
+    expect(snapshot.chat.messages.map((m) => m.text)).toContain('posted before postgres dies');
+    console.log(`postgres killed → chat round trip again after ${Date.now() - killedAt} ms`);
+  });
+
+  it('on Ctrl-C stops the gateway, then the services, then NATS and Postgres, and leaves nothing running', async () => {
+    const stack = run.stack();
+    const gone = new Map<string, number>();
+    const watch = setInterval(() => {
+      for (const p of stack.processes) if (!gone.has(p.name) && !isAlive(p.pid)) gone.set(p.name, Date.now());
+    }, 10);
+    const signalledAt = Date.now();
+    try {
+      // A terminal's Ctrl-C: SIGINT to the whole foreground process group.
+      process.kill(-run.child.pid!, 'SIGINT');
+      const exit = await Promise.race([run.exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start still runs 40 s after SIGINT:\n${run.output()}`)), 40_000))]);
+      expect(exit).toEqual({ code: 0, signal: null });
+      await expect.poll(() => gone.size, { timeout: 2_000, interval: 10 }).toBe(stack.processes.length);
+    } finally {
+      clearInterval(watch);
+    }
+    console.log(`Ctrl-C → everything stopped in ${Math.max(...gone.values()) - signalledAt} ms`);
+
+    // Order from npm start's log: each "shut down" line is written once that process has exited.
+    const order = run.ownEntries().filter((e) => e.msg?.startsWith('shut down')).map((e) => e.process);
+    expect(order).toHaveLength(7);
+    expect(order[0]).toBe('gateway');
+    expect(new Set(order.slice(1, 5))).toEqual(new Set(['chat', 'documents', 'presence', 'checklist']));
+    expect(new Set(order.slice(5))).toEqual(new Set(['nats', 'postgres']));
+    // And from the outside: when each pid was seen gone.
+    const at = (name: string) => gone.get(name)!;
+    for (const service of ['chat', 'documents', 'presence', 'checklist']) {
+      expect(at('gateway')).toBeLessThanOrEqual(at(service));
+      expect(at(service)).toBeLessThanOrEqual(at('nats'));
+      expect(at(service)).toBeLessThanOrEqual(at('postgres'));
+    }
+    expect(processesUsing(run.dataDir)).toEqual([]);
+    expect(existsSync(run.stackFile)).toBe(false);
+  });
+
+  it('on SIGTERM to the npm start process alone stops everything too, and the data survived', async () => {
+    run = await StartRun.launch(run.dataDir);
+    await run.waitUntilReady();
+    const snapshot = await joinAndChat(run.port, 'after a full restart', 30_000);
+    expect(snapshot.chat.messages.map((m) => m.text)).toEqual(expect.arrayContaining(['posted before postgres dies', 'after postgres came back']));
+
+    const pids = run.stack().processes.map((p) => p.pid);
+    run.child.kill('SIGTERM');
+    const exit = await Promise.race([run.exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start still runs 40 s after SIGTERM:\n${run.output()}`)), 40_000))]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(processesUsing(run.dataDir)).toEqual([]);
+    const order = run.ownEntries().filter((e) => e.msg?.startsWith('shut down')).map((e) => e.process);
+    expect(order[0]).toBe('gateway');
+    expect(new Set(order.slice(5))).toEqual(new Set(['nats', 'postgres']));
+  });
+});
+
+describe('npm start with a NATS_URL or DATABASE_URL that does not answer', () => {
+  let db: TestDatabase;
+  let dir: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(inject('databaseUrl'));
+    dir = await mkdtemp(path.join(tmpdir(), 'sf-start-unreachable-'));
+  });
+  afterAll(async () => {
+    await db?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function startFailing(env: Record<string, string>): Promise<{ exit: ProcessExit; tookMs: number; run: StartRun }> {
+    const run = await StartRun.launch(path.join(dir, 'data'), { START_CONNECT_TIMEOUT_MS: '3000', ...env });
+    const started = Date.now();
+    try {
+      const exit = await Promise.race([run.exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start still runs after 20 s:\n${run.output()}`)), 20_000))]);
+      return { exit, tookMs: Date.now() - started, run };
+    } catch (err) {
+      await run.destroy();
+      throw err;
+    }
+  }
+
+  it('an unreachable NATS_URL: a warning at once, then exit 1 naming it after START_CONNECT_TIMEOUT_MS', async () => {
+    const port = await freePort();
+    const { exit, tookMs, run } = await startFailing({ NATS_URL: `nats://127.0.0.1:${port}`, DATABASE_URL: db.url });
+    expect(exit.code).toBe(1);
+    expect(run.stderr.join('\n')).toContain(`npm start failed: NATS_URL nats://127.0.0.1:${port} did not answer within 3 s`);
+    expect(run.ownEntries().some((e) => e.level === 40 && e.msg?.startsWith(`NATS_URL nats://127.0.0.1:${port} does not answer yet`))).toBe(true);
+    expect(tookMs).toBeLessThan(15_000);
+    expect(existsSync(path.join(dir, 'data', 'stack.json'))).toBe(false);
+  });
+
+  it('an unreachable DATABASE_URL: the same, with the password left out', async () => {
+    const port = await freePort();
+    const { exit, run } = await startFailing({ NATS_URL: inject('natsUrl'), DATABASE_URL: `postgres://siteflow:secret-pw@127.0.0.1:${port}/siteflow` });
+    expect(exit.code).toBe(1);
+    const stderr = run.stderr.join('\n');
+    expect(stderr).toContain(`npm start failed: DATABASE_URL postgres://siteflow:***@127.0.0.1:${port}/siteflow did not answer within 3 s`);
+    expect(`${stderr}\n${run.lines.join('\n')}`).not.toContain('secret-pw');
+  });
+
+  it('a NATS without JetStream: exit 1 at once, saying so', async () => {
+    // The devstack always enables JetStream; a plain server is the same binary without -js.
+    const executable = findExecutable('nats-server');
+    expect(executable).toBeDefined();
+    const port = await freePort();
+    const plain = spawn(executable!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    try {
+      await expect.poll(() => canConnect(port), { timeout: 10_000 }).toBe(true);
+      const { exit, tookMs, run } = await startFailing({ NATS_URL: `nats://127.0.0.1:${port}`, DATABASE_URL: db.url, START_CONNECT_TIMEOUT_MS: '60000' });
+      expect(exit.code).toBe(1);
+      expect(run.stderr.join('\n')).toContain(`npm start failed: NATS_URL nats://127.0.0.1:${port}: the server has no JetStream (start it with -js)`);
+      expect(tookMs).toBeLessThan(15_000);
+    } finally {
+      plain.kill('SIGKILL');
+    }
+  });
+});
