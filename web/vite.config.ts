@@ -1,13 +1,53 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import react from '@vitejs/plugin-react';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 // The gateway serves the API and the socket on :4000 (and the built app itself, from web/dist);
 // in development Vite serves the app and forwards both, so the app always talks to its own origin.
 // GATEWAY_URL points the development server at a gateway elsewhere.
 const gateway = process.env.GATEWAY_URL ?? 'http://localhost:4000';
 
+// A public source map hands out the whole client source: only when asked for (WEB_SOURCEMAP=true).
+const sourcemap = process.env.WEB_SOURCEMAP === 'true';
+
+const brotli = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
+
+/**
+ * Writes `.br` and `.gz` beside every text asset of the build, compressed once at build time at
+ * the highest levels, so the gateway (@fastify/static `preCompressed`) serves them without
+ * compressing per request.
+ */
+function precompress(): Plugin {
+  let outDir = 'dist';
+  return {
+    name: 'siteflow-precompress',
+    apply: 'build',
+    configResolved(config) {
+      outDir = path.resolve(config.root, config.build.outDir);
+    },
+    async writeBundle(_options, bundle) {
+      const files = Object.keys(bundle).filter((f) => /\.(js|css|html|svg|json|map)$/.test(f));
+      await Promise.all(
+        files.map(async (file) => {
+          const full = path.join(outDir, file);
+          const raw = await readFile(full);
+          const [br, gz] = await Promise.all([
+            brotli(raw, { params: { [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
+            gzipAsync(raw, { level: 9 }),
+          ]);
+          await Promise.all([writeFile(`${full}.br`, br), writeFile(`${full}.gz`, gz)]);
+        }),
+      );
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), precompress()],
   server: {
     proxy: {
       '/api': { target: gateway, changeOrigin: true },
@@ -16,5 +56,5 @@ export default defineConfig({
       '/socket': { target: gateway, changeOrigin: true, ws: true, headers: { origin: gateway } },
     },
   },
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  build: { outDir: 'dist', emptyOutDir: true, sourcemap },
 });

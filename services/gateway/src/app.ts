@@ -56,10 +56,26 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   });
   registerRoutes(http, { config, nats, tokens });
   if (config.WEB_DIST && existsSync(config.WEB_DIST)) {
-    await http.register(fastifyStatic, { root: config.WEB_DIST, prefix: '/', wildcard: false });
-    // The web app routes on the client: unknown GETs outside the API get its index.html.
+    // The build writes .br/.gz beside each text asset (web/vite.config.ts): sent as the browser
+    // accepts, never compressed per request. Names under assets/ carry their content hash, so
+    // they never change (cached for a year); index.html names the current ones, so it is
+    // revalidated on every load and a deploy is seen at once.
+    await http.register(fastifyStatic, {
+      root: config.WEB_DIST,
+      prefix: '/',
+      wildcard: false,
+      preCompressed: true,
+      cacheControl: false,
+      setHeaders: (res, filePath) => {
+        const hashed = !/[\\/]index\.html(\.br|\.gz)?$/.test(filePath) && /[\\/]assets[\\/][^\\/]+$/.test(filePath);
+        res.setHeader('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
+        res.setHeader('vary', 'accept-encoding');
+      },
+    });
+    // The web app routes on the client: unknown GETs outside the API and the assets get its
+    // index.html (a missing asset, such as a source map not built, is a 404, not a page).
     http.setNotFoundHandler((req, reply) => {
-      if (req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/socket')) return reply.sendFile('index.html');
+      if (req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/socket') && !req.url.startsWith('/assets/')) return reply.sendFile('index.html');
       return reply.code(404).send({ code: 'not_found', message: 'no such route' });
     });
   }
