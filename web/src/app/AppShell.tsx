@@ -4,6 +4,7 @@ import { roleLabel } from '../auth/demoUsers.js';
 import { ConnectionBadge } from '../realtime/ConnectionBadge.js';
 import { Link, useRouter } from '../routing/Router.js';
 import { Avatar } from '../ui/Avatar.js';
+import { signOutQuestion, unsavedWork } from './unsavedWork.js';
 
 /** The signed-in frame: top bar with the connection badge, the user and sign-out; the page below. */
 export function AppShell({ children }: { children: ReactNode }) {
@@ -23,6 +24,9 @@ export function AppShell({ children }: { children: ReactNode }) {
   }, [location.pathname]);
 
   const onSignOut = () => {
+    // Signing out drops the socket and with it the lock: unsaved text would be gone for good.
+    const question = signOutQuestion(unsavedWork());
+    if (question && !window.confirm(question)) return;
     signOut();
     navigate('/login', { replace: true });
   };

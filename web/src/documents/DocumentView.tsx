@@ -1,12 +1,13 @@
 import type { RoomSnapshot } from '@siteflow/contracts';
 import { useCallback, useEffect, useId, useLayoutEffect, useReducer, useRef, useState } from 'react';
+import { holdUnsavedWork } from '../app/unsavedWork.js';
 import { formatMessageTime } from '../chat/formatTime.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import { LockIcon } from '../ui/LockIcon.js';
 import { useToast } from '../ui/Toaster.js';
 import { asChannelError, currentVersionOf, describeActionError, lockRefusal } from '../realtime/actionError.js';
 import type { RoomDocument } from './documentsState.js';
-import { autoSaveDue, lockLostMessage, openEditor, reduceEditor, savePayload, savingLabel, unlockEndsMyEdit } from './editorState.js';
+import { autoSaveDue, ELSEWHERE, mayStartEditing, openEditor, problemText, reduceEditor, savePayload, savingLabel, takenOverElsewhere, unlockEndsMyEdit } from './editorState.js';
 import { MarkdownPreview } from './MarkdownPreview.js';
 import { VersionHistory } from './VersionHistory.js';
 
@@ -72,17 +73,29 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   // After a rejoin the old connection's lock is gone or dying: take it back for this connection,
   // or tell the person who has it now. The draft stays either way.
   const seenEpoch = useRef(epoch);
+  /** A re-take is in flight: its own `document:locked` may overtake its reply. */
+  const retaking = useRef(false);
   useEffect(() => {
     if (seenEpoch.current === epoch) return;
     seenEpoch.current = epoch;
-    if (!stateRef.current.editing) return;
+    const s = stateRef.current;
+    if (!s.editing) return;
     if (lockedByOther) {
-      dispatch({ type: 'lock_lost', message: lockLostMessage(`${lockedByOther.username} is editing it now`) });
+      dispatch({ type: 'lock_lost', why: `${lockedByOther.username} is editing it now` });
       return;
     }
-    push('document:start_editing', doc.lock?.user_id === selfId ? { document_id: doc.id, take_over: true } : { document_id: doc.id }).catch((e: unknown) =>
-      dispatch({ type: 'lock_lost', message: lockLostMessage(asChannelError(e).reason) }),
-    );
+    // The user's lock with another start time is another tab's, not this tab's old connection's.
+    if (doc.lock && s.lockedAt !== null && doc.lock.locked_at !== s.lockedAt) {
+      dispatch({ type: 'lock_lost', why: ELSEWHERE });
+      return;
+    }
+    retaking.current = true;
+    push('document:start_editing', doc.lock?.user_id === selfId ? { document_id: doc.id, take_over: true } : { document_id: doc.id })
+      .then((reply) => dispatch({ type: 'lock_retaken', lockedAt: reply.locked_at }))
+      .catch((e: unknown) => dispatch({ type: 'lock_lost', why: asChannelError(e).reason }))
+      .finally(() => {
+        retaking.current = false;
+      });
     // Only a new snapshot triggers this; the lock read is the one that snapshot brought.
   }, [epoch]);
 
@@ -98,18 +111,18 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
         }
       }),
       on('document:locked', (p) => {
-        if (p.document_id === doc.id && p.user_id !== selfId && stateRef.current.editing) {
-          dispatch({ type: 'lock_lost', message: lockLostMessage(`${p.username} is editing it now`) });
-        }
+        if (p.document_id !== doc.id || !stateRef.current.editing) return;
+        if (p.user_id !== selfId) dispatch({ type: 'lock_lost', why: `${p.username} is editing it now` });
+        else if (!retaking.current && takenOverElsewhere(p, stateRef.current, selfId)) dispatch({ type: 'lock_lost', why: ELSEWHERE });
       }),
       on('document:unlocked', (p) => {
-        const lost = unlockEndsMyEdit(p, stateRef.current, selfId);
-        if (lost) dispatch({ type: 'lock_lost', message: lost });
+        const why = unlockEndsMyEdit(p, stateRef.current, selfId);
+        if (why) dispatch({ type: 'lock_lost', why });
         if (p.document_id === doc.id) setRequestedFrom(null);
       }),
       subscribeUser('document:lock_revoked', (p) => {
         if (p.document_id !== doc.id) return;
-        dispatch({ type: 'lock_lost', message: lockLostMessage(`${p.by_username} released it${p.reason ? `: ${p.reason}` : ''}`) });
+        dispatch({ type: 'lock_lost', why: `${p.by_username} released it${p.reason ? `: ${p.reason}` : ''}` });
       }),
     ];
     return () => offs.forEach((off) => off());
@@ -161,27 +174,31 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
     const timer = window.setInterval(() => {
       push('document:heartbeat', { document_id: doc.id }).catch((e: unknown) => {
         const err = asChannelError(e);
-        if (err.code === 'not_lock_holder' || err.code === 'not_found') dispatch({ type: 'lock_lost', message: lockLostMessage(err.reason) });
+        if (err.code === 'not_lock_holder' || err.code === 'not_found') dispatch({ type: 'lock_lost', why: err.reason });
       });
     }, HEARTBEAT_MS);
     return () => window.clearInterval(timer);
   }, [state.editing, joined, push, doc.id]);
 
-  // Closing the tab with unsaved text: the browser asks first.
+  // Closing the tab with unsaved text: the browser asks first; signing out: the app does.
   useEffect(() => {
     if (!state.dirty) return;
     const onBeforeUnload = (e: BeforeUnloadEvent) => e.preventDefault();
     window.addEventListener('beforeunload', onBeforeUnload);
-    return () => window.removeEventListener('beforeunload', onBeforeUnload);
-  }, [state.dirty]);
+    const release = holdUnsavedWork(() => `“${doc.title}”`);
+    return () => {
+      window.removeEventListener('beforeunload', onBeforeUnload);
+      release();
+    };
+  }, [state.dirty, doc.title]);
 
   const startEditing = async (takeOver = false) => {
     setBusy('start');
     setActionError(null);
     try {
-      await push('document:start_editing', takeOver ? { document_id: doc.id, take_over: true } : { document_id: doc.id });
+      const reply = await push('document:start_editing', takeOver ? { document_id: doc.id, take_over: true } : { document_id: doc.id });
       setTakeOverOffer(false);
-      dispatch({ type: 'edit_started' });
+      dispatch({ type: 'edit_started', lockedAt: reply.locked_at });
     } catch (e) {
       const err = asChannelError(e);
       setTakeOverOffer(lockRefusal(err)?.sameUser === true);
@@ -277,7 +294,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
 
       {problem && (
         <div className={`notice ${problem.kind === 'save_failed' ? 'notice-warn' : 'notice-error'} editor-problem`} role="alert">
-          <p>{problem.message}</p>
+          <p>{problemText(state)}</p>
           {problem.kind === 'conflict' && (
             <p className="notice-actions">
               <button type="button" className="button" onClick={() => dispatch({ type: 'rebase' })}>
@@ -292,6 +309,14 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
             <p className="notice-actions">
               <button type="button" className="button button-quiet" onClick={() => dispatch({ type: 'dismiss' })}>
                 Dismiss
+              </button>
+            </p>
+          )}
+          {problem.kind === 'lock_lost' && (
+            // Acknowledging is the separate step before editing again; it sits away from where Save was.
+            <p className="notice-actions">
+              <button type="button" className="button" onClick={() => dispatch({ type: 'dismiss' })}>
+                OK
               </button>
             </p>
           )}
@@ -319,7 +344,13 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
           </>
         ) : (
           <>
-            <button type="button" className="button button-primary" onClick={() => void startEditing()} disabled={lockedByOther !== null || busy !== null || content === null || !joined}>
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={() => void startEditing()}
+              disabled={lockedByOther !== null || busy !== null || !mayStartEditing(state) || !joined}
+              title={problem?.kind === 'lock_lost' ? 'Read why your lock was lost above first' : undefined}
+            >
               {keptDraft ? 'Edit again' : 'Start Editing'}
             </button>
             {lockedByOther && (

@@ -2,8 +2,12 @@ import type { ErrorCode, ServerPayload } from '@siteflow/contracts';
 
 /** Something the person at the editor must know about their text. */
 export type EditorProblem =
-  /** The edit lock is gone (expired, revoked, taken, lost while offline): the text is kept, not saved. */
-  | { kind: 'lock_lost'; message: string }
+  /**
+   * The edit lock is gone (expired, revoked, taken, lost while offline): the text is kept, not
+   * saved. `why` is the cause as the person should read it; what it means for their text is said
+   * at render time (`problemText`), since a save may still land or the text be discarded.
+   */
+  | { kind: 'lock_lost'; why: string }
   /** The document moved on under the text: saving would overwrite someone's version. */
   | { kind: 'conflict'; message: string; currentVersion: number }
   /** A save was refused for another reason (too large, unavailable…); editing goes on. */
@@ -29,27 +33,35 @@ export interface EditorState {
   saving: 'idle' | 'saving' | 'saved' | 'failed';
   lastSavedAt: string | null;
   problem: EditorProblem | null;
+  /**
+   * When this client's lock was acquired (the service's `locked_at`): a `document:locked` of the
+   * same user with another time is another connection of theirs (a second tab) taking over.
+   */
+  lockedAt: string | null;
 }
 
 export type EditorAction =
   | { type: 'loaded'; content: string; version: number }
-  | { type: 'edit_started' }
+  | { type: 'edit_started'; lockedAt?: string }
+  /** After a rejoin, this client took its lock back (or still had it): the time it holds it since. */
+  | { type: 'lock_retaken'; lockedAt: string }
   | { type: 'typed'; text: string }
   | { type: 'save_started' }
   | { type: 'saved'; version: number; content: string; at: string }
   | { type: 'save_failed'; code: ErrorCode; reason: string; currentVersion?: number }
   | { type: 'remote_update'; payload: ServerPayload<'document:updated'>; selfId: number }
-  | { type: 'lock_lost'; message: string }
+  | { type: 'lock_lost'; why: string }
   | { type: 'stopped' }
   | { type: 'restored'; version: number; content: string }
   /** Keep my text and save it over the latest version (after a conflict). */
   | { type: 'rebase' }
   /** Throw my unsaved text away and show the server's version. */
   | { type: 'discard' }
+  /** The person read the notice: a refused save's, or a lost lock's (only then may they edit again). */
   | { type: 'dismiss' };
 
 export function openEditor(documentId: number, version: number): EditorState {
-  return { documentId, content: null, version, editing: false, draft: '', draftBase: version, dirty: false, saving: 'idle', lastSavedAt: null, problem: null };
+  return { documentId, content: null, version, editing: false, draft: '', draftBase: version, dirty: false, saving: 'idle', lastSavedAt: null, problem: null, lockedAt: null };
 }
 
 const conflict = (version: number): EditorProblem => ({
@@ -69,13 +81,16 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
       return { ...state, content: action.content, version: action.version, problem: moved && state.problem?.kind !== 'lock_lost' ? conflict(action.version) : state.problem };
     }
     case 'edit_started': {
+      const lockedAt = action.lockedAt ?? null;
       // A draft kept from a lost lock is edited on; if the document moved meanwhile, say so.
       if (state.dirty) {
         const moved = state.version > state.draftBase;
-        return { ...state, editing: true, saving: 'idle', problem: moved ? conflict(state.version) : null };
+        return { ...state, editing: true, lockedAt, saving: 'idle', problem: moved ? conflict(state.version) : null };
       }
-      return { ...state, editing: true, draft: state.content ?? '', draftBase: state.version, saving: 'idle', problem: null };
+      return { ...state, editing: true, lockedAt, draft: state.content ?? '', draftBase: state.version, saving: 'idle', problem: null };
     }
+    case 'lock_retaken':
+      return state.editing ? { ...state, lockedAt: action.lockedAt } : state;
     case 'typed':
       return { ...state, draft: action.text, dirty: action.text !== (state.draftBase === state.version ? state.content : null) };
     case 'save_started':
@@ -99,7 +114,7 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
         case 'version_conflict':
           return { ...state, saving: 'failed', version: Math.max(state.version, action.currentVersion ?? state.version), problem: conflict(Math.max(state.version, action.currentVersion ?? state.version)) };
         case 'not_lock_holder':
-          return { ...state, saving: 'failed', editing: false, problem: { kind: 'lock_lost', message: lockLostMessage(action.reason) } };
+          return { ...state, saving: 'failed', editing: false, lockedAt: null, problem: { kind: 'lock_lost', why: action.reason } };
         default:
           return { ...state, saving: 'failed', problem: { kind: 'save_failed', message: `Not saved: ${action.reason}` } };
       }
@@ -117,10 +132,10 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
     }
     case 'lock_lost':
       if (!state.editing) return state;
-      return { ...state, editing: false, saving: state.saving === 'saving' ? 'idle' : state.saving, problem: { kind: 'lock_lost', message: action.message } };
+      return { ...state, editing: false, lockedAt: null, saving: state.saving === 'saving' ? 'idle' : state.saving, problem: { kind: 'lock_lost', why: action.why } };
     case 'stopped':
       // Stop Editing saves first; whatever is still unsaved stays as a kept draft.
-      return { ...state, editing: false, saving: 'idle', draft: state.dirty ? state.draft : (state.content ?? ''), problem: state.dirty ? state.problem : null };
+      return { ...state, editing: false, lockedAt: null, saving: 'idle', draft: state.dirty ? state.draft : (state.content ?? ''), problem: state.dirty ? state.problem : null };
     case 'restored':
       return { ...state, content: action.content, version: action.version, draft: action.content, draftBase: action.version, dirty: false, saving: 'saved', problem: null };
     case 'rebase':
@@ -128,7 +143,7 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
     case 'discard':
       return { ...state, draft: state.content ?? '', draftBase: state.version, dirty: false, saving: 'idle', problem: null };
     case 'dismiss':
-      return state.problem?.kind === 'save_failed' ? { ...state, problem: null } : state;
+      return state.problem?.kind === 'save_failed' || (state.problem?.kind === 'lock_lost' && !state.editing) ? { ...state, problem: null } : state;
     default: {
       const unhandled: never = action;
       return unhandled;
@@ -145,9 +160,38 @@ export function savePayload(state: EditorState): { document_id: number; content:
 /** Auto-save only writes what changed; a conflict or a running save waits for the person or the reply. */
 export const autoSaveDue = (state: EditorState): boolean => state.dirty && state.saving !== 'saving' && savePayload(state) !== null;
 
-export function lockLostMessage(reason?: string): string {
-  return `You no longer hold the edit lock${reason ? ` (${reason})` : ''}. Your text is kept below and has not been saved.`;
+/**
+ * What the notice of a problem says. A lost lock tells what became of the text as it is now: kept
+ * below and unsaved, or all saved (then nothing is below to point at).
+ */
+export function problemText(state: EditorState): string | null {
+  const { problem } = state;
+  if (!problem) return null;
+  if (problem.kind !== 'lock_lost') return problem.message;
+  const lost = `You no longer hold the edit lock (${problem.why}).`;
+  return state.dirty
+    ? `${lost} Your unsaved text is kept below: edit again to save it, or discard it.`
+    : `${lost} Everything you wrote is saved (version ${state.version}).`;
 }
+
+/**
+ * After a lost lock, nothing takes the lock again until the person has read why it was lost (a
+ * click meant for Save, which stood in the same place, must not undo an admin's release).
+ */
+export const mayStartEditing = (state: EditorState): boolean => !state.editing && state.content !== null && state.problem?.kind !== 'lock_lost';
+
+/**
+ * Whether a `document:locked` means another connection of this same user (a second tab or
+ * window) took the lock this client holds. Lock broadcasts name the user, not the connection, but
+ * a take-over is a new acquisition with a new `locked_at`, while this client's own re-acquisition
+ * keeps its time.
+ */
+export function takenOverElsewhere(payload: ServerPayload<'document:locked'>, state: EditorState, selfId: number): boolean {
+  return state.editing && payload.document_id === state.documentId && payload.user_id === selfId && state.lockedAt !== null && payload.locked_at !== state.lockedAt;
+}
+
+/** The cause a lock lost to another tab of the same user is shown with. */
+export const ELSEWHERE = 'you took it over in another tab or window';
 
 /** What the saving indicator says. */
 export function savingLabel(state: EditorState, formatTime: (iso: string) => string): string {
@@ -158,14 +202,14 @@ export function savingLabel(state: EditorState, formatTime: (iso: string) => str
   return 'No changes';
 }
 
-/** Why an unlock of this document, seen by the editor holding it, means the lock is gone. */
+/** Why an unlock of this document, seen by the editor holding it, means the lock is gone (the cause, or null). */
 export function unlockEndsMyEdit(payload: ServerPayload<'document:unlocked'>, state: EditorState, selfId: number): string | null {
   if (!state.editing || payload.document_id !== state.documentId || payload.user_id !== selfId) return null;
   switch (payload.reason) {
     case 'expired':
-      return lockLostMessage('the lock expired');
+      return 'the lock expired';
     case 'revoked':
-      return lockLostMessage('an admin released it');
+      return 'an admin released it';
     // `released`/`disconnected` of this user may be an earlier connection of theirs (a take-over).
     default:
       return null;

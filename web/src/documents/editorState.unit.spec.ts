@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { autoSaveDue, openEditor, reduceEditor, savePayload, savingLabel, unlockEndsMyEdit, type EditorAction, type EditorState } from './editorState.js';
+import { autoSaveDue, ELSEWHERE, mayStartEditing, openEditor, problemText, reduceEditor, savePayload, savingLabel, takenOverElsewhere, unlockEndsMyEdit, type EditorAction, type EditorState } from './editorState.js';
 
 const t0 = '2025-01-01T10:00:00.000Z';
 const given = (...actions: EditorAction[]): EditorState => actions.reduce(reduceEditor, openEditor(10, 3));
@@ -50,7 +50,7 @@ describe('document editor state', () => {
   });
 
   it('given unsaved text, when the lock is lost, then the text is kept and not saved', () => {
-    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'precious' }, { type: 'lock_lost', message: 'gone' });
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'precious' }, { type: 'lock_lost', why: 'gone' });
     expect(s).toMatchObject({ editing: false, draft: 'precious', dirty: true, problem: { kind: 'lock_lost' } });
     expect(savePayload(s)).toBeNull();
     // A later save by someone else does not overwrite it either.
@@ -59,7 +59,7 @@ describe('document editor state', () => {
   });
 
   it('given a kept draft on an older version, when editing again, then the conflict is stated before any save', () => {
-    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'precious' }, { type: 'lock_lost', message: 'gone' }, update(4, 'theirs'), { type: 'edit_started' });
+    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'precious' }, { type: 'lock_lost', why: 'gone' }, update(4, 'theirs'), { type: 'edit_started' });
     expect(s).toMatchObject({ editing: true, draft: 'precious', problem: { kind: 'conflict', currentVersion: 4 } });
     expect(savePayload(s)).toBeNull();
     const rebased = reduceEditor(s, { type: 'rebase' });
@@ -107,5 +107,46 @@ describe('document editor state', () => {
     expect(unlockEndsMyEdit({ document_id: 10, user_id: 1, reason: 'revoked' }, editing, 1)).toMatch(/admin/);
     expect(unlockEndsMyEdit({ document_id: 10, user_id: 1, reason: 'released' }, editing, 1)).toBeNull();
     expect(unlockEndsMyEdit({ document_id: 11, user_id: 1, reason: 'expired' }, editing, 1)).toBeNull();
+  });
+
+  it('given a lost lock, then editing again waits until the notice was read, and the draft stays', () => {
+    const lost = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'half a sentence' }, { type: 'lock_lost', why: 'alice released it' });
+    expect(mayStartEditing(lost)).toBe(false);
+    const read = reduceEditor(lost, { type: 'dismiss' });
+    expect(read).toMatchObject({ problem: null, draft: 'half a sentence', dirty: true });
+    expect(mayStartEditing(read)).toBe(true);
+    // A conflict is not dismissed this way: it needs a choice about the text.
+    const conflicted = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'x' }, { type: 'save_failed', code: 'version_conflict', reason: 'moved', currentVersion: 5 });
+    expect(reduceEditor(conflicted, { type: 'dismiss' })).toBe(conflicted);
+    expect(mayStartEditing(given())).toBe(false);
+    expect(mayStartEditing(given(loaded))).toBe(true);
+  });
+
+  it('says what became of the text when the lock is lost: kept below and unsaved, or all saved', () => {
+    const unsaved = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'mine' }, { type: 'lock_lost', why: 'alice released it' });
+    expect(problemText(unsaved)).toBe('You no longer hold the edit lock (alice released it). Your unsaved text is kept below: edit again to save it, or discard it.');
+    const saved = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'mine' }, { type: 'saved', version: 4, content: 'mine', at: t0 }, { type: 'lock_lost', why: 'alice released it' });
+    expect(problemText(saved)).toBe('You no longer hold the edit lock (alice released it). Everything you wrote is saved (version 4).');
+    expect(problemText(saved)).not.toContain('below');
+    // Discarding the kept text changes what the notice says.
+    expect(problemText(reduceEditor(unsaved, { type: 'discard' }))).toBeNull();
+    expect(problemText(given(loaded))).toBeNull();
+  });
+
+  it("tells a take-over by another tab of the same user from this tab's own lock", () => {
+    const editing = given(loaded, { type: 'edit_started', lockedAt: t0 });
+    const locked = (user_id: number, locked_at: string, document_id = 10) => ({ document_id, user_id, username: user_id === 1 ? 'alice' : 'bob', locked_at, expires_at: t0 });
+    const later = '2025-01-01T10:05:00.000Z';
+    expect(takenOverElsewhere(locked(1, later), editing, 1)).toBe(true);
+    expect(takenOverElsewhere(locked(1, t0), editing, 1)).toBe(false);
+    expect(takenOverElsewhere(locked(2, later), editing, 1)).toBe(false);
+    expect(takenOverElsewhere(locked(1, later, 11), editing, 1)).toBe(false);
+    expect(takenOverElsewhere(locked(1, later), given(loaded), 1)).toBe(false);
+    // After a rejoin this tab holds the lock since the re-take's time.
+    const retaken = reduceEditor(editing, { type: 'lock_retaken', lockedAt: later });
+    expect(takenOverElsewhere(locked(1, later), retaken, 1)).toBe(false);
+    const lost = reduceEditor(editing, { type: 'lock_lost', why: ELSEWHERE });
+    expect(problemText(lost)).toContain('another tab or window');
+    expect(lost.lockedAt).toBeNull();
   });
 });
