@@ -258,7 +258,7 @@ describe('infra/k8s, the production overlay', () => {
       const parsed = schema.safeParse(environmentOf(deployment, container, files));
       expect(parsed.success, `${process}: ${parsed.success ? '' : describeIssues(parsed.error)}`).toBe(true);
     }
-  });
+   }, 30_000);
 
   it('gives each process its own NATS user (infra/nats/auth.conf) with that user\'s password, and each service its own Postgres role', () => {
     const files = path.join(workdir, 'mounted');
@@ -309,7 +309,7 @@ describe('infra/k8s, the production overlay', () => {
       const configMap = find<K8sObject & { data: Record<string, string> }>('ConfigMap', volume!.configMap!.name!);
       expect(configMap.data['nats-connected.cjs'], process).toBe(readFileSync(path.join(k8sDir, 'base/probes/nats-connected.cjs'), 'utf8'));
     }
-  });
+   }, 30_000);
 
   it('gives each process a termination grace period that covers its drain, and no more than a little beyond', () => {
     for (const { process, deployment, container } of deployments) {
@@ -442,7 +442,7 @@ describe('the services\' readiness check (infra/k8s/base/probes/nats-connected.c
       for (const c of clients) c.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
-  });
+   }, 30_000);
 
   it('is what docker compose runs as each service\'s health check', () => {
     const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
