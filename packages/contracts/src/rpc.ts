@@ -35,12 +35,19 @@ export function fail(error: ErrorBody): ReplyEnvelope<never> {
   return { ok: false, error };
 }
 
-/** What a service's health subject answers. */
+/**
+ * What a service's health subject answers. Ready (`status: 'ok'`) is `{ok: true, data}`; not ready
+ * is `{ok: false, error: {code: 'unavailable', message, details}}` with this reply as the details,
+ * so that a caller looking only at `ok` is not told a service without its database is fine.
+ */
 export const HealthReply = z.object({
   service: z.string(),
   instance: z.string(),
-  status: z.enum(['ok', 'degraded']),
+  status: z.enum(['ok', 'not_ready']),
+  /** Each dependency: `postgres`, `nats`, `stream` (the service's JetStream stream). */
   checks: z.record(z.string(), z.enum(['ok', 'failing'])),
+  /** Why each failing check failed, for people. */
+  reasons: z.record(z.string(), z.string()).optional(),
   uptime_s: z.number(),
 });
 export type HealthReply = z.infer<typeof HealthReply>;

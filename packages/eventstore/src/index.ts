@@ -9,7 +9,8 @@ export type {
   NewEvent,
   RecordedEvent,
 } from './types.js';
-export { ConcurrencyError, isConcurrencyError } from './errors.js';
+export { ConcurrencyError, databaseUnavailableReason, isConcurrencyError } from './errors.js';
+export { connectionSettings, createPostgresPool, DEFAULT_POSTGRES_TIMEOUTS, type PostgresPoolOptions, type PostgresTimeouts } from './pool.js';
 export { createEventStore } from './store.js';
 export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { lockKey, type StoreSchema } from './schema.js';
 import type { Migration } from './types.js';
@@ -45,16 +45,27 @@ function coreTables(s: StoreSchema): string {
  * later ones find everything applied. Read-model SQL runs with `search_path = <schema>, public`, so
  * unqualified names land in the service's schema (statements that refuse a transaction, such as
  * CREATE INDEX CONCURRENTLY, are not supported).
+ *
+ * It runs on a connection of its own, with the pool's settings but `timeoutMs` as its statement,
+ * query and idle bounds: a migration's length grows with the data, unlike a command's, and an
+ * instance waiting for another's migration waits in one statement.
  */
-export async function migrate(pool: Pool, s: StoreSchema, migrations: Migration[], logger?: Logger): Promise<void> {
+export async function migrate(pool: pg.Pool, s: StoreSchema, migrations: Migration[], logger?: Logger, timeoutMs = 600_000): Promise<void> {
   const ordered = [...migrations].sort((a, b) => a.id - b.id);
   ordered.forEach((m, i) => {
     if (!Number.isInteger(m.id) || m.id < 1) throw new Error(`migration ${m.name}: id must be a positive integer`);
     if (i > 0 && ordered[i - 1]!.id === m.id) throw new Error(`duplicate migration id ${m.id}`);
   });
 
-  const client = await pool.connect();
+  const client = new pg.Client({
+    ...pool.options,
+    statement_timeout: timeoutMs,
+    idle_in_transaction_session_timeout: timeoutMs,
+    query_timeout: timeoutMs + 5_000,
+  });
   let broken: Error | undefined;
+  client.on('error', (err) => (broken ??= err));
+  await client.connect();
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey('migrate', s)]);
@@ -71,9 +82,9 @@ export async function migrate(pool: Pool, s: StoreSchema, migrations: Migration[
     }
     await client.query('COMMIT');
   } catch (err) {
-    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    if (!broken) await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release(broken);
+    await client.end().catch(() => undefined);
   }
 }

@@ -10,6 +10,8 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { DEFAULT_POSTGRES_TIMEOUTS } from './pool.js';
+import { prepared } from './prepared.js';
 import { toPublishedEvent } from './published.js';
 import { START, compareCheckpoints, readAllEvents, readLastPosition, type Queryable } from './read.js';
 import { lockKey, storeSchema, type StoreSchema } from './schema.js';
@@ -35,6 +37,13 @@ export interface OutboxRelayOptions {
    * broker drops as duplicates (the save interval is far inside the de-duplication window).
    */
   checkpointIntervalMs?: number;
+  /**
+   * Committed events are read only below the oldest transaction still running anywhere in the
+   * cluster (see readAllEvents), so one long-open transaction holds every relay back. When the
+   * oldest waiting event has waited this long (default 10 s), the relay logs a warning naming the
+   * oldest open transactions it can see, and again each time as long again passes.
+   */
+  heldBackWarnMs?: number;
   /** Test hook: called after JetStream acked an event but before the checkpoint is saved. */
   afterPublish?: (e: RecordedEvent) => void | Promise<void>;
 }
@@ -44,6 +53,19 @@ export interface OutboxRelay {
   /** Resolves when everything committed before the call has been published (default timeout 30 s). */
   flush(timeoutMs?: number): Promise<void>;
   readonly isLeader: boolean;
+  /** Since when the oldest committed event has been waiting behind an open transaction (ms epoch), or null. */
+  readonly heldBackSince: number | null;
+}
+
+/** An open transaction that holds the relay back, as pg_stat_activity shows it. */
+interface Blocker {
+  pid: number;
+  database: string | null;
+  user: string | null;
+  application: string | null;
+  state: string | null;
+  transaction_age_s: number | null;
+  query: string | null;
 }
 
 /** The JetStream de-duplication window: a re-publish after a crash must land within it. */
@@ -114,6 +136,10 @@ class Relay implements OutboxRelay {
   #savedAt = 0;
   readonly #checkpointIntervalMs: number;
   #streamReady = false;
+  readonly #heldBackWarnMs: number;
+  /** The oldest committed event seen waiting behind an open transaction, and since when. */
+  #heldBack: { event: GlobalCheckpoint; since: number; warnedAt: number | null } | null = null;
+  #heldBackCheckedAt = 0;
 
   constructor(opts: OutboxRelayOptions) {
     this.#opts = opts;
@@ -126,10 +152,15 @@ class Relay implements OutboxRelay {
     this.#pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.#leaderRetryMs = opts.leaderRetryMs ?? 2000;
     this.#checkpointIntervalMs = opts.checkpointIntervalMs ?? 200;
+    this.#heldBackWarnMs = opts.heldBackWarnMs ?? 10_000;
   }
 
   get isLeader(): boolean {
     return this.#leader;
+  }
+
+  get heldBackSince(): number | null {
+    return this.#heldBack?.since ?? null;
   }
 
   async ensureStream(): Promise<void> {
@@ -189,6 +220,7 @@ class Relay implements OutboxRelay {
         const published = await this.#publishBatch();
         if (this.#unsaved && Date.now() - this.#savedAt >= this.#checkpointIntervalMs) await this.#saveCheckpoint();
         backoff = BACKOFF_MIN_MS;
+        if (published < this.#batchSize) await this.#watchHeldBack();
         if (published < this.#batchSize) {
           // Idle: wake for new commits, and in time to save a checkpoint that is due.
           const saveDueIn = this.#unsaved ? Math.max(0, this.#checkpointIntervalMs - (Date.now() - this.#savedAt)) : Infinity;
@@ -198,6 +230,9 @@ class Relay implements OutboxRelay {
         firstAttemptDone();
         if (this.#stopped) break;
         this.#log.warn({ err, retryInMs: backoff }, 'outbox relay failed; retrying');
+        // A query the server never answered (stopped, or a half-open connection) leaves the session
+        // unusable: drop it, and leadership with it, so the server's keepalive can free the lock.
+        if (err instanceof Error && /^Query read timeout/.test(err.message)) await this.#endSession({ unlock: false });
         await this.#idle.wait(backoff);
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       }
@@ -297,7 +332,14 @@ class Relay implements OutboxRelay {
 
   async #openSession(): Promise<pg.Client> {
     const { pool } = this.#opts.store;
-    const client = new pg.Client({ ...pool.options, keepAlive: true, application_name: `outbox-relay:${this.#s.name}` });
+    // The pool's settings (its timeouts and keepalive, see createPostgresPool), and keepalive in any case:
+    // this session holds leadership, and a dead one must let go of it within seconds, not hours.
+    const client = new pg.Client({
+      ...pool.options,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: pool.options.keepAliveInitialDelayMillis || DEFAULT_POSTGRES_TIMEOUTS.keepAliveIdleMs,
+      application_name: `outbox-relay:${this.#s.name}`,
+    });
     const lost = (err?: Error) => {
       if (this.#session !== client) return;
       this.#session = null;
@@ -319,15 +361,76 @@ class Relay implements OutboxRelay {
     return client;
   }
 
-  async #endSession(): Promise<void> {
+  /**
+   * Notices, and says, when committed events have waited too long behind an open transaction.
+   * Runs when the relay is idle (it published all it may read), at most every second.
+   */
+  async #watchHeldBack(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#heldBackCheckedAt < Math.min(1_000, this.#heldBackWarnMs / 2)) return;
+    this.#heldBackCheckedAt = now;
+    const held = this.#heldBack;
+    if (held && compareCheckpoints(this.#checkpoint, held.event) >= 0) {
+      if (held.warnedAt !== null) this.#log.info({ heldBackMs: now - held.since }, 'outbox relay is no longer held back');
+      this.#heldBack = null;
+    }
+    if (!this.#heldBack) {
+      // Everything readable was just read: a committed event beyond the checkpoint waits for the
+      // horizon (or was committed a moment ago and is read next round).
+      const { rows } = await this.#leaderDb().query<{ transaction_id: string; global_position: string }>(
+        prepared(
+          `SELECT transaction_id::text AS transaction_id, global_position FROM ${this.#s.events}
+            WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+            ORDER BY transaction_id, global_position LIMIT 1`,
+          [this.#checkpoint.transactionId, this.#checkpoint.globalPosition],
+        ),
+      );
+      const row = rows[0];
+      if (row) this.#heldBack = { event: { transactionId: row.transaction_id, globalPosition: Number(row.global_position) }, since: now, warnedAt: null };
+      return;
+    }
+    const waited = now - this.#heldBack.since;
+    const lastWarned = this.#heldBack.warnedAt ?? this.#heldBack.since;
+    if (waited < this.#heldBackWarnMs || now - lastWarned < this.#heldBackWarnMs) return;
+    this.#heldBack.warnedAt = now;
+    const blockers = await this.#oldestOpenTransactions().catch(() => [] as Blocker[]);
+    this.#log.warn(
+      { heldBackMs: waited, waitingEvent: this.#heldBack.event, blockers },
+      blockers.length > 0
+        ? `outbox relay held back ${Math.round(waited / 1000)} s by an open transaction (pid ${blockers[0]!.pid}, open ${blockers[0]!.transaction_age_s ?? '?'} s): events are published once it ends`
+        : `outbox relay held back ${Math.round(waited / 1000)} s by an open transaction this role cannot see (another role's session needs pg_read_all_stats to be shown; or a prepared transaction, see pg_prepared_xacts)`,
+    );
+  }
+
+  /**
+   * The oldest transactions holding a transaction id (what the horizon waits for), oldest first. Other
+   * roles' sessions show their details only to a role with pg_read_all_stats.
+   */
+  async #oldestOpenTransactions(): Promise<Blocker[]> {
+    const { rows } = await this.#leaderDb().query<Blocker>(
+      `SELECT pid, datname AS database, usename AS "user", application_name AS application, state,
+              round(extract(epoch FROM clock_timestamp() - xact_start)::numeric, 1)::float8 AS transaction_age_s,
+              left(query, 200) AS query
+         FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+        ORDER BY age(backend_xid) DESC
+        LIMIT 3`,
+    );
+    return rows;
+  }
+
+  /** `unlock: false` for a session that no longer answers: closing it is all that is left. */
+  async #endSession({ unlock = true } = {}): Promise<void> {
     const session = this.#session;
     this.#session = null;
     this.#leader = false;
     if (!session) return;
-    try {
-      await session.query('SELECT pg_advisory_unlock_all()');
-    } catch {
-      // closing the session releases the lock anyway
+    if (unlock) {
+      try {
+        await session.query('SELECT pg_advisory_unlock_all()');
+      } catch {
+        // closing the session releases the lock anyway
+      }
     }
     await session.end().catch(() => {});
   }

@@ -7,14 +7,20 @@ import { storeSchema } from './schema.js';
 import type { EventStore, EventStoreTx } from './types.js';
 
 /** The event store of one service, in its own Postgres schema (run `migrate()` once at boot). */
-export function createEventStore(opts: { pool: Pool; schema: string; logger?: Logger }): EventStore {
+export function createEventStore(opts: {
+  pool: Pool;
+  schema: string;
+  logger?: Logger;
+  /** Statement bound of migrations (default 10 minutes); commands use the pool's. */
+  migrationTimeoutMs?: number;
+}): EventStore {
   const { pool, logger } = opts;
   const s = storeSchema(opts.schema);
 
   return {
     schema: s.name,
     pool,
-    migrate: (readModelMigrations = []) => migrate(pool, s, readModelMigrations, logger),
+    migrate: (readModelMigrations = []) => migrate(pool, s, readModelMigrations, logger, opts.migrationTimeoutMs),
 
     transaction: (fn) => run('BEGIN', fn),
     // Reads in one consistent snapshot: the read models and the stream versions they reflect agree.
@@ -27,6 +33,11 @@ export function createEventStore(opts: { pool: Pool; schema: string; logger?: Lo
 
   async function run<T>(begin: string, fn: (tx: EventStoreTx) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    // The connection may die while the client is ours (between two statements, or while `fn`
+    // awaits something else): `pg` then emits 'error', which must not go unheard.
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken ??= err);
+    client.on('error', onError);
     const tx: EventStoreTx = {
       client,
       append: (streamId, events, appendOpts) => appendToStream(client, s, streamId, events, appendOpts),
@@ -37,17 +48,18 @@ export function createEventStore(opts: { pool: Pool; schema: string; logger?: Lo
       streamVersion: (streamId) => readStreamVersion(client, s, streamId),
       lockStream: (streamId) => readStreamVersion(client, s, streamId, true),
     };
-    let broken: Error | undefined;
     try {
       await client.query(begin);
       const result = await fn(tx);
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
       throw err;
     } finally {
-      // A client whose rollback failed is in an unknown state: destroy it rather than pool it.
+      client.removeListener('error', onError);
+      // A client whose connection failed, or whose rollback did, is in an unknown state: released
+      // with the error, the pool destroys it rather than hand it out again.
       client.release(broken);
     }
   }

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { ClientBase, Pool, PoolClient } from 'pg';
 import type { Broadcast } from '@siteflow/contracts';
 
 /** An event to append. */
@@ -43,7 +43,7 @@ export type ExpectedVersion = number | 'no_stream' | 'any';
 export interface Migration {
   id: number;
   name: string;
-  up: string | ((client: PoolClient) => Promise<void>);
+  up: string | ((client: ClientBase) => Promise<void>);
 }
 
 /** Where a global-order reader stands: the last event it has handled. */

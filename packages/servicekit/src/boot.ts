@@ -2,10 +2,9 @@ import 'reflect-metadata';
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { MicroserviceOptions } from '@nestjs/microservices';
-import pg from 'pg';
 import type { z } from 'zod';
 import { streamFor, subjects, type ServiceName } from '@siteflow/contracts';
-import { createEventStore, startOutboxRelay, type Migration, type OutboxRelay, type RecordedEvent } from '@siteflow/eventstore';
+import { createEventStore, createPostgresPool, startOutboxRelay, type Migration, type OutboxRelay, type RecordedEvent } from '@siteflow/eventstore';
 import { connectNats, natsOptionsFromUrl } from '@siteflow/messaging';
 import { BaseServiceConfig, loadConfig } from './config.js';
 import { DrainingServerNats } from './draining-server.js';
@@ -47,10 +46,22 @@ export function defaultSubjectFor(service: ServiceName) {
 export async function bootService<C extends BaseServiceConfig>(def: ServiceDefinition<C>): Promise<RunningService<C>> {
   const config = loadConfig((def.configSchema ?? BaseServiceConfig) as z.ZodType<C>);
   const logger = createLogger(def.name, config.LOG_LEVEL, config.INSTANCE_ID);
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, application_name: def.name });
-  pool.on('error', (err) => logger.error({ err }, 'idle Postgres client failed'));
+  const pool = createPostgresPool({
+    connectionString: config.DATABASE_URL,
+    max: config.DB_POOL_SIZE,
+    applicationName: def.name,
+    timeouts: {
+      connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      keepAliveIdleMs: config.DB_KEEPALIVE_IDLE_MS,
+    },
+    logger: logger.child({ component: 'postgres' }),
+  });
+  pool.on('error', (err) => logger.warn({ err }, 'an idle Postgres connection failed; it is discarded'));
 
-  const store = createEventStore({ pool, schema: def.name, logger });
+  const store = createEventStore({ pool, schema: def.name, logger, migrationTimeoutMs: config.DB_MIGRATION_TIMEOUT_MS });
   await store.migrate(def.migrations);
 
   const nats = await connectNats(config.NATS_URL, `${def.name}:${config.INSTANCE_ID}`);
@@ -60,6 +71,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     logger: logger.child({ component: 'outbox' }),
     stream: streamFor(def.name),
     subjectFor: defaultSubjectFor(def.name),
+    heldBackWarnMs: config.OUTBOX_HELD_BACK_WARN_MS,
   });
   const encoder = new TextEncoder();
   const kit: ServiceKit<C> = {

@@ -6,6 +6,8 @@ const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+const ms = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
 /** Settings every service reads from its environment. */
 export const BaseServiceConfig = z.object({
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
@@ -16,6 +18,16 @@ export const BaseServiceConfig = z.object({
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** How long a stopping service waits for requests in flight. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
+  // Bounds on every Postgres connection (eventstore's PostgresTimeouts); 0 is not allowed: unbounded
+  // is what they are there to prevent.
+  DB_CONNECT_TIMEOUT_MS: ms(100, 60_000, 5_000),
+  DB_STATEMENT_TIMEOUT_MS: ms(100, 600_000, 10_000),
+  DB_QUERY_TIMEOUT_MS: ms(100, 600_000, 15_000),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: ms(100, 600_000, 10_000),
+  DB_KEEPALIVE_IDLE_MS: ms(1_000, 600_000, 10_000),
+  DB_MIGRATION_TIMEOUT_MS: ms(1_000, 3_600_000, 600_000),
+  /** The outbox relay warns when committed events wait longer than this behind an open transaction. */
+  OUTBOX_HELD_BACK_WARN_MS: ms(100, 3_600_000, 10_000),
 });
 export type BaseServiceConfig = z.infer<typeof BaseServiceConfig>;
 

@@ -1,12 +1,13 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { AppError, describeIssues, type ReplyEnvelope } from '@siteflow/contracts';
-import { ConcurrencyError } from '@siteflow/eventstore';
+import { ConcurrencyError, databaseUnavailableReason } from '@siteflow/eventstore';
 
 /**
  * The shape of every NATS handler: parse the request with its zod schema, run the work, and turn the
- * outcome into a reply envelope. Bad input is `invalid_payload`; an AppError keeps its code; anything
- * else is logged and answered `internal` (the process keeps running).
+ * outcome into a reply envelope. Bad input is `invalid_payload`; an AppError keeps its code; a
+ * database out of reach or too slow is `unavailable` (worth a retry later); anything else is logged
+ * and answered `internal` (the process keeps running).
  */
 export async function handle<S extends z.ZodType, R>(
   logger: Logger,
@@ -25,6 +26,11 @@ export async function handle<S extends z.ZodType, R>(
     if (e instanceof AppError) return { ok: false, error: e.toBody() };
     if (e instanceof ConcurrencyError) {
       return { ok: false, error: { code: 'version_conflict', message: 'the data changed concurrently; try again' } };
+    }
+    const outage = databaseUnavailableReason(e);
+    if (outage) {
+      logger.warn({ err: e, subject }, `handler failed: ${outage}`);
+      return { ok: false, error: { code: 'unavailable', message: `${outage}; try again shortly` } };
     }
     logger.error({ err: e, subject }, 'handler failed');
     return { ok: false, error: { code: 'internal', message: 'internal error' } };

@@ -1,7 +1,7 @@
 import { Controller, Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { commandRequest, ConnectionClosedNotice, projectClientEvents, subjects, TypingPayload, type EphemeralMessage, type ReplyEnvelope, type TypingReply } from '@siteflow/contracts';
-import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import type { Subscription } from '@nats-io/transport-node';
 import { endTyping, endTypingOfConnection, renewTyping, sweepExpiredTyping, type TypingState } from './typing.read-model.js';
 
@@ -26,11 +26,15 @@ function announce(kit: ServiceKit, s: TypingState, typing: boolean): void {
 /** `chat:typing` starts or renews (clients renew while typing); `chat:stop_typing` ends. */
 @Controller()
 export class TypingController {
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+  constructor(
+    @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
+  ) {}
 
   @MessagePattern(projectClientEvents['chat:typing'].subject)
   start(@Payload() raw: unknown): Promise<ReplyEnvelope<TypingReply>> {
-    return handle(this.kit.logger, 'chat.typing.start', TypingRequest, raw, async ({ ctx }) => {
+    return handle(this.kit.logger, 'chat.typing.start', TypingRequest, raw, async ({ ctx: asked }) => {
+      const ctx = await this.members.require(asked);
       const s: TypingState = { project_id: ctx.project_id, user_id: ctx.user_id, username: ctx.username, connection_id: ctx.connection_id };
       await renewTyping(this.kit.pool, s);
       // Announced on every renewal: a client that missed the first one still learns it.
@@ -41,7 +45,8 @@ export class TypingController {
 
   @MessagePattern(projectClientEvents['chat:stop_typing'].subject)
   stop(@Payload() raw: unknown): Promise<ReplyEnvelope<TypingReply>> {
-    return handle(this.kit.logger, 'chat.typing.stop', TypingRequest, raw, async ({ ctx }) => {
+    return handle(this.kit.logger, 'chat.typing.stop', TypingRequest, raw, async ({ ctx: asked }) => {
+      const ctx = await this.members.require(asked);
       const ended = await endTyping(this.kit.pool, ctx.project_id, ctx.user_id);
       if (ended) announce(this.kit, { ...ended, connection_id: ctx.connection_id }, false);
       return { typing: false };
@@ -58,6 +63,7 @@ export class TypingSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private timer: NodeJS.Timeout | null = null;
   private closedSub: Subscription | null = null;
   private running: Promise<void> | null = null;
+  private failingSince: number | null = null;
 
   constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
 
@@ -95,8 +101,14 @@ export class TypingSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private async sweep(): Promise<void> {
     try {
       for (const s of await sweepExpiredTyping(this.kit.pool)) announce(this.kit, s, false);
+      if (this.failingSince !== null) {
+        this.kit.logger.info({ failedForMs: Date.now() - this.failingSince }, 'typing sweep works again');
+        this.failingSince = null;
+      }
     } catch (err) {
-      this.kit.logger.warn({ err }, 'typing sweep failed; next round retries');
+      // Four rounds a second: while the database is away, say so once, not four times a second.
+      if (this.failingSince === null) this.kit.logger.warn({ err }, 'typing sweep failed; it keeps trying every round');
+      this.failingSince ??= Date.now();
     }
   }
 }

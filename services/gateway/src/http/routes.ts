@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DEMO_USERS, DevLoginRequest, describeIssues, SERVICES, subjects, type DevLoginResponse } from '@siteflow/contracts';
+import { DEMO_USERS, DevLoginRequest, describeIssues, HealthReply, SERVICES, subjects, type DevLoginResponse, type ServiceName } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
 import type { TokenService } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
@@ -8,19 +8,39 @@ import type { GatewayConfig } from '../config.js';
 export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService }): void {
   const { config, nats, tokens } = deps;
 
-  /** Alive: the process answers. */
+  /** Alive: the process answers (liveness: restart me when this fails). */
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  /** Ready: NATS is connected and every service's health subject answers. */
-  app.get('/readyz', async (_req, reply) => {
-    const natsOk = !nats.isClosed() && !nats.isDraining();
-    const results = await Promise.all(
-      SERVICES.map(async (s) => [s, (await requestService(nats, subjects.health(s), {}, { timeoutMs: 1000 })).ok] as const),
-    );
-    const services = Object.fromEntries(results.map(([s, ok]) => [s, ok ? 'ok' : 'unavailable']));
-    const ready = natsOk && results.every(([, ok]) => ok);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', nats: natsOk ? 'ok' : 'unavailable', services });
+  /**
+   * Ready: this gateway can serve, i.e. its NATS connection answers a round trip. The services'
+   * state is reported in the body (`services`, and `problems` saying what is down) but does not
+   * decide: a service without its database is the same for every gateway, and taking them all out
+   * of the load balancer at once would turn an outage of one capability (pushes answered
+   * `unavailable`) into an outage of everything. `?full` decides on the services too (503 unless
+   * every one is ready): for deploy checks, `npm start` and monitoring, not for a load balancer.
+   */
+  app.get<{ Querystring: { full?: string } }>('/readyz', async (req, reply) => {
+    const [natsProblem, services] = await Promise.all([natsRoundTrip(nats), Promise.all(SERVICES.map(serviceReadiness))]);
+    const problems: Record<string, string> = {};
+    if (natsProblem) problems.nats = natsProblem;
+    for (const s of services) if (s.problem) problems[s.service] = s.problem;
+    const full = req.query.full !== undefined;
+    const ready = natsProblem === null && (!full || services.every((s) => s.state === 'ok'));
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'not_ready',
+      nats: natsProblem === null ? 'ok' : 'unavailable',
+      services: Object.fromEntries(services.map((s) => [s.service, s.state])),
+      ...(Object.keys(problems).length > 0 ? { problems } : {}),
+    });
   });
+
+  async function serviceReadiness(service: ServiceName): Promise<{ service: ServiceName; state: 'ok' | 'not_ready' | 'unavailable'; problem?: string }> {
+    const r = await requestService(nats, subjects.health(service), {}, { timeoutMs: 1_500 });
+    if (r.ok) return { service, state: 'ok' };
+    // A service that answers "not ready" names what failed; one that does not answer is down or unreachable.
+    const health = HealthReply.safeParse(r.error.details);
+    return { service, state: health.success ? 'not_ready' : 'unavailable', problem: r.error.message };
+  }
 
   /**
    * Dev login: a token for a demo user, with the scopes asked for (`projects:admin` only). Off
@@ -49,4 +69,24 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"><rect width="64" height="64" rx="32" fill="hsl(${hue},55%,45%)"/><text x="32" y="41" font-family="system-ui,sans-serif" font-size="26" font-weight="600" text-anchor="middle" fill="#fff">${initials}</text></svg>`;
     return reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(svg);
   });
+}
+
+/** Null when the NATS server answers a round trip within a second, otherwise why not. */
+async function natsRoundTrip(nats: NatsConnection): Promise<string | null> {
+  if (nats.isClosed()) return 'the NATS connection is closed';
+  if (nats.isDraining()) return 'the gateway is stopping';
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      nats.flush(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('NATS did not answer within 1000 ms (reconnecting?)')), 1_000);
+      }),
+    ]);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    clearTimeout(timer);
+  }
 }
