@@ -348,6 +348,8 @@ describe('infra/k8s, the production overlay', () => {
       const hpa = hpas.filter((h) => h.spec!.scaleTargetRef.kind === 'Deployment' && h.spec!.scaleTargetRef.name === name);
       expect(hpa, process).toHaveLength(1);
       expect(hpa[0]!.spec!.minReplicas, process).toBeGreaterThanOrEqual(2);
+      // A count in the Deployment would be put back by every `kubectl apply`, under the autoscaler.
+      expect(deployment.spec!.replicas, `${process}: replicas set beside its autoscaler`).toBeUndefined();
       const signals = (hpa[0]!.spec!.metrics ?? []).map((m) => m.resource?.name).sort();
       expect(signals, process).toEqual(process === 'gateway' ? ['cpu', 'memory'] : ['cpu']);
       const pdb = pdbs.filter((p) => labelsMatch(p.spec!.selector!.matchLabels, podLabels));
