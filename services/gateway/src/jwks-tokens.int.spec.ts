@@ -1,13 +1,15 @@
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_USERS, type ChatMessage } from '@siteflow/contracts';
-import { connectClient, openChannel, push, rawSocket, SocketRefused, useStack, type GatewayProcess } from '@siteflow/testing';
+import { connectClient, openChannel, push, rawSocket, REPO_ROOT, SocketRefused, useStack, type GatewayProcess } from '@siteflow/testing';
 
 /**
  * Siteflow's issuer signs session tokens with keys it publishes as a JWKS and rotates at will: a
@@ -190,6 +192,43 @@ describe('gateway with session keys from a JWKS', () => {
     expect(await devLogin(gateway, { username: 'alice', scope: 'projects:admin admin' })).toEqual({
       status: 400,
       body: { code: 'invalid_payload', message: 'scope.1: dev login grants only projects:admin, not "admin"' },
+    });
+  });
+});
+
+describe('gateway startup with an unusable key set', () => {
+  const main = path.join(REPO_ROOT, 'services', 'gateway', 'dist', 'main.js');
+  const dir = mkdtempSync(path.join(tmpdir(), 'gateway-jwks-startup-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs the gateway and resolves with its exit code and stderr (it must not get as far as NATS). */
+  async function start(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+    try {
+      await promisify(execFile)(process.execPath, [main], {
+        env: { PATH: process.env.PATH ?? '', NATS_URL: 'nats://127.0.0.1:1', LOG_LEVEL: 'silent', ...env },
+        timeout: 30_000,
+      });
+      return { code: 0, stderr: '' };
+    } catch (err) {
+      const e = err as { code?: number | string; stderr?: string };
+      return { code: typeof e.code === 'number' ? e.code : null, stderr: e.stderr ?? '' };
+    }
+  }
+
+  it('exits 78 naming the variable: a key set with HS256, plain http off loopback, a private key in the file', async () => {
+    expect(await start({ JWT_SECRET: 'a-secret-of-at-least-thirty-two-characters', JWT_JWKS_URL: 'https://siteflow.example/jwks.json' })).toEqual({
+      code: 78,
+      stderr: 'invalid configuration: JWT_JWKS_URL: is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA\n',
+    });
+    expect(await start({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'http://siteflow:8080/jwks.json' })).toEqual({
+      code: 78,
+      stderr: 'invalid configuration: JWT_JWKS_URL: must be https (keys fetched over plain http can be replaced on the way); http is accepted only on loopback\n',
+    });
+    const file = path.join(dir, 'jwks.json');
+    writeFileSync(file, JSON.stringify({ keys: [{ ...keyA.privateKey.export({ format: 'jwk' }), kid: 'a' }] }));
+    expect(await start({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: file })).toEqual({
+      code: 78,
+      stderr: 'invalid configuration: JWT_JWKS_FILE: key "a" is a private or secret key: publish only public keys\n',
     });
   });
 });
