@@ -29,6 +29,8 @@ export interface PresenceTrackerOptions {
 
 /** Restores in flight at once when presence asks this gateway to track everything again. */
 const RESYNC_CONCURRENCY = 32;
+/** How long after its track reply a connection surely is in every presence instance's view. */
+const SETTLE_MS = 1_000;
 
 /**
  * The gateway side of presence: tracks a connection after a successful `project:` join, untracks
@@ -110,9 +112,12 @@ export class PresenceTracker {
   }
 
   /**
-   * This gateway's liveness, one small request whatever its number of sockets. When presence did
-   * not hold it as alive (it stalled past the TTL, so connections may have been evicted, or the
-   * bucket was lost), every connection confirmed before the request is tracked again.
+   * This gateway's liveness, one small request whatever its number of sockets. When presence had
+   * declared it dead (it stalled past the TTL, so connections may have been evicted, or the bucket
+   * was lost), every connection confirmed before the request is tracked again. So are they when
+   * presence holds fewer of its connections than it confirmed a while ago: the reply that said
+   * `resync` may have been lost (a refresh answered after its timeout), or an eviction raced the
+   * revival; tracking again is a no-op for the connections presence still holds.
    */
   refresh(): void {
     if (this.closed) return;
@@ -127,7 +132,18 @@ export class PresenceTracker {
       (msg) => {
         const reply = RefreshReply.safeParse(msg.json());
         if (!reply.success) return;
-        if (reply.data.resync) void this.resync(sentAt);
+        if (reply.data.resync) {
+          void this.resync(sentAt);
+          return;
+        }
+        // Confirmed a while before the request: presence's view has them, unless they were lost.
+        const settledBefore = sentAt - Math.min(this.opts.refreshMs, SETTLE_MS);
+        let settled = 0;
+        for (const confirmed of this.confirmedAt.values()) if (confirmed <= settledBefore) settled++;
+        if (reply.data.held < settled) {
+          this.logger.warn({ gateway_id: this.gatewayId, held: reply.data.held, confirmed: settled }, 'presence holds fewer of our connections than it confirmed; tracking them again');
+          void this.resync(settledBefore);
+        }
       },
       // No presence instance answered this round: the liveness ages, the next round tries again.
       (err) => this.logger.debug({ err }, 'presence refresh unanswered'),

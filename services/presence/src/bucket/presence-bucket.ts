@@ -126,18 +126,61 @@ export class PresenceBucket<V> {
 
   /**
    * Every key's current entry, then every change, in order (an ordered consumer: ephemeral, the
-   * server drops it when this process goes away).
+   * server drops it when this process goes away). `loaded` resolves once every entry that existed
+   * when the watch started was delivered: before that, the view is partial.
    */
-  async watch(onEntry: (e: BucketEntry<V>) => void): Promise<{ stop(): void }> {
+  async watch(onEntry: (e: BucketEntry<V>) => void): Promise<{ loaded: Promise<void>; stop(): void }> {
+    const { state } = await this.jsm.streams.info(STREAM);
     const consumer = await this.js.consumers.get(STREAM, { filter_subjects: `${PREFIX}>`, deliver_policy: DeliverPolicy.LastPerSubject });
+    let markLoaded!: () => void;
+    const loaded = new Promise<void>((resolve) => {
+      markLoaded = resolve;
+    });
+    let isLoaded = false;
+    let lastSeq = 0;
+    const loadedNow = () => {
+      if (isLoaded) return;
+      isLoaded = true;
+      markLoaded();
+    };
     const messages: ConsumerMessages = await consumer.consume({
       callback: (m) => {
+        lastSeq = m.seq;
         const key = m.subject.slice(PREFIX.length);
         const value = isDeleteMarker(m.headers?.get(OPERATION)) || m.data.length === 0 ? null : m.json<V>();
         onEntry({ key, value, revision: m.seq, writtenAt: m.time.getTime() });
+        // The stream's last message is the last of its key, so it comes last; nothing pending says the same.
+        if (m.seq >= state.last_seq || m.info.pending === 0) loadedNow();
       },
     });
-    return { stop: () => void messages.close() };
+    if (state.messages === 0) loadedNow();
+    // Messages may age out between the stream info and the consumer: then the consumer itself
+    // says whether anything is left to deliver.
+    const check = setInterval(() => {
+      if (isLoaded) return clearInterval(check);
+      void consumer.info().then(
+        (info) => {
+          if (info.num_pending === 0 && lastSeq >= info.delivered.stream_seq) loadedNow();
+        },
+        () => undefined,
+      );
+    }, 1_000);
+    check.unref();
+    return {
+      loaded,
+      stop: () => {
+        clearInterval(check);
+        void messages.close();
+      },
+    };
+  }
+
+  /**
+   * One JetStream API round trip (the last message of a key that is never written): how the sweep
+   * learns whether NATS answers promptly.
+   */
+  async probe(): Promise<void> {
+    await this.jsm.streams.getMessage(STREAM, { last_by_subj: `${PREFIX}_probe` });
   }
 
   /** Keys that currently hold a value (deleted ones excluded), optionally under a key prefix. */

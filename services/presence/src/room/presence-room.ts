@@ -20,6 +20,12 @@ export interface PresenceEntry {
 /** What the bucket holds per gateway: rewritten once per refresh interval, its connections are not. */
 export interface GatewayLiveness {
   gateway_id: string;
+  /**
+   * Written by the sweep that declared the gateway dead, as a compare-and-set on the liveness it
+   * found stale: its connections are evicted only while the key still holds that write, so a
+   * refresh or a track (which rewrite the key) stops the eviction at once.
+   */
+  dead?: true;
 }
 
 /** The liveness key of a gateway: `g.<hash>` (gateway ids may hold characters keys may not). */
@@ -129,48 +135,102 @@ export function presenceStateOf(metas: Iterable<PresenceMeta>): PresenceState {
   return state;
 }
 
-/** A bucket entry as the sweep sees it. */
-export interface Aged<V> {
-  value: V;
-  /** Server time of its last write (ms). */
-  writtenAt: number;
-}
-
-/** A gateway is alive while its liveness key was written within the TTL. */
-export function isAlive(liveness: { writtenAt: number } | undefined, now: number, ttlMs: number): boolean {
-  return liveness !== undefined && now - liveness.writtenAt <= ttlMs;
+/** A bucket entry as one presence instance saw it. */
+export interface Observed {
+  /** When this instance saw the write, on its own monotonic clock (ms). */
+  seenAt: number;
 }
 
 /**
- * Connections the sweep evicts: those of a gateway that is not alive (its liveness key is stale or
- * gone), once the connection itself is older than the TTL (a gateway's first track writes its
- * liveness too, but the grace keeps a just-tracked connection of a just-started gateway in any
- * order of the watch). Entries without a gateway age by their own write time.
+ * A gateway is alive while it is not declared dead and this instance saw its liveness written
+ * within the TTL. Ages are taken on the local clock from when the write was seen, never by
+ * comparing the server's write time with the local clock: skew between hosts cannot age a key,
+ * and a late delivery only makes it look younger.
  */
-export function evictable<T extends Aged<PresenceEntry>>(
-  connections: Iterable<[string, T]>,
-  liveness: (gatewayId: string) => Aged<GatewayLiveness> | undefined,
+export function isAlive(liveness: (Observed & { value: GatewayLiveness }) | undefined, now: number, ttlMs: number): boolean {
+  return liveness !== undefined && liveness.value.dead !== true && now - liveness.seenAt <= ttlMs;
+}
+
+/**
+ * What the sweep does about one gateway that holds connections: leave it (alive, or not silent
+ * long enough), declare it dead (a compare-and-set on its liveness), or evict its connections
+ * (it is declared dead already, by this instance or another one). A gateway without any liveness
+ * (lost) is declared dead once this instance has seen it missing for a TTL.
+ */
+export type GatewayVerdict = 'alive' | 'declare_dead' | 'evict';
+
+export function gatewayVerdict(
+  liveness: (Observed & { value: GatewayLiveness }) | undefined,
+  missingSince: number,
   now: number,
   ttlMs: number,
-): Array<[string, T]> {
-  const out: Array<[string, T]> = [];
-  for (const [key, e] of connections) {
-    if (now - e.writtenAt <= ttlMs) continue;
-    const gateway = e.value.gateway_id;
-    if (gateway !== undefined && isAlive(liveness(gateway), now, ttlMs)) continue;
-    out.push([key, e]);
-  }
-  return out;
+): GatewayVerdict {
+  if (liveness === undefined) return now - missingSince > ttlMs ? 'declare_dead' : 'alive';
+  if (liveness.value.dead === true) return 'evict';
+  return now - liveness.seenAt > ttlMs ? 'declare_dead' : 'alive';
+}
+
+/** Connections without a gateway (written before gateways had liveness keys) age by their own write. */
+export function evictableWithoutGateway<T extends Observed>(connections: Iterable<[string, T]>, now: number, ttlMs: number): Array<[string, T]> {
+  return [...connections].filter(([, e]) => now - e.seenAt > ttlMs);
 }
 
 /**
- * Whether a gateway's refresh must ask it to track its connections again: presence holds no fresh
- * liveness for it, so the sweep may have evicted some of them. "Fresh" is stricter here than in
- * the sweep (`resyncAfter` < TTL) so that clock differences between presence instances cannot let
- * one evict while another answers "all is well".
+ * When the sweep may evict. A gateway proves it is alive by refreshing; while NATS did not answer
+ * (stalled, disconnected) or presence itself did not run (booting, stopped, starved), no gateway
+ * could, and liveness keys aged for nothing. So evictions wait until a full TTL has passed with
+ * the view loaded and NATS answering since the last such interruption: every live gateway has
+ * refreshed by then, and one that has not is really gone.
  */
-export function needsResync(liveness: { writtenAt: number } | undefined, now: number, ttlMs: number): boolean {
-  return liveness === undefined || now - liveness.writtenAt > ttlMs * 0.8;
+export class EvictionGrace {
+  /** No eviction before this (local monotonic ms). Until the view is loaded: never. */
+  private heldUntil = Number.POSITIVE_INFINITY;
+  private lastTick: number | undefined;
+  private probeFailed = false;
+  /** A round trip or a timer this much late is an interruption (well under TTL − refresh interval). */
+  readonly stallMs: number;
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly sweepMs: number,
+  ) {
+    this.stallMs = Math.max(100, Math.floor(ttlMs / 4));
+  }
+
+  /** The view holds every key that existed at boot. */
+  viewLoaded(now: number): void {
+    this.heldUntil = now + this.ttlMs;
+  }
+
+  /** Something cut presence off NATS (a disconnect, a reconnect): evictions wait a TTL from now. */
+  interrupted(now: number): void {
+    if (this.heldUntil !== Number.POSITIVE_INFINITY) this.heldUntil = Math.max(this.heldUntil, now + this.ttlMs);
+  }
+
+  /** The sweep timer fired; true when it fired so late that presence itself was not running. */
+  ticked(now: number): boolean {
+    const late = this.lastTick !== undefined && now - this.lastTick > this.sweepMs + this.stallMs;
+    this.lastTick = now;
+    if (late) this.interrupted(now);
+    return late;
+  }
+
+  /** A probe round trip failed (timed out, disconnected): the next one that succeeds ends the interruption. */
+  probeFailedNow(): void {
+    this.probeFailed = true;
+  }
+
+  /** A probe round trip answered; true when it reveals an interruption (slow, or after failures). */
+  probed(sentAt: number, answeredAt: number): boolean {
+    const interrupted = this.probeFailed || answeredAt - sentAt > this.stallMs;
+    this.probeFailed = false;
+    if (interrupted) this.interrupted(answeredAt);
+    return interrupted;
+  }
+
+  allows(now: number): boolean {
+    return now >= this.heldUntil;
+  }
 }
 
 /**

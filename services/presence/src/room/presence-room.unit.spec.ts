@@ -10,13 +10,13 @@ import {
   presenceKey,
   presenceStateOf,
   dueForRewrite,
-  evictable,
+  EvictionGrace,
+  evictableWithoutGateway,
   gatewayKey,
+  gatewayVerdict,
   isAlive,
   isGatewayKey,
-  needsResync,
   updateDiff,
-  type GatewayLiveness,
   type PresenceEntry,
 } from './presence-room.js';
 
@@ -124,51 +124,87 @@ describe('meta follows the locks', () => {
 
 describe('sweep: a connection lives as long as its gateway refreshes', () => {
   const TTL = 10_000;
-  const conn = (gateway: string | undefined, writtenAt: number) => ({
-    value: { session_id: 's', meta: tab1, ...(gateway ? { gateway_id: gateway } : {}) } as PresenceEntry,
-    writtenAt,
-  });
-  const live = new Map<string, { value: GatewayLiveness; writtenAt: number }>([
-    ['gw-alive', { value: { gateway_id: 'gw-alive' }, writtenAt: 95_000 }],
-    ['gw-stale', { value: { gateway_id: 'gw-stale' }, writtenAt: 80_000 }],
-  ]);
+  const seen = (seenAt: number, dead = false) => ({ value: { gateway_id: 'gw', ...(dead ? { dead: true as const } : {}) }, seenAt });
 
-  it('keeps old connections of a gateway that refreshed within the TTL (they are never rewritten)', () => {
-    expect(evictable([['p1.u1.ca', conn('gw-alive', 1_000)]], (g) => live.get(g), 100_000, TTL)).toEqual([]);
-  });
-
-  it('evicts the connections of a gateway whose liveness is stale or gone, once they are older than the TTL', () => {
-    const entries: Array<[string, ReturnType<typeof conn>]> = [
-      ['p1.u1.ca', conn('gw-stale', 1_000)],
-      ['p1.u2.cb', conn('gw-gone', 1_000)],
-      ['p1.u3.cc', conn('gw-gone', 95_000)], // just tracked: its gateway's liveness may still be on its way
-      ['p1.u1.cd', conn('gw-alive', 1_000)],
-    ];
-    expect(evictable(entries, (g) => live.get(g), 100_000, TTL).map(([k]) => k)).toEqual(['p1.u1.ca', 'p1.u2.cb']);
-  });
-
-  it('ages entries without a gateway (written before liveness keys) by their own write time', () => {
-    const entries: Array<[string, ReturnType<typeof conn>]> = [
-      ['p1.u1.ca', conn(undefined, 1_000)],
-      ['p1.u2.cb', conn(undefined, 95_000)],
-    ];
-    expect(evictable(entries, () => undefined, 100_000, TTL).map(([k]) => k)).toEqual(['p1.u1.ca']);
-  });
-
-  it('alive means written within the TTL', () => {
-    expect(isAlive({ writtenAt: 90_000 }, 100_000, TTL)).toBe(true);
-    expect(isAlive({ writtenAt: 89_999 }, 100_000, TTL)).toBe(false);
+  it('alive means seen written within the TTL, on this instance\'s clock, and not declared dead', () => {
+    expect(isAlive(seen(90_000), 100_000, TTL)).toBe(true);
+    expect(isAlive(seen(89_999), 100_000, TTL)).toBe(false);
+    expect(isAlive(seen(99_000, true), 100_000, TTL)).toBe(false);
     expect(isAlive(undefined, 100_000, TTL)).toBe(false);
   });
 
-  it('asks a gateway to resync before the sweep could have evicted anything of it', () => {
-    expect(needsResync(undefined, 100_000, TTL)).toBe(true);
-    expect(needsResync({ writtenAt: 97_000 }, 100_000, TTL)).toBe(false);
-    // Stale by 8.5 s: not evictable yet (TTL 10 s), but close enough for clocks to disagree.
-    expect(needsResync({ writtenAt: 91_500 }, 100_000, TTL)).toBe(true);
-    expect(isAlive({ writtenAt: 91_500 }, 100_000, TTL)).toBe(true);
+  it('declares a gateway dead once silent for the TTL, and evicts only after a declaration', () => {
+    expect(gatewayVerdict(seen(95_000), 0, 100_000, TTL)).toBe('alive');
+    expect(gatewayVerdict(seen(80_000), 0, 100_000, TTL)).toBe('declare_dead');
+    // Declared by another instance (or an earlier sweep): evicted while the declaration stands.
+    expect(gatewayVerdict(seen(99_000, true), 0, 100_000, TTL)).toBe('evict');
   });
 
+  it('a gateway whose liveness is missing is declared dead only once seen missing for the TTL', () => {
+    expect(gatewayVerdict(undefined, 95_000, 100_000, TTL)).toBe('alive');
+    expect(gatewayVerdict(undefined, 80_000, 100_000, TTL)).toBe('declare_dead');
+  });
+
+  it('ages entries without a gateway (written before liveness keys) by when they were seen', () => {
+    const entry = (seenAt: number) => ({ value: { session_id: 's', meta: tab1 } as PresenceEntry, seenAt });
+    expect(evictableWithoutGateway([['p1.u1.ca', entry(1_000)], ['p1.u2.cb', entry(95_000)]], 100_000, TTL).map(([k]) => k)).toEqual(['p1.u1.ca']);
+  });
+});
+
+describe('eviction grace: a live gateway gets a full TTL to refresh after any interruption', () => {
+  const TTL = 10_000;
+  const SWEEP = 2_000;
+
+  it('holds every eviction until the view is loaded, then for one TTL', () => {
+    const grace = new EvictionGrace(TTL, SWEEP);
+    expect(grace.allows(1_000_000)).toBe(false);
+    grace.viewLoaded(5_000);
+    expect(grace.allows(14_999)).toBe(false);
+    expect(grace.allows(15_000)).toBe(true);
+  });
+
+  it('a slow NATS round trip (a stalled server) holds evictions for a TTL from its answer', () => {
+    const grace = new EvictionGrace(TTL, SWEEP);
+    grace.viewLoaded(0);
+    expect(grace.probed(20_000, 20_050)).toBe(false);
+    expect(grace.allows(20_050)).toBe(true);
+    expect(grace.probed(22_000, 34_000)).toBe(true); // a 12 s stall
+    expect(grace.allows(43_999)).toBe(false);
+    expect(grace.allows(44_000)).toBe(true);
+  });
+
+  it('failed round trips (timeouts while NATS was stalled) hold evictions from the first answer after them', () => {
+    const grace = new EvictionGrace(TTL, SWEEP);
+    grace.viewLoaded(0);
+    grace.probeFailedNow();
+    grace.probeFailedNow();
+    expect(grace.probed(30_000, 30_010)).toBe(true);
+    expect(grace.allows(39_000)).toBe(false);
+    expect(grace.allows(40_010)).toBe(true);
+    expect(grace.probed(42_000, 42_010)).toBe(false);
+  });
+
+  it('a sweep timer that fired far too late (presence stopped or starved) holds evictions', () => {
+    const grace = new EvictionGrace(TTL, SWEEP);
+    grace.viewLoaded(0);
+    expect(grace.ticked(20_000)).toBe(false);
+    expect(grace.ticked(22_100)).toBe(false);
+    expect(grace.ticked(37_000)).toBe(true);
+    expect(grace.allows(46_999)).toBe(false);
+    expect(grace.allows(47_000)).toBe(true);
+  });
+
+  it('a NATS disconnect holds evictions; nothing shortens a hold', () => {
+    const grace = new EvictionGrace(TTL, SWEEP);
+    grace.viewLoaded(0);
+    grace.interrupted(50_000);
+    grace.interrupted(45_000);
+    expect(grace.allows(59_999)).toBe(false);
+    expect(grace.allows(60_000)).toBe(true);
+  });
+});
+
+describe('bucket keys', () => {
   it('rewrites a live key only once it is older than a third of the bucket max_age', () => {
     expect(dueForRewrite(0, 299_000, 900_000)).toBe(false);
     expect(dueForRewrite(0, 301_000, 900_000)).toBe(true);

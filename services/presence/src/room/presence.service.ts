@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import {
   AppError,
@@ -28,26 +29,32 @@ import {
   parsePresenceKey,
   presenceKey,
   presenceStateOf,
-  projectKeyPrefix,
   dueForRewrite,
-  evictable,
+  EvictionGrace,
+  evictableWithoutGateway,
   gatewayKey,
+  gatewayVerdict,
   isAlive,
   isGatewayKey,
-  needsResync,
   type GatewayLiveness,
+  type Observed,
   updateDiff,
   type ConnectionKey,
   type LockChange,
   type PresenceEntry,
 } from './presence-room.js';
 
-type Held = BucketEntry<PresenceEntry> & { value: PresenceEntry };
-type Live = BucketEntry<GatewayLiveness> & { value: GatewayLiveness };
+type Held = BucketEntry<PresenceEntry> & Observed & { value: PresenceEntry };
+type Live = BucketEntry<GatewayLiveness> & Observed & { value: GatewayLiveness };
 type Stored = PresenceEntry | GatewayLiveness;
 
 /** Connection keys rewritten per gateway refresh at most (they are due once per max_age / 3). */
 const REWRITES_PER_REFRESH = 200;
+/** How long boot waits for the view to hold every key before giving up (the process restarts). */
+const VIEW_LOAD_TIMEOUT_MS = 30_000;
+
+/** The local monotonic clock every age in the view is measured on. */
+const monotonic = () => performance.now();
 
 /**
  * Presence of every room, on the presence bucket. Any number of instances run this: each keeps a
@@ -56,9 +63,12 @@ const REWRITES_PER_REFRESH = 200;
  *
  * The bucket holds one key per connection (`p<project>.u<user>.c<connection>`, written on track,
  * on lock changes and on leave) and one liveness key per gateway (`g.<hash>`, rewritten once per
- * refresh interval). A connection lives as long as its gateway: when a gateway's liveness is older
- * than the TTL (it crashed or stalled), the sweep evicts its connections. So an idle room costs
- * O(gateways) writes per interval, whatever the number of sockets.
+ * refresh interval). A connection lives as long as its gateway: when a gateway's liveness was not
+ * rewritten for the TTL (it crashed or stalled), the sweep declares it dead on that key (a
+ * compare-and-set, so a refresh and the declaration cannot both win) and evicts its connections
+ * while the declaration stands. So an idle room costs O(gateways) writes per interval, whatever
+ * the number of sockets. Evictions wait a TTL after boot and after any interruption of NATS or of
+ * presence itself (`EvictionGrace`), so that a live gateway gets to refresh first.
  */
 @Injectable()
 export class PresenceService implements OnModuleInit, OnModuleDestroy {
@@ -69,6 +79,14 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private readonly byGateway = new Map<string, Set<string>>();
   /** gateway id → its liveness entry in the view. */
   private readonly liveness = new Map<string, Live>();
+  /** liveness key → gateway id (a deleted key carries no value to tell). */
+  private readonly gatewayOfKey = new Map<string, string>();
+  /** gateway id → since when this instance sees connections of it without any liveness (monotonic). */
+  private readonly missingSince = new Map<string, number>();
+  private grace!: EvictionGrace;
+  /** The server's clock minus ours, from the latest write the watch delivered (for the bucket's max_age). */
+  private serverClockOffsetMs = 0;
+  private viewLoaded = false;
   private readonly stops: Array<() => void> = [];
   private sweeping = false;
 
@@ -79,9 +97,22 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   }
 
   async onModuleInit(): Promise<void> {
+    this.grace = new EvictionGrace(this.ttlMs, this.kit.config.PRESENCE_SWEEP_MS);
     this.bucket = await PresenceBucket.open<Stored>(this.kit.nats, this.kit.config.PRESENCE_KEY_MAX_AGE_MS);
     const watch = await this.bucket.watch((e) => this.observe(e));
     this.stops.push(() => watch.stop());
+    // Snapshots, refreshes and the sweep all read the view: none is served from a partial one
+    // (Nest subscribes the handlers once this returns).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      watch.loaded,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the presence bucket did not load within ${VIEW_LOAD_TIMEOUT_MS} ms`)), VIEW_LOAD_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.viewLoaded = true;
+    this.grace.viewLoaded(monotonic());
+    this.kit.logger.info({ gateways: this.liveness.size, connections: this.connectionCount(), grace_ms: this.ttlMs }, 'presence view loaded; evictions wait one TTL');
 
     // One request per gateway per interval, handled by one instance of the queue group.
     const sub: Subscription = this.kit.nats.subscribe(presenceSubjects.refresh, {
@@ -109,20 +140,39 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     });
     this.stops.push(() => sub.unsubscribe());
 
-    const sweep = setInterval(() => {
-      if (this.sweeping) return; // a slow sweep is not overlapped by the next one
-      this.sweeping = true;
-      void this.sweep()
-        .catch((e) => this.kit.logger.error({ err: e }, 'presence sweep failed'))
-        .finally(() => {
-          this.sweeping = false;
-        });
-    }, this.kit.config.PRESENCE_SWEEP_MS);
+    // While cut off NATS no gateway could refresh: evictions wait a TTL once it is back.
+    let watching = true;
+    this.stops.push(() => {
+      watching = false;
+    });
+    void (async () => {
+      for await (const s of this.kit.nats.status()) {
+        if (!watching) break;
+        if (s.type === 'disconnect' || s.type === 'reconnect') {
+          this.grace.interrupted(monotonic());
+          this.kit.logger.warn({ status: s.type }, 'NATS connection interrupted: no eviction for one TTL');
+        }
+      }
+    })().catch((e) => this.kit.logger.error({ err: e }, 'NATS status watcher stopped'));
+
+    const sweep = setInterval(() => this.tick(), this.kit.config.PRESENCE_SWEEP_MS);
     this.stops.push(() => clearInterval(sweep));
   }
 
   onModuleDestroy(): void {
     for (const stop of this.stops.splice(0)) stop();
+  }
+
+  private tick(): void {
+    const now = monotonic();
+    if (this.grace.ticked(now)) this.kit.logger.warn({ grace_ms: this.ttlMs }, 'presence did not run for a while (stopped or starved): no eviction for one TTL');
+    if (this.sweeping) return; // a slow sweep is not overlapped by the next one
+    this.sweeping = true;
+    void this.sweep()
+      .catch((e) => this.kit.logger.error({ err: e }, 'presence sweep failed'))
+      .finally(() => {
+        this.sweeping = false;
+      });
   }
 
   /** Who is online in a project now, as Phoenix's `presence_state`. */
@@ -197,60 +247,120 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * A gateway's liveness: its key is rewritten (one write, whatever its number of sockets), and a
-   * few of its connection keys that approach the bucket's max_age with it. `resync` when presence
-   * did not hold the gateway as alive, so it tracks its connections again.
+   * few of its connection keys that approach the bucket's max_age with it. `resync` when this
+   * write revived a gateway declared dead (or whose liveness was gone): some of its connections
+   * may have been evicted, so it tracks them again. `held` lets the gateway notice missing ones
+   * even when the reply that said `resync` was lost.
    */
   async refresh(batch: PresenceRefresh): Promise<RefreshReply> {
     const gatewayId = batch.gateway_id;
-    const key = gatewayKey(gatewayId);
-    const now = Date.now();
-    const seen = this.liveness.get(gatewayId);
-    let resync = needsResync(seen, now, this.ttlMs);
-    let written = seen ? await this.bucket.update(key, { gateway_id: gatewayId }, seen.revision) : null;
-    if (written === null) {
-      // Not in the view, or the view lags: ask the bucket itself.
-      const current = await this.bucket.get(key);
-      resync ||= needsResync(current ?? undefined, now, this.ttlMs);
-      written = current ? await this.bucket.update(key, { gateway_id: gatewayId }, current.revision) : await this.bucket.create(key, { gateway_id: gatewayId });
-      // Another instance wrote it at the same moment: it is fresh either way.
-    }
+    const { revived } = await this.writeLiveness(gatewayId);
     const keys = this.byGateway.get(gatewayId) ?? new Set<string>();
+    const serverNow = Date.now() + this.serverClockOffsetMs;
     let rewrites = 0;
     for (const k of keys) {
       if (rewrites >= REWRITES_PER_REFRESH) break;
       const held = this.viewOf(k);
-      if (!held || !dueForRewrite(held.writtenAt, now, this.kit.config.PRESENCE_KEY_MAX_AGE_MS)) continue;
+      if (!held || !dueForRewrite(held.writtenAt, serverNow, this.kit.config.PRESENCE_KEY_MAX_AGE_MS)) continue;
       rewrites++;
       await this.bucket.update(k, held.value, held.revision); // a change meanwhile made it fresh anyway
     }
-    if (resync) this.kit.logger.info({ gateway_id: gatewayId, held: keys.size, connections: batch.connections }, 'gateway was not known alive; asking it to track its connections again');
-    return { resync, held: keys.size };
+    if (revived) this.kit.logger.info({ gateway_id: gatewayId, held: keys.size, connections: batch.connections }, 'gateway declared dead refreshed: asking it to track its connections again');
+    return { resync: revived, held: keys.size };
   }
 
   /**
-   * Evicts the connections of gateways whose liveness is older than the TTL (they died), then
-   * their liveness keys. Every instance sweeps; the compare-and-set delete lets one win, and only
-   * it broadcasts and records the eviction.
+   * Writes a gateway's liveness (compare-and-set, so it either lands before a sweep's declaration
+   * of death, which then fails, or after it, which this reports as `revived`).
+   */
+  private async writeLiveness(gatewayId: string): Promise<{ revived: boolean }> {
+    const key = gatewayKey(gatewayId);
+    const alive: GatewayLiveness = { gateway_id: gatewayId };
+    const seen = this.liveness.get(gatewayId);
+    if (seen && (await this.bucket.update(key, alive, seen.revision)) !== null) return { revived: seen.value.dead === true };
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      // Not in the view, or the view lags: the bucket decides.
+      const current = await this.bucket.get(key);
+      const written = current ? await this.bucket.update(key, alive, current.revision) : await this.bucket.create(key, alive);
+      if (written !== null) return { revived: current === null || (current.value as GatewayLiveness).dead === true };
+    }
+    throw new AppError('unavailable', 'gateway liveness changed concurrently too often; try again');
+  }
+
+  /**
+   * Evicts the connections of gateways that stopped refreshing, then removes the liveness of
+   * gateways left without connections. Every instance sweeps; compare-and-sets let one win each
+   * step, and only it broadcasts and records an eviction.
    */
   async sweep(): Promise<void> {
-    const now = Date.now();
+    const sentAt = monotonic();
+    try {
+      await this.bucket.probe();
+    } catch (err) {
+      this.grace.probeFailedNow();
+      throw err;
+    }
+    const answeredAt = monotonic();
+    if (this.grace.probed(sentAt, answeredAt)) {
+      this.kit.logger.warn({ round_trip_ms: Math.round(answeredAt - sentAt), grace_ms: this.ttlMs }, 'NATS did not answer for a while: no eviction for one TTL');
+    }
+    if (!this.grace.allows(answeredAt)) return;
+
     for (const [gatewayId, keys] of [...this.byGateway]) {
-      if (gatewayId !== '' && isAlive(this.liveness.get(gatewayId), now, this.ttlMs)) continue;
-      // The view may lag a refresh another instance just wrote: the bucket decides.
-      if (gatewayId !== '' && isAlive((await this.bucket.get(gatewayKey(gatewayId))) ?? undefined, Date.now(), this.ttlMs)) continue;
-      const entries: Array<[string, Held]> = [];
-      for (const k of keys) {
-        const held = this.viewOf(k);
-        if (held) entries.push([k, held]);
+      if (gatewayId === '') {
+        const entries = [...keys].flatMap((k): Array<[string, Held]> => {
+          const held = this.viewOf(k);
+          return held ? [[k, held]] : [];
+        });
+        for (const [key, held] of evictableWithoutGateway(entries, monotonic(), this.ttlMs)) await this.evict(key, held);
+        continue;
       }
-      // The rule itself (older than the TTL, gateway not alive), with what the view now knows.
-      for (const [key, held] of evictable(entries, (g) => this.liveness.get(g), Date.now(), this.ttlMs)) await this.evict(key, held);
+      const deadRevision = await this.declaredDead(gatewayId);
+      if (deadRevision === null) continue;
+      for (const key of [...keys]) {
+        const held = this.viewOf(key);
+        if (!held) continue;
+        // Checked again at each eviction: a refresh or a track rewrites the liveness, and from
+        // then on nothing more of the gateway goes (what went already, it tracks again).
+        const live = await this.bucket.get(gatewayKey(gatewayId));
+        if (live?.revision !== deadRevision) {
+          this.kit.logger.warn({ gateway_id: gatewayId }, 'gateway declared dead refreshed again: its eviction stops');
+          break;
+        }
+        await this.evict(key, held);
+      }
     }
+    for (const gatewayId of this.missingSince.keys()) if (!this.byGateway.has(gatewayId)) this.missingSince.delete(gatewayId);
+
     for (const [gatewayId, live] of [...this.liveness]) {
-      if (isAlive(live, Date.now(), this.ttlMs) || (this.byGateway.get(gatewayId)?.size ?? 0) > 0) continue;
+      if ((this.byGateway.get(gatewayId)?.size ?? 0) > 0) continue;
+      if (isAlive(live, monotonic(), this.ttlMs)) continue;
       if (await this.bucket.delete(live.key, live.revision)) this.kit.logger.info({ gateway_id: gatewayId }, 'gateway gone: its liveness removed');
-      if (this.liveness.get(gatewayId) === live) this.liveness.delete(gatewayId);
     }
+  }
+
+  /**
+   * The revision of the gateway's declaration of death when its connections may be evicted, null
+   * while it counts as alive. Declares it dead when it was silent for the TTL, as a compare-and-set
+   * on the liveness this instance saw: a refresh that landed meanwhile makes it fail.
+   */
+  private async declaredDead(gatewayId: string): Promise<number | null> {
+    const now = monotonic();
+    const live = this.liveness.get(gatewayId);
+    if (live) this.missingSince.delete(gatewayId);
+    else if (!this.missingSince.has(gatewayId)) this.missingSince.set(gatewayId, now);
+    const verdict = gatewayVerdict(live, this.missingSince.get(gatewayId) ?? now, now, this.ttlMs);
+    if (verdict === 'alive') return null;
+    if (verdict === 'evict') return live!.revision;
+    const key = gatewayKey(gatewayId);
+    const expected = live ? live.revision : await this.bucket.lastRevision(key);
+    const revision = await this.bucket.update(key, { gateway_id: gatewayId, dead: true }, expected);
+    if (revision === null) return null; // it refreshed meanwhile, or another instance declared it first (seen next sweep)
+    this.kit.logger.warn(
+      { gateway_id: gatewayId, connections: this.byGateway.get(gatewayId)?.size ?? 0, silent_ms: live ? Math.round(now - live.seenAt) : null },
+      'gateway stopped refreshing: declared dead, evicting its connections',
+    );
+    return revision;
   }
 
   private async evict(key: string, held: Held): Promise<void> {
@@ -262,7 +372,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     if (!won) return;
     const k = parsePresenceKey(key);
     if (!k) return;
-    this.kit.logger.info({ key, gateway_id: held.value.gateway_id, age_ms: Date.now() - held.writtenAt }, 'evicted a connection of a gateway that stopped refreshing');
+    this.kit.logger.info({ key, gateway_id: held.value.gateway_id, age_ms: Math.round(monotonic() - held.seenAt) }, 'evicted a connection of a gateway that stopped refreshing');
     this.broadcast(k.projectId, leaveDiff(held.value.meta));
     await recordSession(this.kit, held.value.session_id, { type: 'EvictConnection', data: { now: new Date() } });
   }
@@ -285,27 +395,29 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     throw new Error(`presence of ${key} changed concurrently too often`);
   }
 
-  /** A gateway's first track writes its liveness, so its connections are never without one. */
+  /**
+   * A gateway's track writes its liveness first (unless this instance saw it alive), so its
+   * connections are never without one, and a gateway declared dead that tracks is alive again.
+   */
   private async ensureLiveness(gatewayId: string): Promise<void> {
-    if (isAlive(this.liveness.get(gatewayId), Date.now(), this.ttlMs)) return;
-    const key = gatewayKey(gatewayId);
-    const current = await this.bucket.get(key);
-    if (current) {
-      if (isAlive(current, Date.now(), this.ttlMs)) return;
-      await this.bucket.update(key, { gateway_id: gatewayId }, current.revision);
-    } else {
-      await this.bucket.create(key, { gateway_id: gatewayId }); // null: another instance wrote it first
-    }
+    if (isAlive(this.liveness.get(gatewayId), monotonic(), this.ttlMs)) return;
+    await this.writeLiveness(gatewayId);
   }
 
   /** The watch keeps the view: connection entries indexed by project and gateway, liveness by gateway. */
   private observe(e: BucketEntry<Stored>): void {
+    const seenAt = monotonic();
+    // Once loaded, the watch delivers writes as they happen: their time is the server's now.
+    if (this.viewLoaded) this.serverClockOffsetMs = e.writtenAt - Date.now();
     if (isGatewayKey(e.key)) {
       if (e.value === null) {
-        for (const [g, live] of this.liveness) if (live.key === e.key) this.liveness.delete(g);
+        const g = this.gatewayOfKey.get(e.key);
+        this.gatewayOfKey.delete(e.key);
+        if (g !== undefined) this.liveness.delete(g);
       } else {
         const value = e.value as GatewayLiveness;
-        this.liveness.set(value.gateway_id, e as Live);
+        this.liveness.set(value.gateway_id, { ...e, value, seenAt });
+        this.gatewayOfKey.set(e.key, value.gateway_id);
       }
       return;
     }
@@ -315,7 +427,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     }
     const k = parsePresenceKey(e.key);
     if (!k) return;
-    const held = e as Held;
+    const held: Held = { ...e, value: e.value as PresenceEntry, seenAt };
     const before = this.viewOf(e.key);
     if (before && before.value.gateway_id !== held.value.gateway_id) this.unindexGateway(e.key, before);
     let room = this.byProject.get(k.projectId);
@@ -325,6 +437,12 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     let keys = this.byGateway.get(g);
     if (!keys) this.byGateway.set(g, (keys = new Set()));
     keys.add(e.key);
+  }
+
+  private connectionCount(): number {
+    let n = 0;
+    for (const room of this.byProject.values()) n += room.size;
+    return n;
   }
 
   private viewOf(key: string): Held | undefined {
