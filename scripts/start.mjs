@@ -20,18 +20,28 @@ let stopRequested = false;
 process.stdout.on('error', () => undefined);
 process.stderr.on('error', () => undefined);
 
+function onSignal(signal, reason = signal) {
+  if (!stack) process.exit(128 + SIGNAL_NUMBERS[signal]);
+  if (stopRequested) {
+    // A second signal: do not wait any longer.
+    stack.kill();
+    process.exit(130);
+  }
+  stopRequested = true;
+  void stack.stop(reason).then((code) => process.exit(code));
+}
+
 // Installed before anything starts, so a signal at any point stops whatever has started.
-for (const signal of Object.keys(SIGNAL_NUMBERS)) {
-  process.on(signal, () => {
-    if (!stack) process.exit(128 + SIGNAL_NUMBERS[signal]);
-    if (stopRequested) {
-      // A second signal: do not wait any longer.
-      stack.kill();
-      process.exit(130);
-    }
-    stopRequested = true;
-    void stack.stop(signal).then((code) => process.exit(code));
-  });
+for (const signal of Object.keys(SIGNAL_NUMBERS)) process.on(signal, () => onSignal(signal));
+
+// `npm start` runs npm → sh → this script, and a SIGTERM to npm reaches only sh, which dies without
+// passing it on: left alone, this process and everything it runs would go on as orphans. So under
+// npm, losing the parent stops everything as a SIGTERM would.
+if (process.env.npm_lifecycle_event) {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent && !stopRequested) onSignal('SIGTERM', `npm start (parent pid ${parent}) is gone`);
+  }, 250).unref();
 }
 
 if (!process.argv.includes('--no-build')) {
