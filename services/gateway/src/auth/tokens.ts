@@ -33,6 +33,7 @@ export interface TokenService {
     user: { id: number; username: string; role: 'admin' | 'customer'; avatar_url: string },
     grant?: { scopes?: readonly string[] },
   ): Promise<{ token: string; expiresAt: Date }>;
+  /** The token's user, or null when the token is refused; rejects (`KeySetUnavailable`) when the key set cannot be had. */
   verify(token: string): Promise<SessionUser | null>;
 }
 
@@ -80,7 +81,7 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     return pinnedTokens(alg, verifyKey, signKey, policy);
   }
   const fromSet = keySetLookup(keys.keySet);
-  const own = privateKey === null || signKey === null ? null : await ownVerificationKey(alg, privateKey);
+  const own = privateKey === null ? null : await ownVerificationKey(alg, privateKey);
   // Keys are chosen by kid only: a kid-less token would let the set's single key (or none) decide.
   const resolve: JWTVerifyGetKey = (header, token) => {
     if (typeof header.kid !== 'string' || header.kid === '') throw new joseErrors.JWSInvalid('a token verified with a key set must name its key (kid)');
