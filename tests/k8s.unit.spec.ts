@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect, createServer, type Socket } from 'node:net';
@@ -424,7 +424,7 @@ describe('infra/k8s/nats/values.yaml (the official NATS chart)', () => {
 describe('the services\' readiness check (infra/k8s/base/probes/nats-connected.cjs, also compose\'s health check)', () => {
   const script = path.join(k8sDir, 'base/probes/nats-connected.cjs');
 
-  it('passes with as many established connections to the port as asked, and fails with fewer', async () => {
+  it('passes when the process holds as many established connections to the port as asked, and fails with fewer or with another process\'s', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
@@ -435,11 +435,22 @@ describe('the services\' readiness check (infra/k8s/base/probes/nats-connected.c
         await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
         clients.push(client);
       }
-      const run = (wanted: number) => spawnSync(process.execPath, [script, String(port), String(wanted)], { encoding: 'utf8' });
-      expect(run(2).status).toBe(0);
+      // The sockets of this process (the accepted ends are in it too, but not connected to the port).
+      const run = (wanted: number, pid = process.pid) => spawnSync(process.execPath, [script, String(port), String(wanted), String(pid)], { encoding: 'utf8' });
+      const enough = run(2);
+      expect(enough.status, enough.stderr).toBe(0);
       const short = run(3);
       expect(short.status).toBe(1);
-      expect(short.stderr).toContain(`2 of 3 NATS connections established (port ${port})`);
+      expect(short.stderr).toContain(`2 of 3 NATS connections established (port ${port}, pid ${process.pid})`);
+      // Another process's connections do not count: one that holds none fails.
+      const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      try {
+        const other = run(1, idle.pid!);
+        expect(other.status).toBe(1);
+        expect(other.stderr).toContain(`0 of 1 NATS connections established (port ${port}, pid ${idle.pid})`);
+      } finally {
+        idle.kill('SIGKILL');
+      }
     } finally {
       for (const c of clients) c.destroy();
       await new Promise((resolve) => server.close(resolve));
