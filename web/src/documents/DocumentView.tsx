@@ -7,6 +7,9 @@ import { LockIcon } from '../ui/LockIcon.js';
 import { useToast } from '../ui/Toaster.js';
 import { asChannelError, currentVersionOf, describeActionError, lockRefusal } from '../realtime/actionError.js';
 import type { RoomDocument } from './documentsState.js';
+import { editorShortcut } from './editorKeys.js';
+import { holdEditSession } from './editSessions.js';
+import { updateNoticeDue, updateNoticeText, type UpdateNoticeSeen } from './updateNotices.js';
 import { autoSaveDue, ELSEWHERE, mayStartEditing, openEditor, problemText, reduceEditor, savePayload, savingLabel, takenOverElsewhere, unlockEndsMyEdit } from './editorState.js';
 import { MarkdownPreview } from './MarkdownPreview.js';
 import { VersionHistory } from './VersionHistory.js';
@@ -42,6 +45,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   const [actionError, setActionError] = useState<string | null>(null);
   const [takeOverOffer, setTakeOverOffer] = useState(false);
   const [requestedFrom, setRequestedFrom] = useState<string | null>(null);
+  const requestedFromRef = useRef(requestedFrom);
   const [showHistory, setShowHistory] = useState(false);
   const saveInFlight = useRef(false);
   const editorId = useId();
@@ -100,6 +104,8 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   }, [epoch]);
 
   // Broadcasts about this document.
+  const lastUpdateNotice = useRef<UpdateNoticeSeen | undefined>(undefined);
+  const titleRef = useRef(doc.title);
   useEffect(() => {
     const offs = [
       on('document:updated', (p) => {
@@ -107,7 +113,10 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
         const before = stateRef.current;
         dispatch({ type: 'remote_update', payload: p, selfId });
         if (p.updated_by_id !== selfId && p.version > before.version) {
-          toast({ key: `updated:${doc.id}`, text: `Updated by ${p.updated_by}`, tone: 'info' });
+          const now = Date.now();
+          const due = updateNoticeDue(lastUpdateNotice.current, p.updated_by_id, now);
+          lastUpdateNotice.current = { userId: p.updated_by_id, at: now };
+          if (due) toast({ key: `updated:${doc.id}`, text: updateNoticeText(p.updated_by, titleRef.current, p.version), tone: 'info' });
         }
       }),
       on('document:locked', (p) => {
@@ -118,7 +127,17 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
       on('document:unlocked', (p) => {
         const why = unlockEndsMyEdit(p, stateRef.current, selfId);
         if (why) dispatch({ type: 'lock_lost', why });
-        if (p.document_id === doc.id) setRequestedFrom(null);
+        if (p.document_id !== doc.id) return;
+        // Whoever asked for the lock hears that it is free, with the way to take it.
+        if (requestedFromRef.current !== null) {
+          toast({
+            key: `free:${doc.id}`,
+            tone: 'info',
+            text: `${titleRef.current} is free to edit now`,
+            action: { label: 'Start editing', run: () => void startEditingRef.current() },
+          });
+        }
+        setRequestedFrom(null);
       }),
       subscribeUser('document:lock_revoked', (p) => {
         if (p.document_id !== doc.id) return;
@@ -208,6 +227,13 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
     }
   };
 
+  const startEditingRef = useRef(startEditing);
+  useLayoutEffect(() => {
+    startEditingRef.current = startEditing;
+    requestedFromRef.current = requestedFrom;
+    titleRef.current = doc.title;
+  });
+
   const stopEditing = async (): Promise<boolean> => {
     setBusy('stop');
     setActionError(null);
@@ -267,6 +293,31 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
     await save('manual');
     setBusy(null);
   };
+
+  // Ctrl/⌘+S and Escape while editing, wherever the focus is in the page.
+  const shortcuts = useRef({ save: onSaveClick, stop: stopEditing, busy });
+  useLayoutEffect(() => {
+    shortcuts.current = { save: onSaveClick, stop: stopEditing, busy };
+  });
+  // An edit request's "Hand over" ends this edit as Stop Editing does.
+  useEffect(() => {
+    if (!state.editing) return;
+    return holdEditSession(doc.id, () => shortcuts.current.stop());
+  }, [state.editing, doc.id]);
+  useEffect(() => {
+    if (!state.editing) return;
+    const onKeyDown = (e: KeyboardEvent) => {
+      const action = editorShortcut(e);
+      if (!action || e.defaultPrevented) return;
+      // Escape belongs to the document only when the focus is in it (chat and checklist use it too).
+      if (action === 'stop' && !(e.target instanceof Element && (e.target === document.body || e.target.closest('.document-view')))) return;
+      e.preventDefault();
+      if (shortcuts.current.busy !== null) return;
+      void (action === 'save' ? shortcuts.current.save() : shortcuts.current.stop());
+    };
+    window.addEventListener('keydown', onKeyDown);
+    return () => window.removeEventListener('keydown', onKeyDown);
+  }, [state.editing]);
 
   const { problem } = state;
   const content = state.content;

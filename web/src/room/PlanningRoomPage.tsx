@@ -6,6 +6,7 @@ import { ChecklistPanel } from '../checklist/ChecklistPanel.js';
 import { unreadBadge } from '../chat/messages.js';
 import { DocumentsPanel } from '../documents/DocumentsPanel.js';
 import { DocumentView } from '../documents/DocumentView.js';
+import { handOver, isEditing } from '../documents/editSessions.js';
 import type { ChannelError } from '../realtime/channelError.js';
 import { isTerminalJoinError } from '../realtime/channelError.js';
 import { sortOnlineUsers } from '../realtime/onlineUsers.js';
@@ -58,7 +59,13 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
       'document:edit_requested': (p) => {
         if (p.project_id !== projectId) return;
         const title = documentTitleRef.current(p.document_id) ?? 'a document';
-        toast({ key: `request:${p.document_id}:${p.user_id}`, tone: 'warn', text: `${p.username} asks to edit ${title}${p.message ? `: “${p.message}”` : ''}` });
+        toast({
+          key: `request:${p.document_id}:${p.user_id}`,
+          tone: 'warn',
+          text: `${p.username} asks to edit ${title}${p.message ? `: “${p.message}”` : ''}`,
+          // Only the tab that edits it can hand it over (save, then release).
+          ...(isEditing(p.document_id) ? { action: { label: 'Hand over', run: () => void handOver(p.document_id) } } : {}),
+        });
       },
       'document:lock_revoked': (p) => {
         if (p.project_id !== projectId) return;
