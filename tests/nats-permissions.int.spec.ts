@@ -231,7 +231,7 @@ describe('NATS least privilege', () => {
       for await (const c of jsm.consumers.list(stream)) if (c.config.durable_name) names.push(c.config.durable_name);
       return names.sort();
     };
-    expect(await durables('EVENTS_DOCUMENTS')).toEqual(['chat-projects', 'checklist-projects', 'presence-document-locks']);
+    expect(await durables('EVENTS_DOCUMENTS')).toEqual(['chat-members', 'checklist-members', 'presence-document-locks']);
     expect(await durables('EVENTS_PRESENCE')).toEqual(['documents-presence-evictions']);
 
     // And none of it needed anything the permissions refuse.
@@ -300,7 +300,7 @@ describe('NATS least privilege', () => {
     const consumer = (durable_name: string, filter_subject: string) =>
       jsm.consumers.add('EVENTS_DOCUMENTS', { durable_name, filter_subject, ack_policy: AckPolicy.Explicit });
     await expect(consumer('chat-snoop', 'project.*.ev.documents.>')).rejects.toThrow(/permissions violation/i);
-    await expect(consumer('chat-projects', 'project.*.ev.documents.>')).rejects.toThrow(/permissions violation/i);
+    await expect(consumer('chat-members', 'project.*.ev.documents.>')).rejects.toThrow(/permissions violation/i);
     await expect(jsm.streams.getMessage('EVENTS_DOCUMENTS', { seq: 1 })).rejects.toThrow(/permissions violation/i);
     await expect(jsm.streams.delete('EVENTS_CHAT')).rejects.toThrow(/permissions violation/i);
     await expect(jsm.streams.purge('EVENTS_CHAT')).rejects.toThrow(/permissions violation/i);
@@ -312,7 +312,7 @@ describe('NATS least privilege', () => {
 
     // Its own things still work on the same connection: its stream, its own consumer.
     expect((await jsm.streams.info('EVENTS_CHAT')).config.name).toBe('EVENTS_CHAT');
-    expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-projects')).config.filter_subject).toBe('project.*.ev.documents.ProjectCreated');
+    expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-members')).config.filter_subject).toBe('project.*.ev.documents.ProjectCreated');
     expect(chat.isClosed()).toBe(false);
 
     // The server's log, on which the "none needed" check of the stack test relies, names them.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ChecklistItemId, IsoTime, ProjectId, UserId } from './ids.js';
+import { ChecklistItemId, INT32_MAX, IsoTime, ProjectId, UserId } from './ids.js';
 
 export const ChecklistItem = z.object({
   id: ChecklistItemId,
@@ -25,7 +25,7 @@ export const TogglePayload = z.strictObject({ item_id: ChecklistItemId, checked:
 export const AddItemPayload = z.strictObject({
   title: z.string().trim().min(1).max(255),
   description: z.string().max(2000).optional(),
-  order_index: z.number().int().min(0).optional(),
+  order_index: z.number().int().min(0).max(INT32_MAX).optional(),
 });
 export const EditItemPayload = z.strictObject({
   item_id: ChecklistItemId,

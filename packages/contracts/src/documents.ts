@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DocumentId, IsoTime, ProjectId, UserId } from './ids.js';
+import { DocumentId, IsoTime, ProjectId, UserId, VersionNumber } from './ids.js';
 
 /** The 9 planning documents every project has (seed, section 7). */
 export const DocumentType = z.enum([
@@ -62,16 +62,16 @@ export const StopEditingPayload = z.strictObject(docRef);
 export const SavePayload = z.strictObject({
   ...docRef,
   content: z.string(),
-  base_version: z.number().int().min(1),
+  base_version: VersionNumber,
 });
 export const GetDocumentPayload = z.strictObject(docRef);
 export const HistoryOfDocumentPayload = z.strictObject({
   ...docRef,
-  before: z.number().int().min(1).optional(),
+  before: VersionNumber.optional(),
   limit: z.number().int().min(1).max(100).optional(),
 });
-export const GetVersionPayload = z.strictObject({ ...docRef, version: z.number().int().min(1) });
-export const RestorePayload = z.strictObject({ ...docRef, version: z.number().int().min(1) });
+export const GetVersionPayload = z.strictObject({ ...docRef, version: VersionNumber });
+export const RestorePayload = z.strictObject({ ...docRef, version: VersionNumber });
 export const RequestEditPayload = z.strictObject({ ...docRef, message: z.string().max(500).optional() });
 /** `document:heartbeat`: renews the lease of the caller's lock (the web client sends it every ~30 s while editing). */
 export const HeartbeatPayload = z.strictObject(docRef);

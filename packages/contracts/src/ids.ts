@@ -1,5 +1,11 @@
 import { z } from 'zod';
 
+/** The largest value of a Postgres `integer` column: every integer stored as one is bounded by it. */
+export const INT32_MAX = 2_147_483_647;
+
+/** A version number (document versions, stream versions): a Postgres `integer`, from 1. */
+export const VersionNumber = z.number().int().min(1).max(INT32_MAX);
+
 /** Numeric ids travel as JSON numbers (as in the seed's payloads); they are positive safe integers. */
 export const NumericId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
@@ -9,7 +15,8 @@ export const UserId = NumericId;
 export type UserId = z.infer<typeof UserId>;
 export const DocumentId = NumericId;
 export type DocumentId = z.infer<typeof DocumentId>;
-export const ChecklistItemId = NumericId;
+/** Checklist item ids are stored as Postgres `integer`. */
+export const ChecklistItemId = z.number().int().positive().max(INT32_MAX);
 export type ChecklistItemId = z.infer<typeof ChecklistItemId>;
 
 /** A connection id is opaque: the gateway mints it per socket. */

@@ -48,3 +48,16 @@ export const ProjectStatusChangeBroadcast = z.object({
   changed_by: z.string(),
   changed_at: IsoTime,
 });
+
+/**
+ * `documents.project.membership`, `{ctx, payload: {}}` → `{role}`: the one small read a join makes
+ * before anything else. The documents service owns projects and members, so it answers for
+ * `ctx.user_id` in `ctx.project_id` (the token's role in `ctx` is ignored). A missing project and a
+ * non-member get the same refusal, `unauthorized`, so the answer does not tell which project ids exist.
+ */
+export const MEMBERSHIP_SUBJECT = 'documents.project.membership';
+export const MembershipReply = z.object({ role: Role });
+export type MembershipReply = z.infer<typeof MembershipReply>;
+
+/** The one refusal for "no such project" and "not a member" (joins and commands alike). */
+export const NOT_A_MEMBER = { code: 'unauthorized', message: 'you are not a member of this project' } as const;

@@ -8,3 +8,4 @@ export * from './boot.js';
 export * from './draining-server.js';
 export * from './serial.js';
 export * from './consume.js';
+export * from './membership.js';

@@ -30,7 +30,7 @@ describe('startStack', () => {
       expect(stack.logs(name)).toContain('starting (LOG_LEVEL=info, SEED_DEMO=true)');
     }
     expect(stack.logs('gateway')).toContain(
-      `listening on 127.0.0.1:${stack.gatewayPort} JWT_SECRET=${stack.jwtSecret} DEV_LOGIN=true PUSH_TIMEOUT_MS=2000`,
+      `listening on 127.0.0.1:${stack.gatewayPort} JWT_SECRET=${stack.jwtSecret} DEV_LOGIN=true PUSH_TIMEOUT_MS=10000`,
     );
     const login = await stack.devLogin('alice');
     expect(login.user).toMatchObject({ id: 7, username: 'alice', role: 'customer' });

@@ -27,7 +27,7 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Extra environment for one kind of process (applied after `env`). */
   processEnv?: Partial<Record<StackProcessName, Record<string, string>>>;
-  /** How long a process gets to become ready. Default 20 s. */
+  /** How long a process gets to become ready. Default 90 s: on a loaded two-core machine a Nest service may take most of a minute to boot, and a ready one is seen at once. */
   readyTimeoutMs?: number;
   /** The script a process runs. Default `<repo>/services/<name>/dist/main.js` (the harness's own tests use fakes). */
   entryPoint?: (name: StackProcessName) => string;
@@ -114,7 +114,7 @@ interface Instance {
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const services = opts.services ?? [...SERVICES];
   const withGateway = opts.gateway ?? true;
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
   const jwtSecret = randomBytes(36).toString('base64url'); // 48 characters
   const gatewayPort = await freePort();
   // Fails fast on a wrong URL (connectNats would wait for the server forever), then reconnects
@@ -142,7 +142,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         HOST: '127.0.0.1',
         JWT_SECRET: jwtSecret,
         DEV_LOGIN: 'true',
-        PUSH_TIMEOUT_MS: '2000',
+        // Long enough that a busy machine (tests run beside other work) is not taken for a dead
+        // service; a stopped service is answered at once anyway (no responders).
+        PUSH_TIMEOUT_MS: '10000',
         // Tests drive sockets far harder than people do (e.g. lock races); the frame-rate limit is
         // exercised on its own in the security tests.
         FRAMES_PER_SECOND: '2000',

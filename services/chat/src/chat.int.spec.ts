@@ -140,10 +140,11 @@ describe('chat end to end', () => {
 
       await stack.kill('chat', 'SIGKILL');
       const started = Date.now();
-      const down = await push(c, 'chat:message', { text: 'nobody listens' }, 10_000);
+      const down = await push(c, 'chat:message', { text: 'nobody listens' }, 20_000);
       expect(down.status).toBe('error');
       expect(down.response).toMatchObject({ code: 'unavailable' });
-      expect(Date.now() - started).toBeLessThan(2000 + 1500); // within PUSH_TIMEOUT_MS (2 s in tests) plus slack
+      // No responders: answered at once, not after PUSH_TIMEOUT_MS (10 s in tests).
+      expect(Date.now() - started).toBeLessThan(5_000);
 
       await stack.start('chat');
       const c2 = s.channel('project:1', {});

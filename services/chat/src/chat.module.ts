@@ -1,7 +1,14 @@
 import { Module } from '@nestjs/common';
+import { ProjectMembersModule } from '@siteflow/servicekit';
 import { MessagesController } from './messages/messages.controller.js';
-import { ProjectCreatedConsumer } from './projects/project-created.consumer.js';
 import { TypingController, TypingSweeper } from './typing/typing.controller.js';
 
-@Module({ controllers: [MessagesController, TypingController], providers: [TypingSweeper, ProjectCreatedConsumer] })
+@Module({
+  imports: [
+    // Members (checked on every command, and whose unread counts a message moves) as documents announces them.
+    ProjectMembersModule.register({ table: 'chat.members', waitForUnknownProjectMs: 2_000, follow: { durable: 'chat-members' } }),
+  ],
+  controllers: [MessagesController, TypingController],
+  providers: [TypingSweeper],
+})
 export class ChatModule {}

@@ -52,4 +52,15 @@ export const chatMigrations: Migration[] = [
       CREATE INDEX messages_by_author ON chat.messages (project_id, user_id, posted_at);
     `,
   },
+  {
+    id: 3,
+    name: 'members are only those documents announced, with their role in the project',
+    // Members used to be added for anyone seen posting; now only documents' ProjectCreated adds
+    // them (the durable consumer chat-members replays that stream from its start and refills this
+    // table), and every command is checked against it.
+    up: `
+      DELETE FROM chat.members;
+      ALTER TABLE chat.members ADD COLUMN role text NOT NULL;
+    `,
+  },
 ];

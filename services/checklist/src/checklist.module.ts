@@ -1,6 +1,17 @@
 import { Module } from '@nestjs/common';
+import { ProjectMembersModule } from '@siteflow/servicekit';
 import { ChecklistController } from './items/checklist.controller.js';
-import { ProjectCreatedConsumer } from './projects/project-created.consumer.js';
+import { ensureChecklist } from './items/checklist.service.js';
 
-@Module({ controllers: [ChecklistController], providers: [ProjectCreatedConsumer] })
+@Module({
+  imports: [
+    // Every new project gets its default checklist, and its members are recorded for the checks.
+    ProjectMembersModule.register({
+      table: 'checklist.project_members',
+      waitForUnknownProjectMs: 2_000,
+      follow: { durable: 'checklist-members', onProjectCreated: (kit, project) => ensureChecklist(kit, project.project_id) },
+    }),
+  ],
+  controllers: [ChecklistController],
+})
 export class ChecklistModule {}

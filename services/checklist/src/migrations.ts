@@ -1,4 +1,5 @@
 import type { Migration } from '@siteflow/eventstore';
+import { projectMembersTable } from '@siteflow/servicekit';
 
 /** Read models of the `checklist` schema (the event store's own tables are created by the store). */
 export const checklistMigrations: Migration[] = [
@@ -27,5 +28,12 @@ export const checklistMigrations: Migration[] = [
         updated_at      timestamptz NOT NULL
       );
     `,
+  },
+  {
+    id: 2,
+    name: 'project members',
+    // Filled by the durable consumer checklist-members from documents' ProjectCreated (it replays
+    // the stream from its start, so projects created before this table existed are learnt too).
+    up: projectMembersTable('checklist.project_members'),
   },
 ];

@@ -71,9 +71,9 @@ describe('Phoenix Channels v2 protocol', () => {
     expect((await reply(s, '5'))[4]).toMatchObject({ status: 'error', response: { reason: 'unmatched topic' } });
   });
 
-  it('refuses a project that does not exist and another user\'s topic', async () => {
+  it('refuses a project that does not exist (as it refuses a foreign one) and another user\'s topic', async () => {
     const s = await open();
-    expect((await joinProject(s, '1', 'project:999'))[4]).toMatchObject({ status: 'error', response: { code: 'not_found' } });
+    expect((await joinProject(s, '1', 'project:999'))[4]).toEqual({ status: 'error', response: { code: 'unauthorized', reason: 'you are not a member of this project' } });
     expect((await joinProject(s, '2', 'user:2'))[4]).toMatchObject({ status: 'error', response: { code: 'unauthorized' } });
     expect((await joinProject(s, '3', 'user:1'))[4]).toEqual({ status: 'ok', response: {} });
   });
@@ -189,17 +189,20 @@ describe('Phoenix Channels v2 protocol', () => {
     }
   });
 
-  it('serves /healthz, and /readyz turns 503 when a service is down', async () => {
+  it('serves /healthz; /readyz?full turns 503 when a service is down, while /readyz (this gateway can serve) stays 200 and says which', async () => {
     expect((await fetch(`${stack.gatewayUrl}/healthz`)).status).toBe(200);
-    expect((await fetch(`${stack.gatewayUrl}/readyz`)).status).toBe(200);
+    expect((await fetch(`${stack.gatewayUrl}/readyz?full`)).status).toBe(200);
     await stack.kill('checklist', 'SIGTERM');
-    const down = await fetch(`${stack.gatewayUrl}/readyz`);
+    const down = await fetch(`${stack.gatewayUrl}/readyz?full`);
     expect(down.status).toBe(503);
     expect(await down.json()).toMatchObject({ services: { checklist: 'unavailable', chat: 'ok' } });
+    const gatewayOnly = await fetch(`${stack.gatewayUrl}/readyz`);
+    expect(gatewayOnly.status).toBe(200);
+    expect(await gatewayOnly.json()).toMatchObject({ nats: 'ok', services: { checklist: 'unavailable' } });
     // A join needs every service's snapshot: it fails with unavailable rather than a room with a hole.
     const s = await open();
     expect((await joinProject(s, '1'))[4]).toMatchObject({ status: 'error', response: { code: 'unavailable' } });
     await stack.start('checklist');
-    expect((await fetch(`${stack.gatewayUrl}/readyz`)).status).toBe(200);
+    expect((await fetch(`${stack.gatewayUrl}/readyz?full`)).status).toBe(200);
   });
 });

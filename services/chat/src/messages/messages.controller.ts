@@ -19,7 +19,7 @@ import {
   type ServiceSnapshot,
 } from '@siteflow/contracts';
 import type { EventStoreTx, NewEvent } from '@siteflow/eventstore';
-import { handle, retryOnConcurrency, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, retryOnConcurrency, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
 import { decide } from './decide.js';
 import {
@@ -28,7 +28,6 @@ import {
   pageBefore,
   readStateOf,
   recentPostTimes,
-  saveMembers,
   saveReadMark,
   unreadAfter,
   unreadCount,
@@ -46,12 +45,16 @@ const SnapshotRequest = commandRequest(z.object({}));
 export class MessagesController {
   private readonly perRoom = new SerialByKey<number>();
 
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+  constructor(
+    @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
+  ) {}
 
   /** `chat:message`: decide (rate limit included), append `MessagePosted` and the others' new unread counts, project, reply. */
   @MessagePattern(projectClientEvents['chat:message'].subject)
   post(@Payload() raw: unknown): Promise<ReplyEnvelope<ChatMessage>> {
-    return handle(this.kit.logger, 'chat.message.post', PostRequest, raw, ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'chat.message.post', PostRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const messageId = `m_${randomUUID()}`;
       return this.inRoomTransaction(ctx.project_id, async (tx) => {
         const now = new Date();
@@ -76,7 +79,6 @@ export class MessagesController {
           await insertMessage(tx.client, e, recorded[i]!.version);
           message = toChatMessage(e);
         }
-        await saveMembers(tx.client, ctx.project_id, [ctx]);
         if (!message) throw new AppError('internal', 'no message was posted');
         return message;
       });
@@ -86,8 +88,9 @@ export class MessagesController {
   /** `chat:mark_read`: moves the user's read mark forward; their new unread count goes to `user:<id>`. */
   @MessagePattern(projectClientEvents['chat:mark_read'].subject)
   markRead(@Payload() raw: unknown): Promise<ReplyEnvelope<MarkReadReply>> {
-    return handle(this.kit.logger, 'chat.read.mark', MarkReadRequest, raw, ({ ctx, payload }) =>
-      this.inRoomTransaction(ctx.project_id, async (tx) => {
+    return handle(this.kit.logger, 'chat.read.mark', MarkReadRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
+      return this.inRoomTransaction(ctx.project_id, async (tx) => {
         const now = new Date();
         const streamId = chatStreamId(ctx.project_id);
         const version = await tx.lockStream(streamId);
@@ -110,11 +113,10 @@ export class MessagesController {
         );
         await this.append(tx, ctx.project_id, version, events, now);
         for (const e of events) if (e.type === 'ReadMarked') await saveReadMark(tx.client, e);
-        await saveMembers(tx.client, ctx.project_id, [ctx]);
         const after = events.reduce(evolve, state).members.find((m) => m.user_id === ctx.user_id);
         return { unread_count: after?.unread ?? 0 };
-      }),
-    );
+      });
+    });
   }
 
   /**
@@ -166,7 +168,8 @@ export class MessagesController {
   /** `chat:history`: pages backwards; every message appears once across pages. */
   @MessagePattern(projectClientEvents['chat:history'].subject)
   history(@Payload() raw: unknown): Promise<ReplyEnvelope<HistoryReply>> {
-    return handle(this.kit.logger, 'chat.message.history', HistoryRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'chat.message.history', HistoryRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const client = await this.kit.pool.connect();
       try {
         let before: number | null = null;
@@ -184,15 +187,16 @@ export class MessagesController {
   /** The chat part of the room snapshot, read in one consistent snapshot with its stream version. */
   @MessagePattern(subjects.snapshot('chat'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<ChatSnapshot>>> {
-    return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, ({ ctx }) =>
-      // Read only: the gateway checks membership after the snapshot, so a join may not write.
-      this.kit.store.snapshot(async (tx) => {
+    return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, async ({ ctx: asked }) => {
+      const ctx = await this.members.require(asked);
+      // Read only: a join never writes.
+      return this.kit.store.snapshot(async (tx) => {
         const streamId = chatStreamId(ctx.project_id);
         const version = await tx.streamVersion(streamId);
         const page = await pageBefore(tx.client, ctx.project_id, null, CHAT_SNAPSHOT_SIZE);
         const unread = await unreadCount(tx.client, ctx.project_id, ctx.user_id);
         return { part: { ...page, unread_count: unread }, versions: { [streamId]: version } };
-      }),
-    );
+      });
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { prepared } from '@siteflow/eventstore';
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import type { ChatMessage } from '@siteflow/contracts';
 import type { MemberReadState, MessagePosted, ReadMarked } from './room.js';
 
@@ -124,18 +124,5 @@ export async function saveReadMark(client: PoolClient, event: ReadMarked): Promi
      ON CONFLICT (project_id, user_id) DO UPDATE SET last_read_version = EXCLUDED.last_read_version, marked_at = EXCLUDED.marked_at
      WHERE chat.read_marks.last_read_version < EXCLUDED.last_read_version`,
     [d.project_id, d.user_id, d.last_read_version, d.marked_at],
-  );
-}
-
-/** Records project members; known ones keep their row (the latest username wins). */
-export async function saveMembers(client: PoolClient | Pool, projectId: number, members: Array<{ user_id: number; username: string }>): Promise<void> {
-  if (members.length === 0) return;
-  await client.query(
-    prepared(
-      `INSERT INTO chat.members (project_id, user_id, username)
-       SELECT $1, * FROM unnest($2::bigint[], $3::text[])
-       ON CONFLICT (project_id, user_id) DO UPDATE SET username = EXCLUDED.username WHERE chat.members.username <> EXCLUDED.username`,
-      [projectId, members.map((m) => m.user_id), members.map((m) => m.username)],
-    ),
   );
 }

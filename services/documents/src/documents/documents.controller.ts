@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { AppError, commandRequest, GetDocumentPayload, projectClientEvents, SavePayload, type DocumentMeta, type ReplyEnvelope } from '@siteflow/contracts';
-import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { lockPolicyOf } from '../config.js';
 import { actorOf } from '../locks/locks.controller.js';
 import { decideDocument } from './decide.js';
@@ -15,24 +15,28 @@ type SaveReply = { document_id: number; version: number; saved: boolean; updated
 
 @Controller()
 export class DocumentsController {
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+  constructor(
+    @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
+  ) {}
 
   /** `document:save`: the lock holder's text becomes a new version; acknowledged means committed. */
   @MessagePattern(projectClientEvents['document:save'].subject)
   save(@Payload() raw: unknown): Promise<ReplyEnvelope<SaveReply>> {
-    return handle(this.kit.logger, 'documents.document.save', SaveRequest, raw, (input) => this.saveAs(input, false));
+    return handle(this.kit.logger, 'documents.document.save', SaveRequest, raw, async ({ ctx, payload }) => this.saveAs({ ctx: await this.members.require(ctx), payload }, false));
   }
 
   /** `document:auto_save`: as a save, but unchanged text makes no new version (it still renews the lease). */
   @MessagePattern(projectClientEvents['document:auto_save'].subject)
   autoSave(@Payload() raw: unknown): Promise<ReplyEnvelope<SaveReply>> {
-    return handle(this.kit.logger, 'documents.document.auto_save', SaveRequest, raw, (input) => this.saveAs(input, true));
+    return handle(this.kit.logger, 'documents.document.auto_save', SaveRequest, raw, async ({ ctx, payload }) => this.saveAs({ ctx: await this.members.require(ctx), payload }, true));
   }
 
   /** `document:get`: one document with its content (the join snapshot carries metadata only). */
   @MessagePattern(projectClientEvents['document:get'].subject)
   get(@Payload() raw: unknown): Promise<ReplyEnvelope<DocumentMeta & { content: string }>> {
-    return handle(this.kit.logger, 'documents.document.get', GetRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.document.get', GetRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const client = await this.kit.pool.connect();
       try {
         const doc = await getDocument(client, payload.document_id);

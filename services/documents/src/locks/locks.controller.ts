@@ -13,7 +13,7 @@ import {
   type CommandContext,
   type ReplyEnvelope,
 } from '@siteflow/contracts';
-import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 
 import { lockPolicyOf } from '../config.js';
 import { runDocumentCommand } from '../documents/document-stream.js';
@@ -34,12 +34,16 @@ export const actorOf = (ctx: CommandContext): LockActor => ({
 
 @Controller()
 export class LocksController {
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+  constructor(
+    @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
+  ) {}
 
   /** `document:start_editing`: one holder (user + connection) per document, across every instance. */
   @MessagePattern(projectClientEvents['document:start_editing'].subject)
   acquire(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_acquired: true; locked_at: string; expires_at: string }>> {
-    return handle(this.kit.logger, 'documents.lock.acquire', AcquireRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.lock.acquire', AcquireRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
       const { state } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
         decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s),
@@ -52,7 +56,8 @@ export class LocksController {
   /** `document:stop_editing`: releases the caller's lock; a lock the caller does not hold is left alone. */
   @MessagePattern(projectClientEvents['document:stop_editing'].subject)
   release(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_released: boolean }>> {
-    return handle(this.kit.logger, 'documents.lock.release', ReleaseRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.lock.release', ReleaseRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const { events } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
         decideLock({ type: 'ReleaseLock', data: { actor: actorOf(ctx), now } }, s),
       );
@@ -63,7 +68,8 @@ export class LocksController {
   /** `document:heartbeat`: the holder's editor is still open; the lease moves on (up to the idle cap). */
   @MessagePattern(projectClientEvents['document:heartbeat'].subject)
   renew(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_renewed: true; expires_at: string }>> {
-    return handle(this.kit.logger, 'documents.lock.renew', RenewRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.lock.renew', RenewRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
       const { state } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
         decideLock({ type: 'RenewLock', data: { actor: actorOf(ctx), now, policy } }, s),
@@ -78,7 +84,8 @@ export class LocksController {
    */
   @MessagePattern(projectClientEvents['document:request_edit'].subject)
   requestEdit(@Payload() raw: unknown): Promise<ReplyEnvelope<{ requested: true; holder_id: number; holder_username: string }>> {
-    return handle(this.kit.logger, 'documents.lock.request_edit', RequestEditRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.lock.request_edit', RequestEditRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const { rows } = await this.kit.pool.query<{ project_id: string; lock_user_id: string | null; lock_username: string | null; lock_expires_at: Date | null }>(
         'SELECT project_id, lock_user_id, lock_username, lock_expires_at FROM documents.documents WHERE id = $1',
         [payload.document_id],
@@ -110,7 +117,8 @@ export class LocksController {
   /** `document:force_unlock` (admins): recorded with who and why; the former holder is told on their user topic. */
   @MessagePattern(projectClientEvents['document:force_unlock'].subject)
   forceRelease(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_released: true; former_holder_id: number }>> {
-    return handle(this.kit.logger, 'documents.lock.force_release', ForceReleaseRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.lock.force_release', ForceReleaseRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       if (ctx.role !== 'admin') throw new AppError('forbidden', 'only an admin may force-release a lock');
       const { events } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
         decideLock({ type: 'ForceReleaseLock', data: { actor: actorOf(ctx), reason: payload.reason, now } }, s),

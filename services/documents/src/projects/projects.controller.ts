@@ -5,16 +5,18 @@ import {
   commandRequest,
   CREATE_PROJECT_SUBJECT,
   CreateProjectPayload,
+  MEMBERSHIP_SUBJECT,
   projectClientEvents,
   SetProjectStatusPayload,
   subjects,
   UpdateProjectPayload,
   type DocumentMeta,
+  type MembershipReply,
   type ProjectInfo,
   type ReplyEnvelope,
   type ServiceSnapshot,
 } from '@siteflow/contracts';
-import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
 import { documentStreamId } from '../documents/document.js';
 import { listDocuments } from '../documents/documents.read-model.js';
@@ -26,16 +28,21 @@ const SnapshotRequest = commandRequest(z.object({}));
 const SetStatusRequest = commandRequest(SetProjectStatusPayload);
 const UpdateRequest = commandRequest(UpdateProjectPayload);
 const CreateRequest = commandRequest(CreateProjectPayload);
+const MembershipRequest = commandRequest(z.object({}));
 
 @Controller()
 export class ProjectsController {
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+  constructor(
+    @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
+  ) {}
 
   /** The documents part of the room snapshot: the project and every document's metadata and lock. */
   @MessagePattern(subjects.snapshot('documents'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<{ project: ProjectInfo | null; documents: DocumentMeta[] }>>> {
-    return handle(this.kit.logger, 'documents.snapshot', SnapshotRequest, raw, ({ ctx }) =>
-      this.kit.store.snapshot(async (tx) => {
+    return handle(this.kit.logger, 'documents.snapshot', SnapshotRequest, raw, async ({ ctx: asked }) => {
+      const ctx = await this.members.require(asked);
+      return this.kit.store.snapshot(async (tx) => {
         const streamId = projectStreamId(ctx.project_id);
         const version = await tx.streamVersion(streamId);
         const project = await loadProject(tx.client, ctx.project_id);
@@ -46,14 +53,24 @@ export class ProjectsController {
           return meta;
         });
         return { part: { project, documents }, versions };
-      }),
-    );
+      });
+    });
+  }
+
+  /**
+   * The one small read a join makes first: the caller's role in the project, or `unauthorized`
+   * alike for a missing project and a non-member (one primary-key lookup, nothing else is read).
+   */
+  @MessagePattern(MEMBERSHIP_SUBJECT)
+  membership(@Payload() raw: unknown): Promise<ReplyEnvelope<MembershipReply>> {
+    return handle(this.kit.logger, MEMBERSHIP_SUBJECT, MembershipRequest, raw, async ({ ctx }) => ({ role: (await this.members.require(ctx)).role }));
   }
 
   /** `project:set_status` (admins): broadcast as `project:status_change`. */
   @MessagePattern(projectClientEvents['project:set_status'].subject)
   setStatus(@Payload() raw: unknown) {
-    return handle(this.kit.logger, 'documents.project.set_status', SetStatusRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.project.set_status', SetStatusRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
       const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({ type: 'SetProjectStatus', data: { actor, status: payload.status, now } }));
       if (state.status === 'absent') throw new AppError('not_found', 'no such project');
@@ -64,7 +81,8 @@ export class ProjectsController {
   /** `project:update` (admins): broadcast as `project:updated`. */
   @MessagePattern(projectClientEvents['project:update'].subject)
   update(@Payload() raw: unknown) {
-    return handle(this.kit.logger, 'documents.project.update', UpdateRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.project.update', UpdateRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
       const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({ type: 'RenameProject', data: { actor, name: payload.name, now } }));
       if (state.status === 'absent') throw new AppError('not_found', 'no such project');
@@ -76,6 +94,7 @@ export class ProjectsController {
   @MessagePattern(CREATE_PROJECT_SUBJECT)
   create(@Payload() raw: unknown) {
     return handle(this.kit.logger, CREATE_PROJECT_SUBJECT, CreateRequest, raw, async ({ ctx, payload }) => {
+      // Not a room event: there is no project to be a member of yet; admin tools only (infra/nats).
       if (ctx.role !== 'admin') throw new AppError('forbidden', 'only an admin may create a project');
       await createProject(this.kit, { projectId: payload.project_id, name: payload.name, members: payload.members, createdBy: ctx.user_id });
       const client = await this.kit.pool.connect();

@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { AppError, commandRequest, GetVersionPayload, HistoryOfDocumentPayload, projectClientEvents, RestorePayload, type ReplyEnvelope } from '@siteflow/contracts';
-import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import type { PoolClient } from 'pg';
 import { lockPolicyOf } from '../config.js';
 import { runDocumentCommand } from '../documents/document-stream.js';
@@ -22,7 +22,10 @@ async function assertInProject(client: PoolClient, documentId: number, projectId
 
 @Controller()
 export class VersionsController {
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+  constructor(
+    @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
+  ) {}
 
   private async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.kit.pool.connect();
@@ -36,31 +39,34 @@ export class VersionsController {
   /** `document:history`: versions newest first (who, when, size), paged with `before`. */
   @MessagePattern(projectClientEvents['document:history'].subject)
   list(@Payload() raw: unknown) {
-    return handle(this.kit.logger, 'documents.version.list', ListRequest, raw, ({ ctx, payload }) =>
-      this.withClient(async (client) => {
+    return handle(this.kit.logger, 'documents.version.list', ListRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
+      return this.withClient(async (client) => {
         await assertInProject(client, payload.document_id, ctx.project_id);
         return { document_id: payload.document_id, ...(await listVersions(client, payload.document_id, payload.before ?? null, payload.limit ?? DEFAULT_PAGE)) };
-      }),
-    );
+      });
+    });
   }
 
   /** `document:get_version`: one version's content. */
   @MessagePattern(projectClientEvents['document:get_version'].subject)
   get(@Payload() raw: unknown) {
-    return handle(this.kit.logger, 'documents.version.get', GetRequest, raw, ({ ctx, payload }) =>
-      this.withClient(async (client) => {
+    return handle(this.kit.logger, 'documents.version.get', GetRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
+      return this.withClient(async (client) => {
         await assertInProject(client, payload.document_id, ctx.project_id);
         const v = await getVersion(client, payload.document_id, payload.version);
         if (!v) throw new AppError('not_found', `version ${payload.version} of document ${payload.document_id} does not exist`);
         return v;
-      }),
-    );
+      });
+    });
   }
 
   /** `document:restore` (lock holder): an old version's content becomes the new current version. */
   @MessagePattern(projectClientEvents['document:restore'].subject)
   restore(@Payload() raw: unknown): Promise<ReplyEnvelope<{ document_id: number; version: number; restored_from: number; saved: true; updated_at: string; content: string }>> {
-    return handle(this.kit.logger, 'documents.version.restore', RestoreRequest, raw, async ({ ctx, payload }) => {
+    return handle(this.kit.logger, 'documents.version.restore', RestoreRequest, raw, async ({ ctx: asked, payload }) => {
+      const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
       const { state } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, async (s, now, tx) => {
         const old = await getVersion(tx.client, payload.document_id, payload.version);

@@ -4,6 +4,9 @@ import type { WebSocket } from 'ws';
 import {
   describeIssues,
   isProjectClientEvent,
+  MEMBERSHIP_SUBJECT,
+  MembershipReply,
+  NOT_A_MEMBER,
   parseTopic,
   PhxEvent,
   projectClientEvents,
@@ -31,7 +34,17 @@ export interface ConnectionDeps {
   presence?: PresenceTracker;
 }
 
-type Join = { joinRef: string; topic: ParsedTopic };
+/**
+ * A topic's join. Pushes are routed only once `joined` is true: until its reply a join is pending,
+ * and a push on it is refused, never run (Phoenix clients buffer pushes until the join reply).
+ */
+type Join = {
+  joinRef: string;
+  topic: ParsedTopic;
+  joined: boolean;
+  /** Who and where, with the user's role in that project: set once membership was confirmed. */
+  ctx: CommandContext | null;
+};
 
 /**
  * One socket speaking Phoenix Channels v2: heartbeats, joins and leaves, pushes forwarded to the
@@ -161,17 +174,22 @@ export class Connection implements RoomClient {
       this.deps.logger.debug({ topic, joinRef }, 'stale join_ref dropped');
       return;
     }
+    if (!current.joined) {
+      this.replyErr(joinRef, ref, topic, { code: 'unmatched_topic', message: `not joined to ${topic} yet: push after the join's reply` });
+      return;
+    }
     void this.push(current, ref, topic, event, payload).catch((err) => {
       this.deps.logger.error({ err, topic, event }, 'push failed');
       this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
     });
   }
 
-  private context(projectId: number): CommandContext {
+  /** The context of a command in a project: the role is the user's role in that project. */
+  private context(projectId: number, role: CommandContext['role']): CommandContext {
     return {
       user_id: this.user.id,
       username: this.user.username,
-      role: this.user.role,
+      role,
       avatar_url: this.user.avatar_url,
       connection_id: this.id,
       project_id: projectId,
@@ -202,46 +220,55 @@ export class Connection implements RoomClient {
       this.leave(topicName, previous);
       this.sendFrame([previous.joinRef, previous.joinRef, topicName, PhxEvent.close, {}]);
     }
-    const join: Join = { joinRef, topic };
+    const join: Join = { joinRef, topic, joined: false, ctx: null };
     this.joins.set(topicName, join);
-
-    // Subscribe before reading the snapshot, so nothing falls between snapshot and stream.
     const subject = topic.kind === 'project' ? subjects.projectAll(topic.projectId) : subjects.userAll(topic.userId);
-    const room = this.deps.rooms.acquire(topicName, subject);
-    room.addJoining(this, joinRef);
 
     if (topic.kind === 'user') {
+      const room = this.deps.rooms.acquire(topicName, subject);
+      room.addJoining(this, joinRef);
+      join.joined = true;
       if (ref !== null) this.reply(joinRef, ref, topicName, {});
       room.activate(this.id, joinRef, {});
       return;
     }
 
-    const ctx = this.context(topic.projectId);
-    const result = await readRoomSnapshot(this.deps.nats, ctx, this.deps.config.SNAPSHOT_TIMEOUT_MS);
-    if (this.closed || this.joins.get(topicName) !== join) return; // superseded or gone meanwhile
-    let error: ErrorBody | null = null;
-    if (!result.ok) error = result.error;
-    else if (!result.snapshot.project) error = { code: 'not_found', message: `project ${topic.projectId} does not exist` };
-    else if (!result.snapshot.project.members.some((m) => m.user_id === this.user.id)) {
-      error = { code: 'unauthorized', message: 'you are not a member of this project' };
-    }
-    if (error || !result.ok) {
+    // Membership first, from one small read: a non-member costs one lookup, never a snapshot.
+    const refuse = (error: ErrorBody) => {
       this.leave(topicName, join);
-      this.replyErr(joinRef, ref, topicName, error ?? { code: 'internal', message: 'internal error' });
-      return;
-    }
+      this.replyErr(joinRef, ref, topicName, error);
+    };
+    const membership = await requestService(
+      this.deps.nats,
+      MEMBERSHIP_SUBJECT,
+      { ctx: this.context(topic.projectId, this.user.role), payload: {} },
+      { timeoutMs: this.deps.config.SNAPSHOT_TIMEOUT_MS },
+    );
+    if (this.closed || this.joins.get(topicName) !== join) return; // superseded or gone meanwhile
+    const role = membership.ok ? MembershipReply.safeParse(membership.data) : null;
+    if (!membership.ok) return refuse(membership.error.code === 'unauthorized' ? NOT_A_MEMBER : membership.error);
+    if (!role?.success) return refuse({ code: 'internal', message: 'malformed membership reply' });
+    const ctx = this.context(topic.projectId, role.data.role);
+    join.ctx = ctx;
+
+    // Subscribe before reading the snapshot, so nothing falls between snapshot and stream.
+    const room = this.deps.rooms.acquire(topicName, subject);
+    room.addJoining(this, joinRef);
+    const result = await readRoomSnapshot(this.deps.nats, ctx, this.deps.config.SNAPSHOT_TIMEOUT_MS);
+    if (this.closed || this.joins.get(topicName) !== join) return;
+    if (!result.ok) return refuse(result.error.code === 'unauthorized' ? NOT_A_MEMBER : result.error);
+    // Removed between the membership read and the snapshot: still no.
+    if (!result.snapshot.project?.members.some((m) => m.user_id === this.user.id)) return refuse(NOT_A_MEMBER);
     let presence = result.presence;
     if (this.deps.presence) {
       // Tracked once the join is allowed; a leave or close meanwhile untracks it after (same queue).
       const tracked = await this.deps.presence.track(ctx);
       if (this.closed || this.joins.get(topicName) !== join) return;
-      if (!tracked.ok) {
-        this.leave(topicName, join);
-        this.replyErr(joinRef, ref, topicName, tracked.error);
-        return;
-      }
+      if (!tracked.ok) return refuse(tracked.error);
       presence = withOwnMeta(presence, tracked.tracked);
     }
+    // Joined before the reply goes out: the client may push the moment it reads it.
+    join.joined = true;
     if (ref !== null) this.reply(joinRef, ref, topicName, result.snapshot);
     this.sendFrame([joinRef, null, topicName, 'presence_state', presence]);
     room.activate(this.id, joinRef, result.versions);
@@ -253,13 +280,15 @@ export class Connection implements RoomClient {
     this.untrack(join);
   }
 
+  /** Untracks a join that may have been tracked (a join refused before its membership was known never was). */
   private untrack(join: Join): void {
-    if (join.topic.kind === 'project') this.deps.presence?.untrack(this.context(join.topic.projectId));
+    if (join.topic.kind === 'project' && join.ctx !== null) this.deps.presence?.untrack(join.ctx);
   }
 
   private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<void> {
     const reject = (error: ErrorBody) => this.replyErr(join.joinRef, ref, topicName, error);
-    if (join.topic.kind !== 'project' || !isProjectClientEvent(event)) {
+    const ctx = join.ctx;
+    if (join.topic.kind !== 'project' || ctx === null || !isProjectClientEvent(event)) {
       reject({ code: 'unknown_event', message: `unknown event ${JSON.stringify(event.slice(0, 100))}` });
       return;
     }
@@ -272,7 +301,7 @@ export class Connection implements RoomClient {
     const reply = await requestService(
       this.deps.nats,
       route.subject,
-      { ctx: this.context(join.topic.projectId), payload: parsed.data },
+      { ctx, payload: parsed.data },
       { timeoutMs: this.deps.config.PUSH_TIMEOUT_MS },
     );
     if (reply.ok) {

@@ -1,0 +1,157 @@
+import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { Pool, PoolClient } from 'pg';
+import { AppError, NOT_A_MEMBER, ProjectCreatedEvent, Role, type CommandContext, type ProjectMember } from '@siteflow/contracts';
+import { prepared } from '@siteflow/eventstore';
+import type { z } from 'zod';
+import { consumeEvents } from './consume.js';
+import { SERVICE_KIT, type ServiceKit } from './kit.js';
+
+/**
+ * Who belongs to which project, as one service knows it: a read model
+ * `(project_id, user_id, username, role)` in the service's own schema. The documents service owns
+ * projects and writes its table in the same transaction as their events; the other services follow
+ * documents' `ProjectCreated` with a durable consumer into a table of their own.
+ *
+ * Every command is checked against it (defence in depth: the gateway checks at join, but a service
+ * must not write for a project that does not exist or for someone who is not in it, whoever asks),
+ * and the role inside a project is the one stored here, never the token's global role.
+ */
+export interface ProjectMembership {
+  /** The user's role in the project, or null when they are not a member (or it does not exist). */
+  roleOf(projectId: number, userId: number, client?: Queryable): Promise<z.infer<typeof Role> | null>;
+  /**
+   * The command's context with the caller's role in that project; `unauthorized` (the same refusal
+   * for a missing project and a non-member) otherwise.
+   */
+  require(ctx: CommandContext): Promise<CommandContext>;
+}
+
+type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
+
+export interface ProjectMembershipOptions {
+  /** The read model, schema-qualified: `chat.members`; it has project_id, user_id, username, role. */
+  table: string;
+  /**
+   * A follower learns of a new project a moment after documents created it. When the project is not
+   * known here at all, `require` waits this long for the consumer to catch up before refusing (the
+   * gateway admits a join only after documents said yes, so the first push may come that early).
+   * 0 for the service that owns the projects.
+   */
+  waitForUnknownProjectMs: number;
+}
+
+const TABLE_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
+
+export function projectMembership(pool: Pool, opts: ProjectMembershipOptions): ProjectMembership {
+  if (!TABLE_NAME.test(opts.table)) throw new Error(`invalid membership table ${JSON.stringify(opts.table)}`);
+  const roleSql = `SELECT role FROM ${opts.table} WHERE project_id = $1 AND user_id = $2`;
+  const knownSql = `SELECT EXISTS (SELECT 1 FROM ${opts.table} WHERE project_id = $1) AS known`;
+
+  const roleOf = async (projectId: number, userId: number, client: Queryable = pool) => {
+    const { rows } = await client.query<{ role: string }>(prepared(roleSql, [projectId, userId]));
+    const parsed = Role.safeParse(rows[0]?.role);
+    return parsed.success ? parsed.data : null;
+  };
+  const known = async (projectId: number) => (await pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
+
+  return {
+    roleOf,
+    async require(ctx) {
+      let role = await roleOf(ctx.project_id, ctx.user_id);
+      if (role === null && opts.waitForUnknownProjectMs > 0 && !(await known(ctx.project_id))) {
+        const deadline = Date.now() + opts.waitForUnknownProjectMs;
+        for (let delay = 20; role === null && Date.now() < deadline; delay = Math.min(delay * 2, 250)) {
+          await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+          if (await known(ctx.project_id)) {
+            role = await roleOf(ctx.project_id, ctx.user_id);
+            break;
+          }
+        }
+      }
+      if (role === null) throw new AppError(NOT_A_MEMBER.code, NOT_A_MEMBER.message);
+      return role === ctx.role ? ctx : { ...ctx, role };
+    },
+  };
+}
+
+/** The membership table of a service that follows documents' projects (a read-model migration). */
+export function projectMembersTable(table: string): string {
+  if (!TABLE_NAME.test(table)) throw new Error(`invalid membership table ${JSON.stringify(table)}`);
+  return `
+    CREATE TABLE ${table} (
+      project_id bigint NOT NULL,
+      user_id    bigint NOT NULL,
+      username   text NOT NULL,
+      role       text NOT NULL,
+      PRIMARY KEY (project_id, user_id)
+    );`;
+}
+
+/** Records members as documents announced them; idempotent, so a redelivered event is harmless. */
+export async function saveProjectMembers(client: Queryable, table: string, projectId: number, members: ReadonlyArray<Pick<ProjectMember, 'user_id' | 'username' | 'role'>>): Promise<void> {
+  if (members.length === 0) return;
+  await client.query(
+    prepared(
+      `INSERT INTO ${table} (project_id, user_id, username, role)
+       SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[])
+       ON CONFLICT (project_id, user_id) DO UPDATE SET username = EXCLUDED.username, role = EXCLUDED.role`,
+      [projectId, members.map((m) => m.user_id), members.map((m) => m.username), members.map((m) => m.role)],
+    ),
+  );
+}
+
+/** Injection token of the service's `ProjectMembership`. */
+export const PROJECT_MEMBERSHIP = Symbol('PROJECT_MEMBERSHIP');
+
+export interface ProjectMembersModuleOptions extends ProjectMembershipOptions {
+  /** Follow documents' projects into `table` (every service but documents). */
+  follow?: {
+    /** The durable consumer's name (infra/nats/auth.conf allows it by name). */
+    durable: string;
+    /** What else the service does for a new project (idempotent), before its members are recorded. */
+    onProjectCreated?: (kit: ServiceKit, project: z.infer<typeof ProjectCreatedEvent>['data']) => Promise<void>;
+  };
+}
+
+/**
+ * Provides `PROJECT_MEMBERSHIP` and, for a follower, runs the durable consumer that fills its table:
+ * the one way every service learns and checks who is in a project.
+ */
+@Module({})
+export class ProjectMembersModule {
+  static register(opts: ProjectMembersModuleOptions): DynamicModule {
+    @Injectable()
+    class ProjectMembersFollower implements OnApplicationBootstrap, OnModuleDestroy {
+      private consumer: { stop(): Promise<void> } | null = null;
+
+      constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
+
+      onApplicationBootstrap(): void {
+        const follow = opts.follow;
+        if (!follow) return;
+        this.consumer = consumeEvents(this.kit, {
+          from: 'documents',
+          durable: follow.durable,
+          filterSubject: 'project.*.ev.documents.ProjectCreated',
+          schema: ProjectCreatedEvent,
+          handle: async (e) => {
+            await follow.onProjectCreated?.(this.kit, e.data);
+            await saveProjectMembers(this.kit.pool, opts.table, e.data.project_id, e.data.members);
+          },
+        });
+      }
+
+      async onModuleDestroy(): Promise<void> {
+        await this.consumer?.stop();
+      }
+    }
+    return {
+      module: ProjectMembersModule,
+      providers: [
+        ProjectMembersFollower,
+        { provide: PROJECT_MEMBERSHIP, inject: [SERVICE_KIT], useFactory: (kit: ServiceKit) => projectMembership(kit.pool, opts) },
+      ],
+      exports: [PROJECT_MEMBERSHIP],
+    };
+  }
+}
