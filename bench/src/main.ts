@@ -26,7 +26,7 @@ const { values: flags } = parseArgs({
     window: { type: 'string', default: '10' },
     'connection-steps': { type: 'string', default: '2000,5000,10000,15000,19000' },
     'per-worker': { type: 'string', default: '5000' },
-    /** Sockets per room in the connections scenario (the seed's rooms hold 20–500 people at most). */
+    /** Sockets per room in the connections scenario (rooms in this product hold 20–500 people). */
     'connection-room-size': { type: 'string', default: '25' },
     'room-users': { type: 'string', default: '500' },
     'room-size': { type: 'string', default: '5' },

@@ -5,7 +5,7 @@ export const CHAT_MAX_TEXT = 4000;
 export const CHAT_SNAPSHOT_SIZE = 50;
 export const CHAT_HISTORY_MAX = 100;
 
-/** A chat message as every client sees it (the seed's `chat:new_message` payload). */
+/** A chat message as every client sees it (the `chat:new_message` payload, docs/protocol.md). */
 export const ChatMessage = z.object({
   id: MessageId,
   text: z.string(),

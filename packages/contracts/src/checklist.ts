@@ -48,7 +48,7 @@ export const ChecklistChangedBroadcast = z.object({ items: z.array(ChecklistItem
 export const ChecklistSnapshot = z.object({ items: z.array(ChecklistItem), progress: Progress });
 export type ChecklistSnapshot = z.infer<typeof ChecklistSnapshot>;
 
-/** Progress as the seed shows it: a percentage with one decimal (27 of 40 → 67.5). */
+/** Progress as every client shows it: a percentage with one decimal, 27 of 40 → 67.5 (docs/architecture.md, "The room"). */
 export function computeProgress(completed: number, total: number): Progress {
   const progress = total === 0 ? 0 : Math.round((completed / total) * 1000) / 10;
   return { progress, completed_items: completed, total_items: total };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DocumentId, IsoTime, ProjectId, UserId, VersionNumber } from './ids.js';
 
-/** The 9 planning documents every project has (seed, section 7). */
+/** The 9 planning documents every project has (docs/architecture.md, "The room"). */
 export const DocumentType = z.enum([
   'technical_spec',
   'design_system',

@@ -21,7 +21,7 @@ const route = (payload: z.ZodType, service: ServiceName, subject: string, maxFra
 /** A document frame carries up to 512 KiB of UTF-8 content, JSON-escaped: bound it at 4x + room. */
 const DOCUMENT_FRAME_BYTES = documents.DOCUMENT_MAX_BYTES * 4 + 4096;
 
-/** Every event a client may push on `project:<id>` (seed, section 5, plus our additions). */
+/** Every event a client may push on `project:<id>` (docs/protocol.md, "Client events"). */
 export const projectClientEvents = {
   'document:start_editing': route(documents.StartEditingPayload, 'documents', 'documents.lock.acquire'),
   'document:stop_editing': route(documents.StopEditingPayload, 'documents', 'documents.lock.release'),

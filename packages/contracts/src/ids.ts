@@ -6,7 +6,7 @@ export const INT32_MAX = 2_147_483_647;
 /** A version number (document versions, stream versions): a Postgres `integer`, from 1. */
 export const VersionNumber = z.number().int().min(1).max(INT32_MAX);
 
-/** Numeric ids travel as JSON numbers (as in the seed's payloads); they are positive safe integers. */
+/** Numeric ids travel as JSON numbers (docs/architecture.md, "The room"); they are positive safe integers. */
 export const NumericId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 export const ProjectId = NumericId;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConnectionId, DocumentId, ProjectId, Role, UserId } from './ids.js';
 
-/** One connection's presence meta (seed, section 3) plus Phoenix's `phx_ref`. */
+/** One connection's presence meta (docs/presence-and-locks.md) plus Phoenix's `phx_ref`. */
 export const PresenceMeta = z.object({
   phx_ref: z.string(),
   phx_ref_prev: z.string().optional(),

@@ -135,6 +135,30 @@ describe('every Postgres connection is bounded in time', () => {
   });
 });
 
+describe('the outbox relay whose leader session stops answering', () => {
+  it('gives up leadership after DB_QUERY_TIMEOUT_MS instead of waiting forever, and leads again once the database answers', async () => {
+    const pool = boundedPool({ queryTimeoutMs: 500 }, env.db.url, 2, 'timeouts-hung-leader');
+    const store = createEventStore({ pool, schema: 'timeouts_hung_leader' });
+    await store.migrate();
+    const { stream, subjectFor } = env.newStream('hung');
+    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, pollIntervalMs: 100, leaderRetryMs: 100 });
+    expect(relay.isLeader).toBe(true);
+    const backend = (
+      await pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'outbox-relay:timeouts_hung_leader'`)
+    ).rows[0]!.pid;
+    process.kill(backend, 'SIGSTOP'); // the server side of the session answers nothing, as over a dead network
+    try {
+      await expect.poll(() => relay.isLeader, { timeout: 10_000 }).toBe(false);
+    } finally {
+      process.kill(backend, 'SIGCONT');
+    }
+    const { recorded } = await store.transaction((tx) => tx.append('hung-1', newEvents(1), { expectedVersion: 'any' }));
+    await expect.poll(async () => (await readJetStream(nc, stream.name)).map((m) => m.msgId), { timeout: 20_000 }).toEqual([recorded[0]!.eventId]);
+    expect(relay.isLeader).toBe(true);
+    await relay.stop();
+  });
+});
+
 describe('the outbox relay held back by an open transaction', () => {
   it('warns, naming the open transaction, and publishes once it ends', async () => {
     const lines: Array<{ level: number; msg: string; blockers?: Array<{ pid: number }> }> = [];

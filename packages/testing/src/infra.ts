@@ -5,7 +5,7 @@ import { startEmbeddedPostgres, startNatsServer, type LocalServer } from '@sitef
 
 /**
  * Real NATS and Postgres for the integration and end-to-end tiers.
- * Order (DESIGN, "Running it"): NATS_URL / DATABASE_URL when set (each on its own); otherwise
+ * Order (docs/operations.md): NATS_URL / DATABASE_URL when set (each on its own); otherwise
  * testcontainers when a container runtime answers; otherwise the same local binaries as
  * `npm start`. With none of these it fails with a clear message; it never skips.
  */

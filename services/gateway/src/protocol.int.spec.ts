@@ -4,7 +4,7 @@ import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, 
 
 type Frame = [string | null, string | null, string, string, any];
 
-/** Conformance with DESIGN's protocol section, against the running gateway and services. */
+/** Conformance with docs/protocol.md, against the running gateway and services. */
 describe('Phoenix Channels v2 protocol', () => {
   let db: TestDatabase;
   let stack: Stack;

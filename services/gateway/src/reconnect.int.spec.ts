@@ -7,7 +7,7 @@ import { freePort, startNatsServer, type LocalServer } from '@siteflow/devstack'
 import { connectClient, createTestDatabase, push, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
 
 /**
- * DESIGN: when the gateway loses NATS it cannot know what it missed, so on reconnect it makes its
+ * docs/consistency.md, rule 6: when the gateway loses NATS it cannot know what it missed, so on reconnect it makes its
  * clients rejoin and they get a fresh snapshot. This file runs its own nats-server to restart it.
  */
 describe('NATS reconnect', () => {

@@ -1,6 +1,6 @@
 import type { DocumentType } from '@siteflow/contracts';
 
-/** Titles of the 9 planning documents (seed, section 7). */
+/** Titles of the 9 planning documents (docs/architecture.md, "The room"). */
 export const DOCUMENT_TITLES: Record<DocumentType, string> = {
   technical_spec: 'Technical Specification',
   design_system: 'Design System',
