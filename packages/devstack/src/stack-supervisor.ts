@@ -121,7 +121,9 @@ export class StackSupervisor {
     }
     mkdirSync(this.dataDir, { recursive: true });
 
-    await Promise.all([this.provideNats(env, wanted, connectTimeoutMs), this.providePostgres(env, wanted, connectTimeoutMs)]);
+    // Both settle before a failure is thrown, so that stop() finds whatever did start.
+    const provided = await Promise.allSettled([this.provideNats(env, wanted, connectTimeoutMs), this.providePostgres(env, wanted, connectTimeoutMs)]);
+    for (const result of provided) if (result.status === 'rejected') throw result.reason;
     if (this.stopping) return;
 
     const common = {
