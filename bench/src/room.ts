@@ -19,7 +19,7 @@ export interface RoomResult {
 }
 
 /**
- * The seed's shape: users in rooms of five, each acting every few seconds: chatting (60 %),
+ * A planning team's shape: users in rooms of five, each acting every few seconds: chatting (60 %),
  * toggling the checklist (25 %), or editing a document (take the lock, save, release; 15 %).
  */
 export async function runRoom(socketUrl: string, users: BenchUser[], opts: { seconds: number; actEveryMs: number }): Promise<RoomResult> {

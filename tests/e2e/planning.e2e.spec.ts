@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SCREENSHOTS as SHOTS, useBrowserRoom, type SignedInUser } from '@siteflow/testing';
 
 /**
- * The seed's end-to-end flows (section 13) and the web issue's, each user in a browser context of
+ * The planning room's user flows (docs/architecture.md, "The room"), each user in a browser context of
  * their own, against the system started as under `npm start` (gateway serving web/dist).
  */
 describe('planning room flows in the browser', () => {
