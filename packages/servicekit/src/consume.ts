@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import { streamFor, type ServiceName } from '@siteflow/contracts';
+import { databaseUnavailableReason } from '@siteflow/eventstore';
 import type { z } from 'zod';
 import type { ServiceKit } from './kit.js';
 
@@ -79,7 +80,10 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
             await opts.handle(parsed.data);
             m.ack();
           } catch (err) {
-            log.error({ err, subject: m.subject }, 'handling failed; retrying');
+            // The database away is expected to pass (the event is redelivered); anything else is a bug.
+            const outage = databaseUnavailableReason(err);
+            if (outage) log.warn({ err, subject: m.subject }, `handling failed: ${outage}; retrying`);
+            else log.error({ err, subject: m.subject }, 'handling failed; retrying');
             m.nak(opts.retryDelayMs ?? 1_000);
           }
         }
