@@ -4,7 +4,7 @@ import type { ChannelApi } from '../realtime/useChannel.js';
 import { Avatar } from '../ui/Avatar.js';
 import { describeSendError } from './chatErrors.js';
 import { formatMessageTime } from './formatTime.js';
-import { CHAT_MAX_TEXT, markReadTarget, unreadBadge, validateDraft } from './messages.js';
+import { CHAT_MAX_TEXT, isLongMessage, markReadTarget, unreadBadge, validateDraft } from './messages.js';
 import { pruneTypists, receiveTyping, TYPING_IDLE_MS, typingRenewDue, typingText, type Typist } from './typing.js';
 
 interface Props {
@@ -214,7 +214,7 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
                 <time dateTime={m.timestamp}>{formatMessageTime(m.timestamp)}</time>
               </p>
               {/* Plain text: React escapes it; line breaks are kept by CSS (white-space: pre-wrap). */}
-              <p className="chat-text">{m.text}</p>
+              <ChatText text={m.text} />
             </div>
           </li>
         ))}
@@ -258,5 +258,22 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
         )}
       </form>
     </section>
+  );
+}
+
+/** A message's text; a long one is collapsed to a few lines until the reader opens it. */
+function ChatText({ text }: { text: string }) {
+  const [open, setOpen] = useState(false);
+  const textId = useId();
+  if (!isLongMessage(text)) return <p className="chat-text">{text}</p>;
+  return (
+    <>
+      <p id={textId} className={`chat-text${open ? '' : ' is-collapsed'}`}>
+        {text}
+      </p>
+      <button type="button" className="button button-quiet button-small chat-more-text" aria-expanded={open} aria-controls={textId} onClick={() => setOpen((o) => !o)}>
+        {open ? 'Show less' : 'Show more'}
+      </button>
+    </>
   );
 }

@@ -75,3 +75,12 @@ export function markReadTarget(messages: readonly ChatMessage[], unreadCount: nu
 
 /** What the unread badge says, short enough for a tab. */
 export const unreadBadge = (count: number): string => (count > 99 ? '99+' : String(count));
+
+/** Longer than this many characters or lines, a message is shown collapsed (with "Show more"). */
+export const LONG_MESSAGE_CHARS = 600;
+export const LONG_MESSAGE_LINES = 10;
+
+/** A message that would fill the chat panel: collapsed until its reader opens it. */
+export function isLongMessage(text: string): boolean {
+  return text.length > LONG_MESSAGE_CHARS || text.split('\n').length > LONG_MESSAGE_LINES;
+}

@@ -1,6 +1,6 @@
 import type { ChatMessage } from '@siteflow/contracts';
 import { describe, expect, it } from 'vitest';
-import { CHAT_MAX_TEXT, chatLogOf, markReadTarget, prependPage, receiveBroadcast, receiveOwnReply, unreadBadge, validateDraft, type ChatLog } from './messages.js';
+import { CHAT_MAX_TEXT, chatLogOf, isLongMessage, LONG_MESSAGE_CHARS, LONG_MESSAGE_LINES, markReadTarget, prependPage, receiveBroadcast, receiveOwnReply, unreadBadge, validateDraft, type ChatLog } from './messages.js';
 
 // Random-looking ids on purpose: the order of messages is never the order of their ids.
 const ids = ['m_9f000000-0000-4000-8000-000000000000', 'm_10000000-0000-4000-8000-000000000000', 'm_c3000000-0000-4000-8000-000000000000', 'm_0a000000-0000-4000-8000-000000000000', 'm_77000000-0000-4000-8000-000000000000', 'm_42000000-0000-4000-8000-000000000000'];
@@ -89,5 +89,14 @@ describe('marking chat read', () => {
   it('caps the badge', () => {
     expect(unreadBadge(7)).toBe('7');
     expect(unreadBadge(250)).toBe('99+');
+  });
+});
+
+describe('long messages', () => {
+  it('collapses a message over the character or line bound, not one at it', () => {
+    expect(isLongMessage('x'.repeat(LONG_MESSAGE_CHARS))).toBe(false);
+    expect(isLongMessage('x'.repeat(LONG_MESSAGE_CHARS + 1))).toBe(true);
+    expect(isLongMessage(Array.from({ length: LONG_MESSAGE_LINES }, () => 'a').join('\n'))).toBe(false);
+    expect(isLongMessage(Array.from({ length: LONG_MESSAGE_LINES + 1 }, () => 'a').join('\n'))).toBe(true);
   });
 });

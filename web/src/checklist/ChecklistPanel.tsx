@@ -1,12 +1,20 @@
-import type { RoomSnapshot } from '@siteflow/contracts';
+import type { ProjectMember, RoomSnapshot } from '@siteflow/contracts';
+import { formatMessageTime } from '../chat/formatTime.js';
+import { memberName } from '../room/members.js';
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { describeActionError } from '../realtime/actionError.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import type { ChecklistSnapshotData, ToggleReplyData } from '../realtime/wire.js';
-import { CHECKLIST_TITLE_MAX, checklistTitleProblem, movedItemIds, type RoomChecklist } from './checklistState.js';
+import { CHECKLIST_TITLE_MAX, checklistTitleProblem, movedItemIds, tickedBy, type RoomChecklist, type RoomChecklistItem } from './checklistState.js';
+
+/** "Ticked by bob, 14:05" under a ticked item. */
+const tickedLine = (item: RoomChecklistItem, members: readonly ProjectMember[] | undefined) =>
+  tickedBy(item.checked_by_name ?? memberName(members, item.checked_by), item.checked_at ? formatMessageTime(item.checked_at) : null);
 
 interface Props {
   checklist: RoomChecklist;
+  /** Project members, to name who ticked an item. */
+  members: readonly ProjectMember[] | undefined;
   joined: boolean;
   isAdmin: boolean;
   push: ChannelApi<RoomSnapshot>['push'];
@@ -20,7 +28,7 @@ type TitleEdit = { itemId: number; draft: string; saving: boolean; error: string
 type ItemControl = { itemId: number; control: 'edit' | 'up' | 'down' };
 
 /** Checklist items with toggles and the shared progress; admins add, rename, reorder and remove items. */
-export function ChecklistPanel({ checklist, joined, isAdmin, push, onToggled, onReplaced }: Props) {
+export function ChecklistPanel({ checklist, members, joined, isAdmin, push, onToggled, onReplaced }: Props) {
   const { progress, completed_items, total_items } = checklist.progress;
   const percent = Math.min(100, Math.max(0, progress));
   const [pending, setPending] = useState<ReadonlySet<number>>(new Set());
@@ -250,6 +258,7 @@ export function ChecklistPanel({ checklist, joined, isAdmin, push, onToggled, on
                   <label htmlFor={boxId} className="checklist-text">
                     <span className="checklist-title">{item.title}</span>
                     {item.description && <span className="checklist-description">{item.description}</span>}
+                    {checked && item.checked && <span className="checklist-byline">{tickedLine(item, members)}</span>}
                   </label>
                 )}
                 {isAdmin && !editing && (

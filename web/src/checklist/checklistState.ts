@@ -1,6 +1,8 @@
 import type { ChecklistItem, ChecklistSnapshot, ServerPayload } from '@siteflow/contracts';
 
-export type RoomChecklist = { items: readonly ChecklistItem[]; progress: ChecklistSnapshot['progress'] };
+/** An item as the room shows it: a live toggle names who ticked it before the next snapshot gives their id. */
+export type RoomChecklistItem = ChecklistItem & { checked_by_name?: string | null };
+export type RoomChecklist = { items: readonly RoomChecklistItem[]; progress: ChecklistSnapshot['progress'] };
 
 export type ChecklistAction =
   | { type: 'checklist:updated'; payload: ServerPayload<'checklist:updated'> }
@@ -18,12 +20,12 @@ export const sortItems = (items: readonly ChecklistItem[]): ChecklistItem[] => [
 export function reduceChecklist(checklist: RoomChecklist, action: ChecklistAction): RoomChecklist {
   switch (action.type) {
     case 'checklist:updated': {
-      const { item_id, checked, timestamp } = action.payload;
+      const { item_id, checked, timestamp, updated_by } = action.payload;
       const index = checklist.items.findIndex((i) => i.id === item_id);
       const item = checklist.items[index];
       if (!item || item.checked === checked) return checklist;
-      // The broadcast names who toggled (not their id): checked_by stays as known until the next snapshot.
-      const next: ChecklistItem = { ...item, checked, checked_at: checked ? timestamp : null, checked_by: checked ? item.checked_by : null };
+      // The broadcast names who toggled, not their id: the name is kept beside the (stale) id.
+      const next: RoomChecklistItem = { ...item, checked, checked_at: checked ? timestamp : null, checked_by: checked ? item.checked_by : null, checked_by_name: checked ? updated_by : null };
       return { ...checklist, items: checklist.items.map((i, n) => (n === index ? next : i)) };
     }
     case 'checklist:changed':
@@ -60,4 +62,10 @@ export function movedItemIds(items: readonly ChecklistItem[], itemId: number, of
   ids.splice(from, 1);
   ids.splice(to, 0, itemId);
   return ids;
+}
+
+/** Who ticked an item and when, as far as known. */
+export function tickedBy(name: string | null, when: string | null): string {
+  if (name) return when ? `Ticked by ${name}, ${when}` : `Ticked by ${name}`;
+  return when ? `Ticked ${when}` : 'Ticked';
 }

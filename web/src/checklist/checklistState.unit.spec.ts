@@ -1,7 +1,7 @@
 import * as contracts from '@siteflow/contracts';
 import type { ChecklistItem } from '@siteflow/contracts';
 import { describe, expect, it } from 'vitest';
-import { CHECKLIST_TITLE_MAX, checklistTitleProblem, computeProgress, movedItemIds } from './checklistState.js';
+import { CHECKLIST_TITLE_MAX, checklistTitleProblem, computeProgress, movedItemIds, reduceChecklist, tickedBy } from './checklistState.js';
 
 const item = (id: number, order_index: number): ChecklistItem => ({ id, title: `Item ${id}`, description: null, order_index, checked: false, checked_by: null, checked_at: null });
 
@@ -58,5 +58,22 @@ describe('movedItemIds', () => {
     const before = structuredClone(items);
     movedItemIds(items, 7, -1);
     expect(items).toEqual(before);
+  });
+});
+
+describe('who ticked an item', () => {
+  it('names who and when, as far as known', () => {
+    expect(tickedBy('bob', '14:05')).toBe('Ticked by bob, 14:05');
+    expect(tickedBy('bob', null)).toBe('Ticked by bob');
+    expect(tickedBy(null, '14:05')).toBe('Ticked 14:05');
+  });
+
+  it('a live toggle keeps the name the broadcast gives, and clears it when unticked', () => {
+    const items = [{ id: 1, title: 'Scope', description: null, order_index: 0, checked: false, checked_by: null, checked_at: null }];
+    const checklist = { items, progress: computeProgress(0, 1) };
+    const ticked = reduceChecklist(checklist, { type: 'checklist:updated', payload: { item_id: 1, checked: true, updated_by: 'bob', timestamp: '2026-01-01T14:05:00.000Z' } });
+    expect(ticked.items[0]).toMatchObject({ checked: true, checked_by_name: 'bob', checked_at: '2026-01-01T14:05:00.000Z' });
+    const unticked = reduceChecklist(ticked, { type: 'checklist:updated', payload: { item_id: 1, checked: false, updated_by: 'alice', timestamp: '2026-01-01T14:06:00.000Z' } });
+    expect(unticked.items[0]).toMatchObject({ checked: false, checked_by_name: null, checked_at: null });
   });
 });

@@ -143,10 +143,11 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
               />
             </div>
           ) : (
-            <DocumentsPanel documents={room.documents} selfId={user.id} onOpen={onOpen} />
+            <DocumentsPanel documents={room.documents} members={room.project?.members} selfId={user.id} onOpen={onOpen} />
           )}
           <ChecklistPanel
             checklist={room.checklist}
+            members={room.project?.members}
             joined={channel.joined}
             isAdmin={user.role === 'admin'}
             push={channel.push}
