@@ -13,6 +13,8 @@ export class PhxClient {
   private readonly joinRefs = new Map<string, string>();
   private heartbeat: NodeJS.Timeout | null = null;
   onEvent: ((topic: string, event: string, payload: any, at: number) => void) | null = null;
+  /** The socket closed (the server went away or `close()`): pushes still waiting were answered `closed`. */
+  onClose: ((code: number) => void) | null = null;
 
   static async connect(socketUrl: string, token: string, opts: { heartbeatMs?: number } = {}): Promise<PhxClient> {
     const c = new PhxClient();
@@ -28,8 +30,16 @@ export class PhxClient {
         this.heartbeat.unref();
         resolve();
       });
-      this.ws.once('error', reject);
+      // Before 'open' an error fails the connect; after it, the 'close' that follows says it all.
+      this.ws.on('error', reject);
       this.ws.on('message', (data) => this.onMessage(data as Buffer));
+      this.ws.on('close', (code) => {
+        if (this.heartbeat) clearInterval(this.heartbeat);
+        const waiting = [...this.pending.values()];
+        this.pending.clear();
+        for (const done of waiting) done({ status: 'closed', response: null });
+        this.onClose?.(code);
+      });
     });
   }
 
@@ -47,14 +57,23 @@ export class PhxClient {
     this.onEvent?.(topic, event, payload, at);
   }
 
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
   private send(joinRef: string | null, topic: string, event: string, payload: unknown): string {
     const ref = String(++this.ref);
-    this.ws.send(JSON.stringify([joinRef, ref, topic, event, payload]));
+    if (this.isOpen) this.ws.send(JSON.stringify([joinRef, ref, topic, event, payload]));
     return ref;
   }
 
+  /** Resolves with the reply, `{status: 'timeout'}` after `timeoutMs`, or `{status: 'closed'}` when the socket is (or gets) closed first. */
   request(topic: string, event: string, payload: unknown, timeoutMs = 10_000): Promise<{ status: string; response: any }> {
     return new Promise((resolve) => {
+      if (!this.isOpen) {
+        resolve({ status: 'closed', response: null });
+        return;
+      }
       const ref = this.send(this.joinRefs.get(topic) ?? null, topic, event, payload);
       const timer = setTimeout(() => {
         this.pending.delete(ref);

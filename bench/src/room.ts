@@ -18,6 +18,43 @@ export interface RoomResult {
   replyLatency: LatencySummary;
 }
 
+export type PushReply = { status: string; response: any };
+
+/** Who acts in a room: the user, the checklist items it may toggle and the documents it may edit. */
+export interface RoomActor {
+  user: BenchUser;
+  items: number[];
+  documents: number[];
+}
+
+/**
+ * One action of a room member, as the seed's users act: chatting (60 %), toggling the checklist
+ * (25 %), or editing a document (take the lock, read it, save, release; 15 %). Chat texts and
+ * saved contents end with `#<marker>`, so receivers and the event store can tell them apart.
+ */
+export async function actInRoom(actor: RoomActor, marker: string, push: (event: string, payload: unknown) => Promise<PushReply>): Promise<void> {
+  const roll = Math.random();
+  if (roll < 0.6) {
+    await push('chat:message', { text: `hello from ${actor.user.username} #${marker}` });
+  } else if (roll < 0.85 && actor.items.length > 0) {
+    await push('checklist:toggle', { item_id: actor.items[Math.floor(Math.random() * actor.items.length)]!, checked: Math.random() < 0.5 });
+  } else if (actor.documents.length > 0) {
+    const documentId = actor.documents[Math.floor(Math.random() * actor.documents.length)]!;
+    const lock = await push('document:start_editing', { document_id: documentId });
+    if (lock.status === 'ok') {
+      const doc = await push('document:get', { document_id: documentId });
+      const version = doc.response?.version ?? 1;
+      await push('document:save', { document_id: documentId, content: `# Notes\n\nedited by ${actor.user.username} #${marker}\n`, base_version: version });
+      await push('document:stop_editing', { document_id: documentId });
+    }
+  }
+}
+
+/** The marker at the end of a chat text or a saved content (`#m1a`), if any. */
+export function markerOf(text: string | undefined): string | undefined {
+  return text ? /#(\w+)\s*$/.exec(text)?.[1] : undefined;
+}
+
 /**
  * A planning team's shape: users in rooms of five, each acting every few seconds: chatting (60 %),
  * toggling the checklist (25 %), or editing a document (take the lock, save, release; 15 %).
@@ -41,8 +78,8 @@ export async function runRoom(socketUrl: string, users: BenchUser[], opts: { sec
         const items = (snapshot.checklist?.items ?? []).map((it: { id: number }) => it.id);
         c.onEvent = (_t, event, payload, at) => {
           let marker: string | undefined;
-          if (event === 'chat:new_message') marker = /#(\w+)$/.exec(payload.text)?.[1];
-          else if (event === 'document:updated') marker = /#(\w+)\s*$/.exec(payload.content ?? '')?.[1];
+          if (event === 'chat:new_message') marker = markerOf(payload.text);
+          else if (event === 'document:updated') marker = markerOf(payload.content);
           else return;
           const t0 = marker ? sent.get(marker) : undefined;
           if (t0 === undefined) return;
@@ -74,25 +111,11 @@ export async function runRoom(socketUrl: string, users: BenchUser[], opts: { sec
     clients.map(async ({ user, c, topic, items }, i) => {
       await sleep((i / clients.length) * opts.actEveryMs); // spread the first actions
       while (performance.now() < deadline) {
-        const roll = Math.random();
         const marker = `m${(seq++).toString(36)}`;
-        if (roll < 0.6) {
-          sent.set(marker, performance.now());
-          await timed(c, topic, 'chat:message', { text: `hello from ${user.username} #${marker}` });
-        } else if (roll < 0.85 && items.length > 0) {
-          await timed(c, topic, 'checklist:toggle', { item_id: items[Math.floor(Math.random() * items.length)]!, checked: Math.random() < 0.5 });
-        } else {
-          const docs = documentIdsOf(user.projectId);
-          const documentId = docs[Math.floor(Math.random() * docs.length)]!;
-          const lock = await timed(c, topic, 'document:start_editing', { document_id: documentId });
-          if (lock.status === 'ok') {
-            const doc = await timed(c, topic, 'document:get', { document_id: documentId });
-            const version = doc.response?.version ?? 1;
-            sent.set(marker, performance.now());
-            await timed(c, topic, 'document:save', { document_id: documentId, content: `# Notes\n\nedited by ${user.username} #${marker}\n`, base_version: version });
-            await timed(c, topic, 'document:stop_editing', { document_id: documentId });
-          }
-        }
+        await actInRoom({ user, items, documents: documentIdsOf(user.projectId) }, marker, (event, payload) => {
+          if (event === 'chat:message' || event === 'document:save') sent.set(marker, performance.now());
+          return timed(c, topic, event, payload);
+        });
         await sleep(opts.actEveryMs * (0.5 + Math.random()));
       }
     }),

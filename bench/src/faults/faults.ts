@@ -1,0 +1,128 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { NpmStartRun } from './npm-start.js';
+
+/** What a fault reports back: when it ended (a kill ends at once; a pause at SIGCONT), and anything noticed on the way. */
+export interface Injected {
+  endedAt: number;
+  notes: string[];
+}
+
+export interface Fault {
+  /** `kill:chat`, `stop:nats:8`, `restart:rolling`, `open-transaction:60`. */
+  name: string;
+  describe: string;
+  inject(run: NpmStartRun): Promise<Injected>;
+}
+
+/** The processes `npm start` runs, by their names in stack.json. */
+export const PROCESSES = ['chat', 'documents', 'presence', 'checklist', 'gateway', 'nats', 'postgres'] as const;
+
+export const ALL_FAULTS = [
+  ...PROCESSES.map((p) => `kill:${p}`),
+  ...['nats', 'postgres', 'presence'].flatMap((p) => [`stop:${p}:8`, `stop:${p}:15`]),
+  'restart:rolling',
+  'open-transaction:60',
+];
+
+/**
+ * Each process runs in a process group of its own (the supervisor spawns them detached), so a
+ * signal to the group reaches all of a process: Postgres's backends with its postmaster (a
+ * postmaster killed alone would leave its backends serving the old connections).
+ */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    process.kill(pid, signal);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function faultNamed(name: string): Fault {
+  const [kind, target, arg] = name.split(':');
+  if (kind === 'kill' && (PROCESSES as readonly string[]).includes(target ?? '')) {
+    return {
+      name,
+      describe: `kill -9 ${target}`,
+      async inject(run) {
+        signalGroup(run.process(target!).pid, 'SIGKILL');
+        return { endedAt: performance.now(), notes: [] };
+      },
+    };
+  }
+  if (kind === 'stop' && ['nats', 'postgres', 'presence'].includes(target ?? '') && Number(arg) > 0) {
+    const seconds = Number(arg);
+    return {
+      name,
+      describe: `SIGSTOP ${target} ${seconds} s`,
+      async inject(run) {
+        const pid = run.process(target!).pid;
+        signalGroup(pid, 'SIGSTOP');
+        try {
+          await sleep(seconds * 1000);
+        } finally {
+          signalGroup(pid, 'SIGCONT');
+        }
+        return { endedAt: performance.now(), notes: [] };
+      },
+    };
+  }
+  if (name === 'restart:rolling') {
+    return {
+      name,
+      describe: 'rolling SIGTERM restart of every process',
+      async inject(run) {
+        const notes: string[] = [];
+        for (const target of PROCESSES) {
+          const pid = run.process(target).pid;
+          const began = performance.now();
+          process.kill(pid, 'SIGTERM');
+          const deadline = began + 30_000;
+          while (isAlive(pid) && performance.now() < deadline) await sleep(100);
+          if (isAlive(pid)) {
+            notes.push(`${target} did not exit within 30 s of SIGTERM: killed`);
+            signalGroup(pid, 'SIGKILL');
+          } else notes.push(`${target} stopped in ${((performance.now() - began) / 1000).toFixed(1)} s`);
+          await run.waitForRestart(target, pid, 60_000);
+          const readyBy = performance.now() + 60_000;
+          while (!(await run.ready()) && performance.now() < readyBy) await sleep(250);
+          if (!(await run.ready())) notes.push(`not ready within 60 s after restarting ${target}`);
+        }
+        return { endedAt: performance.now(), notes };
+      },
+    };
+  }
+  if (kind === 'open-transaction' && Number(target) > 0) {
+    const seconds = Number(target);
+    return {
+      name,
+      describe: `a transaction left open ${seconds} s`,
+      async inject(run) {
+        // An outsider's session (an idle psql, a stuck client): our services' own bounds do not apply to it.
+        const client = new pg.Client({ connectionString: run.stack().databaseUrl, application_name: 'fault-suite idle transaction', connectionTimeoutMillis: 10_000 });
+        client.on('error', () => undefined);
+        await client.connect();
+        try {
+          await client.query('BEGIN');
+          // A transaction id of its own: that is what holds the relays' horizon back.
+          await client.query('SELECT pg_current_xact_id()');
+          await sleep(seconds * 1000);
+          await client.query('ROLLBACK');
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+        return { endedAt: performance.now(), notes: [] };
+      },
+    };
+  }
+  throw new Error(`unknown fault "${name}"; known: ${ALL_FAULTS.join(', ')}`);
+}

@@ -1,0 +1,359 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PhxClient } from '../phx-client.js';
+import { actInRoom, markerOf, type PushReply } from '../room.js';
+import { documentIdsOf, type BenchUser } from '../users.js';
+
+/** One push and what became of it, as the client saw it. Times are `performance.now()`. */
+export interface PushRecord {
+  client: number;
+  event: string;
+  marker: string | undefined;
+  sentAt: number;
+  answeredAt: number | undefined;
+  /** `ok`, `error`, `timeout` (no reply within the bound) or `closed` (the socket closed first). */
+  status: string;
+  code: string | undefined;
+  response: any;
+  /** A second try of a chat message after `unavailable` or no reply, as a person presses send again. */
+  retry: boolean;
+}
+
+export interface Receipt {
+  client: number;
+  session: number;
+  id: string;
+  marker: string | undefined;
+  at: number;
+}
+
+/** A time something was true that should not have been: a connected user shown offline, or a ghost. */
+export interface Episode {
+  kind: 'offline' | 'ghost';
+  observer: number;
+  subject: number;
+  start: number;
+  end: number | undefined;
+}
+
+export interface LockLoss {
+  client: number;
+  documentId: number;
+  at: number;
+  why: string;
+}
+
+export interface LoadOptions {
+  socketUrl: string;
+  users: BenchUser[];
+  actEveryMs: number;
+  /** A push with no reply within this is unanswered. */
+  replyBoundMs: number;
+  /** Retry a chat message once after `unavailable` or no reply. */
+  retry: boolean;
+}
+
+type Meta = { phx_ref: string };
+
+/**
+ * A room member as a person with the web app would be one: reconnects when the socket closes,
+ * rejoins when told to (`phx_error`), keeps what the room shows (presence, documents' versions),
+ * acts as the bench's room load does, and sends a chat message again when it was not acknowledged.
+ * The first member of each room (its admin) also holds an edit lock throughout, renewing it, and
+ * takes it again (take over) after a reconnect.
+ */
+class Member {
+  socket: PhxClient | null = null;
+  joined = false;
+  joinedAt = 0;
+  session = 0;
+  /** Presence as this client sees it: user id → metas; null until `presence_state` of this join. */
+  view: Map<string, Meta[]> | null = null;
+  items: number[] = [];
+  /** Per document: versions this client has seen in the current session (snapshot, broadcasts, own saves). */
+  docVersions = new Map<number, { base: number; seen: Set<number> }>();
+  docGaps = 0;
+  docDuplicates = 0;
+  /** Ids of the chat messages in each session's snapshot. */
+  snapshotMessages = new Map<number, string[]>();
+  holdsLock = false;
+  lockSession = -1;
+  lastHeartbeat = 0;
+  pendingRetry: string | null = null;
+  suspectedLoss: { at: number; why: string } | null = null;
+
+  constructor(
+    readonly index: number,
+    readonly user: BenchUser,
+    readonly heldDocument: number | undefined,
+    readonly documents: number[],
+  ) {}
+
+  get topic(): string {
+    return `project:${this.user.projectId}`;
+  }
+}
+
+export class FaultLoad {
+  readonly pushes: PushRecord[] = [];
+  readonly receipts: Receipt[] = [];
+  readonly episodes: Episode[] = [];
+  readonly lockLosses: LockLoss[] = [];
+  readonly members: Member[];
+  /** Marker → when its first push was sent. */
+  readonly firstSent = new Map<string, number>();
+  private stopping = false;
+  private loops: Promise<void>[] = [];
+  private sampler: NodeJS.Timeout | undefined;
+  private readonly open = new Map<string, Episode>();
+  private seq = 0;
+
+  constructor(private readonly opts: LoadOptions) {
+    const firstOfProject = new Set<number>();
+    this.members = opts.users.map((user, i) => {
+      const docs = documentIdsOf(user.projectId);
+      const holder = !firstOfProject.has(user.projectId);
+      firstOfProject.add(user.projectId);
+      // The held document is left out of everyone's random edits, so its lock is never contended.
+      return new Member(i, user, holder ? docs[0] : undefined, docs.slice(1));
+    });
+  }
+
+  /** Connects and joins everyone, then acts until `stop()`. Resolves once all have joined once. */
+  async start(timeoutMs: number): Promise<void> {
+    this.loops = this.members.map((m) => this.live(m));
+    this.sampler = setInterval(() => this.sample(), 250);
+    const deadline = performance.now() + timeoutMs;
+    while (this.members.some((m) => !m.joined || (m.heldDocument !== undefined && !m.holdsLock))) {
+      if (performance.now() > deadline) throw new Error(`load: ${this.members.filter((m) => !m.joined).length} of ${this.members.length} members not joined within ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.loops);
+    if (this.sampler) clearInterval(this.sampler);
+    this.sample();
+    for (const m of this.members) m.socket?.close();
+  }
+
+  get projects(): number[] {
+    return [...new Set(this.opts.users.map((u) => u.projectId))];
+  }
+
+  /** Everyone joined, each room shown exactly as it is to every member, every lock held. */
+  settled(): boolean {
+    if (!this.members.every((m) => m.joined && m.view && (m.heldDocument === undefined || m.holdsLock))) return false;
+    for (const observer of this.members) {
+      for (const subject of this.roomOf(observer)) {
+        if ((observer.view!.get(String(subject.user.id))?.length ?? 0) !== 1) return false;
+      }
+    }
+    return true;
+  }
+
+  /** Pushes not yet answered. */
+  inFlight = 0;
+
+  private roomOf(m: Member): Member[] {
+    return this.members.filter((o) => o.user.projectId === m.user.projectId);
+  }
+
+  private async live(m: Member): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        if (!m.socket || !m.socket.isOpen) await this.connect(m);
+        if (!m.joined) await this.join(m);
+        failures = 0;
+      } catch {
+        failures++;
+        // A person's client backs off too (the stock client: 10 ms … 5 s).
+        await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 5)) * (0.5 + Math.random()));
+        continue;
+      }
+      if (m.heldDocument !== undefined && !m.holdsLock) await this.takeLock(m);
+      else if (m.heldDocument !== undefined && performance.now() - m.lastHeartbeat > 5_000) await this.heartbeat(m);
+      if (this.stopping || !m.joined) continue;
+      if (m.pendingRetry) {
+        const text = m.pendingRetry;
+        m.pendingRetry = null;
+        await this.push(m, 'chat:message', { text }, true);
+      } else {
+        const marker = `f${(this.seq++).toString(36)}`;
+        await actInRoom({ user: m.user, items: m.items, documents: m.documents }, marker, (event, payload) => this.push(m, event, payload, false));
+      }
+      await sleep(this.opts.actEveryMs * (0.5 + Math.random()));
+    }
+  }
+
+  private async connect(m: Member): Promise<void> {
+    m.socket?.close();
+    m.socket = null;
+    m.joined = false;
+    m.view = null;
+    const socket = await PhxClient.connect(this.opts.socketUrl, m.user.token, { heartbeatMs: 15_000 });
+    socket.onEvent = (topic, event, payload, at) => this.onEvent(m, socket, topic, event, payload, at);
+    socket.onClose = () => {
+      if (m.socket !== socket) return;
+      m.joined = false;
+      m.view = null;
+      m.holdsLock = false;
+    };
+    m.socket = socket;
+  }
+
+  private async join(m: Member): Promise<void> {
+    const socket = m.socket!;
+    const session = ++m.session;
+    m.view = null;
+    const snapshot = await socket.join(m.topic, this.opts.replyBoundMs);
+    if (m.socket !== socket || m.session !== session) throw new Error('superseded');
+    m.items = (snapshot.checklist?.items ?? []).map((it: { id: number }) => it.id);
+    m.snapshotMessages.set(session, (snapshot.chat?.messages ?? []).map((msg: { id: string }) => msg.id));
+    m.docGaps += gapsOf(m.docVersions);
+    m.docVersions.clear();
+    for (const d of snapshot.documents ?? []) m.docVersions.set(d.id, { base: d.version, seen: new Set() });
+    m.joined = true;
+    m.joinedAt = performance.now();
+  }
+
+  private async takeLock(m: Member): Promise<void> {
+    const session = m.session;
+    const r = await this.push(m, 'document:start_editing', { document_id: m.heldDocument, take_over: true }, false);
+    if (r.status === 'ok' && m.session === session && m.joined) {
+      m.holdsLock = true;
+      m.lockSession = session;
+      m.lastHeartbeat = performance.now();
+    }
+  }
+
+  private async heartbeat(m: Member): Promise<void> {
+    const session = m.session;
+    m.lastHeartbeat = performance.now();
+    const r = await this.push(m, 'document:heartbeat', { document_id: m.heldDocument }, false);
+    const suspected = m.suspectedLoss;
+    if (r.status === 'error' && r.response?.code === 'not_lock_holder' && m.holdsLock && m.joined && m.session === session && m.lockSession === session) {
+      this.lockLosses.push({ client: m.index, documentId: m.heldDocument!, at: suspected?.at ?? performance.now(), why: suspected?.why ?? 'heartbeat: not_lock_holder' });
+      m.holdsLock = false;
+    }
+    if (r.status === 'ok' || r.status === 'error') m.suspectedLoss = null;
+  }
+
+  private async push(m: Member, event: string, payload: any, retry: boolean): Promise<PushReply> {
+    const socket = m.socket;
+    if (!socket || !m.joined) return { status: 'closed', response: null };
+    const marker = markerOf(payload?.text ?? payload?.content);
+    const record: PushRecord = { client: m.index, event, marker, sentAt: performance.now(), answeredAt: undefined, status: 'pending', code: undefined, response: null, retry };
+    if (marker && !this.firstSent.has(marker)) this.firstSent.set(marker, record.sentAt);
+    this.pushes.push(record);
+    this.inFlight++;
+    const r = await socket.push(m.topic, event, payload, this.opts.replyBoundMs);
+    this.inFlight--;
+    record.answeredAt = performance.now();
+    record.status = r.status === 'ok' || r.status === 'timeout' || r.status === 'closed' ? r.status : 'error';
+    record.code = record.status === 'error' ? String(r.response?.code ?? r.status) : undefined;
+    if (r.status === 'ok') record.response = r.response;
+    if (event === 'document:save' && r.status === 'ok') m.docVersions.get(payload.document_id)?.seen.add(r.response?.version);
+    const unacknowledged = record.status === 'timeout' || record.status === 'closed' || record.code === 'unavailable';
+    if (this.opts.retry && !retry && event === 'chat:message' && unacknowledged) m.pendingRetry = payload.text;
+    return r;
+  }
+
+  private onEvent(m: Member, socket: PhxClient, topic: string, event: string, payload: any, at: number): void {
+    if (m.socket !== socket || topic !== m.topic) return;
+    switch (event) {
+      case 'phx_error':
+      case 'phx_close':
+        // The gateway voided this join (it reconnected to NATS): rejoin for a fresh snapshot.
+        m.joined = false;
+        m.view = null;
+        m.holdsLock = false;
+        return;
+      case 'presence_state':
+        m.view = new Map(Object.entries(payload as Record<string, { metas: Meta[] }>).map(([k, v]) => [k, [...v.metas]]));
+        return;
+      case 'presence_diff': {
+        if (!m.view) return;
+        for (const [key, { metas }] of Object.entries(payload.leaves as Record<string, { metas: Meta[] }>)) {
+          const refs = new Set(metas.map((x) => x.phx_ref));
+          const left = (m.view.get(key) ?? []).filter((x) => !refs.has(x.phx_ref));
+          if (left.length) m.view.set(key, left);
+          else m.view.delete(key);
+        }
+        for (const [key, { metas }] of Object.entries(payload.joins as Record<string, { metas: Meta[] }>)) {
+          const refs = new Set(metas.map((x) => x.phx_ref));
+          m.view.set(key, [...(m.view.get(key) ?? []).filter((x) => !refs.has(x.phx_ref)), ...metas]);
+        }
+        return;
+      }
+      case 'chat:new_message':
+        this.receipts.push({ client: m.index, session: m.session, id: payload.id, marker: markerOf(payload.text), at });
+        return;
+      case 'document:updated': {
+        const doc = m.docVersions.get(payload.document_id);
+        if (!doc) return;
+        if (doc.seen.has(payload.version) || payload.version <= doc.base) m.docDuplicates++;
+        doc.seen.add(payload.version);
+        return;
+      }
+      case 'document:unlocked':
+        // A release of this user's lock that it did not ask for: the next heartbeat (sent at once)
+        // tells whether it was this connection's lock or an older one's, arriving late.
+        if (payload.document_id === m.heldDocument && payload.user_id === m.user.id && payload.reason !== 'released' && m.holdsLock) {
+          m.suspectedLoss = { at, why: `unlocked: ${payload.reason}` };
+          m.lastHeartbeat = 0;
+        }
+        return;
+      default:
+    }
+  }
+
+  /** Version gaps in documents: versions after a session's snapshot that the client never saw, below the highest it saw. */
+  documentGaps(): number {
+    return this.members.reduce((n, m) => n + m.docGaps + gapsOf(m.docVersions), 0);
+  }
+
+  documentDuplicates(): number {
+    return this.members.reduce((n, m) => n + m.docDuplicates, 0);
+  }
+
+  /** Every 250 ms: for each member and each member of its room, is it shown as it is? */
+  private sample(): void {
+    const now = performance.now();
+    const seen = new Set<string>();
+    for (const observer of this.members) {
+      if (!observer.joined || !observer.view) continue;
+      for (const subject of this.roomOf(observer)) {
+        const shown = observer.view.get(String(subject.user.id))?.length ?? 0;
+        const connected = subject.joined;
+        if (connected && shown === 0) this.mark('offline', observer, subject, now, seen);
+        if (shown > (connected ? 1 : 0)) this.mark('ghost', observer, subject, now, seen);
+      }
+    }
+    for (const [key, episode] of this.open) {
+      if (!seen.has(key)) {
+        episode.end = now;
+        this.open.delete(key);
+      }
+    }
+  }
+
+  private mark(kind: Episode['kind'], observer: Member, subject: Member, now: number, seen: Set<string>): void {
+    const key = `${kind}:${observer.index}:${subject.index}`;
+    seen.add(key);
+    if (this.open.has(key)) return;
+    const episode: Episode = { kind, observer: observer.index, subject: subject.index, start: now, end: undefined };
+    this.open.set(key, episode);
+    this.episodes.push(episode);
+  }
+}
+
+function gapsOf(docs: Map<number, { base: number; seen: Set<number> }>): number {
+  let gaps = 0;
+  for (const { base, seen } of docs.values()) {
+    const top = Math.max(base, ...seen);
+    for (let v = base + 1; v < top; v++) if (!seen.has(v)) gaps++;
+  }
+  return gaps;
+}

@@ -1,0 +1,310 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from '@nats-io/transport-node';
+import { natsOptionsFromUrl } from '@siteflow/messaging';
+import pg from 'pg';
+import { round } from '../stats.js';
+import { createProjects } from '../users.js';
+import { faultNamed, type Fault } from './faults.js';
+import { FaultLoad, type Episode, type PushRecord } from './load.js';
+import { NpmStartRun } from './npm-start.js';
+
+export interface SuiteOptions {
+  root: string;
+  faults: string[];
+  users: number;
+  roomSize: number;
+  actEveryMs: number;
+  /** A push unanswered this long counts as unanswered. */
+  replyBoundMs: number;
+  /** A fault not recovered from within this is reported as not recovered (and the suite goes on). */
+  recoveryBoundMs: number;
+  /** Load before each fault, and after its recovery before measuring. */
+  beforeMs: number;
+  settleMs: number;
+  /** Shown offline or a ghost for longer than this counts (one presence refresh interval). */
+  episodeThresholdMs: number;
+  retry: boolean;
+  log(line: string): void;
+  onStartLine?(line: string): void;
+}
+
+export interface Figures {
+  fault: string;
+  describe: string;
+  seconds: number;
+  pushes: { sent: number; acknowledged: number; errors: Record<string, number>; unanswered: number; cutByClose: number; retries: number };
+  /** Acknowledged writes (chat messages, checked items, saves) missing from the event store. */
+  lost: number;
+  verifiedWrites: number;
+  /** Writes stored more than once (a chat message sent again after an unacknowledged first try). */
+  duplicatesStored: number;
+  /** Messages a client received twice (the same id, or the same text under another id). */
+  duplicatesReceived: number;
+  versionGaps: number;
+  offlineWhileConnected: { users: number; episodes: number; longestSeconds: number };
+  locksLost: number;
+  ghosts: { episodes: number; longestSeconds: number };
+  /** From the end of the fault to the first ok push of each kind sent after it, with presence and locks settled. */
+  recoverySeconds: number | null;
+  maxDeliverySeconds: number;
+  notes: string[];
+}
+
+export interface SuiteReport {
+  settings: Omit<SuiteOptions, 'log' | 'onStartLine' | 'root'>;
+  users: number;
+  projects: number;
+  results: Figures[];
+}
+
+/** What the event store holds for the run's projects, as the measure needs it. */
+interface Stored {
+  chat: Map<string, { version: number; projectId: number }>;
+  chatVersions: Map<number, number[]>;
+  saves: Map<string, string | undefined>;
+  toggles: Set<string>;
+  markerCounts: Map<string, number>;
+}
+
+const markerOfText = (text: string | null | undefined) => (text ? /#(\w+)\s*$/.exec(text)?.[1] : undefined);
+
+async function readStore(databaseUrl: string, projects: number[]): Promise<Stored> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, statement_timeout: 30_000, application_name: 'fault-suite check' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const chat = await client.query<{ id: string; text: string; version: number; project_id: string }>(
+      `SELECT data->>'message_id' AS id, data->>'text' AS text, version, project_id FROM chat.events WHERE type = 'MessagePosted' AND project_id = ANY($1)`,
+      [projects],
+    );
+    const saves = await client.query<{ document_id: number; version: number; content: string }>(
+      `SELECT (data->>'document_id')::int AS document_id, (data->>'version')::int AS version, data->>'content' AS content FROM documents.events WHERE type = 'DocumentSaved' AND project_id = ANY($1)`,
+      [projects],
+    );
+    const toggles = await client.query<{ project_id: string; item_id: number; user_id: number; toggled_at: string }>(
+      `SELECT project_id, (data->>'item_id')::int AS item_id, (data->>'user_id')::int AS user_id, data->>'toggled_at' AS toggled_at FROM checklist.events WHERE type = 'ItemToggled' AND (data->>'checked')::boolean AND project_id = ANY($1)`,
+      [projects],
+    );
+    const stored: Stored = { chat: new Map(), chatVersions: new Map(), saves: new Map(), toggles: new Set(), markerCounts: new Map() };
+    const count = (marker: string | undefined) => marker && stored.markerCounts.set(marker, (stored.markerCounts.get(marker) ?? 0) + 1);
+    for (const r of chat.rows) {
+      const projectId = Number(r.project_id);
+      stored.chat.set(r.id, { version: r.version, projectId });
+      stored.chatVersions.set(projectId, [...(stored.chatVersions.get(projectId) ?? []), r.version]);
+      count(markerOfText(r.text));
+    }
+    for (const r of saves.rows) {
+      stored.saves.set(`${r.document_id}:${r.version}`, markerOfText(r.content));
+      count(markerOfText(r.content));
+    }
+    for (const r of toggles.rows) stored.toggles.add(`${r.project_id}:${r.item_id}:${r.user_id}:${Date.parse(r.toggled_at)}`);
+    return stored;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Chat messages a client did not receive in a join, between its snapshot and the last it received. */
+function chatGaps(load: FaultLoad, stored: Stored): number {
+  const own = new Set(load.pushes.filter((p) => p.event === 'chat:message' && p.status === 'ok').map((p) => String(p.response?.id)));
+  const bySession = new Map<string, Set<number>>();
+  for (const r of load.receipts) {
+    const v = stored.chat.get(r.id)?.version;
+    if (v === undefined) continue;
+    const key = `${r.client}:${r.session}`;
+    bySession.set(key, (bySession.get(key) ?? new Set()).add(v));
+  }
+  let gaps = 0;
+  for (const m of load.members) {
+    const versions = stored.chatVersions.get(m.user.projectId) ?? [];
+    const ownVersions = new Set([...own].map((id) => stored.chat.get(id)).filter((x) => x?.projectId === m.user.projectId).map((x) => x!.version));
+    for (const [session, ids] of m.snapshotMessages) {
+      const seen = bySession.get(`${m.index}:${session}`);
+      if (!seen) continue;
+      const base = Math.max(0, ...ids.map((id) => stored.chat.get(id)?.version ?? 0));
+      const top = Math.max(...seen);
+      for (const v of versions) if (v > base && v < top && !seen.has(v) && !ownVersions.has(v)) gaps++;
+    }
+  }
+  return gaps;
+}
+
+function episodeFigures(episodes: Episode[], kind: Episode['kind'], from: number, to: number, thresholdMs: number, now: number) {
+  const long = episodes.filter((e) => e.kind === kind && e.start >= from && e.start < to && (e.end ?? now) - e.start > thresholdMs);
+  return {
+    episodes: long.length,
+    subjects: new Set(long.map((e) => e.subject)).size,
+    longestSeconds: round(Math.max(0, ...long.map((e) => ((e.end ?? now) - e.start) / 1000)), 1),
+  };
+}
+
+export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
+  const faults: Fault[] = opts.faults.map(faultNamed);
+  const run = await NpmStartRun.launch(opts.root, { ...(opts.onStartLine ? { onLine: opts.onStartLine } : {}) });
+  let load: FaultLoad | undefined;
+  try {
+    await run.waitUntilReady(180_000);
+    const stack = run.stack();
+    opts.log(`npm start ready on :${run.port} (data in ${run.dataDir}); creating ${Math.ceil(opts.users / opts.roomSize)} rooms of ${opts.roomSize}…`);
+    const nats = await connect(natsOptionsFromUrl(stack.natsUrl));
+    const users = await createProjects(nats, run.jwtSecret, Math.ceil(opts.users / opts.roomSize), opts.roomSize);
+    await nats.close();
+
+    load = new FaultLoad({ socketUrl: run.socketUrl, users, actEveryMs: opts.actEveryMs, replyBoundMs: opts.replyBoundMs, retry: opts.retry });
+    await load.start(120_000);
+    opts.log(`${users.length} members joined, acting every ~${opts.actEveryMs} ms`);
+
+    const results: Figures[] = [];
+    let previousGaps = 0;
+    let windowStart = performance.now();
+    const receivedBefore = new Map<number, { ids: Set<string>; markers: Map<string, string> }>();
+    let receiptsCounted = 0;
+    let duplicatesReceivedTotal = 0;
+    for (const fault of faults) {
+      await sleep(opts.beforeMs);
+      opts.log(`${fault.name}: ${fault.describe}…`);
+      const injectedAt = performance.now();
+      let injected: { endedAt: number; notes: string[] };
+      try {
+        injected = await fault.inject(run);
+      } catch (err) {
+        injected = { endedAt: performance.now(), notes: [`injection failed: ${err instanceof Error ? err.message : String(err)}`] };
+      }
+      // Recovered: a push of each kind sent after the fault was acknowledged, and presence and locks are as they are.
+      let recoveredAt: number | null = null;
+      const kinds = ['chat:', 'checklist:', 'document:'];
+      const deadline = injected.endedAt + opts.recoveryBoundMs;
+      while (performance.now() < deadline) {
+        const firstOk = kinds.map((k) => load!.pushes.find((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'));
+        if (firstOk.every(Boolean) && load.settled()) {
+          recoveredAt = Math.max(performance.now() - 125, ...firstOk.map((p) => p!.answeredAt!));
+          break;
+        }
+        await sleep(250);
+      }
+      await sleep(opts.settleMs);
+      const windowEnd = performance.now();
+      // Every push of the window has its answer (or its bound) before anything is counted.
+      const answeredBy = performance.now() + opts.replyBoundMs + 2_000;
+      while (load.pushes.some((p) => p.sentAt < windowEnd && p.status === 'pending') && performance.now() < answeredBy) await sleep(100);
+
+      const stored = await readStore(run.stack().databaseUrl, load.projects);
+      const pushes = load.pushes.filter((p) => p.sentAt >= windowStart && p.sentAt < windowEnd);
+      const errors: Record<string, number> = {};
+      for (const p of pushes) if (p.status === 'error') errors[p.code!] = (errors[p.code!] ?? 0) + 1;
+      let lost = 0;
+      let verified = 0;
+      for (const p of pushes) {
+        if (p.status !== 'ok') continue;
+        const member = load.members[p.client]!;
+        if (p.event === 'chat:message') {
+          verified++;
+          if (!stored.chat.has(String(p.response?.id))) lost++;
+        } else if (p.event === 'document:save' && p.response?.saved !== false) {
+          verified++;
+          if (stored.saves.get(`${p.response?.document_id}:${p.response?.version}`) !== p.marker) lost++;
+        } else if (p.event === 'checklist:toggle' && p.response?.item?.checked) {
+          // Unchecking leaves nothing to identify the event by; checking names who and when.
+          verified++;
+          const item = p.response.item;
+          if (!stored.toggles.has(`${member.user.projectId}:${item.id}:${item.checked_by}:${Date.parse(item.checked_at)}`)) lost++;
+        }
+      }
+      const markers = new Set(pushes.filter((p) => p.marker && !p.retry).map((p) => p.marker!));
+      let duplicatesStored = 0;
+      for (const marker of markers) duplicatesStored += Math.max(0, (stored.markerCounts.get(marker) ?? 0) - 1);
+
+      // Received twice by one client: the same id, or the same text (marker) under another id.
+      const now = performance.now();
+      for (; receiptsCounted < load.receipts.length && load.receipts[receiptsCounted]!.at < windowEnd; receiptsCounted++) {
+        const r = load.receipts[receiptsCounted]!;
+        const seen = receivedBefore.get(r.client) ?? { ids: new Set<string>(), markers: new Map<string, string>() };
+        receivedBefore.set(r.client, seen);
+        if (seen.ids.has(r.id) || (r.marker && seen.markers.has(r.marker) && seen.markers.get(r.marker) !== r.id)) duplicatesReceivedTotal++;
+        seen.ids.add(r.id);
+        if (r.marker) seen.markers.set(r.marker, r.id);
+      }
+      const duplicatesReceived = duplicatesReceivedTotal + load.documentDuplicates();
+      const previousDuplicates = results.reduce((n, f) => n + f.duplicatesReceived, 0);
+
+      const gaps = chatGaps(load, stored) + load.documentGaps();
+      const offline = episodeFigures(load.episodes, 'offline', windowStart, windowEnd, opts.episodeThresholdMs, now);
+      const ghosts = episodeFigures(load.episodes, 'ghost', windowStart, windowEnd, opts.episodeThresholdMs, now);
+      const deliveries = load.receipts.filter((r) => r.at >= windowStart && r.at < windowEnd && r.marker && load!.firstSent.has(r.marker));
+      const figures: Figures = {
+        fault: fault.name,
+        describe: fault.describe,
+        seconds: round((windowEnd - windowStart) / 1000, 1),
+        pushes: {
+          sent: pushes.length,
+          acknowledged: pushes.filter((p) => p.status === 'ok').length,
+          errors,
+          unanswered: pushes.filter((p) => p.status === 'timeout' || p.status === 'pending').length,
+          cutByClose: pushes.filter((p) => p.status === 'closed').length,
+          retries: pushes.filter((p) => p.retry).length,
+        },
+        lost,
+        verifiedWrites: verified,
+        duplicatesStored,
+        duplicatesReceived: duplicatesReceived - previousDuplicates,
+        versionGaps: Math.max(0, gaps - previousGaps),
+        offlineWhileConnected: { users: offline.subjects, episodes: offline.episodes, longestSeconds: offline.longestSeconds },
+        locksLost: load.lockLosses.filter((l) => l.at >= windowStart && l.at < windowEnd).length,
+        ghosts: { episodes: ghosts.episodes, longestSeconds: ghosts.longestSeconds },
+        recoverySeconds: recoveredAt === null ? null : round(Math.max(0, recoveredAt - injected.endedAt) / 1000, 1),
+        maxDeliverySeconds: round(Math.max(0, ...deliveries.map((r) => r.at - load!.firstSent.get(r.marker!)!)) / 1000, 1),
+        notes: [...injected.notes, `fault lasted ${round((injected.endedAt - injectedAt) / 1000, 1)} s`],
+      };
+      previousGaps = Math.max(previousGaps, gaps);
+      results.push(figures);
+      opts.log(`  ${summaryLine(figures)}`);
+      windowStart = windowEnd;
+    }
+    return {
+      settings: {
+        faults: opts.faults,
+        users: opts.users,
+        roomSize: opts.roomSize,
+        actEveryMs: opts.actEveryMs,
+        replyBoundMs: opts.replyBoundMs,
+        recoveryBoundMs: opts.recoveryBoundMs,
+        beforeMs: opts.beforeMs,
+        settleMs: opts.settleMs,
+        episodeThresholdMs: opts.episodeThresholdMs,
+        retry: opts.retry,
+      },
+      users: users.length,
+      projects: load.projects.length,
+      results,
+    };
+  } finally {
+    await load?.stop().catch(() => undefined);
+    await run.stop();
+  }
+}
+
+export function summaryLine(f: Figures): string {
+  return `sent ${f.pushes.sent}, ok ${f.pushes.acknowledged}, errors ${JSON.stringify(f.pushes.errors)}, unanswered ${f.pushes.unanswered}, lost ${f.lost}, dup ${f.duplicatesStored}/${f.duplicatesReceived}, gaps ${f.versionGaps}, offline ${f.offlineWhileConnected.users}, locks lost ${f.locksLost}, ghosts ${f.ghosts.episodes}, recovered ${f.recoverySeconds ?? 'no'}`;
+}
+
+const errorText = (errors: Record<string, number>) =>
+  Object.keys(errors).length === 0
+    ? '0'
+    : Object.entries(errors)
+        .sort((a, b) => b[1] - a[1])
+        .map(([code, n]) => `${code} ${n}`)
+        .join(', ');
+
+/** The README's table. */
+export function faultTable(results: Figures[]): string {
+  const lines = [
+    '| fault | pushes sent | acked | errors by code | unanswered | cut by socket close | acked writes lost | duplicates stored / received | version gaps | connected users shown offline > 3 s (longest) | locks lost by connected holders | ghosts > 3 s (longest) | recovered in |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const f of results) {
+    lines.push(
+      `| ${f.describe} | ${f.pushes.sent} | ${f.pushes.acknowledged} | ${errorText(f.pushes.errors)} | ${f.pushes.unanswered} | ${f.pushes.cutByClose} | ${f.lost} | ${f.duplicatesStored} / ${f.duplicatesReceived} | ${f.versionGaps} | ${f.offlineWhileConnected.users}${f.offlineWhileConnected.users ? ` (${f.offlineWhileConnected.longestSeconds} s)` : ''} | ${f.locksLost} | ${f.ghosts.episodes}${f.ghosts.episodes ? ` (${f.ghosts.longestSeconds} s)` : ''} | ${f.recoverySeconds === null ? '**not recovered**' : `${f.recoverySeconds} s`} |`,
+    );
+  }
+  return lines.join('\n');
+}
