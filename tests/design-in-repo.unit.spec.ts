@@ -31,7 +31,6 @@ const notYetFixed = new Set<string>([
   'web/src/documents/DocumentView.tsx', // "(seed, section 8)" → docs/presence-and-locks.md, "Lifetime"; "(as in the seed)"
   'services/checklist/src/items/decide.unit.spec.ts', // test title "as the seed shows 27 of 40 as 67.5"
   'services/checklist/src/migrations.ts', // SQL comment inside a migration: "like the seed's planning_progress"
-  'bench/src/room.ts', // "as the seed's users act", in the room actor being written → "as a planning team acts"
 ]);
 
 function trackedTextFiles(): string[] {

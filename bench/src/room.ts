@@ -28,7 +28,7 @@ export interface RoomActor {
 }
 
 /**
- * One action of a room member, as the seed's users act: chatting (60 %), toggling the checklist
+ * One action of a room member, as a planning team acts: chatting (60 %), toggling the checklist
  * (25 %), or editing a document (take the lock, read it, save, release; 15 %). Chat texts and
  * saved contents end with `#<marker>`, so receivers and the event store can tell them apart.
  */
