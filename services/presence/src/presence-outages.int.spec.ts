@@ -5,10 +5,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { PresenceDiff, PresenceMeta, RoomSnapshot } from '@siteflow/contracts';
+import { presenceSubjects, subjects, type PresenceDiff, type PresenceMeta, type PresenceSnapshot, type RoomSnapshot } from '@siteflow/contracts';
+import { requestService } from '@siteflow/messaging';
 import { startNatsServer, type LocalServer } from '@siteflow/devstack';
 import { connectClient, createTestDatabase, joinChannel, push, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
 import { PresenceBucket } from './bucket/presence-bucket.js';
+import { gatewayKey, joinedMeta, presenceKey, type GatewayLiveness, type PresenceEntry } from './room/presence-room.js';
 
 /**
  * Presence after outages of what it stands on: the gateways are alive all along, so none of their
@@ -157,6 +159,43 @@ describe('presence down past the TTL while the gateway lives', () => {
       sb.disconnect();
     }
   }, 60_000);
+
+  it('a restarted presence serves a large room whole: from its loaded view, and nothing evicted while its gateway refreshes', async () => {
+    // A large room in the bucket, so loading the view takes a while after a restart, held by a
+    // gateway that refreshes as the real one does (every REFRESH_MS).
+    const ROOM = 3_000;
+    const bucket = await PresenceBucket.open<PresenceEntry | GatewayLiveness>(stack.nats, 15 * 60_000);
+    const gateway = 'gw-snapshot-test';
+    const refresh = new TextEncoder().encode(JSON.stringify({ gateway_id: gateway, connections: ROOM }));
+    const refreshing = () => stack.nats.publish(presenceSubjects.refresh, refresh);
+    refreshing();
+    const refresher = setInterval(refreshing, REFRESH_MS);
+    const keys: string[] = [];
+    try {
+      for (let from = 1; from <= ROOM; from += 250) {
+        await Promise.all(
+          Array.from({ length: Math.min(250, ROOM - from + 1) }, async (_, i) => {
+            const user = from + i;
+            const key = presenceKey({ projectId: 99, userId: user, connectionId: `c${user}` });
+            keys.push(key);
+            const meta = joinedMeta({ user_id: user, username: `u${user}`, avatar_url: '', role: 'customer' }, new Date(), `r${user}`);
+            expect(await bucket.create(key, { session_id: `s${user}`, meta, gateway_id: gateway })).not.toBeNull();
+          }),
+        );
+      }
+      await stack.kill('presence');
+      await stack.start('presence'); // ready: it answers its health subject
+      const ctx = { user_id: 1, username: 'alice', role: 'admin', avatar_url: '', connection_id: 'snapshot-test', project_id: 99 };
+      const reply = await requestService(stack.nats, subjects.snapshot('presence'), { ctx, payload: {} }, { timeoutMs: 10_000 });
+      expect(reply.ok).toBe(true);
+      const { part } = (reply as { data: { part: PresenceSnapshot } }).data;
+      expect(Object.keys(part.state)).toHaveLength(ROOM);
+    } finally {
+      clearInterval(refresher);
+      for (const key of keys) await bucket.delete(key, await bucket.lastRevision(key));
+      await bucket.delete(gatewayKey(gateway), await bucket.lastRevision(gatewayKey(gateway)));
+    }
+  }, 120_000);
 });
 
 describe('a NATS stall past the TTL', () => {

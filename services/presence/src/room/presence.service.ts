@@ -278,11 +278,17 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const alive: GatewayLiveness = { gateway_id: gatewayId };
     const seen = this.liveness.get(gatewayId);
     if (seen && (await this.bucket.update(key, alive, seen.revision)) !== null) return { revived: seen.value.dead === true };
+    // Set once a write of ours lost to another: what is there now was written since we looked.
+    let overtaken = seen !== undefined;
     for (let attempt = 1; attempt <= 10; attempt++) {
       // Not in the view, or the view lags: the bucket decides.
       const current = await this.bucket.get(key);
+      const dead = current === null || (current.value as GatewayLiveness).dead === true;
+      // Another track or refresh of the same gateway wrote it meanwhile: as fresh as ours would be.
+      if (overtaken && !dead) return { revived: false };
       const written = current ? await this.bucket.update(key, alive, current.revision) : await this.bucket.create(key, alive);
-      if (written !== null) return { revived: current === null || (current.value as GatewayLiveness).dead === true };
+      if (written !== null) return { revived: dead };
+      overtaken = true;
     }
     throw new AppError('unavailable', 'gateway liveness changed concurrently too often; try again');
   }
