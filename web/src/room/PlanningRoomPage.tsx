@@ -17,6 +17,7 @@ import { Link } from '../routing/Router.js';
 import { useToast } from '../ui/Toaster.js';
 import { useDocumentTitle } from '../ui/useDocumentTitle.js';
 import { OnlineUsers } from './OnlineUsers.js';
+import { ProjectNameControl } from './ProjectNameControl.js';
 import { ProjectStatusControl } from './ProjectStatusControl.js';
 import { RoomHeader } from './RoomHeader.js';
 import { reduceRoom, roomEvents, type RoomAction } from './roomState.js';
@@ -104,7 +105,11 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
 
   return (
     <div className="page room">
-      <RoomHeader project={room.project} projectId={projectId}>
+      <RoomHeader
+        project={room.project}
+        projectId={projectId}
+        rename={room.project && user.role === 'admin' ? <ProjectNameControl name={room.project.name} joined={channel.joined} push={channel.push} /> : undefined}
+      >
         <OnlineUsers users={onlineUsers} selfId={user.id} documentTitle={documentTitle} />
         {room.project && user.role === 'admin' && <ProjectStatusControl status={room.project.status} joined={channel.joined} push={channel.push} onSet={onStatusSet} />}
       </RoomHeader>
