@@ -225,7 +225,27 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
       await presence.close();
       for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down');
       wss.close();
-      await http.close();
+      // A socket's 'close' publishes its connection.closed notice (documents releases its locks).
+      // Clients answer the close frame at once; one that does not (frozen, its network gone) would
+      // be closed by ws only after 30 s, long after the caller drained NATS, and its locks would
+      // stay held until their lease lapses: after a short grace it is announced here instead.
+      const graceEnds = Date.now() + 1_000;
+      while (connections.size > 0 && Date.now() < graceEnds) await new Promise((resolve) => setTimeout(resolve, 10));
+      const unanswered = [...connections];
+      for (const c of unanswered) {
+        const projectIds = c.joinedTopics.flatMap((t) => (t.startsWith('project:') ? [Number(t.slice(8))] : []));
+        const notice: ConnectionClosedNotice = { connection_id: c.id, user_id: c.user.id, project_ids: projectIds };
+        nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify(notice)));
+        c.dispose();
+      }
+      // The server has every notice once this returns; only then may the caller drain NATS.
+      await nats.flush();
+      // The HTTP server waits for every upgraded socket: unanswered ones end with the process.
+      if (unanswered.length === 0) await http.close();
+      else {
+        socketLogger.warn({ sockets: unanswered.length }, 'sockets did not answer the close frame; left to end with the process');
+        void http.close().catch(() => undefined);
+      }
     },
   };
 }

@@ -24,6 +24,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (stopping) return;
     stopping = true;
     logger.info('stopping');
+    // close() has published every socket's connection.closed notice and flushed them: only then
+    // may NATS go, or the services never hear of the closed sockets and their locks stay held.
     gateway
       .close()
       .then(() => nats.drain())
