@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: the whole system on one machine, no Docker (DESIGN, "Running it"). Installs and
+// `npm start`: the whole system on one machine, no Docker (docs/operations.md). Installs and
 // builds what is missing, then hands over to the devstack's StackSupervisor: NATS_URL /
 // DATABASE_URL when set (checked first), otherwise nats-server (JetStream in .data/nats) and
 // embedded PostgreSQL (.data/pg), then the four services and the gateway; any of them that dies is

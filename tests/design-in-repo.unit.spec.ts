@@ -24,13 +24,9 @@ const outsideReferences: Array<[string, RegExp]> = [
  * file from this list: the test fails while a listed file no longer needs to be here.
  */
 const notYetFixed = new Set<string>([
-  'README.md', // the LOCK_IDLE_CAP_MS row: "(the seed's 30 minutes)" → docs/presence-and-locks.md, "Lifetime"
-  'scripts/start.mjs', // "(DESIGN, "Running it")" → docs/operations.md
   'web/src/auth/session.ts', // "`auth_token` is the seed's name"
   'web/src/auth/session.unit.spec.ts', // test title "under the seed keys"
   'web/src/documents/DocumentView.tsx', // "(seed, section 8)" → docs/presence-and-locks.md, "Lifetime"; "(as in the seed)"
-  'services/checklist/src/items/decide.unit.spec.ts', // test title "as the seed shows 27 of 40 as 67.5"
-  'services/checklist/src/migrations.ts', // SQL comment inside a migration: "like the seed's planning_progress"
 ]);
 
 function trackedTextFiles(): string[] {

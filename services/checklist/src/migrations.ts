@@ -18,7 +18,7 @@ export const checklistMigrations: Migration[] = [
         checked_at  timestamptz,
         PRIMARY KEY (project_id, item_id)
       );
-      -- Denormalised like the seed's planning_progress: written with every event that moves it.
+      -- Denormalised: written with every event that moves it.
       CREATE TABLE checklist.progress (
         project_id      bigint PRIMARY KEY,
         total_items     integer NOT NULL,

@@ -33,7 +33,7 @@ describe('checklist decider', () => {
     given([created(['a', 'b', 'c', 'd'])]).when(toggle(2, true)).then([toggled(2, true), progress(25, 1, 4)]);
   });
 
-  it('progress has one decimal, as the seed shows 27 of 40 as 67.5', () => {
+  it('progress has one decimal: 27 of 40 is 67.5', () => {
     const titles = Array.from({ length: 40 }, (_, i) => `item ${i + 1}`);
     const history = [created(titles), ...Array.from({ length: 26 }, (_, i) => toggled(i + 1, true))];
     given(history).when(toggle(40, true)).then([toggled(40, true), progress(67.5, 27, 40)]);
