@@ -16,3 +16,4 @@ export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';
 export { startOutboxRelay, ensureStream, type OutboxRelay, type OutboxRelayOptions } from './outbox.js';
 export { prepared } from './prepared.js';
+export { withIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';

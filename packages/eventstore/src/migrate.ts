@@ -32,6 +32,15 @@ function coreTables(s: StoreSchema): string {
       CONSTRAINT events_stream_id_version_key UNIQUE (stream_id, version)
     );
     CREATE INDEX IF NOT EXISTS events_global_order ON ${s.events} (transaction_id, global_position);
+    CREATE TABLE IF NOT EXISTS ${s.outcomes} (
+      user_id     bigint NOT NULL,
+      key         text NOT NULL,
+      command     text NOT NULL,
+      outcome     jsonb NOT NULL,
+      recorded_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (user_id, key)
+    );
+    CREATE INDEX IF NOT EXISTS command_outcomes_age ON ${s.outcomes} (recorded_at);
     CREATE TABLE IF NOT EXISTS ${s.checkpoints} (
       name            text PRIMARY KEY,
       transaction_id  xid8 NOT NULL,

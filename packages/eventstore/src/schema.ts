@@ -5,6 +5,8 @@ export interface StoreSchema {
   streams: string;
   migrations: string;
   checkpoints: string;
+  /** Idempotency keys with the outcome of the command that used them. */
+  outcomes: string;
   /** NOTIFY channel the relay LISTENs on. */
   channel: string;
 }
@@ -24,6 +26,7 @@ export function storeSchema(name: string): StoreSchema {
     streams: `${q}.streams`,
     migrations: `${q}.schema_migrations`,
     checkpoints: `${q}.outbox_checkpoint`,
+    outcomes: `${q}.command_outcomes`,
     channel: `${name}_events`,
   };
 }

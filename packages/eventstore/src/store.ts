@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { appendToStream } from './append.js';
+import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
+import { prepared } from './prepared.js';
 import { migrate } from './migrate.js';
 import { readAllEvents, readStreamEvents, readStreamVersion } from './read.js';
 import { storeSchema } from './schema.js';
@@ -22,16 +24,20 @@ export function createEventStore(opts: {
     pool,
     migrate: (readModelMigrations = []) => migrate(pool, s, readModelMigrations, logger, opts.migrationTimeoutMs),
 
-    transaction: (fn) => run('BEGIN', fn),
+    transaction: (fn) => run('BEGIN', fn, currentIdempotencyScope()),
     // Reads in one consistent snapshot: the read models and the stream versions they reflect agree.
     snapshot: (fn) => run('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn),
 
     readStream: (streamId, readOpts) => readStreamEvents(pool, s, streamId, readOpts?.fromVersion),
     streamVersion: (streamId) => readStreamVersion(pool, s, streamId),
     readAll: (readOpts) => readAllEvents(pool, s, readOpts),
+    async pruneOutcomes(olderThanMs) {
+      const { rowCount } = await pool.query(`DELETE FROM ${s.outcomes} WHERE recorded_at < now() - make_interval(secs => $1::double precision / 1000)`, [olderThanMs]);
+      return rowCount ?? 0;
+    },
   };
 
-  async function run<T>(begin: string, fn: (tx: EventStoreTx) => Promise<T>): Promise<T> {
+  async function run<T>(begin: string, fn: (tx: EventStoreTx) => Promise<T>, idempotency?: ReturnType<typeof currentIdempotencyScope>): Promise<T> {
     const client = await pool.connect();
     // The connection may die while the client is ours (between two statements, or while `fn`
     // awaits something else): `pg` then emits 'error', which must not go unheard.
@@ -50,11 +56,37 @@ export function createEventStore(opts: {
     };
     try {
       await client.query(begin);
+      if (idempotency) {
+        // Writes nothing (no transaction id is taken before the command locks its stream).
+        await client.query(prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`${s.name}:${idempotency.userId}:${idempotency.key}`]));
+        const { rows } = await client.query<{ command: string; outcome: unknown }>(
+          prepared(`SELECT command, outcome FROM ${s.outcomes} WHERE user_id = $1 AND key = $2`, [idempotency.userId, idempotency.key]),
+        );
+        const recorded = rows[0];
+        if (recorded && recorded.command !== idempotency.command) throw new IdempotencyKeyReused(recorded.command);
+        if (recorded) throw new RecordedOutcome(recorded.outcome);
+      }
       const result = await fn(tx);
+      if (idempotency) {
+        await client.query(
+          prepared(`INSERT INTO ${s.outcomes} (user_id, key, command, outcome) VALUES ($1, $2, $3, $4)`, [
+            idempotency.userId,
+            idempotency.key,
+            idempotency.command,
+            JSON.stringify(result ?? null),
+          ]),
+        );
+      }
       await client.query('COMMIT');
+      if (idempotency) idempotency.used = true;
       return result;
     } catch (err) {
       if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
+      // The command ran before under this key: its outcome, as it was then.
+      if (err instanceof RecordedOutcome) {
+        if (idempotency) idempotency.used = true;
+        return err.outcome as T;
+      }
       throw err;
     } finally {
       client.removeListener('error', onError);

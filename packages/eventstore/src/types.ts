@@ -74,6 +74,8 @@ export interface EventStore {
   migrate(readModelMigrations?: Migration[]): Promise<void>;
   /** BEGIN … COMMIT with a client; rolls back on throw. Read-model updates go through tx.client in the same transaction as append. */
   transaction<T>(fn: (tx: EventStoreTx) => Promise<T>): Promise<T>;
+  /** Deletes idempotency keys (and their outcomes) recorded longer ago than this; returns how many. */
+  pruneOutcomes(olderThanMs: number): Promise<number>;
   /** A REPEATABLE READ, READ ONLY transaction: read models and stream versions from one snapshot (join snapshots). */
   snapshot<T>(fn: (tx: Omit<EventStoreTx, 'append'>) => Promise<T>): Promise<T>;
   readStream(streamId: string, opts?: { fromVersion?: number }): Promise<RecordedEvent[]>;

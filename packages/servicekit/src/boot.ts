@@ -111,9 +111,16 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   if (def.afterStart) await def.afterStart(kit);
 
   let stopping: Promise<void> | null = null;
+  // Idempotency keys are kept for IDEMPOTENCY_KEY_TTL_MS: a retry comes within seconds or minutes.
+  const pruneOutcomes = setInterval(() => {
+    store.pruneOutcomes(config.IDEMPOTENCY_KEY_TTL_MS).catch((err: unknown) => logger.warn({ err }, 'pruning idempotency keys failed; trying again later'));
+  }, Math.min(600_000, config.IDEMPOTENCY_KEY_TTL_MS));
+  pruneOutcomes.unref();
+
   const stop = () =>
     (stopping ??= (async () => {
       logger.info({ inflight: inflight.size }, 'stopping');
+      clearInterval(pruneOutcomes);
       await app.close(); // unsubscribes, waits for requests in flight, flushes replies
       try {
         await relay.flush(2_000);

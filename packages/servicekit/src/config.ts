@@ -26,6 +26,8 @@ export const BaseServiceConfig = z.object({
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: ms(100, 600_000, 10_000),
   DB_KEEPALIVE_IDLE_MS: ms(1_000, 600_000, 10_000),
   DB_MIGRATION_TIMEOUT_MS: ms(1_000, 3_600_000, 600_000),
+  /** How long a command's idempotency key (and its outcome) is kept: a retry after this runs again. */
+  IDEMPOTENCY_KEY_TTL_MS: ms(60_000, 30 * 86_400_000, 86_400_000),
   /** The outbox relay warns when committed events wait longer than this behind an open transaction. */
   OUTBOX_HELD_BACK_WARN_MS: ms(100, 3_600_000, 10_000),
 });

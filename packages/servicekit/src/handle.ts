@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { AppError, describeIssues, type ReplyEnvelope } from '@siteflow/contracts';
-import { ConcurrencyError, databaseUnavailableReason } from '@siteflow/eventstore';
+import { ConcurrencyError, databaseUnavailableReason, IdempotencyKeyReused, withIdempotencyKey } from '@siteflow/eventstore';
 
 /**
  * The shape of every NATS handler: parse the request with its zod schema, run the work, and turn the
@@ -21,9 +21,14 @@ export async function handle<S extends z.ZodType, R>(
     return { ok: false, error: { code: 'invalid_payload', message: describeIssues(parsed.error) } };
   }
   try {
-    return { ok: true, data: await work(parsed.data) };
+    // A command the client keyed (`idempotency_key`) runs at most once per user and key: a retry
+    // gets the first outcome (see @siteflow/eventstore's idempotency).
+    const keyed = idempotencyOf(parsed.data);
+    const data = keyed ? await withIdempotencyKey({ ...keyed, command: subject }, () => work(parsed.data)) : await work(parsed.data);
+    return { ok: true, data };
   } catch (e) {
     if (e instanceof AppError) return { ok: false, error: e.toBody() };
+    if (e instanceof IdempotencyKeyReused) return { ok: false, error: { code: 'invalid_payload', message: e.message } };
     if (e instanceof ConcurrencyError) {
       return { ok: false, error: { code: 'version_conflict', message: 'the data changed concurrently; try again' } };
     }
@@ -35,6 +40,12 @@ export async function handle<S extends z.ZodType, R>(
     logger.error({ err: e, subject }, 'handler failed');
     return { ok: false, error: { code: 'internal', message: 'internal error' } };
   }
+}
+
+function idempotencyOf(input: unknown): { userId: number; key: string } | null {
+  if (typeof input !== 'object' || input === null) return null;
+  const { ctx, idempotency_key: key } = input as { ctx?: { user_id?: unknown }; idempotency_key?: unknown };
+  return typeof key === 'string' && typeof ctx?.user_id === 'number' ? { userId: ctx.user_id, key } : null;
 }
 
 /**

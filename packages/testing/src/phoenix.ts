@@ -127,7 +127,7 @@ export interface PushResult<T = any> {
 }
 
 /** Pushes an event on a joined channel; resolves with the reply's status and response. */
-export function push<T = any>(channel: Channel, event: string, payload: object, timeoutMs = 5_000): Promise<PushResult<T>> {
+export function push<T = any>(channel: Channel, event: string, payload: object, timeoutMs = 15_000): Promise<PushResult<T>> {
   return new Promise((resolve) => {
     channel
       .push(event, payload, timeoutMs)

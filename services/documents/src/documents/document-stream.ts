@@ -88,12 +88,32 @@ function assertPublishable(kit: ServiceKit, events: DocumentEvent[]): void {
  * stream version → project, all in one transaction. `projectId` confines the command to the
  * caller's project (null: internal callers such as the sweep). Returns the events and the new state.
  */
+export type DocumentCommandResult = { events: DocumentEvent[]; state: Extract<DocumentState, { status: 'exists' }> };
+
+/**
+ * `reply` turns the result into the command's reply inside the transaction: that (small) value is
+ * what an idempotency key records (a saved document's events and state carry its whole text).
+ */
 export function runDocumentCommand(
   kit: ServiceKit,
   documentId: number,
   projectId: number | null,
   decide: (state: DocumentState, now: Date, tx: EventStoreTx) => DocumentEvent[] | Promise<DocumentEvent[]>,
-): Promise<{ events: DocumentEvent[]; state: Extract<DocumentState, { status: 'exists' }> }> {
+): Promise<DocumentCommandResult>;
+export function runDocumentCommand<R>(
+  kit: ServiceKit,
+  documentId: number,
+  projectId: number | null,
+  decide: (state: DocumentState, now: Date, tx: EventStoreTx) => DocumentEvent[] | Promise<DocumentEvent[]>,
+  reply: (result: DocumentCommandResult) => R,
+): Promise<R>;
+export function runDocumentCommand<R>(
+  kit: ServiceKit,
+  documentId: number,
+  projectId: number | null,
+  decide: (state: DocumentState, now: Date, tx: EventStoreTx) => DocumentEvent[] | Promise<DocumentEvent[]>,
+  reply?: (result: DocumentCommandResult) => R,
+): Promise<R | DocumentCommandResult> {
   return retryOnConcurrency(() =>
     kit.store.transaction(async (tx) => {
       const loaded = await loadDocumentForUpdate(tx.client, documentId);
@@ -104,7 +124,8 @@ export function runDocumentCommand(
       const events = await decide(loaded.state, now, tx);
       assertPublishable(kit, events);
       const result = await appendDocumentEvents(tx, loaded.state, loaded.streamVersion, events, now);
-      return { events, state: result.state as Extract<DocumentState, { status: 'exists' }> };
+      const done: DocumentCommandResult = { events, state: result.state as Extract<DocumentState, { status: 'exists' }> };
+      return reply ? reply(done) : done;
     }),
   );
 }

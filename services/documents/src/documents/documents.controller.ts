@@ -51,9 +51,12 @@ export class DocumentsController {
   private async saveAs(input: { ctx: Parameters<typeof actorOf>[0]; payload: { document_id: number; content: string; base_version: number } }, auto: boolean): Promise<SaveReply> {
     const { ctx, payload } = input;
     const policy = lockPolicyOf(this.kit);
-    const { events, state } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
-      decideDocument({ type: 'SaveDocument', data: { actor: actorOf(ctx), content: payload.content, baseVersion: payload.base_version, auto, now, policy } }, s),
+    return runDocumentCommand(
+      this.kit,
+      payload.document_id,
+      ctx.project_id,
+      (s, now) => decideDocument({ type: 'SaveDocument', data: { actor: actorOf(ctx), content: payload.content, baseVersion: payload.base_version, auto, now, policy } }, s),
+      ({ events, state }) => ({ document_id: state.documentId, version: state.version, saved: events.some((e) => e.type === 'DocumentSaved'), updated_at: state.updatedAt }),
     );
-    return { document_id: state.documentId, version: state.version, saved: events.some((e) => e.type === 'DocumentSaved'), updated_at: state.updatedAt };
   }
 }

@@ -146,7 +146,7 @@ describe('documents: saves, versions, leases', () => {
       let base = 1;
       for (let i = 0; i < 200; i++) {
         const content = `# Document ${documentId}\n\nsave ${i}`;
-        const r = await push(bob.channel, 'document:save', { document_id: documentId, content, base_version: base }, 10_000);
+        const r = await push(bob.channel, 'document:save', { document_id: documentId, content, base_version: base }, 30_000);
         if (r.status !== 'ok') {
           expect(r.response).toMatchObject({ code: 'unavailable' });
           return;

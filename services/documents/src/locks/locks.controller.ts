@@ -45,11 +45,13 @@ export class LocksController {
     return handle(this.kit.logger, 'documents.lock.acquire', AcquireRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
-      const { state } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
-        decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s),
+      return runDocumentCommand(
+        this.kit,
+        payload.document_id,
+        ctx.project_id,
+        (s, now) => decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s),
+        ({ state }) => ({ lock_acquired: true as const, locked_at: state.lock!.lockedAt, expires_at: state.lock!.expiresAt }),
       );
-      const lock = state.lock!;
-      return { lock_acquired: true as const, locked_at: lock.lockedAt, expires_at: lock.expiresAt };
     });
   }
 
@@ -58,10 +60,13 @@ export class LocksController {
   release(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_released: boolean }>> {
     return handle(this.kit.logger, 'documents.lock.release', ReleaseRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      const { events } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
-        decideLock({ type: 'ReleaseLock', data: { actor: actorOf(ctx), now } }, s),
+      return runDocumentCommand(
+        this.kit,
+        payload.document_id,
+        ctx.project_id,
+        (s, now) => decideLock({ type: 'ReleaseLock', data: { actor: actorOf(ctx), now } }, s),
+        ({ events }) => ({ lock_released: events.length > 0 }),
       );
-      return { lock_released: events.length > 0 };
     });
   }
 
@@ -71,10 +76,13 @@ export class LocksController {
     return handle(this.kit.logger, 'documents.lock.renew', RenewRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
-      const { state } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
-        decideLock({ type: 'RenewLock', data: { actor: actorOf(ctx), now, policy } }, s),
+      return runDocumentCommand(
+        this.kit,
+        payload.document_id,
+        ctx.project_id,
+        (s, now) => decideLock({ type: 'RenewLock', data: { actor: actorOf(ctx), now, policy } }, s),
+        ({ state }) => ({ lock_renewed: true as const, expires_at: state.lock!.expiresAt }),
       );
-      return { lock_renewed: true as const, expires_at: state.lock!.expiresAt };
     });
   }
 
@@ -120,11 +128,13 @@ export class LocksController {
     return handle(this.kit.logger, 'documents.lock.force_release', ForceReleaseRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       if (ctx.role !== 'admin') throw new AppError('forbidden', 'only an admin may force-release a lock');
-      const { events } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, (s, now) =>
-        decideLock({ type: 'ForceReleaseLock', data: { actor: actorOf(ctx), reason: payload.reason, now } }, s),
+      return runDocumentCommand(
+        this.kit,
+        payload.document_id,
+        ctx.project_id,
+        (s, now) => decideLock({ type: 'ForceReleaseLock', data: { actor: actorOf(ctx), reason: payload.reason, now } }, s),
+        ({ events }) => ({ lock_released: true as const, former_holder_id: events.find((e) => e.type === 'LockReleased')?.data.user_id ?? 0 }),
       );
-      const released = events.find((e) => e.type === 'LockReleased');
-      return { lock_released: true as const, former_holder_id: released?.data.user_id ?? 0 };
     });
   }
 }

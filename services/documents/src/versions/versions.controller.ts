@@ -68,11 +68,16 @@ export class VersionsController {
     return handle(this.kit.logger, 'documents.version.restore', RestoreRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
-      const { state } = await runDocumentCommand(this.kit, payload.document_id, ctx.project_id, async (s, now, tx) => {
-        const old = await getVersion(tx.client, payload.document_id, payload.version);
-        return decideRestore({ type: 'RestoreVersion', data: { actor: actorOf(ctx), version: payload.version, content: old?.content ?? null, now, policy } }, s);
-      });
-      return { document_id: state.documentId, version: state.version, restored_from: payload.version, saved: true as const, updated_at: state.updatedAt, content: state.content };
+      return runDocumentCommand(
+        this.kit,
+        payload.document_id,
+        ctx.project_id,
+        async (s, now, tx) => {
+          const old = await getVersion(tx.client, payload.document_id, payload.version);
+          return decideRestore({ type: 'RestoreVersion', data: { actor: actorOf(ctx), version: payload.version, content: old?.content ?? null, now, policy } }, s);
+        },
+        ({ state }) => ({ document_id: state.documentId, version: state.version, restored_from: payload.version, saved: true as const, updated_at: state.updatedAt, content: state.content }),
+      );
     });
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
   describeIssues,
+  IdempotencyKey,
   isProjectClientEvent,
   MEMBERSHIP_SUBJECT,
   MembershipReply,
@@ -293,7 +294,14 @@ export class Connection implements RoomClient {
       return;
     }
     const route = projectClientEvents[event];
-    const parsed = route.payload.safeParse(payload);
+    // The client's idempotency key travels beside the payload, not in it.
+    const { idempotency_key: rawKey, ...body } = payload;
+    const key = rawKey === undefined ? undefined : IdempotencyKey.safeParse(rawKey);
+    if (key && !key.success) {
+      reject({ code: 'invalid_payload', message: `idempotency_key: ${describeIssues(key.error)}` });
+      return;
+    }
+    const parsed = route.payload.safeParse(body);
     if (!parsed.success) {
       reject({ code: 'invalid_payload', message: describeIssues(parsed.error) });
       return;
@@ -301,7 +309,7 @@ export class Connection implements RoomClient {
     const reply = await requestService(
       this.deps.nats,
       route.subject,
-      { ctx, payload: parsed.data },
+      key ? { ctx, payload: parsed.data, idempotency_key: key.data } : { ctx, payload: parsed.data },
       { timeoutMs: this.deps.config.PUSH_TIMEOUT_MS },
     );
     if (reply.ok) {
