@@ -18,11 +18,20 @@ export async function releaseConnectionLocks(kit: ServiceKit, connectionId: stri
   } finally {
     client.release();
   }
+  // Each document on its own: one that fails does not keep the connection's other locks held.
   let released = 0;
+  const failed: number[] = [];
   for (const id of ids) {
-    const { events } = await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now } }, s));
-    released += events.length;
+    try {
+      const { events } = await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now } }, s));
+      released += events.length;
+    } catch (err) {
+      kit.logger.warn({ err, document_id: id, connection_id: connectionId }, 'releasing a lock of a closed connection failed');
+      failed.push(id);
+    }
   }
+  // The caller retries (an eviction is redelivered); the lease covers a notice that is not.
+  if (failed.length > 0) throw new Error(`could not release the locks of connection ${connectionId} on documents ${failed.join(', ')}`);
   return released;
 }
 
@@ -45,9 +54,15 @@ export function startLockSweep(kit: ServiceKit): () => void {
       } finally {
         client.release();
       }
+      // Each lock on its own: one document that cannot be released (its row locked past the
+      // statement timeout, a broken row) is tried again next round and holds back no other.
       for (const id of ids) {
         if (stopped) break;
-        await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ExpireLock', data: { now } }, s));
+        try {
+          await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ExpireLock', data: { now } }, s));
+        } catch (err) {
+          if (!stopped) kit.logger.warn({ err, document_id: id }, 'releasing a lapsed lock failed; trying again next round');
+        }
       }
     } catch (err) {
       if (!stopped) kit.logger.warn({ err }, 'lock sweep failed; trying again next round');
