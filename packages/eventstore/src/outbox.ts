@@ -220,8 +220,8 @@ class Relay implements OutboxRelay {
         const published = await this.#publishBatch();
         if (this.#unsaved && Date.now() - this.#savedAt >= this.#checkpointIntervalMs) await this.#saveCheckpoint();
         backoff = BACKOFF_MIN_MS;
-        if (published < this.#batchSize) await this.#watchHeldBack();
         if (published < this.#batchSize) {
+          await this.#watchHeldBack();
           // Idle: wake for new commits, and in time to save a checkpoint that is due.
           const saveDueIn = this.#unsaved ? Math.max(0, this.#checkpointIntervalMs - (Date.now() - this.#savedAt)) : Infinity;
           await this.#nudge.wait(Math.min(this.#pollIntervalMs, saveDueIn));
@@ -252,6 +252,7 @@ class Relay implements OutboxRelay {
       await session.query(`LISTEN "${this.#s.channel}"`);
       this.#checkpoint = await this.#readCheckpoint();
       this.#unsaved = null; // anything of an earlier leadership is behind the saved checkpoint or re-published
+      this.#heldBack = null;
     } catch (err) {
       // Locks are re-entrant per session: drop the session so a retry starts from a clean slate.
       await this.#endSession();
