@@ -30,9 +30,11 @@ interface Props {
   /** Counts room snapshots: a new one means a (re)join, so content and lock are re-read. */
   epoch: number;
   onClose: () => void;
+  /** A save (or restore) of this client's was accepted. */
+  onSaved: (saved: { document_id: number; version: number; updated_at: string; content: string }) => void;
 }
 
-export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch, onClose }: Props) {
+export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch, onClose, onSaved }: Props) {
   const [state, dispatch] = useReducer(reduceEditor, undefined, () => openEditor(doc.id, doc.version));
   const stateRef = useRef(state);
   useLayoutEffect(() => {
@@ -48,6 +50,10 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   const requestedFromRef = useRef(requestedFrom);
   const [showHistory, setShowHistory] = useState(false);
   const saveInFlight = useRef(false);
+  const onSavedRef = useRef(onSaved);
+  useLayoutEffect(() => {
+    onSavedRef.current = onSaved;
+  });
   const editorId = useId();
   const headingId = useId();
 
@@ -158,6 +164,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
       try {
         const reply = await push(kind === 'auto' ? 'document:auto_save' : 'document:save', payload);
         dispatch({ type: 'saved', version: reply.version, content: payload.content, at: reply.updated_at });
+        if (reply.saved) onSavedRef.current({ document_id: doc.id, version: reply.version, updated_at: reply.updated_at, content: payload.content });
         return true;
       } catch (e) {
         const err = asChannelError(e);
@@ -168,7 +175,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
         saveInFlight.current = false;
       }
     },
-    [push],
+    [push, doc.id],
   );
 
   // Auto-save: after a pause in typing…
@@ -476,6 +483,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
           documentId={doc.id}
           title={doc.title}
           currentVersion={state.version}
+          currentContent={state.content}
           push={push}
           canRestore={state.editing}
           hasUnsavedText={state.dirty}

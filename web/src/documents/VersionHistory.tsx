@@ -1,16 +1,19 @@
 import type { RoomSnapshot } from '@siteflow/contracts';
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { formatMessageTime } from '../chat/formatTime.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import type { DocumentVersionData, VersionSummaryData } from '../realtime/wire.js';
 import { describeActionError } from '../realtime/actionError.js';
 import { MarkdownPreview } from './MarkdownPreview.js';
+import { diffVersions, foldUnchanged } from './versionDiff.js';
 
 interface Props {
   documentId: number;
   title: string;
   /** The version shown in the room: a newer one reloads the list. */
   currentVersion: number;
+  /** Its text, which an older version is compared against. */
+  currentContent: string | null;
   push: ChannelApi<RoomSnapshot>['push'];
   /** Only the lock holder may restore (the restore is a new version written by them). */
   canRestore: boolean;
@@ -24,12 +27,14 @@ const PAGE = 20;
 const formatSize = (bytes: number) => (bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KB`);
 
 /** The versions of one document, newest first, each viewable and (for the lock holder) restorable. */
-export function VersionHistory({ documentId, title, currentVersion, push, canRestore, hasUnsavedText, onRestored }: Props) {
+export function VersionHistory({ documentId, title, currentVersion, currentContent, push, canRestore, hasUnsavedText, onRestored }: Props) {
   const [versions, setVersions] = useState<VersionSummaryData[]>([]);
   const [hasMore, setHasMore] = useState(false);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
   const [viewing, setViewing] = useState<DocumentVersionData | null>(null);
+  /** The open version is shown as its changes up to the current version, not as a page. */
+  const [comparing, setComparing] = useState(false);
   const [busy, setBusy] = useState<number | null>(null);
 
   useEffect(() => {
@@ -64,10 +69,11 @@ export function VersionHistory({ documentId, title, currentVersion, push, canRes
     }
   };
 
-  const view = async (version: number) => {
+  const view = async (version: number, compare = false) => {
     setBusy(version);
     try {
       setViewing(await push('document:get_version', { document_id: documentId, version }));
+      setComparing(compare);
       setError(null);
     } catch (e) {
       setError(describeActionError(`Could not open version ${version}`, e));
@@ -118,6 +124,11 @@ export function VersionHistory({ documentId, title, currentVersion, push, canRes
               <button type="button" className="button button-small" onClick={() => void view(v.version)} disabled={busy !== null} aria-label={`View version ${v.version}`}>
                 View
               </button>
+              {v.version !== currentVersion && currentContent !== null && (
+                <button type="button" className="button button-small" onClick={() => void view(v.version, true)} disabled={busy !== null} aria-label={`Compare version ${v.version} with the current version`}>
+                  Compare
+                </button>
+              )}
               {canRestore && v.version !== currentVersion && (
                 <button type="button" className="button button-small" onClick={() => void restore(v.version)} disabled={busy !== null} aria-label={`Restore version ${v.version}`}>
                   {busy === v.version ? 'Restoring…' : 'Restore'}
@@ -138,16 +149,54 @@ export function VersionHistory({ documentId, title, currentVersion, push, canRes
         <div className="version-view">
           <div className="version-view-header">
             <h4 className="subheading">
-              {title}, version {viewing.version}
-              {viewing.restored_from !== null && <span className="muted"> (restored from v{viewing.restored_from})</span>}
+              {comparing ? `${title}: changes from v${viewing.version} to v${currentVersion} (current)` : `${title}, version ${viewing.version}`}
+              {!comparing && viewing.restored_from !== null && <span className="muted"> (restored from v{viewing.restored_from})</span>}
             </h4>
-            <button type="button" className="button button-small" onClick={() => setViewing(null)}>
-              Close
-            </button>
+            <span className="version-view-actions">
+              {currentContent !== null && viewing.version !== currentVersion && (
+                <button type="button" className="button button-small button-quiet" aria-pressed={comparing} onClick={() => setComparing((c) => !c)}>
+                  {comparing ? 'Show the text' : 'Show changes'}
+                </button>
+              )}
+              <button type="button" className="button button-small" onClick={() => setViewing(null)}>
+                Close
+              </button>
+            </span>
           </div>
-          <MarkdownPreview content={viewing.content} />
+          {comparing && currentContent !== null ? <VersionChanges older={viewing.content} newer={currentContent} /> : <MarkdownPreview content={viewing.content} />}
         </div>
       )}
     </section>
+  );
+}
+
+/** Line changes between two texts, unchanged runs folded; marked by sign and colour, and named for screen readers. */
+function VersionChanges({ older, newer }: { older: string; newer: string }) {
+  const diff = useMemo(() => diffVersions(older, newer), [older, newer]);
+  const rows = useMemo(() => foldUnchanged(diff.lines), [diff]);
+  if (diff.added === 0 && diff.removed === 0) return <p className="empty">No changes: the texts are the same.</p>;
+  return (
+    <div className="version-diff">
+      <p className="muted small" data-testid="diff-summary">
+        {diff.added} line{diff.added === 1 ? '' : 's'} added, {diff.removed} removed
+      </p>
+      <ol className="diff-lines">
+        {rows.map((row, i) =>
+          row.kind === 'fold' ? (
+            <li key={i} className="diff-fold">
+              ⋯ {row.hidden} unchanged line{row.hidden === 1 ? '' : 's'}
+            </li>
+          ) : (
+            <li key={i} className={`diff-line diff-${row.kind}`}>
+              <span className="diff-sign" aria-hidden="true">
+                {row.kind === 'added' ? '+' : row.kind === 'removed' ? '−' : ' '}
+              </span>
+              {row.kind !== 'same' && <span className="visually-hidden">{row.kind}: </span>}
+              <span className="diff-text">{row.text || ' '}</span>
+            </li>
+          ),
+        )}
+      </ol>
+    </div>
   );
 }

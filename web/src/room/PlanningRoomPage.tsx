@@ -145,6 +145,8 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
                 subscribeUser={userChannel.on}
                 epoch={room.epoch}
                 onClose={closeDocument}
+                // The saver's own socket gets no broadcast of its save: its list learns it here.
+                onSaved={(payload) => dispatch({ type: 'document:updated', payload: { ...payload, updated_by: user.username, updated_by_id: user.id } })}
               />
             </div>
           ) : (
