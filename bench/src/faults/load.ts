@@ -152,6 +152,23 @@ export class FaultLoad {
     return true;
   }
 
+  /** What keeps `settled()` false, for a fault that did not recover. */
+  whyUnsettled(): string {
+    const why: string[] = [];
+    for (const m of this.members) {
+      if (!m.joined) why.push(`${m.user.username} not joined`);
+      else if (!m.view) why.push(`${m.user.username} has no presence_state`);
+      else if (m.heldDocument !== undefined && !m.holdsLock) why.push(`${m.user.username} does not hold its lock`);
+      else {
+        for (const subject of this.roomOf(m)) {
+          const shown = m.view.get(String(subject.user.id))?.length ?? 0;
+          if (shown !== 1) why.push(`${m.user.username} shows ${subject.user.username} ${shown} times`);
+        }
+      }
+    }
+    return why.slice(0, 12).join('; ') + (why.length > 12 ? ` (and ${why.length - 12} more)` : '');
+  }
+
   /** Pushes not yet answered. */
   inFlight = 0;
 

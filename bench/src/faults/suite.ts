@@ -48,6 +48,9 @@ export interface Figures {
   recoverySeconds: number | null;
   maxDeliverySeconds: number;
   notes: string[];
+  /** Every episode that began in the window, short ones too: seconds after the fault's end, and how long. */
+  episodes: Array<{ kind: string; observer: number; subject: number; atSeconds: number; seconds: number }>;
+  lockLosses: Array<{ client: number; documentId: number; atSeconds: number; why: string }>;
 }
 
 export interface SuiteReport {
@@ -182,6 +185,10 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         }
         await sleep(250);
       }
+      if (recoveredAt === null) {
+        const missing = kinds.filter((k) => !load!.pushes.some((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'));
+        injected.notes.push(`not recovered within ${opts.recoveryBoundMs / 1000} s: ${missing.length ? `no ok reply to ${missing.join(', ')}; ` : ''}${load.whyUnsettled() || 'settled at last'}`);
+      }
       await sleep(opts.settleMs);
       const windowEnd = performance.now();
       // Every push of the window has its answer (or its bound) before anything is counted.
@@ -254,6 +261,12 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         recoverySeconds: recoveredAt === null ? null : round(Math.max(0, recoveredAt - injected.endedAt) / 1000, 1),
         maxDeliverySeconds: round(Math.max(0, ...deliveries.map((r) => r.at - load!.firstSent.get(r.marker!)!)) / 1000, 1),
         notes: [...injected.notes, `fault lasted ${round((injected.endedAt - injectedAt) / 1000, 1)} s`],
+        episodes: load.episodes
+          .filter((e) => e.start >= windowStart && e.start < windowEnd)
+          .map((e) => ({ kind: e.kind, observer: e.observer, subject: e.subject, atSeconds: round((e.start - injected.endedAt) / 1000, 1), seconds: round(((e.end ?? now) - e.start) / 1000, 1) })),
+        lockLosses: load.lockLosses
+          .filter((l) => l.at >= windowStart && l.at < windowEnd)
+          .map((l) => ({ client: l.client, documentId: l.documentId, atSeconds: round((l.at - injected.endedAt) / 1000, 1), why: l.why })),
       };
       previousGaps = Math.max(previousGaps, gaps);
       results.push(figures);
