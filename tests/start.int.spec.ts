@@ -91,7 +91,7 @@ class StartRun {
       if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`npm start exited:\n${this.output()}`);
       if (existsSync(this.stackFile)) {
         try {
-          const res = await fetch(`http://127.0.0.1:${this.port}/readyz`, { signal: AbortSignal.timeout(2_000) });
+          const res = await fetch(`http://127.0.0.1:${this.port}/readyz?full`, { signal: AbortSignal.timeout(2_000) });
           if (res.status === 200) return;
         } catch {
           // not listening yet

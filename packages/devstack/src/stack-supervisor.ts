@@ -247,14 +247,14 @@ export class StackSupervisor {
     return { pid: child.pid, exited: exitOf(child), stop: () => stopChild(child, { signal: 'SIGTERM', graceMs: STOP_GRACE_MS }) };
   }
 
-  /** Polls /readyz; says what is still missing now and then, so a slow start is never silent. */
+  /** Polls /readyz?full (every service ready, not only the gateway); says what is still missing now and then, so a slow start is never silent. */
   private async waitUntilReady(port: number): Promise<void> {
     let lastReason = 'not listening yet';
     let nextReport = Date.now() + 20_000;
     const started = Date.now();
     while (!this.stopping) {
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) });
+        const res = await fetch(`http://127.0.0.1:${port}/readyz?full`, { signal: AbortSignal.timeout(2_000) });
         if (res.status === 200) return;
         lastReason = `/readyz ${res.status}: ${(await res.text()).slice(0, 500)}`;
       } catch (err) {
