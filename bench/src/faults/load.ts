@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PhxClient } from '../phx-client.js';
 import { actInRoom, markerOf, type PushReply } from '../room.js';
-import { documentIdsOf, type BenchUser } from '../users.js';
+import type { BenchUser } from '../users.js';
 
 /** One push and what became of it, as the client saw it. Times are `performance.now()`. */
 export interface PushRecord {
@@ -84,9 +84,13 @@ class Member {
   constructor(
     readonly index: number,
     readonly user: BenchUser,
-    readonly heldDocument: number | undefined,
-    readonly documents: number[],
+    /** The room's admin holds the lock of the room's first document. */
+    readonly holder: boolean,
   ) {}
+
+  /** The document whose lock this member holds throughout (holders only), and those it edits now and then. */
+  heldDocument: number | undefined;
+  documents: number[] = [];
 
   get topic(): string {
     return `project:${this.user.projectId}`;
@@ -110,11 +114,9 @@ export class FaultLoad {
   constructor(private readonly opts: LoadOptions) {
     const firstOfProject = new Set<number>();
     this.members = opts.users.map((user, i) => {
-      const docs = documentIdsOf(user.projectId);
       const holder = !firstOfProject.has(user.projectId);
       firstOfProject.add(user.projectId);
-      // The held document is left out of everyone's random edits, so its lock is never contended.
-      return new Member(i, user, holder ? docs[0] : undefined, docs.slice(1));
+      return new Member(i, user, holder);
     });
   }
 
@@ -123,7 +125,7 @@ export class FaultLoad {
     this.loops = this.members.map((m) => this.live(m));
     this.sampler = setInterval(() => this.sample(), 250);
     const deadline = performance.now() + timeoutMs;
-    while (this.members.some((m) => !m.joined || (m.heldDocument !== undefined && !m.holdsLock))) {
+    while (this.members.some((m) => !m.joined || (m.holder && !m.holdsLock))) {
       if (performance.now() > deadline) throw new Error(`load: ${this.members.filter((m) => !m.joined).length} of ${this.members.length} members not joined within ${timeoutMs} ms`);
       await sleep(100);
     }
@@ -230,7 +232,11 @@ export class FaultLoad {
     m.snapshotMessages.set(session, (snapshot.chat?.messages ?? []).map((msg: { id: string }) => msg.id));
     m.docGaps += gapsOf(m.docVersions);
     m.docVersions.clear();
-    for (const d of snapshot.documents ?? []) m.docVersions.set(d.id, { base: d.version, seen: new Set() });
+    const documents = ((snapshot.documents ?? []) as Array<{ id: number; version: number }>).sort((a, b) => a.id - b.id);
+    for (const d of documents) m.docVersions.set(d.id, { base: d.version, seen: new Set() });
+    // The room's first document is left out of everyone's random edits, so its holder's lock is never contended.
+    if (m.holder) m.heldDocument = documents[0]?.id;
+    m.documents = documents.slice(1).map((d) => d.id);
     m.joined = true;
     m.joinedAt = performance.now();
   }
