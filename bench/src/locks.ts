@@ -16,15 +16,18 @@ export interface LocksResult {
 export async function runLocks(socketUrl: string, users: BenchUser[], opts: { rounds: number }): Promise<LocksResult> {
   const projectId = users[0]!.projectId;
   const team = users.filter((u) => u.projectId === projectId);
+  // Document ids come from the room's snapshot (the documents service allocates them).
+  let snapshot: { documents?: Array<{ id: number }> } = {};
   const clients = await Promise.all(
     team.map(async (u) => {
       const c = await PhxClient.connect(socketUrl, u.token);
-      await c.join(`project:${projectId}`);
+      snapshot = await c.join(`project:${projectId}`);
       return c;
     }),
   );
   const topic = `project:${projectId}`;
-  const [docA, docB] = documentIdsOf(projectId);
+  const [docA, docB] = documentIdsOf(snapshot);
+  if (docA === undefined || docB === undefined) throw new Error(`project ${projectId} has fewer than two documents`);
   try {
     const uncontended: number[] = [];
     for (let i = 0; i < opts.rounds; i++) {

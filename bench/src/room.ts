@@ -67,7 +67,7 @@ export async function runRoom(socketUrl: string, users: BenchUser[], opts: { sec
   const errors: Record<string, number> = {};
   let pushes = 0;
   let deliveries = 0;
-  const clients: Array<{ user: BenchUser; c: PhxClient; topic: string; items: number[] }> = [];
+  const clients: Array<{ user: BenchUser; c: PhxClient; topic: string; items: number[]; documents: number[] }> = [];
 
   for (let i = 0; i < users.length; i += 50) {
     const batch = await Promise.all(
@@ -86,7 +86,7 @@ export async function runRoom(socketUrl: string, users: BenchUser[], opts: { sec
           deliveries++;
           (event === 'chat:new_message' ? chatLat : docLat).push(at - t0);
         };
-        return { user, c, topic, items };
+        return { user, c, topic, items, documents: documentIdsOf(snapshot) };
       }),
     );
     clients.push(...batch);
@@ -108,11 +108,11 @@ export async function runRoom(socketUrl: string, users: BenchUser[], opts: { sec
   const deadline = performance.now() + opts.seconds * 1000;
   const started = performance.now();
   await Promise.all(
-    clients.map(async ({ user, c, topic, items }, i) => {
+    clients.map(async ({ user, c, topic, items, documents }, i) => {
       await sleep((i / clients.length) * opts.actEveryMs); // spread the first actions
       while (performance.now() < deadline) {
         const marker = `m${(seq++).toString(36)}`;
-        await actInRoom({ user, items, documents: documentIdsOf(user.projectId) }, marker, (event, payload) => {
+        await actInRoom({ user, items, documents }, marker, (event, payload) => {
           if (event === 'chat:message' || event === 'document:save') sent.set(marker, performance.now());
           return timed(c, topic, event, payload);
         });

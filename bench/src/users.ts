@@ -71,5 +71,8 @@ async function createProject(nats: NatsConnection, projectId: number, name: stri
   );
 }
 
-/** Document ids are fixed per project: (project − 1) × 9 + 1 … + 9. */
-export const documentIdsOf = (projectId: number) => Array.from({ length: 9 }, (_, i) => (projectId - 1) * 9 + i + 1);
+/**
+ * The ids of a room's documents, from its join snapshot (in id order): the documents service
+ * allocates them, so they cannot be derived from the project id.
+ */
+export const documentIdsOf = (snapshot: { documents?: Array<{ id: number }> }): number[] => (snapshot.documents ?? []).map((d) => d.id);

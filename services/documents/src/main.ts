@@ -4,6 +4,7 @@ import { DocumentsConfig } from './config.js';
 import { DocumentsModule } from './documents.module.js';
 import { releaseOnConnectionClosed, releaseOnConnectionEvicted, startLockSweep } from './locks/lock-release.js';
 import { documentsMigrations } from './migrations.js';
+import { ensureEveryProjectsDocuments } from './projects/projects.service.js';
 import { seedDemo } from './seed.js';
 
 await bootService({
@@ -13,6 +14,8 @@ await bootService({
   configSchema: DocumentsConfig,
   afterStart: async (kit) => {
     if (kit.config.SEED_DEMO) await seedDemo(kit);
+    const added = await ensureEveryProjectsDocuments(kit);
+    if (added > 0) kit.logger.info({ added }, 'gave stored projects the documents of new types');
     releaseOnConnectionClosed(kit);
     const evictions = releaseOnConnectionEvicted(kit);
     const stopSweep = startLockSweep(kit);

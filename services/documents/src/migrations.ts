@@ -63,4 +63,18 @@ export const documentsMigrations: Migration[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'document ids from a sequence',
+    // Ids stored so far were (project − 1) × 9 + type: they stay, and new documents take ids above
+    // every one of them, whether in the read model or only in the event store.
+    up: `
+      CREATE SEQUENCE documents.document_ids AS bigint MINVALUE 1;
+      SELECT setval('documents.document_ids', coalesce(m, 1), m IS NOT NULL)
+        FROM (SELECT GREATEST(
+                (SELECT max(id) FROM documents.documents),
+                (SELECT max(substring(stream_id FROM '^document-([0-9]+)$')::bigint) FROM documents.streams)
+              ) AS m) AS highest;
+    `,
+  },
 ];

@@ -10,15 +10,6 @@ export const documentStreamId = (documentId: number) => `document-${documentId}`
 
 export const DOCUMENT_TYPES: readonly DocumentTypeName[] = DocumentType.options;
 
-/**
- * Document ids are derived from the project id and the document type, so two instances seeding the
- * same project compute the same ids and the loser's transaction simply finds them taken.
- */
-export function documentIdFor(projectId: number, type: DocumentTypeName): number {
-  return (projectId - 1) * DOCUMENT_TYPES.length + DOCUMENT_TYPES.indexOf(type) + 1;
-}
-export const MAX_PROJECT_ID = Math.floor(Number.MAX_SAFE_INTEGER / DOCUMENT_TYPES.length);
-
 export type DocumentCreated = {
   type: 'DocumentCreated';
   data: {

@@ -163,3 +163,30 @@ export async function documentsLockedBy(client: PoolClient, connectionId: string
   const { rows } = await client.query<{ id: string }>('SELECT id FROM documents.documents WHERE lock_connection_id = $1', [connectionId]);
   return rows.map((r) => Number(r.id));
 }
+
+/**
+ * A new document's id. Ids come from a sequence started above every id stored before (migration
+ * 3), not from the project and the number of document types, so adding a type moves no document;
+ * `DocumentCreated` records the id, so a replay gives every document the one it had.
+ */
+export async function allocateDocumentId(client: PoolClient): Promise<number> {
+  const { rows } = await client.query<{ id: string }>(prepared(`SELECT nextval('documents.document_ids') AS id`, []));
+  return Number(rows[0]!.id);
+}
+
+export async function documentTypesOf(client: PoolClient, projectId: number): Promise<DocumentType[]> {
+  const { rows } = await client.query<{ document_type: DocumentType }>(prepared('SELECT document_type FROM documents.documents WHERE project_id = $1', [projectId]));
+  return rows.map((r) => r.document_type);
+}
+
+/** Projects lacking a document of one of `types` (stored before that type existed). */
+export async function projectsMissingDocuments(client: PoolClient, types: readonly DocumentType[]): Promise<number[]> {
+  const { rows } = await client.query<{ id: string }>(
+    `SELECT p.id FROM documents.projects p
+      WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(document_type)
+                     WHERE NOT EXISTS (SELECT 1 FROM documents.documents d WHERE d.project_id = p.id AND d.document_type = t.document_type))
+      ORDER BY p.id`,
+    [types],
+  );
+  return rows.map((r) => Number(r.id));
+}

@@ -50,3 +50,9 @@ export async function loadProject(client: PoolClient, projectId: number): Promis
     members: members.rows.map((m) => ({ user_id: Number(m.user_id), username: m.username, role: m.role, avatar_url: m.avatar_url })),
   };
 }
+
+/** Row-locks the project until the transaction ends: creators of its documents queue here. */
+export async function lockProject(client: PoolClient, projectId: number): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM documents.projects WHERE id = $1 FOR UPDATE', [projectId]);
+  return (rowCount ?? 0) > 0;
+}

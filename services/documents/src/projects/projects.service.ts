@@ -3,10 +3,11 @@ import { AppError, type ProjectMember } from '@siteflow/contracts';
 import { ConcurrencyError, type EventStoreTx } from '@siteflow/eventstore';
 import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
 import { decideDocument } from '../documents/decide.js';
-import { DOCUMENT_TYPES, documentIdFor, initialDocumentState, MAX_PROJECT_ID } from '../documents/document.js';
+import { DOCUMENT_TYPES, initialDocumentState } from '../documents/document.js';
 import { appendDocumentEvents } from '../documents/document-stream.js';
+import { allocateDocumentId, documentTypesOf, projectsMissingDocuments } from '../documents/documents.read-model.js';
 import { decide, evolve, initialProjectState, projectStreamId, type ProjectCommand, type ProjectEvent, type ProjectState } from './project.js';
-import { applyProjectEvent } from './projects.read-model.js';
+import { applyProjectEvent, lockProject } from './projects.read-model.js';
 import { DOCUMENT_TITLES, emptyDocument } from './starter-documents.js';
 import type { DocumentType } from '@siteflow/contracts';
 
@@ -50,7 +51,11 @@ export function runProjectCommand(kit: ServiceKit, projectId: number, command: (
   );
 }
 
-/** Creates every planning document the project lacks, in the caller's transaction. */
+/**
+ * Creates every planning document the project lacks, in the caller's transaction. The project's row
+ * lock makes creators of one project's documents queue, so a type is created once however many
+ * instances add it; each new document takes a fresh id (`allocateDocumentId`).
+ */
 export async function createProjectDocuments(
   tx: EventStoreTx,
   projectId: number,
@@ -58,10 +63,12 @@ export async function createProjectDocuments(
   now: Date,
   contentOf: (type: DocumentType) => string = emptyDocument,
 ): Promise<number> {
+  if (!(await lockProject(tx.client, projectId))) throw new AppError('not_found', `project ${projectId} does not exist`);
+  const present = new Set(await documentTypesOf(tx.client, projectId));
   let created = 0;
   for (const type of DOCUMENT_TYPES) {
-    const documentId = documentIdFor(projectId, type);
-    if ((await tx.streamVersion(`document-${documentId}`)) > 0) continue;
+    if (present.has(type)) continue;
+    const documentId = await allocateDocumentId(tx.client);
     const events = decideDocument(
       { type: 'CreateDocument', data: { documentId, projectId, documentType: type, title: DOCUMENT_TITLES[type], content: contentOf(type), createdBy, now } },
       initialDocumentState,
@@ -77,7 +84,6 @@ export async function createProject(
   kit: ServiceKit,
   input: { projectId: number; name: string; members: ProjectMember[]; createdBy: number | null; contentOf?: (type: DocumentType) => string },
 ): Promise<void> {
-  if (input.projectId > MAX_PROJECT_ID) throw new AppError('invalid_payload', `project ids go up to ${MAX_PROJECT_ID}`);
   await runProjectCommand(
     kit,
     input.projectId,
@@ -96,4 +102,21 @@ export async function ensureProjectDocuments(kit: ServiceKit, projectId: number,
     if (e instanceof ConcurrencyError) return 0; // another instance created them meanwhile
     throw e;
   }
+}
+
+/**
+ * Gives every stored project the documents of types added since it was created (at boot: a new
+ * document type reaches existing projects without moving any of their documents).
+ */
+export async function ensureEveryProjectsDocuments(kit: ServiceKit): Promise<number> {
+  const client = await kit.pool.connect();
+  let projectIds: number[];
+  try {
+    projectIds = await projectsMissingDocuments(client, DOCUMENT_TYPES);
+  } finally {
+    client.release();
+  }
+  let added = 0;
+  for (const projectId of projectIds) added += await ensureProjectDocuments(kit, projectId);
+  return added;
 }
