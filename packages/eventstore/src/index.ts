@@ -1,6 +1,7 @@
 export type {
   AppendOptions,
   AppendResult,
+  DeadLetter,
   EventStore,
   EventStoreTx,
   ExpectedVersion,
@@ -14,6 +15,6 @@ export { connectionSettings, createPostgresPool, DEFAULT_POSTGRES_TIMEOUTS, type
 export { createEventStore } from './store.js';
 export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';
-export { startOutboxRelay, ensureStream, type OutboxRelay, type OutboxRelayOptions } from './outbox.js';
+export { startOutboxRelay, ensureStream, type OutboxRelay, type OutboxRelayOptions, type StreamLimits } from './outbox.js';
 export { prepared } from './prepared.js';
 export { withIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';

@@ -41,6 +41,15 @@ function coreTables(s: StoreSchema): string {
       PRIMARY KEY (user_id, key)
     );
     CREATE INDEX IF NOT EXISTS command_outcomes_age ON ${s.outcomes} (recorded_at);
+    CREATE TABLE IF NOT EXISTS ${s.deadLetters} (
+      id          bigserial PRIMARY KEY,
+      source      text NOT NULL,
+      subject     text,
+      position    text,
+      reason      text NOT NULL,
+      payload     text,
+      recorded_at timestamptz NOT NULL DEFAULT now()
+    );
     CREATE TABLE IF NOT EXISTS ${s.checkpoints} (
       name            text PRIMARY KEY,
       transaction_id  xid8 NOT NULL,

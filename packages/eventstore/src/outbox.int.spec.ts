@@ -198,3 +198,30 @@ describe('outbox relay', () => {
     expect((await readJetStream(nc, stream.name)).map((m) => m.msgId)).toEqual(ids(all));
   });
 });
+
+describe('outbox relay and poison events', () => {
+  it('records an event no retry can publish (over max_payload) as a dead letter and publishes the ones behind it', async () => {
+    const store = await migratedStore('relay_poison');
+    const { stream, subjectFor } = env.newStream('poison');
+    const given: string[] = [];
+    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, onDeadLetter: (e) => given.push(e.eventId) });
+    try {
+      const maxPayload = nc.info!.max_payload;
+      const [small] = newEvents(1, 'Small', 1);
+      const [huge] = newEvents(1, 'Huge', 1);
+      const [after] = newEvents(1, 'After', 1);
+      const poison = { ...huge!, data: { text: 'x'.repeat(maxPayload + 1) } };
+      const { recorded } = await store.transaction((tx) => tx.append('poison-1', [small!, poison, after!], { expectedVersion: 'any' }));
+      const published = await eventually(
+        () => readJetStream(nc, stream.name),
+        (msgs) => msgs.length >= 2,
+      );
+      expect(published.map((m) => m.msgId)).toEqual([recorded[0]!.eventId, recorded[2]!.eventId]);
+      expect(given).toEqual([recorded[1]!.eventId]);
+      const { rows } = await store.pool.query<{ source: string; reason: string }>('SELECT source, reason FROM relay_poison.dead_letters');
+      expect(rows).toEqual([{ source: 'outbox', reason: expect.stringContaining('max_payload') }]);
+    } finally {
+      await relay.stop();
+    }
+  });
+});

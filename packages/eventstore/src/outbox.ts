@@ -3,13 +3,14 @@ import type { Logger } from 'pino';
 import {
   JetStreamApiCodes,
   JetStreamApiError,
+  DiscardPolicy,
   StorageType,
   jetstream,
   jetstreamManager,
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { InvalidArgumentError, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { DEFAULT_POSTGRES_TIMEOUTS } from './pool.js';
 import { prepared } from './prepared.js';
 import { toPublishedEvent } from './published.js';
@@ -23,6 +24,8 @@ export interface OutboxRelayOptions {
   logger: Logger;
   /** JetStream stream to ensure exists (add, or update subjects); file storage, duplicate_window 2 min. */
   stream: { name: string; subjects: string[] };
+  /** How large the stream may grow (see StreamLimits). */
+  streamLimits?: StreamLimits;
   /** e.g. project.<pid>.ev.chat.MessagePosted */
   subjectFor: (e: RecordedEvent) => string;
   /** default 256 */
@@ -46,6 +49,8 @@ export interface OutboxRelayOptions {
   heldBackWarnMs?: number;
   /** Test hook: called after JetStream acked an event but before the checkpoint is saved. */
   afterPublish?: (e: RecordedEvent) => void | Promise<void>;
+  /** Called for an event given up on (recorded in dead_letters): counters, alarms. */
+  onDeadLetter?: (e: RecordedEvent) => void;
 }
 
 export interface OutboxRelay {
@@ -87,22 +92,43 @@ export async function startOutboxRelay(opts: OutboxRelayOptions): Promise<Outbox
   return relay;
 }
 
-/** Ensures the stream exists with our subjects and de-duplication window; other instances may race us. */
-export async function ensureStream(jsm: JetStreamManager, stream: { name: string; subjects: string[] }): Promise<void> {
+/**
+ * How large a service's stream may grow. The stream is how events travel, not where they are kept
+ * (that is Postgres): when full, the oldest events are dropped (`discard: old`), so publishing and
+ * realtime never stop; a durable consumer further behind than that misses the dropped ones.
+ */
+export interface StreamLimits {
+  /** Bytes the stream may hold (JetStream `max_bytes`); 0 or absent: no bound. */
+  maxBytes?: number;
+  /** How long an event stays (JetStream `max_age`); 0 or absent: no bound. */
+  maxAgeMs?: number;
+}
+
+/** Ensures the stream exists with our subjects, de-duplication window and limits; other instances may race us. */
+export async function ensureStream(jsm: JetStreamManager, stream: { name: string; subjects: string[] }, limits: StreamLimits = {}): Promise<void> {
   const duplicate_window = nanos(DUPLICATE_WINDOW_MS);
+  const max_bytes = limits.maxBytes && limits.maxBytes > 0 ? limits.maxBytes : -1;
+  const max_age = limits.maxAgeMs && limits.maxAgeMs > 0 ? nanos(limits.maxAgeMs) : 0;
+  const bounded = { duplicate_window, max_bytes, max_age, discard: DiscardPolicy.Old };
   for (let attempt = 1; ; attempt++) {
     try {
       const { config } = await jsm.streams.info(stream.name);
       const subjectsMatch = sameSet(config.subjects ?? [], stream.subjects);
-      if (!subjectsMatch || config.duplicate_window !== duplicate_window) {
-        await jsm.streams.update(stream.name, { subjects: stream.subjects, duplicate_window });
+      if (
+        !subjectsMatch ||
+        config.duplicate_window !== duplicate_window ||
+        config.max_bytes !== max_bytes ||
+        config.max_age !== max_age ||
+        config.discard !== DiscardPolicy.Old
+      ) {
+        await jsm.streams.update(stream.name, { subjects: stream.subjects, ...bounded });
       }
       return;
     } catch (err) {
       if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
     }
     try {
-      await jsm.streams.add({ name: stream.name, subjects: stream.subjects, storage: StorageType.File, duplicate_window });
+      await jsm.streams.add({ name: stream.name, subjects: stream.subjects, storage: StorageType.File, ...bounded });
       return;
     } catch (err) {
       if (attempt >= 3) throw err; // otherwise another instance created it first: look again
@@ -164,7 +190,7 @@ class Relay implements OutboxRelay {
   }
 
   async ensureStream(): Promise<void> {
-    await ensureStream(await jetstreamManager(this.#opts.nats), this.#opts.stream);
+    await ensureStream(await jetstreamManager(this.#opts.nats), this.#opts.stream, this.#opts.streamLimits);
     this.#streamReady = true;
   }
 
@@ -284,8 +310,14 @@ class Relay implements OutboxRelay {
         try {
           await acks[i];
         } catch (err) {
-          this.#streamReady = false; // the stream may be gone: ensure it before the next batch
-          throw err;
+          // An event no retry can publish (larger than the server takes, say) would hold up every
+          // event behind it, for every project: it becomes a dead letter, and the relay moves on.
+          if (err instanceof InvalidArgumentError) {
+            await this.#deadLetter(events[i]!, err);
+          } else {
+            this.#streamReady = false; // the stream may be gone: ensure it before the next batch
+            throw err;
+          }
         }
         await this.#opts.afterPublish?.(events[i]!);
         last = events[i];
@@ -298,6 +330,20 @@ class Relay implements OutboxRelay {
       }
     }
     return events.length;
+  }
+
+  async #deadLetter(e: RecordedEvent, err: Error): Promise<void> {
+    const subject = this.#opts.subjectFor(e);
+    const payload = JSON.stringify(toPublishedEvent(e));
+    await this.#opts.store.recordDeadLetter({
+      source: 'outbox',
+      subject,
+      position: `${e.transactionId}/${e.globalPosition}`,
+      reason: `cannot be published: ${err.message}`,
+      payload: payload.slice(0, 64 * 1024),
+    });
+    this.#opts.onDeadLetter?.(e);
+    this.#log.error({ eventId: e.eventId, type: e.type, subject, bytes: Buffer.byteLength(payload), err }, 'event cannot be published; recorded in dead_letters and skipped');
   }
 
   async #readCheckpoint(): Promise<GlobalCheckpoint> {

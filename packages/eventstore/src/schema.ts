@@ -7,6 +7,8 @@ export interface StoreSchema {
   checkpoints: string;
   /** Idempotency keys with the outcome of the command that used them. */
   outcomes: string;
+  /** Messages given up on (poison): what, from where, why. */
+  deadLetters: string;
   /** NOTIFY channel the relay LISTENs on. */
   channel: string;
 }
@@ -27,6 +29,7 @@ export function storeSchema(name: string): StoreSchema {
     migrations: `${q}.schema_migrations`,
     checkpoints: `${q}.outbox_checkpoint`,
     outcomes: `${q}.command_outcomes`,
+    deadLetters: `${q}.dead_letters`,
     channel: `${name}_events`,
   };
 }

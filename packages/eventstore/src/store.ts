@@ -31,6 +31,15 @@ export function createEventStore(opts: {
     readStream: (streamId, readOpts) => readStreamEvents(pool, s, streamId, readOpts?.fromVersion),
     streamVersion: (streamId) => readStreamVersion(pool, s, streamId),
     readAll: (readOpts) => readAllEvents(pool, s, readOpts),
+    async recordDeadLetter(letter) {
+      await pool.query(`INSERT INTO ${s.deadLetters} (source, subject, position, reason, payload) VALUES ($1, $2, $3, $4, $5)`, [
+        letter.source,
+        letter.subject ?? null,
+        letter.position ?? null,
+        letter.reason,
+        letter.payload ?? null,
+      ]);
+    },
     async pruneOutcomes(olderThanMs) {
       const { rowCount } = await pool.query(`DELETE FROM ${s.outcomes} WHERE recorded_at < now() - make_interval(secs => $1::double precision / 1000)`, [olderThanMs]);
       return rowCount ?? 0;

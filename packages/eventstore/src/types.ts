@@ -74,6 +74,11 @@ export interface EventStore {
   migrate(readModelMigrations?: Migration[]): Promise<void>;
   /** BEGIN … COMMIT with a client; rolls back on throw. Read-model updates go through tx.client in the same transaction as append. */
   transaction<T>(fn: (tx: EventStoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Records a message given up on (a poison event a consumer cannot handle, one the relay cannot
+   * publish) in `dead_letters`, for a person to look at; the caller then moves past it.
+   */
+  recordDeadLetter(letter: DeadLetter): Promise<void>;
   /** Deletes idempotency keys (and their outcomes) recorded longer ago than this; returns how many. */
   pruneOutcomes(olderThanMs: number): Promise<number>;
   /** A REPEATABLE READ, READ ONLY transaction: read models and stream versions from one snapshot (join snapshots). */
@@ -104,4 +109,16 @@ export interface EventStoreTx {
    * A stream not yet created locks nothing and is version 0.
    */
   lockStream(streamId: string): Promise<number>;
+}
+
+/** A message given up on. */
+export interface DeadLetter {
+  /** Who gave up: a durable consumer's name, or `outbox`. */
+  source: string;
+  subject?: string;
+  /** Where it was: a stream sequence, an event's global position. */
+  position?: string;
+  reason: string;
+  /** The message itself, as text (bounded by the caller). */
+  payload?: string;
 }

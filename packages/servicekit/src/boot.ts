@@ -10,7 +10,7 @@ import { BaseServiceConfig, loadConfig } from './config.js';
 import { DrainingServerNats } from './draining-server.js';
 import { healthController } from './health.js';
 import { InflightInterceptor, InflightRequests } from './inflight.js';
-import { ServiceKitModule, type ServiceKit } from './kit.js';
+import { DeadLetterCounter, ServiceKitModule, type ServiceKit } from './kit.js';
 import { createLogger, PinoNestLogger } from './logger.js';
 
 export interface ServiceDefinition<C extends BaseServiceConfig> {
@@ -65,11 +65,14 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   await store.migrate(def.migrations);
 
   const nats = await connectNats(config.NATS_URL, `${def.name}:${config.INSTANCE_ID}`);
+  const deadLetters = new DeadLetterCounter();
   const relay: OutboxRelay = await startOutboxRelay({
     store,
     nats,
     logger: logger.child({ component: 'outbox' }),
     stream: streamFor(def.name),
+    onDeadLetter: () => deadLetters.inc('outbox'),
+    streamLimits: { maxBytes: config.STREAM_MAX_BYTES, maxAgeMs: config.STREAM_MAX_AGE_MS },
     subjectFor: defaultSubjectFor(def.name),
     heldBackWarnMs: config.OUTBOX_HELD_BACK_WARN_MS,
   });
@@ -86,6 +89,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
       nats.publish(subject, encoder.encode(JSON.stringify(message)));
     },
     flushOutbox: (timeoutMs) => relay.flush(timeoutMs),
+    deadLetters,
   };
 
   @Module({

@@ -26,6 +26,10 @@ export const BaseServiceConfig = z.object({
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: ms(100, 600_000, 10_000),
   DB_KEEPALIVE_IDLE_MS: ms(1_000, 600_000, 10_000),
   DB_MIGRATION_TIMEOUT_MS: ms(1_000, 3_600_000, 600_000),
+  /** The service's JetStream stream: bytes it may hold (oldest dropped when full; Postgres keeps everything). 0 = no bound. */
+  STREAM_MAX_BYTES: z.coerce.number().int().min(0).default(1024 * 1024 * 1024),
+  /** …and how long an event stays in it. 0 = no bound (a new durable consumer can then replay every event). */
+  STREAM_MAX_AGE_MS: z.coerce.number().int().min(0).default(0),
   /** How long a command's idempotency key (and its outcome) is kept: a retry after this runs again. */
   IDEMPOTENCY_KEY_TTL_MS: ms(60_000, 30 * 86_400_000, 86_400_000),
   /** The outbox relay warns when committed events wait longer than this behind an open transaction. */

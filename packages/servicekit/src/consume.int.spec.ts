@@ -4,10 +4,12 @@ import { z } from 'zod';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { streamFor } from '@siteflow/contracts';
-import { ensureStream } from '@siteflow/eventstore';
+import pg from 'pg';
+import { createEventStore, ensureStream, type EventStore } from '@siteflow/eventstore';
+import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { consumeEvents } from './consume.js';
-import type { ServiceKit } from './kit.js';
+import { DeadLetterCounter, type ServiceKit } from './kit.js';
 
 const Event = z.object({ n: z.number().int() });
 
@@ -16,29 +18,43 @@ describe('consumeEvents', () => {
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   const stream = streamFor('checklist');
-  const kit = () => ({ nats: nc, logger: pino({ level: 'silent' }) }) as unknown as ServiceKit;
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let store: EventStore;
+  const deadLetters = new DeadLetterCounter();
+  const kit = () => ({ nats: nc, logger: pino({ level: 'silent' }), store, pool, deadLetters }) as unknown as ServiceKit;
   /** A consumer of the checklist stream recording what it handled, in order. */
-  const consumeInto = (durable: string) => {
+  const consumeInto = (durable: string, handle: (n: number) => Promise<void> = async () => {}) => {
     const handled: number[] = [];
     const consumer = consumeEvents(kit(), {
       from: 'checklist',
       durable,
       filterSubject: 'project.*.ev.checklist.>',
       schema: Event,
+      retryDelayMs: 50,
       handle: async (e) => {
+        await handle(e.n);
         handled.push(e.n);
       },
     });
     return { handled, consumer };
   };
+  const lettersOf = async (source: string) =>
+    (await pool.query<{ subject: string; reason: string; payload: string }>('SELECT subject, reason, payload FROM consume_spec.dead_letters WHERE source = $1 ORDER BY id', [source])).rows;
 
   beforeAll(async () => {
     nc = await connect({ ...natsOptionsFromUrl(inject('natsUrl')), name: 'consume-spec' });
     jsm = await jetstreamManager(nc);
+    db = await createTestDatabase(inject('databaseUrl'));
+    pool = new pg.Pool({ connectionString: db.url, max: 3 });
+    store = createEventStore({ pool, schema: 'consume_spec' });
+    await store.migrate();
   });
   afterAll(async () => {
     await jsm.streams.delete(stream.name).catch(() => undefined);
     await nc.close();
+    await pool?.end();
+    await db?.drop();
   });
 
   it('waits for a stream its producer has not created yet (never creates it) and then handles every event once', async () => {
@@ -52,15 +68,57 @@ describe('consumeEvents', () => {
       await ensureStream(jsm, stream);
       const js = jetstream(nc);
       for (let n = 1; n <= 5; n++) await js.publish(`project.1.ev.checklist.Tick`, JSON.stringify({ n }));
-      await js.publish('project.1.ev.checklist.Tick', 'not json'); // malformed: terminated, not retried
+      await js.publish('project.1.ev.checklist.Tick', 'not json'); // malformed: a dead letter at once, not retried
       for (let n = 6; n <= 10; n++) await js.publish(`project.1.ev.checklist.Tick`, JSON.stringify({ n }));
 
       await expect.poll(() => handled, { timeout: 10_000 }).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       await new Promise((r) => setTimeout(r, 500));
       expect(handled).toHaveLength(10);
+      expect(await lettersOf('consume-spec')).toEqual([{ subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('malformed'), payload: 'not json' }]);
     } finally {
       await consumer.stop();
     }
+  });
+
+  it('gives up on a poison event after a few failures (dead letter, counted, logged) and handles the ones behind it; the database away is never poison', async () => {
+    await jsm.streams.delete(stream.name).catch(() => undefined);
+    await ensureStream(jsm, stream);
+    let outageLeft = 12; // more failures than the poison bound: an outage is waited out, however long
+    const attempts = new Map<number, number>();
+    const { handled, consumer } = consumeInto('consume-spec-poison', async (n) => {
+      attempts.set(n, (attempts.get(n) ?? 0) + 1);
+      if (n === 2) throw new Error('a bug this event always hits');
+      if (n === 3 && outageLeft-- > 0) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    });
+    try {
+      const js = jetstream(nc);
+      for (let n = 1; n <= 4; n++) await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n }));
+      await expect.poll(() => [...handled].sort(), { timeout: 30_000 }).toEqual([1, 3, 4]);
+      expect(attempts.get(2)).toBe(5);
+      expect(attempts.get(3)).toBe(13);
+      expect(await lettersOf('consume-spec-poison')).toEqual([{ subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('a bug this event always hits'), payload: '{"n":2}' }]);
+      expect(deadLetters.bySource.get('consume-spec-poison')).toBe(1);
+      // Terminated, not redelivered.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(attempts.get(2)).toBe(5);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
+  it('bounds the stream (bytes and age, oldest dropped when full) and updates the bounds of an existing one', async () => {
+    await jsm.streams.delete(stream.name).catch(() => undefined);
+    await ensureStream(jsm, stream);
+    expect((await jsm.streams.info(stream.name)).config).toMatchObject({ max_bytes: -1, max_age: 0, discard: 'old' });
+    await ensureStream(jsm, stream, { maxBytes: 4096, maxAgeMs: 3_600_000 });
+    expect((await jsm.streams.info(stream.name)).config).toMatchObject({ max_bytes: 4096, max_age: 3_600_000_000_000, discard: 'old' });
+    const js = jetstream(nc);
+    // Full: publishing goes on, the oldest go.
+    for (let n = 1; n <= 100; n++) await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n, pad: 'x'.repeat(100) }));
+    const { state } = await jsm.streams.info(stream.name);
+    expect(state.bytes).toBeLessThanOrEqual(4096);
+    expect(state.last_seq).toBe(100);
+    expect(state.first_seq).toBeGreaterThan(1);
   });
 
   it('keeps a durable consumer an earlier version made with other settings, and its position', async () => {

@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { streamFor, type ServiceName } from '@siteflow/contracts';
 import { databaseUnavailableReason } from '@siteflow/eventstore';
 import type { z } from 'zod';
@@ -18,7 +18,16 @@ export interface EventConsumerOptions<S extends z.ZodType> {
   retryDelayMs?: number;
   /** Messages buffered per pull; default the client's. */
   maxMessages?: number;
+  /**
+   * Deliveries of one event that failed for a reason other than the database being away, after
+   * which it is given up on as poison: recorded in the service's `dead_letters`, logged, and
+   * terminated, so it no longer holds up the events behind it. Default 5.
+   */
+  maxFailures?: number;
 }
+
+/** The largest part of a poison message kept in `dead_letters`. */
+const DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024;
 
 /** Thrown (and retried) while the producing service has not created its stream yet. */
 class StreamNotYetCreated extends Error {}
@@ -38,6 +47,27 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
   let messages: ConsumerMessages | null = null;
   let stopped = false;
   let waiting = false;
+  const maxFailures = opts.maxFailures ?? 5;
+  /** Records a poison message and terminates it; if it cannot be recorded now, it is redelivered. */
+  const giveUp = async (m: JsMsg, reason: string) => {
+    const position = `${m.info.stream}:${m.info.streamSequence}`;
+    try {
+      await kit.store.recordDeadLetter({
+        source: opts.durable,
+        subject: m.subject,
+        position,
+        reason,
+        payload: Buffer.from(m.data.subarray(0, DEAD_LETTER_PAYLOAD_BYTES)).toString('utf8'),
+      });
+    } catch (err) {
+      log.warn({ err, subject: m.subject, position }, 'could not record a dead letter; retrying the event');
+      m.nak(opts.retryDelayMs ?? 1_000);
+      return;
+    }
+    kit.deadLetters.inc(opts.durable);
+    log.error({ subject: m.subject, position, durable: opts.durable, reason }, 'event given up on (dead letter): recorded in dead_letters');
+    m.term(reason);
+  };
   const run = async () => {
     while (!stopped) {
       try {
@@ -72,19 +102,26 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
         for await (const m of messages) {
           const parsed = opts.schema.safeParse(safeJson(m.data));
           if (!parsed.success) {
-            log.warn({ subject: m.subject }, 'malformed event; skipped');
-            m.term();
+            // Retrying cannot make it parse: a dead letter at once.
+            await giveUp(m, 'malformed event: it does not match what this consumer reads');
             continue;
           }
           try {
             await opts.handle(parsed.data);
             m.ack();
           } catch (err) {
-            // The database away is expected to pass (the event is redelivered); anything else is a bug.
+            // The database away is expected to pass (the event is redelivered, however long it takes);
+            // anything else is a bug or a poison event, retried a few times and then given up on.
             const outage = databaseUnavailableReason(err);
-            if (outage) log.warn({ err, subject: m.subject }, `handling failed: ${outage}; retrying`);
-            else log.error({ err, subject: m.subject }, 'handling failed; retrying');
-            m.nak(opts.retryDelayMs ?? 1_000);
+            if (outage) {
+              log.warn({ err, subject: m.subject }, `handling failed: ${outage}; retrying`);
+              m.nak(opts.retryDelayMs ?? 1_000);
+            } else if (m.info.deliveryCount >= maxFailures) {
+              await giveUp(m, `handling failed ${m.info.deliveryCount} times: ${err instanceof Error ? err.message : String(err)}`);
+            } else {
+              log.error({ err, subject: m.subject, delivery: m.info.deliveryCount }, 'handling failed; retrying');
+              m.nak(opts.retryDelayMs ?? 1_000);
+            }
           }
         }
         if (!stopped) log.warn('consumer ended; starting again');

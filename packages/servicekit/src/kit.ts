@@ -23,6 +23,21 @@ export interface ServiceKit<C extends BaseServiceConfig = BaseServiceConfig> {
   publishEphemeral(subject: string, message: unknown): void;
   /** Resolves when every event committed so far has been published (tests, shutdown). */
   flushOutbox(timeoutMs?: number): Promise<void>;
+  /** Poison messages given up on since start, by source (a durable consumer's name). */
+  deadLetters: DeadLetterCounter;
+}
+
+/** Counts dead letters per source, for health and metrics. */
+export class DeadLetterCounter {
+  readonly bySource = new Map<string, number>();
+  inc(source: string): void {
+    this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
+  }
+  get total(): number {
+    let n = 0;
+    for (const v of this.bySource.values()) n += v;
+    return n;
+  }
 }
 
 @Global()
