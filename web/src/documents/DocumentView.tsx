@@ -10,7 +10,7 @@ import type { RoomDocument } from './documentsState.js';
 import { editorShortcut } from './editorKeys.js';
 import { holdEditSession } from './editSessions.js';
 import { updateNoticeDue, updateNoticeText, type UpdateNoticeSeen } from './updateNotices.js';
-import { autoSaveDue, ELSEWHERE, mayStartEditing, openEditor, problemText, reduceEditor, savePayload, savingLabel, takenOverElsewhere, unlockEndsMyEdit } from './editorState.js';
+import { autoSaveDue, ELSEWHERE, mayStartEditing, openEditor, problemText, reduceEditor, sameInstant, savePayload, savingLabel, takenOverElsewhere, unlockEndsMyEdit } from './editorState.js';
 import { MarkdownPreview } from './MarkdownPreview.js';
 import { VersionHistory } from './VersionHistory.js';
 
@@ -95,7 +95,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
       return;
     }
     // The user's lock with another start time is another tab's, not this tab's old connection's.
-    if (doc.lock && s.lockedAt !== null && doc.lock.locked_at !== s.lockedAt) {
+    if (doc.lock?.user_id === selfId && s.lockedAt !== null && !sameInstant(doc.lock.locked_at, s.lockedAt)) {
       dispatch({ type: 'lock_lost', why: ELSEWHERE });
       return;
     }

@@ -187,8 +187,11 @@ export const mayStartEditing = (state: EditorState): boolean => !state.editing &
  * keeps its time.
  */
 export function takenOverElsewhere(payload: ServerPayload<'document:locked'>, state: EditorState, selfId: number): boolean {
-  return state.editing && payload.document_id === state.documentId && payload.user_id === selfId && state.lockedAt !== null && payload.locked_at !== state.lockedAt;
+  return state.editing && payload.document_id === state.documentId && payload.user_id === selfId && state.lockedAt !== null && !sameInstant(payload.locked_at, state.lockedAt);
 }
+
+/** Two ISO times of the same instant, however each was written (reply, broadcast, snapshot). */
+export const sameInstant = (a: string, b: string): boolean => Date.parse(a) === Date.parse(b);
 
 /** The cause a lock lost to another tab of the same user is shown with. */
 export const ELSEWHERE = 'you took it over in another tab or window';

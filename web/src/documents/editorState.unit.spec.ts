@@ -139,6 +139,8 @@ describe('document editor state', () => {
     const later = '2025-01-01T10:05:00.000Z';
     expect(takenOverElsewhere(locked(1, later), editing, 1)).toBe(true);
     expect(takenOverElsewhere(locked(1, t0), editing, 1)).toBe(false);
+    // The same instant written another way is this tab's own lock.
+    expect(takenOverElsewhere(locked(1, '2025-01-01T11:00:00.000+01:00'), editing, 1)).toBe(false);
     expect(takenOverElsewhere(locked(2, later), editing, 1)).toBe(false);
     expect(takenOverElsewhere(locked(1, later, 11), editing, 1)).toBe(false);
     expect(takenOverElsewhere(locked(1, later), given(loaded), 1)).toBe(false);
