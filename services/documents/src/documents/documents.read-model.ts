@@ -160,7 +160,7 @@ export async function lapsedLocks(client: PoolClient, now: Date, limit: number):
 }
 
 export async function documentsLockedBy(client: PoolClient, connectionId: string): Promise<number[]> {
-  const { rows } = await client.query<{ id: string }>('SELECT id FROM documents.documents WHERE lock_connection_id = $1', [connectionId]);
+  const { rows } = await client.query<{ id: string }>('SELECT id FROM documents.documents WHERE lock_connection_id = $1 ORDER BY id', [connectionId]);
   return rows.map((r) => Number(r.id));
 }
 
