@@ -221,8 +221,9 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     async close() {
       watching = false;
       clearInterval(sweep);
-      // Untrack every socket's presence now, while NATS is still there (not when each close handshake ends).
-      await presence.close();
+      // Untrack every socket's presence now, while NATS is still there (not when each close handshake
+      // ends); its replies are awaited (bounded) while the sockets close.
+      const untracked = presence.close();
       for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down');
       wss.close();
       // A socket's 'close' publishes its connection.closed notice (documents releases its locks).
@@ -238,6 +239,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
         nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify(notice)));
         c.dispose();
       }
+      await untracked;
       // The server has every notice once this returns; only then may the caller drain NATS.
       await nats.flush();
       // The HTTP server waits for every upgraded socket: unanswered ones end with the process.

@@ -87,10 +87,12 @@ describe('gateway: SIGTERM', () => {
       // Generous for a loaded machine, and still a small fraction of the lease.
       const deadline = setTimeout(() => sub.unsubscribe(), 20_000);
       const done = await allReleased;
+      const releasedAfter = Date.now() - stoppedAt;
       clearTimeout(deadline);
       sub.unsubscribe();
       expect(done, `locks released after SIGTERM: ${JSON.stringify([...released])} (gateway exited after ${exitedAfter} ms)`).toBe(true);
       for (const id of held) expect(released.get(id)).toEqual({ user_id: user.id, reason: 'disconnected' });
+      console.log(`SIGTERM → gateway exited in ${exitedAfter} ms, both locks released in ${releasedAfter} ms`);
       // It stopped by itself, well inside the harness's 5 s before SIGKILL.
       expect(exitedAfter).toBeLessThan(5_000);
       expect(stack().logs('gateway')).not.toMatch(/could not announce closed connection|unclean stop/);
