@@ -8,6 +8,18 @@ import type { AppendOptions, AppendResult, ExpectedVersion, NewEvent } from './t
 
 const UNIQUE_VIOLATION = '23505';
 
+/** Told how long each append took (its statements, inside the caller's transaction) and how many events it wrote. */
+export type AppendObserver = (seconds: number, events: number) => void;
+let appendObserver: AppendObserver | null = null;
+
+/**
+ * Where metrics (and later tracing) hook into appends, so the store needs no metrics library.
+ * One per process (a process runs one service); the last one set wins.
+ */
+export function observeAppends(observer: AppendObserver | null): void {
+  appendObserver = observer;
+}
+
 /**
  * Appends inside the caller's transaction. The `streams` row is the stream's version: claiming the
  * next versions there (insert for a new stream, compare-and-set update otherwise) makes concurrent
@@ -21,6 +33,14 @@ export async function appendToStream(
   events: NewEvent[],
   opts: AppendOptions,
 ): Promise<AppendResult> {
+  if (!appendObserver) return appendEvents(client, s, streamId, events, opts);
+  const started = performance.now();
+  const result = await appendEvents(client, s, streamId, events, opts);
+  appendObserver((performance.now() - started) / 1000, events.length);
+  return result;
+}
+
+async function appendEvents(client: PoolClient, s: StoreSchema, streamId: string, events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
   const expected = opts.expectedVersion;
   const start = await claimVersions(client, s, streamId, events.length, expected);
   if (events.length === 0) return { nextVersion: start, recorded: [] };

@@ -15,6 +15,7 @@ export { connectionSettings, createPostgresPool, DEFAULT_POSTGRES_TIMEOUTS, type
 export { createEventStore } from './store.js';
 export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';
-export { startOutboxRelay, ensureStream, type OutboxRelay, type OutboxRelayOptions, type StreamLimits } from './outbox.js';
+export { observeAppends, type AppendObserver } from './append.js';
+export { startOutboxRelay, ensureStream, readOutboxLag, type OutboxLag, type OutboxRelay, type OutboxRelayOptions, type StreamLimits } from './outbox.js';
 export { prepared } from './prepared.js';
 export { withIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';

@@ -96,7 +96,8 @@ export async function migrate(pool: pg.Pool, s: StoreSchema, migrations: Migrati
       if (typeof m.up === 'string') await client.query(m.up);
       else await m.up(client);
       await client.query(`INSERT INTO ${s.migrations} (id, name) VALUES ($1, $2)`, [m.id, m.name]);
-      logger?.info({ schema: s.name, migration: m.id, name: m.name }, 'migration applied');
+      // Not `name`: log viewers (pino-pretty) show that as the logger's name.
+      logger?.info({ schema: s.name, migration: m.id, migration_name: m.name }, 'migration applied');
     }
     await client.query('COMMIT');
   } catch (err) {

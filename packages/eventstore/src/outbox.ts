@@ -92,6 +92,40 @@ export async function startOutboxRelay(opts: OutboxRelayOptions): Promise<Outbox
   return relay;
 }
 
+/** Committed events the relay has not published yet. */
+export interface OutboxLag {
+  /** How many (counted up to a bound, so a far-behind relay does not make the read slow). */
+  events: number;
+  /** Age of the oldest of them in seconds; 0 when there are none. */
+  oldestAgeSeconds: number;
+}
+
+const OUTBOX_LAG_COUNT_BOUND = 100_000;
+
+/**
+ * What waits in the outbox beyond the relay's saved checkpoint (saved at most every
+ * checkpointIntervalMs, so a few hundred milliseconds of lag show even when all is well). Read by
+ * metrics on scrape, from any instance, leader or not.
+ */
+export async function readOutboxLag(store: EventStore, streamName: string): Promise<OutboxLag> {
+  const s = storeSchema(store.schema);
+  const { rows } = await store.pool.query<{ events: number; oldest_age_s: number }>(
+    `WITH c AS (
+       SELECT COALESCE((SELECT transaction_id FROM ${s.checkpoints} WHERE name = $1), '0'::xid8) AS transaction_id,
+              COALESCE((SELECT global_position FROM ${s.checkpoints} WHERE name = $1), 0) AS global_position
+     ), waiting AS (
+       SELECT e.occurred_at FROM ${s.events} e, c
+        WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
+        ORDER BY e.transaction_id, e.global_position
+        LIMIT $2
+     )
+     SELECT count(*)::int AS events, COALESCE(extract(epoch FROM clock_timestamp() - min(occurred_at)), 0)::float8 AS oldest_age_s FROM waiting`,
+    [streamName, OUTBOX_LAG_COUNT_BOUND],
+  );
+  const row = rows[0];
+  return { events: row?.events ?? 0, oldestAgeSeconds: Math.max(0, row?.oldest_age_s ?? 0) };
+}
+
 /**
  * How large a service's stream may grow. The stream is how events travel, not where they are kept
  * (that is Postgres): when full, the oldest events are dropped (`discard: old`), so publishing and

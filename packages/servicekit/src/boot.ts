@@ -12,6 +12,7 @@ import { healthController } from './health.js';
 import { InflightInterceptor, InflightRequests } from './inflight.js';
 import { DeadLetterCounter, ServiceKitModule, type ServiceKit } from './kit.js';
 import { createLogger, PinoNestLogger } from './logger.js';
+import { ServiceMetrics, type MetricsServer } from './metrics.js';
 
 export interface ServiceDefinition<C extends BaseServiceConfig> {
   name: ServiceName;
@@ -46,6 +47,8 @@ export function defaultSubjectFor(service: ServiceName) {
 export async function bootService<C extends BaseServiceConfig>(def: ServiceDefinition<C>): Promise<RunningService<C>> {
   const config = loadConfig((def.configSchema ?? BaseServiceConfig) as z.ZodType<C>);
   const logger = createLogger(def.name, config.LOG_LEVEL, config.INSTANCE_ID);
+  // Before anything appends or handles a command: the hooks count from the first one.
+  const metrics = new ServiceMetrics(def.name);
   const pool = createPostgresPool({
     connectionString: config.DATABASE_URL,
     max: config.DB_POOL_SIZE,
@@ -69,7 +72,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   const relay: OutboxRelay = await startOutboxRelay({
     store,
     nats,
-    logger: logger.child({ component: 'outbox' }),
+    logger, // the relay names its own component
     stream: streamFor(def.name),
     onDeadLetter: () => deadLetters.inc('outbox'),
     streamLimits: { maxBytes: config.STREAM_MAX_BYTES, maxAgeMs: config.STREAM_MAX_AGE_MS },
@@ -90,7 +93,15 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     },
     flushOutbox: (timeoutMs) => relay.flush(timeoutMs),
     deadLetters,
+    metrics,
+    durableConsumers: new Map(),
   };
+  metrics.watch({ pool, store, nats, relay, deadLetters, consumers: kit.durableConsumers, logger });
+  let metricsServer: MetricsServer | null = null;
+  if (config.METRICS_PORT > 0) {
+    metricsServer = await metrics.serve(config.METRICS_PORT, '0.0.0.0', logger);
+    logger.info({ metrics: `http://0.0.0.0:${metricsServer.port}/metrics` }, 'metrics served');
+  }
 
   @Module({
     imports: [ServiceKitModule.register(kit), ...def.modules],
@@ -134,6 +145,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
       await relay.stop();
       await nats.drain().catch(() => undefined);
       await pool.end();
+      await metricsServer?.close();
       logger.info('stopped');
     })());
 

@@ -32,6 +32,8 @@ export const BaseServiceConfig = z.object({
   STREAM_MAX_AGE_MS: z.coerce.number().int().min(0).default(0),
   /** How long a command's idempotency key (and its outcome) is kept: a retry after this runs again. */
   IDEMPOTENCY_KEY_TTL_MS: ms(60_000, 30 * 86_400_000, 86_400_000),
+  /** Port of the process's own HTTP server for `GET /metrics` (Prometheus); 0 = no metrics server. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(0),
   /** The outbox relay warns when committed events wait longer than this behind an open transaction. */
   OUTBOX_HELD_BACK_WARN_MS: ms(100, 3_600_000, 10_000),
 });

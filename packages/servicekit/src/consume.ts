@@ -48,6 +48,7 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
   let stopped = false;
   let waiting = false;
   const maxFailures = opts.maxFailures ?? 5;
+  kit.durableConsumers.set(opts.durable, opts.from);
   /** Records a poison message and terminates it; if it cannot be recorded now, it is redelivered. */
   const giveUp = async (m: JsMsg, reason: string) => {
     const position = `${m.info.stream}:${m.info.streamSequence}`;

@@ -16,6 +16,29 @@ export async function handle<S extends z.ZodType, R>(
   raw: unknown,
   work: (input: z.infer<S>) => Promise<R>,
 ): Promise<ReplyEnvelope<R>> {
+  if (!commandObserver) return runCommand(logger, subject, schema, raw, work);
+  const started = performance.now();
+  const reply = await runCommand(logger, subject, schema, raw, work);
+  commandObserver(subject, reply.ok ? 'ok' : reply.error.code, (performance.now() - started) / 1000);
+  return reply;
+}
+
+/** Told of every command handled: its subject, its outcome (`ok` or an error code) and how long it took. */
+export type CommandObserver = (command: string, outcome: string, seconds: number) => void;
+let commandObserver: CommandObserver | null = null;
+
+/** Where metrics (and later tracing) hook into every command; one per process, the last one set wins. */
+export function observeCommands(observer: CommandObserver | null): void {
+  commandObserver = observer;
+}
+
+async function runCommand<S extends z.ZodType, R>(
+  logger: Logger,
+  subject: string,
+  schema: S,
+  raw: unknown,
+  work: (input: z.infer<S>) => Promise<R>,
+): Promise<ReplyEnvelope<R>> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     return { ok: false, error: { code: 'invalid_payload', message: describeIssues(parsed.error) } };
@@ -34,12 +57,23 @@ export async function handle<S extends z.ZodType, R>(
     }
     const outage = databaseUnavailableReason(e);
     if (outage) {
-      logger.warn({ err: e, subject }, `handler failed: ${outage}`);
+      logger.warn({ err: e, ...concerns(subject, parsed.data) }, `handler failed: ${outage}`);
       return { ok: false, error: { code: 'unavailable', message: `${outage}; try again shortly` } };
     }
-    logger.error({ err: e, subject }, 'handler failed');
+    logger.error({ err: e, ...concerns(subject, parsed.data) }, 'handler failed');
     return { ok: false, error: { code: 'internal', message: 'internal error' } };
   }
+}
+
+/** What a failed command concerns, for its log line: the command and who sent it, from where, in which project. */
+function concerns(subject: string, input: unknown): Record<string, unknown> {
+  const ctx = typeof input === 'object' && input !== null ? (input as { ctx?: Record<string, unknown> }).ctx : undefined;
+  return {
+    command: subject,
+    user: ctx?.user_id,
+    connection: ctx?.connection_id,
+    project: ctx?.project_id,
+  };
 }
 
 function idempotencyOf(input: unknown): { userId: number; key: string } | null {

@@ -9,3 +9,4 @@ export * from './draining-server.js';
 export * from './serial.js';
 export * from './consume.js';
 export * from './membership.js';
+export * from './metrics.js';

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { ServiceName } from '@siteflow/contracts';
 import type { EventStore } from '@siteflow/eventstore';
 import type { BaseServiceConfig } from './config.js';
+import type { ServiceMetrics } from './metrics.js';
 
 /** Injection token of the service kit. */
 export const SERVICE_KIT = Symbol('SERVICE_KIT');
@@ -25,9 +26,13 @@ export interface ServiceKit<C extends BaseServiceConfig = BaseServiceConfig> {
   flushOutbox(timeoutMs?: number): Promise<void>;
   /** Poison messages given up on since start, by source (a durable consumer's name). */
   deadLetters: DeadLetterCounter;
+  /** The process's Prometheus metrics: a service adds its own families to `metrics.registry`. */
+  metrics: ServiceMetrics;
+  /** Durable consumers this instance runs (name → the service whose stream it reads), for metrics. */
+  durableConsumers: Map<string, ServiceName>;
 }
 
-/** Counts dead letters per source, for health and metrics. */
+/** Counts dead letters per source, for health and metrics (`siteflow_dead_letters_total`). */
 export class DeadLetterCounter {
   readonly bySource = new Map<string, number>();
   inc(source: string): void {

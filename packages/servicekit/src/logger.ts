@@ -5,11 +5,18 @@ export function createLogger(service: string, level: string, instance: string): 
   return pino({ level, base: { service, instance } });
 }
 
+/**
+ * Nest's contexts that only narrate the boot (modules loaded, routes and handlers mapped, "started"):
+ * an operator needs none of it at info, so it goes to debug.
+ */
+const BOOTSTRAP_CONTEXTS: ReadonlySet<string> = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestMicroservice']);
+
 /** Routes Nest's own log lines into pino, so a process writes one JSON log stream. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
   log(message: unknown, context?: string) {
-    this.logger.info({ context }, String(message));
+    if (context !== undefined && BOOTSTRAP_CONTEXTS.has(context)) this.logger.debug({ context }, String(message));
+    else this.logger.info({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string) {
     this.logger.error({ context, trace }, String(message));
