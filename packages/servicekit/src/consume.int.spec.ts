@@ -22,7 +22,7 @@ describe('consumeEvents', () => {
   let pool: pg.Pool;
   let store: EventStore;
   const deadLetters = new DeadLetterCounter();
-  const kit = () => ({ nats: nc, logger: pino({ level: 'silent' }), store, pool, deadLetters }) as unknown as ServiceKit;
+  const kit = () => ({ nats: nc, logger: pino({ level: 'silent' }), store, pool, deadLetters, durableConsumers: new Map() }) as unknown as ServiceKit;
   /** A consumer of the checklist stream recording what it handled, in order. */
   const consumeInto = (durable: string, handle: (n: number) => Promise<void> = async () => {}) => {
     const handled: number[] = [];
