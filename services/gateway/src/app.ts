@@ -11,6 +11,7 @@ import { isProjectClientEvent, projectClientEvents, subjects, type ClientEventRo
 import type { TokenService } from './auth/tokens.js';
 import type { GatewayConfig } from './config.js';
 import { registerRoutes } from './http/routes.js';
+import { GatewayMetrics } from './metrics.js';
 import { CloseCode, Connection } from './protocol/connection.js';
 import { decodeFrame } from './protocol/frames.js';
 import { PresenceTracker } from './presence/presence-tracker.js';
@@ -23,6 +24,8 @@ export interface GatewayDeps {
   tokens: TokenService;
   now?: () => number;
   newConnectionId?: () => string;
+  /** Default: a registry of its own per gateway. */
+  metrics?: GatewayMetrics;
 }
 
 export interface Gateway {
@@ -30,6 +33,7 @@ export interface Gateway {
   rooms: Rooms;
   presence: PresenceTracker;
   connections: ReadonlySet<Connection>;
+  metrics: GatewayMetrics;
   /** Stops accepting, closes every socket (1001), closes HTTP. Does not close NATS (the caller's). */
   close(): Promise<void>;
 }
@@ -55,6 +59,9 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     bodyLimit: 64 * 1024,
   });
   registerRoutes(http, { config, nats, tokens });
+  const metrics = deps.metrics ?? new GatewayMetrics();
+  // Prometheus text format on the gateway's own port, registered before the web app so no client route shadows it.
+  http.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   if (config.WEB_DIST && existsSync(config.WEB_DIST)) {
     // The build writes .br/.gz beside each text asset (web/vite.config.ts): sent as the browser
     // accepts, never compressed per request. Names under assets/ carry their content hash, so
@@ -73,14 +80,18 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
       },
     });
     // The web app routes on the client: unknown GETs outside the API and the assets get its
-    // index.html (a missing asset, such as a source map not built, is a 404, not a page).
+    // index.html (a missing asset, such as a source map not built, is a 404, not a page). A path
+    // naming a file (`/nope.js`, `/favicon.ico`) is never a client route: a 404, not the app.
     http.setNotFoundHandler((req, reply) => {
-      if (req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/socket') && !req.url.startsWith('/assets/')) return reply.sendFile('index.html');
+      const path = req.url.split('?')[0]!;
+      const namesAFile = /\.[A-Za-z0-9]+$/.test(path.slice(path.lastIndexOf('/') + 1));
+      if (req.method === 'GET' && !namesAFile && !path.startsWith('/api/') && !path.startsWith('/socket') && !path.startsWith('/assets/')) return reply.sendFile('index.html');
       return reply.code(404).send({ code: 'not_found', message: 'no such route' });
     });
   }
 
   const rooms = new Rooms(nats, logger.child({ component: 'rooms' }));
+  metrics.watch({ sockets: () => connections, rooms: () => rooms.snapshotStats() });
   const presence = new PresenceTracker(nats, logger.child({ component: 'presence' }), {
     gatewayId: config.INSTANCE_ID,
     refreshMs: config.PRESENCE_REFRESH_MS,
@@ -138,7 +149,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   }
 
   function accept(ws: WebSocket, user: NonNullable<Awaited<ReturnType<TokenService['verify']>>>): void {
-    const conn = new Connection(newConnectionId(), user, ws, { config, logger: socketLogger, nats, rooms, now, presence });
+    const conn = new Connection(newConnectionId(), user, ws, { config, logger: socketLogger, nats, rooms, now, presence, metrics });
     perUser.set(user.id, (perUser.get(user.id) ?? 0) + 1);
     connections.add(conn);
     byId.set(conn.id, conn);
@@ -218,6 +229,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     rooms,
     presence,
     connections,
+    metrics,
     async close() {
       watching = false;
       clearInterval(sweep);

@@ -21,6 +21,7 @@ import {
 import { requestService } from '@siteflow/messaging';
 import type { SessionUser } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
+import { secondsSince, type GatewayMetrics } from '../metrics.js';
 import { withOwnMeta, type PresenceTracker } from '../presence/presence-tracker.js';
 import { readRoomSnapshot } from '../rooms/snapshot.js';
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
@@ -33,6 +34,7 @@ export interface ConnectionDeps {
   rooms: Rooms;
   now: () => number;
   presence?: PresenceTracker;
+  metrics?: GatewayMetrics;
 }
 
 /**
@@ -89,16 +91,27 @@ export class Connection implements RoomClient {
     return [...this.joins.keys()];
   }
 
+  get joinedTopicCount(): number {
+    return this.joins.size;
+  }
+
+  /** Data written to the socket and not yet sent. */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
   /** Writes a serialised frame; a socket that cannot keep up is closed, not buffered forever. */
   send(text: string | Buffer): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     if (this.ws.bufferedAmount > this.deps.config.MAX_BUFFERED_BYTES) {
-      this.deps.logger.warn({ connection: this.id, buffered: this.ws.bufferedAmount }, 'slow consumer closed');
+      this.deps.logger.warn({ connection: this.id, user: this.user.id, buffered: this.ws.bufferedAmount }, 'slow consumer closed');
+      this.deps.metrics?.slowConsumerClosed();
       this.ws.terminate();
       return;
     }
     // Buffers go out as text frames too (Phoenix v2 JSON is text).
     this.ws.send(text, { binary: false });
+    this.deps.metrics?.frameSent();
   }
 
   private sendFrame(frame: ServerFrame): void {
@@ -130,6 +143,7 @@ export class Connection implements RoomClient {
     }
     if (limited) {
       // Flooding: each frame gets a cheap refusal; a flood that goes on closes the socket.
+      this.deps.metrics?.frameRateLimited();
       if (++this.refusedInARow >= this.deps.config.MAX_RATE_LIMITED_FRAMES) {
         this.close(CloseCode.policyViolation, 'too many frames');
         return;
@@ -149,10 +163,15 @@ export class Connection implements RoomClient {
       return;
     }
     if (event === PhxEvent.join) {
-      void this.join(joinRef ?? ref, ref, topic, payload).catch((err) => {
-        this.deps.logger.error({ err, topic }, 'join failed');
-        this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
-      });
+      const started = performance.now();
+      void this.join(joinRef ?? ref, ref, topic, payload).then(
+        (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
+        (err) => {
+          this.deps.logger.error({ err, topic, user: this.user.id, connection: this.id, project: this.joins.get(topic)?.ctx?.project_id }, 'join failed');
+          this.deps.metrics?.observeJoin('internal', secondsSince(started));
+          this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
+        },
+      );
       return;
     }
     const current = this.joins.get(topic);
@@ -179,10 +198,15 @@ export class Connection implements RoomClient {
       this.replyErr(joinRef, ref, topic, { code: 'unmatched_topic', message: `not joined to ${topic} yet: push after the join's reply` });
       return;
     }
-    void this.push(current, ref, topic, event, payload).catch((err) => {
-      this.deps.logger.error({ err, topic, event }, 'push failed');
-      this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
-    });
+    const started = performance.now();
+    void this.push(current, ref, topic, event, payload).then(
+      (outcome) => this.deps.metrics?.observePush(event, outcome, secondsSince(started)),
+      (err) => {
+        this.deps.logger.error({ err, topic, event, user: this.user.id, connection: this.id, project: current.ctx?.project_id }, 'push failed');
+        this.deps.metrics?.observePush(event, 'internal', secondsSince(started));
+        this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
+      },
+    );
   }
 
   /** The context of a command in a project: the role is the user's role in that project. */
@@ -197,25 +221,26 @@ export class Connection implements RoomClient {
     };
   }
 
-  private async join(joinRef: string | null, ref: string | null, topicName: string, _params: Record<string, unknown>): Promise<void> {
+  /** Joins a topic; resolves to the outcome for metrics: `ok`, the error code replied, or `superseded`. */
+  private async join(joinRef: string | null, ref: string | null, topicName: string, _params: Record<string, unknown>): Promise<string> {
     if (joinRef === null) {
       this.replyErr(null, ref, topicName, { code: 'invalid_payload', message: 'phx_join needs a join_ref' });
-      return;
+      return 'invalid_payload';
     }
     const topic = parseTopic(topicName);
     if (!topic) {
       this.replyErr(joinRef, ref, topicName, { code: 'unmatched_topic', message: 'unmatched topic' });
-      return;
+      return 'unmatched_topic';
     }
     if (topic.kind === 'user' && topic.userId !== this.user.id) {
       this.replyErr(joinRef, ref, topicName, { code: 'unauthorized', message: "another user's topic" });
-      return;
+      return 'unauthorized';
     }
     // Rejoining a joined topic closes the old join first, as Phoenix does.
     const previous = this.joins.get(topicName);
     if (!previous && this.joins.size >= this.deps.config.MAX_CHANNELS_PER_CONNECTION) {
       this.replyErr(joinRef, ref, topicName, { code: 'rate_limited', message: `at most ${this.deps.config.MAX_CHANNELS_PER_CONNECTION} channels per connection` });
-      return;
+      return 'rate_limited';
     }
     if (previous) {
       this.leave(topicName, previous);
@@ -231,21 +256,24 @@ export class Connection implements RoomClient {
       join.joined = true;
       if (ref !== null) this.reply(joinRef, ref, topicName, {});
       room.activate(this.id, joinRef, {});
-      return;
+      return 'ok';
     }
 
     // Membership first, from one small read: a non-member costs one lookup, never a snapshot.
     const refuse = (error: ErrorBody) => {
       this.leave(topicName, join);
       this.replyErr(joinRef, ref, topicName, error);
+      return error.code;
     };
+    const asked = performance.now();
     const membership = await requestService(
       this.deps.nats,
       MEMBERSHIP_SUBJECT,
       { ctx: this.context(topic.projectId, this.user.role), payload: {} },
       { timeoutMs: this.deps.config.SNAPSHOT_TIMEOUT_MS },
     );
-    if (this.closed || this.joins.get(topicName) !== join) return; // superseded or gone meanwhile
+    this.deps.metrics?.observeRequest(MEMBERSHIP_SUBJECT, membership.ok ? 'ok' : membership.error.code, secondsSince(asked));
+    if (this.closed || this.joins.get(topicName) !== join) return 'superseded'; // superseded or gone meanwhile
     const role = membership.ok ? MembershipReply.safeParse(membership.data) : null;
     if (!membership.ok) return refuse(membership.error.code === 'unauthorized' ? NOT_A_MEMBER : membership.error);
     if (!role?.success) return refuse({ code: 'internal', message: 'malformed membership reply' });
@@ -256,7 +284,7 @@ export class Connection implements RoomClient {
     const room = this.deps.rooms.acquire(topicName, subject);
     room.addJoining(this, joinRef);
     const result = await readRoomSnapshot(this.deps.nats, ctx, this.deps.config.SNAPSHOT_TIMEOUT_MS);
-    if (this.closed || this.joins.get(topicName) !== join) return;
+    if (this.closed || this.joins.get(topicName) !== join) return 'superseded';
     if (!result.ok) return refuse(result.error.code === 'unauthorized' ? NOT_A_MEMBER : result.error);
     // Removed between the membership read and the snapshot: still no.
     if (!result.snapshot.project?.members.some((m) => m.user_id === this.user.id)) return refuse(NOT_A_MEMBER);
@@ -264,7 +292,7 @@ export class Connection implements RoomClient {
     if (this.deps.presence) {
       // Tracked once the join is allowed; a leave or close meanwhile untracks it after (same queue).
       const tracked = await this.deps.presence.track(ctx);
-      if (this.closed || this.joins.get(topicName) !== join) return;
+      if (this.closed || this.joins.get(topicName) !== join) return 'superseded';
       if (!tracked.ok) return refuse(tracked.error);
       presence = withOwnMeta(presence, tracked.tracked);
     }
@@ -273,6 +301,7 @@ export class Connection implements RoomClient {
     if (ref !== null) this.reply(joinRef, ref, topicName, result.snapshot);
     this.sendFrame([joinRef, null, topicName, 'presence_state', presence]);
     room.activate(this.id, joinRef, result.versions);
+    return 'ok';
   }
 
   private leave(topicName: string, join: Join): void {
@@ -286,35 +315,38 @@ export class Connection implements RoomClient {
     if (join.topic.kind === 'project' && join.ctx !== null) this.deps.presence?.untrack(join.ctx);
   }
 
-  private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<void> {
-    const reject = (error: ErrorBody) => this.replyErr(join.joinRef, ref, topicName, error);
+  /** Forwards a push; resolves to its outcome for metrics: `ok` or the error code replied. */
+  private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<string> {
+    const reject = (error: ErrorBody) => {
+      this.replyErr(join.joinRef, ref, topicName, error);
+      return error.code;
+    };
     const ctx = join.ctx;
     if (join.topic.kind !== 'project' || ctx === null || !isProjectClientEvent(event)) {
-      reject({ code: 'unknown_event', message: `unknown event ${JSON.stringify(event.slice(0, 100))}` });
-      return;
+      return reject({ code: 'unknown_event', message: `unknown event ${JSON.stringify(event.slice(0, 100))}` });
     }
     const route = projectClientEvents[event];
     // The client's idempotency key travels beside the payload, not in it.
     const { idempotency_key: rawKey, ...body } = payload;
     const key = rawKey === undefined ? undefined : IdempotencyKey.safeParse(rawKey);
     if (key && !key.success) {
-      reject({ code: 'invalid_payload', message: `idempotency_key: ${describeIssues(key.error)}` });
-      return;
+      return reject({ code: 'invalid_payload', message: `idempotency_key: ${describeIssues(key.error)}` });
     }
     const parsed = route.payload.safeParse(body);
     if (!parsed.success) {
-      reject({ code: 'invalid_payload', message: describeIssues(parsed.error) });
-      return;
+      return reject({ code: 'invalid_payload', message: describeIssues(parsed.error) });
     }
+    const asked = performance.now();
     const reply = await requestService(
       this.deps.nats,
       route.subject,
       key ? { ctx, payload: parsed.data, idempotency_key: key.data } : { ctx, payload: parsed.data },
       { timeoutMs: this.deps.config.PUSH_TIMEOUT_MS },
     );
-    if (reply.ok) {
-      if (ref !== null) this.reply(join.joinRef, ref, topicName, reply.data ?? {});
-    } else reject(reply.error);
+    this.deps.metrics?.observeRequest(route.subject, reply.ok ? 'ok' : reply.error.code, secondsSince(asked));
+    if (!reply.ok) return reject(reply.error);
+    if (ref !== null) this.reply(join.joinRef, ref, topicName, reply.data ?? {});
+    return 'ok';
   }
 
   /** The socket closed: leave every room. */
