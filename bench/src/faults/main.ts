@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { round } from '../stats.js';
 import { ALL_FAULTS } from './faults.js';
-import { faultTable, runFaultSuite } from './suite.js';
+import { faultTable, runFaultSuite, type Figures } from './suite.js';
 
 // `npm run faults`: every fault of issue 13 against `npm start`, under the room load; loopback only,
 // bounded in time (each fault's recovery wait and each push's reply are bounded) and in count.
@@ -24,8 +24,21 @@ const { values: flags } = parseArgs({
     'settle-ms': { type: 'string', default: '3000' },
     'no-retry': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+    /** Print the table of a saved run's JSON and exit. */
+    'table-from': { type: 'string' },
   },
 });
+
+if (flags['table-from']) {
+  // The table of a saved run (its JSON), e.g. for the README.
+  const saved = JSON.parse(readFileSync(flags['table-from'], 'utf8')) as { results: Figures[] };
+  for (const f of saved.results) {
+    const ghosts = f.episodes.filter((e) => e.kind === 'ghost' && e.seconds > 3);
+    f.ghosts.users ??= new Set(ghosts.map((e) => e.subject)).size;
+  }
+  process.stdout.write(`${faultTable(saved.results)}\n`);
+  process.exit(0);
+}
 
 const startedAt = new Date();
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');

@@ -43,7 +43,8 @@ export interface Figures {
   versionGaps: number;
   offlineWhileConnected: { users: number; episodes: number; longestSeconds: number };
   locksLost: number;
-  ghosts: { episodes: number; longestSeconds: number };
+  /** Users shown online with more connections than they have (a closed one still shown), by how many observers, for how long. */
+  ghosts: { users: number; episodes: number; longestSeconds: number };
   /** From the end of the fault to the first ok push of each kind sent after it, with presence and locks settled. */
   recoverySeconds: number | null;
   maxDeliverySeconds: number;
@@ -257,7 +258,7 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         versionGaps: Math.max(0, gaps - previousGaps),
         offlineWhileConnected: { users: offline.subjects, episodes: offline.episodes, longestSeconds: offline.longestSeconds },
         locksLost: load.lockLosses.filter((l) => l.at >= windowStart && l.at < windowEnd).length,
-        ghosts: { episodes: ghosts.episodes, longestSeconds: ghosts.longestSeconds },
+        ghosts: { users: ghosts.subjects, episodes: ghosts.episodes, longestSeconds: ghosts.longestSeconds },
         recoverySeconds: recoveredAt === null ? null : round(Math.max(0, recoveredAt - injected.endedAt) / 1000, 1),
         maxDeliverySeconds: round(Math.max(0, ...deliveries.map((r) => r.at - load!.firstSent.get(r.marker!)!)) / 1000, 1),
         notes: [...injected.notes, `fault lasted ${round((injected.endedAt - injectedAt) / 1000, 1)} s`],
@@ -297,7 +298,7 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
 }
 
 export function summaryLine(f: Figures): string {
-  return `sent ${f.pushes.sent}, ok ${f.pushes.acknowledged}, errors ${JSON.stringify(f.pushes.errors)}, unanswered ${f.pushes.unanswered}, lost ${f.lost}, dup ${f.duplicatesStored}/${f.duplicatesReceived}, gaps ${f.versionGaps}, offline ${f.offlineWhileConnected.users}, locks lost ${f.locksLost}, ghosts ${f.ghosts.episodes}, recovered ${f.recoverySeconds ?? 'no'}`;
+  return `sent ${f.pushes.sent}, ok ${f.pushes.acknowledged}, errors ${JSON.stringify(f.pushes.errors)}, unanswered ${f.pushes.unanswered}, lost ${f.lost}, dup ${f.duplicatesStored}/${f.duplicatesReceived}, gaps ${f.versionGaps}, offline ${f.offlineWhileConnected.users}, locks lost ${f.locksLost}, ghosts ${f.ghosts.users}, recovered ${f.recoverySeconds ?? 'no'}`;
 }
 
 const errorText = (errors: Record<string, number>) =>
@@ -311,12 +312,12 @@ const errorText = (errors: Record<string, number>) =>
 /** The README's table. */
 export function faultTable(results: Figures[]): string {
   const lines = [
-    '| fault | pushes sent | acked | errors by code | unanswered | cut by socket close | acked writes lost | duplicates stored / received | version gaps | connected users shown offline > 3 s (longest) | locks lost by connected holders | ghosts > 3 s (longest) | recovered in |',
+    '| fault | pushes sent | acked | errors by code | unanswered | cut by socket close | acked writes lost | duplicates stored / received | version gaps | connected users shown offline > 3 s (longest) | locks lost by connected holders | users ghosted > 3 s (longest) | recovered in |',
     '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const f of results) {
     lines.push(
-      `| ${f.describe} | ${f.pushes.sent} | ${f.pushes.acknowledged} | ${errorText(f.pushes.errors)} | ${f.pushes.unanswered} | ${f.pushes.cutByClose} | ${f.lost} | ${f.duplicatesStored} / ${f.duplicatesReceived} | ${f.versionGaps} | ${f.offlineWhileConnected.users}${f.offlineWhileConnected.users ? ` (${f.offlineWhileConnected.longestSeconds} s)` : ''} | ${f.locksLost} | ${f.ghosts.episodes}${f.ghosts.episodes ? ` (${f.ghosts.longestSeconds} s)` : ''} | ${f.recoverySeconds === null ? '**not recovered**' : `${f.recoverySeconds} s`} |`,
+      `| ${f.describe} | ${f.pushes.sent} | ${f.pushes.acknowledged} | ${errorText(f.pushes.errors)} | ${f.pushes.unanswered} | ${f.pushes.cutByClose} | ${f.lost} | ${f.duplicatesStored} / ${f.duplicatesReceived} | ${f.versionGaps} | ${f.offlineWhileConnected.users}${f.offlineWhileConnected.users ? ` (${f.offlineWhileConnected.longestSeconds} s)` : ''} | ${f.locksLost} | ${f.ghosts.users}${f.ghosts.users ? ` (${f.ghosts.longestSeconds} s)` : ''} | ${f.recoverySeconds === null ? '**not recovered**' : `${f.recoverySeconds} s`} |`,
     );
   }
   return lines.join('\n');
