@@ -238,3 +238,6 @@ export async function serveMetrics(registry: Registry, port: number, host: strin
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** Services define their own families with these (no prom-client dependency of their own). */
+export { Counter, Gauge, Histogram, Registry } from 'prom-client';

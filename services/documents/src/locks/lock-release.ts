@@ -4,6 +4,7 @@ import type { DocumentsConfig } from '../config.js';
 import { runDocumentCommand } from '../documents/document-stream.js';
 import { documentsLockedBy, lapsedLocks } from '../documents/documents.read-model.js';
 import { decideLock } from './decide.js';
+import { lockMetrics } from './locks.metrics.js';
 
 export const EVICTIONS_CONSUMER = 'documents-presence-evictions';
 const EVICTIONS_FILTER = 'project.*.ev.presence.ConnectionEvicted';
@@ -41,6 +42,7 @@ export async function releaseConnectionLocks(kit: ServiceKit, connectionId: stri
  */
 export function startLockSweep(kit: ServiceKit): () => void {
   const interval = (kit.config as DocumentsConfig).LOCK_SWEEP_MS;
+  const { expiries } = lockMetrics(kit.metrics.registry, kit.pool);
   let running = false;
   let stopped = false;
   const sweep = async () => {
@@ -59,7 +61,8 @@ export function startLockSweep(kit: ServiceKit): () => void {
       for (const id of ids) {
         if (stopped) break;
         try {
-          await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ExpireLock', data: { now } }, s));
+          const { events } = await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ExpireLock', data: { now } }, s));
+          if (events.length > 0) expiries.inc();
         } catch (err) {
           if (!stopped) kit.logger.warn({ err, document_id: id }, 'releasing a lapsed lock failed; trying again next round');
         }

@@ -18,6 +18,7 @@ import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type S
 import { lockPolicyOf } from '../config.js';
 import { runDocumentCommand } from '../documents/document-stream.js';
 import { decideLock, type LockActor } from './decide.js';
+import { lockMetrics } from './locks.metrics.js';
 
 const AcquireRequest = commandRequest(StartEditingPayload);
 const ReleaseRequest = commandRequest(StopEditingPayload);
@@ -134,7 +135,10 @@ export class LocksController {
         ctx.project_id,
         (s, now) => decideLock({ type: 'ForceReleaseLock', data: { actor: actorOf(ctx), reason: payload.reason, now } }, s),
         ({ events }) => ({ lock_released: true as const, former_holder_id: events.find((e) => e.type === 'LockReleased')?.data.user_id ?? 0 }),
-      );
+      ).then((released) => {
+        lockMetrics(this.kit.metrics.registry, this.kit.pool).forceUnlocks.inc();
+        return released;
+      });
     });
   }
 }

@@ -19,6 +19,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { PresenceBucket, type BucketEntry } from '../bucket/presence-bucket.js';
 import type { PresenceConfig } from '../config.js';
 import { recordSession } from '../sessions/sessions.store.js';
+import { definePresenceMetrics, type PresenceMetrics } from './presence.metrics.js';
 import {
   isKeyableConnectionId,
   joinedMeta,
@@ -89,8 +90,14 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private viewLoaded = false;
   private readonly stops: Array<() => void> = [];
   private sweeping = false;
+  private readonly metrics: PresenceMetrics;
 
-  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit<PresenceConfig>) {}
+  constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit<PresenceConfig>) {
+    this.metrics = definePresenceMetrics(kit.metrics.registry, {
+      trackedConnections: () => this.connectionCount(),
+      liveGateways: () => [...this.liveness.values()].filter((l) => l.value.dead !== true).length,
+    });
+  }
 
   private get ttlMs(): number {
     return this.kit.config.PRESENCE_TTL_MS;
@@ -168,9 +175,11 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     if (this.grace.ticked(now)) this.kit.logger.warn({ grace_ms: this.ttlMs }, 'presence did not run for a while (stopped or starved): no eviction for one TTL');
     if (this.sweeping) return; // a slow sweep is not overlapped by the next one
     this.sweeping = true;
+    const endSweep = this.metrics.sweepSeconds.startTimer();
     void this.sweep()
       .catch((e) => this.kit.logger.error({ err: e }, 'presence sweep failed'))
       .finally(() => {
+        endSweep();
         this.sweeping = false;
       });
   }
@@ -378,6 +387,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     if (!won) return;
     const k = parsePresenceKey(key);
     if (!k) return;
+    this.metrics.evictions.inc();
     this.kit.logger.info({ key, gateway_id: held.value.gateway_id, age_ms: Math.round(monotonic() - held.seenAt) }, 'evicted a connection of a gateway that stopped refreshing');
     this.broadcast(k.projectId, leaveDiff(held.value.meta));
     await recordSession(this.kit, held.value.session_id, { type: 'EvictConnection', data: { now: new Date() } });
