@@ -312,12 +312,12 @@ const errorText = (errors: Record<string, number>) =>
 /** The README's table. */
 export function faultTable(results: Figures[]): string {
   const lines = [
-    '| fault | pushes sent | acked | errors by code | unanswered | cut by socket close | acked writes lost | duplicates stored / received | version gaps | connected users shown offline > 3 s (longest) | locks lost by connected holders | users ghosted > 3 s (longest) | recovered in |',
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| fault | pushes sent | acked | errors by code | unanswered | cut by socket close | acked writes lost | duplicates stored / received | version gaps | connected users shown offline > 3 s (longest) | locks lost by connected holders | users ghosted > 3 s (longest) | longest push → broadcast | recovered in |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const f of results) {
     lines.push(
-      `| ${f.describe} | ${f.pushes.sent} | ${f.pushes.acknowledged} | ${errorText(f.pushes.errors)} | ${f.pushes.unanswered} | ${f.pushes.cutByClose} | ${f.lost} | ${f.duplicatesStored} / ${f.duplicatesReceived} | ${f.versionGaps} | ${f.offlineWhileConnected.users}${f.offlineWhileConnected.users ? ` (${f.offlineWhileConnected.longestSeconds} s)` : ''} | ${f.locksLost} | ${f.ghosts.users}${f.ghosts.users ? ` (${f.ghosts.longestSeconds} s)` : ''} | ${f.recoverySeconds === null ? '**not recovered**' : `${f.recoverySeconds} s`} |`,
+      `| ${f.describe} | ${f.pushes.sent} | ${f.pushes.acknowledged} | ${errorText(f.pushes.errors)} | ${f.pushes.unanswered} | ${f.pushes.cutByClose} | ${f.lost} | ${f.duplicatesStored} / ${f.duplicatesReceived} | ${f.versionGaps} | ${f.offlineWhileConnected.users}${f.offlineWhileConnected.users ? ` (${f.offlineWhileConnected.longestSeconds} s)` : ''} | ${f.locksLost} | ${f.ghosts.users}${f.ghosts.users ? ` (${f.ghosts.longestSeconds} s)` : ''} | ${f.maxDeliverySeconds} s | ${f.recoverySeconds === null ? '**not recovered**' : `${f.recoverySeconds} s`} |`,
     );
   }
   return lines.join('\n');
