@@ -231,7 +231,7 @@ describe('NATS least privilege', () => {
       for await (const c of jsm.consumers.list(stream)) if (c.config.durable_name) names.push(c.config.durable_name);
       return names.sort();
     };
-    expect(await durables('EVENTS_DOCUMENTS')).toEqual(['chat-members', 'checklist-members', 'presence-document-locks']);
+    expect(await durables('EVENTS_DOCUMENTS')).toEqual(['chat-members', 'checklist-members', 'presence-document-locks', 'presence-members']);
     expect(await durables('EVENTS_PRESENCE')).toEqual(['documents-presence-evictions']);
 
     // And none of it needed anything the permissions refuse.

@@ -5,6 +5,7 @@ import {
   CREATE_PROJECT_SUBJECT,
   DEMO_USERS,
   MEMBERSHIP_SUBJECT,
+  presenceSubjects,
   projectClientEvents,
   subjects,
   type ClientPayload,
@@ -199,8 +200,18 @@ describe('join authorization and per-project roles', () => {
     expect(await writes()).toBe(before);
   });
 
+  it('presence tracks and shows only members (a non-member or a missing project is refused, nothing recorded)', async () => {
+    const sessions = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM presence.events')).rows[0]!.n);
+    const before = await sessions();
+    for (const ctx of [ctxOf(carol, 2), ctxOf(carol, MISSING_PROJECT)]) {
+      const tracked = await requestService(stack().nats, presenceSubjects.track, { ctx, payload: { gateway_id: 'gw-intruder' } }, { timeoutMs: 10_000 });
+      expect(tracked, `track in ${ctx.project_id}`).toEqual({ ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } });
+    }
+    expect(await sessions()).toBe(before);
+  });
+
   it('a service refuses a non-member its part of the room snapshot', async () => {
-    for (const service of ['documents', 'chat', 'checklist'] as const) {
+    for (const service of ['documents', 'chat', 'checklist', 'presence'] as const) {
       const reply = await requestService(stack().nats, subjects.snapshot(service), { ctx: ctxOf(carol, 2), payload: {} }, { timeoutMs: 10_000 });
       expect(reply, service).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
     }

@@ -1,4 +1,5 @@
 import type { Migration } from '@siteflow/eventstore';
+import { projectMembersTable } from '@siteflow/servicekit';
 
 /** Read models of the `presence` schema (the event store's own tables are created by the store). */
 export const presenceMigrations: Migration[] = [
@@ -13,5 +14,12 @@ export const presenceMigrations: Migration[] = [
         PRIMARY KEY (project_id, user_id)
       );
     `,
+  },
+  {
+    id: 2,
+    name: 'project members',
+    // Filled by the durable consumer presence-members from documents' ProjectCreated: a connection
+    // is tracked only for a member of the project.
+    up: projectMembersTable('presence.project_members'),
   },
 ];

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { presenceSubjects, subjects, type PresenceDiff, type PresenceMeta, type PresenceSnapshot, type RoomSnapshot } from '@siteflow/contracts';
-import { requestService } from '@siteflow/messaging';
+import { CREATE_PROJECT_SUBJECT, presenceSubjects, subjects, type PresenceDiff, type PresenceMeta, type PresenceSnapshot, type RoomSnapshot } from '@siteflow/contracts';
+import { callService, requestService } from '@siteflow/messaging';
 import { startNatsServer, type LocalServer } from '@siteflow/devstack';
 import { connectClient, createTestDatabase, joinChannel, push, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
 import { PresenceBucket } from './bucket/presence-bucket.js';
@@ -164,6 +164,14 @@ describe('presence down past the TTL while the gateway lives', () => {
     // A large room in the bucket, so loading the view takes a while after a restart, held by a
     // gateway that refreshes as the real one does (every REFRESH_MS).
     const ROOM = 3_000;
+    // Presence shows a project only to its members: project 99 with alice in it.
+    const alice = { user_id: 1, username: 'alice', role: 'admin' as const, avatar_url: '' };
+    await callService(
+      stack.nats,
+      CREATE_PROJECT_SUBJECT,
+      { ctx: { ...alice, connection_id: 'snapshot-test', project_id: 99 }, payload: { project_id: 99, name: 'Large room', members: [alice] } },
+      { timeoutMs: 30_000 },
+    );
     const bucket = await PresenceBucket.open<PresenceEntry | GatewayLiveness>(stack.nats, 15 * 60_000);
     const gateway = 'gw-snapshot-test';
     const refresh = new TextEncoder().encode(JSON.stringify({ gateway_id: gateway, connections: ROOM }));

@@ -1,7 +1,12 @@
 import { Module } from '@nestjs/common';
+import { ProjectMembersModule } from '@siteflow/servicekit';
 import { LockEventsConsumer } from './locks/lock-events.consumer.js';
 import { PresenceController } from './room/presence.controller.js';
 import { PresenceService } from './room/presence.service.js';
 
-@Module({ controllers: [PresenceController], providers: [PresenceService, LockEventsConsumer] })
+@Module({
+  imports: [ProjectMembersModule.register({ table: 'presence.project_members', waitForUnknownProjectMs: 2_000, follow: { durable: 'presence-members' } })],
+  controllers: [PresenceController],
+  providers: [PresenceService, LockEventsConsumer],
+})
 export class PresenceModule {}

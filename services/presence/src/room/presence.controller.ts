@@ -11,7 +11,7 @@ import {
   type TrackReply,
   type UntrackReply,
 } from '@siteflow/contracts';
-import { handle, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
 import { lastSeenOf } from '../sessions/sessions.store.js';
 import { PresenceService } from './presence.service.js';
@@ -23,13 +23,15 @@ const TrackRequest = commandRequest(TrackPayload);
 export class PresenceController {
   constructor(
     @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
+    @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
     private readonly presence: PresenceService,
   ) {}
 
   /** The presence part of the room: who is online (Phoenix state) and when the others were last seen. */
   @MessagePattern(subjects.snapshot('presence'))
   snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<PresenceSnapshot>>> {
-    return handle(this.kit.logger, 'presence.snapshot', PresenceRequest, raw, async ({ ctx }) => {
+    return handle(this.kit.logger, 'presence.snapshot', PresenceRequest, raw, async ({ ctx: asked }) => {
+      const ctx = await this.members.require(asked);
       const state = this.presence.stateOf(ctx.project_id);
       const online = this.presence.onlineUsers(ctx.project_id);
       const seen = await lastSeenOf(this.kit.pool, ctx.project_id);
@@ -41,10 +43,12 @@ export class PresenceController {
   /** The gateway tracks a connection after a successful `project:` join. */
   @MessagePattern(presenceSubjects.track)
   track(@Payload() raw: unknown): Promise<ReplyEnvelope<TrackReply>> {
-    return handle(this.kit.logger, presenceSubjects.track, TrackRequest, raw, ({ ctx, payload }) => this.presence.track(ctx, payload.gateway_id, payload.retrack === true));
+    return handle(this.kit.logger, presenceSubjects.track, TrackRequest, raw, async ({ ctx, payload }) =>
+      this.presence.track(await this.members.require(ctx), payload.gateway_id, payload.retrack === true),
+    );
   }
 
-  /** The gateway untracks a connection on leave or socket close. */
+  /** The gateway untracks a connection on leave or socket close (anyone's: removing is never harmful). */
   @MessagePattern(presenceSubjects.untrack)
   untrack(@Payload() raw: unknown): Promise<ReplyEnvelope<UntrackReply>> {
     return handle(this.kit.logger, presenceSubjects.untrack, PresenceRequest, raw, async ({ ctx }) => ({
