@@ -14,7 +14,25 @@ export type ProjectRenamed = {
   type: 'ProjectRenamed';
   data: { project_id: number; name: string; renamed_by: number; renamed_at: string };
 };
-export type ProjectEvent = ProjectCreated | ProjectStatusChanged | ProjectRenamed;
+/**
+ * Membership changes, all one event type so that a follower reads them in order with one filter:
+ * `change` says what happened; `role` is null once the member is removed.
+ */
+export type ProjectMembershipChanged = {
+  type: 'ProjectMembershipChanged';
+  data: {
+    project_id: number;
+    change: 'added' | 'role_changed' | 'removed';
+    user_id: number;
+    username: string;
+    role: Role | null;
+    previous_role: Role | null;
+    avatar_url: string;
+    changed_by: number | null;
+    changed_at: string;
+  };
+};
+export type ProjectEvent = ProjectCreated | ProjectStatusChanged | ProjectRenamed | ProjectMembershipChanged;
 
 export type ProjectState =
   | { status: 'absent' }
@@ -38,6 +56,13 @@ export function evolve(state: ProjectState, event: ProjectEvent): ProjectState {
       return state.status === 'exists' ? { ...state, projectStatus: event.data.status, updatedAt: event.data.changed_at } : state;
     case 'ProjectRenamed':
       return state.status === 'exists' ? { ...state, name: event.data.name, updatedAt: event.data.renamed_at } : state;
+    case 'ProjectMembershipChanged': {
+      if (state.status !== 'exists') return state;
+      const d = event.data;
+      const others = state.members.filter((m) => m.user_id !== d.user_id);
+      const members = d.role === null ? others : [...others, { user_id: d.user_id, username: d.username, role: d.role, avatar_url: d.avatar_url }].sort((a, b) => a.user_id - b.user_id);
+      return { ...state, members, updatedAt: d.changed_at };
+    }
   }
 }
 
@@ -50,7 +75,10 @@ export type CreateProject = {
 };
 export type SetProjectStatus = { type: 'SetProjectStatus'; data: { actor: ProjectActor; status: ProjectStatus; now: Date } };
 export type RenameProject = { type: 'RenameProject'; data: { actor: ProjectActor; name: string; now: Date } };
-export type ProjectCommand = CreateProject | SetProjectStatus | RenameProject;
+/** Adds a member or changes their role or name (the projects API: Siteflow says who is in). */
+export type PutMember = { type: 'PutMember'; data: { member: ProjectMember; changedBy: number | null; now: Date } };
+export type RemoveMember = { type: 'RemoveMember'; data: { userId: number; changedBy: number | null; now: Date } };
+export type ProjectCommand = CreateProject | SetProjectStatus | RenameProject | PutMember | RemoveMember;
 
 function administered(state: ProjectState, actor: ProjectActor, what: string): Extract<ProjectState, { status: 'exists' }> {
   if (actor.role !== 'admin') throw new AppError('forbidden', `only an admin may ${what}`);
@@ -100,6 +128,52 @@ export function decide(command: ProjectCommand, state: ProjectState): ProjectEve
       const project = administered(state, actor, 'rename the project');
       if (project.name === name) return [];
       return [{ type: 'ProjectRenamed', data: { project_id: project.projectId, name, renamed_by: actor.userId, renamed_at: now.toISOString() } }];
+    }
+    case 'PutMember': {
+      if (state.status === 'absent') throw new AppError('not_found', 'no such project');
+      const { member, changedBy, now } = command.data;
+      const current = state.members.find((m) => m.user_id === member.user_id);
+      if (current && current.role === member.role && current.username === member.username && current.avatar_url === member.avatar_url) return [];
+      return [
+        {
+          type: 'ProjectMembershipChanged',
+          data: {
+            project_id: state.projectId,
+            change: current ? 'role_changed' : 'added',
+            user_id: member.user_id,
+            username: member.username,
+            role: member.role,
+            previous_role: current?.role ?? null,
+            avatar_url: member.avatar_url,
+            changed_by: changedBy,
+            changed_at: now.toISOString(),
+          },
+        },
+      ];
+    }
+    case 'RemoveMember': {
+      if (state.status === 'absent') throw new AppError('not_found', 'no such project');
+      const { userId, changedBy, now } = command.data;
+      const current = state.members.find((m) => m.user_id === userId);
+      if (!current) throw new AppError('not_found', `user ${userId} is not a member of project ${state.projectId}`);
+      // A project nobody can open would be lost to everyone: Siteflow deletes projects, not their last member.
+      if (state.members.length === 1) throw new AppError('forbidden', 'the last member of a project cannot be removed');
+      return [
+        {
+          type: 'ProjectMembershipChanged',
+          data: {
+            project_id: state.projectId,
+            change: 'removed',
+            user_id: userId,
+            username: current.username,
+            role: null,
+            previous_role: current.role,
+            avatar_url: current.avatar_url,
+            changed_by: changedBy,
+            changed_at: now.toISOString(),
+          },
+        },
+      ];
     }
     default: {
       const unknown: never = command;

@@ -90,3 +90,57 @@ describe('project administration decider', () => {
     given([]).when({ type: 'SetProjectStatus', data: { actor: admin, status: 'completed', now } }).thenFails('not_found');
   });
 });
+
+describe('project membership decider', () => {
+  const alice = create.data.members[0]!;
+  const bob = { user_id: 2, username: 'bob', role: 'customer' as const, avatar_url: '' };
+  const created = decide(create, initialProjectState);
+  const changed = (change: 'added' | 'role_changed' | 'removed', m: typeof bob, role: 'admin' | 'customer' | null, previous: 'admin' | 'customer' | null): ProjectEvent => ({
+    type: 'ProjectMembershipChanged',
+    data: { project_id: 1, change, user_id: m.user_id, username: m.username, role, previous_role: previous, avatar_url: m.avatar_url, changed_by: null, changed_at: now.toISOString() },
+  });
+  const given = (events: ProjectEvent[]) => ({
+    when: (command: Parameters<typeof decide>[0]) => ({
+      then: (expected: ProjectEvent[]) => expect(decide(command, stateOf(events))).toEqual(expected),
+      thenFails: (code: string) => {
+        try {
+          decide(command, stateOf(events));
+          expect.unreachable('decide should have refused the command');
+        } catch (e) {
+          expect((e as AppError).code).toBe(code);
+        }
+      },
+    }),
+  });
+
+  it('adds a member who was not in the project', () => {
+    given(created).when({ type: 'PutMember', data: { member: bob, changedBy: null, now } }).then([changed('added', bob, 'customer', null)]);
+    expect(stateOf([...created, changed('added', bob, 'customer', null)])).toMatchObject({ members: [alice, bob] });
+  });
+
+  it("changes a member's role, recording the previous one", () => {
+    given([...created, changed('added', bob, 'customer', null)])
+      .when({ type: 'PutMember', data: { member: { ...bob, role: 'admin' }, changedBy: 1, now } })
+      .then([{ ...changed('role_changed', bob, 'admin', 'customer'), data: { ...changed('role_changed', bob, 'admin', 'customer').data, changed_by: 1 } }]);
+  });
+
+  it('putting a member as they already are changes nothing', () => {
+    given([...created, changed('added', bob, 'customer', null)]).when({ type: 'PutMember', data: { member: bob, changedBy: null, now } }).then([]);
+  });
+
+  it('removes a member, who is then no longer in the state', () => {
+    const added = [...created, changed('added', bob, 'customer', null)];
+    given(added).when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } }).then([changed('removed', bob, null, 'customer')]);
+    expect(stateOf([...added, changed('removed', bob, null, 'customer')])).toMatchObject({ members: [alice] });
+  });
+
+  it('removing someone who is not a member is not_found, and so is any change to a missing project', () => {
+    given(created).when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } }).thenFails('not_found');
+    given([]).when({ type: 'PutMember', data: { member: bob, changedBy: null, now } }).thenFails('not_found');
+    given([]).when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } }).thenFails('not_found');
+  });
+
+  it('refuses to remove the last member', () => {
+    given(created).when({ type: 'RemoveMember', data: { userId: 1, changedBy: null, now } }).thenFails('forbidden');
+  });
+});
