@@ -1,0 +1,219 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { projectClientEvents, type RoomSnapshot } from '@siteflow/contracts';
+import { rawSocket, useStack, type RawSocket, type StackProcess } from '@siteflow/testing';
+
+/** A port free now (the process given it binds it moments later). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The samples of a Prometheus text exposition. */
+function parseExposition(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) throw new Error(`not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** The sum of the samples of `name` whose labels include `labels` (0 when there is none). */
+function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  return samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
+}
+
+const services = ['chat', 'documents', 'presence', 'checklist'] as const;
+
+describe('metrics scraped from the running processes', () => {
+  const ports: Record<string, number> = {};
+  const webDist = mkdtempSync(path.join(os.tmpdir(), 'sf-metrics-web-'));
+  mkdirSync(path.join(webDist, 'assets'));
+  writeFileSync(path.join(webDist, 'index.html'), '<!doctype html><title>siteflow app</title>');
+  writeFileSync(path.join(webDist, 'assets', 'app-abc123.js'), 'console.log(1)');
+  const stack = useStack(async () => {
+    for (const s of [...services, 'chat-2']) ports[s] = await freePort();
+    return {
+      processEnv: {
+        gateway: { WEB_DIST: webDist },
+        ...Object.fromEntries(services.map((s) => [s, { METRICS_PORT: String(ports[s]) }])),
+      },
+    };
+  });
+  const sockets: RawSocket[] = [];
+  let seq = 0;
+  const ref = () => String(++seq);
+
+  afterAll(async () => {
+    for (const s of sockets) await s.close().catch(() => undefined);
+    rmSync(webDist, { recursive: true, force: true });
+  });
+
+  const scrape = async (url: string): Promise<string> => {
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    return res.text();
+  };
+  const gatewayMetrics = async () => parseExposition(await scrape(`${stack().gatewayUrl}/metrics`));
+  const serviceMetricsText = (port: number) => scrape(`http://127.0.0.1:${port}/metrics`);
+  const serviceMetrics = async (port: number) => parseExposition(await serviceMetricsText(port));
+
+  const joined = async (username: string) => {
+    const { token } = await stack().devLogin(username);
+    const s = await rawSocket(stack().socketUrl, token);
+    sockets.push(s);
+    const j = ref();
+    s.send([j, j, 'project:1', 'phx_join', {}]);
+    const reply = await s.next((f) => f[1] === j && f[3] === 'phx_reply', 30_000);
+    expect(reply[4].status).toBe('ok');
+    const push = async (event: string, payload: object) => {
+      const r = ref();
+      s.send([j, r, 'project:1', event, payload]);
+      return (await s.next((f) => f[1] === r && f[3] === 'phx_reply', 30_000))[4] as { status: string; response: any };
+    };
+    return { s, token, push, snapshot: reply[4].response as RoomSnapshot };
+  };
+
+  it('/metrics is the metrics, a path naming a file is a 404, and client routes still get the app', async () => {
+    const text = await scrape(`${stack().gatewayUrl}/metrics`);
+    expect(text).toContain('# TYPE siteflow_gateway_open_sockets gauge');
+    expect(text).toContain('process_resident_memory_bytes');
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+    for (const file of ['/nope.js', '/favicon.ico', '/assets/missing-123.js', '/projects/1/app.css.map']) {
+      const res = await fetch(`${stack().gatewayUrl}${file}`);
+      expect(res.status, file).toBe(404);
+      expect(await res.text()).not.toContain('siteflow app');
+    }
+    for (const route of ['/', '/projects/1', '/projects/1/documents/3']) {
+      const res = await fetch(`${stack().gatewayUrl}${route}`);
+      expect(res.status, route).toBe(200);
+      expect(await res.text(), route).toContain('siteflow app');
+    }
+    expect((await fetch(`${stack().gatewayUrl}/assets/app-abc123.js`)).status).toBe(200);
+    // A service's metrics port serves /metrics only.
+    expect((await fetch(`http://127.0.0.1:${ports.chat}/nope.js`)).status).toBe(404);
+    expect(await serviceMetricsText(ports.chat!)).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('a push moves the gateway push counter and histogram, the service command histogram, deliveries; joins, sockets, rooms, presence and locks show', async () => {
+    const chatSubject = projectClientEvents['chat:message'].subject;
+    const okPush = { event: 'chat:message', outcome: 'ok' };
+    const gwBefore = await gatewayMetrics();
+    const chatBefore = await serviceMetrics(ports.chat!);
+
+    const bob = await joined('bob');
+    const carol = await joined('carol');
+    expect((await bob.push('chat:message', { text: 'counted' })).status).toBe('ok');
+    await carol.s.next((f) => f[3] === 'chat:new_message' && f[4].text === 'counted', 15_000);
+    // An invalid push is counted under its error code.
+    expect((await bob.push('chat:message', { text: 42 })).status).toBe('error');
+
+    const gw = await gatewayMetrics();
+    expect(valueOf(gw, 'siteflow_gateway_pushes_total', okPush) - valueOf(gwBefore, 'siteflow_gateway_pushes_total', okPush)).toBe(1);
+    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_count', okPush) - valueOf(gwBefore, 'siteflow_gateway_push_duration_seconds_count', okPush)).toBe(1);
+    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_sum', okPush)).toBeGreaterThan(valueOf(gwBefore, 'siteflow_gateway_push_duration_seconds_sum', okPush));
+    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_bucket', { ...okPush, le: '+Inf' })).toBe(valueOf(gw, 'siteflow_gateway_pushes_total', okPush));
+    expect(valueOf(gw, 'siteflow_gateway_pushes_total', { event: 'chat:message', outcome: 'invalid_payload' })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(gw, 'siteflow_gateway_nats_request_duration_seconds_count', { subject: chatSubject, outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(gw, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' }) - valueOf(gwBefore, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' })).toBe(2);
+    expect(valueOf(gw, 'siteflow_gateway_deliveries_total')).toBeGreaterThan(valueOf(gwBefore, 'siteflow_gateway_deliveries_total'));
+    expect(valueOf(gw, 'siteflow_gateway_frames_sent_total')).toBeGreaterThan(valueOf(gwBefore, 'siteflow_gateway_frames_sent_total'));
+    expect(valueOf(gw, 'siteflow_gateway_open_sockets')).toBe(valueOf(gwBefore, 'siteflow_gateway_open_sockets') + 2);
+    expect(valueOf(gw, 'siteflow_gateway_joined_topics')).toBe(valueOf(gwBefore, 'siteflow_gateway_joined_topics') + 2);
+    expect(valueOf(gw, 'siteflow_gateway_rooms')).toBeGreaterThanOrEqual(1);
+    expect(valueOf(gw, 'siteflow_gateway_room_members')).toBe(valueOf(gwBefore, 'siteflow_gateway_room_members') + 2);
+
+    const chat = await serviceMetrics(ports.chat!);
+    const posted = { command: chatSubject, outcome: 'ok' };
+    expect(valueOf(chat, 'siteflow_command_duration_seconds_count', posted) - valueOf(chatBefore, 'siteflow_command_duration_seconds_count', posted)).toBe(1);
+    expect(valueOf(chat, 'siteflow_eventstore_append_duration_seconds_count')).toBeGreaterThan(valueOf(chatBefore, 'siteflow_eventstore_append_duration_seconds_count'));
+    expect(chat.some((s) => s.name === 'siteflow_postgres_pool_connections' && s.labels.state === 'in_use')).toBe(true);
+    expect(chat.some((s) => s.name === 'siteflow_postgres_pool_waiting_requests')).toBe(true);
+    // Published: nothing waits in the outbox once the relay caught up.
+    await expect.poll(async () => valueOf(await serviceMetrics(ports.chat!), 'siteflow_outbox_unpublished_events'), { timeout: 15_000 }).toBe(0);
+
+    await expect.poll(async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_tracked_connections'), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    const presence = await serviceMetrics(ports.presence!);
+    expect(valueOf(presence, 'siteflow_presence_live_gateways')).toBe(1);
+    expect(valueOf(presence, 'siteflow_presence_sweep_duration_seconds_count')).toBeGreaterThan(0);
+
+    // Documents releases evicted connections' locks through a durable consumer: its counts show.
+    await expect
+      .poll(async () => (await serviceMetrics(ports.documents!)).some((s) => s.name === 'siteflow_consumer_pending_messages'), { timeout: 20_000 })
+      .toBe(true);
+    const lockedBefore = valueOf(await serviceMetrics(ports.documents!), 'siteflow_documents_locks_held');
+    const doc = bob.snapshot.documents.find((d) => d.lock === null)!;
+    expect((await bob.push('document:start_editing', { document_id: doc.id })).status).toBe('ok');
+    expect(valueOf(await serviceMetrics(ports.documents!), 'siteflow_documents_locks_held')).toBe(lockedBefore + 1);
+    expect((await bob.push('document:stop_editing', { document_id: doc.id })).status).toBe('ok');
+  });
+
+  it('no token, secret or client-chosen text in any label', async () => {
+    const marker = `zz${Date.now().toString(36)}marker`;
+    const eve = await joined('carol');
+    // Client-chosen names: an unknown event, an unknown topic, a hostile join.
+    const r1 = ref();
+    eve.s.send([null, r1, `project:1${marker}`, 'phx_join', {}]);
+    await eve.s.next((f) => f[1] === r1, 15_000);
+    expect((await eve.push(`chat:${marker}`, { text: marker })).status).toBe('error');
+    const r2 = ref();
+    eve.s.send([r2, r2, `user:${marker}`, 'phx_join', { token: eve.token }]);
+    await eve.s.next((f) => f[1] === r2, 15_000);
+
+    const texts = [await scrape(`${stack().gatewayUrl}/metrics`), ...(await Promise.all(services.map((s) => serviceMetricsText(ports[s]!))))];
+    const [, payload, signature] = eve.token.split('.');
+    for (const text of texts) {
+      expect(text).not.toContain(eve.token);
+      expect(text).not.toContain(payload!);
+      expect(text).not.toContain(signature!);
+      expect(text).not.toContain(stack().jwtSecret);
+      expect(text).not.toContain(marker);
+    }
+    const gw = parseExposition(texts[0]!);
+    expect(valueOf(gw, 'siteflow_gateway_pushes_total', { event: 'unknown', outcome: 'unknown_event' })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(gw, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'unmatched_topic' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a killed relay leader (SIGKILL, one of two instances) shows in the relay leader gauge of the other', async () => {
+    const second = await stack().startExtra('chat', { METRICS_PORT: String(ports['chat-2']) });
+    const instances: Array<{ proc: StackProcess; port: number }> = [
+      { proc: stack().process('chat'), port: ports.chat! },
+      { proc: second, port: ports['chat-2']! },
+    ];
+    const leaders = async () => Promise.all(instances.map(async (i) => valueOf(await serviceMetrics(i.port), 'siteflow_outbox_relay_leader')));
+    await expect.poll(leaders, { timeout: 15_000 }).toEqual(expect.arrayContaining([0, 1]));
+    const states = await leaders();
+    expect(states.reduce((a, b) => a + b, 0)).toBe(1);
+    const leader = instances[states.indexOf(1)]!;
+    const standby = instances[states.indexOf(0)]!;
+
+    await leader.proc.kill('SIGKILL');
+    // Postgres frees the dead session's advisory lock; the standby takes it on its next attempt.
+    await expect.poll(async () => valueOf(await serviceMetrics(standby.port), 'siteflow_outbox_relay_leader'), { timeout: 30_000, interval: 250 }).toBe(1);
+
+    // And it publishes: a message posted now reaches the room, and the outbox drains.
+    const bob = await joined('bob');
+    expect((await bob.push('chat:message', { text: 'after the leader died' })).status).toBe('ok');
+    await expect.poll(async () => valueOf(await serviceMetrics(standby.port), 'siteflow_outbox_unpublished_events'), { timeout: 20_000 }).toBe(0);
+  });
+});
