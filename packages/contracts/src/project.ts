@@ -61,3 +61,53 @@ export type MembershipReply = z.infer<typeof MembershipReply>;
 
 /** The one refusal for "no such project" and "not a member" (joins and commands alike). */
 export const NOT_A_MEMBER = { code: 'unauthorized', message: 'you are not a member of this project' } as const;
+
+/**
+ * The projects API (`/api/admin/projects`, Siteflow's backend with scope `projects:admin`): the
+ * gateway checks the scope and forwards to documents on these subjects as `{by, payload}`, `by`
+ * being the token's subject (who asked, recorded in the events). infra/nats lets only the gateway
+ * and admin ask them.
+ */
+export const adminProjectSubjects = {
+  create: 'documents.admin.project.create',
+  update: 'documents.admin.project.update',
+  putMember: 'documents.admin.member.put',
+  removeMember: 'documents.admin.member.remove',
+  list: 'documents.admin.project.list',
+} as const;
+/** `GET /api/projects`: the projects of `by.user_id` (any signed-in user, about themselves). */
+export const PROJECTS_OF_USER_SUBJECT = 'documents.projects.of_user';
+
+export const AdminCaller = z.object({ user_id: UserId, username: z.string() });
+export const adminRequest = <T extends z.ZodType>(payload: T) => z.object({ by: AdminCaller, payload });
+
+const ProjectName = z.string().trim().min(1).max(200);
+const Username = z.string().trim().min(1).max(100);
+/** A member as Siteflow names them; the avatar is optional (a generated one otherwise). */
+export const ApiMember = z.strictObject({ user_id: UserId, username: Username, role: Role, avatar_url: z.string().max(500).optional() });
+export const ApiCreateProject = z.strictObject({ id: ProjectId.optional(), name: ProjectName, members: z.array(ApiMember).min(1).max(500) });
+export const ApiPutMember = z.strictObject({ username: Username, role: Role, avatar_url: z.string().max(500).optional() });
+export const ApiPatchProject = z
+  .strictObject({ name: ProjectName.optional(), status: ProjectStatus.optional() })
+  .refine((p) => p.name !== undefined || p.status !== undefined, 'give name, status or both');
+
+export const AdminUpdatePayload = z.object({ project_id: ProjectId, name: ProjectName.optional(), status: ProjectStatus.optional() });
+export const AdminPutMemberPayload = z.object({ project_id: ProjectId, member: ProjectMember });
+export const AdminRemoveMemberPayload = z.object({ project_id: ProjectId, user_id: UserId });
+export const AdminCreatePayload = z.object({ project_id: ProjectId.optional(), name: ProjectName, members: z.array(ProjectMember).min(1).max(500) });
+
+/** One entry of `GET /api/projects`. */
+export const UserProject = z.object({ id: ProjectId, name: z.string(), status: ProjectStatus, role: Role, updated_at: IsoTime });
+export type UserProject = z.infer<typeof UserProject>;
+
+/** `ProjectMembershipChanged` as documents publishes it: followers apply it to their members table. */
+export const ProjectMembershipChangedEvent = z.object({
+  type: z.literal('ProjectMembershipChanged'),
+  data: z.object({
+    project_id: ProjectId,
+    change: z.enum(['added', 'role_changed', 'removed']),
+    user_id: UserId,
+    username: z.string(),
+    role: Role.nullable(),
+  }),
+});

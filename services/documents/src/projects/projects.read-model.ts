@@ -27,6 +27,20 @@ export async function applyProjectEvent(client: PoolClient, e: ProjectEvent): Pr
     case 'ProjectRenamed':
       await client.query('UPDATE documents.projects SET name = $2, updated_at = $3 WHERE id = $1', [e.data.project_id, e.data.name, e.data.renamed_at]);
       return;
+    case 'ProjectMembershipChanged': {
+      const d = e.data;
+      if (d.role === null) {
+        await client.query('DELETE FROM documents.project_members WHERE project_id = $1 AND user_id = $2', [d.project_id, d.user_id]);
+      } else {
+        await client.query(
+          `INSERT INTO documents.project_members (project_id, user_id, username, role, avatar_url) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (project_id, user_id) DO UPDATE SET username = EXCLUDED.username, role = EXCLUDED.role, avatar_url = EXCLUDED.avatar_url`,
+          [d.project_id, d.user_id, d.username, d.role, d.avatar_url],
+        );
+      }
+      await client.query('UPDATE documents.projects SET updated_at = $2 WHERE id = $1', [d.project_id, d.changed_at]);
+      return;
+    }
   }
 }
 
@@ -55,4 +69,30 @@ export async function loadProject(client: PoolClient, projectId: number): Promis
 export async function lockProject(client: PoolClient, projectId: number): Promise<boolean> {
   const { rowCount } = await client.query('SELECT 1 FROM documents.projects WHERE id = $1 FOR UPDATE', [projectId]);
   return (rowCount ?? 0) > 0;
+}
+
+/** The projects a user belongs to, with their role in each (`GET /api/projects`). */
+export async function projectsOfUser(client: PoolClient, userId: number): Promise<Array<{ id: number; name: string; status: ProjectInfo['status']; role: 'admin' | 'customer'; updated_at: string }>> {
+  const { rows } = await client.query<{ id: string; name: string; status: ProjectInfo['status']; role: 'admin' | 'customer'; updated_at: Date }>(
+    `SELECT p.id, p.name, p.status, m.role, p.updated_at FROM documents.project_members m JOIN documents.projects p ON p.id = m.project_id
+     WHERE m.user_id = $1 ORDER BY p.updated_at DESC, p.id`,
+    [userId],
+  );
+  return rows.map((r) => ({ id: Number(r.id), name: r.name, status: r.status, role: r.role, updated_at: r.updated_at.toISOString() }));
+}
+
+/** Every project, newest first, with its number of members (the operators' list). */
+export async function listProjects(client: PoolClient, limit: number): Promise<Array<{ id: number; name: string; status: ProjectInfo['status']; members: number; updated_at: string }>> {
+  const { rows } = await client.query<{ id: string; name: string; status: ProjectInfo['status']; members: string; updated_at: Date }>(
+    `SELECT p.id, p.name, p.status, p.updated_at, (SELECT count(*) FROM documents.project_members m WHERE m.project_id = p.id) AS members
+     FROM documents.projects p ORDER BY p.id LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => ({ id: Number(r.id), name: r.name, status: r.status, members: Number(r.members), updated_at: r.updated_at.toISOString() }));
+}
+
+/** A fresh project id for a project created without one. */
+export async function nextProjectId(client: PoolClient): Promise<number> {
+  const { rows } = await client.query<{ id: string }>('SELECT COALESCE(MAX(id), 0) + 1 AS id FROM documents.projects');
+  return Number(rows[0]!.id);
 }

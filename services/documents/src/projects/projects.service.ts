@@ -3,9 +3,9 @@ import { AppError, type ProjectMember } from '@siteflow/contracts';
 import { ConcurrencyError, type EventStoreTx } from '@siteflow/eventstore';
 import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
 import { decideDocument } from '../documents/decide.js';
-import { DOCUMENT_TYPES, initialDocumentState } from '../documents/document.js';
+import { DOCUMENT_TYPES, initialDocumentState, type LockReleased } from '../documents/document.js';
 import { appendDocumentEvents } from '../documents/document-stream.js';
-import { allocateDocumentId, documentTypesOf, projectsMissingDocuments } from '../documents/documents.read-model.js';
+import { allocateDocumentId, documentTypesOf, loadDocumentForUpdate, projectsMissingDocuments } from '../documents/documents.read-model.js';
 import { decide, evolve, initialProjectState, projectStreamId, type ProjectCommand, type ProjectEvent, type ProjectState } from './project.js';
 import { applyProjectEvent, lockProject } from './projects.read-model.js';
 import { DOCUMENT_TITLES, emptyDocument } from './starter-documents.js';
@@ -26,6 +26,13 @@ function broadcastOf(e: ProjectEvent, state: ProjectState) {
     return {
       event: 'project:updated',
       payload: { id: state.projectId, name: state.name, status: state.projectStatus, created_at: state.createdAt, updated_at: state.updatedAt },
+    };
+  }
+  if (e.type === 'ProjectMembershipChanged' && state.status === 'exists') {
+    // The room's member list changes; the gateway also reads a removal to take the member out of the topic.
+    return {
+      event: 'project:updated',
+      payload: { id: state.projectId, name: state.name, status: state.projectStatus, created_at: state.createdAt, updated_at: state.updatedAt, members: state.members },
     };
   }
   return null;
@@ -119,4 +126,45 @@ export async function ensureEveryProjectsDocuments(kit: ServiceKit): Promise<num
   let added = 0;
   for (const projectId of projectIds) added += await ensureProjectDocuments(kit, projectId);
   return added;
+}
+
+/** Adds a member or changes their role (the projects API). */
+export function putMember(kit: ServiceKit, projectId: number, member: ProjectMember, changedBy: number | null) {
+  return runProjectCommand(kit, projectId, (now) => ({ type: 'PutMember', data: { member, changedBy, now } }));
+}
+
+/**
+ * Removes a member and, in the same transaction, releases every lock they hold in the project
+ * (reason `revoked`, note `removed from the project`): whoever is removed keeps nothing.
+ */
+export function removeMember(kit: ServiceKit, projectId: number, userId: number, changedBy: number | null) {
+  return runProjectCommand(
+    kit,
+    projectId,
+    (now) => ({ type: 'RemoveMember', data: { userId, changedBy, now } }),
+    async (tx, now) => {
+      const { rows } = await tx.client.query<{ id: string }>(
+        'SELECT id FROM documents.documents WHERE project_id = $1 AND lock_user_id = $2 ORDER BY id',
+        [projectId, userId],
+      );
+      for (const row of rows) {
+        const loaded = await loadDocumentForUpdate(tx.client, Number(row.id));
+        if (!loaded?.state.lock || loaded.state.lock.userId !== userId) continue;
+        const released: LockReleased = {
+          type: 'LockReleased',
+          data: {
+            document_id: loaded.state.documentId,
+            project_id: projectId,
+            user_id: userId,
+            connection_id: loaded.state.lock.connectionId,
+            reason: 'revoked',
+            released_at: now.toISOString(),
+            note: 'removed from the project',
+            ...(changedBy === null ? {} : { by_user_id: changedBy }),
+          },
+        };
+        await appendDocumentEvents(tx, loaded.state, loaded.streamVersion, [released], now);
+      }
+    },
+  );
 }
