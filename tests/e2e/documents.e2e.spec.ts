@@ -363,7 +363,20 @@ describe('documents in the browser', () => {
     await bob.page.locator('.locked-banner', { hasText: 'alice is currently editing' }).waitFor({ timeout: 10_000 });
     await bob.page.locator('.chat-message', { hasText: 'Moving the launch to week 11' }).waitFor({ timeout: 10_000 });
     await bob.page.locator('.document-view .markdown-preview table').waitFor();
+    // One tick at a time: each waits for the room to show it.
+    for (const n of [1, 2]) {
+      await alice.page.locator('.checklist-item .check-input').nth(n - 1).click();
+      await expect.poll(() => bob.page.locator('.checklist-byline', { hasText: 'Ticked by alice' }).count(), { timeout: 10_000 }).toBe(n);
+    }
+    await bob.page.evaluate(() => window.scrollTo(0, 0));
     await bob.page.screenshot({ path: path.join(SHOTS, 'planning-room.png') });
+    await bob.page.emulateMedia({ colorScheme: 'dark' });
+    // Buttons fade to their new colours (a CSS transition): the picture waits for the end of it.
+    const sendBackground = () => bob.page.getByRole('button', { name: 'Send' }).evaluate((el) => getComputedStyle(el).backgroundColor);
+    await expect.poll(sendBackground).toBe('rgb(122, 162, 255)');
+    await bob.page.getByRole('button', { name: 'Send' }).evaluate((el) => Promise.all(el.ownerDocument.getAnimations().map((a) => a.finished)));
+    await bob.page.screenshot({ path: path.join(SHOTS, 'planning-room-dark.png') });
+    await bob.page.emulateMedia({ colorScheme: 'light' });
 
     const carol = await room().enter('carol', '/projects/1/planning', { width: 390, height: 844 });
     await openDocument(carol.page, 'Timeline');
