@@ -44,16 +44,23 @@ export class PresenceBucket<V> {
 
   /**
    * Creates the bucket, or brings its max_age (the age at which any message, a delete marker
-   * included, goes) to `maxAgeMs`; concurrent instances may race harmlessly.
+   * included, goes) to `maxAgeMs` and its size bound to `maxBytes`; concurrent instances may race
+   * harmlessly. A full bucket drops its oldest keys (discard old), never refuses a write: those are
+   * delete markers and the keys not rewritten longest, and a live connection whose key went is
+   * tracked again by its gateway (a refresh reports fewer keys held than it has connections).
    */
-  static async open<V>(nats: NatsConnection, maxAgeMs: number): Promise<PresenceBucket<V>> {
+  static async open<V>(nats: NatsConnection, maxAgeMs: number, maxBytes?: number): Promise<PresenceBucket<V>> {
     const jsm = await jetstreamManager(nats);
     const max_age = nanos(maxAgeMs);
+    // Unset: leave the bound as it is (a tool or test opening the bucket does not decide it).
+    const max_bytes = maxBytes === undefined ? undefined : maxBytes > 0 ? maxBytes : -1;
     const duplicate_window = nanos(Math.min(maxAgeMs, 120_000));
     for (let attempt = 1; ; attempt++) {
       try {
         const { config } = await jsm.streams.info(STREAM);
-        if (config.max_age !== max_age) await jsm.streams.update(STREAM, { max_age, duplicate_window });
+        if (config.max_age !== max_age || (max_bytes !== undefined && config.max_bytes !== max_bytes)) {
+          await jsm.streams.update(STREAM, { max_age, max_bytes: max_bytes ?? config.max_bytes, duplicate_window });
+        }
         break;
       } catch (err) {
         if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
@@ -64,6 +71,7 @@ export class PresenceBucket<V> {
           subjects: [`${PREFIX}>`],
           max_msgs_per_subject: 1,
           max_age,
+          max_bytes: max_bytes ?? -1,
           duplicate_window,
           discard: DiscardPolicy.Old,
           storage: StorageType.File,

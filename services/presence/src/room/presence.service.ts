@@ -105,7 +105,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     this.grace = new EvictionGrace(this.ttlMs, this.kit.config.PRESENCE_SWEEP_MS);
-    this.bucket = await PresenceBucket.open<Stored>(this.kit.nats, this.kit.config.PRESENCE_KEY_MAX_AGE_MS);
+    this.bucket = await PresenceBucket.open<Stored>(this.kit.nats, this.kit.config.PRESENCE_KEY_MAX_AGE_MS, this.kit.config.PRESENCE_BUCKET_MAX_BYTES);
     const watch = await this.bucket.watch((e) => this.observe(e));
     this.stops.push(() => watch.stop());
     // Snapshots, refreshes and the sweep all read the view: none is served from a partial one
