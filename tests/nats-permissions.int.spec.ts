@@ -15,8 +15,11 @@ import {
 } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
+  adminProjectSubjects,
   CREATE_PROJECT_SUBJECT,
+  MEMBERSHIP_SUBJECT,
   presenceSubjects,
+  PROJECTS_OF_USER_SUBJECT,
   projectClientEvents,
   SERVICES,
   subjects,
@@ -245,6 +248,9 @@ describe('NATS least privilege', () => {
       ...Object.values(projectClientEvents).map((r) => r.subject),
       ...Object.values(presenceSubjects),
       ...SERVICES.flatMap((s) => [subjects.snapshot(s), subjects.health(s)]),
+      MEMBERSHIP_SUBJECT,
+      ...Object.values(adminProjectSubjects),
+      PROJECTS_OF_USER_SUBJECT,
     ];
     const outcomes = await Promise.all(routed.map(async (subject) => [subject, await tryRequest(gateway, subject)] as const));
     expect(outcomes.filter(([, o]) => o === 'refused')).toEqual([]);

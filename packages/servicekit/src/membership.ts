@@ -1,6 +1,6 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
-import { AppError, NOT_A_MEMBER, ProjectCreatedEvent, Role, type CommandContext, type ProjectMember } from '@siteflow/contracts';
+import { AppError, NOT_A_MEMBER, ProjectCreatedEvent, ProjectMembershipChangedEvent, Role, type CommandContext, type ProjectMember } from '@siteflow/contracts';
 import { prepared } from '@siteflow/eventstore';
 import type { z } from 'zod';
 import { consumeEvents } from './consume.js';
@@ -100,13 +100,32 @@ export async function saveProjectMembers(client: Queryable, table: string, proje
   );
 }
 
+/** Applies one membership change as documents announced it; idempotent (a redelivery sets the same row). */
+export async function applyMembershipChange(client: Queryable, table: string, change: z.infer<typeof ProjectMembershipChangedEvent>['data']): Promise<void> {
+  if (!TABLE_NAME.test(table)) throw new Error(`invalid membership table ${JSON.stringify(table)}`);
+  if (change.role === null) {
+    await client.query(prepared(`DELETE FROM ${table} WHERE project_id = $1 AND user_id = $2`, [change.project_id, change.user_id]));
+    return;
+  }
+  await saveProjectMembers(client, table, change.project_id, [{ user_id: change.user_id, username: change.username, role: change.role }]);
+}
+
+/** The durable consumer that follows membership changes, beside the one that follows new projects. */
+export const memberChangesDurable = (projectsDurable: string) => `${projectsDurable}-changes`;
+
+/** A membership change may overtake its project's `ProjectCreated` (two consumers): it waits this long for it. */
+const PROJECT_CREATED_WAIT_MS = 10_000;
+
 /** Injection token of the service's `ProjectMembership`. */
 export const PROJECT_MEMBERSHIP = Symbol('PROJECT_MEMBERSHIP');
 
 export interface ProjectMembersModuleOptions extends ProjectMembershipOptions {
   /** Follow documents' projects into `table` (every service but documents). */
   follow?: {
-    /** The durable consumer's name (infra/nats/auth.conf allows it by name). */
+    /**
+     * The durable consumer's name (infra/nats/auth.conf allows it by name); membership changes
+     * follow on a second one, `<durable>-changes`.
+     */
     durable: string;
     /** What else the service does for a new project (idempotent), before its members are recorded. */
     onProjectCreated?: (kit: ServiceKit, project: z.infer<typeof ProjectCreatedEvent>['data']) => Promise<void>;
@@ -122,27 +141,52 @@ export class ProjectMembersModule {
   static register(opts: ProjectMembersModuleOptions): DynamicModule {
     @Injectable()
     class ProjectMembersFollower implements OnApplicationBootstrap, OnModuleDestroy {
-      private consumer: { stop(): Promise<void> } | null = null;
+      private readonly consumers: Array<{ stop(): Promise<void> }> = [];
 
       constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit) {}
 
       onApplicationBootstrap(): void {
         const follow = opts.follow;
         if (!follow) return;
-        this.consumer = consumeEvents(this.kit, {
-          from: 'documents',
-          durable: follow.durable,
-          filterSubject: 'project.*.ev.documents.ProjectCreated',
-          schema: ProjectCreatedEvent,
-          handle: async (e) => {
-            await follow.onProjectCreated?.(this.kit, e.data);
-            await saveProjectMembers(this.kit.pool, opts.table, e.data.project_id, e.data.members);
-          },
-        });
+        const knownSql = `SELECT EXISTS (SELECT 1 FROM ${opts.table} WHERE project_id = $1) AS known`;
+        const known = async (projectId: number) => (await this.kit.pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
+        this.consumers.push(
+          consumeEvents(this.kit, {
+            from: 'documents',
+            durable: follow.durable,
+            filterSubject: 'project.*.ev.documents.ProjectCreated',
+            schema: ProjectCreatedEvent,
+            handle: async (e) => {
+              await follow.onProjectCreated?.(this.kit, e.data);
+              // Members are written in one statement, so a known project has them all; a redelivered
+              // ProjectCreated must not bring back someone removed since.
+              if (await known(e.data.project_id)) return;
+              await saveProjectMembers(this.kit.pool, opts.table, e.data.project_id, e.data.members);
+            },
+          }),
+        );
+        // Membership changes come on their own consumer (one filter each): in order among themselves,
+        // and each waits for its project's ProjectCreated to be applied first.
+        this.consumers.push(
+          consumeEvents(this.kit, {
+            from: 'documents',
+            durable: memberChangesDurable(follow.durable),
+            filterSubject: 'project.*.ev.documents.ProjectMembershipChanged',
+            schema: ProjectMembershipChangedEvent,
+            handle: async (e) => {
+              const deadline = Date.now() + PROJECT_CREATED_WAIT_MS;
+              for (let delay = 20; !(await known(e.data.project_id)); delay = Math.min(delay * 2, 500)) {
+                if (Date.now() >= deadline) throw new Error(`project ${e.data.project_id} is not known here yet (its ProjectCreated has not been applied)`);
+                await new Promise((r) => setTimeout(r, delay));
+              }
+              await applyMembershipChange(this.kit.pool, opts.table, e.data);
+            },
+          }),
+        );
       }
 
       async onModuleDestroy(): Promise<void> {
-        await this.consumer?.stop();
+        await Promise.all(this.consumers.map((c) => c.stop()));
       }
     }
     return {

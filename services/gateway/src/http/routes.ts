@@ -4,9 +4,13 @@ import { DEMO_USERS, DevLoginRequest, describeIssues, HealthReply, SERVICES, sub
 import { requestService } from '@siteflow/messaging';
 import type { TokenService } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
+import { registerAdminRoutes } from './admin-routes.js';
 
 export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService }): void {
   const { config, nats, tokens } = deps;
+
+  // Its own scope, so that its error handler (errors as `{code, message}`) covers only the API.
+  void app.register(async (api) => registerAdminRoutes(api, deps));
 
   /** Alive: the process answers (liveness: restart me when this fails). */
   app.get('/healthz', async () => ({ status: 'ok' }));
