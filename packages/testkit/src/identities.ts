@@ -36,7 +36,7 @@ export interface BrowserSession {
  * `playwright-core` fits, and the kit does not depend on either.
  */
 export interface BrowserContextLike {
-  addInitScript<Arg>(script: (arg: Arg) => void, arg: Arg): Promise<void>;
+  addInitScript(script: (session: { token: string; user: string }) => void, session: { token: string; user: string }): Promise<unknown>;
 }
 
 export interface TokenOptions {
