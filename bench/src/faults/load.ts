@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PhxClient } from '../phx-client.js';
 import { actInRoom, markerOf, type PushReply } from '../room.js';
@@ -50,9 +51,16 @@ export interface LoadOptions {
   replyBoundMs: number;
   /** Retry a chat message once after `unavailable` or no reply. */
   retry: boolean;
+  /**
+   * Give every write (chat message, toggle, save) a fresh `idempotency_key` and send it again with
+   * the same key, as docs/protocol.md asks of clients; without, a resend is a new command.
+   */
+  idempotencyKeys: boolean;
 }
 
 type Meta = { phx_ref: string };
+
+const WRITES = new Set(['chat:message', 'checklist:toggle', 'document:save']);
 
 /**
  * A room member as a person with the web app would be one: reconnects when the socket closes,
@@ -78,7 +86,7 @@ class Member {
   holdsLock = false;
   lockSession = -1;
   lastHeartbeat = 0;
-  pendingRetry: string | null = null;
+  pendingRetry: { text: string; key: string | undefined } | null = null;
   suspectedLoss: { at: number; why: string } | null = null;
 
   constructor(
@@ -195,9 +203,9 @@ export class FaultLoad {
       else if (m.heldDocument !== undefined && performance.now() - m.lastHeartbeat > 5_000) await this.heartbeat(m);
       if (this.stopping || !m.joined) continue;
       if (m.pendingRetry) {
-        const text = m.pendingRetry;
+        const { text, key } = m.pendingRetry;
         m.pendingRetry = null;
-        await this.push(m, 'chat:message', { text }, true);
+        await this.push(m, 'chat:message', key ? { text, idempotency_key: key } : { text }, true);
       } else {
         const marker = `f${(this.seq++).toString(36)}`;
         await actInRoom({ user: m.user, items: m.items, documents: m.documents }, marker, (event, payload) => this.push(m, event, payload, false));
@@ -267,6 +275,7 @@ export class FaultLoad {
     const socket = m.socket;
     if (!socket || !m.joined) return { status: 'closed', response: null };
     const marker = markerOf(payload?.text ?? payload?.content);
+    if (this.opts.idempotencyKeys && !retry && WRITES.has(event)) payload = { ...payload, idempotency_key: randomUUID() };
     const record: PushRecord = { client: m.index, event, marker, sentAt: performance.now(), answeredAt: undefined, status: 'pending', code: undefined, response: null, retry };
     if (marker && !this.firstSent.has(marker)) this.firstSent.set(marker, record.sentAt);
     this.pushes.push(record);
@@ -279,7 +288,7 @@ export class FaultLoad {
     if (r.status === 'ok') record.response = r.response;
     if (event === 'document:save' && r.status === 'ok') m.docVersions.get(payload.document_id)?.seen.add(r.response?.version);
     const unacknowledged = record.status === 'timeout' || record.status === 'closed' || record.code === 'unavailable';
-    if (this.opts.retry && !retry && event === 'chat:message' && unacknowledged) m.pendingRetry = payload.text;
+    if (this.opts.retry && !retry && event === 'chat:message' && unacknowledged) m.pendingRetry = { text: payload.text, key: payload.idempotency_key };
     return r;
   }
 

@@ -23,6 +23,8 @@ const { values: flags } = parseArgs({
     'before-ms': { type: 'string', default: '3000' },
     'settle-ms': { type: 'string', default: '3000' },
     'no-retry': { type: 'boolean', default: false },
+    /** Resend without idempotency keys (a resend is then a new command), as clients did before keys. */
+    'no-idempotency-keys': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
     /** Print the table of a saved run's JSON and exit. */
     'table-from': { type: 'string' },
@@ -56,6 +58,7 @@ const report = await runFaultSuite({
   settleMs: Number(flags['settle-ms']),
   episodeThresholdMs: 3_000,
   retry: !flags['no-retry'],
+  idempotencyKeys: !flags['no-idempotency-keys'],
   log: (line) => process.stdout.write(`${line}\n`),
   // npm start's own log (JSON lines) goes to a file beside the results, not the terminal.
   onStartLine: (line) => appendFileSync(logFile, `${line}\n`),

@@ -24,6 +24,8 @@ export interface SuiteOptions {
   /** Shown offline or a ghost for longer than this counts (one presence refresh interval). */
   episodeThresholdMs: number;
   retry: boolean;
+  /** Every write carries an idempotency key, and a resend the same one. */
+  idempotencyKeys: boolean;
   log(line: string): void;
   onStartLine?(line: string): void;
 }
@@ -154,7 +156,7 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
     const users = await createProjects(nats, run.jwtSecret, Math.ceil(opts.users / opts.roomSize), opts.roomSize);
     await nats.close();
 
-    load = new FaultLoad({ socketUrl: run.socketUrl, users, actEveryMs: opts.actEveryMs, replyBoundMs: opts.replyBoundMs, retry: opts.retry });
+    load = new FaultLoad({ socketUrl: run.socketUrl, users, actEveryMs: opts.actEveryMs, replyBoundMs: opts.replyBoundMs, retry: opts.retry, idempotencyKeys: opts.idempotencyKeys });
     await load.start(120_000);
     opts.log(`${users.length} members joined, acting every ~${opts.actEveryMs} ms`);
 
@@ -286,6 +288,7 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         settleMs: opts.settleMs,
         episodeThresholdMs: opts.episodeThresholdMs,
         retry: opts.retry,
+        idempotencyKeys: opts.idempotencyKeys,
       },
       users: users.length,
       projects: load.projects.length,
