@@ -95,9 +95,15 @@ describe('project membership decider', () => {
   const alice = create.data.members[0]!;
   const bob = { user_id: 2, username: 'bob', role: 'customer' as const, avatar_url: '' };
   const created = decide(create, initialProjectState);
-  const changed = (change: 'added' | 'role_changed' | 'removed', m: typeof bob, role: 'admin' | 'customer' | null, previous: 'admin' | 'customer' | null): ProjectEvent => ({
+  const changed = (
+    change: 'added' | 'role_changed' | 'removed',
+    m: typeof bob,
+    role: 'admin' | 'customer' | null,
+    previous: 'admin' | 'customer' | null,
+    changedBy: number | null = null,
+  ): ProjectEvent => ({
     type: 'ProjectMembershipChanged',
-    data: { project_id: 1, change, user_id: m.user_id, username: m.username, role, previous_role: previous, avatar_url: m.avatar_url, changed_by: null, changed_at: now.toISOString() },
+    data: { project_id: 1, change, user_id: m.user_id, username: m.username, role, previous_role: previous, avatar_url: m.avatar_url, changed_by: changedBy, changed_at: now.toISOString() },
   });
   const given = (events: ProjectEvent[]) => ({
     when: (command: Parameters<typeof decide>[0]) => ({
@@ -121,7 +127,7 @@ describe('project membership decider', () => {
   it("changes a member's role, recording the previous one", () => {
     given([...created, changed('added', bob, 'customer', null)])
       .when({ type: 'PutMember', data: { member: { ...bob, role: 'admin' }, changedBy: 1, now } })
-      .then([{ ...changed('role_changed', bob, 'admin', 'customer'), data: { ...changed('role_changed', bob, 'admin', 'customer').data, changed_by: 1 } }]);
+      .then([changed('role_changed', { ...bob, role: 'admin' }, 'admin', 'customer', 1)]);
   });
 
   it('putting a member as they already are changes nothing', () => {
