@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '@siteflow/contracts';
+import { AppError, type ProjectMember } from '@siteflow/contracts';
 import { decide, evolve, initialProjectState, type CreateProject, type ProjectEvent } from './project.js';
 
 const now = new Date('2026-11-24T09:00:00.000Z');
@@ -93,7 +93,7 @@ describe('project administration decider', () => {
 
 describe('project membership decider', () => {
   const alice = create.data.members[0]!;
-  const bob = { user_id: 2, username: 'bob', role: 'customer' as const, avatar_url: '' };
+  const bob: ProjectMember = { user_id: 2, username: 'bob', role: 'customer', avatar_url: '' };
   const created = decide(create, initialProjectState);
   const changed = (
     change: 'added' | 'role_changed' | 'removed',
