@@ -97,7 +97,11 @@ describe('a tester suite against Siteflow Collab', () => {
     const [aliceBack, bobBack] = [roomOfAlice.nextRejoin(60_000), roomOfBob.nextRejoin(60_000)];
     await siteflow.part('gateway').start();
     await Promise.all([aliceBack, bobBack]);
-    await roomOfAlice.presence.until((p) => p.has(bob.id) && p.has(alice.id), 20_000, 'alice and bob present after the restart');
+    // One meta each: the connections the killed gateway held are gone, the new ones are there.
+    const oneConnectionEach = (p: typeof roomOfAlice.presence) =>
+      [alice.id, bob.id].every((id) => p.users().find((u) => u.user_id === id)?.metas.length === 1);
+    await roomOfAlice.presence.until(oneConnectionEach, 45_000, 'alice and bob present once each after the restart');
+    await roomOfBob.presence.until(oneConnectionEach, 45_000, 'alice and bob present once each, as bob sees it');
   });
 
   it('a stranger cannot join the room', async () => {
