@@ -360,6 +360,19 @@ export class Connection implements RoomClient {
     this.joins.clear();
   }
 
+  /**
+   * Removed from the project (projects API): out of the topic at once, and so out of presence; an
+   * `error` push says why, then `phx_close` (not `phx_error`: the client must not rejoin). A join
+   * still reading its snapshot is left to its own membership check.
+   */
+  removedFromProject(userId: number, topic: string, joinRef: string): void {
+    const join = this.joins.get(topic);
+    if (userId !== this.user.id || !join || join.joinRef !== joinRef || !join.joined) return;
+    this.leave(topic, join);
+    this.sendFrame([joinRef, null, topic, 'error', { code: NOT_A_MEMBER.code, message: 'you were removed from this project' }]);
+    this.sendFrame([joinRef, joinRef, topic, PhxEvent.close, {}]);
+  }
+
   /** NATS reconnected: this socket's joins are void; tell the client to rejoin (fresh snapshot). */
   forceRejoin(topic: string, joinRef: string): void {
     const join = this.joins.get(topic);

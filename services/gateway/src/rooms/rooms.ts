@@ -8,9 +8,16 @@ export interface RoomClient {
   readonly id: string;
   /** A text frame: a string, or its UTF-8 bytes (a broadcast is encoded once for all members). */
   send(text: string | Buffer): void;
+  /** The socket's user was removed from the topic's project (documents' `ProjectMembershipChanged`). */
+  removedFromProject?(userId: number, topic: string, joinRef: string): void;
 }
 
-type Delivery = { streamId: string | null; version: number; frame: Buffer; exclude: string | undefined };
+type Delivery = { streamId: string | null; version: number; frame: Buffer | null; exclude: string | undefined; removedUserId?: number };
+
+/** The user a stored `ProjectMembershipChanged` removed, if that is what it is. */
+function removedMember(e: { type: string; data: Record<string, unknown> }): number | undefined {
+  return e.type === 'ProjectMembershipChanged' && e.data.role === null && typeof e.data.user_id === 'number' ? e.data.user_id : undefined;
+}
 
 interface Member {
   client: RoomClient;
@@ -92,6 +99,8 @@ export class Room {
     const delivery = this.toDelivery(msg);
     if (!delivery) return;
     for (const m of this.members.values()) this.deliverTo(m, delivery);
+    const removed = delivery.removedUserId;
+    if (removed !== undefined) for (const m of [...this.members.values()]) m.client.removedFromProject?.(removed, this.topic, m.joinRef);
   }
 
   private deliverTo(m: Member, d: Delivery): void {
@@ -108,6 +117,7 @@ export class Room {
         if (m.floors.size === 0) m.floors = null;
       }
     }
+    if (d.frame === null) return;
     this.stats.delivered++;
     m.client.send(d.frame);
   }
@@ -148,6 +158,8 @@ export class Room {
       this.logger.debug({ topic: this.topic, stream_id, last, version }, 'version gap');
     }
     this.versions.set(stream_id, version);
+    const removedUserId = removedMember(e.data);
+    if (removedUserId !== undefined) return { ...(broadcast ? this.frameFor(stream_id, version, broadcast) : { streamId: stream_id, version, frame: null, exclude: undefined }), removedUserId };
     return broadcast ? this.frameFor(stream_id, version, broadcast) : null;
   }
 
