@@ -42,7 +42,17 @@ if (flags['table-from']) {
   process.exit(0);
 }
 
+// Ctrl-C: exit, and the exit hook stops the npm start this run started (see NpmStartRun.launch).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
 const startedAt = new Date();
+const commit = (() => {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+})();
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
 await mkdir(flags.out, { recursive: true });
 const logFile = path.join(flags.out, `faults-${stamp}.log`);
@@ -64,13 +74,6 @@ const report = await runFaultSuite({
   onStartLine: (line) => appendFileSync(logFile, `${line}\n`),
 });
 
-const commit = (() => {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-})();
 const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, loadAverage: os.loadavg().map((l) => round(l, 1)) };
 const table = faultTable(report.results);
 const heading = `${startedAt.toISOString()} · commit ${commit} · ${machine.cores} cores ${machine.cpu} · ${machine.memoryGiB} GiB · Node ${machine.node} · ${report.users} users in ${report.projects} rooms`;

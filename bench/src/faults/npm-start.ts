@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { exitOf, freePort, readStackFile, waitUntil, type ProcessExit, type StackFile, type StackProcess } from '@siteflow/devstack';
+import { exitOf, freePort, readStackFile, stopOnProcessExit, waitUntil, type ProcessExit, type StackFile, type StackProcess } from '@siteflow/devstack';
 
 /**
  * The system as `npm start` runs it (scripts/start.mjs --no-build, built already), on a data
@@ -45,6 +45,8 @@ export class NpmStartRun {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    // Should this process end without stopping it (an error, Ctrl-C), npm start stops everything it runs.
+    stopOnProcessExit(child, 'SIGTERM');
     return new NpmStartRun(child, dataDir, port, jwtSecret, opts.onLine ?? (() => undefined));
   }
 
