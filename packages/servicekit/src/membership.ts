@@ -32,9 +32,10 @@ export interface ProjectMembershipOptions {
   /** The read model, schema-qualified: `chat.members`; it has project_id, user_id, username, role. */
   table: string;
   /**
-   * A follower learns of a new project a moment after documents created it. When the project is not
-   * known here at all, `require` waits this long for the consumer to catch up before refusing (the
-   * gateway admits a join only after documents said yes, so the first push may come that early).
+   * A follower learns of a new project or member a moment after documents recorded it. When the
+   * caller is not in the table, `require` waits this long for the consumers to catch up before
+   * refusing (the gateway admits a join only after documents said yes, so the first push may come
+   * that early).
    * 0 for the service that owns the projects.
    */
   waitForUnknownProjectMs: number;
@@ -45,27 +46,25 @@ const TABLE_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
 export function projectMembership(pool: Pool, opts: ProjectMembershipOptions): ProjectMembership {
   if (!TABLE_NAME.test(opts.table)) throw new Error(`invalid membership table ${JSON.stringify(opts.table)}`);
   const roleSql = `SELECT role FROM ${opts.table} WHERE project_id = $1 AND user_id = $2`;
-  const knownSql = `SELECT EXISTS (SELECT 1 FROM ${opts.table} WHERE project_id = $1) AS known`;
 
   const roleOf = async (projectId: number, userId: number, client: Queryable = pool) => {
     const { rows } = await client.query<{ role: string }>(prepared(roleSql, [projectId, userId]));
     const parsed = Role.safeParse(rows[0]?.role);
     return parsed.success ? parsed.data : null;
   };
-  const known = async (projectId: number) => (await pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
 
   return {
     roleOf,
     async require(ctx) {
       let role = await roleOf(ctx.project_id, ctx.user_id);
-      if (role === null && opts.waitForUnknownProjectMs > 0 && !(await known(ctx.project_id))) {
+      // A member just added (projects API) may push the moment documents admitted their join, a
+      // moment before this copy follows: the same short wait as for a new project. Only someone
+      // documents said yes to gets this far through the gateway, so a true non-member is rare here.
+      if (role === null && opts.waitForUnknownProjectMs > 0) {
         const deadline = Date.now() + opts.waitForUnknownProjectMs;
         for (let delay = 20; role === null && Date.now() < deadline; delay = Math.min(delay * 2, 250)) {
           await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
-          if (await known(ctx.project_id)) {
-            role = await roleOf(ctx.project_id, ctx.user_id);
-            break;
-          }
+          role = await roleOf(ctx.project_id, ctx.user_id);
         }
       }
       if (role === null) throw new AppError(NOT_A_MEMBER.code, NOT_A_MEMBER.message);
