@@ -1,5 +1,6 @@
 import type { ChatMessage, HistoryReply, RoomSnapshot } from '@siteflow/contracts';
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { RetryKeys } from '../realtime/retryKeys.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import { Avatar } from '../ui/Avatar.js';
 import { describeSendError } from './chatErrors.js';
@@ -37,6 +38,7 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
 
   const listRef = useRef<HTMLOListElement>(null);
   const stickToBottom = useRef(true);
+  const retryKeys = useRef(new RetryKeys());
   const heightBeforePrepend = useRef<number | null>(null);
   const [atBottom, setAtBottom] = useState(true);
   const [onScreen, setOnScreen] = useState(false);
@@ -143,7 +145,10 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
     setSending(true);
     setError(null);
     try {
-      const message = await push('chat:message', { text: checked.text });
+      // Sending the same text again after a failure is a retry of that message, not a second one.
+      const intent = checked.text;
+      const message = await push('chat:message', { text: checked.text }, { idempotencyKey: retryKeys.current.keyFor(intent) });
+      retryKeys.current.succeeded(intent);
       onSent(message);
       setDraft('');
       stopTyping();

@@ -3,6 +3,7 @@ import { formatMessageTime } from '../chat/formatTime.js';
 import { memberName } from '../room/members.js';
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { describeActionError } from '../realtime/actionError.js';
+import { RetryKeys } from '../realtime/retryKeys.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import type { ChecklistSnapshotData, ToggleReplyData } from '../realtime/wire.js';
 import { CHECKLIST_TITLE_MAX, checklistTitleProblem, movedItemIds, tickedBy, type RoomChecklist, type RoomChecklistItem } from './checklistState.js';
@@ -32,6 +33,8 @@ export function ChecklistPanel({ checklist, members, joined, isAdmin, push, onTo
   const { progress, completed_items, total_items } = checklist.progress;
   const percent = Math.min(100, Math.max(0, progress));
   const [pending, setPending] = useState<ReadonlySet<number>>(new Set());
+  // Adding the same title again after a failure is a retry, not a second item.
+  const addKeys = useRef(new RetryKeys());
   // A toggle shows at once; the reply or a refusal settles it (a refusal puts the box back).
   const [optimistic, setOptimistic] = useState<ReadonlyMap<number, boolean>>(new Map());
   const [error, setError] = useState<string | null>(null);
@@ -88,7 +91,8 @@ export function ChecklistPanel({ checklist, members, joined, isAdmin, push, onTo
     setAdding(true);
     setError(null);
     try {
-      onReplaced(await push('checklist:add_item', { title }));
+      onReplaced(await push('checklist:add_item', { title }, { idempotencyKey: addKeys.current.keyFor(title) }));
+      addKeys.current.succeeded(title);
       setNewTitle('');
     } catch (err) {
       setError(describeActionError('The item was not added', err));

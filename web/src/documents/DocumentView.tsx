@@ -1,3 +1,4 @@
+import { RetryKeys } from '../realtime/retryKeys.js';
 import type { RoomSnapshot } from '@siteflow/contracts';
 import { useCallback, useEffect, useId, useLayoutEffect, useReducer, useRef, useState } from 'react';
 import { holdUnsavedWork } from '../app/unsavedWork.js';
@@ -50,6 +51,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   const requestedFromRef = useRef(requestedFrom);
   const [showHistory, setShowHistory] = useState(false);
   const saveInFlight = useRef(false);
+  const saveKeys = useRef(new RetryKeys());
   const onSavedRef = useRef(onSaved);
   useLayoutEffect(() => {
     onSavedRef.current = onSaved;
@@ -162,7 +164,11 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
       saveInFlight.current = true;
       dispatch({ type: 'save_started' });
       try {
-        const reply = await push(kind === 'auto' ? 'document:auto_save' : 'document:save', payload);
+        // One key per (base version, text): saving the same text on the same base again after a
+        // failure is a retry, answered as the first was (not a version_conflict against itself).
+        const intent = `${kind}:${payload.base_version}:${payload.content}`;
+        const reply = await push(kind === 'auto' ? 'document:auto_save' : 'document:save', payload, { idempotencyKey: saveKeys.current.keyFor(intent) });
+        saveKeys.current.succeeded(intent);
         dispatch({ type: 'saved', version: reply.version, content: payload.content, at: reply.updated_at });
         if (reply.saved) onSavedRef.current({ document_id: doc.id, version: reply.version, updated_at: reply.updated_at, content: payload.content });
         return true;

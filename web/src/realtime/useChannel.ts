@@ -49,7 +49,8 @@ export interface ChannelApi<Reply> {
   /** Why the last join failed; cleared by the next successful join. */
   joinError: ChannelError | null;
   /** Pushes an event; rejects with a ChannelError (`unavailable` when not joined or unanswered). */
-  push: <E extends ProjectClientEvent>(event: E, payload: ClientPayload<E>) => Promise<PushReply<E>>;
+  /** `idempotencyKey`: the same key on a retry gets the first outcome (see RetryKeys). */
+  push: <E extends ProjectClientEvent>(event: E, payload: ClientPayload<E>, opts?: { idempotencyKey?: string }) => Promise<PushReply<E>>;
   /** Subscribes to a server event of this channel; returns the unsubscribe function. */
   on: <E extends ServerEvent>(event: E, callback: (payload: ServerPayload<E>) => void) => () => void;
 }
@@ -132,15 +133,17 @@ export function useChannel<Reply = unknown>(topic: string, params: Record<string
   }, [channel]);
 
   const push = useCallback(
-    <E extends ProjectClientEvent>(event: E, payload: ClientPayload<E>) =>
+    <E extends ProjectClientEvent>(event: E, payload: ClientPayload<E>, opts?: { idempotencyKey?: string }) =>
       new Promise<PushReply<E>>((resolve, reject) => {
         // Phoenix would buffer a push until the rejoin; a person pressing Send wants to know now.
         if (!channel || channel.state !== 'joined') {
           reject(notConnectedError());
           return;
         }
+        // A keyed push that is retried gets the first outcome (docs/protocol.md, "Retries").
+        const body = opts?.idempotencyKey ? { ...(payload as object), idempotency_key: opts.idempotencyKey } : (payload as object);
         channel
-          .push(event, payload as object)
+          .push(event, body)
           .receive('ok', (response: unknown) => resolve(response as PushReply<E>))
           .receive('error', (response: unknown) => reject(toChannelError(response)))
           .receive('timeout', () => reject(timeoutError()));

@@ -103,15 +103,18 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
     );
   }
 
+  // Roles are per project: what this user may do here is their role in this project's members.
+  const isAdmin = room.project?.members.find((m) => m.user_id === user.id)?.role === 'admin';
+
   return (
     <div className="page room">
       <RoomHeader
         project={room.project}
         projectId={projectId}
-        rename={room.project && user.role === 'admin' ? <ProjectNameControl name={room.project.name} joined={channel.joined} push={channel.push} /> : undefined}
+        rename={room.project && isAdmin ? <ProjectNameControl name={room.project.name} joined={channel.joined} push={channel.push} /> : undefined}
       >
         <OnlineUsers users={onlineUsers} selfId={user.id} documentTitle={documentTitle} />
-        {room.project && user.role === 'admin' && <ProjectStatusControl status={room.project.status} joined={channel.joined} push={channel.push} onSet={onStatusSet} />}
+        {room.project && isAdmin && <ProjectStatusControl status={room.project.status} joined={channel.joined} push={channel.push} onSet={onStatusSet} />}
       </RoomHeader>
       <nav className="room-nav" aria-label="Sections of the room">
         <a href="#documents">Documents</a>
@@ -140,7 +143,7 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
                 key={openDocument.id}
                 doc={openDocument}
                 selfId={user.id}
-                isAdmin={user.role === 'admin'}
+                isAdmin={isAdmin}
                 room={channel}
                 subscribeUser={userChannel.on}
                 epoch={room.epoch}
@@ -156,7 +159,7 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
             checklist={room.checklist}
             members={room.project?.members}
             joined={channel.joined}
-            isAdmin={user.role === 'admin'}
+            isAdmin={isAdmin}
             push={channel.push}
             onToggled={(reply) => dispatch({ type: 'checklist:toggled', reply })}
             onReplaced={(checklist) => dispatch({ type: 'checklist:replaced', checklist })}
