@@ -358,7 +358,7 @@ describe('infra/k8s, the production overlay', () => {
     }
   });
 
-  it('denies all traffic but what each process needs: DNS, NATS, Postgres for services, port 4000 into the gateway', () => {
+  it('denies all traffic but what each process needs: DNS, NATS, Postgres for services, port 4000 into the gateway, metrics scrapes into services', () => {
     const policies = resources.filter((r) => r.kind === 'NetworkPolicy') as unknown as INetworkPolicy[];
     const selecting = (labels: Record<string, string>) => policies.filter((p) => labelsMatch(p.spec!.podSelector.matchLabels, labels));
     const denyAll = policies.find((p) => Object.keys(p.spec!.podSelector).length === 0 && !p.spec!.ingress && !p.spec!.egress);
@@ -369,7 +369,8 @@ describe('infra/k8s, the production overlay', () => {
       const egressPorts = selecting(labels).flatMap((p) => (p.spec!.egress ?? []).flatMap((rule) => (rule.ports ?? []).map((port) => port.port)));
       const ingressPorts = selecting(labels).flatMap((p) => (p.spec!.ingress ?? []).flatMap((rule) => (rule.ports ?? []).map((port) => port.port)));
       expect(new Set(egressPorts), process).toEqual(new Set(process === 'gateway' ? [53, 4222] : [53, 4222, 5432]));
-      expect(ingressPorts, process).toEqual(process === 'gateway' ? container.ports!.map((p) => p.containerPort) : []);
+      // Ingress exactly on the ports the container serves: the gateway's HTTP, a service's metrics.
+      expect(new Set(ingressPorts), process).toEqual(new Set(container.ports!.map((p) => p.containerPort)));
       // NATS admits this process's pods on its client port.
       const natsAdmits = selecting(natsPodLabels).some((p) =>
         (p.spec!.ingress ?? []).some((rule) => rule.ports?.some((port) => port.port === 4222) && rule.from?.some((peer) => peer.podSelector && labelsMatch(peer.podSelector.matchLabels, labels))),
