@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type {} from '@siteflow/testing';
 import { probeContainerRuntime, provideInfrastructure, RealtimeError, startSiteflow, type Siteflow } from './index.js';
 
 /**
@@ -47,8 +48,21 @@ describe('fault handles', () => {
   let siteflow: Siteflow;
 
   beforeAll(async () => {
-    // A short push timeout: a paused service is answered `unavailable` after it.
-    siteflow = await startSiteflow({ partEnv: { gateway: { PUSH_TIMEOUT_MS: '2000' } } });
+    // The servers the test run already has, as a tester's CI would give them: the kit works in a
+    // database of its own there. A short push timeout: a paused service is answered `unavailable` after it.
+    siteflow = await startSiteflow({
+      natsUrl: inject('natsUrl'),
+      databaseUrl: inject('databaseUrl'),
+      freshJetStream: true,
+      partEnv: { gateway: { PUSH_TIMEOUT_MS: '2000' } },
+    });
+  });
+
+  it('takes given servers as they are and works in a database of its own', () => {
+    expect(siteflow.infrastructure.sources).toEqual({ nats: 'options', database: 'options' });
+    expect(siteflow.natsUrl).toBe(inject('natsUrl'));
+    expect(new URL(siteflow.databaseUrl).pathname).toMatch(/^\/siteflow_suite_[0-9a-f]{10}$/);
+    expect(new URL(siteflow.databaseUrl).pathname).not.toBe(new URL(inject('databaseUrl')).pathname);
   });
 
   afterAll(async () => {
