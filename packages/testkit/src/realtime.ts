@@ -79,6 +79,8 @@ export class RealtimeClient {
   readonly #channels = new Map<string, Channel>();
   readonly #waiters = new Set<{ topic: string; event: string; check: (payload: unknown) => void }>();
   readonly #closeWaiters = new Set<() => void>();
+  /** Presence waits of every joined topic: each re-checks its own view on any sync. */
+  readonly #presenceSyncs = new Set<() => void>();
   #open = false;
   #closes = 0;
 
@@ -255,8 +257,6 @@ export class RealtimeClient {
         }),
     };
   }
-
-  readonly #presenceSyncs = new Set<() => void>();
 
   /**
    * Pushes `event` on a joined topic and resolves with how it was answered: `ok` with the reply
