@@ -1,29 +1,72 @@
-import { useSession } from '../auth/AuthProvider.js';
+import { useCallback, useEffect, useState } from 'react';
+import type { UserProject } from '@siteflow/contracts';
+import { useAuth, useSession } from '../auth/AuthProvider.js';
 import { Link } from '../routing/Router.js';
 import { planningPath } from '../routing/routes.js';
 import { useDocumentTitle } from '../ui/useDocumentTitle.js';
-import { projectCatalog } from './catalog.js';
+import { fetchProjectList, ProjectListError, statusLabel } from './projectList.js';
+
+type ListState = { kind: 'loading' } | { kind: 'loaded'; projects: UserProject[] } | { kind: 'failed'; message: string };
 
 export function ProjectsPage() {
-  const { user } = useSession();
+  const { token } = useSession();
+  const { signOut } = useAuth();
   useDocumentTitle('Projects');
+  const [state, setState] = useState<ListState>({ kind: 'loading' });
+
+  const load = useCallback(
+    (isCurrent: () => boolean = () => true) => {
+      setState({ kind: 'loading' });
+      fetchProjectList(token).then(
+        (projects) => isCurrent() && setState({ kind: 'loaded', projects }),
+        (err: unknown) => {
+          if (!isCurrent()) return;
+          if (err instanceof ProjectListError && err.signedOut) return signOut();
+          setState({ kind: 'failed', message: err instanceof Error ? err.message : String(err) });
+        },
+      );
+    },
+    [token, signOut],
+  );
+  useEffect(() => {
+    let current = true;
+    load(() => current);
+    return () => {
+      current = false;
+    };
+  }, [load]);
+
   return (
     <div className="page page-narrow">
       <h1 className="page-title">Projects</h1>
       <p className="page-lead">Open a project's planning room to work on its documents, checklist and chat with the team.</p>
-      <ul className="project-list">
-        {projectCatalog.map((project) => (
-          <li key={project.id} className="card project-card">
-            <div>
-              <h2 className="project-name">{project.name}</h2>
-              <p className="muted">{project.description}</p>
-            </div>
-            <Link className="button button-primary" to={planningPath(project.id, user.role)}>
-              Open planning room<span className="visually-hidden"> for {project.name}</span>
-            </Link>
-          </li>
-        ))}
-      </ul>
+      {state.kind === 'loading' && <p className="muted" role="status">Loading your projects…</p>}
+      {state.kind === 'failed' && (
+        <div role="alert" className="card">
+          <p>{state.message}</p>
+          <button type="button" className="button" onClick={() => load()}>
+            Try again
+          </button>
+        </div>
+      )}
+      {state.kind === 'loaded' && state.projects.length === 0 && <p className="muted">You are not a member of any project yet. Ask the project's owner in Siteflow to add you.</p>}
+      {state.kind === 'loaded' && state.projects.length > 0 && (
+        <ul className="project-list">
+          {state.projects.map((project) => (
+            <li key={project.id} className="card project-card">
+              <div>
+                <h2 className="project-name">{project.name}</h2>
+                <p className="muted">
+                  {statusLabel(project.status)} · {project.role === 'admin' ? 'Admin' : 'Customer'}
+                </p>
+              </div>
+              <Link className="button button-primary" to={planningPath(project.id, project.role)}>
+                Open planning room<span className="visually-hidden"> for {project.name}</span>
+              </Link>
+            </li>
+          ))}
+        </ul>
+      )}
     </div>
   );
 }
