@@ -234,7 +234,15 @@ describe('NATS least privilege', () => {
       for await (const c of jsm.consumers.list(stream)) if (c.config.durable_name) names.push(c.config.durable_name);
       return names.sort();
     };
-    expect(await durables('EVENTS_DOCUMENTS')).toEqual(['chat-members', 'checklist-members', 'presence-document-locks', 'presence-members']);
+    expect(await durables('EVENTS_DOCUMENTS')).toEqual([
+      'chat-members',
+      'chat-members-changes',
+      'checklist-members',
+      'checklist-members-changes',
+      'presence-document-locks',
+      'presence-members',
+      'presence-members-changes',
+    ]);
     expect(await durables('EVENTS_PRESENCE')).toEqual(['documents-presence-evictions']);
 
     // And none of it needed anything the permissions refuse.
@@ -319,6 +327,8 @@ describe('NATS least privilege', () => {
     // Its own things still work on the same connection: its stream, its own consumer.
     expect((await jsm.streams.info('EVENTS_CHAT')).config.name).toBe('EVENTS_CHAT');
     expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-members')).config.filter_subject).toBe('project.*.ev.documents.ProjectCreated');
+    expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-members-changes')).config.filter_subject).toBe('project.*.ev.documents.ProjectMembershipChanged');
+    await expect(consumer('chat-members-changes', 'project.*.ev.documents.>')).rejects.toThrow(/permissions violation/i);
     expect(chat.isClosed()).toBe(false);
 
     // The server's log, on which the "none needed" check of the stack test relies, names them.
