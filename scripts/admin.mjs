@@ -8,8 +8,8 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** The key `npm start` signs session tokens with (packages/devstack writes it on first start). */
-const DEV_SECRET_FILE = path.join(ROOT, '.data', 'jwt-secret');
+/** The key `npm start` signs session tokens with (packages/devstack writes it on first start, in DATA_DIR). */
+const DEV_SECRET_FILE = path.join(path.resolve(ROOT, process.env.DATA_DIR || '.data'), 'jwt-secret');
 
 const USAGE = `usage: npm run admin -- <command> [options]
 

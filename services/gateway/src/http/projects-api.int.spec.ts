@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { SignJWT } from 'jose';
 import type { RoomSnapshot } from '@siteflow/contracts';
-import { rawSocket, useStack, type RawSocket } from '@siteflow/testing';
+import { rawSocket, REPO_ROOT, useStack, type RawSocket } from '@siteflow/testing';
 
 /**
  * The projects API against the running system: who may call it (bearer token, scope
@@ -250,5 +255,33 @@ describe('projects API', () => {
       `SELECT type, data FROM documents.events WHERE stream_id = 'project-7100' ORDER BY version`,
     );
     expect(rows.map((r) => (r.type === 'ProjectMembershipChanged' ? r.data.change : r.type))).toEqual(['ProjectCreated', 'removed', 'added', 'role_changed']);
+  });
+
+  it('npm run admin: the same API from the command line, with a development token from the dev key', async () => {
+    const run = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['scripts/admin.mjs', ...args, '--url', stack().gatewayUrl], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, JWT_SECRET: stack().jwtSecret, SITEFLOW_ADMIN_TOKEN: '' },
+        timeout: 60_000,
+      });
+    expect((await run('create', '--id', '7200', '--name', 'From the CLI', '--member', '501:dana:admin')).stdout).toMatch(/created project 7200 "From the CLI" with 1 members/);
+    expect((await run('add-member', '7200', '502', 'erik', 'customer')).stdout).toMatch(/erik \(502\) is customer of project 7200/);
+    expect((await run('list')).stdout).toMatch(/7200\s+planning\s+2 members\s+From the CLI/);
+    expect((await run('remove-member', '7200', '502')).stdout).toMatch(/user 502 removed from project 7200/);
+    expect((await run('update', '7200', '--status', 'review')).stdout).toMatch(/project 7200: "From the CLI", review/);
+    // A refusal is the API's code and message, and a failing exit.
+    await expect(run('remove-member', '7200', '502')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404 not_found/) });
+    // A development token for a user: the gateway accepts it.
+    const token = (await run('token', '--sub', '501', '--username', 'dana')).stdout.trim();
+    const mine = await api('GET', '/api/projects', { token });
+    expect(mine.body.projects.map((p: { id: number }) => p.id)).toContain(7200);
+    // Without the dev key, no token.
+    await expect(
+      promisify(execFile)(process.execPath, ['scripts/admin.mjs', 'token', '--sub', '1', '--username', 'x'], {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? '', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'admin-cli-')) },
+        timeout: 30_000,
+      }),
+    ).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/no dev key/) });
   });
 });
