@@ -1,6 +1,7 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
-import { AppError, NOT_A_MEMBER, ProjectCreatedEvent, ProjectMembershipChangedEvent, Role, type CommandContext, type ProjectMember } from '@siteflow/contracts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { AppError, NOT_A_MEMBER, ProjectCreatedEvent, ProjectMembershipChangedEvent, Role, streamFor, type CommandContext, type ProjectMember } from '@siteflow/contracts';
 import { prepared } from '@siteflow/eventstore';
 import type { z } from 'zod';
 import { consumeEvents } from './consume.js';
@@ -33,19 +34,29 @@ export interface ProjectMembershipOptions {
   table: string;
   /**
    * A follower learns of a new project or member a moment after documents recorded it. When the
-   * caller is not in the table, `require` waits this long for the consumers to catch up before
-   * refusing (the gateway admits a join only after documents said yes, so the first push may come
-   * that early).
+   * project is not known here, or membership changes are still pending, `require` waits up to this
+   * long for the consumers to catch up before refusing (the gateway admits a join only after
+   * documents said yes, so the first push may come that early).
    * 0 for the service that owns the projects.
    */
   waitForUnknownProjectMs: number;
 }
 
 const TABLE_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
+/** How long a caller missing from a known project is looked for again before consumer lag is asked. */
+const RELAY_GRACE_MS = 300;
 
-export function projectMembership(pool: Pool, opts: ProjectMembershipOptions): ProjectMembership {
+/**
+ * Whether membership changes are still on their way to this service's table (its consumer has
+ * events not yet handled). Without it, a caller missing from a known project is refused at once.
+ */
+export type MembershipChangesPending = () => Promise<boolean>;
+
+export function projectMembership(pool: Pool, opts: ProjectMembershipOptions, changesPending?: MembershipChangesPending): ProjectMembership {
   if (!TABLE_NAME.test(opts.table)) throw new Error(`invalid membership table ${JSON.stringify(opts.table)}`);
   const roleSql = `SELECT role FROM ${opts.table} WHERE project_id = $1 AND user_id = $2`;
+  const knownSql = `SELECT EXISTS (SELECT 1 FROM ${opts.table} WHERE project_id = $1) AS known`;
+  const known = async (projectId: number) => (await pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
 
   const roleOf = async (projectId: number, userId: number, client: Queryable = pool) => {
     const { rows } = await client.query<{ role: string }>(prepared(roleSql, [projectId, userId]));
@@ -57,12 +68,16 @@ export function projectMembership(pool: Pool, opts: ProjectMembershipOptions): P
     roleOf,
     async require(ctx) {
       let role = await roleOf(ctx.project_id, ctx.user_id);
-      // A member just added (projects API) may push the moment documents admitted their join, a
-      // moment before this copy follows: the same short wait as for a new project. Only someone
-      // documents said yes to gets this far through the gateway, so a true non-member is rare here.
+      // Not here (yet?): a new project, or a member just added (projects API) whose first push may
+      // come the moment documents admitted their join, a moment before this copy follows. Wait while
+      // the project is unknown or membership changes are still pending, not for a plain non-member.
       if (role === null && opts.waitForUnknownProjectMs > 0) {
         const deadline = Date.now() + opts.waitForUnknownProjectMs;
-        for (let delay = 20; role === null && Date.now() < deadline; delay = Math.min(delay * 2, 250)) {
+        // The grace covers a change documents committed that its outbox has not published yet.
+        const graceEnd = Date.now() + Math.min(RELAY_GRACE_MS, opts.waitForUnknownProjectMs);
+        const worthWaiting = async () =>
+          Date.now() < graceEnd || !(await known(ctx.project_id)) || (changesPending ? await changesPending().catch(() => true) : false);
+        for (let delay = 20; role === null && Date.now() < deadline && (await worthWaiting()); delay = Math.min(delay * 2, 250)) {
           await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
           role = await roleOf(ctx.project_id, ctx.user_id);
         }
@@ -192,7 +207,25 @@ export class ProjectMembersModule {
       module: ProjectMembersModule,
       providers: [
         ProjectMembersFollower,
-        { provide: PROJECT_MEMBERSHIP, inject: [SERVICE_KIT], useFactory: (kit: ServiceKit) => projectMembership(kit.pool, opts) },
+        {
+          provide: PROJECT_MEMBERSHIP,
+          inject: [SERVICE_KIT],
+          useFactory: (kit: ServiceKit) => {
+            const follow = opts.follow;
+            if (!follow) return projectMembership(kit.pool, opts);
+            // One small JetStream request, made only when a caller is missing from a known project.
+            let manager: ReturnType<typeof jetstreamManager> | null = null;
+            const pending = async () => {
+              manager ??= jetstreamManager(kit.nats).catch((err: unknown) => {
+                manager = null;
+                throw err;
+              });
+              const info = await (await manager).consumers.info(streamFor('documents').name, memberChangesDurable(follow.durable));
+              return info.num_pending + info.num_ack_pending > 0;
+            };
+            return projectMembership(kit.pool, opts, pending);
+          },
+        },
       ],
       exports: [PROJECT_MEMBERSHIP],
     };
