@@ -195,8 +195,15 @@ describe('the outbox relay held back by an open transaction', () => {
 
 /** Seconds left on the keepalive timer of the one established socket `filter` selects (ss). */
 async function keepaliveTimerS(filter: string): Promise<number> {
-  const { stdout } = await promisify(execFile)('ss', ['-tnoH', 'state', 'established', filter]);
-  const timer = /timer:\(keepalive,(?:(\d+)min)?(?:(\d+(?:\.\d+)?)sec)?(?:(\d+)ms)?/.exec(stdout);
-  if (!timer) throw new Error(`no keepalive timer on ${filter}: ${JSON.stringify(stdout)}`);
-  return Number(timer[1] ?? 0) * 60 + Number(timer[2] ?? 0) + Number(timer[3] ?? 0) / 1000;
+  // While a segment is unacknowledged the kernel shows the retransmission timer (`timer:(on,…)`)
+  // instead: on a busy machine that lasts a moment, so look again until the socket is idle.
+  let stdout = '';
+  for (let attempt = 0; attempt < 50; attempt++) {
+    stdout = (await promisify(execFile)('ss', ['-tnoH', 'state', 'established', filter])).stdout;
+    const timer = /timer:\(keepalive,(?:(\d+)min)?(?:(\d+(?:\.\d+)?)sec)?(?:(\d+)ms)?/.exec(stdout);
+    if (timer) return Number(timer[1] ?? 0) * 60 + Number(timer[2] ?? 0) + Number(timer[3] ?? 0) / 1000;
+    if (!/timer:\(on,/.test(stdout)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no keepalive timer on ${filter}: ${JSON.stringify(stdout)}`);
 }

@@ -68,7 +68,8 @@ const ctxOf = (u: (typeof DEMO_USERS)[number], projectId: number, role = u.role)
 });
 
 describe('join authorization and per-project roles', () => {
-  const stack = useStack();
+  // bob's lock (held from the start) must not lapse during the file: a lapse is a write.
+  const stack = useStack({ env: { LOCK_LEASE_MS: '1500000' } });
   const tokens: Record<string, string> = {};
   let pool: pg.Pool;
   const sockets: RawSocket[] = [];

@@ -37,7 +37,11 @@ describe('presence bucket limits', () => {
     const { state } = await jsm.streams.info('KV_presence');
     expect(state.bytes).toBeLessThanOrEqual(MAX_BYTES);
     const aliceKeys = async () => (await bucket.keys()).filter((k) => k.startsWith(`p1.u${alice.user.id}.`));
-    expect(await aliceKeys(), "alice's key, the oldest, was dropped").toEqual([]);
+    // The oldest went (the first fillers; alice's own key too, unless her gateway has already
+    // tracked her again, which may happen at any moment: that is the point).
+    const left = await bucket.keys();
+    expect(left).not.toContain(presenceKey({ projectId: 424242, userId: 5000, connectionId: 'filler-0' }));
+    expect(left).toContain(presenceKey({ projectId: 424242, userId: 5399, connectionId: 'filler-399' }));
 
     // Presence restarted reads the bucket as it is now; alice's gateway sees it holds fewer
     // connections than it has and tracks hers again.

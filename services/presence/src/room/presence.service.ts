@@ -89,6 +89,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private serverClockOffsetMs = 0;
   private viewLoaded = false;
   private readonly stops: Array<() => void> = [];
+  private stopWatch: () => void = () => {};
+  private reloading = false;
   private sweeping = false;
   private readonly metrics: PresenceMetrics;
 
@@ -107,7 +109,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     this.grace = new EvictionGrace(this.ttlMs, this.kit.config.PRESENCE_SWEEP_MS);
     this.bucket = await PresenceBucket.open<Stored>(this.kit.nats, this.kit.config.PRESENCE_KEY_MAX_AGE_MS, this.kit.config.PRESENCE_BUCKET_MAX_BYTES);
     const watch = await this.bucket.watch((e) => this.observe(e));
-    this.stops.push(() => watch.stop());
+    this.stopWatch = () => watch.stop();
+    this.stops.push(() => this.stopWatch());
     // Snapshots, refreshes and the sweep all read the view: none is served from a partial one
     // (Nest subscribes the handlers once this returns).
     let timer: NodeJS.Timeout | undefined;
@@ -159,11 +162,45 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
           this.grace.interrupted(monotonic());
           this.kit.logger.warn({ status: s.type }, 'NATS connection interrupted: no eviction for one TTL');
         }
+        if (s.type === 'reconnect') void this.reloadView();
       }
     })().catch((e) => this.kit.logger.error({ err: e }, 'NATS status watcher stopped'));
 
     const sweep = setInterval(() => this.tick(), this.kit.config.PRESENCE_SWEEP_MS);
     this.stops.push(() => clearInterval(sweep));
+  }
+
+  /**
+   * After a reconnect the watch cannot be trusted to have seen every change (a restarted NATS
+   * server drops its consumers, and what was written or deleted meanwhile never reaches it): the
+   * view is read again from the bucket by a new watch. Evictions are held meanwhile (the
+   * reconnect started a grace), and the reload is quick.
+   */
+  private async reloadView(): Promise<void> {
+    if (this.reloading) return;
+    this.reloading = true;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          this.stopWatch();
+          this.byProject.clear();
+          this.byGateway.clear();
+          this.liveness.clear();
+          this.gatewayOfKey.clear();
+          const watch = await this.bucket.watch((e) => this.observe(e));
+          this.stopWatch = () => watch.stop();
+          await watch.loaded;
+          this.grace.interrupted(monotonic());
+          this.kit.logger.info({ gateways: this.liveness.size, connections: this.connectionCount() }, 'presence view read again after a NATS reconnect');
+          return;
+        } catch (err) {
+          this.kit.logger.warn({ err, attempt }, 'reading the presence view again failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
+        }
+      }
+    } finally {
+      this.reloading = false;
+    }
   }
 
   onModuleDestroy(): void {
@@ -211,8 +248,13 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       const meta = joinedMeta(ctx, now, newPhxRef());
       if (current && current.value !== null) {
         const held = current.value as PresenceEntry;
-        // A gateway restoring a connection that is there after all: nothing changes.
-        if (retrack) return { meta: held.meta, replaced_phx_ref: null };
+        // A gateway restoring a connection that is there after all: the entry is written again as
+        // it is, so that every instance whose watch missed it (around a NATS restart) sees it and
+        // counts it for that gateway again; nobody is told anything.
+        if (retrack) {
+          if ((await this.bucket.update(key, held, current.revision)) === null) continue;
+          return { meta: held.meta, replaced_phx_ref: null };
+        }
         // The same connection joined again (a rejoin): an update of its meta, same session.
         const revision = await this.bucket.update(key, { session_id: held.session_id, meta, gateway_id: gatewayId }, current.revision);
         if (revision === null) continue;
