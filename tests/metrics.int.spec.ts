@@ -155,7 +155,8 @@ describe('metrics scraped from the running processes', () => {
     await expect.poll(async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_tracked_connections'), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
     const presence = await serviceMetrics(ports.presence!);
     expect(valueOf(presence, 'siteflow_presence_live_gateways')).toBe(1);
-    expect(valueOf(presence, 'siteflow_presence_sweep_duration_seconds_count')).toBeGreaterThan(0);
+    // The first sweep runs a sweep interval after presence's view loaded: wait for it, not for time.
+    await expect.poll(async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_sweep_duration_seconds_count'), { timeout: 30_000 }).toBeGreaterThan(0);
 
     // Documents releases evicted connections' locks through a durable consumer: its counts show.
     await expect
