@@ -171,23 +171,27 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
       }
     });
     ws.on('error', (err) => socketLogger.debug({ err, connection: conn.id }, 'socket error'));
-    ws.on('close', () => {
-      const left = (perUser.get(user.id) ?? 1) - 1;
-      if (left > 0) perUser.set(user.id, left);
-      else perUser.delete(user.id);
-      const topics = conn.joinedTopics;
-      conn.dispose();
-      connections.delete(conn);
-      byId.delete(conn.id);
-      // Services release what this connection held (edit locks, presence).
-      const projectIds = topics.flatMap((t) => (t.startsWith('project:') ? [Number(t.slice(8))] : []));
-      try {
-        const notice: ConnectionClosedNotice = { connection_id: conn.id, user_id: user.id, project_ids: projectIds };
-        nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify(notice)));
-      } catch (err) {
-        socketLogger.warn({ err }, 'could not announce closed connection');
-      }
-    });
+    ws.on('close', () => release(conn));
+  }
+
+  /**
+   * A connection is gone (its socket closed, or the gateway stops and it did not answer): it
+   * leaves its rooms and the services are told, once, to release what it held (edit locks).
+   */
+  function release(conn: Connection): void {
+    if (!connections.delete(conn)) return;
+    byId.delete(conn.id);
+    const left = (perUser.get(conn.user.id) ?? 1) - 1;
+    if (left > 0) perUser.set(conn.user.id, left);
+    else perUser.delete(conn.user.id);
+    const projectIds = conn.joinedTopics.flatMap((t) => (t.startsWith('project:') ? [Number(t.slice(8))] : []));
+    conn.dispose();
+    try {
+      const notice: ConnectionClosedNotice = { connection_id: conn.id, user_id: conn.user.id, project_ids: projectIds };
+      nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify(notice)));
+    } catch (err) {
+      socketLogger.warn({ err }, 'could not announce closed connection');
+    }
   }
 
   /** A frame above the ordinary bound is allowed only for an event whose own bound covers it. */
@@ -245,12 +249,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
       const graceEnds = Date.now() + 1_000;
       while (connections.size > 0 && Date.now() < graceEnds) await new Promise((resolve) => setTimeout(resolve, 10));
       const unanswered = [...connections];
-      for (const c of unanswered) {
-        const projectIds = c.joinedTopics.flatMap((t) => (t.startsWith('project:') ? [Number(t.slice(8))] : []));
-        const notice: ConnectionClosedNotice = { connection_id: c.id, user_id: c.user.id, project_ids: projectIds };
-        nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify(notice)));
-        c.dispose();
-      }
+      for (const c of unanswered) release(c);
       await untracked;
       // The server has every notice once this returns; only then may the caller drain NATS.
       await nats.flush();

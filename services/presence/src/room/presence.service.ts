@@ -108,18 +108,10 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     this.grace = new EvictionGrace(this.ttlMs, this.kit.config.PRESENCE_SWEEP_MS);
     this.bucket = await PresenceBucket.open<Stored>(this.kit.nats, this.kit.config.PRESENCE_KEY_MAX_AGE_MS, this.kit.config.PRESENCE_BUCKET_MAX_BYTES);
-    const watch = await this.bucket.watch((e) => this.observe(e));
-    this.stopWatch = () => watch.stop();
     this.stops.push(() => this.stopWatch());
     // Snapshots, refreshes and the sweep all read the view: none is served from a partial one
     // (Nest subscribes the handlers once this returns).
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      watch.loaded,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the presence bucket did not load within ${VIEW_LOAD_TIMEOUT_MS} ms`)), VIEW_LOAD_TIMEOUT_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    await this.loadView();
     this.viewLoaded = true;
     this.grace.viewLoaded(monotonic());
     this.kit.logger.info({ gateways: this.liveness.size, connections: this.connectionCount(), grace_ms: this.ttlMs }, 'presence view loaded; evictions wait one TTL');
@@ -171,6 +163,27 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
+   * (Re)builds the view from the bucket: a new watch delivers every key's entry, then every change.
+   * Any earlier watch and what it saw are dropped first.
+   */
+  private async loadView(): Promise<void> {
+    this.stopWatch();
+    this.byProject.clear();
+    this.byGateway.clear();
+    this.liveness.clear();
+    this.gatewayOfKey.clear();
+    const watch = await this.bucket.watch((e) => this.observe(e));
+    this.stopWatch = () => watch.stop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      watch.loaded,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the presence bucket did not load within ${VIEW_LOAD_TIMEOUT_MS} ms`)), VIEW_LOAD_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  /**
    * After a reconnect the watch cannot be trusted to have seen every change (a restarted NATS
    * server drops its consumers, and what was written or deleted meanwhile never reaches it): the
    * view is read again from the bucket by a new watch. Evictions are held meanwhile (the
@@ -182,14 +195,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          this.stopWatch();
-          this.byProject.clear();
-          this.byGateway.clear();
-          this.liveness.clear();
-          this.gatewayOfKey.clear();
-          const watch = await this.bucket.watch((e) => this.observe(e));
-          this.stopWatch = () => watch.stop();
-          await watch.loaded;
+          await this.loadView();
           this.grace.interrupted(monotonic());
           this.kit.logger.info({ gateways: this.liveness.size, connections: this.connectionCount() }, 'presence view read again after a NATS reconnect');
           return;
