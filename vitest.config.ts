@@ -8,7 +8,13 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: 'unit', sequence: { groupOrder: 0 }, include: ['**/*.unit.spec.ts', '**/*.unit.spec.tsx'], exclude, environment: 'node' },
+        test: {
+          name: 'unit',
+          sequence: { groupOrder: 0 },
+          include: ['**/*.unit.spec.ts', '**/*.unit.spec.tsx'],
+          exclude,
+          environment: 'node',
+        },
       },
       {
         test: {

@@ -97,7 +97,8 @@ function member(spec) {
 
 function printProjects(projects) {
   if (projects.length === 0) return console.log('(no projects)');
-  for (const p of projects) console.log([String(p.id).padStart(6), p.status.padEnd(11), p.role ?? `${p.members} members`, p.name].join('  '));
+  for (const p of projects)
+    console.log([String(p.id).padStart(6), p.status.padEnd(11), p.role ?? `${p.members} members`, p.name].join('  '));
 }
 
 async function main(argv) {
@@ -131,7 +132,9 @@ async function main(argv) {
       if (!values.name) throw new CliError('--name is required');
       if (!values.member?.length) throw new CliError('at least one --member ID:USERNAME:ROLE is required');
       const body = { name: values.name, members: values.member.map(member), ...(values.id ? { id: Number(values.id) } : {}) };
-      return out(await call(values, 'POST', '/api/admin/projects', body), (p) => console.log(`created project ${p.id} "${p.name}" with ${p.members.length} members`));
+      return out(await call(values, 'POST', '/api/admin/projects', body), (p) =>
+        console.log(`created project ${p.id} "${p.name}" with ${p.members.length} members`),
+      );
     }
     case 'add-member': {
       const [project, userId, username, role] = positional(args, 4, 'PROJECT USER_ID USERNAME ROLE');
@@ -147,10 +150,14 @@ async function main(argv) {
     case 'update': {
       const [project] = positional(args, 1, 'PROJECT');
       const body = { ...(values.name ? { name: values.name } : {}), ...(values.status ? { status: values.status } : {}) };
-      return out(await call(values, 'PATCH', `/api/admin/projects/${project}`, body), (p) => console.log(`project ${p.id}: "${p.name}", ${p.status}`));
+      return out(await call(values, 'PATCH', `/api/admin/projects/${project}`, body), (p) =>
+        console.log(`project ${p.id}: "${p.name}", ${p.status}`),
+      );
     }
     case 'token':
-      return console.log(await mintToken({ sub: values.sub, username: values.username, role: values.role, scope: values.scope, ttl: values.ttl ?? 3600 }));
+      return console.log(
+        await mintToken({ sub: values.sub, username: values.username, role: values.role, scope: values.scope, ttl: values.ttl ?? 3600 }),
+      );
     case undefined:
     case 'help':
       return console.log(USAGE);

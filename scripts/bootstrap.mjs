@@ -56,10 +56,7 @@ function buildWeb() {
   const scripts = JSON.parse(readFileSync(manifest, 'utf8')).scripts ?? {};
   if (!scripts.build) return;
   const built = mtimeMs(path.join(ROOT, 'web', 'dist', 'index.html'));
-  const inputs = [
-    path.join(ROOT, 'web'),
-    path.join(ROOT, 'packages', 'contracts', 'src'),
-  ];
+  const inputs = [path.join(ROOT, 'web'), path.join(ROOT, 'packages', 'contracts', 'src')];
   if (built !== undefined && newestMtime(inputs, new Set(['node_modules', 'dist'])) <= built) {
     console.log('> web build is up to date');
     return;

@@ -11,7 +11,11 @@ ensureDependencies();
 build();
 // The test files are type-checked too (vitest only strips types).
 console.log('> tsc -p tsconfig.tests.json --noEmit');
-const typecheck = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.tests.json', '--noEmit'], { cwd: ROOT, stdio: 'inherit' });
+const typecheck = spawnSync(
+  process.execPath,
+  [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.tests.json', '--noEmit'],
+  { cwd: ROOT, stdio: 'inherit' },
+);
 if (typecheck.status !== 0) process.exit(typecheck.status ?? 1);
 
 const vitest = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...process.argv.slice(2)], {

@@ -33,12 +33,17 @@ const requiredVars = ['JWT_SECRET', ...natsUsers.map(passwordVar)];
 
 // Draft 07, which the file names by an https URL Ajv does not know (it knows the http one): left out.
 const { $schema: _draft07, ...composeSchema } = JSON.parse(
-  readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('dclint/package.json')), 'schemas/compose.schema.json'), 'utf8'),
+  readFileSync(
+    path.join(path.dirname(createRequire(import.meta.url).resolve('dclint/package.json')), 'schemas/compose.schema.json'),
+    'utf8',
+  ),
 ) as Record<string, unknown>;
 // The options dclint validates with: the spec's schema uses union types and keywords strict mode refuses.
 const validateCompose = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true }).compile(composeSchema);
 const schemaErrors = (doc: unknown): string[] =>
-  validateCompose(doc) ? [] : (validateCompose.errors ?? []).map((e: ErrorObject) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+  validateCompose(doc)
+    ? []
+    : (validateCompose.errors ?? []).map((e: ErrorObject) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
 
 /** Every string value of a parsed YAML document (keys too: compose interpolates only values, but a `$` in a key is a mistake). */
 function strings(value: unknown, found: string[] = []): string[] {
@@ -158,7 +163,8 @@ describe('docker-compose.yml', () => {
     const volumes = Object.keys((compose as unknown as { volumes?: Record<string, unknown> }).volumes ?? {});
     for (const [name, s] of Object.entries(services)) {
       const dependsOn = (s as { depends_on?: Record<string, unknown> | string[] }).depends_on ?? [];
-      for (const dependency of Array.isArray(dependsOn) ? dependsOn : Object.keys(dependsOn)) expect(Object.keys(services), `${name} depends on ${dependency}`).toContain(dependency);
+      for (const dependency of Array.isArray(dependsOn) ? dependsOn : Object.keys(dependsOn))
+        expect(Object.keys(services), `${name} depends on ${dependency}`).toContain(dependency);
       for (const mount of s.volumes ?? []) {
         const source = mount.split(':')[0]!;
         if (!source.startsWith('.') && !source.startsWith('/')) expect(volumes, `${name} mounts ${source}`).toContain(source);

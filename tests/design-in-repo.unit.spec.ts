@@ -46,7 +46,8 @@ function referencesIn(file: string): string[] {
     .toString('utf8')
     .split('\n')
     .forEach((line, i) => {
-      for (const [what, pattern] of outsideReferences) if (pattern.test(line)) found.push(`${file}:${i + 1}: ${what}: ${line.trim().slice(0, 160)}`);
+      for (const [what, pattern] of outsideReferences)
+        if (pattern.test(line)) found.push(`${file}:${i + 1}: ${what}: ${line.trim().slice(0, 160)}`);
     });
   return found;
 }
@@ -68,7 +69,10 @@ describe('the design lives in the repository (docs/)', () => {
     const samples = ['See `../shared/DESIGN.md`.', '(DESIGN, "Running it")', '(seed, section 8)', "the seed's 30 minutes"];
     expect(samples.map((s) => outsideReferences.some(([, p]) => p.test(s)))).toEqual([true, true, true, true]);
     for (const legit of ['SEED_DEMO', 'seeded demo project', 'seed demo project 1', 'design system']) {
-      expect(outsideReferences.some(([, p]) => p.test(legit)), legit).toBe(false);
+      expect(
+        outsideReferences.some(([, p]) => p.test(legit)),
+        legit,
+      ).toBe(false);
     }
   });
 });

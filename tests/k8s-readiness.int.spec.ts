@@ -11,13 +11,14 @@ import { useStack } from '@siteflow/testing';
 // queue-group listener's.
 const probe = fileURLToPath(new URL('../infra/k8s/base/probes/nats-connected.cjs', import.meta.url));
 
-describe('the services\' readiness check against real services', () => {
+describe("the services' readiness check against real services", () => {
   const stack = useStack({ gateway: false });
 
   it.each(SERVICES)('%s, once serving, holds exactly the two NATS connections the check asks for', (name) => {
     const natsPort = new URL(stack().natsUrl.split(',')[0]!).port || '4222';
     const pid = String(stack().process(name).pid);
-    const run = (wanted: string) => spawnSync(process.execPath, [probe, natsPort, wanted, pid], { cwd: path.dirname(probe), encoding: 'utf8' });
+    const run = (wanted: string) =>
+      spawnSync(process.execPath, [probe, natsPort, wanted, pid], { cwd: path.dirname(probe), encoding: 'utf8' });
     const ready = run('2');
     expect(ready.status, ready.stderr).toBe(0);
     const more = run('3');

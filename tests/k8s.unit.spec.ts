@@ -73,14 +73,17 @@ let deployments: Array<{ process: Process; deployment: IDeployment; container: I
 function render(overlay: string): K8sObject[] {
   const result = spawnSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' });
   if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    expect.fail('kubectl is not on PATH: it renders the kustomizations offline (`kubectl kustomize`); Debian: `apt-get install kubernetes-client`');
+    expect.fail(
+      'kubectl is not on PATH: it renders the kustomizations offline (`kubectl kustomize`); Debian: `apt-get install kubernetes-client`',
+    );
   }
   expect(result.status, result.stderr).toBe(0);
   const objects = parseAllDocuments(result.stdout).map((d) => d.toJS() as K8sObject);
   // kustomize wraps long base64 values over lines; the API server's decoder skips line breaks,
   // the schema's "byte" format does not.
   for (const o of objects) {
-    if (o.kind === 'Secret') for (const [k, v] of Object.entries((o as SecretObject).data ?? {})) (o as SecretObject).data![k] = v.replace(/\s+/g, '');
+    if (o.kind === 'Secret')
+      for (const [k, v] of Object.entries((o as SecretObject).data ?? {})) (o as SecretObject).data![k] = v.replace(/\s+/g, '');
   }
   return objects;
 }
@@ -115,7 +118,8 @@ function environmentOf(deployment: IDeployment, container: IContainer, files: st
   for (const variable of container.env ?? []) {
     let value: string;
     if (variable.value !== undefined) value = variable.value;
-    else if (variable.valueFrom?.secretKeyRef) value = secretValue(variable.valueFrom.secretKeyRef.name!, variable.valueFrom.secretKeyRef.key);
+    else if (variable.valueFrom?.secretKeyRef)
+      value = secretValue(variable.valueFrom.secretKeyRef.name!, variable.valueFrom.secretKeyRef.key);
     else if (variable.valueFrom?.fieldRef) value = `${deployment.metadata!.name}-7d9f8c6b5-x2x4q`;
     else throw new Error(`${container.name}: ${variable.name} has a source this check does not know`);
     env[variable.name] = localPaths.get(value) ?? value;
@@ -158,13 +162,11 @@ function unknownFieldErrors(objects: Array<{ label: string; module: string; type
   host.readFile = (name) => files.get(name) ?? readFile.call(host, name);
   const program = ts.createProgram([...files.keys()], options, host);
   const labels = [...files.keys()];
-  return ts
-    .getPreEmitDiagnostics(program)
-    .map((d) => {
-      const at = d.file ? labels.indexOf(d.file.fileName) : -1;
-      const where = at >= 0 ? objects[at]!.label : (d.file?.fileName ?? 'compiler');
-      return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
-    });
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const at = d.file ? labels.indexOf(d.file.fileName) : -1;
+    const where = at >= 0 ? objects[at]!.label : (d.file?.fileName ?? 'compiler');
+    return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+  });
 }
 
 /** The kubernetes-models module and type of an object: `apps/v1` + `Deployment`. */
@@ -181,7 +183,9 @@ function labelsMatch(selector: Record<string, string> | undefined, labels: Recor
 }
 
 function probesOf(container: IContainer): Array<[string, IProbe]> {
-  return (['startupProbe', 'readinessProbe', 'livenessProbe'] as const).flatMap((p) => (container[p] ? [[p, container[p]] as [string, IProbe]] : []));
+  return (['startupProbe', 'readinessProbe', 'livenessProbe'] as const).flatMap((p) =>
+    container[p] ? [[p, container[p]] as [string, IProbe]] : [],
+  );
 }
 
 /** The NATS chart's values (infra/k8s/nats/values.yaml). */
@@ -189,7 +193,11 @@ interface NatsValues {
   fullnameOverride: string;
   config: {
     cluster: { enabled: boolean; replicas: number };
-    jetstream: { enabled: boolean; fileStore: { enabled: boolean; pvc: { enabled: boolean; size: string } }; memoryStore: { enabled: boolean } };
+    jetstream: {
+      enabled: boolean;
+      fileStore: { enabled: boolean; pvc: { enabled: boolean; size: string } };
+      memoryStore: { enabled: boolean };
+    };
     merge: Record<string, unknown>;
   };
   container: { env: Record<string, string | { valueFrom: { secretKeyRef: { name: string; key: string } } }>; merge: Partial<IContainer> };
@@ -205,7 +213,9 @@ beforeAll(() => {
   const secretsDir = path.join(k8sDir, 'overlays/production/secrets');
   // Secrets an operator wrote into the working tree stay out: the copy gets fresh ones.
   cpSync(k8sDir, tree, { recursive: true, filter: (src) => path.dirname(src) !== secretsDir || src.endsWith('.gitignore') });
-  const written = spawnSync('sh', [path.join(tree, 'write-secrets.sh'), 'pg.test:5432', 'siteflow', 'sslmode=disable'], { encoding: 'utf8' });
+  const written = spawnSync('sh', [path.join(tree, 'write-secrets.sh'), 'pg.test:5432', 'siteflow', 'sslmode=disable'], {
+    encoding: 'utf8',
+  });
   expect(written.status, written.stderr).toBe(0);
   resources = render(path.join(tree, 'overlays/production'));
   deployments = resources
@@ -252,15 +262,18 @@ describe('infra/k8s, the production overlay', () => {
       const schema = CONFIG_SCHEMAS[process];
       const known = envNamesOf(schema);
       const set = (container.env ?? []).map((e) => e.name);
-      expect(set.filter((name) => !known.includes(name)), `${process}: variables its config schema does not have`).toEqual([]);
+      expect(
+        set.filter((name) => !known.includes(name)),
+        `${process}: variables its config schema does not have`,
+      ).toEqual([]);
       // envFrom would set variables nobody named here.
       expect(container.envFrom, process).toBeUndefined();
       const parsed = schema.safeParse(environmentOf(deployment, container, files));
       expect(parsed.success, `${process}: ${parsed.success ? '' : describeIssues(parsed.error)}`).toBe(true);
     }
-   }, 30_000);
+  }, 30_000);
 
-  it('gives each process its own NATS user (infra/nats/auth.conf) with that user\'s password, and each service its own Postgres role', () => {
+  it("gives each process its own NATS user (infra/nats/auth.conf) with that user's password, and each service its own Postgres role", () => {
     const files = path.join(workdir, 'mounted');
     for (const { process, deployment, container } of deployments) {
       const env = environmentOf(deployment, container, files);
@@ -275,7 +288,7 @@ describe('infra/k8s, the production overlay', () => {
     }
   });
 
-  it('probes only real endpoints: the gateway\'s routes on its port, the services\' shipped readiness check', async () => {
+  it("probes only real endpoints: the gateway's routes on its port, the services' shipped readiness check", async () => {
     const gateway = deployments.find((d) => d.process === 'gateway')!;
     const gatewayEnv = environmentOf(gateway.deployment, gateway.container, path.join(workdir, 'mounted'));
     const routes = Fastify();
@@ -289,7 +302,9 @@ describe('infra/k8s, the production overlay', () => {
           const http = probe.httpGet;
           expect(http, `${process} ${name}`).toBeDefined();
           // Unknown GETs get the web app's index.html (200): a misspelt path would always pass.
-          expect(routes.hasRoute({ method: 'GET', url: http!.path! }), `${process} ${name}: GET ${http!.path} is no gateway route`).toBe(true);
+          expect(routes.hasRoute({ method: 'GET', url: http!.path! }), `${process} ${name}: GET ${http!.path} is no gateway route`).toBe(
+            true,
+          );
           const port = container.ports?.find((p) => p.name === http!.port || p.containerPort === http!.port);
           expect(port?.containerPort, `${process} ${name}: port ${http!.port}`).toBe(Number(gatewayEnv.PORT ?? 4000));
         }
@@ -299,17 +314,21 @@ describe('infra/k8s, the production overlay', () => {
       }
       // Services have no HTTP listener (yet): the readiness check is the shipped script, run with
       // the port of their NATS_URL, from a volume that holds it.
-      expect(probes.map(([p]) => p), process).toEqual(['readinessProbe']);
+      expect(
+        probes.map(([p]) => p),
+        process,
+      ).toEqual(['readinessProbe']);
       const command = container.readinessProbe!.exec?.command ?? [];
       expect(command.slice(0, 2), process).toEqual(['node', '/etc/siteflow/probes/nats-connected.cjs']);
-      const natsPort = new URL(secretValue(container.env!.find((e) => e.name === 'NATS_URL')!.valueFrom!.secretKeyRef!.name!, 'NATS_URL')).port;
+      const natsPort = new URL(secretValue(container.env!.find((e) => e.name === 'NATS_URL')!.valueFrom!.secretKeyRef!.name!, 'NATS_URL'))
+        .port;
       expect(command.slice(2), process).toEqual([natsPort, '2']);
       const mount = container.volumeMounts?.find((m) => m.mountPath === '/etc/siteflow/probes');
       const volume = deployment.spec!.template.spec!.volumes?.find((v) => v.name === mount?.name);
       const configMap = find<K8sObject & { data: Record<string, string> }>('ConfigMap', volume!.configMap!.name!);
       expect(configMap.data['nats-connected.cjs'], process).toBe(readFileSync(path.join(k8sDir, 'base/probes/nats-connected.cjs'), 'utf8'));
     }
-   }, 30_000);
+  }, 30_000);
 
   it('gives each process a termination grace period that covers its drain, and no more than a little beyond', () => {
     for (const { process, deployment, container } of deployments) {
@@ -366,14 +385,22 @@ describe('infra/k8s, the production overlay', () => {
 
     for (const { process, deployment, container } of deployments) {
       const labels = deployment.spec!.template.metadata!.labels!;
-      const egressPorts = selecting(labels).flatMap((p) => (p.spec!.egress ?? []).flatMap((rule) => (rule.ports ?? []).map((port) => port.port)));
-      const ingressPorts = selecting(labels).flatMap((p) => (p.spec!.ingress ?? []).flatMap((rule) => (rule.ports ?? []).map((port) => port.port)));
+      const egressPorts = selecting(labels).flatMap((p) =>
+        (p.spec!.egress ?? []).flatMap((rule) => (rule.ports ?? []).map((port) => port.port)),
+      );
+      const ingressPorts = selecting(labels).flatMap((p) =>
+        (p.spec!.ingress ?? []).flatMap((rule) => (rule.ports ?? []).map((port) => port.port)),
+      );
       expect(new Set(egressPorts), process).toEqual(new Set(process === 'gateway' ? [53, 4222] : [53, 4222, 5432]));
       // Ingress exactly on the ports the container serves: the gateway's HTTP, a service's metrics.
       expect(new Set(ingressPorts), process).toEqual(new Set(container.ports!.map((p) => p.containerPort)));
       // NATS admits this process's pods on its client port.
       const natsAdmits = selecting(natsPodLabels).some((p) =>
-        (p.spec!.ingress ?? []).some((rule) => rule.ports?.some((port) => port.port === 4222) && rule.from?.some((peer) => peer.podSelector && labelsMatch(peer.podSelector.matchLabels, labels))),
+        (p.spec!.ingress ?? []).some(
+          (rule) =>
+            rule.ports?.some((port) => port.port === 4222) &&
+            rule.from?.some((peer) => peer.podSelector && labelsMatch(peer.podSelector.matchLabels, labels)),
+        ),
       );
       expect(natsAdmits, `NATS admits ${process}`).toBe(true);
     }
@@ -391,17 +418,24 @@ describe('infra/k8s/nats/values.yaml (the official NATS chart)', () => {
   });
 
   it('runs the shipped users and permissions: includes auth.conf and gives the server every password it reads, from the rendered Secret', () => {
-    expect(Object.entries(natsValues.config.merge).filter(([k]) => k.endsWith('$include')).map(([, v]) => v)).toEqual(['auth.conf']);
+    expect(
+      Object.entries(natsValues.config.merge)
+        .filter(([k]) => k.endsWith('$include'))
+        .map(([, v]) => v),
+    ).toEqual(['auth.conf']);
     const read = [...authConf.matchAll(/password: \$(NATS_[A-Z]+_PASSWORD)\b/g)].map((m) => m[1]!);
     expect(read.sort()).toEqual(['admin', ...PROCESSES].map((u) => `NATS_${u.toUpperCase()}_PASSWORD`).sort());
     for (const variable of read) {
       const source = natsValues.container.env[variable];
       expect(typeof source === 'object' && source.valueFrom.secretKeyRef, variable).toBeTruthy();
-      if (typeof source === 'object') expect(secretValue(source.valueFrom.secretKeyRef.name, source.valueFrom.secretKeyRef.key), variable).toMatch(/^[A-Za-z][A-Za-z0-9]+$/);
+      if (typeof source === 'object')
+        expect(secretValue(source.valueFrom.secretKeyRef.name, source.valueFrom.secretKeyRef.key), variable).toMatch(
+          /^[A-Za-z][A-Za-z0-9]+$/,
+        );
     }
   });
 
-  it('merges into the chart\'s NATS container only what the Kubernetes API accepts', () => {
+  it("merges into the chart's NATS container only what the Kubernetes API accepts", () => {
     const env = Object.entries(natsValues.container.env).map(([name, v]) => (typeof v === 'string' ? { name, value: v } : { name, ...v }));
     const pod: IPod = {
       apiVersion: 'v1',
@@ -422,10 +456,10 @@ describe('infra/k8s/nats/values.yaml (the official NATS chart)', () => {
   }, 60_000);
 });
 
-describe('the services\' readiness check (infra/k8s/base/probes/nats-connected.cjs, also compose\'s health check)', () => {
+describe("the services' readiness check (infra/k8s/base/probes/nats-connected.cjs, also compose's health check)", () => {
   const script = path.join(k8sDir, 'base/probes/nats-connected.cjs');
 
-  it('passes when the process holds as many established connections to the port as asked, and fails with fewer or with another process\'s', async () => {
+  it("passes when the process holds as many established connections to the port as asked, and fails with fewer or with another process's", async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
@@ -437,7 +471,8 @@ describe('the services\' readiness check (infra/k8s/base/probes/nats-connected.c
         clients.push(client);
       }
       // The sockets of this process (the accepted ends are in it too, but not connected to the port).
-      const run = (wanted: number, pid = process.pid) => spawnSync(process.execPath, [script, String(port), String(wanted), String(pid)], { encoding: 'utf8' });
+      const run = (wanted: number, pid = process.pid) =>
+        spawnSync(process.execPath, [script, String(port), String(wanted), String(pid)], { encoding: 'utf8' });
       const enough = run(2);
       expect(enough.status, enough.stderr).toBe(0);
       const short = run(3);
@@ -456,9 +491,9 @@ describe('the services\' readiness check (infra/k8s/base/probes/nats-connected.c
       for (const c of clients) c.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
-   }, 30_000);
+  }, 30_000);
 
-  it('is what docker compose runs as each service\'s health check', () => {
+  it("is what docker compose runs as each service's health check", () => {
     const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
       services: Record<string, { healthcheck?: { test?: string[] }; volumes?: string[]; deploy?: { replicas?: number } }>;
     };

@@ -130,12 +130,24 @@ describe('metrics scraped from the running processes', () => {
 
     const gw = await gatewayMetrics();
     expect(valueOf(gw, 'siteflow_gateway_pushes_total', okPush) - valueOf(gwBefore, 'siteflow_gateway_pushes_total', okPush)).toBe(1);
-    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_count', okPush) - valueOf(gwBefore, 'siteflow_gateway_push_duration_seconds_count', okPush)).toBe(1);
-    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_sum', okPush)).toBeGreaterThan(valueOf(gwBefore, 'siteflow_gateway_push_duration_seconds_sum', okPush));
-    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_bucket', { ...okPush, le: '+Inf' })).toBe(valueOf(gw, 'siteflow_gateway_pushes_total', okPush));
+    expect(
+      valueOf(gw, 'siteflow_gateway_push_duration_seconds_count', okPush) -
+        valueOf(gwBefore, 'siteflow_gateway_push_duration_seconds_count', okPush),
+    ).toBe(1);
+    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_sum', okPush)).toBeGreaterThan(
+      valueOf(gwBefore, 'siteflow_gateway_push_duration_seconds_sum', okPush),
+    );
+    expect(valueOf(gw, 'siteflow_gateway_push_duration_seconds_bucket', { ...okPush, le: '+Inf' })).toBe(
+      valueOf(gw, 'siteflow_gateway_pushes_total', okPush),
+    );
     expect(valueOf(gw, 'siteflow_gateway_pushes_total', { event: 'chat:message', outcome: 'invalid_payload' })).toBeGreaterThanOrEqual(1);
-    expect(valueOf(gw, 'siteflow_gateway_nats_request_duration_seconds_count', { subject: chatSubject, outcome: 'ok' })).toBeGreaterThanOrEqual(1);
-    expect(valueOf(gw, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' }) - valueOf(gwBefore, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' })).toBe(2);
+    expect(
+      valueOf(gw, 'siteflow_gateway_nats_request_duration_seconds_count', { subject: chatSubject, outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      valueOf(gw, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' }) -
+        valueOf(gwBefore, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' }),
+    ).toBe(2);
     expect(valueOf(gw, 'siteflow_gateway_deliveries_total')).toBeGreaterThan(valueOf(gwBefore, 'siteflow_gateway_deliveries_total'));
     expect(valueOf(gw, 'siteflow_gateway_frames_sent_total')).toBeGreaterThan(valueOf(gwBefore, 'siteflow_gateway_frames_sent_total'));
     expect(valueOf(gw, 'siteflow_gateway_open_sockets')).toBe(valueOf(gwBefore, 'siteflow_gateway_open_sockets') + 2);
@@ -145,22 +157,37 @@ describe('metrics scraped from the running processes', () => {
 
     const chat = await serviceMetrics(ports.chat!);
     const posted = { command: chatSubject, outcome: 'ok' };
-    expect(valueOf(chat, 'siteflow_command_duration_seconds_count', posted) - valueOf(chatBefore, 'siteflow_command_duration_seconds_count', posted)).toBe(1);
-    expect(valueOf(chat, 'siteflow_eventstore_append_duration_seconds_count')).toBeGreaterThan(valueOf(chatBefore, 'siteflow_eventstore_append_duration_seconds_count'));
+    expect(
+      valueOf(chat, 'siteflow_command_duration_seconds_count', posted) -
+        valueOf(chatBefore, 'siteflow_command_duration_seconds_count', posted),
+    ).toBe(1);
+    expect(valueOf(chat, 'siteflow_eventstore_append_duration_seconds_count')).toBeGreaterThan(
+      valueOf(chatBefore, 'siteflow_eventstore_append_duration_seconds_count'),
+    );
     expect(chat.some((s) => s.name === 'siteflow_postgres_pool_connections' && s.labels.state === 'in_use')).toBe(true);
     expect(chat.some((s) => s.name === 'siteflow_postgres_pool_waiting_requests')).toBe(true);
     // Published: nothing waits in the outbox once the relay caught up.
-    await expect.poll(async () => valueOf(await serviceMetrics(ports.chat!), 'siteflow_outbox_unpublished_events'), { timeout: 15_000 }).toBe(0);
+    await expect
+      .poll(async () => valueOf(await serviceMetrics(ports.chat!), 'siteflow_outbox_unpublished_events'), { timeout: 15_000 })
+      .toBe(0);
 
-    await expect.poll(async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_tracked_connections'), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_tracked_connections'), { timeout: 15_000 })
+      .toBeGreaterThanOrEqual(2);
     const presence = await serviceMetrics(ports.presence!);
     expect(valueOf(presence, 'siteflow_presence_live_gateways')).toBe(1);
     // The first sweep runs a sweep interval after presence's view loaded: wait for it, not for time.
-    await expect.poll(async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_sweep_duration_seconds_count'), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_sweep_duration_seconds_count'), {
+        timeout: 30_000,
+      })
+      .toBeGreaterThan(0);
 
     // Documents releases evicted connections' locks through a durable consumer: its counts show.
     await expect
-      .poll(async () => (await serviceMetrics(ports.documents!)).some((s) => s.name === 'siteflow_consumer_pending_messages'), { timeout: 20_000 })
+      .poll(async () => (await serviceMetrics(ports.documents!)).some((s) => s.name === 'siteflow_consumer_pending_messages'), {
+        timeout: 20_000,
+      })
       .toBe(true);
     const lockedBefore = valueOf(await serviceMetrics(ports.documents!), 'siteflow_documents_locks_held');
     const doc = bob.snapshot.documents.find((d) => d.lock === null)!;
@@ -181,7 +208,10 @@ describe('metrics scraped from the running processes', () => {
     eve.s.send([r2, r2, `user:${marker}`, 'phx_join', { token: eve.token }]);
     await eve.s.next((f) => f[1] === r2, 15_000);
 
-    const texts = [await scrape(`${stack().gatewayUrl}/metrics`), ...(await Promise.all(services.map((s) => serviceMetricsText(ports[s]!))))];
+    const texts = [
+      await scrape(`${stack().gatewayUrl}/metrics`),
+      ...(await Promise.all(services.map((s) => serviceMetricsText(ports[s]!)))),
+    ];
     const [, payload, signature] = eve.token.split('.');
     for (const text of texts) {
       expect(text).not.toContain(eve.token);
@@ -201,7 +231,8 @@ describe('metrics scraped from the running processes', () => {
       { proc: stack().process('chat'), port: ports.chat! },
       { proc: second, port: ports['chat-2']! },
     ];
-    const leaders = async () => Promise.all(instances.map(async (i) => valueOf(await serviceMetrics(i.port), 'siteflow_outbox_relay_leader')));
+    const leaders = async () =>
+      Promise.all(instances.map(async (i) => valueOf(await serviceMetrics(i.port), 'siteflow_outbox_relay_leader')));
     await expect.poll(leaders, { timeout: 15_000 }).toEqual(expect.arrayContaining([0, 1]));
     const states = await leaders();
     expect(states.reduce((a, b) => a + b, 0)).toBe(1);
@@ -210,11 +241,15 @@ describe('metrics scraped from the running processes', () => {
 
     await leader.proc.kill('SIGKILL');
     // Postgres frees the dead session's advisory lock; the standby takes it on its next attempt.
-    await expect.poll(async () => valueOf(await serviceMetrics(standby.port), 'siteflow_outbox_relay_leader'), { timeout: 30_000, interval: 250 }).toBe(1);
+    await expect
+      .poll(async () => valueOf(await serviceMetrics(standby.port), 'siteflow_outbox_relay_leader'), { timeout: 30_000, interval: 250 })
+      .toBe(1);
 
     // And it publishes: a message posted now reaches the room, and the outbox drains.
     const bob = await joined('bob');
     expect((await bob.push('chat:message', { text: 'after the leader died' })).status).toBe('ok');
-    await expect.poll(async () => valueOf(await serviceMetrics(standby.port), 'siteflow_outbox_unpublished_events'), { timeout: 20_000 }).toBe(0);
+    await expect
+      .poll(async () => valueOf(await serviceMetrics(standby.port), 'siteflow_outbox_unpublished_events'), { timeout: 20_000 })
+      .toBe(0);
   });
 });

@@ -6,13 +6,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import {
-  AuthorizationError,
-  connect,
-  PermissionViolationError,
-  type NatsConnection,
-  type Subscription,
-} from '@nats-io/transport-node';
+import { AuthorizationError, connect, PermissionViolationError, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
   adminProjectSubjects,
@@ -87,20 +81,27 @@ describe('NATS least privilege', () => {
   };
   /** Resolves with how a request ended: `refused` (permission violation) or `sent` (answered, or no answer in time). */
   const tryRequest = (nc: NatsConnection, subject: string, timeoutMs = 2_000) =>
-    nc
-      .request(subject, JSON.stringify({ pattern: subject, data: {}, id: randomUUID() }), { timeout: timeoutMs })
-      .then(
-        () => 'sent' as const,
-        (err: unknown) => (err instanceof PermissionViolationError || (err instanceof Error && err.cause instanceof PermissionViolationError) ? ('refused' as const) : ('sent' as const)),
-      );
+    nc.request(subject, JSON.stringify({ pattern: subject, data: {}, id: randomUUID() }), { timeout: timeoutMs }).then(
+      () => 'sent' as const,
+      (err: unknown) =>
+        err instanceof PermissionViolationError || (err instanceof Error && err.cause instanceof PermissionViolationError)
+          ? ('refused' as const)
+          : ('sent' as const),
+    );
   /** Resolves with the error that closed the subscription (a refused one closes at once). */
   const subscriptionEnd = async (nc: NatsConnection, subject: string, queue?: string) => {
     const sub: Subscription = nc.subscribe(subject, queue ? { queue } : {});
     await nc.flush();
-    return Promise.race([sub.closed, new Promise<'still open'>((r) => setTimeout(() => r('still open'), 2_000))]).finally(() => sub.unsubscribe());
+    return Promise.race([sub.closed, new Promise<'still open'>((r) => setTimeout(() => r('still open'), 2_000))]).finally(() =>
+      sub.unsubscribe(),
+    );
   };
   /** The server's own record of refused publishes and subscriptions. */
-  const serverViolations = () => server.logs().split('\n').filter((line) => /violation/i.test(line));
+  const serverViolations = () =>
+    server
+      .logs()
+      .split('\n')
+      .filter((line) => /violation/i.test(line));
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'siteflow-nats-permissions-'));
@@ -131,7 +132,7 @@ describe('NATS least privilege', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('refuses a connection without credentials, as an unknown user, or with another user\'s password', async () => {
+  it("refuses a connection without credentials, as an unknown user, or with another user's password", async () => {
     const servers = server.url;
     const attempt = (auth: { user?: string; pass?: string }) => connect({ servers, ...auth, reconnect: false, timeout: 5_000 });
     await expect(attempt({})).rejects.toBeInstanceOf(AuthorizationError);
@@ -150,9 +151,15 @@ describe('NATS least privilege', () => {
     };
     const asWhom = connz.connections.map((c) => `${(c.name ?? '').split(':')[0]!.replace(/-rpc$/, '')} as ${c.authorized_user}`);
     const processes = ['gateway', ...SERVICES] as const;
-    expect(new Set(asWhom.filter((w) => processes.some((p) => w.startsWith(`${p} `))))).toEqual(new Set(processes.map((p) => `${p} as ${p}`)));
+    expect(new Set(asWhom.filter((w) => processes.some((p) => w.startsWith(`${p} `))))).toEqual(
+      new Set(processes.map((p) => `${p} as ${p}`)),
+    );
     expect(asWhom).toContain('stack-harness as admin');
-    for (const s of SERVICES) expect(connz.connections.filter((c) => c.name?.startsWith(`${s}-rpc:`) && c.authorized_user === s), s).toHaveLength(1);
+    for (const s of SERVICES)
+      expect(
+        connz.connections.filter((c) => c.name?.startsWith(`${s}-rpc:`) && c.authorized_user === s),
+        s,
+      ).toHaveLength(1);
 
     // Cross-service durable consumers worked under their permissions: chat and checklist learned
     // demo project 1 from documents' ProjectCreated.
@@ -165,7 +172,9 @@ describe('NATS least privilege', () => {
       }
     };
     await expect.poll(() => query('SELECT count(*)::int AS n FROM checklist.items WHERE project_id = 1'), { timeout: 15_000 }).toBe(12);
-    await expect.poll(() => query('SELECT count(*)::int AS n FROM chat.members WHERE project_id = 1'), { timeout: 15_000 }).toBeGreaterThan(1);
+    await expect
+      .poll(() => query('SELECT count(*)::int AS n FROM chat.members WHERE project_id = 1'), { timeout: 15_000 })
+      .toBeGreaterThan(1);
 
     const [alice, bob] = await Promise.all([stack.devLogin('alice'), stack.devLogin('bob')]);
     const sa = await connectClient(stack.socketUrl, alice.token);
@@ -273,7 +282,9 @@ describe('NATS least privilege', () => {
     // A project of its own, so that "nothing reached the stream" can be told by subject.
     const forged = 'project.777.ev.chat.MessagePosted';
     gateway.publish(forged, JSON.stringify({ event_id: randomUUID(), type: 'MessagePosted', data: { text: 'forged' } }));
-    await expect(jetstream(gateway).publish(forged, JSON.stringify({ forged: true }), { msgID: randomUUID(), timeout: 2_000 })).rejects.toThrow(/permissions violation/i);
+    await expect(
+      jetstream(gateway).publish(forged, JSON.stringify({ forged: true }), { msgID: randomUUID(), timeout: 2_000 }),
+    ).rejects.toThrow(/permissions violation/i);
     await expect.poll(() => seen).toContain(`publish ${forged}`);
     // Nothing reached the chat service's stream.
     const jsm = await jetstreamManager(stack.nats);
@@ -281,7 +292,12 @@ describe('NATS least privilege', () => {
 
     expect(await tryRequest(gateway, CREATE_PROJECT_SUBJECT)).toBe('refused');
     // Posing as the chat service (its queue group) to receive commands, or reading everyone's replies.
-    for (const [subject, queue] of [['chat.message.post', 'chat'], ['documents.>', undefined], ['_INBOX.>', undefined], ['_INBOX_chat.>', undefined]] as const) {
+    for (const [subject, queue] of [
+      ['chat.message.post', 'chat'],
+      ['documents.>', undefined],
+      ['_INBOX.>', undefined],
+      ['_INBOX_chat.>', undefined],
+    ] as const) {
       const end = await subscriptionEnd(gateway, subject, queue);
       expect(end, subject).toBeInstanceOf(PermissionViolationError);
       expect((end as PermissionViolationError).operation, subject).toBe('subscription');
@@ -304,7 +320,9 @@ describe('NATS least privilege', () => {
     }
 
     // Another service's events: no forging, not even through JetStream.
-    await expect(jetstream(chat).publish('project.1.ev.documents.ProjectCreated', JSON.stringify({ forged: true }), { timeout: 2_000 })).rejects.toThrow(/permissions violation/i);
+    await expect(
+      jetstream(chat).publish('project.1.ev.documents.ProjectCreated', JSON.stringify({ forged: true }), { timeout: 2_000 }),
+    ).rejects.toThrow(/permissions violation/i);
 
     // Streams: chat reads documents' events only through its own consumer with its own filter,
     // and may not remove anything, not even from its own stream.
@@ -319,15 +337,25 @@ describe('NATS least privilege', () => {
     await expect(jsm.streams.delete('EVENTS_CHAT')).rejects.toThrow(/permissions violation/i);
     await expect(jsm.streams.purge('EVENTS_CHAT')).rejects.toThrow(/permissions violation/i);
     // Nor create another service's stream (a consumer waits for its producer to create it).
-    await expect(jsm.streams.add({ name: 'EVENTS_DOCUMENTS', subjects: ['project.*.ev.documents.>'] })).rejects.toThrow(/permissions violation/i);
+    await expect(jsm.streams.add({ name: 'EVENTS_DOCUMENTS', subjects: ['project.*.ev.documents.>'] })).rejects.toThrow(
+      /permissions violation/i,
+    );
     await expect(jsm.streams.add({ name: 'EVENTS_SNOOP', subjects: ['project.*.ev.snoop.>'] })).rejects.toThrow(/permissions violation/i);
     const after = await admin.streams.info('EVENTS_CHAT');
-    expect([after.created, after.state.messages, after.state.first_seq]).toEqual([before.created, before.state.messages, before.state.first_seq]);
+    expect([after.created, after.state.messages, after.state.first_seq]).toEqual([
+      before.created,
+      before.state.messages,
+      before.state.first_seq,
+    ]);
 
     // Its own things still work on the same connection: its stream, its own consumer.
     expect((await jsm.streams.info('EVENTS_CHAT')).config.name).toBe('EVENTS_CHAT');
-    expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-members')).config.filter_subject).toBe('project.*.ev.documents.ProjectCreated');
-    expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-members-changes')).config.filter_subject).toBe('project.*.ev.documents.ProjectMembershipChanged');
+    expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-members')).config.filter_subject).toBe(
+      'project.*.ev.documents.ProjectCreated',
+    );
+    expect((await jsm.consumers.info('EVENTS_DOCUMENTS', 'chat-members-changes')).config.filter_subject).toBe(
+      'project.*.ev.documents.ProjectMembershipChanged',
+    );
     await expect(consumer('chat-members-changes', 'project.*.ev.documents.>')).rejects.toThrow(/permissions violation/i);
     expect(chat.isClosed()).toBe(false);
 

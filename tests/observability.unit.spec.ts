@@ -53,7 +53,9 @@ interface Rule {
   expr: string;
 }
 const alerts = (parse(read('infra/prometheus/alerts.yml')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules);
-const dashboard = JSON.parse(read('infra/grafana/siteflow.dashboard.json')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+const dashboard = JSON.parse(read('infra/grafana/siteflow.dashboard.json')) as {
+  panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+};
 const dashboardExprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
 
 describe('dashboards and alerts name only exported metrics', () => {
@@ -97,12 +99,24 @@ describe('dashboards and alerts name only exported metrics', () => {
     ]) {
       expect(exported.has(name), name).toBe(true);
     }
-    for (const name of exported) if (name.startsWith('siteflow_')) expect(name, 'a unit or a count in the name').toMatch(/_(seconds|bytes|total|messages|events|connections|requests|sockets|topics|rooms|members|gateways|leader|held)(_bucket|_sum|_count)?$/);
+    for (const name of exported)
+      if (name.startsWith('siteflow_'))
+        expect(name, 'a unit or a count in the name').toMatch(
+          /_(seconds|bytes|total|messages|events|connections|requests|sockets|topics|rooms|members|gateways|leader|held)(_bucket|_sum|_count)?$/,
+        );
   });
 
   it('every metric an alert rule names is exported', () => {
     expect(alerts.map((r) => r.alert).sort()).toEqual(
-      ['SiteflowCommandErrorRate', 'SiteflowConsumerBehind', 'SiteflowDeadLetters', 'SiteflowOutboxLag', 'SiteflowPushErrorRate', 'SiteflowPushLatencyP99', 'SiteflowRelayWithoutLeader'].sort(),
+      [
+        'SiteflowCommandErrorRate',
+        'SiteflowConsumerBehind',
+        'SiteflowDeadLetters',
+        'SiteflowOutboxLag',
+        'SiteflowPushErrorRate',
+        'SiteflowPushLatencyP99',
+        'SiteflowRelayWithoutLeader',
+      ].sort(),
     );
     for (const rule of alerts) {
       expect(metricsIn(rule.expr).length, rule.alert).toBeGreaterThan(0);
@@ -120,7 +134,8 @@ describe('dashboards and alerts name only exported metrics', () => {
     expect(all).toMatch(/histogram_quantile\(0\.5, sum by \(le\) \(rate\(siteflow_gateway_push_duration_seconds_bucket/);
     expect(all).toMatch(/histogram_quantile\(0\.99, sum by \(le\) \(rate\(siteflow_gateway_push_duration_seconds_bucket/);
     expect(all).toMatch(/sum by \(outcome\) \(rate\(siteflow_gateway_pushes_total\{outcome!="ok"\}/);
-    for (const name of ['siteflow_outbox_lag_seconds', 'siteflow_consumer_pending_messages', 'siteflow_presence_evictions_total']) expect(all).toContain(name);
+    for (const name of ['siteflow_outbox_lag_seconds', 'siteflow_consumer_pending_messages', 'siteflow_presence_evictions_total'])
+      expect(all).toContain(name);
   });
 
   it('the check can fail: a misspelt name in an expression is not exported', () => {
@@ -130,10 +145,16 @@ describe('dashboards and alerts name only exported metrics', () => {
   it('Prometheus loads the rules and scrapes every process where it serves metrics', () => {
     const config = parse(read('infra/prometheus/prometheus.yml')) as {
       rule_files: string[];
-      scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; dns_sd_configs?: Array<{ names: string[]; port: number }> }>;
+      scrape_configs: Array<{
+        job_name: string;
+        static_configs?: Array<{ targets: string[] }>;
+        dns_sd_configs?: Array<{ names: string[]; port: number }>;
+      }>;
     };
     expect(config.rule_files).toEqual(['alerts.yml']);
-    const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { environment?: Record<string, string> }> };
+    const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+      services: Record<string, { environment?: Record<string, string> }>;
+    };
     const services = config.scrape_configs.find((c) => c.job_name === 'services')!.dns_sd_configs![0]!;
     expect(services.names.sort()).toEqual(['chat', 'checklist', 'documents', 'presence']);
     for (const name of services.names) expect(compose.services[name]!.environment!.METRICS_PORT, name).toBe(String(services.port));

@@ -26,9 +26,15 @@ describe('Postgres least privilege', () => {
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
     try {
-      execFileSync('psql', [db.url, '-q', '-v', `password='${PASSWORD}'`, '-v', `db=${db.name}`, '-f', path.join(ROOT, 'infra/postgres/roles.sql')], { stdio: 'pipe' });
+      execFileSync(
+        'psql',
+        [db.url, '-q', '-v', `password='${PASSWORD}'`, '-v', `db=${db.name}`, '-f', path.join(ROOT, 'infra/postgres/roles.sql')],
+        { stdio: 'pipe' },
+      );
     } catch (e) {
-      throw new Error(`psql failed (apt-get install postgresql-client if it is missing): ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
+      throw new Error(
+        `psql failed (apt-get install postgresql-client if it is missing): ${String((e as { stderr?: Buffer }).stderr ?? e)}`,
+      );
     }
   });
   afterAll(async () => {
@@ -47,11 +53,17 @@ describe('Postgres least privilege', () => {
     const docs = createEventStore({ pool: documents, schema: 'documents' });
     await docs.migrate();
     await docs.transaction((tx) =>
-      tx.append('project-1', [{ type: 'ProjectCreated', data: { secret: 'documents only' }, projectId: 1 }], { expectedVersion: 'no_stream' }),
+      tx.append('project-1', [{ type: 'ProjectCreated', data: { secret: 'documents only' }, projectId: 1 }], {
+        expectedVersion: 'no_stream',
+      }),
     );
 
     expect((await chat.query('SELECT count(*)::int AS n FROM chat.events')).rows[0].n).toBe(0);
-    const denied = (sql: string) => chat.query(sql).then(() => 'allowed', (e: { code?: string }) => e.code);
+    const denied = (sql: string) =>
+      chat.query(sql).then(
+        () => 'allowed',
+        (e: { code?: string }) => e.code,
+      );
     expect(await denied('SELECT * FROM documents.events')).toBe('42501');
     expect(await denied('CREATE TABLE documents.stolen (x int)')).toBe('42501');
     expect(await denied('CREATE TABLE public.anything (x int)')).toBe('42501');

@@ -43,8 +43,11 @@ class StartRun {
     const port = await freePort();
     const inherited = { ...process.env };
     // Its own NATS and Postgres unless the test says otherwise (never the vitest run's).
-    for (const name of ['NATS_URL', 'DATABASE_URL', 'PORT', 'HOST', 'NATS_PORT', 'NATS_MONITOR_PORT', 'POSTGRES_PORT', 'LOG_FORMAT']) delete inherited[name];
-    const [command, args] = viaNpm ? ['npm', ['start', '--', '--no-build']] : [process.execPath, [path.join(REPO_ROOT, 'scripts', 'start.mjs'), '--no-build']];
+    for (const name of ['NATS_URL', 'DATABASE_URL', 'PORT', 'HOST', 'NATS_PORT', 'NATS_MONITOR_PORT', 'POSTGRES_PORT', 'LOG_FORMAT'])
+      delete inherited[name];
+    const [command, args] = viaNpm
+      ? ['npm', ['start', '--', '--no-build']]
+      : [process.execPath, [path.join(REPO_ROOT, 'scripts', 'start.mjs'), '--no-build']];
     const child = spawn(command, args, {
       cwd: REPO_ROOT,
       env: { ...inherited, DATA_DIR: dataDir, PORT: String(port), LOG_FORMAT: 'json', ...env },
@@ -225,7 +228,8 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     expect(byName.get('nats')?.urls.nats).toBe(stack.natsUrl);
     expect(byName.get('nats')?.urls.monitoring).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(byName.get('postgres')?.urls.postgres).toBe(stack.databaseUrl);
-    for (const name of ['chat', 'documents', 'presence', 'checklist']) expect(byName.get(name)?.urls.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    for (const name of ['chat', 'documents', 'presence', 'checklist'])
+      expect(byName.get(name)?.urls.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   });
 
   it('restarts nats-server after a SIGKILL on the same port, says so, and clients chat again', async () => {
@@ -239,7 +243,10 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     const newPid = run.pidOf('nats');
     expect(isAlive(newPid)).toBe(true);
     expect(run.stack().natsUrl).toBe(before.natsUrl);
-    const natsLines = run.ownEntries().filter((e) => e.process === 'nats').map((e) => e.msg);
+    const natsLines = run
+      .ownEntries()
+      .filter((e) => e.process === 'nats')
+      .map((e) => e.msg);
     expect(natsLines).toContain('exited (SIGKILL); restarting in 0.5 s');
     expect(natsLines).toContain(`restarted (pid ${newPid}): same port, data kept`);
 
@@ -256,7 +263,12 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     await expect.poll(() => run.pidOf('postgres'), { timeout: 60_000, interval: 100 }).not.toBe(pid);
     const newPid = run.pidOf('postgres');
     expect(isAlive(newPid)).toBe(true);
-    expect(run.ownEntries().filter((e) => e.process === 'postgres').map((e) => e.msg)).toContain(`restarted (pid ${newPid}): same port, data kept`);
+    expect(
+      run
+        .ownEntries()
+        .filter((e) => e.process === 'postgres')
+        .map((e) => e.msg),
+    ).toContain(`restarted (pid ${newPid}): same port, data kept`);
 
     const snapshot = await joinAndChat(run.port, 'after postgres came back', 60_000);
     expect(snapshot.chat.messages.map((m) => m.text)).toContain('posted before postgres dies');
@@ -273,7 +285,12 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     try {
       // A terminal's Ctrl-C: SIGINT to the whole foreground process group.
       process.kill(-run.child.pid!, 'SIGINT');
-      const exit = await Promise.race([run.exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start still runs 40 s after SIGINT:\n${run.output()}`)), 40_000))]);
+      const exit = await Promise.race([
+        run.exit,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`npm start still runs 40 s after SIGINT:\n${run.output()}`)), 40_000),
+        ),
+      ]);
       expect(exit).toEqual({ code: 0, signal: null });
       await expect.poll(() => gone.size, { timeout: 2_000, interval: 10 }).toBe(stack.processes.length);
     } finally {
@@ -282,7 +299,10 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     console.log(`Ctrl-C → everything stopped in ${Math.max(...gone.values()) - signalledAt} ms`);
 
     // Order from npm start's log: each "shut down" line is written once that process has exited.
-    const order = run.ownEntries().filter((e) => e.msg?.startsWith('shut down')).map((e) => e.process);
+    const order = run
+      .ownEntries()
+      .filter((e) => e.msg?.startsWith('shut down'))
+      .map((e) => e.process);
     expect(order).toHaveLength(7);
     expect(order[0]).toBe('gateway');
     expect(new Set(order.slice(1, 5))).toEqual(new Set(['chat', 'documents', 'presence', 'checklist']));
@@ -302,7 +322,9 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     run = await StartRun.launch(run.dataDir, {}, true);
     await run.waitUntilReady();
     const snapshot = await joinAndChat(run.port, 'after a full restart', 30_000);
-    expect(snapshot.chat.messages.map((m) => m.text)).toEqual(expect.arrayContaining(['posted before postgres dies', 'after postgres came back']));
+    expect(snapshot.chat.messages.map((m) => m.text)).toEqual(
+      expect.arrayContaining(['posted before postgres dies', 'after postgres came back']),
+    );
 
     const stack = run.stack();
     expect(stack.supervisorPid).not.toBe(run.child.pid);
@@ -311,7 +333,10 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     await run.exit;
     await expect.poll(() => pids.filter(isAlive), { timeout: 40_000, interval: 100 }).toEqual([]);
     expect(processesUsing(run.dataDir)).toEqual([]);
-    const order = run.ownEntries().filter((e) => e.msg?.startsWith('shut down')).map((e) => e.process);
+    const order = run
+      .ownEntries()
+      .filter((e) => e.msg?.startsWith('shut down'))
+      .map((e) => e.process);
     expect(order[0]).toBe('gateway');
     expect(new Set(order.slice(5))).toEqual(new Set(['nats', 'postgres']));
   });
@@ -334,7 +359,10 @@ describe('npm start with a NATS_URL or DATABASE_URL that does not answer', () =>
     const run = await StartRun.launch(path.join(dir, 'data'), { START_CONNECT_TIMEOUT_MS: '3000', ...env });
     const started = Date.now();
     try {
-      const exit = await Promise.race([run.exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start still runs after 20 s:\n${run.output()}`)), 20_000))]);
+      const exit = await Promise.race([
+        run.exit,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start still runs after 20 s:\n${run.output()}`)), 20_000)),
+      ]);
       return { exit, tookMs: Date.now() - started, run };
     } catch (err) {
       await run.destroy();
@@ -347,14 +375,19 @@ describe('npm start with a NATS_URL or DATABASE_URL that does not answer', () =>
     const { exit, tookMs, run } = await startFailing({ NATS_URL: `nats://127.0.0.1:${port}`, DATABASE_URL: db.url });
     expect(exit.code).toBe(1);
     expect(run.stderr.join('\n')).toContain(`npm start failed: NATS_URL nats://127.0.0.1:${port} did not answer within 3 s`);
-    expect(run.ownEntries().some((e) => e.level === 40 && e.msg?.startsWith(`NATS_URL nats://127.0.0.1:${port} does not answer yet`))).toBe(true);
+    expect(run.ownEntries().some((e) => e.level === 40 && e.msg?.startsWith(`NATS_URL nats://127.0.0.1:${port} does not answer yet`))).toBe(
+      true,
+    );
     expect(tookMs).toBeLessThan(15_000);
     expect(existsSync(path.join(dir, 'data', 'stack.json'))).toBe(false);
   });
 
   it('an unreachable DATABASE_URL: the same, with the password left out', async () => {
     const port = await freePort();
-    const { exit, run } = await startFailing({ NATS_URL: inject('natsUrl'), DATABASE_URL: `postgres://siteflow:secret-pw@127.0.0.1:${port}/siteflow` });
+    const { exit, run } = await startFailing({
+      NATS_URL: inject('natsUrl'),
+      DATABASE_URL: `postgres://siteflow:secret-pw@127.0.0.1:${port}/siteflow`,
+    });
     expect(exit.code).toBe(1);
     const stderr = run.stderr.join('\n');
     expect(stderr).toContain(`npm start failed: DATABASE_URL postgres://siteflow:***@127.0.0.1:${port}/siteflow did not answer within 3 s`);
@@ -369,9 +402,15 @@ describe('npm start with a NATS_URL or DATABASE_URL that does not answer', () =>
     const plain = spawn(executable!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
     try {
       await expect.poll(() => canConnect(port), { timeout: 10_000 }).toBe(true);
-      const { exit, tookMs, run } = await startFailing({ NATS_URL: `nats://127.0.0.1:${port}`, DATABASE_URL: db.url, START_CONNECT_TIMEOUT_MS: '60000' });
+      const { exit, tookMs, run } = await startFailing({
+        NATS_URL: `nats://127.0.0.1:${port}`,
+        DATABASE_URL: db.url,
+        START_CONNECT_TIMEOUT_MS: '60000',
+      });
       expect(exit.code).toBe(1);
-      expect(run.stderr.join('\n')).toContain(`npm start failed: NATS_URL nats://127.0.0.1:${port}: the server has no JetStream (start it with -js)`);
+      expect(run.stderr.join('\n')).toContain(
+        `npm start failed: NATS_URL nats://127.0.0.1:${port}: the server has no JetStream (start it with -js)`,
+      );
       expect(tookMs).toBeLessThan(15_000);
     } finally {
       plain.kill('SIGKILL');

@@ -27,7 +27,10 @@ async function openOne(index: number): Promise<{ client: PhxClient; replyMs: num
   });
   await c.join(topic, 60_000);
   const replyMs = performance.now() - started;
-  await Promise.race([presence, new Promise((_, reject) => setTimeout(() => reject(new Error('no presence_state within 60 s')), 60_000).unref())]);
+  await Promise.race([
+    presence,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('no presence_state within 60 s')), 60_000).unref()),
+  ]);
   c.onEvent = null; // idle from now on: diffs of the room are received and dropped
   return { client: c, replyMs, presenceMs: presenceAt - started };
 }

@@ -51,7 +51,12 @@ export async function runConnections(opts: {
         let w = workers.find((x) => (held.get(x) ?? 0) < opts.perWorker);
         if (!w) {
           w = fork(worker, {
-            env: { ...process.env, SOCKET_URL: opts.socketUrl, TOKENS: JSON.stringify(opts.tokens), PROJECTS: JSON.stringify(opts.projects) },
+            env: {
+              ...process.env,
+              SOCKET_URL: opts.socketUrl,
+              TOKENS: JSON.stringify(opts.tokens),
+              PROJECTS: JSON.stringify(opts.projects),
+            },
             stdio: 'inherit',
           });
           await once(w, (m) => m.ready === true);

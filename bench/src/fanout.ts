@@ -35,7 +35,8 @@ export function gatewayTarget(socketUrl: string, tokens: string[], nats: NatsCon
     pid,
     socketUrl,
     tokens,
-    send: (payload) => nats.publish('project.1.eph.chat.bench', enc.encode(JSON.stringify({ broadcast: { event: 'bench:message', payload } }))),
+    send: (payload) =>
+      nats.publish('project.1.eph.chat.bench', enc.encode(JSON.stringify({ broadcast: { event: 'bench:message', payload } }))),
   };
 }
 
@@ -45,7 +46,11 @@ export async function baselineTarget(socketUrl: string, pid: number): Promise<Fa
   return { name: 'baseline', pid, socketUrl, tokens: ['x'], send: (payload) => void sender.push('project:1', 'bench:broadcast', payload) };
 }
 
-export async function runFanout(target: FanoutTarget, watchers: number, opts: { pacedMessages: number; burstMessages: number; window: number }): Promise<FanoutResult> {
+export async function runFanout(
+  target: FanoutTarget,
+  watchers: number,
+  opts: { pacedMessages: number; burstMessages: number; window: number },
+): Promise<FanoutResult> {
   const clients: PhxClient[] = [];
   const received = new Map<number, number>(); // seq → deliveries
   const latencies: number[] = [];

@@ -52,7 +52,13 @@ export async function runLocks(socketUrl: string, users: BenchUser[], opts: { ro
       if (winners.length === 1) oneWinner++;
       for (const w of winners) await w.c.push(topic, 'document:stop_editing', { document_id: docB });
     }
-    return { uncontended: summarize(uncontended), contended: summarize(contended), contenders: clients.length, rounds: opts.rounds, roundsWithOneWinner: oneWinner };
+    return {
+      uncontended: summarize(uncontended),
+      contended: summarize(contended),
+      contenders: clients.length,
+      rounds: opts.rounds,
+      roundsWithOneWinner: oneWinner,
+    };
   } finally {
     for (const c of clients) c.close();
   }

@@ -40,7 +40,11 @@ const { values: flags } = parseArgs({
 });
 /** Project ids of the connections scenario (the room scenario uses 2 … its project count + 1). */
 const CONNECTION_PROJECTS_FROM = 100_000;
-const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => Number(x.trim()))
+    .filter((n) => Number.isFinite(n) && n > 0);
 const scenarios = new Set(flags.scenarios.split(','));
 
 const startedAt = new Date();
@@ -50,7 +54,9 @@ const stack = await startStack({
   natsUrl: infra.natsUrl,
   databaseUrl: db.url,
   env: { LOG_LEVEL: 'warn' },
-  ...(flags['profile-gateway'] ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } } : {}),
+  ...(flags['profile-gateway']
+    ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } }
+    : {}),
 });
 // Creates projects (`documents.project.create`): on a NATS with infra/nats/auth.conf, NATS_URL names the admin user.
 const nats = await connect(natsOptionsFromUrl(infra.natsUrl));
@@ -99,7 +105,14 @@ try {
     const projectIds = Array.from({ length: rooms }, (_, i) => CONNECTION_PROJECTS_FROM + i);
     process.stdout.write(`creating ${rooms} rooms of ${flags['connection-room-size']} sockets (alice, bob and carol are members)…\n`);
     await createDemoMemberProjects(nats, projectIds);
-    connections = await runConnections({ socketUrl: stack.socketUrl, tokens, projects: projectIds, gatewayPid: pid, steps, perWorker: Number(flags['per-worker']) });
+    connections = await runConnections({
+      socketUrl: stack.socketUrl,
+      tokens,
+      projects: projectIds,
+      gatewayPid: pid,
+      steps,
+      perWorker: Number(flags['per-worker']),
+    });
   }
 } finally {
   baseline.kill();
@@ -116,7 +129,13 @@ const commit = (() => {
     return 'unknown';
   }
 })();
-const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.platform()} ${os.release()}` };
+const machine = {
+  cores: os.cpus().length,
+  cpu: os.cpus()[0]?.model ?? '?',
+  memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+};
 const report = { date: startedAt.toISOString(), commit, machine, settings: flags, room, locks, fanout, connections };
 
 const lines: string[] = [];
@@ -146,11 +165,16 @@ if (locks) {
   );
 }
 if (fanout.length) {
-  lines.push('| watchers | target | p50 ms | p95 ms | p99 ms | deliveries/s | vs bare ws | CPU µs/delivery | lost |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push(
+    '| watchers | target | p50 ms | p95 ms | p99 ms | deliveries/s | vs bare ws | CPU µs/delivery | lost |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const r of fanout) {
     const base = fanout.find((b) => b.target === 'baseline' && b.watchers === r.watchers);
     const ratio = base ? `${Math.round((r.deliveriesPerSecond / base.deliveriesPerSecond) * 100)} %` : '';
-    lines.push(`| ${r.watchers} | ${r.target} | ${round(r.latency.p50)} | ${round(r.latency.p95)} | ${round(r.latency.p99)} | ${Math.round(r.deliveriesPerSecond)} | ${r.target === 'gateway' ? ratio : '100 %'} | ${round(r.cpuMicrosPerDelivery)} | ${r.lost} |`);
+    lines.push(
+      `| ${r.watchers} | ${r.target} | ${round(r.latency.p50)} | ${round(r.latency.p95)} | ${round(r.latency.p99)} | ${Math.round(r.deliveriesPerSecond)} | ${r.target === 'gateway' ? ratio : '100 %'} | ${round(r.cpuMicrosPerDelivery)} | ${r.lost} |`,
+    );
   }
 }
 if (connections.length) {
@@ -166,7 +190,9 @@ if (connections.length) {
   }
 }
 const table = lines.join('\n');
-process.stdout.write(`\n${startedAt.toISOString()} · commit ${commit} · ${machine.cores} cores ${machine.cpu} · ${machine.memoryGiB} GiB · Node ${machine.node}\n\n${table}\n`);
+process.stdout.write(
+  `\n${startedAt.toISOString()} · commit ${commit} · ${machine.cores} cores ${machine.cpu} · ${machine.memoryGiB} GiB · Node ${machine.node}\n\n${table}\n`,
+);
 await mkdir(flags.out, { recursive: true });
 const file = path.join(flags.out, `${startedAt.toISOString().replace(/[:.]/g, '-')}-${commit}.json`);
 await writeFile(file, JSON.stringify({ ...report, table }, null, 2));

@@ -32,7 +32,11 @@ export interface RoomActor {
  * (25 %), or editing a document (take the lock, read it, save, release; 15 %). Chat texts and
  * saved contents end with `#<marker>`, so receivers and the event store can tell them apart.
  */
-export async function actInRoom(actor: RoomActor, marker: string, push: (event: string, payload: unknown) => Promise<PushReply>): Promise<void> {
+export async function actInRoom(
+  actor: RoomActor,
+  marker: string,
+  push: (event: string, payload: unknown) => Promise<PushReply>,
+): Promise<void> {
   const roll = Math.random();
   if (roll < 0.6) {
     await push('chat:message', { text: `hello from ${actor.user.username} #${marker}` });
@@ -44,7 +48,11 @@ export async function actInRoom(actor: RoomActor, marker: string, push: (event: 
     if (lock.status === 'ok') {
       const doc = await push('document:get', { document_id: documentId });
       const version = doc.response?.version ?? 1;
-      await push('document:save', { document_id: documentId, content: `# Notes\n\nedited by ${actor.user.username} #${marker}\n`, base_version: version });
+      await push('document:save', {
+        document_id: documentId,
+        content: `# Notes\n\nedited by ${actor.user.username} #${marker}\n`,
+        base_version: version,
+      });
       await push('document:stop_editing', { document_id: documentId });
     }
   }

@@ -30,10 +30,22 @@ export async function createProjects(nats: NatsConnection, secret: string, proje
     const projectId = p + 2;
     const members = Array.from({ length: perProject }, (_, i) => {
       const id = 1000 + p * perProject + i;
-      return { user_id: id, username: `u${id}`, role: (i === 0 ? 'admin' : 'customer') as 'admin' | 'customer', avatar_url: `/avatars/u${id}.svg` };
+      return {
+        user_id: id,
+        username: `u${id}`,
+        role: (i === 0 ? 'admin' : 'customer') as 'admin' | 'customer',
+        avatar_url: `/avatars/u${id}.svg`,
+      };
     });
     await createProject(nats, projectId, `Bench project ${projectId}`, members);
-    for (const m of members) users.push({ id: m.user_id, username: m.username, role: m.role, projectId, token: await mintToken(secret, { id: m.user_id, username: m.username, role: m.role }) });
+    for (const m of members)
+      users.push({
+        id: m.user_id,
+        username: m.username,
+        role: m.role,
+        projectId,
+        token: await mintToken(secret, { id: m.user_id, username: m.username, role: m.role }),
+      });
   }
   return users;
 }
@@ -64,7 +76,14 @@ async function createProject(nats: NatsConnection, projectId: number, name: stri
     nats,
     CREATE_PROJECT_SUBJECT,
     {
-      ctx: { user_id: admin.user_id, username: admin.username, role: 'admin', avatar_url: admin.avatar_url, connection_id: 'bench', project_id: projectId },
+      ctx: {
+        user_id: admin.user_id,
+        username: admin.username,
+        role: 'admin',
+        avatar_url: admin.avatar_url,
+        connection_id: 'bench',
+        project_id: projectId,
+      },
       payload: { project_id: projectId, name, members },
     },
     { timeoutMs: 30_000 },

@@ -53,7 +53,9 @@ describe('checklist template edits in the browser', () => {
     await down.focus();
     await alice.page.keyboard.press('Enter');
     await expect.poll(() => titles(bob), { timeout: 10_000 }).toEqual([second, renamed, ...rest]);
-    await expect.poll(() => alice.page.evaluate(() => document.activeElement?.getAttribute('aria-label')), { timeout: 10_000 }).toBe(`Move ${renamed} down`);
+    await expect
+      .poll(() => alice.page.evaluate(() => document.activeElement?.getAttribute('aria-label')), { timeout: 10_000 })
+      .toBe(`Move ${renamed} down`);
     await alice.page.keyboard.press('Enter');
     const [third, ...after] = rest as [string, ...string[]];
     await expect.poll(() => titles(bob), { timeout: 10_000 }).toEqual([second, third, renamed, ...after]);
@@ -71,7 +73,9 @@ describe('checklist template edits in the browser', () => {
     const final = 'Agree on the technical specification (v2)';
     await again.fill(final);
     await again.press('Enter');
-    await alice.page.locator('.checklist-edit [role="alert"]', { hasText: 'The item was not renamed: checklist service is not running' }).waitFor({ timeout: 10_000 });
+    await alice.page
+      .locator('.checklist-edit [role="alert"]', { hasText: 'The item was not renamed: checklist service is not running' })
+      .waitFor({ timeout: 10_000 });
     expect(await again.inputValue()).toBe(final);
     await alice.page.locator('#checklist').screenshot({ path: path.join(SHOTS, 'checklist-edit-refused.png') });
     await room().stack.start('checklist');

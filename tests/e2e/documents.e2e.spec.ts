@@ -66,7 +66,9 @@ describe('documents in the browser', () => {
     await alice.page.locator('.locked-banner', { hasText: 'bob is currently editing' }).waitFor({ timeout: 10_000 });
     await releaseLock(alice.page);
 
-    await editorProblem(bob.page).filter({ hasText: /released it/ }).waitFor({ timeout: 10_000 });
+    await editorProblem(bob.page)
+      .filter({ hasText: /released it/ })
+      .waitFor({ timeout: 10_000 });
     // Where Save was a moment ago: a click meant for Save must not take the lock again.
     const underPointer = bob.page.locator('.document-toolbar .button').first();
     expect(await underPointer.isDisabled()).toBe(true);
@@ -90,7 +92,10 @@ describe('documents in the browser', () => {
     await startEditing(bob.page);
     await bob.page.getByLabel('Content (Markdown)').fill('# Risk Analysis\n\nsaved before the release');
     await bob.page.getByRole('button', { name: 'Save', exact: true }).click();
-    await bob.page.getByTestId('saving-indicator').filter({ hasText: /^Saved/ }).waitFor({ timeout: 10_000 });
+    await bob.page
+      .getByTestId('saving-indicator')
+      .filter({ hasText: /^Saved/ })
+      .waitFor({ timeout: 10_000 });
     await openDocument(alice.page, 'Risk Analysis');
     await alice.page.locator('.locked-banner', { hasText: 'bob is currently editing' }).waitFor({ timeout: 10_000 });
     await releaseLock(alice.page);
@@ -174,7 +179,10 @@ describe('documents in the browser', () => {
     await notice.waitFor({ timeout: 10_000 });
     const first = await notice.textContent();
     expect(first).toMatch(/^Updated by bob: Technical Specification is now v\d+$/);
-    await alice.page.locator('.toast', { hasText: 'Updated by bob: Technical Specification' }).getByRole('button', { name: 'Dismiss notification' }).click();
+    await alice.page
+      .locator('.toast', { hasText: 'Updated by bob: Technical Specification' })
+      .getByRole('button', { name: 'Dismiss notification' })
+      .click();
 
     await editor.fill('# Technical Specification\n\nsecond save');
     await editor.press('Control+s');
@@ -213,7 +221,8 @@ describe('documents in the browser', () => {
       if (await back.isVisible()) await back.click();
     }
     // bob saved Content Structure last (the keyboard test).
-    const edited = (u: SignedInUser) => u.page.locator('.document-item', { hasText: 'Content Structure' }).locator('.document-edited').textContent();
+    const edited = (u: SignedInUser) =>
+      u.page.locator('.document-item', { hasText: 'Content Structure' }).locator('.document-edited').textContent();
     await expect.poll(() => edited(bob), { timeout: 10_000 }).toMatch(/^you, \S/);
     await expect.poll(() => edited(alice), { timeout: 10_000 }).toMatch(/^bob, \S/);
 
@@ -227,7 +236,8 @@ describe('documents in the browser', () => {
 
   it('at 1366×850 the chat composer and Send are in sight and no notice covers them; a very long message is collapsed', async () => {
     const send = alice.page.getByRole('button', { name: 'Send' });
-    const inView = async (page: Page, box: Awaited<ReturnType<typeof send.boundingBox>>) => box !== null && box.y + box.height <= page.viewportSize()!.height;
+    const inView = async (page: Page, box: Awaited<ReturnType<typeof send.boundingBox>>) =>
+      box !== null && box.y + box.height <= page.viewportSize()!.height;
     await alice.page.evaluate(() => window.scrollTo(0, 0));
     expect(await inView(alice.page, await send.boundingBox())).toBe(true);
     expect(await inView(alice.page, await alice.page.getByLabel('Message').boundingBox())).toBe(true);
@@ -324,7 +334,8 @@ describe('documents in the browser', () => {
       const responses = new Map<string, { headers: Record<string, string>; status: number }>();
       page.on('response', async (r) => {
         const url = new URL(r.url());
-        if (url.origin === new URL(room().stack.gatewayUrl).origin) responses.set(url.pathname, { headers: await r.allHeaders(), status: r.status() });
+        if (url.origin === new URL(room().stack.gatewayUrl).origin)
+          responses.set(url.pathname, { headers: await r.allHeaders(), status: r.status() });
       });
       await page.goto('/login');
       await page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 15_000 });
@@ -365,7 +376,10 @@ describe('documents in the browser', () => {
     await bob.page.locator('.document-view .markdown-preview table').waitFor();
     // One tick at a time: each waits for the room to show it.
     for (const n of [1, 2]) {
-      await alice.page.locator('.checklist-item .check-input').nth(n - 1).click();
+      await alice.page
+        .locator('.checklist-item .check-input')
+        .nth(n - 1)
+        .click();
       await expect.poll(() => bob.page.locator('.checklist-byline', { hasText: 'Ticked by alice' }).count(), { timeout: 10_000 }).toBe(n);
     }
     await bob.page.evaluate(() => window.scrollTo(0, 0));
@@ -374,7 +388,9 @@ describe('documents in the browser', () => {
     // Buttons fade to their new colours (a CSS transition): the picture waits for the end of it.
     const sendBackground = () => bob.page.getByRole('button', { name: 'Send' }).evaluate((el) => getComputedStyle(el).backgroundColor);
     await expect.poll(sendBackground).toBe('rgb(122, 162, 255)');
-    await bob.page.getByRole('button', { name: 'Send' }).evaluate((el) => Promise.all(el.ownerDocument.getAnimations().map((a) => a.finished)));
+    await bob.page
+      .getByRole('button', { name: 'Send' })
+      .evaluate((el) => Promise.all(el.ownerDocument.getAnimations().map((a) => a.finished)));
     await bob.page.screenshot({ path: path.join(SHOTS, 'planning-room-dark.png') });
     await bob.page.emulateMedia({ colorScheme: 'light' });
 

@@ -11,7 +11,8 @@ describe('planning room flows in the browser', () => {
   let alice: SignedInUser;
   let bob: SignedInUser;
 
-  const enter = (username: string, roomPath: string, viewport?: { width: number; height: number }) => room().enter(username, roomPath, viewport);
+  const enter = (username: string, roomPath: string, viewport?: { width: number; height: number }) =>
+    room().enter(username, roomPath, viewport);
   /** Opens a document from the list, going back to the list first when a document is open. */
   const openDocument = async (u: SignedInUser, title: string) => {
     const back = u.page.getByRole('button', { name: /All documents/ });
@@ -34,7 +35,9 @@ describe('planning room flows in the browser', () => {
     await alice.page.getByRole('button', { name: 'Start Editing' }).click();
     await alice.page.getByLabel('Content (Markdown)').waitFor();
     await openDocument(bob, 'Timeline');
-    await expect.poll(() => bob.page.locator('.locked-banner').textContent(), { timeout: 10_000 }).toContain('alice is currently editing this document');
+    await expect
+      .poll(() => bob.page.locator('.locked-banner').textContent(), { timeout: 10_000 })
+      .toContain('alice is currently editing this document');
     expect(await bob.page.getByRole('button', { name: 'Start Editing' }).isDisabled()).toBe(true);
     // The editor's mark follows the lock into presence.
     await expect.poll(() => bob.page.locator('.user-avatar.is-editing').count(), { timeout: 10_000 }).toBe(1);
@@ -54,7 +57,9 @@ describe('planning room flows in the browser', () => {
 
   it('a document with an <img onerror> and a javascript: link renders inert', async () => {
     await alice.page.getByRole('button', { name: 'Start Editing' }).click();
-    await alice.page.getByLabel('Content (Markdown)').fill('# Timeline\n\n<img src=x onerror=alert(1)>\n\n[click me](javascript:alert(2))\n');
+    await alice.page
+      .getByLabel('Content (Markdown)')
+      .fill('# Timeline\n\n<img src=x onerror=alert(1)>\n\n[click me](javascript:alert(2))\n');
     await alice.page.getByRole('button', { name: 'Save', exact: true }).click();
     await alice.page.getByRole('button', { name: 'Stop Editing' }).click();
     await bob.page.locator('.document-view', { hasText: 'click me' }).waitFor({ timeout: 10_000 });
@@ -67,7 +72,7 @@ describe('planning room flows in the browser', () => {
     }
   });
 
-  it('a checklist toggle moves the progress bar on the other user\'s screen', async () => {
+  it("a checklist toggle moves the progress bar on the other user's screen", async () => {
     const progress = (u: SignedInUser) => u.page.getByTestId('checklist-progress').getAttribute('aria-valuenow').then(Number);
     await expect.poll(() => alice.page.locator('.checklist-item').count(), { timeout: 10_000 }).toBeGreaterThan(0);
     const before = await progress(bob);
@@ -106,7 +111,9 @@ describe('planning room flows in the browser', () => {
       await expect.poll(() => u.page.locator('.user-avatar').count(), { timeout: 20_000 }).toBe(2);
     }
     // Alice's unsaved text survived; the lock is hers again (re-taken by her editor after rejoin).
-    await expect.poll(() => alice.page.getByLabel('Content (Markdown)').inputValue(), { timeout: 20_000 }).toContain('unsaved words typed before the outage');
+    await expect
+      .poll(() => alice.page.getByLabel('Content (Markdown)').inputValue(), { timeout: 20_000 })
+      .toContain('unsaved words typed before the outage');
     await openDocument(bob, 'Budget');
     await expect.poll(() => bob.page.locator('.locked-banner').textContent(), { timeout: 20_000 }).toContain('alice is currently editing');
   });

@@ -5,12 +5,13 @@ import { SCREENSHOTS as SHOTS, useBrowserRoom, type SignedInUser } from '@sitefl
 /** The planning room in a real Chromium, against the whole system as `npm start` runs it. */
 describe('planning room in the browser', () => {
   const room = useBrowserRoom();
-  const enter = (username: string, roomPath: string, viewport?: { width: number; height: number }) => room().enter(username, roomPath, viewport);
+  const enter = (username: string, roomPath: string, viewport?: { width: number; height: number }) =>
+    room().enter(username, roomPath, viewport);
   /** Entered by the first test, used by the next. */
   let alice: SignedInUser;
   let bob: SignedInUser;
 
-  it('two users chat: each sees the other\'s message live, without reloading', async () => {
+  it("two users chat: each sees the other's message live, without reloading", async () => {
     alice = await enter('alice', '/admin/projects/1/planning');
     bob = await enter('bob', '/projects/1/planning');
 

@@ -15,40 +15,53 @@ import { runFaultSuite, summaryLine, type SuiteReport } from './suite.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 describe('fault suite (fast subset)', () => {
-  it('kill -9 chat, SIGSTOP nats-server 8 s, kill -9 nats-server, kill -9 Postgres: nothing lost or doubled, every push answered, recovered without a person (presence included)', { timeout: 600_000 }, async () => {
-    const report: SuiteReport = await runFaultSuite({
-      root: ROOT,
-      faults: ['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres'],
-      users: 10,
-      roomSize: 5,
-      actEveryMs: 2_000,
-      replyBoundMs: 15_000,
-      recoveryBoundMs: 90_000,
-      beforeMs: 2_000,
-      settleMs: 2_000,
-      episodeThresholdMs: 3_000,
-      retry: true,
-      idempotencyKeys: true,
-      log: () => undefined,
-    });
-    const rows = report.results.map((f) => `${f.fault}: ${summaryLine(f)}`).join('\n');
-    expect(report.results.map((f) => f.fault), rows).toEqual(['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres']);
-    for (const f of report.results) {
-      // The fault was felt (pushes failed meanwhile), then healed.
-      expect(f.pushes.sent, rows).toBeGreaterThan(0);
-      expect(f.pushes.acknowledged, rows).toBeGreaterThan(0);
-      expect(f.verifiedWrites, rows).toBeGreaterThan(0);
-      expect(f.lost, rows).toBe(0);
-      expect(f.duplicatesStored, rows).toBe(0);
-      expect(f.duplicatesReceived, rows).toBe(0);
-      expect(f.pushes.unanswered, rows).toBe(0);
-      // Recovered includes presence: after a restarted nats-server presence read its view again
-      // (it used to stay short of the gateway's connections until restarted by hand).
-      expect(f.recoverySeconds, rows).not.toBeNull();
-      expect(f.ghosts.users, rows).toBe(0);
-    }
-    expect(report.results.reduce((n, f) => n + Object.values(f.pushes.errors).reduce((a, b) => a + b, 0), 0), rows).toBeGreaterThan(0);
-    // Resends happened, so "nothing doubled" says something.
-    expect(report.results.reduce((n, f) => n + f.pushes.retries, 0), rows).toBeGreaterThan(0);
-  });
+  it(
+    'kill -9 chat, SIGSTOP nats-server 8 s, kill -9 nats-server, kill -9 Postgres: nothing lost or doubled, every push answered, recovered without a person (presence included)',
+    { timeout: 600_000 },
+    async () => {
+      const report: SuiteReport = await runFaultSuite({
+        root: ROOT,
+        faults: ['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres'],
+        users: 10,
+        roomSize: 5,
+        actEveryMs: 2_000,
+        replyBoundMs: 15_000,
+        recoveryBoundMs: 90_000,
+        beforeMs: 2_000,
+        settleMs: 2_000,
+        episodeThresholdMs: 3_000,
+        retry: true,
+        idempotencyKeys: true,
+        log: () => undefined,
+      });
+      const rows = report.results.map((f) => `${f.fault}: ${summaryLine(f)}`).join('\n');
+      expect(
+        report.results.map((f) => f.fault),
+        rows,
+      ).toEqual(['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres']);
+      for (const f of report.results) {
+        // The fault was felt (pushes failed meanwhile), then healed.
+        expect(f.pushes.sent, rows).toBeGreaterThan(0);
+        expect(f.pushes.acknowledged, rows).toBeGreaterThan(0);
+        expect(f.verifiedWrites, rows).toBeGreaterThan(0);
+        expect(f.lost, rows).toBe(0);
+        expect(f.duplicatesStored, rows).toBe(0);
+        expect(f.duplicatesReceived, rows).toBe(0);
+        expect(f.pushes.unanswered, rows).toBe(0);
+        // Recovered includes presence: after a restarted nats-server presence read its view again
+        // (it used to stay short of the gateway's connections until restarted by hand).
+        expect(f.recoverySeconds, rows).not.toBeNull();
+        expect(f.ghosts.users, rows).toBe(0);
+      }
+      expect(
+        report.results.reduce((n, f) => n + Object.values(f.pushes.errors).reduce((a, b) => a + b, 0), 0),
+        rows,
+      ).toBeGreaterThan(0);
+      // Resends happened, so "nothing doubled" says something.
+      expect(
+        report.results.reduce((n, f) => n + f.pushes.retries, 0),
+        rows,
+      ).toBeGreaterThan(0);
+    },
+  );
 });

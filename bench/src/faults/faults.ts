@@ -108,7 +108,11 @@ export function faultNamed(name: string): Fault {
       describe: `a transaction left open ${seconds} s`,
       async inject(run) {
         // An outsider's session (an idle psql, a stuck client): our services' own bounds do not apply to it.
-        const client = new pg.Client({ connectionString: run.stack().databaseUrl, application_name: 'fault-suite idle transaction', connectionTimeoutMillis: 10_000 });
+        const client = new pg.Client({
+          connectionString: run.stack().databaseUrl,
+          application_name: 'fault-suite idle transaction',
+          connectionTimeoutMillis: 10_000,
+        });
         client.on('error', () => undefined);
         await client.connect();
         try {

@@ -134,7 +134,10 @@ export class FaultLoad {
     this.sampler = setInterval(() => this.sample(), 250);
     const deadline = performance.now() + timeoutMs;
     while (this.members.some((m) => !m.joined || (m.holder && !m.holdsLock))) {
-      if (performance.now() > deadline) throw new Error(`load: ${this.members.filter((m) => !m.joined).length} of ${this.members.length} members not joined within ${timeoutMs} ms`);
+      if (performance.now() > deadline)
+        throw new Error(
+          `load: ${this.members.filter((m) => !m.joined).length} of ${this.members.length} members not joined within ${timeoutMs} ms`,
+        );
       await sleep(100);
     }
   }
@@ -208,7 +211,9 @@ export class FaultLoad {
         await this.push(m, 'chat:message', key ? { text, idempotency_key: key } : { text }, true);
       } else {
         const marker = `f${(this.seq++).toString(36)}`;
-        await actInRoom({ user: m.user, items: m.items, documents: m.documents }, marker, (event, payload) => this.push(m, event, payload, false));
+        await actInRoom({ user: m.user, items: m.items, documents: m.documents }, marker, (event, payload) =>
+          this.push(m, event, payload, false),
+        );
       }
       await sleep(this.opts.actEveryMs * (0.5 + Math.random()));
     }
@@ -237,7 +242,10 @@ export class FaultLoad {
     const snapshot = await socket.join(m.topic, this.opts.replyBoundMs);
     if (m.socket !== socket || m.session !== session) throw new Error('superseded');
     m.items = (snapshot.checklist?.items ?? []).map((it: { id: number }) => it.id);
-    m.snapshotMessages.set(session, (snapshot.chat?.messages ?? []).map((msg: { id: string }) => msg.id));
+    m.snapshotMessages.set(
+      session,
+      (snapshot.chat?.messages ?? []).map((msg: { id: string }) => msg.id),
+    );
     m.docGaps += gapsOf(m.docVersions);
     m.docVersions.clear();
     const documents = ((snapshot.documents ?? []) as Array<{ id: number; version: number }>).sort((a, b) => a.id - b.id);
@@ -264,8 +272,20 @@ export class FaultLoad {
     m.lastHeartbeat = performance.now();
     const r = await this.push(m, 'document:heartbeat', { document_id: m.heldDocument }, false);
     const suspected = m.suspectedLoss;
-    if (r.status === 'error' && r.response?.code === 'not_lock_holder' && m.holdsLock && m.joined && m.session === session && m.lockSession === session) {
-      this.lockLosses.push({ client: m.index, documentId: m.heldDocument!, at: suspected?.at ?? performance.now(), why: suspected?.why ?? 'heartbeat: not_lock_holder' });
+    if (
+      r.status === 'error' &&
+      r.response?.code === 'not_lock_holder' &&
+      m.holdsLock &&
+      m.joined &&
+      m.session === session &&
+      m.lockSession === session
+    ) {
+      this.lockLosses.push({
+        client: m.index,
+        documentId: m.heldDocument!,
+        at: suspected?.at ?? performance.now(),
+        why: suspected?.why ?? 'heartbeat: not_lock_holder',
+      });
       m.holdsLock = false;
     }
     if (r.status === 'ok' || r.status === 'error') m.suspectedLoss = null;
@@ -276,7 +296,17 @@ export class FaultLoad {
     if (!socket || !m.joined) return { status: 'closed', response: null };
     const marker = markerOf(payload?.text ?? payload?.content);
     if (this.opts.idempotencyKeys && !retry && WRITES.has(event)) payload = { ...payload, idempotency_key: randomUUID() };
-    const record: PushRecord = { client: m.index, event, marker, sentAt: performance.now(), answeredAt: undefined, status: 'pending', code: undefined, response: null, retry };
+    const record: PushRecord = {
+      client: m.index,
+      event,
+      marker,
+      sentAt: performance.now(),
+      answeredAt: undefined,
+      status: 'pending',
+      code: undefined,
+      response: null,
+      retry,
+    };
     if (marker && !this.firstSent.has(marker)) this.firstSent.set(marker, record.sentAt);
     this.pushes.push(record);
     this.inFlight++;
@@ -288,7 +318,8 @@ export class FaultLoad {
     if (r.status === 'ok') record.response = r.response;
     if (event === 'document:save' && r.status === 'ok') m.docVersions.get(payload.document_id)?.seen.add(r.response?.version);
     const unacknowledged = record.status === 'timeout' || record.status === 'closed' || record.code === 'unavailable';
-    if (this.opts.retry && !retry && event === 'chat:message' && unacknowledged) m.pendingRetry = { text: payload.text, key: payload.idempotency_key };
+    if (this.opts.retry && !retry && event === 'chat:message' && unacknowledged)
+      m.pendingRetry = { text: payload.text, key: payload.idempotency_key };
     return r;
   }
 

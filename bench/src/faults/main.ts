@@ -58,7 +58,10 @@ await mkdir(flags.out, { recursive: true });
 const logFile = path.join(flags.out, `faults-${stamp}.log`);
 const report = await runFaultSuite({
   root: ROOT,
-  faults: flags.faults.split(',').map((f) => f.trim()).filter(Boolean),
+  faults: flags.faults
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean),
   users: Number(flags.users),
   roomSize: Number(flags['room-size']),
   actEveryMs: Number(flags['act-every-ms']),
@@ -74,7 +77,13 @@ const report = await runFaultSuite({
   onStartLine: (line) => appendFileSync(logFile, `${line}\n`),
 });
 
-const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, loadAverage: os.loadavg().map((l) => round(l, 1)) };
+const machine = {
+  cores: os.cpus().length,
+  cpu: os.cpus()[0]?.model ?? '?',
+  memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+  node: process.version,
+  loadAverage: os.loadavg().map((l) => round(l, 1)),
+};
 const table = faultTable(report.results);
 const heading = `${startedAt.toISOString()} · commit ${commit} · ${machine.cores} cores ${machine.cpu} · ${machine.memoryGiB} GiB · Node ${machine.node} · ${report.users} users in ${report.projects} rooms`;
 process.stdout.write(`\n${heading}\n\n${table}\n`);

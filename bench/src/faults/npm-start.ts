@@ -4,7 +4,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { exitOf, freePort, readStackFile, stopOnProcessExit, waitUntil, type ProcessExit, type StackFile, type StackProcess } from '@siteflow/devstack';
+import {
+  exitOf,
+  freePort,
+  readStackFile,
+  stopOnProcessExit,
+  waitUntil,
+  type ProcessExit,
+  type StackFile,
+  type StackProcess,
+} from '@siteflow/devstack';
 
 /**
  * The system as `npm start` runs it (scripts/start.mjs --no-build, built already), on a data
@@ -38,10 +47,30 @@ export class NpmStartRun {
     const jwtSecret = `faults-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}-secret-key`;
     const env = { ...process.env };
     // Its own NATS and Postgres on free ports, never a developer's or a test run's.
-    for (const name of ['NATS_URL', 'DATABASE_URL', 'PORT', 'HOST', 'NATS_PORT', 'NATS_MONITOR_PORT', 'POSTGRES_PORT', 'LOG_FORMAT', 'npm_lifecycle_event']) delete env[name];
+    for (const name of [
+      'NATS_URL',
+      'DATABASE_URL',
+      'PORT',
+      'HOST',
+      'NATS_PORT',
+      'NATS_MONITOR_PORT',
+      'POSTGRES_PORT',
+      'LOG_FORMAT',
+      'npm_lifecycle_event',
+    ])
+      delete env[name];
     const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.mjs'), '--no-build'], {
       cwd: root,
-      env: { ...env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'warn', JWT_SECRET: jwtSecret, ...opts.env },
+      env: {
+        ...env,
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'warn',
+        JWT_SECRET: jwtSecret,
+        ...opts.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

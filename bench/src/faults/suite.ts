@@ -75,7 +75,12 @@ interface Stored {
 const markerOfText = (text: string | null | undefined) => (text ? /#(\w+)\s*$/.exec(text)?.[1] : undefined);
 
 async function readStore(databaseUrl: string, projects: number[]): Promise<Stored> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, statement_timeout: 30_000, application_name: 'fault-suite check' });
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+    application_name: 'fault-suite check',
+  });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -123,7 +128,12 @@ function chatGaps(load: FaultLoad, stored: Stored): number {
   let gaps = 0;
   for (const m of load.members) {
     const versions = stored.chatVersions.get(m.user.projectId) ?? [];
-    const ownVersions = new Set([...own].map((id) => stored.chat.get(id)).filter((x) => x?.projectId === m.user.projectId).map((x) => x!.version));
+    const ownVersions = new Set(
+      [...own]
+        .map((id) => stored.chat.get(id))
+        .filter((x) => x?.projectId === m.user.projectId)
+        .map((x) => x!.version),
+    );
     for (const [session, ids] of m.snapshotMessages) {
       const seen = bySession.get(`${m.index}:${session}`);
       if (!seen) continue;
@@ -151,12 +161,21 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
   try {
     await run.waitUntilReady(180_000);
     const stack = run.stack();
-    opts.log(`npm start ready on :${run.port} (data in ${run.dataDir}); creating ${Math.ceil(opts.users / opts.roomSize)} rooms of ${opts.roomSize}…`);
+    opts.log(
+      `npm start ready on :${run.port} (data in ${run.dataDir}); creating ${Math.ceil(opts.users / opts.roomSize)} rooms of ${opts.roomSize}…`,
+    );
     const nats = await connect(natsOptionsFromUrl(stack.natsUrl));
     const users = await createProjects(nats, run.jwtSecret, Math.ceil(opts.users / opts.roomSize), opts.roomSize);
     await nats.close();
 
-    load = new FaultLoad({ socketUrl: run.socketUrl, users, actEveryMs: opts.actEveryMs, replyBoundMs: opts.replyBoundMs, retry: opts.retry, idempotencyKeys: opts.idempotencyKeys });
+    load = new FaultLoad({
+      socketUrl: run.socketUrl,
+      users,
+      actEveryMs: opts.actEveryMs,
+      replyBoundMs: opts.replyBoundMs,
+      retry: opts.retry,
+      idempotencyKeys: opts.idempotencyKeys,
+    });
     await load.start(120_000);
     opts.log(`${users.length} members joined, acting every ~${opts.actEveryMs} ms`);
 
@@ -181,7 +200,9 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
       const kinds = ['chat:', 'checklist:', 'document:'];
       const deadline = injected.endedAt + opts.recoveryBoundMs;
       while (performance.now() < deadline) {
-        const firstOk = kinds.map((k) => load!.pushes.find((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'));
+        const firstOk = kinds.map((k) =>
+          load!.pushes.find((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'),
+        );
         if (firstOk.every(Boolean) && load.settled()) {
           recoveredAt = Math.max(performance.now() - 125, ...firstOk.map((p) => p!.answeredAt!));
           break;
@@ -189,8 +210,12 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         await sleep(250);
       }
       if (recoveredAt === null) {
-        const missing = kinds.filter((k) => !load!.pushes.some((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'));
-        injected.notes.push(`not recovered within ${opts.recoveryBoundMs / 1000} s: ${missing.length ? `no ok reply to ${missing.join(', ')}; ` : ''}${load.whyUnsettled() || 'settled at last'}`);
+        const missing = kinds.filter(
+          (k) => !load!.pushes.some((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'),
+        );
+        injected.notes.push(
+          `not recovered within ${opts.recoveryBoundMs / 1000} s: ${missing.length ? `no ok reply to ${missing.join(', ')}; ` : ''}${load.whyUnsettled() || 'settled at last'}`,
+        );
       }
       await sleep(opts.settleMs);
       const windowEnd = performance.now();
@@ -230,7 +255,8 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         const r = load.receipts[receiptsCounted]!;
         const seen = receivedBefore.get(r.client) ?? { ids: new Set<string>(), markers: new Map<string, string>() };
         receivedBefore.set(r.client, seen);
-        if (seen.ids.has(r.id) || (r.marker && seen.markers.has(r.marker) && seen.markers.get(r.marker) !== r.id)) duplicatesReceivedTotal++;
+        if (seen.ids.has(r.id) || (r.marker && seen.markers.has(r.marker) && seen.markers.get(r.marker) !== r.id))
+          duplicatesReceivedTotal++;
         seen.ids.add(r.id);
         if (r.marker) seen.markers.set(r.marker, r.id);
       }
@@ -266,7 +292,13 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         notes: [...injected.notes, `fault lasted ${round((injected.endedAt - injectedAt) / 1000, 1)} s`],
         episodes: load.episodes
           .filter((e) => e.start >= windowStart && e.start < windowEnd)
-          .map((e) => ({ kind: e.kind, observer: e.observer, subject: e.subject, atSeconds: round((e.start - injected.endedAt) / 1000, 1), seconds: round(((e.end ?? now) - e.start) / 1000, 1) })),
+          .map((e) => ({
+            kind: e.kind,
+            observer: e.observer,
+            subject: e.subject,
+            atSeconds: round((e.start - injected.endedAt) / 1000, 1),
+            seconds: round(((e.end ?? now) - e.start) / 1000, 1),
+          })),
         lockLosses: load.lockLosses
           .filter((l) => l.at >= windowStart && l.at < windowEnd)
           .map((l) => ({ client: l.client, documentId: l.documentId, atSeconds: round((l.at - injected.endedAt) / 1000, 1), why: l.why })),

@@ -39,12 +39,7 @@ export type TokenClaims = z.infer<typeof TokenClaims>;
  */
 export const DevLoginRequest = z.object({
   username: z.string().min(1).max(100),
-  scope: z
-    .string()
-    .max(200)
-    .optional()
-    .transform(scopesOf)
-    .pipe(z.array(DevLoginScope)),
+  scope: z.string().max(200).optional().transform(scopesOf).pipe(z.array(DevLoginScope)),
 });
 /** The body as a client sends it. */
 export type DevLoginRequest = z.input<typeof DevLoginRequest>;

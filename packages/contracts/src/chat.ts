@@ -76,7 +76,13 @@ export const MessagePosted = z.object({
 export const ReadMarked = z.object({
   type: z.literal('ReadMarked'),
   /** `last_read_version`: the chat stream version of that message (read marks only move forward). */
-  data: z.object({ project_id: ProjectId, user_id: UserId, last_read_id: MessageId, last_read_version: z.number().int().min(1), marked_at: IsoTime }),
+  data: z.object({
+    project_id: ProjectId,
+    user_id: UserId,
+    last_read_id: MessageId,
+    last_read_version: z.number().int().min(1),
+    marked_at: IsoTime,
+  }),
 });
 /**
  * A member's unread count after a message or a read mark. Stored (not ephemeral) so the counts a

@@ -72,7 +72,14 @@ export const ChecklistCreated = z.object({
 });
 export const ItemToggled = z.object({
   type: z.literal('ItemToggled'),
-  data: z.object({ project_id: ProjectId, item_id: ChecklistItemId, checked: z.boolean(), user_id: UserId, username: z.string(), toggled_at: IsoTime }),
+  data: z.object({
+    project_id: ProjectId,
+    item_id: ChecklistItemId,
+    checked: z.boolean(),
+    user_id: UserId,
+    username: z.string(),
+    toggled_at: IsoTime,
+  }),
 });
 /** Progress after the events before it in the same append; carries the `progress:updated` broadcast. */
 export const ProgressChanged = z.object({ type: z.literal('ProgressChanged'), data: Progress.extend({ project_id: ProjectId }) });
@@ -92,5 +99,13 @@ export const ItemRemoved = z.object({
   type: z.literal('ItemRemoved'),
   data: z.object({ project_id: ProjectId, item_id: ChecklistItemId, removed_by: UserId }),
 });
-export const ChecklistEvent = z.discriminatedUnion('type', [ChecklistCreated, ItemToggled, ProgressChanged, ItemAdded, ItemEdited, ItemsReordered, ItemRemoved]);
+export const ChecklistEvent = z.discriminatedUnion('type', [
+  ChecklistCreated,
+  ItemToggled,
+  ProgressChanged,
+  ItemAdded,
+  ItemEdited,
+  ItemsReordered,
+  ItemRemoved,
+]);
 export type ChecklistEvent = z.infer<typeof ChecklistEvent>;

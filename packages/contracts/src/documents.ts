@@ -122,7 +122,11 @@ export const HeartbeatReply = z.object({ lock_renewed: z.literal(true), expires_
 /** `document:save` / `document:auto_save` / `document:restore`: the current version after the command. */
 export const SaveReply = z.object({ document_id: DocumentId, version: z.number().int().min(1), saved: z.boolean(), updated_at: IsoTime });
 export const HistoryOfDocumentReply = z.object({ versions: z.array(VersionSummary), has_more: z.boolean() });
-export const DocumentVersion = VersionSummary.extend({ document_id: DocumentId, content: z.string(), restored_from: z.number().int().min(1).nullable() });
+export const DocumentVersion = VersionSummary.extend({
+  document_id: DocumentId,
+  content: z.string(),
+  restored_from: z.number().int().min(1).nullable(),
+});
 
 // Domain events stored in the `documents` schema and published on `project.<pid>.ev.documents.<Type>`
 // (other services consume the lock events: presence shows who edits what).

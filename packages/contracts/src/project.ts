@@ -85,7 +85,11 @@ const ProjectName = z.string().trim().min(1).max(200);
 const Username = z.string().trim().min(1).max(100);
 /** A member as Siteflow names them; the avatar is optional (a generated one otherwise). */
 export const ApiMember = z.strictObject({ user_id: UserId, username: Username, role: Role, avatar_url: z.string().max(500).optional() });
-export const ApiCreateProject = z.strictObject({ id: ProjectId.optional(), name: ProjectName, members: z.array(ApiMember).min(1).max(500) });
+export const ApiCreateProject = z.strictObject({
+  id: ProjectId.optional(),
+  name: ProjectName,
+  members: z.array(ApiMember).min(1).max(500),
+});
 export const ApiPutMember = z.strictObject({ username: Username, role: Role, avatar_url: z.string().max(500).optional() });
 export const ApiPatchProject = z
   .strictObject({ name: ProjectName.optional(), status: ProjectStatus.optional() })
@@ -94,7 +98,11 @@ export const ApiPatchProject = z
 export const AdminUpdatePayload = z.object({ project_id: ProjectId, name: ProjectName.optional(), status: ProjectStatus.optional() });
 export const AdminPutMemberPayload = z.object({ project_id: ProjectId, member: ProjectMember });
 export const AdminRemoveMemberPayload = z.object({ project_id: ProjectId, user_id: UserId });
-export const AdminCreatePayload = z.object({ project_id: ProjectId.optional(), name: ProjectName, members: z.array(ProjectMember).min(1).max(500) });
+export const AdminCreatePayload = z.object({
+  project_id: ProjectId.optional(),
+  name: ProjectName,
+  members: z.array(ProjectMember).min(1).max(500),
+});
 
 /** One entry of `GET /api/projects`. */
 export const UserProject = z.object({ id: ProjectId, name: z.string(), status: ProjectStatus, role: Role, updated_at: IsoTime });

@@ -17,13 +17,7 @@ export const PhxEvent = {
 const Ref = z.string().min(1).max(64).nullable();
 
 /** A frame as the client sends it: `[join_ref, ref, topic, event, payload]`. */
-export const ClientFrame = z.tuple([
-  Ref,
-  Ref,
-  z.string().min(1).max(200),
-  z.string().min(1).max(100),
-  z.record(z.string(), z.unknown()),
-]);
+export const ClientFrame = z.tuple([Ref, Ref, z.string().min(1).max(200), z.string().min(1).max(100), z.record(z.string(), z.unknown())]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 
 /** A frame as the server sends it. */
@@ -37,7 +31,9 @@ export type ReplyPayload = ReplyOk | ReplyError;
 export function replyError(error: ErrorBody): ReplyError {
   return {
     status: 'error',
-    response: error.details ? { reason: error.message, code: error.code, details: error.details } : { reason: error.message, code: error.code },
+    response: error.details
+      ? { reason: error.message, code: error.code, details: error.details }
+      : { reason: error.message, code: error.code },
   };
 }
 

@@ -37,10 +37,7 @@ export function describeExit(exit: ProcessExit): string {
  * Stops a child: `signal` (SIGTERM by default), then SIGKILL when it has not exited after
  * `graceMs`. Resolves once it has exited.
  */
-export async function stopChild(
-  child: ChildProcess,
-  opts: { signal?: NodeJS.Signals; graceMs?: number } = {},
-): Promise<void> {
+export async function stopChild(child: ChildProcess, opts: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<void> {
   if (hasExited(child) || child.pid === undefined) return;
   const done = exited(child);
   child.kill(opts.signal ?? 'SIGTERM');

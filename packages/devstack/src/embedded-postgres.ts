@@ -35,9 +35,10 @@ const USER = 'postgres';
 
 /** `postgres://user:password@host:port/database`, each part encoded. */
 export function postgresUrl(parts: { user: string; password?: string; host: string; port: number; database: string }): string {
-  const auth = parts.password === undefined
-    ? encodeURIComponent(parts.user)
-    : `${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}`;
+  const auth =
+    parts.password === undefined
+      ? encodeURIComponent(parts.user)
+      : `${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}`;
   return `postgres://${auth}@${parts.host}:${parts.port}/${encodeURIComponent(parts.database)}`;
 }
 
@@ -69,12 +70,16 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const port = opts.port ?? (await freePort());
   const tail = new OutputTail();
   const flags = [
-    '-c', 'listen_addresses=127.0.0.1',
+    '-c',
+    'listen_addresses=127.0.0.1',
     // TCP only: no socket file that could collide with a system PostgreSQL's.
-    '-c', 'unix_socket_directories=',
-    '-c', 'max_connections=200',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
     // Readiness is read from the log, so it must not be translated.
-    '-c', 'lc_messages=C',
+    '-c',
+    'lc_messages=C',
     ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
 

@@ -12,6 +12,8 @@ describe('postgresUrl', () => {
   });
 
   it('leaves the password out when there is none', () => {
-    expect(postgresUrl({ user: 'postgres', host: 'localhost', port: 5432, database: 'postgres' })).toBe('postgres://postgres@localhost:5432/postgres');
+    expect(postgresUrl({ user: 'postgres', host: 'localhost', port: 5432, database: 'postgres' })).toBe(
+      'postgres://postgres@localhost:5432/postgres',
+    );
   });
 });

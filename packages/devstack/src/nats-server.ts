@@ -75,7 +75,10 @@ export function natsServerConfig(configFile: string, include?: string): string {
   // messages of up to 4 MB, as infra/nats/nats.conf does (the server's default is 1 MB).
   const lines = ['max_payload: 4MB'];
   if (include !== undefined) {
-    const relative = path.relative(path.dirname(path.resolve(configFile)), path.resolve(include)).split(path.sep).join('/');
+    const relative = path
+      .relative(path.dirname(path.resolve(configFile)), path.resolve(include))
+      .split(path.sep)
+      .join('/');
     lines.push(`include ${JSON.stringify(relative)}`);
   }
   return `${lines.join('\n')}\n`;

@@ -14,7 +14,16 @@ export function chooseLogFormat(value: string | undefined, isTTY: boolean): LogF
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const PINO_LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50 };
 
-const COLORS: Record<string, number> = { chat: 36, documents: 35, presence: 32, checklist: 33, gateway: 34, nats: 92, postgres: 94, start: 90 };
+const COLORS: Record<string, number> = {
+  chat: 36,
+  documents: 35,
+  presence: 32,
+  checklist: 33,
+  gateway: 34,
+  nats: 92,
+  postgres: 94,
+  start: 90,
+};
 
 /**
  * Formats the log lines of the processes `npm start` runs, and its own, in one format: each

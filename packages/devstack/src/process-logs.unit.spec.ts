@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { chooseLogFormat, ProcessLogFormatter } from './process-logs.js';
 
-const entry = JSON.stringify({ level: 30, time: Date.UTC(2026, 0, 2, 3, 4, 5, 6), pid: 7, hostname: 'h', service: 'chat', instance: 'h-7', msg: 'chat service listening', queue: 'chat' });
+const entry = JSON.stringify({
+  level: 30,
+  time: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
+  pid: 7,
+  hostname: 'h',
+  service: 'chat',
+  instance: 'h-7',
+  msg: 'chat service listening',
+  queue: 'chat',
+});
 
 describe('chooseLogFormat', () => {
   it('is pretty on a terminal and JSON elsewhere, unless LOG_FORMAT says otherwise', () => {
@@ -22,7 +31,9 @@ describe('ProcessLogFormatter', () => {
   });
 
   it('pretty: other output is shown as it is', () => {
-    expect(new ProcessLogFormatter('pretty').processLine('gateway', '    at main (file.js:1:1)')).toBe('gateway   |     at main (file.js:1:1)\n');
+    expect(new ProcessLogFormatter('pretty').processLine('gateway', '    at main (file.js:1:1)')).toBe(
+      'gateway   |     at main (file.js:1:1)\n',
+    );
   });
 
   it('json: pino entries pass through unchanged; other output becomes an entry of the process', () => {
@@ -34,7 +45,14 @@ describe('ProcessLogFormatter', () => {
   });
 
   it("its own lines: pino levels in JSON, the level's name when pretty", () => {
-    expect(JSON.parse(new ProcessLogFormatter('json').ownLine('nats', 'warn', 'exited (SIGKILL)'))).toMatchObject({ level: 40, service: 'start', process: 'nats', msg: 'exited (SIGKILL)' });
-    expect(new ProcessLogFormatter('pretty').ownLine('nats', 'warn', 'exited (SIGKILL)')).toMatch(/^nats {6}\| \[[\d:.]+\] WARN: exited \(SIGKILL\)\n$/);
+    expect(JSON.parse(new ProcessLogFormatter('json').ownLine('nats', 'warn', 'exited (SIGKILL)'))).toMatchObject({
+      level: 40,
+      service: 'start',
+      process: 'nats',
+      msg: 'exited (SIGKILL)',
+    });
+    expect(new ProcessLogFormatter('pretty').ownLine('nats', 'warn', 'exited (SIGKILL)')).toMatch(
+      /^nats {6}\| \[[\d:.]+\] WARN: exited \(SIGKILL\)\n$/,
+    );
   });
 });

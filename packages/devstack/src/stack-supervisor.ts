@@ -9,7 +9,15 @@ import { startNatsServer } from './nats-server.js';
 import { freePort, isPortFree, portFromEnv } from './ports.js';
 import { chooseLogFormat, ProcessLogFormatter, type LogLevel } from './process-logs.js';
 import { waitForNats, waitForPostgres } from './reachability.js';
-import { redactUrl, removeStackFile, writeStackFile, type StackFile, type StackProcess, type StackRole, type StackUrls } from './stack-file.js';
+import {
+  redactUrl,
+  removeStackFile,
+  writeStackFile,
+  type StackFile,
+  type StackProcess,
+  type StackRole,
+  type StackUrls,
+} from './stack-file.js';
 import { Supervisor, type RunningProcess } from './supervisor.js';
 
 export const SERVICES = ['chat', 'documents', 'presence', 'checklist'] as const;
@@ -109,11 +117,18 @@ export class StackSupervisor {
     const port = portFromEnv(env, 'PORT') ?? 4000;
     const host = env.HOST || '0.0.0.0';
     const connectTimeoutMs = Number(env.START_CONNECT_TIMEOUT_MS || 15_000);
-    if (!Number.isFinite(connectTimeoutMs) || connectTimeoutMs <= 0) throw new Error(`START_CONNECT_TIMEOUT_MS must be a positive number of milliseconds, not "${env.START_CONNECT_TIMEOUT_MS}"`);
-    const wanted = { NATS_PORT: portFromEnv(env, 'NATS_PORT'), NATS_MONITOR_PORT: portFromEnv(env, 'NATS_MONITOR_PORT'), POSTGRES_PORT: portFromEnv(env, 'POSTGRES_PORT') };
-    if (!(await isPortFree(port, host))) throw new Error(`port ${port} is already in use (another npm start?). Stop that, or run with PORT=<other port>.`);
+    if (!Number.isFinite(connectTimeoutMs) || connectTimeoutMs <= 0)
+      throw new Error(`START_CONNECT_TIMEOUT_MS must be a positive number of milliseconds, not "${env.START_CONNECT_TIMEOUT_MS}"`);
+    const wanted = {
+      NATS_PORT: portFromEnv(env, 'NATS_PORT'),
+      NATS_MONITOR_PORT: portFromEnv(env, 'NATS_MONITOR_PORT'),
+      POSTGRES_PORT: portFromEnv(env, 'POSTGRES_PORT'),
+    };
+    if (!(await isPortFree(port, host)))
+      throw new Error(`port ${port} is already in use (another npm start?). Stop that, or run with PORT=<other port>.`);
     for (const [name, value] of Object.entries(wanted)) {
-      if (value !== undefined && !(await isPortFree(value))) throw new Error(`${name} ${value} is already in use. Stop what listens there, or choose another port.`);
+      if (value !== undefined && !(await isPortFree(value)))
+        throw new Error(`${name} ${value} is already in use. Stop what listens there, or choose another port.`);
     }
     for (const name of [...SERVICES, 'gateway']) {
       const main = path.join(this.opts.root, 'services', name, 'dist', 'main.js');
@@ -122,7 +137,10 @@ export class StackSupervisor {
     mkdirSync(this.dataDir, { recursive: true });
 
     // Both settle before a failure is thrown, so that stop() finds whatever did start.
-    const provided = await Promise.allSettled([this.provideNats(env, wanted, connectTimeoutMs), this.providePostgres(env, wanted, connectTimeoutMs)]);
+    const provided = await Promise.allSettled([
+      this.provideNats(env, wanted, connectTimeoutMs),
+      this.providePostgres(env, wanted, connectTimeoutMs),
+    ]);
     for (const result of provided) if (result.status === 'rejected') throw result.reason;
     if (this.stopping) return;
 
@@ -136,7 +154,12 @@ export class StackSupervisor {
     for (const name of SERVICES) {
       const metricsPort = await freePort();
       this.apps.push(
-        this.superviseApp(name, 'service', { ...common, METRICS_PORT: String(metricsPort) }, { metrics: `http://127.0.0.1:${metricsPort}/metrics` }),
+        this.superviseApp(
+          name,
+          'service',
+          { ...common, METRICS_PORT: String(metricsPort) },
+          { metrics: `http://127.0.0.1:${metricsPort}/metrics` },
+        ),
       );
     }
     const gatewayEnv = {
@@ -146,7 +169,12 @@ export class StackSupervisor {
       JWT_SECRET: env.JWT_SECRET ?? this.jwtSecret(),
       WEB_DIST: env.WEB_DIST ?? path.join(this.opts.root, 'web', 'dist'),
     };
-    this.apps.push(this.superviseApp('gateway', 'gateway', gatewayEnv, { http: `http://localhost:${port}`, metrics: `http://localhost:${port}/metrics` }));
+    this.apps.push(
+      this.superviseApp('gateway', 'gateway', gatewayEnv, {
+        http: `http://localhost:${port}`,
+        metrics: `http://localhost:${port}/metrics`,
+      }),
+    );
     await Promise.all(this.apps.map((app) => app.supervisor.start()));
     await this.writeStack();
     if (this.stopping) return;
@@ -156,7 +184,11 @@ export class StackSupervisor {
     this.printStack(`http://localhost:${port}`, Date.now() - started);
   }
 
-  private async provideNats(env: Record<string, string | undefined>, ports: { NATS_PORT?: number | undefined; NATS_MONITOR_PORT?: number | undefined }, timeoutMs: number): Promise<void> {
+  private async provideNats(
+    env: Record<string, string | undefined>,
+    ports: { NATS_PORT?: number | undefined; NATS_MONITOR_PORT?: number | undefined },
+    timeoutMs: number,
+  ): Promise<void> {
     if (env.NATS_URL) {
       await waitForNats(env.NATS_URL, { timeoutMs, onFirstFailure: (why) => this.log('start', 'warn', why) });
       this.natsUrl = env.NATS_URL;
@@ -166,15 +198,28 @@ export class StackSupervisor {
     const port = ports.NATS_PORT ?? (await freePort());
     const monitorPort = ports.NATS_MONITOR_PORT ?? (await freePort());
     const dataDir = path.join(this.dataDir, 'nats');
-    const nats = await this.superviseInfra('nats', 'nats', () => startNatsServer({ dataDir, port, monitorPort, detached: true }), (server) => ({
-      nats: server.url,
-      monitoring: server.monitorUrl ?? '',
-    }));
+    const nats = await this.superviseInfra(
+      'nats',
+      'nats',
+      () => startNatsServer({ dataDir, port, monitorPort, detached: true }),
+      (server) => ({
+        nats: server.url,
+        monitoring: server.monitorUrl ?? '',
+      }),
+    );
     this.natsUrl = `nats://127.0.0.1:${port}`;
-    this.log('nats', 'info', `nats-server with JetStream on ${this.natsUrl}, monitoring on ${nats.urls.monitoring} (pid ${nats.supervisor.current?.pid}, data in ${this.relative(dataDir)})`);
+    this.log(
+      'nats',
+      'info',
+      `nats-server with JetStream on ${this.natsUrl}, monitoring on ${nats.urls.monitoring} (pid ${nats.supervisor.current?.pid}, data in ${this.relative(dataDir)})`,
+    );
   }
 
-  private async providePostgres(env: Record<string, string | undefined>, ports: { POSTGRES_PORT?: number | undefined }, timeoutMs: number): Promise<void> {
+  private async providePostgres(
+    env: Record<string, string | undefined>,
+    ports: { POSTGRES_PORT?: number | undefined },
+    timeoutMs: number,
+  ): Promise<void> {
     if (env.DATABASE_URL) {
       await waitForPostgres(env.DATABASE_URL, { timeoutMs, onFirstFailure: (why) => this.log('start', 'warn', why) });
       this.databaseUrl = env.DATABASE_URL;
@@ -183,15 +228,29 @@ export class StackSupervisor {
     }
     const port = ports.POSTGRES_PORT ?? (await freePort());
     const dataDir = path.join(this.dataDir, 'pg');
-    const postgres = await this.superviseInfra('postgres', 'postgres', () => startEmbeddedPostgres({ dataDir, port, detached: true }), (server) => ({
-      postgres: server.url,
-    }));
+    const postgres = await this.superviseInfra(
+      'postgres',
+      'postgres',
+      () => startEmbeddedPostgres({ dataDir, port, detached: true }),
+      (server) => ({
+        postgres: server.url,
+      }),
+    );
     this.databaseUrl = postgres.urls.postgres ?? '';
-    this.log('postgres', 'info', `PostgreSQL on 127.0.0.1:${port} (pid ${postgres.supervisor.current?.pid}, data in ${this.relative(dataDir)})`);
+    this.log(
+      'postgres',
+      'info',
+      `PostgreSQL on 127.0.0.1:${port} (pid ${postgres.supervisor.current?.pid}, data in ${this.relative(dataDir)})`,
+    );
   }
 
   /** NATS or Postgres: restarted on the same port with the same data when it dies. */
-  private async superviseInfra<S extends RunningProcess>(name: string, role: StackRole, start: () => Promise<S>, urlsOf: (server: S) => StackUrls): Promise<Supervised> {
+  private async superviseInfra<S extends RunningProcess>(
+    name: string,
+    role: StackRole,
+    start: () => Promise<S>,
+    urlsOf: (server: S) => StackUrls,
+  ): Promise<Supervised> {
     const entry: Supervised = {
       name,
       role,
@@ -226,7 +285,10 @@ export class StackSupervisor {
         onStarted: (_process, restart) => {
           if (restart) void this.writeStack();
         },
-        fatal: (exit) => (exit.code === EXIT_CONFIG ? 'it refused its configuration (see above), so starting it again cannot help; stopping everything' : undefined),
+        fatal: (exit) =>
+          exit.code === EXIT_CONFIG
+            ? 'it refused its configuration (see above), so starting it again cannot help; stopping everything'
+            : undefined,
         onFatal: () => {
           this.exitCode = 1;
           void this.stop('configuration error');
@@ -242,7 +304,8 @@ export class StackSupervisor {
     if (child.pid === undefined) throw new Error(`could not start ${main}`);
     stopOnProcessExit(child, 'SIGTERM');
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.opts.write(this.logs.processLine(name, line)));
+      if (stream)
+        createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.opts.write(this.logs.processLine(name, line)));
     }
     return { pid: child.pid, exited: exitOf(child), stop: () => stopChild(child, { signal: 'SIGTERM', graceMs: STOP_GRACE_MS }) };
   }
@@ -274,26 +337,51 @@ export class StackSupervisor {
       const pid = supervisor.current?.pid;
       if (pid !== undefined) processes.push({ name, role, pid, urls });
     }
-    return { supervisorPid: process.pid, startedAt: this.startedAt.toISOString(), natsUrl: this.natsUrl, databaseUrl: this.databaseUrl, processes };
+    return {
+      supervisorPid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      natsUrl: this.natsUrl,
+      databaseUrl: this.databaseUrl,
+      processes,
+    };
   }
 
   /** Writes run one after another, so the last one written is the latest state. */
   private writeStack(): Promise<void> {
     this.fileWrites = this.fileWrites
       .then(() => (this.stopping ? undefined : writeStackFile(this.stackFile, this.stackContent())))
-      .catch((err: unknown) => this.log('start', 'error', `could not write ${this.stackFile}: ${err instanceof Error ? err.message : String(err)}`));
+      .catch((err: unknown) =>
+        this.log('start', 'error', `could not write ${this.stackFile}: ${err instanceof Error ? err.message : String(err)}`),
+      );
     return this.fileWrites;
   }
 
   private printStack(url: string, tookMs: number): void {
     const { processes } = this.stackContent();
     if (this.logs.format === 'json') {
-      this.opts.write(`${JSON.stringify({ level: 30, time: Date.now(), service: 'start', msg: 'running', url, stackFile: this.stackFile, processes: processes.map((p) => ({ ...p, urls: redactUrls(p.urls) })) })}\n`);
+      this.opts.write(
+        `${JSON.stringify({ level: 30, time: Date.now(), service: 'start', msg: 'running', url, stackFile: this.stackFile, processes: processes.map((p) => ({ ...p, urls: redactUrls(p.urls) })) })}\n`,
+      );
       return;
     }
-    const rows = processes.map((p) => [p.name, p.role, String(p.pid), Object.entries(redactUrls(p.urls)).map(([kind, u]) => `${kind} ${u}`).join('  ')]);
+    const rows = processes.map((p) => [
+      p.name,
+      p.role,
+      String(p.pid),
+      Object.entries(redactUrls(p.urls))
+        .map(([kind, u]) => `${kind} ${u}`)
+        .join('  '),
+    ]);
     const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0), 7));
-    const table = rows.map((r) => `  ${r.slice(0, 3).map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')}  ${r[3]}`).join('\n');
+    const table = rows
+      .map(
+        (r) =>
+          `  ${r
+            .slice(0, 3)
+            .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+            .join('  ')}  ${r[3]}`,
+      )
+      .join('\n');
     this.opts.write(
       `\nSiteflow Collab is running at ${url}  (started in ${(tookMs / 1000).toFixed(1)} s; Ctrl-C stops it)\n\n${table}\n\n  (also in ${this.relative(this.stackFile)})\n\n`,
     );

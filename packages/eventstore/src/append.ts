@@ -40,7 +40,13 @@ export async function appendToStream(
   return result;
 }
 
-async function appendEvents(client: PoolClient, s: StoreSchema, streamId: string, events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
+async function appendEvents(
+  client: PoolClient,
+  s: StoreSchema,
+  streamId: string,
+  events: NewEvent[],
+  opts: AppendOptions,
+): Promise<AppendResult> {
   const expected = opts.expectedVersion;
   const start = await claimVersions(client, s, streamId, events.length, expected);
   if (events.length === 0) return { nextVersion: start, recorded: [] };
@@ -79,7 +85,13 @@ async function appendEvents(client: PoolClient, s: StoreSchema, streamId: string
 }
 
 /** Moves the stream's version forward by `count` and returns the version the new events follow. */
-async function claimVersions(client: PoolClient, s: StoreSchema, streamId: string, count: number, expected: ExpectedVersion): Promise<number> {
+async function claimVersions(
+  client: PoolClient,
+  s: StoreSchema,
+  streamId: string,
+  count: number,
+  expected: ExpectedVersion,
+): Promise<number> {
   if (expected === 'any') {
     if (count === 0) return readStreamVersion(client, s, streamId);
     const { rows } = await client.query<{ version: number }>(
@@ -101,8 +113,12 @@ async function claimVersions(client: PoolClient, s: StoreSchema, streamId: strin
   }
   const { rowCount } =
     version === 0
-      ? await client.query(prepared(`INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING`, [streamId, count]))
-      : await client.query(prepared(`UPDATE ${s.streams} SET version = $3 WHERE stream_id = $1 AND version = $2`, [streamId, version, version + count]));
+      ? await client.query(
+          prepared(`INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO NOTHING`, [streamId, count]),
+        )
+      : await client.query(
+          prepared(`UPDATE ${s.streams} SET version = $3 WHERE stream_id = $1 AND version = $2`, [streamId, version, version + count]),
+        );
   if (rowCount !== 1) throw await conflict();
   return version;
 }

@@ -11,11 +11,25 @@ export type {
   RecordedEvent,
 } from './types.js';
 export { ConcurrencyError, databaseUnavailableReason, isConcurrencyError } from './errors.js';
-export { connectionSettings, createPostgresPool, DEFAULT_POSTGRES_TIMEOUTS, type PostgresPoolOptions, type PostgresTimeouts } from './pool.js';
+export {
+  connectionSettings,
+  createPostgresPool,
+  DEFAULT_POSTGRES_TIMEOUTS,
+  type PostgresPoolOptions,
+  type PostgresTimeouts,
+} from './pool.js';
 export { createEventStore } from './store.js';
 export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';
 export { observeAppends, type AppendObserver } from './append.js';
-export { startOutboxRelay, ensureStream, readOutboxLag, type OutboxLag, type OutboxRelay, type OutboxRelayOptions, type StreamLimits } from './outbox.js';
+export {
+  startOutboxRelay,
+  ensureStream,
+  readOutboxLag,
+  type OutboxLag,
+  type OutboxRelay,
+  type OutboxRelayOptions,
+  type StreamLimits,
+} from './outbox.js';
 export { prepared } from './prepared.js';
 export { withIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';

@@ -27,7 +27,9 @@ async function migratedStore(schema: string): Promise<EventStore> {
 async function appendConcurrently(store: EventStore, transactions: number, perTransaction: number): Promise<RecordedEvent[]> {
   const results = await Promise.all(
     Array.from({ length: transactions }, (_, i) =>
-      store.transaction((tx) => tx.append(`thing-${i % 4}`, newEvents(perTransaction, `Thing${i % 3}`, 1 + (i % 2)), { expectedVersion: 'any' })),
+      store.transaction((tx) =>
+        tx.append(`thing-${i % 4}`, newEvents(perTransaction, `Thing${i % 3}`, 1 + (i % 2)), { expectedVersion: 'any' }),
+      ),
     ),
   );
   return results.flatMap((r) => r.recorded);
@@ -42,7 +44,15 @@ describe('outbox relay', () => {
     const store = await migratedStore('relay_order');
     const { stream, subjectFor } = env.newStream('order');
     // A poll interval far beyond the test's patience: only LISTEN/NOTIFY can wake the relay in time.
-    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, pollIntervalMs: 60_000, batchSize: 8 });
+    const relay = await startOutboxRelay({
+      store,
+      nats: nc,
+      logger: silentLogger,
+      stream,
+      subjectFor,
+      pollIntervalMs: 60_000,
+      batchSize: 8,
+    });
     expect(relay.isLeader).toBe(true);
 
     const appended = await appendConcurrently(store, 10, 3);
@@ -73,7 +83,15 @@ describe('outbox relay', () => {
     const schema = 'relay_checkpoint';
     const store = await migratedStore(schema);
     const { stream, subjectFor } = env.newStream('checkpoint');
-    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, checkpointIntervalMs: 60_000, batchSize: 4 });
+    const relay = await startOutboxRelay({
+      store,
+      nats: nc,
+      logger: silentLogger,
+      stream,
+      subjectFor,
+      checkpointIntervalMs: 60_000,
+      batchSize: 4,
+    });
     await appendConcurrently(store, 3, 2);
     const expected = await globalOrder(store);
     await eventually(
@@ -82,7 +100,8 @@ describe('outbox relay', () => {
     );
     // All published, in two or more batches: the first batch's checkpoint is saved (the interval
     // starts there), the rest waits for the interval or the stop.
-    const saved = async () => (await store.pool.query(`SELECT global_position FROM ${schema}.outbox_checkpoint`)).rows.map((r) => Number(r.global_position));
+    const saved = async () =>
+      (await store.pool.query(`SELECT global_position FROM ${schema}.outbox_checkpoint`)).rows.map((r) => Number(r.global_position));
     const beforeStop = await saved();
     expect(beforeStop.length).toBe(1);
     expect(beforeStop[0]).toBeLessThan(expected.at(-1)!.globalPosition);
@@ -165,7 +184,14 @@ describe('outbox relay', () => {
     const committed = await appendConcurrently(store, 5, 1);
 
     const child = spawn(process.execPath, [fileURLToPath(new URL('./test-fixtures/crash-relay.mjs', import.meta.url))], {
-      env: { ...process.env, DATABASE_URL: env.db.url, NATS_URL: env.natsUrl, SCHEMA: schema, STREAM_NAME: stream.name, SUBJECT_PREFIX: prefix },
+      env: {
+        ...process.env,
+        DATABASE_URL: env.db.url,
+        NATS_URL: env.natsUrl,
+        SCHEMA: schema,
+        STREAM_NAME: stream.name,
+        SUBJECT_PREFIX: prefix,
+      },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -204,7 +230,14 @@ describe('outbox relay and poison events', () => {
     const store = await migratedStore('relay_poison');
     const { stream, subjectFor } = env.newStream('poison');
     const given: string[] = [];
-    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, onDeadLetter: (e) => given.push(e.eventId) });
+    const relay = await startOutboxRelay({
+      store,
+      nats: nc,
+      logger: silentLogger,
+      stream,
+      subjectFor,
+      onDeadLetter: (e) => given.push(e.eventId),
+    });
     try {
       const maxPayload = nc.info!.max_payload;
       const [small] = newEvents(1, 'Small', 1);

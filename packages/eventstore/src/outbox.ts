@@ -139,7 +139,11 @@ export interface StreamLimits {
 }
 
 /** Ensures the stream exists with our subjects, de-duplication window and limits; other instances may race us. */
-export async function ensureStream(jsm: JetStreamManager, stream: { name: string; subjects: string[] }, limits: StreamLimits = {}): Promise<void> {
+export async function ensureStream(
+  jsm: JetStreamManager,
+  stream: { name: string; subjects: string[] },
+  limits: StreamLimits = {},
+): Promise<void> {
   const duplicate_window = nanos(DUPLICATE_WINDOW_MS);
   const max_bytes = limits.maxBytes && limits.maxBytes > 0 ? limits.maxBytes : -1;
   const max_age = limits.maxAgeMs && limits.maxAgeMs > 0 ? nanos(limits.maxAgeMs) : 0;
@@ -298,7 +302,8 @@ class Relay implements OutboxRelay {
       }
     }
     firstAttemptDone();
-    if (this.#leader && this.#unsaved) await this.#saveCheckpoint().catch((err) => this.#log.warn({ err }, 'could not save the checkpoint at stop'));
+    if (this.#leader && this.#unsaved)
+      await this.#saveCheckpoint().catch((err) => this.#log.warn({ err }, 'could not save the checkpoint at stop'));
     await this.#endSession();
   }
 
@@ -377,7 +382,10 @@ class Relay implements OutboxRelay {
       payload: payload.slice(0, 64 * 1024),
     });
     this.#opts.onDeadLetter?.(e);
-    this.#log.error({ eventId: e.eventId, type: e.type, subject, bytes: Buffer.byteLength(payload), err }, 'event cannot be published; recorded in dead_letters and skipped');
+    this.#log.error(
+      { eventId: e.eventId, type: e.type, subject, bytes: Buffer.byteLength(payload), err },
+      'event cannot be published; recorded in dead_letters and skipped',
+    );
   }
 
   async #readCheckpoint(): Promise<GlobalCheckpoint> {
@@ -467,7 +475,12 @@ class Relay implements OutboxRelay {
         ),
       );
       const row = rows[0];
-      if (row) this.#heldBack = { event: { transactionId: row.transaction_id, globalPosition: Number(row.global_position) }, since: now, warnedAt: null };
+      if (row)
+        this.#heldBack = {
+          event: { transactionId: row.transaction_id, globalPosition: Number(row.global_position) },
+          since: now,
+          warnedAt: null,
+        };
       return;
     }
     const waited = now - this.#heldBack.since;

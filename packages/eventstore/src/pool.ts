@@ -50,7 +50,11 @@ export interface PostgresPoolOptions {
  * the same bounds.
  */
 export function createPostgresPool(opts: PostgresPoolOptions): pg.Pool {
-  const pool = new pg.Pool({ ...connectionSettings(opts.connectionString, opts.timeouts), max: opts.max, application_name: opts.applicationName });
+  const pool = new pg.Pool({
+    ...connectionSettings(opts.connectionString, opts.timeouts),
+    max: opts.max,
+    application_name: opts.applicationName,
+  });
   pool.on('connect', (client) => {
     // The user of the client sees the failure in its next query and reports it; this only keeps it from being fatal.
     client.on('error', (err) => opts.logger?.debug({ err }, 'a Postgres connection failed; it is discarded'));

@@ -20,7 +20,9 @@ describe('connectionSettings', () => {
     const c = connectionSettings('postgres://u@db/siteflow?options=-c%20search_path%3Dchat&sslmode=disable');
     expect(c.options).toBeUndefined();
     const url = new URL(c.connectionString!);
-    expect(url.searchParams.get('options')).toBe('-c search_path=chat -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=4 -c tcp_keepalives_count=3');
+    expect(url.searchParams.get('options')).toBe(
+      '-c search_path=chat -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=4 -c tcp_keepalives_count=3',
+    );
     expect(url.searchParams.get('sslmode')).toBe('disable');
   });
 });

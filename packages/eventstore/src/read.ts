@@ -53,7 +53,9 @@ export async function readStreamEvents(db: Queryable, s: StoreSchema, streamId: 
 }
 
 export async function readStreamVersion(db: Queryable, s: StoreSchema, streamId: string, forUpdate = false): Promise<number> {
-  const { rows } = await db.query<{ version: number }>(prepared(`SELECT version FROM ${s.streams} WHERE stream_id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [streamId]));
+  const { rows } = await db.query<{ version: number }>(
+    prepared(`SELECT version FROM ${s.streams} WHERE stream_id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [streamId]),
+  );
   return rows[0]?.version ?? 0;
 }
 
@@ -65,7 +67,11 @@ export const START: GlobalCheckpoint = { transactionId: '0', globalPosition: 0 }
  * (pg_snapshot_xmin). Reading only below that bound, ordered by (transaction_id, global_position),
  * means nothing can later appear behind a checkpoint.
  */
-export async function readAllEvents(db: Queryable, s: StoreSchema, opts: { after?: GlobalCheckpoint; limit: number }): Promise<RecordedEvent[]> {
+export async function readAllEvents(
+  db: Queryable,
+  s: StoreSchema,
+  opts: { after?: GlobalCheckpoint; limit: number },
+): Promise<RecordedEvent[]> {
   const after = opts.after ?? START;
   const { rows } = await db.query<EventRow>(
     prepared(

@@ -23,7 +23,10 @@ describe('append', () => {
         ),
       );
 
-    for (const [expectedVersion, nextVersion] of [['no_stream', 1], [1, 2]] as const) {
+    for (const [expectedVersion, nextVersion] of [
+      ['no_stream', 1],
+      [1, 2],
+    ] as const) {
       const results = await attempt(expectedVersion);
       const won = results.filter((r) => r.status === 'fulfilled');
       const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -42,9 +45,7 @@ describe('append', () => {
 
   it("reports the actual version on a mismatch, and 'any' appends after whatever is there", async () => {
     await store.transaction((tx) => tx.append('mismatch', newEvents(2), { expectedVersion: 'no_stream' }));
-    const err = await store
-      .transaction((tx) => tx.append('mismatch', newEvents(1), { expectedVersion: 5 }))
-      .catch((e: unknown) => e);
+    const err = await store.transaction((tx) => tx.append('mismatch', newEvents(1), { expectedVersion: 5 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConcurrencyError);
     expect(err).toMatchObject({ expected: 5, actual: 2 });
 
@@ -90,7 +91,8 @@ describe('append', () => {
 
 describe('readAll', () => {
   it('never skips a transaction that commits after a later one', async () => {
-    const [before] = (await store.transaction((tx) => tx.append('late-z', newEvents(1, 'LateZ'), { expectedVersion: 'no_stream' }))).recorded;
+    const [before] = (await store.transaction((tx) => tx.append('late-z', newEvents(1, 'LateZ'), { expectedVersion: 'no_stream' })))
+      .recorded;
     // A reader that has caught up with everything committed so far.
     const caughtUp = await eventually(
       () => store.readAll({ limit: 10_000 }),
@@ -112,7 +114,9 @@ describe('readAll', () => {
       const b = await store.transaction((tx) => tx.append('late-b', newEvents(1, 'LateB'), { expectedVersion: 'no_stream' }));
       bId = b.recorded[0]!.eventId;
       // B is committed and a reader by global position alone would take it (and later skip A) …
-      const { rows: naive } = await store.pool.query('SELECT type FROM store_test.events WHERE global_position > $1', [checkpoint.globalPosition]);
+      const { rows: naive } = await store.pool.query('SELECT type FROM store_test.events WHERE global_position > $1', [
+        checkpoint.globalPosition,
+      ]);
       expect(naive.map((r) => r.type)).toEqual(['LateB']);
       // … but A is still running with an older xid, so the global reader holds B back.
       expect(await store.readAll({ after: checkpoint, limit: 100 })).toEqual([]);
@@ -193,10 +197,10 @@ describe('transaction', () => {
     const appendAndProject = (fail: boolean) =>
       rm.transaction(async (tx) => {
         const { nextVersion } = await tx.append('counted', newEvents(1), { expectedVersion: 'any' });
-        await tx.client.query(
-          'INSERT INTO readmodel_test.counts VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET n = EXCLUDED.n',
-          ['counted', nextVersion],
-        );
+        await tx.client.query('INSERT INTO readmodel_test.counts VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET n = EXCLUDED.n', [
+          'counted',
+          nextVersion,
+        ]);
         if (fail) throw new Error('boom after append');
         return nextVersion;
       });
@@ -237,7 +241,7 @@ describe('transaction', () => {
     expect(await store.streamVersion('locked')).toBe(3);
   });
 
-  it('lockStream returns the version and makes a second writer wait, which then sees the first one\'s append', async () => {
+  it("lockStream returns the version and makes a second writer wait, which then sees the first one's append", async () => {
     expect(await store.transaction((tx) => tx.lockStream('lock-me'))).toBe(0); // no stream yet: version 0
     await store.transaction((tx) => tx.append('lock-me', newEvents(2), { expectedVersion: 'no_stream' }));
     const firstHolds = deferred();

@@ -41,12 +41,19 @@ export function createEventStore(opts: {
       ]);
     },
     async pruneOutcomes(olderThanMs) {
-      const { rowCount } = await pool.query(`DELETE FROM ${s.outcomes} WHERE recorded_at < now() - make_interval(secs => $1::double precision / 1000)`, [olderThanMs]);
+      const { rowCount } = await pool.query(
+        `DELETE FROM ${s.outcomes} WHERE recorded_at < now() - make_interval(secs => $1::double precision / 1000)`,
+        [olderThanMs],
+      );
       return rowCount ?? 0;
     },
   };
 
-  async function run<T>(begin: string, fn: (tx: EventStoreTx) => Promise<T>, idempotency?: ReturnType<typeof currentIdempotencyScope>): Promise<T> {
+  async function run<T>(
+    begin: string,
+    fn: (tx: EventStoreTx) => Promise<T>,
+    idempotency?: ReturnType<typeof currentIdempotencyScope>,
+  ): Promise<T> {
     const client = await pool.connect();
     // The connection may die while the client is ours (between two statements, or while `fn`
     // awaits something else): `pg` then emits 'error', which must not go unheard.
@@ -67,7 +74,9 @@ export function createEventStore(opts: {
       await client.query(begin);
       if (idempotency) {
         // Writes nothing (no transaction id is taken before the command locks its stream).
-        await client.query(prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`${s.name}:${idempotency.userId}:${idempotency.key}`]));
+        await client.query(
+          prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`${s.name}:${idempotency.userId}:${idempotency.key}`]),
+        );
         const { rows } = await client.query<{ command: string; outcome: unknown }>(
           prepared(`SELECT command, outcome FROM ${s.outcomes} WHERE user_id = $1 AND key = $2`, [idempotency.userId, idempotency.key]),
         );

@@ -22,7 +22,12 @@ afterAll(async () => {
 });
 
 /** A pool the way services make theirs, with bounds short enough to watch. */
-function boundedPool(timeouts: Partial<PostgresTimeouts>, connectionString = env.db.url, max = 2, applicationName = 'timeouts-test'): pg.Pool {
+function boundedPool(
+  timeouts: Partial<PostgresTimeouts>,
+  connectionString = env.db.url,
+  max = 2,
+  applicationName = 'timeouts-test',
+): pg.Pool {
   const pool = createPostgresPool({ connectionString, max, applicationName, timeouts });
   pool.on('error', () => undefined); // idle clients of the killed sessions
   pools.push(pool);
@@ -66,10 +71,15 @@ describe('every Postgres connection is bounded in time', () => {
     const backend = await pid.promise;
     const admin = boundedPool({});
     await expect
-      .poll(async () => (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [backend])).rows[0].n, { timeout: 10_000 })
+      .poll(async () => (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [backend])).rows[0].n, {
+        timeout: 10_000,
+      })
       .toBe(0);
     idle.resolve();
-    const failure = await stuck.then(() => null, (err: unknown) => err);
+    const failure = await stuck.then(
+      () => null,
+      (err: unknown) => err,
+    );
     expect(databaseUnavailableReason(failure)).not.toBeNull();
     // The broken client went back with its error and was destroyed: the next transaction gets a fresh one.
     await store.transaction((tx) => tx.append('thing-1', newEvents(1), { expectedVersion: 'any' }));
@@ -141,7 +151,15 @@ describe('the outbox relay whose leader session stops answering', () => {
     const store = createEventStore({ pool, schema: 'timeouts_hung_leader' });
     await store.migrate();
     const { stream, subjectFor } = env.newStream('hung');
-    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, pollIntervalMs: 100, leaderRetryMs: 100 });
+    const relay = await startOutboxRelay({
+      store,
+      nats: nc,
+      logger: silentLogger,
+      stream,
+      subjectFor,
+      pollIntervalMs: 100,
+      leaderRetryMs: 100,
+    });
     expect(relay.isLeader).toBe(true);
     const backend = (
       await pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'outbox-relay:timeouts_hung_leader'`)
@@ -153,7 +171,9 @@ describe('the outbox relay whose leader session stops answering', () => {
       process.kill(backend, 'SIGCONT');
     }
     const { recorded } = await store.transaction((tx) => tx.append('hung-1', newEvents(1), { expectedVersion: 'any' }));
-    await expect.poll(async () => (await readJetStream(nc, stream.name)).map((m) => m.msgId), { timeout: 20_000 }).toEqual([recorded[0]!.eventId]);
+    await expect
+      .poll(async () => (await readJetStream(nc, stream.name)).map((m) => m.msgId), { timeout: 20_000 })
+      .toEqual([recorded[0]!.eventId]);
     expect(relay.isLeader).toBe(true);
     await relay.stop();
   });
@@ -182,7 +202,9 @@ describe('the outbox relay held back by an open transaction', () => {
       expect(await readJetStream(nc, stream.name)).toEqual([]);
 
       await blocker.query('COMMIT');
-      await expect.poll(async () => (await readJetStream(nc, stream.name)).map((m) => m.msgId), { timeout: 10_000 }).toEqual([recorded[0]!.eventId]);
+      await expect
+        .poll(async () => (await readJetStream(nc, stream.name)).map((m) => m.msgId), { timeout: 10_000 })
+        .toEqual([recorded[0]!.eventId]);
       await expect.poll(() => lines.some((l) => l.level === 30 && /no longer held back/.test(l.msg)), { timeout: 10_000 }).toBe(true);
       expect(relay.heldBackSince).toBeNull();
     } finally {

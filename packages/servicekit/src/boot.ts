@@ -4,7 +4,14 @@ import { NestFactory } from '@nestjs/core';
 import type { MicroserviceOptions } from '@nestjs/microservices';
 import type { z } from 'zod';
 import { streamFor, subjects, type ServiceName } from '@siteflow/contracts';
-import { createEventStore, createPostgresPool, startOutboxRelay, type Migration, type OutboxRelay, type RecordedEvent } from '@siteflow/eventstore';
+import {
+  createEventStore,
+  createPostgresPool,
+  startOutboxRelay,
+  type Migration,
+  type OutboxRelay,
+  type RecordedEvent,
+} from '@siteflow/eventstore';
 import { connectNats, natsOptionsFromUrl } from '@siteflow/messaging';
 import { BaseServiceConfig, loadConfig } from './config.js';
 import { DrainingServerNats } from './draining-server.js';
@@ -127,9 +134,14 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
 
   let stopping: Promise<void> | null = null;
   // Idempotency keys are kept for IDEMPOTENCY_KEY_TTL_MS: a retry comes within seconds or minutes.
-  const pruneOutcomes = setInterval(() => {
-    store.pruneOutcomes(config.IDEMPOTENCY_KEY_TTL_MS).catch((err: unknown) => logger.warn({ err }, 'pruning idempotency keys failed; trying again later'));
-  }, Math.min(600_000, config.IDEMPOTENCY_KEY_TTL_MS));
+  const pruneOutcomes = setInterval(
+    () => {
+      store
+        .pruneOutcomes(config.IDEMPOTENCY_KEY_TTL_MS)
+        .catch((err: unknown) => logger.warn({ err }, 'pruning idempotency keys failed; trying again later'));
+    },
+    Math.min(600_000, config.IDEMPOTENCY_KEY_TTL_MS),
+  );
   pruneOutcomes.unref();
 
   const stop = () =>

@@ -2,9 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { describeIssues } from '@siteflow/contracts';
 
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const booleanFlag = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const ms = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -27,7 +25,11 @@ export const BaseServiceConfig = z.object({
   DB_KEEPALIVE_IDLE_MS: ms(1_000, 600_000, 10_000),
   DB_MIGRATION_TIMEOUT_MS: ms(1_000, 3_600_000, 600_000),
   /** The service's JetStream stream: bytes it may hold (oldest dropped when full; Postgres keeps everything). 0 = no bound. */
-  STREAM_MAX_BYTES: z.coerce.number().int().min(0).default(1024 * 1024 * 1024),
+  STREAM_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 * 1024 * 1024),
   /** …and how long an event stays in it. 0 = no bound (a new durable consumer can then replay every event). */
   STREAM_MAX_AGE_MS: z.coerce.number().int().min(0).default(0),
   /** How long a command's idempotency key (and its outcome) is kept: a retry after this runs again. */

@@ -22,7 +22,8 @@ describe('consumeEvents', () => {
   let pool: pg.Pool;
   let store: EventStore;
   const deadLetters = new DeadLetterCounter();
-  const kit = () => ({ nats: nc, logger: pino({ level: 'silent' }), store, pool, deadLetters, durableConsumers: new Map() }) as unknown as ServiceKit;
+  const kit = () =>
+    ({ nats: nc, logger: pino({ level: 'silent' }), store, pool, deadLetters, durableConsumers: new Map() }) as unknown as ServiceKit;
   /** A consumer of the checklist stream recording what it handled, in order. */
   const consumeInto = (durable: string, handle: (n: number) => Promise<void> = async () => {}) => {
     const handled: number[] = [];
@@ -40,7 +41,12 @@ describe('consumeEvents', () => {
     return { handled, consumer };
   };
   const lettersOf = async (source: string) =>
-    (await pool.query<{ subject: string; reason: string; payload: string }>('SELECT subject, reason, payload FROM consume_spec.dead_letters WHERE source = $1 ORDER BY id', [source])).rows;
+    (
+      await pool.query<{ subject: string; reason: string; payload: string }>(
+        'SELECT subject, reason, payload FROM consume_spec.dead_letters WHERE source = $1 ORDER BY id',
+        [source],
+      )
+    ).rows;
 
   beforeAll(async () => {
     nc = await connect({ ...natsOptionsFromUrl(inject('natsUrl')), name: 'consume-spec' });
@@ -74,7 +80,9 @@ describe('consumeEvents', () => {
       await expect.poll(() => handled, { timeout: 10_000 }).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       await new Promise((r) => setTimeout(r, 500));
       expect(handled).toHaveLength(10);
-      expect(await lettersOf('consume-spec')).toEqual([{ subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('malformed'), payload: 'not json' }]);
+      expect(await lettersOf('consume-spec')).toEqual([
+        { subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('malformed'), payload: 'not json' },
+      ]);
     } finally {
       await consumer.stop();
     }
@@ -96,7 +104,9 @@ describe('consumeEvents', () => {
       await expect.poll(() => [...handled].sort(), { timeout: 30_000 }).toEqual([1, 3, 4]);
       expect(attempts.get(2)).toBe(5);
       expect(attempts.get(3)).toBe(13);
-      expect(await lettersOf('consume-spec-poison')).toEqual([{ subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('a bug this event always hits'), payload: '{"n":2}' }]);
+      expect(await lettersOf('consume-spec-poison')).toEqual([
+        { subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('a bug this event always hits'), payload: '{"n":2}' },
+      ]);
       expect(deadLetters.bySource.get('consume-spec-poison')).toBe(1);
       // Terminated, not redelivered.
       await new Promise((r) => setTimeout(r, 500));

@@ -26,6 +26,9 @@ describe('handle: a database outage is unavailable, not internal', () => {
 
   it('a bug stays internal, and a constraint violation is not mistaken for an outage', async () => {
     expect(await failingWith(new TypeError('x is undefined'))).toMatchObject({ ok: false, error: { code: 'internal' } });
-    expect(await failingWith(withCode('duplicate key value violates unique constraint', '23505'))).toMatchObject({ ok: false, error: { code: 'internal' } });
+    expect(await failingWith(withCode('duplicate key value violates unique constraint', '23505'))).toMatchObject({
+      ok: false,
+      error: { code: 'internal' },
+    });
   });
 });

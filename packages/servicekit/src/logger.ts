@@ -9,7 +9,13 @@ export function createLogger(service: string, level: string, instance: string): 
  * Nest's contexts that only narrate the boot (modules loaded, routes and handlers mapped, "started"):
  * an operator needs none of it at info, so it goes to debug.
  */
-const BOOTSTRAP_CONTEXTS: ReadonlySet<string> = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestMicroservice']);
+const BOOTSTRAP_CONTEXTS: ReadonlySet<string> = new Set([
+  'NestFactory',
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestMicroservice',
+]);
 
 /** Routes Nest's own log lines into pino, so a process writes one JSON log stream. */
 export class PinoNestLogger implements LoggerService {

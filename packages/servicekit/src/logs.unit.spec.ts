@@ -23,7 +23,8 @@ describe("Nest's own log lines", () => {
   it('bootstrap narration is at debug; anything else Nest says keeps its level', () => {
     const { logger, lines } = capture();
     const nest = new PinoNestLogger(logger);
-    for (const context of ['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestMicroservice']) nest.log(`${context} says hello`, context);
+    for (const context of ['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestMicroservice'])
+      nest.log(`${context} says hello`, context);
     nest.log('a handler said something', 'ChatController');
     nest.log('no context');
     nest.error('it broke', 'stack', 'NestMicroservice');
@@ -41,10 +42,13 @@ describe("Nest's own log lines", () => {
 });
 
 describe('handle()', () => {
-  const input = z.object({ ctx: z.object({ user_id: z.number(), connection_id: z.string(), project_id: z.number() }), payload: z.object({}) });
+  const input = z.object({
+    ctx: z.object({ user_id: z.number(), connection_id: z.string(), project_id: z.number() }),
+    payload: z.object({}),
+  });
   const raw = { ctx: { user_id: 7, connection_id: 'conn-1', project_id: 3 }, payload: {} };
 
-  it("an error line names what it concerns: the command, the user, the connection, the project", async () => {
+  it('an error line names what it concerns: the command, the user, the connection, the project', async () => {
     const { logger, lines } = capture();
     const reply = await handle(logger, 'chat.message.post', input, raw, async () => Promise.reject(new TypeError('x is undefined')));
     expect(reply).toMatchObject({ ok: false, error: { code: 'internal' } });

@@ -1,7 +1,16 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { AppError, NOT_A_MEMBER, ProjectCreatedEvent, ProjectMembershipChangedEvent, Role, streamFor, type CommandContext, type ProjectMember } from '@siteflow/contracts';
+import {
+  AppError,
+  NOT_A_MEMBER,
+  ProjectCreatedEvent,
+  ProjectMembershipChangedEvent,
+  Role,
+  streamFor,
+  type CommandContext,
+  type ProjectMember,
+} from '@siteflow/contracts';
 import { prepared } from '@siteflow/eventstore';
 import type { z } from 'zod';
 import { consumeEvents } from './consume.js';
@@ -52,11 +61,16 @@ const RELAY_GRACE_MS = 300;
  */
 export type MembershipChangesPending = () => Promise<boolean>;
 
-export function projectMembership(pool: Pool, opts: ProjectMembershipOptions, changesPending?: MembershipChangesPending): ProjectMembership {
+export function projectMembership(
+  pool: Pool,
+  opts: ProjectMembershipOptions,
+  changesPending?: MembershipChangesPending,
+): ProjectMembership {
   if (!TABLE_NAME.test(opts.table)) throw new Error(`invalid membership table ${JSON.stringify(opts.table)}`);
   const roleSql = `SELECT role FROM ${opts.table} WHERE project_id = $1 AND user_id = $2`;
   const knownSql = `SELECT EXISTS (SELECT 1 FROM ${opts.table} WHERE project_id = $1) AS known`;
-  const known = async (projectId: number) => (await pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
+  const known = async (projectId: number) =>
+    (await pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
 
   const roleOf = async (projectId: number, userId: number, client: Queryable = pool) => {
     const { rows } = await client.query<{ role: string }>(prepared(roleSql, [projectId, userId]));
@@ -102,7 +116,12 @@ export function projectMembersTable(table: string): string {
 }
 
 /** Records members as documents announced them; idempotent, so a redelivered event is harmless. */
-export async function saveProjectMembers(client: Queryable, table: string, projectId: number, members: ReadonlyArray<Pick<ProjectMember, 'user_id' | 'username' | 'role'>>): Promise<void> {
+export async function saveProjectMembers(
+  client: Queryable,
+  table: string,
+  projectId: number,
+  members: ReadonlyArray<Pick<ProjectMember, 'user_id' | 'username' | 'role'>>,
+): Promise<void> {
   if (members.length === 0) return;
   await client.query(
     prepared(
@@ -115,7 +134,11 @@ export async function saveProjectMembers(client: Queryable, table: string, proje
 }
 
 /** Applies one membership change as documents announced it; idempotent (a redelivery sets the same row). */
-export async function applyMembershipChange(client: Queryable, table: string, change: z.infer<typeof ProjectMembershipChangedEvent>['data']): Promise<void> {
+export async function applyMembershipChange(
+  client: Queryable,
+  table: string,
+  change: z.infer<typeof ProjectMembershipChangedEvent>['data'],
+): Promise<void> {
   if (!TABLE_NAME.test(table)) throw new Error(`invalid membership table ${JSON.stringify(table)}`);
   if (change.role === null) {
     await client.query(prepared(`DELETE FROM ${table} WHERE project_id = $1 AND user_id = $2`, [change.project_id, change.user_id]));
@@ -163,7 +186,8 @@ export class ProjectMembersModule {
         const follow = opts.follow;
         if (!follow) return;
         const knownSql = `SELECT EXISTS (SELECT 1 FROM ${opts.table} WHERE project_id = $1) AS known`;
-        const known = async (projectId: number) => (await this.kit.pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
+        const known = async (projectId: number) =>
+          (await this.kit.pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
         this.consumers.push(
           consumeEvents(this.kit, {
             from: 'documents',
@@ -190,7 +214,8 @@ export class ProjectMembersModule {
             handle: async (e) => {
               const deadline = Date.now() + PROJECT_CREATED_WAIT_MS;
               for (let delay = 20; !(await known(e.data.project_id)); delay = Math.min(delay * 2, 500)) {
-                if (Date.now() >= deadline) throw new Error(`project ${e.data.project_id} is not known here yet (its ProjectCreated has not been applied)`);
+                if (Date.now() >= deadline)
+                  throw new Error(`project ${e.data.project_id} is not known here yet (its ProjectCreated has not been applied)`);
                 await new Promise((r) => setTimeout(r, delay));
               }
               await applyMembershipChange(this.kit.pool, opts.table, e.data);

@@ -53,7 +53,11 @@ export class ServiceMetrics {
       buckets: LATENCY_BUCKETS_SECONDS,
       registers: [this.registry],
     });
-    const appended = new Counter({ name: 'siteflow_eventstore_appended_events_total', help: 'Events appended (committed or not)', registers: [this.registry] });
+    const appended = new Counter({
+      name: 'siteflow_eventstore_appended_events_total',
+      help: 'Events appended (committed or not)',
+      registers: [this.registry],
+    });
     observeCommands((command, outcome, seconds) => commands.observe({ command, outcome }, seconds));
     observeAppends((seconds, events) => {
       appends.observe(seconds);
@@ -215,14 +219,18 @@ export async function serveMetrics(registry: Registry, port: number, host: strin
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'not_found', message: 'only GET /metrics here' }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ code: 'not_found', message: 'only GET /metrics here' }));
       return;
     }
     registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
       (err: unknown) => {
         logger.error({ err }, 'metrics: collecting failed');
-        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'internal', message: 'collecting metrics failed' }));
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ code: 'internal', message: 'collecting metrics failed' }));
       },
     );
   });

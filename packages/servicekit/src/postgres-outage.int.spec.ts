@@ -7,7 +7,16 @@ import type { Channel, Socket } from 'phoenix';
 import { CHAT_RATE_LIMIT, type ChatMessage } from '@siteflow/contracts';
 import { startEmbeddedPostgres, type LocalServer } from '@siteflow/devstack';
 import { requestService } from '@siteflow/messaging';
-import { connectClient, joinChannel, push, recordEvents, startStack, type PushResult, type Stack, type StackProcessName } from '@siteflow/testing';
+import {
+  connectClient,
+  joinChannel,
+  push,
+  recordEvents,
+  startStack,
+  type PushResult,
+  type Stack,
+  type StackProcessName,
+} from '@siteflow/testing';
 
 /**
  * Postgres dies (SIGKILL of the postmaster) while every service runs its sweeps and the chat
@@ -38,7 +47,9 @@ describe('Postgres outage under load', () => {
   });
 
   it('no service process dies, pushes get unavailable while it is down, and every acknowledged message is kept', async () => {
-    const pids = Object.fromEntries((['chat', 'documents', 'presence', 'checklist', 'gateway'] as const).map((n) => [n, stack.process(n).pid]));
+    const pids = Object.fromEntries(
+      (['chat', 'documents', 'presence', 'checklist', 'gateway'] as const).map((n) => [n, stack.process(n).pid]),
+    );
     const channels: Channel[] = [];
     for (const who of ['alice', 'bob', 'carol']) {
       const socket = await connectClient(stack.socketUrl, (await stack.devLogin(who)).token);
@@ -84,24 +95,36 @@ describe('Postgres outage under load', () => {
         .poll(() => outcomes.slice(killedAt).filter((o) => o.result.status === 'error').length, { timeout: 20_000 })
         .toBeGreaterThanOrEqual(10);
       const health = await requestService(stack.nats, 'chat.health', {}, { timeoutMs: 3_000 });
-      expect(health).toMatchObject({ ok: false, error: { code: 'unavailable', details: { status: 'not_ready', checks: { postgres: 'failing' } } } });
+      expect(health).toMatchObject({
+        ok: false,
+        error: { code: 'unavailable', details: { status: 'not_ready', checks: { postgres: 'failing' } } },
+      });
       // The gateway can still serve (ready), and says which part is down; ?full says not ready.
       const ready = await fetch(`${stack.gatewayUrl}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ nats: 'ok', services: { chat: 'not_ready' }, problems: { chat: expect.stringContaining('postgres') } });
+      expect(await ready.json()).toMatchObject({
+        nats: 'ok',
+        services: { chat: 'not_ready' },
+        problems: { chat: expect.stringContaining('postgres') },
+      });
       expect((await fetch(`${stack.gatewayUrl}/readyz?full`)).status).toBe(503);
 
       postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port });
       const restartedAt = outcomes.length;
       await expect
-        .poll(() => outcomes.slice(restartedAt).filter((o) => o.event === 'chat:history' && o.result.status === 'ok').length, { timeout: 30_000 })
+        .poll(() => outcomes.slice(restartedAt).filter((o) => o.event === 'chat:history' && o.result.status === 'ok').length, {
+          timeout: 30_000,
+        })
         .toBeGreaterThanOrEqual(3);
       // Every service is ready again (each notices on its next health check).
       await expect
-        .poll(async () => {
-          const res = await fetch(`${stack.gatewayUrl}/readyz?full`);
-          return { status: res.status, body: await res.json() };
-        }, { timeout: 30_000 })
+        .poll(
+          async () => {
+            const res = await fetch(`${stack.gatewayUrl}/readyz?full`);
+            return { status: res.status, body: await res.json() };
+          },
+          { timeout: 30_000 },
+        )
         .toMatchObject({ status: 200 });
     } finally {
       stopLoad = true;
@@ -118,13 +141,17 @@ describe('Postgres outage under load', () => {
       expect({ name, pid: now.pid, running: now.running }).toEqual({ name, pid, running: true });
     }
     const errors = outcomes.filter((o) => o.result.status !== 'ok');
-    const codes = new Set(errors.map((o) => (o.result.status === 'timeout' ? 'timeout (no reply)' : (o.result.response as { code: string }).code)));
+    const codes = new Set(
+      errors.map((o) => (o.result.status === 'timeout' ? 'timeout (no reply)' : (o.result.response as { code: string }).code)),
+    );
     expect([...codes].filter((c) => c !== 'unavailable')).toEqual([]);
 
     const db = new pg.Client({ connectionString: postgres.url });
     await db.connect();
     try {
-      const { rows } = await db.query<{ message_id: string }>('SELECT message_id FROM chat.messages WHERE message_id = ANY($1)', [acknowledged.map((m) => m.id)]);
+      const { rows } = await db.query<{ message_id: string }>('SELECT message_id FROM chat.messages WHERE message_id = ANY($1)', [
+        acknowledged.map((m) => m.id),
+      ]);
       expect(rows.map((r) => r.message_id).sort()).toEqual(acknowledged.map((m) => m.id).sort());
     } finally {
       await db.end();
@@ -139,7 +166,9 @@ async function killPostgres(clusterDir: string): Promise<void> {
   process.kill(postmaster, 'SIGKILL');
   // A new postmaster refuses to start while old backends still hold the shared memory.
   await expect
-    .poll(async () => (await Promise.all([postmaster, ...children].map(async (pid) => ((await isAlive(pid)) ? [pid] : [])))).flat(), { timeout: 15_000 })
+    .poll(async () => (await Promise.all([postmaster, ...children].map(async (pid) => ((await isAlive(pid)) ? [pid] : [])))).flat(), {
+      timeout: 15_000,
+    })
     .toEqual([]);
 }
 

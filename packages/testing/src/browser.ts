@@ -7,12 +7,22 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Launches headless Chromium with the flags this machine needs (no sandbox as root, no background network). */
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`no Chromium at ${CHROMIUM_PATH}: install Debian's (apt-get install -y --no-install-recommends chromium) or set CHROMIUM_PATH`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM_PATH}: install Debian's (apt-get install -y --no-install-recommends chromium) or set CHROMIUM_PATH`,
+    );
   }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -42,7 +52,10 @@ export async function signIn(
   });
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto('/login');
-  await page.getByRole('button', { name: new RegExp(`^\\W*${username}\\b`, 'i') }).first().click();
+  await page
+    .getByRole('button', { name: new RegExp(`^\\W*${username}\\b`, 'i') })
+    .first()
+    .click();
   await page.waitForURL((url) => !url.pathname.startsWith('/login'));
   return { context, page, dialogs, errors };
 }

@@ -5,7 +5,11 @@ import { AppError } from '@siteflow/contracts';
  * given/when/then for a decider (emmett's DeciderSpecification): `given(events).when(command)
  * .then(events)` or `.thenFails(code)`. Pure: no I/O, for `*.unit.spec.ts`.
  */
-export function deciderSpec<S, C, E>(decider: { decide: (command: C, state: S) => E[]; evolve: (state: S, event: E) => S; initialState: S }) {
+export function deciderSpec<S, C, E>(decider: {
+  decide: (command: C, state: S) => E[];
+  evolve: (state: S, event: E) => S;
+  initialState: S;
+}) {
   return function given(events: E[]) {
     const state = events.reduce(decider.evolve, decider.initialState);
     return {

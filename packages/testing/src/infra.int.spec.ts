@@ -126,6 +126,8 @@ describe('local binaries', () => {
       containers: false,
       natsServerExecutable: '/nonexistent/nats-server',
     });
-    await expect(attempt).rejects.toThrow(/NATS_URL and DATABASE_URL[\s\S]*container runtime[\s\S]*apt-get install nats-server[\s\S]*local binaries: nats-server/);
+    await expect(attempt).rejects.toThrow(
+      /NATS_URL and DATABASE_URL[\s\S]*container runtime[\s\S]*apt-get install nats-server[\s\S]*local binaries: nats-server/,
+    );
   }, 40_000);
 });

@@ -193,7 +193,8 @@ function asStarted(server: LocalServer): Started {
 }
 
 function describe(fromEnv: { nats?: string | undefined; database?: string | undefined }, source: InfraSource): string {
-  const where = (fromEnvUrl: string | undefined) => (fromEnvUrl ? 'from the environment' : source === 'container' ? 'in a container' : 'from local binaries');
+  const where = (fromEnvUrl: string | undefined) =>
+    fromEnvUrl ? 'from the environment' : source === 'container' ? 'in a container' : 'from local binaries';
   return `NATS ${where(fromEnv.nats)}, Postgres ${where(fromEnv.database)}`;
 }
 

@@ -43,10 +43,11 @@ export function connectClient(socketUrl: string, token: string, opts: ConnectCli
       fn();
     };
     const timer = setTimeout(
-      () => settle(() => {
-        socket.disconnect();
-        reject(new Error(`socket to ${socketUrl} did not open within ${timeoutMs} ms`));
-      }),
+      () =>
+        settle(() => {
+          socket.disconnect();
+          reject(new Error(`socket to ${socketUrl} did not open within ${timeoutMs} ms`));
+        }),
       timeoutMs,
     );
     refs.push(socket.onOpen(() => settle(() => resolve(socket))));
@@ -206,7 +207,10 @@ export interface RawSocket {
 
 /** The HTTP status with which the server refused the WebSocket upgrade. */
 export class SocketRefused extends Error {
-  constructor(readonly status: number, readonly body: string) {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
     super(`WebSocket upgrade refused with HTTP ${status}${body ? `: ${body}` : ''}`);
     this.name = 'SocketRefused';
   }

@@ -66,7 +66,9 @@ describe('startStack', () => {
   });
 
   it('reports a process that dies before it is ready, with its output', async () => {
-    await expect(stack.startExtra('presence', { FAKE_CRASH: 'true' })).rejects.toThrow(/exited before it was ready[\s\S]*crashing as asked/);
+    await expect(stack.startExtra('presence', { FAKE_CRASH: 'true' })).rejects.toThrow(
+      /exited before it was ready[\s\S]*crashing as asked/,
+    );
   });
 });
 

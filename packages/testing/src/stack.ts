@@ -119,7 +119,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const gatewayPort = await freePort();
   // Fails fast on a wrong URL (connectNats would wait for the server forever), then reconnects
   // endlessly, as tests may restart things.
-  const nats = await connect({ ...natsOptionsFromUrl(opts.natsUrl), name: 'stack-harness', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000 });
+  const nats = await connect({
+    ...natsOptionsFromUrl(opts.natsUrl),
+    name: 'stack-harness',
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: 5_000,
+  });
   if (opts.freshJetStream !== false) await deleteAllStreams(nats);
 
   const primaries = new Map<StackProcessName, Instance>();
@@ -197,7 +203,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     let last = 'no answer yet';
     while (Date.now() < deadline) {
       if (hasExited(instance.child)) {
-        throw new Error(`${instance.instanceId} exited before it was ready (code ${instance.child.exitCode ?? '-'}, signal ${instance.child.signalCode ?? '-'}). Last output:\n${instance.tail.text(60)}`);
+        throw new Error(
+          `${instance.instanceId} exited before it was ready (code ${instance.child.exitCode ?? '-'}, signal ${instance.child.signalCode ?? '-'}). Last output:\n${instance.tail.text(60)}`,
+        );
       }
       if (instance.name === 'gateway') {
         try {
@@ -302,7 +310,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     dumpLogs(names) {
       const chosen = [...all].filter((i) => !names || names.includes(i.name));
       for (const i of chosen) {
-        process.stderr.write(`----- ${i.instanceId} (pid ${i.child.pid ?? '?'}${hasExited(i.child) ? ', exited' : ''}) -----\n${i.tail.text(120)}\n`);
+        process.stderr.write(
+          `----- ${i.instanceId} (pid ${i.child.pid ?? '?'}${hasExited(i.child) ? ', exited' : ''}) -----\n${i.tail.text(120)}\n`,
+        );
       }
     },
     kill: (name, signal = 'SIGKILL') => stopInstance(primary(name), signal),
@@ -364,7 +374,6 @@ function errorText(err: unknown): string {
   if (err instanceof Error) return err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message;
   return String(err);
 }
-
 
 async function deleteAllStreams(nats: NatsConnection): Promise<void> {
   const jsm = await jetstreamManager(nats);

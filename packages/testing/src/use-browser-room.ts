@@ -29,7 +29,8 @@ export function useBrowserRoom(): () => BrowserRoom {
   let browser: Browser | undefined;
   const users: SignedInUser[] = [];
   beforeAll(async () => {
-    if (!existsSync(path.join(WEB_DIST, 'index.html'))) throw new Error('web/dist is missing: build the web app first (npm run build -w web)');
+    if (!existsSync(path.join(WEB_DIST, 'index.html')))
+      throw new Error('web/dist is missing: build the web app first (npm run build -w web)');
     await mkdir(SCREENSHOTS, { recursive: true });
     browser = await launchBrowser();
   });

@@ -44,7 +44,9 @@ if (name === 'gateway') {
         const reply = (status, response) => ws.send(JSON.stringify([joinRef, ref, topic, 'phx_reply', { status, response }]));
         if (topic === 'phoenix' && event === 'heartbeat') return reply('ok', {});
         if (event === 'phx_join') {
-          return topic.startsWith('forbidden:') ? reply('error', { reason: 'unauthorized', code: 'unauthorized' }) : reply('ok', { joined: topic, params: payload });
+          return topic.startsWith('forbidden:')
+            ? reply('error', { reason: 'unauthorized', code: 'unauthorized' })
+            : reply('ok', { joined: topic, params: payload });
         }
         if (event === 'phx_leave') return reply('ok', {});
         if (event === 'echo') {
@@ -59,7 +61,9 @@ if (name === 'gateway') {
   });
   const { HOST, PORT, JWT_SECRET, DEV_LOGIN, PUSH_TIMEOUT_MS } = process.env;
   server.listen(Number(PORT), HOST, () =>
-    console.log(`${instance} listening on ${HOST}:${PORT} JWT_SECRET=${JWT_SECRET} DEV_LOGIN=${DEV_LOGIN} PUSH_TIMEOUT_MS=${PUSH_TIMEOUT_MS}`),
+    console.log(
+      `${instance} listening on ${HOST}:${PORT} JWT_SECRET=${JWT_SECRET} DEV_LOGIN=${DEV_LOGIN} PUSH_TIMEOUT_MS=${PUSH_TIMEOUT_MS}`,
+    ),
   );
 } else {
   if (process.env.FAKE_CRASH === 'true') {

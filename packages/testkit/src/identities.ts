@@ -1,6 +1,13 @@
 import { SignJWT } from 'jose';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CREATE_PROJECT_SUBJECT, subjects, type CommandContext, type ProjectInfo, type ProjectMember, type Role } from '@siteflow/contracts';
+import {
+  CREATE_PROJECT_SUBJECT,
+  subjects,
+  type CommandContext,
+  type ProjectInfo,
+  type ProjectMember,
+  type Role,
+} from '@siteflow/contracts';
 import { callService, requestService } from '@siteflow/messaging';
 
 /** A user of the system: what a token carries and members are known by. */
@@ -164,7 +171,9 @@ export class Identities {
         const reply = await requestService(this.#nats, subjects.snapshot(service), { ctx, payload: {} }, { timeoutMs: 5_000 });
         if (reply.ok) break;
         if (Date.now() > deadline) {
-          throw new Error(`project ${projectId} was created, but ${service} did not know its members in time (${reply.error.code}: ${reply.error.message})`);
+          throw new Error(
+            `project ${projectId} was created, but ${service} did not know its members in time (${reply.error.code}: ${reply.error.message})`,
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -173,5 +182,11 @@ export class Identities {
 }
 
 function actorOf(member: ProjectMember, connectionId: string) {
-  return { user_id: member.user_id, username: member.username, role: member.role, avatar_url: member.avatar_url, connection_id: connectionId };
+  return {
+    user_id: member.user_id,
+    username: member.username,
+    role: member.role,
+    avatar_url: member.avatar_url,
+    connection_id: connectionId,
+  };
 }

@@ -104,7 +104,11 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
     if (probe.available) {
       const images = { ...DEFAULT_IMAGES, ...(typeof opts.containers === 'object' ? opts.containers.images : {}) };
       try {
-        const started = await startBoth(given, () => startNatsContainer(images.nats), () => startPostgresContainer(images.postgres));
+        const started = await startBoth(
+          given,
+          () => startNatsContainer(images.nats),
+          () => startPostgresContainer(images.postgres),
+        );
         log(`siteflow testkit: NATS and Postgres in containers (${probe.runtime})`);
         return assemble(given, opts, started, 'container', notes, async () => {});
       } catch (err) {
@@ -127,9 +131,10 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
       const started = await startBoth(
         given,
         () =>
-          startNatsServer({ dataDir: path.join(dir, 'nats'), ...(opts.natsServerExecutable ? { executable: opts.natsServerExecutable } : {}) }).then(
-            asStarted,
-          ),
+          startNatsServer({
+            dataDir: path.join(dir, 'nats'),
+            ...(opts.natsServerExecutable ? { executable: opts.natsServerExecutable } : {}),
+          }).then(asStarted),
         () => startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), ephemeral: true }).then(asStarted),
       );
       log(`siteflow testkit: NATS and Postgres from local binaries (in ${dir})`);
@@ -156,7 +161,11 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
 
 async function startNatsContainer(image: string): Promise<Started> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const container = await new GenericContainer(image).withCommand(['-js']).withExposedPorts(4222).withWaitStrategy(Wait.forLogMessage(/Server is ready/)).start();
+  const container = await new GenericContainer(image)
+    .withCommand(['-js'])
+    .withExposedPorts(4222)
+    .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+    .start();
   return {
     url: `nats://${container.getHost()}:${container.getMappedPort(4222)}`,
     stop: async () => {

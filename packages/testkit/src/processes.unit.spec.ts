@@ -23,7 +23,11 @@ describe('where the services come from', () => {
     await writeFile(path.join(pkg, 'dist', 'main.js'), '');
     const nested = path.join(root, 'suites', 'rooms');
     await mkdir(nested, { recursive: true });
-    expect(installedServiceCommand('chat', nested)).toEqual({ command: process.execPath, args: [path.join(pkg, 'dist', 'main.js')], cwd: pkg });
+    expect(installedServiceCommand('chat', nested)).toEqual({
+      command: process.execPath,
+      args: [path.join(pkg, 'dist', 'main.js')],
+      cwd: pkg,
+    });
   });
 
   it('says how to provide the services when none is installed, or when one is not built', async () => {

@@ -61,7 +61,11 @@ export interface JoinedTopic<S> {
 }
 
 type SnapshotOf<T extends string> = T extends `project:${string}` ? RoomSnapshot : unknown;
-type EventPayload<E extends string> = E extends ServerEvent ? ServerPayload<E> : E extends 'presence_diff' | 'presence_state' ? Record<string, unknown> : unknown;
+type EventPayload<E extends string> = E extends ServerEvent
+  ? ServerPayload<E>
+  : E extends 'presence_diff' | 'presence_state'
+    ? Record<string, unknown>
+    : unknown;
 
 const QUICK_RECONNECT = (tries: number) => [50, 100, 150, 200][tries - 1] ?? 250;
 const QUICK_REJOIN = (tries: number) => [100, 200, 500][tries - 1] ?? 1_000;
@@ -125,10 +129,17 @@ export class RealtimeClient {
           reject(err);
         } else resolve();
       };
-      const timer = setTimeout(() => settle(client.failure(`the socket to ${socketUrl} did not open within ${client.#timeoutMs} ms`)), client.#timeoutMs);
+      const timer = setTimeout(
+        () => settle(client.failure(`the socket to ${socketUrl} did not open within ${client.#timeoutMs} ms`)),
+        client.#timeoutMs,
+      );
       refs.push(client.socket.onOpen(() => settle()));
       // A refused handshake (403: bad token) errors before any open.
-      refs.push(client.socket.onError(() => settle(client.failure(`the socket to ${socketUrl} failed before it opened (refused token or gateway down)`))));
+      refs.push(
+        client.socket.onError(() =>
+          settle(client.failure(`the socket to ${socketUrl} failed before it opened (refused token or gateway down)`)),
+        ),
+      );
       client.socket.connect();
     });
     return client;
@@ -190,7 +201,13 @@ export class RealtimeClient {
         .receive('error', (response: { code?: ErrorCode; reason?: string; details?: Record<string, unknown> }) => {
           if (joins > 0) return; // a failed rejoin: phoenix tries again
           channel.leave();
-          reject(new RealtimeError(response?.code ?? 'internal', `join of ${topic} refused: ${response?.code ?? '?'}: ${response?.reason ?? JSON.stringify(response)}\n${this.describeFrames()}`, response?.details));
+          reject(
+            new RealtimeError(
+              response?.code ?? 'internal',
+              `join of ${topic} refused: ${response?.code ?? '?'}: ${response?.reason ?? JSON.stringify(response)}\n${this.describeFrames()}`,
+              response?.details,
+            ),
+          );
         })
         .receive('timeout', () => {
           if (joins > 0) return;
@@ -213,7 +230,11 @@ export class RealtimeClient {
           if (predicate(view)) return resolve();
           const timer = setTimeout(() => {
             client.#presenceSyncs.delete(onSync);
-            reject(client.failure(`${what} did not hold on ${topic} within ${timeoutMs} ms; present: ${JSON.stringify(view.users().map((u) => `${u.username} (${u.user_id}) x${u.metas.length}`))}`));
+            reject(
+              client.failure(
+                `${what} did not hold on ${topic} within ${timeoutMs} ms; present: ${JSON.stringify(view.users().map((u) => `${u.username} (${u.user_id}) x${u.metas.length}`))}`,
+              ),
+            );
           }, timeoutMs);
           const onSync = () => {
             if (!predicate(view)) return;
@@ -253,7 +274,10 @@ export class RealtimeClient {
       leave: () =>
         new Promise<void>((resolve) => {
           this.#channels.delete(topic);
-          channel.leave(this.#timeoutMs).receive('ok', () => resolve()).receive('timeout', () => resolve());
+          channel
+            .leave(this.#timeoutMs)
+            .receive('ok', () => resolve())
+            .receive('timeout', () => resolve());
         }),
     };
   }
@@ -264,7 +288,12 @@ export class RealtimeClient {
    * answered at all rejects. The payload may carry `idempotency_key` (a retry with the same key
    * gets the first outcome).
    */
-  push<E extends ProjectClientEvent>(topic: string, event: E, payload: PushPayload<E>, timeoutMs = this.#timeoutMs): Promise<PushOutcome<E>> {
+  push<E extends ProjectClientEvent>(
+    topic: string,
+    event: E,
+    payload: PushPayload<E>,
+    timeoutMs = this.#timeoutMs,
+  ): Promise<PushOutcome<E>> {
     const channel = this.#channels.get(topic);
     if (!channel) return Promise.reject(new Error(`push ${event}: ${topic} is not joined on this client (join it first)`));
     this.#record('out', topic, event, null, payload);
@@ -273,7 +302,12 @@ export class RealtimeClient {
         .push(event, payload as object, timeoutMs)
         .receive('ok', (response: PushReply<E>) => resolve({ status: 'ok', response }))
         .receive('error', (response: { code: ErrorCode; reason: string; details?: Record<string, unknown> }) =>
-          resolve({ status: 'error', code: response.code, reason: response.reason, ...(response.details ? { details: response.details } : {}) }),
+          resolve({
+            status: 'error',
+            code: response.code,
+            reason: response.reason,
+            ...(response.details ? { details: response.details } : {}),
+          }),
         )
         .receive('timeout', () => reject(this.failure(`push ${event} on ${topic} was not answered within ${timeoutMs} ms`)));
     });
@@ -283,7 +317,11 @@ export class RealtimeClient {
   async pushOk<E extends ProjectClientEvent>(topic: string, event: E, payload: PushPayload<E>, timeoutMs?: number): Promise<PushReply<E>> {
     const outcome = await this.push(topic, event, payload, timeoutMs);
     if (outcome.status === 'ok') return outcome.response;
-    throw new RealtimeError(outcome.code, `push ${event} on ${topic} was refused: ${outcome.code}: ${outcome.reason}\n${this.describeFrames()}`, outcome.details);
+    throw new RealtimeError(
+      outcome.code,
+      `push ${event} on ${topic} was refused: ${outcome.code}: ${outcome.reason}\n${this.describeFrames()}`,
+      outcome.details,
+    );
   }
 
   /**
@@ -293,7 +331,12 @@ export class RealtimeClient {
    *   await alice.pushOk(room.topic, 'chat:message', { text: 'hi' });
    *   await seen;
    */
-  nextEvent<E extends string>(topic: string, event: E, predicate: (payload: EventPayload<E>) => boolean = () => true, timeoutMs = this.#timeoutMs): Promise<EventPayload<E>> {
+  nextEvent<E extends string>(
+    topic: string,
+    event: E,
+    predicate: (payload: EventPayload<E>) => boolean = () => true,
+    timeoutMs = this.#timeoutMs,
+  ): Promise<EventPayload<E>> {
     return new Promise((resolve, reject) => {
       const waiter = {
         topic,

@@ -85,11 +85,12 @@ export const everyClientEventTyped: [Uncovered] extends [never] ? true : Uncover
 export type PushReply<E extends ProjectClientEvent> = E extends keyof KnownPushReplies ? KnownPushReplies[E] : unknown;
 
 /** A push's payload: the contracts' payload, optionally with the client's `idempotency_key` (README "Architecture"). */
-export type PushPayload<E extends ProjectClientEvent> = (E extends keyof KnownPushPayloads ? KnownPushPayloads[E] : Record<string, unknown>) & {
+export type PushPayload<E extends ProjectClientEvent> = (E extends keyof KnownPushPayloads
+  ? KnownPushPayloads[E]
+  : Record<string, unknown>) & {
   idempotency_key?: string;
 };
 
 /** How a push was answered: `ok` with its reply, or `error` with a code from the contracts' closed set. */
 export type PushOutcome<E extends ProjectClientEvent> =
-  | { status: 'ok'; response: PushReply<E> }
-  | { status: 'error'; code: ErrorCode; reason: string; details?: Record<string, unknown> };
+  { status: 'ok'; response: PushReply<E> } | { status: 'error'; code: ErrorCode; reason: string; details?: Record<string, unknown> };

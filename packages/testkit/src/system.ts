@@ -4,7 +4,13 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { HealthReply, subjects } from '@siteflow/contracts';
 import { freePort } from '@siteflow/devstack';
 import { natsOptionsFromUrl, requestService } from '@siteflow/messaging';
-import { createSuiteDatabase, errorText, provideInfrastructure, type Infrastructure, type InfrastructureOptions } from './infrastructure.js';
+import {
+  createSuiteDatabase,
+  errorText,
+  provideInfrastructure,
+  type Infrastructure,
+  type InfrastructureOptions,
+} from './infrastructure.js';
 import { commandFor, PartProcess, type ServiceLocation, type SiteflowPartName, type SiteflowService } from './processes.js';
 import { Identities, type TestUser, type TokenOptions } from './identities.js';
 import { RealtimeClient, type RealtimeOptions } from './realtime.js';
@@ -85,20 +91,26 @@ export async function startSiteflow(opts: SiteflowOptions = {}): Promise<Siteflo
   const readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
   const mirror = opts.mirrorLogs ?? process.env.SITEFLOW_TESTKIT_LOGS === '1';
   // Resolved first: a missing service package fails before anything is started.
-  const commands = Object.fromEntries((['gateway', ...SERVICES] as SiteflowPartName[]).map((n) => [n, commandFor(n, opts.services)])) as Record<
-    SiteflowPartName,
-    ReturnType<typeof commandFor>
-  >;
+  const commands = Object.fromEntries(
+    (['gateway', ...SERVICES] as SiteflowPartName[]).map((n) => [n, commandFor(n, opts.services)]),
+  ) as Record<SiteflowPartName, ReturnType<typeof commandFor>>;
   const infra = await provideInfrastructure(opts);
   const cleanups: Array<() => Promise<unknown>> = [() => infra.stop()];
   const runCleanups = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
   };
   try {
-    const database = infra.sources.database === 'env' || infra.sources.database === 'options' ? await createSuiteDatabase(infra.databaseUrl) : undefined;
+    const database =
+      infra.sources.database === 'env' || infra.sources.database === 'options' ? await createSuiteDatabase(infra.databaseUrl) : undefined;
     if (database) cleanups.push(() => database.drop());
     const databaseUrl = database?.url ?? infra.databaseUrl;
-    const nats = await connect({ ...natsOptionsFromUrl(infra.natsUrl), name: 'siteflow-testkit', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5_000 });
+    const nats = await connect({
+      ...natsOptionsFromUrl(infra.natsUrl),
+      name: 'siteflow-testkit',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: 5_000,
+    });
     cleanups.push(() => nats.close());
     const ownNats = infra.sources.nats === 'container' || infra.sources.nats === 'local';
     if (opts.freshJetStream ?? ownNats) await deleteAllStreams(nats);
@@ -139,7 +151,9 @@ export async function startSiteflow(opts: SiteflowOptions = {}): Promise<Siteflo
       for (;;) {
         const part = running.get(name);
         if (!part || part.exited) {
-          throw new Error(`siteflow ${name} exited before it was ready (code ${part?.child.exitCode ?? '-'}, signal ${part?.child.signalCode ?? '-'}). Last output:\n${part?.tail.text(60) ?? ''}`);
+          throw new Error(
+            `siteflow ${name} exited before it was ready (code ${part?.child.exitCode ?? '-'}, signal ${part?.child.signalCode ?? '-'}). Last output:\n${part?.tail.text(60) ?? ''}`,
+          );
         }
         if (name === 'gateway') {
           try {
@@ -155,7 +169,8 @@ export async function startSiteflow(opts: SiteflowOptions = {}): Promise<Siteflo
           if (health?.success && health.data.status === 'ok') return;
           last = reply.ok ? `health: ${JSON.stringify(reply.data)}` : `${reply.error.code}: ${reply.error.message}`;
         }
-        if (Date.now() > deadline) throw new Error(`siteflow ${name} was not ready within ${readyTimeoutMs} ms (${last}). Last output:\n${part.tail.text(60)}`);
+        if (Date.now() > deadline)
+          throw new Error(`siteflow ${name} was not ready within ${readyTimeoutMs} ms (${last}). Last output:\n${part.tail.text(60)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };
@@ -169,7 +184,9 @@ export async function startSiteflow(opts: SiteflowOptions = {}): Promise<Siteflo
       running.set(name, part);
       part.child.once('exit', (code, signal) => {
         if (part.expectedExit || stopping) return;
-        process.stderr.write(`[siteflow testkit] ${name} (pid ${part.pid ?? '?'}) exited by itself (code ${code ?? '-'}, signal ${signal ?? '-'}). Last output:\n${part.tail.text(40)}\n`);
+        process.stderr.write(
+          `[siteflow testkit] ${name} (pid ${part.pid ?? '?'}) exited by itself (code ${code ?? '-'}, signal ${signal ?? '-'}). Last output:\n${part.tail.text(40)}\n`,
+        );
       });
       await untilReady(name, Date.now() + readyTimeoutMs);
     };
@@ -228,7 +245,10 @@ export async function startSiteflow(opts: SiteflowOptions = {}): Promise<Siteflo
     await Promise.all(SERVICES.map(startPart));
     await startPart('gateway');
 
-    const parts = Object.fromEntries((['gateway', ...SERVICES] as SiteflowPartName[]).map((n) => [n, handle(n)])) as Record<SiteflowPartName, PartHandle>;
+    const parts = Object.fromEntries((['gateway', ...SERVICES] as SiteflowPartName[]).map((n) => [n, handle(n)])) as Record<
+      SiteflowPartName,
+      PartHandle
+    >;
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const identities = new Identities({ jwtSecret, nats });
     return Object.assign(identities, {

@@ -78,12 +78,18 @@ describe('fault handles', () => {
       const chat = siteflow.part('chat');
       chat.pause();
       expect(chat.paused).toBe(true);
-      const stalled = await client.push(project.topic, 'chat:message', { text: 'while chat is stalled', idempotency_key: 'stalled-message-1' });
+      const stalled = await client.push(project.topic, 'chat:message', {
+        text: 'while chat is stalled',
+        idempotency_key: 'stalled-message-1',
+      });
       expect(stalled).toMatchObject({ status: 'error', code: 'unavailable' });
       // Other services still answer: the fault is one capability.
       await client.pushOk(project.topic, 'document:get', { document_id: room.snapshot.documents[0]!.id });
       chat.resume();
-      const retried = await client.pushOk(project.topic, 'chat:message', { text: 'while chat is stalled', idempotency_key: 'stalled-message-1' });
+      const retried = await client.pushOk(project.topic, 'chat:message', {
+        text: 'while chat is stalled',
+        idempotency_key: 'stalled-message-1',
+      });
       const history = await client.pushOk(project.topic, 'chat:history', {});
       expect(history.messages.map((m) => m.id)).toEqual([retried.id]);
     } finally {

@@ -94,7 +94,12 @@ describe('chat: typing, unread counts, rate limit', () => {
       await joinChannel(own);
       const counts = recordEvents<Unread>(own, 'chat:unread');
       // The chat service learns the members from the documents service's ProjectCreated.
-      await expect.poll(async () => (await query('SELECT user_id::int FROM chat.members WHERE project_id = 1 ORDER BY user_id')).map((r) => r.user_id), { timeout: 10_000 }).toEqual([1, 2, 3]);
+      await expect
+        .poll(
+          async () => (await query('SELECT user_id::int FROM chat.members WHERE project_id = 1 ORDER BY user_id')).map((r) => r.user_id),
+          { timeout: 10_000 },
+        )
+        .toEqual([1, 2, 3]);
       const start = c.snapshot.chat.unread_count;
 
       const posted: ChatMessage[] = [];
@@ -103,10 +108,12 @@ describe('chat: typing, unread counts, rate limit', () => {
         expect(r.status).toBe('ok');
         posted.push(r.response);
       }
-      await expect.poll(() => counts.events, { timeout: 5_000 }).toEqual([
-        { project_id: 1, count: start + 1 },
-        { project_id: 1, count: start + 2 },
-      ]);
+      await expect
+        .poll(() => counts.events, { timeout: 5_000 })
+        .toEqual([
+          { project_id: 1, count: start + 1 },
+          { project_id: 1, count: start + 2 },
+        ]);
       // Her own message is not unread for her.
       expect((await push(c.channel, 'chat:message', { text: 'mine' })).status).toBe('ok');
 
@@ -115,7 +122,10 @@ describe('chat: typing, unread counts, rate limit', () => {
       await expect.poll(() => counts.events.at(-1), { timeout: 5_000 }).toEqual({ project_id: 1, count: 0 });
       expect(counts.events).toHaveLength(3);
       // Marking an older message later does not move the mark back.
-      expect(await push(c.channel, 'chat:mark_read', { last_read_id: posted[0]!.id })).toEqual({ status: 'ok', response: { unread_count: 0 } });
+      expect(await push(c.channel, 'chat:mark_read', { last_read_id: posted[0]!.id })).toEqual({
+        status: 'ok',
+        response: { unread_count: 0 },
+      });
 
       const unknown = await push(c.channel, 'chat:mark_read', { last_read_id: 'm_00000000-0000-0000-0000-000000000000' });
       expect(unknown.response).toMatchObject({ code: 'not_found' });
@@ -135,9 +145,13 @@ describe('chat: typing, unread counts, rate limit', () => {
     const b1 = await join('bob');
     const b2 = await join('bob', gateway2.socketUrl);
     try {
-      const before = await query("SELECT count(*)::int AS n FROM chat.messages WHERE user_id = 2 AND posted_at > now() - interval '1 minute'");
+      const before = await query(
+        "SELECT count(*)::int AS n FROM chat.messages WHERE user_id = 2 AND posted_at > now() - interval '1 minute'",
+      );
       const room = CHAT_RATE_LIMIT - before[0].n;
-      const sends = Array.from({ length: room }, (_, i) => push((i % 2 === 0 ? b1 : b2).channel, 'chat:message', { text: `burst ${i}` }, 15_000));
+      const sends = Array.from({ length: room }, (_, i) =>
+        push((i % 2 === 0 ? b1 : b2).channel, 'chat:message', { text: `burst ${i}` }, 15_000),
+      );
       const replies = await Promise.all(sends);
       expect(replies.map((r) => r.status)).toEqual(Array(room).fill('ok'));
 

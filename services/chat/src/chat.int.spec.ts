@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
-import { connectClient, createTestDatabase, joinChannel, nextEvent, push, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+import {
+  connectClient,
+  createTestDatabase,
+  joinChannel,
+  nextEvent,
+  push,
+  startStack,
+  type Stack,
+  type TestDatabase,
+} from '@siteflow/testing';
 
 /** Chat end to end: stock phoenix clients → gateway → NATS → chat service → Postgres → outbox → everyone. */
 describe('chat end to end', () => {
@@ -52,7 +61,9 @@ describe('chat end to end', () => {
       expect(receivedB).toEqual([sent]);
 
       // Acknowledged means stored: the event and the read model row are in Postgres.
-      const events = await pool.query("SELECT type, data->>'message_id' AS id FROM chat.events WHERE stream_id = 'chat-project-1' AND type = 'MessagePosted'");
+      const events = await pool.query(
+        "SELECT type, data->>'message_id' AS id FROM chat.events WHERE stream_id = 'chat-project-1' AND type = 'MessagePosted'",
+      );
       expect(events.rows).toEqual([{ type: 'MessagePosted', id: sent.id }]);
       const rows = await pool.query('SELECT text FROM chat.messages WHERE message_id = $1', [sent.id]);
       expect(rows.rows).toEqual([{ text: 'Let us update the timeline' }]);
@@ -119,7 +130,9 @@ describe('chat end to end', () => {
       expect(unknown.response).toMatchObject({ code: 'not_found' });
 
       // Every message exactly once, in the order the room's stream holds them.
-      const stored = await pool.query("SELECT data->>'message_id' AS id FROM chat.events WHERE stream_id = 'chat-project-1' AND type = 'MessagePosted' ORDER BY version");
+      const stored = await pool.query(
+        "SELECT data->>'message_id' AS id FROM chat.events WHERE stream_id = 'chat-project-1' AND type = 'MessagePosted' ORDER BY version",
+      );
       expect(all.map((m) => m.id)).toEqual(stored.rows.map((r) => r.id));
       const texts = all.map((m) => m.text);
       expect(texts.indexOf('message 0')).toBeLessThan(texts.indexOf('message 54'));

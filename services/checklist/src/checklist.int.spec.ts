@@ -19,7 +19,13 @@ describe('checklist end to end', () => {
   };
   const dbProgress = () =>
     withPool(async (pool) => {
-      const { rows } = await pool.query<{ total: number; completed: number; percentage: string; progress_total: number; progress_completed: number }>(
+      const { rows } = await pool.query<{
+        total: number;
+        completed: number;
+        percentage: string;
+        progress_total: number;
+        progress_completed: number;
+      }>(
         `SELECT (SELECT count(*)::int FROM checklist.items WHERE project_id = 1) AS total,
                 (SELECT count(*)::int FROM checklist.items WHERE project_id = 1 AND checked) AS completed,
                 p.percentage, p.total_items AS progress_total, p.completed_items AS progress_completed
@@ -44,7 +50,11 @@ describe('checklist end to end', () => {
   it('a new project gets the default template from ProjectCreated, before anyone joins', async () => {
     // The documents service seeds demo project 1; the checklist consumer reacts to its ProjectCreated.
     await expect
-      .poll(() => withPool(async (pool) => (await pool.query("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-1'")).rows), { timeout: 10_000 })
+      .poll(
+        () =>
+          withPool(async (pool) => (await pool.query("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-1'")).rows),
+        { timeout: 10_000 },
+      )
       .toEqual([{ type: 'ChecklistCreated' }]);
     const { snapshot } = await login('bob');
     try {
@@ -71,7 +81,8 @@ describe('checklist end to end', () => {
       expect(await updated).toMatchObject({ item_id: item.id, checked: true, updated_by: 'alice' });
       expect(await progressed).toEqual({ progress: 8.3, completed_items: 1, total_items: 12 });
 
-      const count = () => withPool(async (pool) => (await pool.query('SELECT count(*)::int AS n FROM checklist.events')).rows[0].n as number);
+      const count = () =>
+        withPool(async (pool) => (await pool.query('SELECT count(*)::int AS n FROM checklist.events')).rows[0].n as number);
       const before = await count();
       const seen = recordEvents(b.channel, 'checklist:updated');
       const again = await push<ToggleReply>(b.channel, 'checklist:toggle', { item_id: item.id, checked: true });
@@ -93,7 +104,9 @@ describe('checklist end to end', () => {
     const c = await login('carol');
     try {
       expect((await push(c.channel, 'checklist:toggle', { item_id: 9999, checked: true })).response).toMatchObject({ code: 'not_found' });
-      expect((await push(c.channel, 'checklist:toggle', { item_id: 1, checked: 'yes' })).response).toMatchObject({ code: 'invalid_payload' });
+      expect((await push(c.channel, 'checklist:toggle', { item_id: 1, checked: 'yes' })).response).toMatchObject({
+        code: 'invalid_payload',
+      });
       expect((await push(c.channel, 'checklist:add_item', { title: 'mine' })).response).toMatchObject({ code: 'forbidden' });
       expect((await push(a.channel, 'checklist:add_item', { title: '   ' })).response).toMatchObject({ code: 'invalid_payload' });
       expect((await push(a.channel, 'checklist:reorder', { item_ids: [1, 2] })).response).toMatchObject({ code: 'invalid_payload' });
@@ -120,11 +133,20 @@ describe('checklist end to end', () => {
 
   it('a project it never heard of (no ProjectCreated): the snapshot and every command are refused, and nothing is written', async () => {
     const ctx = { user_id: 2, username: 'bob', role: 'admin', avatar_url: '', connection_id: 'c-test', project_id: 77 };
-    const streams = () => withPool(async (pool) => (await pool.query("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-77' ORDER BY version")).rows.map((r) => r.type));
+    const streams = () =>
+      withPool(async (pool) =>
+        (await pool.query("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-77' ORDER BY version")).rows.map(
+          (r) => r.type,
+        ),
+      );
     const refused = { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } };
     expect(await requestService(stack().nats, 'checklist.snapshot', { ctx, payload: {} }, { timeoutMs: 10_000 })).toEqual(refused);
-    expect(await requestService(stack().nats, 'checklist.item.toggle', { ctx, payload: { item_id: 3, checked: true } }, { timeoutMs: 10_000 })).toEqual(refused);
-    expect(await requestService(stack().nats, 'checklist.item.add', { ctx, payload: { title: 'x' } }, { timeoutMs: 10_000 })).toEqual(refused);
+    expect(
+      await requestService(stack().nats, 'checklist.item.toggle', { ctx, payload: { item_id: 3, checked: true } }, { timeoutMs: 10_000 }),
+    ).toEqual(refused);
+    expect(await requestService(stack().nats, 'checklist.item.add', { ctx, payload: { title: 'x' } }, { timeoutMs: 10_000 })).toEqual(
+      refused,
+    );
     expect(await streams()).toEqual([]);
   });
 
@@ -141,9 +163,17 @@ describe('checklist end to end', () => {
       const last = clients.map(() => null as Progress | null);
       clients.forEach((c, i) => c.channel.on('progress:updated', (p: Progress) => void (last[i] = p)));
 
-      const shuffled = <T>(xs: T[]) => xs.map((x) => [Math.random(), x] as const).sort((p, q) => p[0] - q[0]).map(([, x]) => x);
+      const shuffled = <T>(xs: T[]) =>
+        xs
+          .map((x) => [Math.random(), x] as const)
+          .sort((p, q) => p[0] - q[0])
+          .map(([, x]) => x);
       const replies = await Promise.all(
-        clients.map((c) => Promise.all(shuffled(items).map((item) => push(c.channel, 'checklist:toggle', { item_id: item.id, checked: Math.random() < 0.6 }, 20_000)))),
+        clients.map((c) =>
+          Promise.all(
+            shuffled(items).map((item) => push(c.channel, 'checklist:toggle', { item_id: item.id, checked: Math.random() < 0.6 }, 20_000)),
+          ),
+        ),
       );
       expect(replies.flat().map((r) => r.status)).toEqual(Array(200).fill('ok'));
 

@@ -7,7 +7,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { isProjectClientEvent, projectClientEvents, subjects, type ClientEventRoute, type ConnectionClosedNotice } from '@siteflow/contracts';
+import {
+  isProjectClientEvent,
+  projectClientEvents,
+  subjects,
+  type ClientEventRoute,
+  type ConnectionClosedNotice,
+} from '@siteflow/contracts';
 import type { TokenService } from './auth/tokens.js';
 import type { GatewayConfig } from './config.js';
 import { registerRoutes } from './http/routes.js';
@@ -85,7 +91,8 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     http.setNotFoundHandler((req, reply) => {
       const path = req.url.split('?')[0]!;
       const namesAFile = /\.[A-Za-z0-9]+$/.test(path.slice(path.lastIndexOf('/') + 1));
-      if (req.method === 'GET' && !namesAFile && !path.startsWith('/api/') && !path.startsWith('/socket') && !path.startsWith('/assets/')) return reply.sendFile('index.html');
+      if (req.method === 'GET' && !namesAFile && !path.startsWith('/api/') && !path.startsWith('/socket') && !path.startsWith('/assets/'))
+        return reply.sendFile('index.html');
       return reply.code(404).send({ code: 'not_found', message: 'no such route' });
     });
   }

@@ -93,9 +93,17 @@ describe('gateway with JWT_ALG=EdDSA', () => {
     const forged: Record<string, string> = {
       'HS256 with the harness secret': await mint({ alg: 'HS256', key: new TextEncoder().encode(stack().jwtSecret) }),
       'HS256 keyed with the public key PEM': await mint({ alg: 'HS256', key: new TextEncoder().encode(spki(ed.publicKey)) }),
-      'HS256 keyed with the public key as configured': await mint({ alg: 'HS256', key: new TextEncoder().encode(oneLine(spki(ed.publicKey))) }),
-      'alg none': new UnsecuredJWT({ name: 'bob', role: 'customer' }).setSubject('2').setIssuer('siteflow').setAudience('siteflow-collab').setExpirationTime(now + 600).encode(),
-      'RS256': await mint({ alg: 'RS256', key: rsa.privateKey }),
+      'HS256 keyed with the public key as configured': await mint({
+        alg: 'HS256',
+        key: new TextEncoder().encode(oneLine(spki(ed.publicKey))),
+      }),
+      'alg none': new UnsecuredJWT({ name: 'bob', role: 'customer' })
+        .setSubject('2')
+        .setIssuer('siteflow')
+        .setAudience('siteflow-collab')
+        .setExpirationTime(now + 600)
+        .encode(),
+      RS256: await mint({ alg: 'RS256', key: rsa.privateKey }),
       'another Ed25519 key': await mint({ alg: 'EdDSA', key: otherEd.privateKey }),
       expired: await mint({ alg: 'EdDSA', key: ed.privateKey, expiresInS: -30 }),
       'wrong audience': await mint({ alg: 'EdDSA', key: ed.privateKey, audience: 'another-app' }),
@@ -158,16 +166,20 @@ describe('gateway startup with unusable token keys', () => {
   it('exits 78 naming the variable: an Ed25519 key for RS256, dev login without a private key, a foreign private key', async () => {
     expect(await start({ JWT_ALG: 'RS256', JWT_PUBLIC_KEY: oneLine(spki(ed.publicKey)) })).toEqual({
       code: 78,
-      stderr: 'invalid configuration: JWT_PUBLIC_KEY: holds a key of type ed25519, but JWT_ALG=RS256 needs an RSA key (rsaEncryption) of at least 2048 bits\n',
+      stderr:
+        'invalid configuration: JWT_PUBLIC_KEY: holds a key of type ed25519, but JWT_ALG=RS256 needs an RSA key (rsaEncryption) of at least 2048 bits\n',
     });
     expect(await start({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: oneLine(spki(ed.publicKey)), DEV_LOGIN: 'true' })).toEqual({
       code: 78,
       stderr:
         'invalid configuration: DEV_LOGIN: dev login issues tokens, which JWT_ALG=EdDSA signs with the private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or DEV_LOGIN=false\n',
     });
-    expect(await start({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: oneLine(spki(ed.publicKey)), JWT_PRIVATE_KEY: pkcs8(otherEd.privateKey) })).toEqual({
+    expect(
+      await start({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: oneLine(spki(ed.publicKey)), JWT_PRIVATE_KEY: pkcs8(otherEd.privateKey) }),
+    ).toEqual({
       code: 78,
-      stderr: 'invalid configuration: JWT_PRIVATE_KEY: is not the private half of JWT_PUBLIC_KEY: tokens it signed would be refused by this gateway\n',
+      stderr:
+        'invalid configuration: JWT_PRIVATE_KEY: is not the private half of JWT_PUBLIC_KEY: tokens it signed would be refused by this gateway\n',
     });
   });
 });

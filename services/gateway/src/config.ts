@@ -42,19 +42,38 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   JWT_JWKS_URL: optionalText,
   JWT_JWKS_FILE: optionalText,
   JWT_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
-  JWT_JWKS_MAX_AGE_MS: z.coerce.number().int().min(1_000).max(7 * 24 * 3_600_000).default(600_000),
+  JWT_JWKS_MAX_AGE_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(7 * 24 * 3_600_000)
+    .default(600_000),
   JWT_ISSUER: z.string().min(1).default('siteflow'),
   JWT_AUDIENCE: z.string().min(1).default('siteflow-collab'),
-  JWT_TTL_S: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(12 * 3600),
+  JWT_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 24 * 3600)
+    .default(12 * 3600),
   DEV_LOGIN: flag.default(false),
   WEB_DIST: z.string().optional(),
   PUSH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   SNAPSHOT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   IDLE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
   /** Largest frame for ordinary events; document saves have their own bound (contracts). */
-  MAX_FRAME_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   /** A socket whose unsent data passes this is closed instead of growing gateway memory. */
-  MAX_BUFFERED_BYTES: z.coerce.number().int().min(64 * 1024).default(8 * 1024 * 1024),
+  MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(8 * 1024 * 1024),
   /**
    * Browser origins allowed to open a socket (comma-separated, e.g. `https://collab.example.com`).
    * Unset: only same-origin pages (Origin's host equals the Host header); requests without an
@@ -64,7 +83,14 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   ALLOWED_ORIGINS: z
     .string()
     .optional()
-    .transform((v) => (v ? v.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean) : null)),
+    .transform((v) =>
+      v
+        ? v
+            .split(',')
+            .map((o) => o.trim().replace(/\/$/, ''))
+            .filter(Boolean)
+        : null,
+    ),
   /** Sockets one user may hold on this gateway at once (tabs, devices). */
   MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
   /** Channels (topics) one socket may join. */
@@ -88,13 +114,19 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
         if (has(variable)) problem(variable, 'is set but JWT_ALG is HS256 (the default): set JWT_ALG=RS256 or JWT_ALG=EdDSA to use keys');
       }
       // A JWKS publishes public keys; an HS256 secret must never be published.
-      if (keySetVariable) problem(keySetVariable, 'is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA');
+      if (keySetVariable)
+        problem(
+          keySetVariable,
+          'is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA',
+        );
       return;
     }
     for (const variable of ['JWT_PUBLIC_KEY', 'JWT_PRIVATE_KEY'] as const) {
-      if (c[variable] !== undefined && c[`${variable}_FILE`] !== undefined) problem(variable, `set ${variable} or ${variable}_FILE, not both`);
+      if (c[variable] !== undefined && c[`${variable}_FILE`] !== undefined)
+        problem(variable, `set ${variable} or ${variable}_FILE, not both`);
     }
-    if (c.JWT_JWKS_URL !== undefined && c.JWT_JWKS_FILE !== undefined) problem('JWT_JWKS_URL', 'set JWT_JWKS_URL or JWT_JWKS_FILE, not both');
+    if (c.JWT_JWKS_URL !== undefined && c.JWT_JWKS_FILE !== undefined)
+      problem('JWT_JWKS_URL', 'set JWT_JWKS_URL or JWT_JWKS_FILE, not both');
     if (c.JWT_JWKS_URL !== undefined) {
       const urlProblem = keySetUrlProblem(c.JWT_JWKS_URL);
       if (urlProblem) problem('JWT_JWKS_URL', urlProblem);
@@ -104,15 +136,32 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
       problem('JWT_PUBLIC_KEY', `is set beside ${keySetVariable}: tokens are verified with the key set's keys, set one of them`);
     }
     if (!keySetVariable && !has('JWT_PUBLIC_KEY')) {
-      problem('JWT_PUBLIC_KEY', `JWT_ALG=${c.JWT_ALG} needs a public key: set JWT_PUBLIC_KEY (PEM) or JWT_PUBLIC_KEY_FILE (path), or a key set: JWT_JWKS_URL or JWT_JWKS_FILE`);
+      problem(
+        'JWT_PUBLIC_KEY',
+        `JWT_ALG=${c.JWT_ALG} needs a public key: set JWT_PUBLIC_KEY (PEM) or JWT_PUBLIC_KEY_FILE (path), or a key set: JWT_JWKS_URL or JWT_JWKS_FILE`,
+      );
     }
     if (c.DEV_LOGIN && !has('JWT_PRIVATE_KEY')) {
-      problem('DEV_LOGIN', `dev login issues tokens, which JWT_ALG=${c.JWT_ALG} signs with the private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or DEV_LOGIN=false`);
+      problem(
+        'DEV_LOGIN',
+        `dev login issues tokens, which JWT_ALG=${c.JWT_ALG} signs with the private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or DEV_LOGIN=false`,
+      );
     }
   })
   // Runs only when the combination above is right; the key material itself is read and checked here.
   .transform((c, ctx) => {
-    const { JWT_SECRET, JWT_PUBLIC_KEY, JWT_PUBLIC_KEY_FILE, JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE, JWT_JWKS_URL, JWT_JWKS_FILE, JWT_JWKS_COOLDOWN_MS, JWT_JWKS_MAX_AGE_MS, ...rest } = c;
+    const {
+      JWT_SECRET,
+      JWT_PUBLIC_KEY,
+      JWT_PUBLIC_KEY_FILE,
+      JWT_PRIVATE_KEY,
+      JWT_PRIVATE_KEY_FILE,
+      JWT_JWKS_URL,
+      JWT_JWKS_FILE,
+      JWT_JWKS_COOLDOWN_MS,
+      JWT_JWKS_MAX_AGE_MS,
+      ...rest
+    } = c;
     let jwtKeys: TokenKeys;
     if (c.JWT_ALG === 'HS256') {
       jwtKeys = { alg: 'HS256', secret: JWT_SECRET ?? '' };

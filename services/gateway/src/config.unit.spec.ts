@@ -30,8 +30,15 @@ describe('gateway configuration: session-token keys', () => {
   });
 
   it('does not keep the raw secrets beside the parsed keys', () => {
-    const result = GatewayConfig.parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), JWT_PRIVATE_KEY: pkcs8(ed.privateKey), JWT_SECRET: secret });
-    expect(Object.keys(result).filter((k) => k.startsWith('JWT_'))).toEqual(expect.arrayContaining(['JWT_ALG', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_TTL_S']));
+    const result = GatewayConfig.parse({
+      JWT_ALG: 'EdDSA',
+      JWT_PUBLIC_KEY: spki(ed.publicKey),
+      JWT_PRIVATE_KEY: pkcs8(ed.privateKey),
+      JWT_SECRET: secret,
+    });
+    expect(Object.keys(result).filter((k) => k.startsWith('JWT_'))).toEqual(
+      expect.arrayContaining(['JWT_ALG', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_TTL_S']),
+    );
     expect(result).not.toHaveProperty('JWT_SECRET');
     expect(result).not.toHaveProperty('JWT_PRIVATE_KEY');
   });
@@ -59,7 +66,12 @@ describe('gateway configuration: session-token keys', () => {
   it('accepts RS256 with both keys from files', () => {
     writeFileSync(path.join(dir, 'rsa.pub'), spki(rsa.publicKey));
     writeFileSync(path.join(dir, 'rsa.key'), pkcs8(rsa.privateKey));
-    const { keys, error } = parse({ JWT_ALG: 'RS256', JWT_PUBLIC_KEY_FILE: path.join(dir, 'rsa.pub'), JWT_PRIVATE_KEY_FILE: path.join(dir, 'rsa.key'), DEV_LOGIN: 'true' });
+    const { keys, error } = parse({
+      JWT_ALG: 'RS256',
+      JWT_PUBLIC_KEY_FILE: path.join(dir, 'rsa.pub'),
+      JWT_PRIVATE_KEY_FILE: path.join(dir, 'rsa.key'),
+      DEV_LOGIN: 'true',
+    });
     expect(error).toBeNull();
     expect(keys).toEqual({ alg: 'RS256', publicKey: spki(rsa.publicKey).trim(), privateKey: pkcs8(rsa.privateKey).trim() });
   });
@@ -82,16 +94,22 @@ describe('gateway configuration: session-token keys', () => {
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), DEV_LOGIN: 'true' }).error).toBe(
       'DEV_LOGIN: dev login issues tokens, which JWT_ALG=EdDSA signs with the private key: set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or DEV_LOGIN=false',
     );
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), JWT_PRIVATE_KEY: pkcs8(ed.privateKey), DEV_LOGIN: 'true' }).error).toBeNull();
+    expect(
+      parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), JWT_PRIVATE_KEY: pkcs8(ed.privateKey), DEV_LOGIN: 'true' }).error,
+    ).toBeNull();
   });
 
   it('refuses a key of the wrong type for the algorithm', () => {
     expect(parse({ JWT_ALG: 'RS256', JWT_PUBLIC_KEY: spki(ed.publicKey) }).error).toBe(
       'JWT_PUBLIC_KEY: holds a key of type ed25519, but JWT_ALG=RS256 needs an RSA key (rsaEncryption) of at least 2048 bits',
     );
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(rsa.publicKey) }).error).toBe('JWT_PUBLIC_KEY: holds a key of type rsa, but JWT_ALG=EdDSA needs an Ed25519 key');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(rsa.publicKey) }).error).toBe(
+      'JWT_PUBLIC_KEY: holds a key of type rsa, but JWT_ALG=EdDSA needs an Ed25519 key',
+    );
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ec.publicKey) }).error).toBe('JWT_PUBLIC_KEY: holds a key of type ec, but JWT_ALG=EdDSA needs an Ed25519 key');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ec.publicKey) }).error).toBe(
+      'JWT_PUBLIC_KEY: holds a key of type ec, but JWT_ALG=EdDSA needs an Ed25519 key',
+    );
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), JWT_PRIVATE_KEY: pkcs8(rsa.privateKey) }).error).toBe(
       'JWT_PRIVATE_KEY: holds a key of type rsa, but JWT_ALG=EdDSA needs an Ed25519 key',
     );
@@ -99,14 +117,18 @@ describe('gateway configuration: session-token keys', () => {
 
   it('refuses an RSA key shorter than 2048 bits', () => {
     const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
-    expect(parse({ JWT_ALG: 'RS256', JWT_PUBLIC_KEY: spki(weak.publicKey) }).error).toBe('JWT_PUBLIC_KEY: is a 1024-bit RSA key; JWT_ALG=RS256 needs at least 2048 bits');
+    expect(parse({ JWT_ALG: 'RS256', JWT_PUBLIC_KEY: spki(weak.publicKey) }).error).toBe(
+      'JWT_PUBLIC_KEY: is a 1024-bit RSA key; JWT_ALG=RS256 needs at least 2048 bits',
+    );
   });
 
   it('refuses what is not a public key where one belongs, and a private key in the wrong format', () => {
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: pkcs8(ed.privateKey) }).error).toBe(
       'JWT_PUBLIC_KEY: holds a private key; give the public key (openssl pkey -in jwt.key -pubout -out jwt.pub)',
     );
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: 'not a key' }).error).toBe('JWT_PUBLIC_KEY: must be a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: 'not a key' }).error).toBe(
+      'JWT_PUBLIC_KEY: must be a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)',
+    );
     const mangled = spki(ed.publicKey).replace(/\n[A-Za-z0-9+/]{8}/, '\n!!!!');
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: mangled }).error).toMatch(/^JWT_PUBLIC_KEY: is not a readable PEM public key/);
     const pkcs1 = rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
@@ -115,7 +137,7 @@ describe('gateway configuration: session-token keys', () => {
     );
   });
 
-  it('refuses a private key that is not the public key\'s other half', () => {
+  it("refuses a private key that is not the public key's other half", () => {
     expect(parse({ JWT_ALG: 'EdDSA', JWT_PUBLIC_KEY: spki(ed.publicKey), JWT_PRIVATE_KEY: pkcs8(otherEd.privateKey) }).error).toBe(
       'JWT_PRIVATE_KEY: is not the private half of JWT_PUBLIC_KEY: tokens it signed would be refused by this gateway',
     );
@@ -134,7 +156,11 @@ describe('gateway configuration: a key set (JWKS) from the issuer', () => {
   };
 
   it('takes JWT_JWKS_URL (https, or http on loopback) with its cooldown and max age, and drops the raw variables', () => {
-    const result = GatewayConfig.parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'https://siteflow.example/.well-known/jwks.json', JWT_JWKS_COOLDOWN_MS: '1000' });
+    const result = GatewayConfig.parse({
+      JWT_ALG: 'EdDSA',
+      JWT_JWKS_URL: 'https://siteflow.example/.well-known/jwks.json',
+      JWT_JWKS_COOLDOWN_MS: '1000',
+    });
     expect(result.jwtKeys).toEqual({
       alg: 'EdDSA',
       keySet: { url: 'https://siteflow.example/.well-known/jwks.json', cooldownMs: 1000, maxAgeMs: 600_000 },
@@ -147,8 +173,13 @@ describe('gateway configuration: a key set (JWKS) from the issuer', () => {
   });
 
   it('takes JWT_JWKS_FILE once startup read it as a set of public keys of JWT_ALG with kids', () => {
-    const file = setFile({ keys: [jwk(ed.publicKey, 'a'), jwk(rsa.publicKey, 'rsa-for-someone-else'), { kty: 'oct', use: 'enc', kid: 'x', alg: 'A256GCM' }] });
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: file })).toEqual({ keys: { alg: 'EdDSA', keySet: { file, cooldownMs: 30_000 }, privateKey: null }, error: null });
+    const file = setFile({
+      keys: [jwk(ed.publicKey, 'a'), jwk(rsa.publicKey, 'rsa-for-someone-else'), { kty: 'oct', use: 'enc', kid: 'x', alg: 'A256GCM' }],
+    });
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: file })).toEqual({
+      keys: { alg: 'EdDSA', keySet: { file, cooldownMs: 30_000 }, privateKey: null },
+      error: null,
+    });
   });
 
   it('refuses a key set with HS256 (a set holds public keys)', () => {
@@ -162,7 +193,9 @@ describe('gateway configuration: a key set (JWKS) from the issuer', () => {
 
   it('refuses two sources of keys: URL and file, or a key set and a public key', () => {
     const file = setFile({ keys: [jwk(ed.publicKey, 'a')] });
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'https://siteflow.example/jwks', JWT_JWKS_FILE: file }).error).toBe('JWT_JWKS_URL: set JWT_JWKS_URL or JWT_JWKS_FILE, not both');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'https://siteflow.example/jwks', JWT_JWKS_FILE: file }).error).toBe(
+      'JWT_JWKS_URL: set JWT_JWKS_URL or JWT_JWKS_FILE, not both',
+    );
     expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: file, JWT_PUBLIC_KEY: spki(ed.publicKey) }).error).toBe(
       "JWT_PUBLIC_KEY: is set beside JWT_JWKS_FILE: tokens are verified with the key set's keys, set one of them",
     );
@@ -182,9 +215,13 @@ describe('gateway configuration: a key set (JWKS) from the issuer', () => {
     const notJson = setFile('{"keys": [');
     expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: notJson }).error).toMatch(new RegExp(`^JWT_JWKS_FILE: ${notJson} is not JSON \\(`));
     const notSet = setFile([jwk(ed.publicKey, 'a')]);
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: notSet }).error).toBe(`JWT_JWKS_FILE: ${notSet} is not a JSON Web Key Set ({"keys": [ {…}, … ]})`);
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: notSet }).error).toBe(
+      `JWT_JWKS_FILE: ${notSet} is not a JSON Web Key Set ({"keys": [ {…}, … ]})`,
+    );
     const withPrivate = setFile({ keys: [{ ...ed.privateKey.export({ format: 'jwk' }), kid: 'oops' }] });
-    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: withPrivate }).error).toBe('JWT_JWKS_FILE: key "oops" is a private or secret key: publish only public keys');
+    expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: withPrivate }).error).toBe(
+      'JWT_JWKS_FILE: key "oops" is a private or secret key: publish only public keys',
+    );
     const rsaOnly = setFile({ keys: [jwk(rsa.publicKey, 'r')] });
     expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: rsaOnly }).error).toBe(
       `JWT_JWKS_FILE: ${rsaOnly} holds no key for JWT_ALG=EdDSA: it needs an Ed25519 key (kty OKP, crv Ed25519) with a kid`,
@@ -192,8 +229,12 @@ describe('gateway configuration: a key set (JWKS) from the issuer', () => {
     // Tokens must name their key, so a key without a kid can never be chosen.
     const noKid = setFile({ keys: [jwk(ed.publicKey)] });
     expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: noKid }).error).toMatch(/^JWT_JWKS_FILE: .* holds no key for JWT_ALG=EdDSA/);
-    const weak = setFile({ keys: [jwk(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey, 'weak'), jwk(rsa.publicKey, 'good')] });
-    expect(parse({ JWT_ALG: 'RS256', JWT_JWKS_FILE: weak }).error).toBe('JWT_JWKS_FILE: key "weak" is a 1024-bit RSA key; JWT_ALG=RS256 needs at least 2048 bits');
+    const weak = setFile({
+      keys: [jwk(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey, 'weak'), jwk(rsa.publicKey, 'good')],
+    });
+    expect(parse({ JWT_ALG: 'RS256', JWT_JWKS_FILE: weak }).error).toBe(
+      'JWT_JWKS_FILE: key "weak" is a 1024-bit RSA key; JWT_ALG=RS256 needs at least 2048 bits',
+    );
     const broken = setFile({ keys: [{ kty: 'OKP', crv: 'Ed25519', kid: 'b', x: 'AAAA' }] });
     expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_FILE: broken }).error).toMatch(/^JWT_JWKS_FILE: key "b" is not a readable public key \(/);
   });

@@ -38,7 +38,12 @@ const event = fc.oneof(
   fc.string({ maxLength: 30 }),
   fc.constantFrom('phx_join', 'phx_leave', 'heartbeat', 'chat:message', 'document:save', 'checklist:toggle', 'no:such_event', '__proto__'),
 );
-const payload = fc.oneof(fc.object({ maxDepth: 3 }), deep, fc.record({ text: fc.string({ maxLength: 5000 }) }), fc.constant({ text: 'x'.repeat(70_000) }));
+const payload = fc.oneof(
+  fc.object({ maxDepth: 3 }),
+  deep,
+  fc.record({ text: fc.string({ maxLength: 5000 }) }),
+  fc.constant({ text: 'x'.repeat(70_000) }),
+);
 
 /** Hostile frames: not JSON, wrong arity and types, huge strings, unknown topics and events, deep nesting. */
 const hostileFrame = fc.oneof(

@@ -49,7 +49,11 @@ describe('idempotent commands', () => {
     expect(again).toEqual(first);
     // Ten at once from two sockets of the same user (a reconnecting client resending its queue).
     const bob2 = await joined('bob');
-    const burst = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? bob : bob2).push('chat:message', { text: 'burst once', idempotency_key: 'msg-0002-burst' })));
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? bob : bob2).push('chat:message', { text: 'burst once', idempotency_key: 'msg-0002-burst' }),
+      ),
+    );
     expect(new Set(burst.map((r) => r.status))).toEqual(new Set(['ok']));
     expect(new Set(burst.map((r) => r.response.id)).size).toBe(1);
     expect(await messagesWithText('said once')).toBe(1);
@@ -57,7 +61,9 @@ describe('idempotent commands', () => {
     // A later post under a fresh key is a new message (keys, not texts, decide).
     expect((await bob.push('chat:message', { text: 'said once', idempotency_key: 'msg-0003-said-twice' })).status).toBe('ok');
     expect(await messagesWithText('said once')).toBe(2);
-    await expect.poll(() => carol.s.frames.filter((f) => f[3] === 'chat:new_message' && f[4].text === 'burst once').length, { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(() => carol.s.frames.filter((f) => f[3] === 'chat:new_message' && f[4].text === 'burst once').length, { timeout: 10_000 })
+      .toBe(1);
     // Keys are per user: carol's key of the same name is hers.
     const hers = await carol.push('chat:message', { text: 'carol once', idempotency_key: 'msg-0001-said-once' });
     expect(hers.status).toBe('ok');
@@ -97,7 +103,12 @@ describe('idempotent commands', () => {
     const documentId = alice.snapshot.documents[2]!.id;
     expect((await alice.push('document:start_editing', { document_id: documentId })).status).toBe('ok');
     const version = alice.snapshot.documents[2]!.version;
-    const save = { document_id: documentId, content: `# saved once ${Date.now()}`, base_version: version, idempotency_key: 'save-doc-0001' };
+    const save = {
+      document_id: documentId,
+      content: `# saved once ${Date.now()}`,
+      base_version: version,
+      idempotency_key: 'save-doc-0001',
+    };
     const saved = await alice.push('document:save', save);
     expect(saved).toMatchObject({ status: 'ok', response: { version: version + 1, saved: true } });
     expect(await alice.push('document:save', save)).toEqual(saved);
@@ -107,11 +118,20 @@ describe('idempotent commands', () => {
 
   it('refuses a malformed key, and a key reused for another command', async () => {
     const bob = await joined('bob');
-    expect(await bob.push('chat:message', { text: 'x', idempotency_key: 'short' })).toMatchObject({ status: 'error', response: { code: 'invalid_payload' } });
-    expect(await bob.push('chat:message', { text: 'x', idempotency_key: 'no spaces allowed' })).toMatchObject({ status: 'error', response: { code: 'invalid_payload' } });
+    expect(await bob.push('chat:message', { text: 'x', idempotency_key: 'short' })).toMatchObject({
+      status: 'error',
+      response: { code: 'invalid_payload' },
+    });
+    expect(await bob.push('chat:message', { text: 'x', idempotency_key: 'no spaces allowed' })).toMatchObject({
+      status: 'error',
+      response: { code: 'invalid_payload' },
+    });
     const posted = await bob.push('chat:message', { text: 'keyed', idempotency_key: 'msg-0005-keyed' });
     expect(posted.status).toBe('ok');
     const reused = await bob.push('chat:mark_read', { last_read_id: posted.response.id, idempotency_key: 'msg-0005-keyed' });
-    expect(reused).toMatchObject({ status: 'error', response: { code: 'invalid_payload', reason: expect.stringContaining('chat.message.post') } });
+    expect(reused).toMatchObject({
+      status: 'error',
+      response: { code: 'invalid_payload', reason: expect.stringContaining('chat.message.post') },
+    });
   });
 });

@@ -57,7 +57,12 @@ const samples: { [E in ProjectClientEvent]: (ids: Ids) => ClientPayload<E> } = {
 };
 const EVENTS = Object.keys(projectClientEvents) as ProjectClientEvent[];
 
-const member = (u: (typeof DEMO_USERS)[number], role: ProjectMember['role']): ProjectMember => ({ user_id: u.id, username: u.username, role, avatar_url: u.avatar_url });
+const member = (u: (typeof DEMO_USERS)[number], role: ProjectMember['role']): ProjectMember => ({
+  user_id: u.id,
+  username: u.username,
+  role,
+  avatar_url: u.avatar_url,
+});
 const ctxOf = (u: (typeof DEMO_USERS)[number], projectId: number, role = u.role): CommandContext => ({
   user_id: u.id,
   username: u.username,
@@ -106,13 +111,19 @@ describe('join authorization and per-project roles', () => {
     );
     return Number(rows[0]!.n);
   };
-  const broadcastsSeenBy = (s: RawSocket, from: number) => s.frames.slice(from).filter((f) => f[1] === null && !f[3].startsWith('presence_'));
+  const broadcastsSeenBy = (s: RawSocket, from: number) =>
+    s.frames.slice(from).filter((f) => f[1] === null && !f[3].startsWith('presence_'));
 
   beforeAll(async () => {
     for (const u of DEMO_USERS) tokens[u.username] = (await stack().devLogin(u.username)).token;
     pool = new pg.Pool({ connectionString: stack().databaseUrl, max: 2 });
     const create = (projectId: number, members: ProjectMember[]) =>
-      callService(stack().nats, CREATE_PROJECT_SUBJECT, { ctx: ctxOf(alice, projectId), payload: { project_id: projectId, name: `Project ${projectId}`, members } }, { timeoutMs: 20_000 });
+      callService(
+        stack().nats,
+        CREATE_PROJECT_SUBJECT,
+        { ctx: ctxOf(alice, projectId), payload: { project_id: projectId, name: `Project ${projectId}`, members } },
+        { timeoutMs: 20_000 },
+      );
     await create(2, [member(bob, 'customer')]);
     await create(3, [member(carol, 'customer')]);
     await create(4, [member(bob, 'admin'), member(alice, 'customer')]);
@@ -149,9 +160,13 @@ describe('join authorization and per-project roles', () => {
     const missing = await refusal(`project:${MISSING_PROJECT}`);
     expect(foreign).toEqual({ status: 'error', response: { code: 'unauthorized', reason: 'you are not a member of this project' } });
     expect(missing).toEqual(foreign);
-    expect((await refusal('project:02'))).toMatchObject({ status: 'error', response: { code: 'unmatched_topic' } });
+    expect(await refusal('project:02')).toMatchObject({ status: 'error', response: { code: 'unmatched_topic' } });
     // The membership read itself answers alike for both (what the gateway asks first).
-    const asked = await Promise.all([2, MISSING_PROJECT].map((p) => requestService(stack().nats, MEMBERSHIP_SUBJECT, { ctx: ctxOf(carol, p), payload: {} }, { timeoutMs: 10_000 })));
+    const asked = await Promise.all(
+      [2, MISSING_PROJECT].map((p) =>
+        requestService(stack().nats, MEMBERSHIP_SUBJECT, { ctx: ctxOf(carol, p), payload: {} }, { timeoutMs: 10_000 }),
+      ),
+    );
     expect(asked[0]).toEqual({ ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } });
     expect(asked[1]).toEqual(asked[0]);
   });
@@ -171,7 +186,10 @@ describe('join authorization and per-project roles', () => {
       expect(joinReply[4].status, `join ${topic}`).toBe('error');
       expect(pushReply[4], `${event} on ${topic}`).toMatchObject({ status: 'error', response: { code: 'unmatched_topic' } });
       // And once refused, a push on it is not routed either.
-      expect(await pushOn(s, j, topic, event, samples[event](ids2))).toMatchObject({ status: 'error', response: { code: 'unmatched_topic' } });
+      expect(await pushOn(s, j, topic, event, samples[event](ids2))).toMatchObject({
+        status: 'error',
+        response: { code: 'unmatched_topic' },
+      });
     }
     expect(await writes()).toBe(before);
     expect(broadcastsSeenBy(watcher, seen)).toEqual([]);
@@ -196,7 +214,10 @@ describe('join authorization and per-project roles', () => {
     const before = await writes();
     for (const ctx of [ctxOf(carol, 2), ctxOf(carol, MISSING_PROJECT), ctxOf(alice, 2, 'admin')]) {
       const reply = await requestService(stack().nats, route.subject, { ctx, payload: samples[event](ids2) }, { timeoutMs: 10_000 });
-      expect(reply, `${route.subject} as ${ctx.username} in ${ctx.project_id}`).toEqual({ ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } });
+      expect(reply, `${route.subject} as ${ctx.username} in ${ctx.project_id}`).toEqual({
+        ok: false,
+        error: { code: 'unauthorized', message: 'you are not a member of this project' },
+      });
     }
     expect(await writes()).toBe(before);
   });
@@ -205,15 +226,28 @@ describe('join authorization and per-project roles', () => {
     const sessions = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM presence.events')).rows[0]!.n);
     const before = await sessions();
     for (const ctx of [ctxOf(carol, 2), ctxOf(carol, MISSING_PROJECT)]) {
-      const tracked = await requestService(stack().nats, presenceSubjects.track, { ctx, payload: { gateway_id: 'gw-intruder' } }, { timeoutMs: 10_000 });
-      expect(tracked, `track in ${ctx.project_id}`).toEqual({ ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } });
+      const tracked = await requestService(
+        stack().nats,
+        presenceSubjects.track,
+        { ctx, payload: { gateway_id: 'gw-intruder' } },
+        { timeoutMs: 10_000 },
+      );
+      expect(tracked, `track in ${ctx.project_id}`).toEqual({
+        ok: false,
+        error: { code: 'unauthorized', message: 'you are not a member of this project' },
+      });
     }
     expect(await sessions()).toBe(before);
   });
 
   it('a service refuses a non-member its part of the room snapshot', async () => {
     for (const service of ['documents', 'chat', 'checklist', 'presence'] as const) {
-      const reply = await requestService(stack().nats, subjects.snapshot(service), { ctx: ctxOf(carol, 2), payload: {} }, { timeoutMs: 10_000 });
+      const reply = await requestService(
+        stack().nats,
+        subjects.snapshot(service),
+        { ctx: ctxOf(carol, 2), payload: {} },
+        { timeoutMs: 10_000 },
+      );
       expect(reply, service).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
     }
   });
@@ -231,10 +265,18 @@ describe('join authorization and per-project roles', () => {
       ['project:update', { name: 'renamed by a customer' }],
       ['document:force_unlock', { document_id: documentId }],
     ] as const) {
-      expect(await pushOn(a, ja.joinRef, 'project:4', event, payload), event).toMatchObject({ status: 'error', response: { code: 'forbidden' } });
+      expect(await pushOn(a, ja.joinRef, 'project:4', event, payload), event).toMatchObject({
+        status: 'error',
+        response: { code: 'forbidden' },
+      });
     }
     // The token's role is ignored by the service even when the gateway passes it along.
-    const direct = await requestService(stack().nats, projectClientEvents['checklist:add_item'].subject, { ctx: ctxOf(alice, 4, 'admin'), payload: { title: 'x' } }, { timeoutMs: 10_000 });
+    const direct = await requestService(
+      stack().nats,
+      projectClientEvents['checklist:add_item'].subject,
+      { ctx: ctxOf(alice, 4, 'admin'), payload: { title: 'x' } },
+      { timeoutMs: 10_000 },
+    );
     expect(direct).toMatchObject({ ok: false, error: { code: 'forbidden' } });
 
     expect((await pushOn(b, jb.joinRef, 'project:4', 'checklist:add_item', { title: 'by the project admin' })).status).toBe('ok');
@@ -267,20 +309,28 @@ describe('join authorization and per-project roles', () => {
       }
     });
 
-    it.each(cases)('$event $name: one past the bound is invalid_payload, the bound itself is never internal', async ({ event, name, maximum, array }) => {
-      const s = await open('alice');
-      const { joinRef } = await join(s, 'project:1');
-      const withValue = (v: number) => ({ ...(samples[event](ids1) as object), [name]: array ? [v] : v });
-      for (const tooBig of [maximum! + 1, 2 ** 31, 2 ** 53 + 2, 1e300]) {
-        if (tooBig <= maximum!) continue;
-        const reply = await pushOn(s, joinRef, 'project:1', event, withValue(tooBig));
-        expect(reply, `${event}.${name} = ${tooBig}`).toMatchObject({ status: 'error', response: { code: 'invalid_payload' } });
-        const direct = await requestService(stack().nats, projectClientEvents[event].subject, { ctx: ctxOf(alice, 1), payload: withValue(tooBig) }, { timeoutMs: 10_000 });
-        expect(direct, `service ${event}.${name} = ${tooBig}`).toMatchObject({ ok: false, error: { code: 'invalid_payload' } });
-      }
-      const atBound = await pushOn(s, joinRef, 'project:1', event, withValue(maximum!));
-      if (atBound.status !== 'ok') expect(atBound.response.code, `${event}.${name} = ${maximum}`).not.toBe('internal');
-      await s.close();
-    });
+    it.each(cases)(
+      '$event $name: one past the bound is invalid_payload, the bound itself is never internal',
+      async ({ event, name, maximum, array }) => {
+        const s = await open('alice');
+        const { joinRef } = await join(s, 'project:1');
+        const withValue = (v: number) => ({ ...(samples[event](ids1) as object), [name]: array ? [v] : v });
+        for (const tooBig of [maximum! + 1, 2 ** 31, 2 ** 53 + 2, 1e300]) {
+          if (tooBig <= maximum!) continue;
+          const reply = await pushOn(s, joinRef, 'project:1', event, withValue(tooBig));
+          expect(reply, `${event}.${name} = ${tooBig}`).toMatchObject({ status: 'error', response: { code: 'invalid_payload' } });
+          const direct = await requestService(
+            stack().nats,
+            projectClientEvents[event].subject,
+            { ctx: ctxOf(alice, 1), payload: withValue(tooBig) },
+            { timeoutMs: 10_000 },
+          );
+          expect(direct, `service ${event}.${name} = ${tooBig}`).toMatchObject({ ok: false, error: { code: 'invalid_payload' } });
+        }
+        const atBound = await pushOn(s, joinRef, 'project:1', event, withValue(maximum!));
+        if (atBound.status !== 'ok') expect(atBound.response.code, `${event}.${name} = ${maximum}`).not.toBe('internal');
+        await s.close();
+      },
+    );
   });
 });

@@ -24,7 +24,8 @@ const keyB = generateKeyPairSync('ed25519');
 const stranger = generateKeyPairSync('ed25519');
 const devKey = generateKeyPairSync('ed25519');
 const pkcs8 = (key: KeyObject) => key.export({ type: 'pkcs8', format: 'pem' }).toString();
-const keySet = (...keys: [KeyObject, string][]) => JSON.stringify({ keys: keys.map(([key, kid]) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig', alg: 'EdDSA' })) });
+const keySet = (...keys: [KeyObject, string][]) =>
+  JSON.stringify({ keys: keys.map(([key, kid]) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig', alg: 'EdDSA' })) });
 
 /** A token as Siteflow issues it: the claims the README's table lists. */
 const siteflowToken = (key: KeyObject, kid: string, o: { expiresInS?: number; scope?: string } = {}) =>
@@ -51,7 +52,13 @@ async function handshake(socketUrl: string, token: string): Promise<number | 'op
 
 /** Siteflow's JWKS endpoint: serves `body` (or fails with `failWith`), counting the fetches. */
 function jwksEndpoint() {
-  const endpoint = { body: keySet([keyA.publicKey, 'a']), failWith: null as number | null, fetches: 0, url: '', server: null as Server | null };
+  const endpoint = {
+    body: keySet([keyA.publicKey, 'a']),
+    failWith: null as number | null,
+    fetches: 0,
+    url: '',
+    server: null as Server | null,
+  };
   endpoint.server = createServer((req, res) => {
     endpoint.fetches += 1;
     if (endpoint.failWith !== null) return res.writeHead(endpoint.failWith).end();
@@ -102,15 +109,21 @@ describe('gateway with session keys from a JWKS', () => {
 
       // Made-up kids, a flood of them: refused, and at most one fetch between them.
       const fetchesBefore = endpoint.fetches;
-      const unknown = await Promise.all(Array.from({ length: 20 }, async (_, i) => handshake(gateway.socketUrl, await siteflowToken(keyB.privateKey, `made-up-${i}`))));
+      const unknown = await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => handshake(gateway.socketUrl, await siteflowToken(keyB.privateKey, `made-up-${i}`))),
+      );
       expect(unknown).toEqual(Array.from({ length: 20 }, () => 403));
       expect(endpoint.fetches - fetchesBefore).toBeLessThanOrEqual(1);
 
       const refused = {
         'withdrawn key a': await siteflowToken(keyA.privateKey, 'a'),
         'expired, key b': await siteflowToken(keyB.privateKey, 'b', { expiresInS: -30 }),
-        'projects:admin signed by a key not in the set, naming b': await siteflowToken(stranger.privateKey, 'b', { scope: 'projects:admin' }),
-        'projects:admin signed by a key not in the set, its own kid': await siteflowToken(stranger.privateKey, 'stranger', { scope: 'projects:admin' }),
+        'projects:admin signed by a key not in the set, naming b': await siteflowToken(stranger.privateKey, 'b', {
+          scope: 'projects:admin',
+        }),
+        'projects:admin signed by a key not in the set, its own kid': await siteflowToken(stranger.privateKey, 'stranger', {
+          scope: 'projects:admin',
+        }),
       };
       const outcomes: Record<string, number | 'open'> = {};
       for (const [name, token] of Object.entries(refused)) outcomes[name] = await handshake(gateway.socketUrl, token);
@@ -129,11 +142,18 @@ describe('gateway with session keys from a JWKS', () => {
   it('JWT_JWKS_URL unreachable: a handshake needing a fetch fails with 500 and the gateway logs why; it recovers without a restart', async () => {
     endpoint.body = keySet([keyA.publicKey, 'a']);
     endpoint.failWith = 503;
-    const gateway = await stack().startExtra('gateway', { JWT_ALG: 'EdDSA', JWT_JWKS_URL: endpoint.url, JWT_JWKS_COOLDOWN_MS: '0', DEV_LOGIN: 'false' });
+    const gateway = await stack().startExtra('gateway', {
+      JWT_ALG: 'EdDSA',
+      JWT_JWKS_URL: endpoint.url,
+      JWT_JWKS_COOLDOWN_MS: '0',
+      DEV_LOGIN: 'false',
+    });
     try {
       const token = await siteflowToken(keyA.privateKey, 'a');
       expect(await handshake(gateway.socketUrl, token)).toBe(500);
-      await expect.poll(() => gateway.logs()).toContain(`JWT_JWKS_URL ${endpoint.url}: Expected 200 OK from the JSON Web Key Set HTTP response`);
+      await expect
+        .poll(() => gateway.logs())
+        .toContain(`JWT_JWKS_URL ${endpoint.url}: Expected 200 OK from the JSON Web Key Set HTTP response`);
       endpoint.failWith = null;
       expect(await handshake(gateway.socketUrl, token)).toBe('open');
     } finally {
@@ -146,7 +166,12 @@ describe('gateway with session keys from a JWKS', () => {
     const file = path.join(dir, 'jwks.json');
     writeFileSync(file, keySet([keyA.publicKey, 'a']));
     // A cooldown far beyond the test: b is found because the file changed, not because of its kid.
-    const gateway = await stack().startExtra('gateway', { JWT_ALG: 'EdDSA', JWT_JWKS_FILE: file, JWT_JWKS_COOLDOWN_MS: '3600000', DEV_LOGIN: 'false' });
+    const gateway = await stack().startExtra('gateway', {
+      JWT_ALG: 'EdDSA',
+      JWT_JWKS_FILE: file,
+      JWT_JWKS_COOLDOWN_MS: '3600000',
+      DEV_LOGIN: 'false',
+    });
     try {
       expect(await handshake(gateway.socketUrl, await siteflowToken(keyA.privateKey, 'a'))).toBe('open');
       const tokenB = await siteflowToken(keyB.privateKey, 'b');
@@ -161,7 +186,9 @@ describe('gateway with session keys from a JWKS', () => {
         'withdrawn key a': await siteflowToken(keyA.privateKey, 'a'),
         'unknown kid': await siteflowToken(keyB.privateKey, 'c'),
         'expired, key b': await siteflowToken(keyB.privateKey, 'b', { expiresInS: -30 }),
-        'projects:admin signed by a key not in the set, naming b': await siteflowToken(stranger.privateKey, 'b', { scope: 'projects:admin' }),
+        'projects:admin signed by a key not in the set, naming b': await siteflowToken(stranger.privateKey, 'b', {
+          scope: 'projects:admin',
+        }),
       };
       const outcomes: Record<string, number | 'open'> = {};
       for (const [name, token] of Object.entries(refused)) outcomes[name] = await handshake(gateway.socketUrl, token);
@@ -216,13 +243,17 @@ describe('gateway startup with an unusable key set', () => {
   }
 
   it('exits 78 naming the variable: a key set with HS256, plain http off loopback, a private key in the file', async () => {
-    expect(await start({ JWT_SECRET: 'a-secret-of-at-least-thirty-two-characters', JWT_JWKS_URL: 'https://siteflow.example/jwks.json' })).toEqual({
+    expect(
+      await start({ JWT_SECRET: 'a-secret-of-at-least-thirty-two-characters', JWT_JWKS_URL: 'https://siteflow.example/jwks.json' }),
+    ).toEqual({
       code: 78,
-      stderr: 'invalid configuration: JWT_JWKS_URL: is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA\n',
+      stderr:
+        'invalid configuration: JWT_JWKS_URL: is set but JWT_ALG is HS256 (the default): a key set holds public keys, set JWT_ALG=RS256 or JWT_ALG=EdDSA\n',
     });
     expect(await start({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: 'http://siteflow:8080/jwks.json' })).toEqual({
       code: 78,
-      stderr: 'invalid configuration: JWT_JWKS_URL: must be https (keys fetched over plain http can be replaced on the way); http is accepted only on loopback\n',
+      stderr:
+        'invalid configuration: JWT_JWKS_URL: must be https (keys fetched over plain http can be replaced on the way); http is accepted only on loopback\n',
     });
     const file = path.join(dir, 'jwks.json');
     writeFileSync(file, JSON.stringify({ keys: [{ ...keyA.privateKey.export({ format: 'jwk' }), kid: 'a' }] }));

@@ -6,13 +6,16 @@ import { loadGatewayConfig } from './config.js';
 
 const config = loadGatewayConfig();
 const logger = pino({ level: config.LOG_LEVEL, base: { service: 'gateway', instance: config.INSTANCE_ID } });
-const tokens = await createTokenService({ keys: config.jwtKeys, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.JWT_TTL_S }).catch(
-  (err: unknown) => {
-    // The configuration already checked the keys; this is WebCrypto refusing one all the same.
-    process.stderr.write(`invalid configuration: ${err instanceof Error ? err.message : String(err)}\n`);
-    return process.exit(78);
-  },
-);
+const tokens = await createTokenService({
+  keys: config.jwtKeys,
+  issuer: config.JWT_ISSUER,
+  audience: config.JWT_AUDIENCE,
+  ttlSeconds: config.JWT_TTL_S,
+}).catch((err: unknown) => {
+  // The configuration already checked the keys; this is WebCrypto refusing one all the same.
+  process.stderr.write(`invalid configuration: ${err instanceof Error ? err.message : String(err)}\n`);
+  return process.exit(78);
+});
 const nats = await connectNats(config.NATS_URL, `gateway:${config.INSTANCE_ID}`);
 const gateway = await buildApp({ config, logger, nats, tokens });
 await gateway.http.listen({ port: config.PORT, host: config.HOST });

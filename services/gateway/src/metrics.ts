@@ -58,13 +58,21 @@ export class GatewayMetrics {
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.#framesSent = new Counter({ name: 'siteflow_gateway_frames_sent_total', help: 'Frames written to sockets (replies, pushes, broadcasts)', registers });
+    this.#framesSent = new Counter({
+      name: 'siteflow_gateway_frames_sent_total',
+      help: 'Frames written to sockets (replies, pushes, broadcasts)',
+      registers,
+    });
     this.#slowConsumers = new Counter({
       name: 'siteflow_gateway_slow_consumers_closed_total',
       help: 'Sockets closed because their unsent data passed MAX_BUFFERED_BYTES',
       registers,
     });
-    this.#rateLimited = new Counter({ name: 'siteflow_gateway_rate_limited_frames_total', help: 'Frames refused by the per-socket rate limit', registers });
+    this.#rateLimited = new Counter({
+      name: 'siteflow_gateway_rate_limited_frames_total',
+      help: 'Frames refused by the per-socket rate limit',
+      registers,
+    });
   }
 
   /** Families read from the running gateway on each scrape. */
@@ -81,8 +89,22 @@ export class GatewayMetrics {
       }
       return { sockets, topics, buffered };
     };
-    new Gauge({ name: 'siteflow_gateway_open_sockets', help: 'Open WebSocket connections', registers, collect() { this.set(socketTotals().sockets); } });
-    new Gauge({ name: 'siteflow_gateway_joined_topics', help: 'Topics joined, summed over sockets', registers, collect() { this.set(socketTotals().topics); } });
+    new Gauge({
+      name: 'siteflow_gateway_open_sockets',
+      help: 'Open WebSocket connections',
+      registers,
+      collect() {
+        this.set(socketTotals().sockets);
+      },
+    });
+    new Gauge({
+      name: 'siteflow_gateway_joined_topics',
+      help: 'Topics joined, summed over sockets',
+      registers,
+      collect() {
+        this.set(socketTotals().topics);
+      },
+    });
     new Gauge({
       name: 'siteflow_gateway_buffered_bytes',
       help: 'Data written to sockets and not yet sent, summed over sockets',
@@ -91,8 +113,22 @@ export class GatewayMetrics {
         this.set(socketTotals().buffered);
       },
     });
-    new Gauge({ name: 'siteflow_gateway_rooms', help: 'Topics with a projection subscription on this gateway', registers, collect() { this.set(sources.rooms().rooms); } });
-    new Gauge({ name: 'siteflow_gateway_room_members', help: 'Joins in rooms, summed over rooms', registers, collect() { this.set(sources.rooms().members); } });
+    new Gauge({
+      name: 'siteflow_gateway_rooms',
+      help: 'Topics with a projection subscription on this gateway',
+      registers,
+      collect() {
+        this.set(sources.rooms().rooms);
+      },
+    });
+    new Gauge({
+      name: 'siteflow_gateway_room_members',
+      help: 'Joins in rooms, summed over rooms',
+      registers,
+      collect() {
+        this.set(sources.rooms().members);
+      },
+    });
     // The rooms count these themselves (RoomStats); a scrape adds what changed since the last one.
     const counted = (name: string, help: string, read: (s: RoomStats) => number) => {
       let seen = 0;
@@ -108,8 +144,16 @@ export class GatewayMetrics {
       });
     };
     counted('siteflow_gateway_deliveries_total', 'Projections written to a member socket', (s) => s.delivered);
-    counted('siteflow_gateway_projection_duplicates_dropped_total', 'Projections dropped as already seen (relay re-publications)', (s) => s.duplicatesDropped);
-    counted('siteflow_gateway_projection_gaps_total', 'Projections that skipped stream versions on a topic (often harmless: some go to user topics)', (s) => s.gaps);
+    counted(
+      'siteflow_gateway_projection_duplicates_dropped_total',
+      'Projections dropped as already seen (relay re-publications)',
+      (s) => s.duplicatesDropped,
+    );
+    counted(
+      'siteflow_gateway_projection_gaps_total',
+      'Projections that skipped stream versions on a topic (often harmless: some go to user topics)',
+      (s) => s.gaps,
+    );
   }
 
   /** `event` becomes a label only when it is in the route table. */

@@ -71,9 +71,12 @@ describe('Phoenix Channels v2 protocol', () => {
     expect((await reply(s, '5'))[4]).toMatchObject({ status: 'error', response: { reason: 'unmatched topic' } });
   });
 
-  it('refuses a project that does not exist (as it refuses a foreign one) and another user\'s topic', async () => {
+  it("refuses a project that does not exist (as it refuses a foreign one) and another user's topic", async () => {
     const s = await open();
-    expect((await joinProject(s, '1', 'project:999'))[4]).toEqual({ status: 'error', response: { code: 'unauthorized', reason: 'you are not a member of this project' } });
+    expect((await joinProject(s, '1', 'project:999'))[4]).toEqual({
+      status: 'error',
+      response: { code: 'unauthorized', reason: 'you are not a member of this project' },
+    });
     expect((await joinProject(s, '2', 'user:2'))[4]).toMatchObject({ status: 'error', response: { code: 'unauthorized' } });
     expect((await joinProject(s, '3', 'user:1'))[4]).toEqual({ status: 'ok', response: {} });
   });

@@ -68,7 +68,9 @@ describe('NATS reconnect', () => {
       await expect
         .poll(async () => (await push(channel, 'chat:message', { text: 'after the outage' })).status, { timeout: 15_000, interval: 250 })
         .toBe('ok');
-      await expect.poll(() => received.events.filter((m) => m.text === 'after the outage').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      await expect
+        .poll(() => received.events.filter((m) => m.text === 'after the outage').length, { timeout: 10_000 })
+        .toBeGreaterThanOrEqual(1);
       expect(received.events.find((m) => m.text === 'after the outage')?.username).toBe('alice');
     } finally {
       socket.disconnect();

@@ -48,14 +48,16 @@ describe('socket limits and origin check', () => {
     c.close();
     await c.closed;
     // A slot freed by a closed socket can be used again.
-    await expect.poll(async () => {
-      try {
-        const d = await connect(bobToken);
-        return d.isOpen;
-      } catch {
-        return false;
-      }
-    }).toBe(true);
+    await expect
+      .poll(async () => {
+        try {
+          const d = await connect(bobToken);
+          return d.isOpen;
+        } catch {
+          return false;
+        }
+      })
+      .toBe(true);
     expect(a.isOpen && b.isOpen).toBe(true);
     for (const s of [a, b]) s.close();
   });
@@ -87,7 +89,10 @@ describe('socket limits and origin check', () => {
   it('closes a slow consumer instead of buffering for it, while a reading client keeps up', async () => {
     const slow = await connect(token);
     const reader = await connect(bobToken);
-    for (const [s, ref] of [[slow, 's1'], [reader, 'r1']] as const) {
+    for (const [s, ref] of [
+      [slow, 's1'],
+      [reader, 'r1'],
+    ] as const) {
       s.send([ref, ref, 'project:1', 'phx_join', {}]);
       expect((await reply(s, ref))[4].status).toBe('ok');
     }
@@ -97,7 +102,10 @@ describe('socket limits and origin check', () => {
     const enc = new TextEncoder();
     const total = 600; // 12 MB: more than the slow client's kernel buffers plus the 1 MiB bound
     for (let i = 0; i < total; i++) {
-      stack().nats.publish('project.1.eph.chat.flood', enc.encode(JSON.stringify({ broadcast: { event: 'bench:message', payload: { i, big } } })));
+      stack().nats.publish(
+        'project.1.eph.chat.flood',
+        enc.encode(JSON.stringify({ broadcast: { event: 'bench:message', payload: { i, big } } })),
+      );
       if (i % 10 === 9) {
         await stack().nats.flush();
         await new Promise((r) => setTimeout(r, 10));

@@ -57,7 +57,15 @@ describe('tokens never reach the logs', () => {
     await b.closed;
 
     // The gateway did log at trace level throughout (so the check below looks at real output).
-    await expect.poll(() => stack().logs('gateway').split('\n').filter((l) => l.startsWith('{')).length).toBeGreaterThan(0);
+    await expect
+      .poll(
+        () =>
+          stack()
+            .logs('gateway')
+            .split('\n')
+            .filter((l) => l.startsWith('{')).length,
+      )
+      .toBeGreaterThan(0);
     const logs = stack().logs('gateway');
     for (const token of [alice, bob, expired, forged]) {
       expect(logs).not.toContain(token);

@@ -47,7 +47,14 @@ describe('presence bucket limits', () => {
     // connections than it has and tracks hers again.
     await stack().kill('presence');
     await stack().start('presence');
-    const ctx = { user_id: alice.user.id, username: 'alice', role: 'admin' as const, avatar_url: '', connection_id: 'limits-test', project_id: 1 };
+    const ctx = {
+      user_id: alice.user.id,
+      username: 'alice',
+      role: 'admin' as const,
+      avatar_url: '',
+      connection_id: 'limits-test',
+      project_id: 1,
+    };
     await expect
       .poll(
         async () => {

@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { ConnectionEvictedData, PublishedEvent, type PresenceDiff, type PresenceMeta } from '@siteflow/contracts';
-import { connectClient, createTestDatabase, joinChannel, startStack, type Stack, type StackProcess, type TestDatabase } from '@siteflow/testing';
+import {
+  connectClient,
+  createTestDatabase,
+  joinChannel,
+  startStack,
+  type Stack,
+  type StackProcess,
+  type TestDatabase,
+} from '@siteflow/testing';
 
 const TTL_MS = 1_500;
 const SWEEP_MS = 250;
@@ -21,12 +29,16 @@ async function watchRoom(socket: Socket) {
   });
   await joinChannel(channel);
   const online = () =>
-    Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<string, number>;
+    Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<
+      string,
+      number
+    >;
   return { diffs, offline, online };
 }
 
 /** Users whose metas left in these diffs, one entry per meta. */
-const leavesIn = (diffs: Array<{ diff: PresenceDiff }>) => diffs.flatMap(({ diff }) => Object.entries(diff.leaves).flatMap(([id, p]) => p.metas.map(() => id)));
+const leavesIn = (diffs: Array<{ diff: PresenceDiff }>) =>
+  diffs.flatMap(({ diff }) => Object.entries(diff.leaves).flatMap(([id, p]) => p.metas.map(() => id)));
 
 describe('presence across gateways and presence instances', () => {
   let db: TestDatabase;
@@ -86,7 +98,9 @@ describe('presence across gateways and presence instances', () => {
       const killedAt = Date.now();
       await g2.kill('SIGKILL');
 
-      await expect.poll(() => b.online(), { timeout: TTL_MS + SWEEP_MS + REFRESH_MS + 3_000 }).toEqual({ [bob.user.id]: 1, [carol.user.id]: 1 });
+      await expect
+        .poll(() => b.online(), { timeout: TTL_MS + SWEEP_MS + REFRESH_MS + 3_000 })
+        .toEqual({ [bob.user.id]: 1, [carol.user.id]: 1 });
       await expect.poll(() => c.online()).toEqual({ [bob.user.id]: 1, [carol.user.id]: 1 });
       const ghostMs = b.offline.find((o) => o.id === String(alice.user.id))!.at - killedAt;
       console.log(`ghost lifetime after kill -9: ${ghostMs} ms (TTL ${TTL_MS} ms, sweep ${SWEEP_MS} ms, refresh ${REFRESH_MS} ms)`);
@@ -160,7 +174,9 @@ describe('presence across gateways and presence instances', () => {
       // Presence is back; the gateway is alive, so nothing evicts bob's key but the retried untrack.
       await stack.start('presence');
       await expect.poll(() => a.online(), { timeout: 10_000 }).toEqual({ [alice.user.id]: 1 });
-      const left = await pool.query(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'SessionLeft' AND data->>'user_id' = $1`, [String(bob.user.id)]);
+      const left = await pool.query(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'SessionLeft' AND data->>'user_id' = $1`, [
+        String(bob.user.id),
+      ]);
       expect(left.rows[0].n).toBeGreaterThanOrEqual(1);
     } finally {
       for (const s of sockets) s.disconnect();

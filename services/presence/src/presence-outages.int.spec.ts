@@ -5,10 +5,27 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { CREATE_PROJECT_SUBJECT, presenceSubjects, subjects, type PresenceDiff, type PresenceMeta, type PresenceSnapshot, type RoomSnapshot } from '@siteflow/contracts';
+import {
+  CREATE_PROJECT_SUBJECT,
+  presenceSubjects,
+  subjects,
+  type PresenceDiff,
+  type PresenceMeta,
+  type PresenceSnapshot,
+  type RoomSnapshot,
+} from '@siteflow/contracts';
 import { callService, requestService } from '@siteflow/messaging';
 import { startNatsServer, type LocalServer } from '@siteflow/devstack';
-import { connectClient, createTestDatabase, joinChannel, push, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+import {
+  connectClient,
+  createTestDatabase,
+  joinChannel,
+  push,
+  recordEvents,
+  startStack,
+  type Stack,
+  type TestDatabase,
+} from '@siteflow/testing';
 import { PresenceBucket } from './bucket/presence-bucket.js';
 import { gatewayKey, joinedMeta, presenceKey, type GatewayLiveness, type PresenceEntry } from './room/presence-room.js';
 
@@ -41,12 +58,19 @@ async function watchRoom(socket: Socket) {
   });
   const snapshot = (await joinChannel(channel)) as RoomSnapshot;
   const online = () =>
-    Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<string, number>;
+    Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<
+      string,
+      number
+    >;
   const metasOf = (id: string) => presence.list((key: string, p: { metas: PresenceMeta[] }) => (key === id ? p.metas : [])).flat();
   /** How long `id` was shown offline, per spell (up to now for one still open). */
   const offlineMs = (id: string) => (spells.get(id) ?? []).map((s) => (s.to ?? Date.now()) - s.from);
   const leavesOf = (id: string, since = 0) =>
-    diffs.filter((d) => d.at >= since).flatMap(({ diff }) => (diff.leaves[id]?.metas ?? []).filter((m) => !diff.joins[id]?.metas.some((j) => j.phx_ref_prev === m.phx_ref)));
+    diffs
+      .filter((d) => d.at >= since)
+      .flatMap(({ diff }) =>
+        (diff.leaves[id]?.metas ?? []).filter((m) => !diff.joins[id]?.metas.some((j) => j.phx_ref_prev === m.phx_ref)),
+      );
   return { channel, snapshot, online, metasOf, offlineMs, leavesOf };
 }
 
@@ -169,7 +193,10 @@ describe('presence down past the TTL while the gateway lives', () => {
     await callService(
       stack.nats,
       CREATE_PROJECT_SUBJECT,
-      { ctx: { ...alice, connection_id: 'snapshot-test', project_id: 99 }, payload: { project_id: 99, name: 'Large room', members: [alice] } },
+      {
+        ctx: { ...alice, connection_id: 'snapshot-test', project_id: 99 },
+        payload: { project_id: 99, name: 'Large room', members: [alice] },
+      },
       { timeoutMs: 30_000 },
     );
     const bucket = await PresenceBucket.open<PresenceEntry | GatewayLiveness>(stack.nats, 15 * 60_000);

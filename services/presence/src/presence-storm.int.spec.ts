@@ -36,8 +36,19 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
         stack.nats,
         CREATE_PROJECT_SUBJECT,
         {
-          ctx: { user_id: alice.id, username: alice.username, role: 'admin', avatar_url: alice.avatar_url, connection_id: 'storm-setup', project_id: id },
-          payload: { project_id: id, name: `Project ${id}`, members: DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url })) },
+          ctx: {
+            user_id: alice.id,
+            username: alice.username,
+            role: 'admin',
+            avatar_url: alice.avatar_url,
+            connection_id: 'storm-setup',
+            project_id: id,
+          },
+          payload: {
+            project_id: id,
+            name: `Project ${id}`,
+            members: DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url })),
+          },
         },
         { timeoutMs: 10_000 },
       );
@@ -65,7 +76,8 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
   }
   async function inBatches<T>(count: number, make: (i: number) => Promise<T>, batch = 50): Promise<T[]> {
     const out: T[] = [];
-    for (let i = 0; i < count; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => make(i + j)))));
+    for (let i = 0; i < count; i += batch)
+      out.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => make(i + j)))));
     return out;
   }
   // Connection keys are `p<project>.u<user>.c<connection>` (three tokens); gateway liveness keys `g.<hash>`.
@@ -94,7 +106,9 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
     sub.unsubscribe();
     kvSub.unsubscribe();
     const intervals = windowMs / REFRESH_MS;
-    console.log(`idle traffic: ${seen.length} refresh messages and ${writes.length} bucket writes in ${intervals} intervals for ${SOCKETS} connections on 1 gateway`);
+    console.log(
+      `idle traffic: ${seen.length} refresh messages and ${writes.length} bucket writes in ${intervals} intervals for ${SOCKETS} connections on 1 gateway`,
+    );
     expect(seen.length).toBeGreaterThanOrEqual(intervals - 1);
     expect(seen.length).toBeLessThanOrEqual(intervals + 1);
     expect(new Set(seen.map((m) => m.gateway_id)).size).toBe(1);
@@ -128,7 +142,8 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
     await expect.poll(liveKeys, { timeout: 10_000 }).toBe(0);
 
     // Nothing is left to sweep: every session ended by a leave (recorded just after the key went), none by eviction.
-    const sessions = async () => (await pool.query(`SELECT type, count(*)::int AS n FROM presence.events GROUP BY type ORDER BY type`)).rows;
+    const sessions = async () =>
+      (await pool.query(`SELECT type, count(*)::int AS n FROM presence.events GROUP BY type ORDER BY type`)).rows;
     await expect.poll(sessions, { timeout: 10_000 }).toEqual([
       { type: 'SessionJoined', n: 600 },
       { type: 'SessionLeft', n: 600 },

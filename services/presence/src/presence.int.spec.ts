@@ -22,7 +22,10 @@ async function inRoom(socket: Socket) {
   });
   const snapshot = (await joinChannel(channel)) as RoomSnapshot;
   const online = () =>
-    Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<string, number>;
+    Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<
+      string,
+      number
+    >;
   const metasOf = (id: string) => presence.list((key: string, p: { metas: PresenceMeta[] }) => (key === id ? p.metas : [])).flat();
   return { channel, presence, calls, snapshot, online, metasOf };
 }
@@ -72,7 +75,14 @@ describe('presence with the stock phoenix client', () => {
       await expect.poll(() => a1.online()).toEqual({ [alice.user.id]: 2, [bob.user.id]: 1 });
       expect(b.calls).toEqual([`online ${bob.user.id}`, `online ${alice.user.id}`, `another tab ${alice.user.id}`]);
       const meta = b.metasOf(String(alice.user.id))[0]!;
-      expect(meta).toMatchObject({ user_id: alice.user.id, username: 'alice', role: 'admin', editing: false, current_document: null, editing_since: null });
+      expect(meta).toMatchObject({
+        user_id: alice.user.id,
+        username: 'alice',
+        role: 'admin',
+        editing: false,
+        current_document: null,
+        editing_since: null,
+      });
       expect(meta.avatar_url).toBe(alice.user.avatar_url);
       expect(Date.parse(meta.online_at)).not.toBeNaN();
 
@@ -155,7 +165,9 @@ describe('presence with the stock phoenix client', () => {
         locked_at: lockedAt,
         expires_at: new Date(Date.now() + 60_000).toISOString(),
       });
-      await expect.poll(() => a.metasOf(String(bob.user.id))[0]).toMatchObject({ editing: true, current_document: 3, editing_since: lockedAt });
+      await expect
+        .poll(() => a.metasOf(String(bob.user.id))[0])
+        .toMatchObject({ editing: true, current_document: 3, editing_since: lockedAt });
       const editing = a.metasOf(String(bob.user.id));
       expect(editing).toHaveLength(1);
       expect(editing[0]!.phx_ref_prev).toBe(before.phx_ref);
@@ -172,7 +184,9 @@ describe('presence with the stock phoenix client', () => {
         reason: 'released',
         released_at: new Date().toISOString(),
       });
-      await expect.poll(() => a.metasOf(String(bob.user.id))[0]).toMatchObject({ editing: false, current_document: null, editing_since: null });
+      await expect
+        .poll(() => a.metasOf(String(bob.user.id))[0])
+        .toMatchObject({ editing: false, current_document: null, editing_since: null });
       expect(a.online()).toEqual({ [alice.user.id]: 1, [bob.user.id]: 1 });
       // Exactly two updates: the lock and the release, no noise.
       expect(diffs.events).toHaveLength(2);
@@ -216,7 +230,12 @@ describe('presence with the stock phoenix client', () => {
     expect(noCtx).toMatchObject({ ok: false, error: { code: 'invalid_payload' } });
     const noGateway = await requestService(stack.nats, presenceSubjects.track, { ctx, payload: {} }, { timeoutMs: 5_000 });
     expect(noGateway).toMatchObject({ ok: false, error: { code: 'invalid_payload', message: expect.stringMatching(/gateway_id/) } });
-    const badId = await requestService(stack.nats, presenceSubjects.track, { ctx: { ...ctx, connection_id: 'a b*' }, payload: { gateway_id: 'gw-test' } }, { timeoutMs: 5_000 });
+    const badId = await requestService(
+      stack.nats,
+      presenceSubjects.track,
+      { ctx: { ...ctx, connection_id: 'a b*' }, payload: { gateway_id: 'gw-test' } },
+      { timeoutMs: 5_000 },
+    );
     expect(badId).toMatchObject({ ok: false, error: { code: 'invalid_payload', message: expect.stringMatching(/connection_id/) } });
 
     stack.nats.publish(presenceSubjects.refresh, new TextEncoder().encode('{"gateway_id": 42}'));

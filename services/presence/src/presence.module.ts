@@ -5,7 +5,13 @@ import { PresenceController } from './room/presence.controller.js';
 import { PresenceService } from './room/presence.service.js';
 
 @Module({
-  imports: [ProjectMembersModule.register({ table: 'presence.project_members', waitForUnknownProjectMs: 2_000, follow: { durable: 'presence-members' } })],
+  imports: [
+    ProjectMembersModule.register({
+      table: 'presence.project_members',
+      waitForUnknownProjectMs: 2_000,
+      follow: { durable: 'presence-members' },
+    }),
+  ],
   controllers: [PresenceController],
   providers: [PresenceService, LockEventsConsumer],
 })

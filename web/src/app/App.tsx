@@ -35,7 +35,8 @@ function signedInPage(route: Exclude<Route, { name: 'login' }>, session: Session
       return <ProjectsPage />;
     case 'planning':
       // The admin area is for admins; a customer following an admin link lands in their own area.
-      if (route.area === 'admin' && session.user.role !== 'admin') return <Redirect to={planningPath(route.projectId, session.user.role)} />;
+      if (route.area === 'admin' && session.user.role !== 'admin')
+        return <Redirect to={planningPath(route.projectId, session.user.role)} />;
       return <PlanningRoomPage key={route.projectId} projectId={route.projectId} />;
     case 'not_found':
       return <NotFoundPage />;

@@ -38,7 +38,10 @@ export function AppShell({ children }: { children: ReactNode }) {
       </a>
       <header className="topbar">
         <Link className="brand" to="/projects">
-          <span className="brand-mark" aria-hidden="true">◆</span> Siteflow<span className="brand-suffix"> Collab</span>
+          <span className="brand-mark" aria-hidden="true">
+            ◆
+          </span>{' '}
+          Siteflow<span className="brand-suffix"> Collab</span>
         </Link>
         <div className="topbar-end">
           <ConnectionBadge />

@@ -43,7 +43,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     const expiresAt = session ? tokenExpiresAt(session.token) : null;
     if (expiresAt === null) return;
-    const timer = window.setTimeout(() => setSession(readSession(window.localStorage)), Math.min(Math.max(0, expiresAt - Date.now()), MAX_TIMEOUT_MS));
+    const timer = window.setTimeout(
+      () => setSession(readSession(window.localStorage)),
+      Math.min(Math.max(0, expiresAt - Date.now()), MAX_TIMEOUT_MS),
+    );
     return () => window.clearTimeout(timer);
   }, [session]);
 

@@ -43,7 +43,10 @@ export function LoginPage() {
     <main className="login" id="main">
       <div className="login-card card">
         <p className="brand brand-large">
-          <span className="brand-mark" aria-hidden="true">◆</span> Siteflow Collab
+          <span className="brand-mark" aria-hidden="true">
+            ◆
+          </span>{' '}
+          Siteflow Collab
         </p>
         <h1 className="page-title">Sign in</h1>
         <p className="muted">Development sign-in: pick a demo user or type a username.</p>
@@ -58,7 +61,13 @@ export function LoginPage() {
         <ul className="demo-users">
           {demoUsers.map((u) => (
             <li key={u.username}>
-              <button type="button" className="demo-user" onClick={() => void signInAs(u.username)} disabled={busy !== null} aria-busy={busy === u.username}>
+              <button
+                type="button"
+                className="demo-user"
+                onClick={() => void signInAs(u.username)}
+                disabled={busy !== null}
+                aria-busy={busy === u.username}
+              >
                 <Avatar userId={u.id} name={u.username} />
                 <span className="demo-user-name">{u.username}</span>
                 <span className={`role-tag role-${u.role}`}>{roleLabel[u.role]}</span>

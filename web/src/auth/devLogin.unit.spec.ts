@@ -3,8 +3,10 @@ import { devLogin, LoginError, loginFailureMessage, parseDevLoginResponse } from
 
 const ok = { token: 't', user: { id: 2, username: 'bob', role: 'customer', avatar_url: '' }, expires_at: '2030-01-01T00:00:00Z' };
 
-const respond = (status: number, body: unknown): typeof fetch => async () =>
-  new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const respond =
+  (status: number, body: unknown): typeof fetch =>
+  async () =>
+    new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 describe('devLogin', () => {
   it('posts the username and returns the session', async () => {

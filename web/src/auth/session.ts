@@ -32,7 +32,12 @@ export function tokenExpiresAt(token: string): number | null {
   const body = token.split('.')[1];
   if (!body) return null;
   try {
-    const json = atob(body.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(body.length / 4) * 4, '='));
+    const json = atob(
+      body
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(body.length / 4) * 4, '='),
+    );
     const exp: unknown = (JSON.parse(json) as Record<string, unknown>).exp;
     return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
   } catch {

@@ -59,7 +59,8 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
   // A new message from someone ends their typing.
   const newest = messages[messages.length - 1];
   useEffect(() => {
-    if (newest) setTypists((list) => (list.some((t) => t.user_id === newest.user_id) ? list.filter((t) => t.user_id !== newest.user_id) : list));
+    if (newest)
+      setTypists((list) => (list.some((t) => t.user_id === newest.user_id) ? list.filter((t) => t.user_id !== newest.user_id) : list));
   }, [newest]);
 
   // My typing state: sent on the first key, renewed while typing, ended after a pause or on send.
@@ -276,7 +277,13 @@ function ChatText({ text }: { text: string }) {
       <p id={textId} className={`chat-text${open ? '' : ' is-collapsed'}`}>
         {text}
       </p>
-      <button type="button" className="button button-quiet button-small chat-more-text" aria-expanded={open} aria-controls={textId} onClick={() => setOpen((o) => !o)}>
+      <button
+        type="button"
+        className="button button-quiet button-small chat-more-text"
+        aria-expanded={open}
+        aria-controls={textId}
+        onClick={() => setOpen((o) => !o)}
+      >
         {open ? 'Show less' : 'Show more'}
       </button>
     </>

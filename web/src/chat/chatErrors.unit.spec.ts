@@ -8,7 +8,9 @@ describe('describeSendError', () => {
     expect(describeSendError(new ChannelError('rate_limited', 'at most 10 messages per 10 seconds'))).toBe(
       'Slow down, you are sending messages too quickly: at most 10 messages per 10 seconds',
     );
-    expect(describeSendError(new ChannelError('invalid_payload', 'text: message is empty'))).toBe('Message not accepted: text: message is empty');
+    expect(describeSendError(new ChannelError('invalid_payload', 'text: message is empty'))).toBe(
+      'Message not accepted: text: message is empty',
+    );
     expect(describeSendError(new ChannelError('unavailable', 'not connected to the room'))).toMatch(/not connected to the room/);
   });
 

@@ -4,5 +4,10 @@ export function formatMessageTime(iso: string, now: Date = new Date(), locale?: 
   if (Number.isNaN(at.getTime())) return '';
   const day = new Intl.DateTimeFormat(locale, { year: 'numeric', month: 'numeric', day: 'numeric', timeZone });
   const sameDay = day.format(at) === day.format(now);
-  return new Intl.DateTimeFormat(locale, sameDay ? { hour: '2-digit', minute: '2-digit', timeZone } : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone }).format(at);
+  return new Intl.DateTimeFormat(
+    locale,
+    sameDay
+      ? { hour: '2-digit', minute: '2-digit', timeZone }
+      : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone },
+  ).format(at);
 }

@@ -52,14 +52,21 @@ export function prependPage(log: ChatLog, older: readonly ChatMessage[]): ChatLo
 }
 
 function sameMessage(a: ChatMessage, b: ChatMessage): boolean {
-  return a.text === b.text && a.username === b.username && a.avatar_url === b.avatar_url && a.timestamp === b.timestamp && a.user_id === b.user_id;
+  return (
+    a.text === b.text &&
+    a.username === b.username &&
+    a.avatar_url === b.avatar_url &&
+    a.timestamp === b.timestamp &&
+    a.user_id === b.user_id
+  );
 }
 
 /** What a composed message would be sent as, or why it cannot be sent. */
 export function validateDraft(draft: string): { ok: true; text: string } | { ok: false; reason: string } {
   const text = draft.trim();
   if (text === '') return { ok: false, reason: 'Write a message first.' };
-  if (text.length > CHAT_MAX_TEXT) return { ok: false, reason: `A message can be at most ${CHAT_MAX_TEXT} characters (this one has ${text.length}).` };
+  if (text.length > CHAT_MAX_TEXT)
+    return { ok: false, reason: `A message can be at most ${CHAT_MAX_TEXT} characters (this one has ${text.length}).` };
   return { ok: true, text };
 }
 
@@ -67,7 +74,12 @@ export function validateDraft(draft: string): { ok: true; text: string } | { ok:
  * The message to mark read up to, or null: only when there are unread messages, the reader can
  * see the newest one, and it was not marked already (a repeated mark would only repeat the count).
  */
-export function markReadTarget(messages: readonly ChatMessage[], unreadCount: number, lastMarkedId: string | null, readerSeesNewest: boolean): string | null {
+export function markReadTarget(
+  messages: readonly ChatMessage[],
+  unreadCount: number,
+  lastMarkedId: string | null,
+  readerSeesNewest: boolean,
+): string | null {
   const newest = messages[messages.length - 1];
   if (!newest || unreadCount === 0 || !readerSeesNewest || newest.id === lastMarkedId) return null;
   return newest.id;

@@ -1,9 +1,29 @@
 import type { ChatMessage } from '@siteflow/contracts';
 import { describe, expect, it } from 'vitest';
-import { CHAT_MAX_TEXT, chatLogOf, isLongMessage, LONG_MESSAGE_CHARS, LONG_MESSAGE_LINES, markReadTarget, prependPage, receiveBroadcast, receiveOwnReply, unreadBadge, validateDraft, type ChatLog } from './messages.js';
+import {
+  CHAT_MAX_TEXT,
+  chatLogOf,
+  isLongMessage,
+  LONG_MESSAGE_CHARS,
+  LONG_MESSAGE_LINES,
+  markReadTarget,
+  prependPage,
+  receiveBroadcast,
+  receiveOwnReply,
+  unreadBadge,
+  validateDraft,
+  type ChatLog,
+} from './messages.js';
 
 // Random-looking ids on purpose: the order of messages is never the order of their ids.
-const ids = ['m_9f000000-0000-4000-8000-000000000000', 'm_10000000-0000-4000-8000-000000000000', 'm_c3000000-0000-4000-8000-000000000000', 'm_0a000000-0000-4000-8000-000000000000', 'm_77000000-0000-4000-8000-000000000000', 'm_42000000-0000-4000-8000-000000000000'];
+const ids = [
+  'm_9f000000-0000-4000-8000-000000000000',
+  'm_10000000-0000-4000-8000-000000000000',
+  'm_c3000000-0000-4000-8000-000000000000',
+  'm_0a000000-0000-4000-8000-000000000000',
+  'm_77000000-0000-4000-8000-000000000000',
+  'm_42000000-0000-4000-8000-000000000000',
+];
 const msg = (n: number, text = `message ${n}`, user_id = 1): ChatMessage => ({
   id: ids[n]!,
   text,
@@ -46,7 +66,7 @@ describe('chat log', () => {
     expect(receiveOwnReply(log, msg(1))).toBe(log);
   });
 
-  it("puts my message after an earlier one whose broadcast the reply overtook", () => {
+  it('puts my message after an earlier one whose broadcast the reply overtook', () => {
     // Stream: other (2) then mine (3). My reply arrives before the broadcast of 2.
     let log = receiveOwnReply(chatLogOf([msg(0)]), msg(3));
     log = receiveBroadcast(log, msg(2, 'message 2', 2));

@@ -15,7 +15,12 @@ export interface Typist {
 }
 
 /** A `chat:typing` broadcast: someone started or stopped typing. One's own state is never shown. */
-export function receiveTyping(typists: readonly Typist[], payload: ServerPayload<'chat:typing'>, selfId: number, now: number): readonly Typist[] {
+export function receiveTyping(
+  typists: readonly Typist[],
+  payload: ServerPayload<'chat:typing'>,
+  selfId: number,
+  now: number,
+): readonly Typist[] {
   if (payload.user_id === selfId) return typists;
   const rest = typists.filter((t) => t.user_id !== payload.user_id);
   if (!payload.typing) return rest.length === typists.length ? typists : rest;
@@ -38,4 +43,5 @@ export function typingText(typists: readonly Typist[]): string {
 }
 
 /** Whether a key press should (re)send `chat:typing`: not yet sent, or due for renewal. */
-export const typingRenewDue = (lastSentAt: number | null, now: number): boolean => lastSentAt === null || now - lastSentAt >= TYPING_RENEW_MS;
+export const typingRenewDue = (lastSentAt: number | null, now: number): boolean =>
+  lastSentAt === null || now - lastSentAt >= TYPING_RENEW_MS;

@@ -6,7 +6,14 @@ import { describeActionError } from '../realtime/actionError.js';
 import { RetryKeys } from '../realtime/retryKeys.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import type { ChecklistSnapshotData, ToggleReplyData } from '../realtime/wire.js';
-import { CHECKLIST_TITLE_MAX, checklistTitleProblem, movedItemIds, tickedBy, type RoomChecklist, type RoomChecklistItem } from './checklistState.js';
+import {
+  CHECKLIST_TITLE_MAX,
+  checklistTitleProblem,
+  movedItemIds,
+  tickedBy,
+  type RoomChecklist,
+  type RoomChecklistItem,
+} from './checklistState.js';
 
 /** "Ticked by bob, 14:05" under a ticked item. */
 const tickedLine = (item: RoomChecklistItem, members: readonly ProjectMember[] | undefined) =>
@@ -149,7 +156,9 @@ export function ChecklistPanel({ checklist, members, joined, isAdmin, push, onTo
       setFocusTarget({ itemId, control: 'edit' });
     } catch (err) {
       // Still open with what was typed: the admin can fix it and save again, or cancel.
-      setEdit((current) => (current?.itemId === itemId ? { ...current, saving: false, error: describeActionError('The item was not renamed', err) } : current));
+      setEdit((current) =>
+        current?.itemId === itemId ? { ...current, saving: false, error: describeActionError('The item was not renamed', err) } : current,
+      );
     }
   };
 
@@ -328,7 +337,14 @@ export function ChecklistPanel({ checklist, members, joined, isAdmin, push, onTo
             New checklist item
           </label>
           <div className="inline-field">
-            <input id={newId} type="text" value={newTitle} maxLength={CHECKLIST_TITLE_MAX} onChange={(e) => setNewTitle(e.target.value)} placeholder="e.g. Agree on the launch date" />
+            <input
+              id={newId}
+              type="text"
+              value={newTitle}
+              maxLength={CHECKLIST_TITLE_MAX}
+              onChange={(e) => setNewTitle(e.target.value)}
+              placeholder="e.g. Agree on the launch date"
+            />
             <button type="submit" className="button" disabled={adding || !joined}>
               {adding ? 'Adding…' : 'Add item'}
             </button>

@@ -15,7 +15,8 @@ export function computeProgress(completed: number, total: number): ChecklistSnap
   return { progress, completed_items: completed, total_items: total };
 }
 
-export const sortItems = (items: readonly ChecklistItem[]): ChecklistItem[] => [...items].sort((a, b) => a.order_index - b.order_index || a.id - b.id);
+export const sortItems = (items: readonly ChecklistItem[]): ChecklistItem[] =>
+  [...items].sort((a, b) => a.order_index - b.order_index || a.id - b.id);
 
 export function reduceChecklist(checklist: RoomChecklist, action: ChecklistAction): RoomChecklist {
   switch (action.type) {
@@ -25,7 +26,13 @@ export function reduceChecklist(checklist: RoomChecklist, action: ChecklistActio
       const item = checklist.items[index];
       if (!item || item.checked === checked) return checklist;
       // The broadcast names who toggled, not their id: the name is kept beside the (stale) id.
-      const next: RoomChecklistItem = { ...item, checked, checked_at: checked ? timestamp : null, checked_by: checked ? item.checked_by : null, checked_by_name: checked ? updated_by : null };
+      const next: RoomChecklistItem = {
+        ...item,
+        checked,
+        checked_at: checked ? timestamp : null,
+        checked_by: checked ? item.checked_by : null,
+        checked_by_name: checked ? updated_by : null,
+      };
       return { ...checklist, items: checklist.items.map((i, n) => (n === index ? next : i)) };
     }
     case 'checklist:changed':

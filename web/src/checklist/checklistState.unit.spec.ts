@@ -3,11 +3,26 @@ import type { ChecklistItem } from '@siteflow/contracts';
 import { describe, expect, it } from 'vitest';
 import { CHECKLIST_TITLE_MAX, checklistTitleProblem, computeProgress, movedItemIds, reduceChecklist, tickedBy } from './checklistState.js';
 
-const item = (id: number, order_index: number): ChecklistItem => ({ id, title: `Item ${id}`, description: null, order_index, checked: false, checked_by: null, checked_at: null });
+const item = (id: number, order_index: number): ChecklistItem => ({
+  id,
+  title: `Item ${id}`,
+  description: null,
+  order_index,
+  checked: false,
+  checked_by: null,
+  checked_at: null,
+});
 
 describe('computeProgress', () => {
   it('is the contracts computation', () => {
-    for (const [done, total] of [[0, 0], [1, 3], [2, 3], [27, 40], [40, 40], [1, 7]] as const) {
+    for (const [done, total] of [
+      [0, 0],
+      [1, 3],
+      [2, 3],
+      [27, 40],
+      [40, 40],
+      [1, 7],
+    ] as const) {
       expect(computeProgress(done, total)).toEqual(contracts.computeProgress(done, total));
     }
   });
@@ -15,7 +30,15 @@ describe('computeProgress', () => {
 
 describe('checklistTitleProblem', () => {
   it('accepts exactly what the contracts accept as a new and as an edited title', () => {
-    const titles = ['', '   ', 'a', ' Launch date ', 'x'.repeat(CHECKLIST_TITLE_MAX), ` ${'x'.repeat(CHECKLIST_TITLE_MAX)} `, 'x'.repeat(CHECKLIST_TITLE_MAX + 1)];
+    const titles = [
+      '',
+      '   ',
+      'a',
+      ' Launch date ',
+      'x'.repeat(CHECKLIST_TITLE_MAX),
+      ` ${'x'.repeat(CHECKLIST_TITLE_MAX)} `,
+      'x'.repeat(CHECKLIST_TITLE_MAX + 1),
+    ];
     for (const title of titles) {
       const accepted = checklistTitleProblem(title) === null;
       expect(contracts.AddItemPayload.safeParse({ title }).success, JSON.stringify(title)).toBe(accepted);
@@ -71,9 +94,15 @@ describe('who ticked an item', () => {
   it('a live toggle keeps the name the broadcast gives, and clears it when unticked', () => {
     const items = [{ id: 1, title: 'Scope', description: null, order_index: 0, checked: false, checked_by: null, checked_at: null }];
     const checklist = { items, progress: computeProgress(0, 1) };
-    const ticked = reduceChecklist(checklist, { type: 'checklist:updated', payload: { item_id: 1, checked: true, updated_by: 'bob', timestamp: '2026-01-01T14:05:00.000Z' } });
+    const ticked = reduceChecklist(checklist, {
+      type: 'checklist:updated',
+      payload: { item_id: 1, checked: true, updated_by: 'bob', timestamp: '2026-01-01T14:05:00.000Z' },
+    });
     expect(ticked.items[0]).toMatchObject({ checked: true, checked_by_name: 'bob', checked_at: '2026-01-01T14:05:00.000Z' });
-    const unticked = reduceChecklist(ticked, { type: 'checklist:updated', payload: { item_id: 1, checked: false, updated_by: 'alice', timestamp: '2026-01-01T14:06:00.000Z' } });
+    const unticked = reduceChecklist(ticked, {
+      type: 'checklist:updated',
+      payload: { item_id: 1, checked: false, updated_by: 'alice', timestamp: '2026-01-01T14:06:00.000Z' },
+    });
     expect(unticked.items[0]).toMatchObject({ checked: false, checked_by_name: null, checked_at: null });
   });
 });

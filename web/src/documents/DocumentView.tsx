@@ -11,7 +11,19 @@ import type { RoomDocument } from './documentsState.js';
 import { editorShortcut } from './editorKeys.js';
 import { holdEditSession } from './editSessions.js';
 import { updateNoticeDue, updateNoticeText, type UpdateNoticeSeen } from './updateNotices.js';
-import { autoSaveDue, ELSEWHERE, mayStartEditing, openEditor, problemText, reduceEditor, sameInstant, savePayload, savingLabel, takenOverElsewhere, unlockEndsMyEdit } from './editorState.js';
+import {
+  autoSaveDue,
+  ELSEWHERE,
+  mayStartEditing,
+  openEditor,
+  problemText,
+  reduceEditor,
+  sameInstant,
+  savePayload,
+  savingLabel,
+  takenOverElsewhere,
+  unlockEndsMyEdit,
+} from './editorState.js';
 import { MarkdownPreview } from './MarkdownPreview.js';
 import { VersionHistory } from './VersionHistory.js';
 
@@ -64,7 +76,6 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   // Opening a document moves keyboard focus to it, as following a link would.
   const headingRef = useRef<HTMLHeadingElement>(null);
   useEffect(() => headingRef.current?.focus(), []);
-
 
   // Content on open and after every (re)join: what happened while offline is shown, the draft kept.
   useEffect(() => {
@@ -167,15 +178,22 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
         // One key per (base version, text): saving the same text on the same base again after a
         // failure is a retry, answered as the first was (not a version_conflict against itself).
         const intent = `${kind}:${payload.base_version}:${payload.content}`;
-        const reply = await push(kind === 'auto' ? 'document:auto_save' : 'document:save', payload, { idempotencyKey: saveKeys.current.keyFor(intent) });
+        const reply = await push(kind === 'auto' ? 'document:auto_save' : 'document:save', payload, {
+          idempotencyKey: saveKeys.current.keyFor(intent),
+        });
         saveKeys.current.succeeded(intent);
         dispatch({ type: 'saved', version: reply.version, content: payload.content, at: reply.updated_at });
-        if (reply.saved) onSavedRef.current({ document_id: doc.id, version: reply.version, updated_at: reply.updated_at, content: payload.content });
+        if (reply.saved)
+          onSavedRef.current({ document_id: doc.id, version: reply.version, updated_at: reply.updated_at, content: payload.content });
         return true;
       } catch (e) {
         const err = asChannelError(e);
         const currentVersion = currentVersionOf(err);
-        dispatch(currentVersion === undefined ? { type: 'save_failed', code: err.code, reason: err.reason } : { type: 'save_failed', code: err.code, reason: err.reason, currentVersion });
+        dispatch(
+          currentVersion === undefined
+            ? { type: 'save_failed', code: err.code, reason: err.reason }
+            : { type: 'save_failed', code: err.code, reason: err.reason, currentVersion },
+        );
         return false;
       } finally {
         saveInFlight.current = false;
@@ -289,7 +307,11 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   };
 
   const forceRelease = async () => {
-    if (!lockedByOther || !window.confirm(`Release ${lockedByOther.username}'s edit lock? Their unsaved text stays with them but cannot be saved.`)) return;
+    if (
+      !lockedByOther ||
+      !window.confirm(`Release ${lockedByOther.username}'s edit lock? Their unsaved text stays with them but cannot be saved.`)
+    )
+      return;
     setBusy('release');
     setActionError(null);
     try {
@@ -396,13 +418,22 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
       <div className="document-toolbar">
         {state.editing ? (
           <>
-            <button type="button" className="button button-primary" onClick={() => void onSaveClick()} disabled={busy !== null || state.saving === 'saving' || savePayload(state) === null}>
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={() => void onSaveClick()}
+              disabled={busy !== null || state.saving === 'saving' || savePayload(state) === null}
+            >
               Save
             </button>
             <button type="button" className="button" onClick={() => void stopEditing()} disabled={busy !== null}>
               Stop Editing
             </button>
-            <span className={`saving-indicator is-${state.saving}${state.dirty ? ' is-dirty' : ''}`} role="status" data-testid="saving-indicator">
+            <span
+              className={`saving-indicator is-${state.saving}${state.dirty ? ' is-dirty' : ''}`}
+              role="status"
+              data-testid="saving-indicator"
+            >
               {savingLabel(state, (iso) => formatMessageTime(iso))}
             </span>
           </>
@@ -418,7 +449,12 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
               {keptDraft ? 'Edit again' : 'Start Editing'}
             </button>
             {lockedByOther && (
-              <button type="button" className="button" onClick={() => void requestEdit()} disabled={busy !== null || requestedFrom !== null}>
+              <button
+                type="button"
+                className="button"
+                onClick={() => void requestEdit()}
+                disabled={busy !== null || requestedFrom !== null}
+              >
                 {requestedFrom ? 'Edit requested' : 'Request edit'}
               </button>
             )}
@@ -438,7 +474,11 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
           {showHistory ? 'Hide history' : 'History'}
         </button>
       </div>
-      {requestedFrom && <p className="muted small" role="status">Asked {requestedFrom} to let you edit.</p>}
+      {requestedFrom && (
+        <p className="muted small" role="status">
+          Asked {requestedFrom} to let you edit.
+        </p>
+      )}
       {actionError && (
         <p className="inline-error" role="alert">
           {actionError}

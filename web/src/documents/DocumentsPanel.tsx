@@ -34,7 +34,9 @@ export function DocumentsPanel({ documents, members, selfId, onOpen }: Props) {
             <li key={d.id} className={`document-item${d.lock ? ' is-locked' : ''}`} data-document-id={d.id}>
               <button type="button" className="document-open" onClick={() => onOpen(d.id)}>
                 <span className="document-title">{d.title}</span>
-                <span className="visually-hidden">{d.lock ? `, ${d.lock.user_id === selfId ? 'you are' : `${d.lock.username} is`} editing` : ''}</span>
+                <span className="visually-hidden">
+                  {d.lock ? `, ${d.lock.user_id === selfId ? 'you are' : `${d.lock.username} is`} editing` : ''}
+                </span>
               </button>
               <span className="document-meta">
                 <span className="version">v{d.version}</span>

@@ -30,7 +30,13 @@ const components: Components = {
 export function MarkdownPreview({ content }: { content: string }) {
   return (
     <div className="markdown-preview">
-      {content.trim() === '' ? <p className="empty">This document is empty.</p> : <Markdown remarkPlugins={remarkPlugins} components={components}>{content}</Markdown>}
+      {content.trim() === '' ? (
+        <p className="empty">This document is empty.</p>
+      ) : (
+        <Markdown remarkPlugins={remarkPlugins} components={components}>
+          {content}
+        </Markdown>
+      )}
     </div>
   );
 }

@@ -121,16 +121,34 @@ export function VersionHistory({ documentId, title, currentVersion, currentConte
               </span>
             </span>
             <span className="version-actions">
-              <button type="button" className="button button-small" onClick={() => void view(v.version)} disabled={busy !== null} aria-label={`View version ${v.version}`}>
+              <button
+                type="button"
+                className="button button-small"
+                onClick={() => void view(v.version)}
+                disabled={busy !== null}
+                aria-label={`View version ${v.version}`}
+              >
                 View
               </button>
               {v.version !== currentVersion && currentContent !== null && (
-                <button type="button" className="button button-small" onClick={() => void view(v.version, true)} disabled={busy !== null} aria-label={`Compare version ${v.version} with the current version`}>
+                <button
+                  type="button"
+                  className="button button-small"
+                  onClick={() => void view(v.version, true)}
+                  disabled={busy !== null}
+                  aria-label={`Compare version ${v.version} with the current version`}
+                >
                   Compare
                 </button>
               )}
               {canRestore && v.version !== currentVersion && (
-                <button type="button" className="button button-small" onClick={() => void restore(v.version)} disabled={busy !== null} aria-label={`Restore version ${v.version}`}>
+                <button
+                  type="button"
+                  className="button button-small"
+                  onClick={() => void restore(v.version)}
+                  disabled={busy !== null}
+                  aria-label={`Restore version ${v.version}`}
+                >
                   {busy === v.version ? 'Restoring…' : 'Restore'}
                 </button>
               )}
@@ -149,12 +167,19 @@ export function VersionHistory({ documentId, title, currentVersion, currentConte
         <div className="version-view">
           <div className="version-view-header">
             <h4 className="subheading">
-              {comparing ? `${title}: changes from v${viewing.version} to v${currentVersion} (current)` : `${title}, version ${viewing.version}`}
+              {comparing
+                ? `${title}: changes from v${viewing.version} to v${currentVersion} (current)`
+                : `${title}, version ${viewing.version}`}
               {!comparing && viewing.restored_from !== null && <span className="muted"> (restored from v{viewing.restored_from})</span>}
             </h4>
             <span className="version-view-actions">
               {currentContent !== null && viewing.version !== currentVersion && (
-                <button type="button" className="button button-small button-quiet" aria-pressed={comparing} onClick={() => setComparing((c) => !c)}>
+                <button
+                  type="button"
+                  className="button button-small button-quiet"
+                  aria-pressed={comparing}
+                  onClick={() => setComparing((c) => !c)}
+                >
                   {comparing ? 'Show the text' : 'Show changes'}
                 </button>
               )}
@@ -163,7 +188,11 @@ export function VersionHistory({ documentId, title, currentVersion, currentConte
               </button>
             </span>
           </div>
-          {comparing && currentContent !== null ? <VersionChanges older={viewing.content} newer={currentContent} /> : <MarkdownPreview content={viewing.content} />}
+          {comparing && currentContent !== null ? (
+            <VersionChanges older={viewing.content} newer={currentContent} />
+          ) : (
+            <MarkdownPreview content={viewing.content} />
+          )}
         </div>
       )}
     </section>

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { editorShortcut } from './editorKeys.js';
 
-const press = (key: string, mods: Partial<{ ctrlKey: boolean; metaKey: boolean; altKey: boolean; shiftKey: boolean; isComposing: boolean }> = {}) =>
-  editorShortcut({ key, ctrlKey: false, metaKey: false, altKey: false, shiftKey: false, ...mods });
+const press = (
+  key: string,
+  mods: Partial<{ ctrlKey: boolean; metaKey: boolean; altKey: boolean; shiftKey: boolean; isComposing: boolean }> = {},
+) => editorShortcut({ key, ctrlKey: false, metaKey: false, altKey: false, shiftKey: false, ...mods });
 
 describe('editor shortcuts', () => {
   it('Ctrl+S and ⌘S save, with Caps Lock too', () => {

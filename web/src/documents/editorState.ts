@@ -61,7 +61,19 @@ export type EditorAction =
   | { type: 'dismiss' };
 
 export function openEditor(documentId: number, version: number): EditorState {
-  return { documentId, content: null, version, editing: false, draft: '', draftBase: version, dirty: false, saving: 'idle', lastSavedAt: null, problem: null, lockedAt: null };
+  return {
+    documentId,
+    content: null,
+    version,
+    editing: false,
+    draft: '',
+    draftBase: version,
+    dirty: false,
+    saving: 'idle',
+    lastSavedAt: null,
+    problem: null,
+    lockedAt: null,
+  };
 }
 
 const conflict = (version: number): EditorProblem => ({
@@ -78,7 +90,12 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
         return { ...state, content: action.content, version: action.version, draft: action.content, draftBase: action.version };
       }
       const moved = action.version > state.draftBase && action.content !== state.draft;
-      return { ...state, content: action.content, version: action.version, problem: moved && state.problem?.kind !== 'lock_lost' ? conflict(action.version) : state.problem };
+      return {
+        ...state,
+        content: action.content,
+        version: action.version,
+        problem: moved && state.problem?.kind !== 'lock_lost' ? conflict(action.version) : state.problem,
+      };
     }
     case 'edit_started': {
       const lockedAt = action.lockedAt ?? null;
@@ -112,7 +129,12 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
     case 'save_failed':
       switch (action.code) {
         case 'version_conflict':
-          return { ...state, saving: 'failed', version: Math.max(state.version, action.currentVersion ?? state.version), problem: conflict(Math.max(state.version, action.currentVersion ?? state.version)) };
+          return {
+            ...state,
+            saving: 'failed',
+            version: Math.max(state.version, action.currentVersion ?? state.version),
+            problem: conflict(Math.max(state.version, action.currentVersion ?? state.version)),
+          };
         case 'not_lock_holder':
           return { ...state, saving: 'failed', editing: false, lockedAt: null, problem: { kind: 'lock_lost', why: action.reason } };
         default:
@@ -128,22 +150,51 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
         const draft = state.dirty ? state.draft : p.content;
         return { ...state, content: p.content, version: p.version, draftBase: p.version, draft, dirty: draft !== p.content };
       }
-      return { ...state, content: p.content, version: p.version, problem: state.problem?.kind === 'lock_lost' ? state.problem : conflict(p.version) };
+      return {
+        ...state,
+        content: p.content,
+        version: p.version,
+        problem: state.problem?.kind === 'lock_lost' ? state.problem : conflict(p.version),
+      };
     }
     case 'lock_lost':
       if (!state.editing) return state;
-      return { ...state, editing: false, lockedAt: null, saving: state.saving === 'saving' ? 'idle' : state.saving, problem: { kind: 'lock_lost', why: action.why } };
+      return {
+        ...state,
+        editing: false,
+        lockedAt: null,
+        saving: state.saving === 'saving' ? 'idle' : state.saving,
+        problem: { kind: 'lock_lost', why: action.why },
+      };
     case 'stopped':
       // Stop Editing saves first; whatever is still unsaved stays as a kept draft.
-      return { ...state, editing: false, lockedAt: null, saving: 'idle', draft: state.dirty ? state.draft : (state.content ?? ''), problem: state.dirty ? state.problem : null };
+      return {
+        ...state,
+        editing: false,
+        lockedAt: null,
+        saving: 'idle',
+        draft: state.dirty ? state.draft : (state.content ?? ''),
+        problem: state.dirty ? state.problem : null,
+      };
     case 'restored':
-      return { ...state, content: action.content, version: action.version, draft: action.content, draftBase: action.version, dirty: false, saving: 'saved', problem: null };
+      return {
+        ...state,
+        content: action.content,
+        version: action.version,
+        draft: action.content,
+        draftBase: action.version,
+        dirty: false,
+        saving: 'saved',
+        problem: null,
+      };
     case 'rebase':
       return { ...state, draftBase: state.version, dirty: state.draft !== state.content, problem: null };
     case 'discard':
       return { ...state, draft: state.content ?? '', draftBase: state.version, dirty: false, saving: 'idle', problem: null };
     case 'dismiss':
-      return state.problem?.kind === 'save_failed' || (state.problem?.kind === 'lock_lost' && !state.editing) ? { ...state, problem: null } : state;
+      return state.problem?.kind === 'save_failed' || (state.problem?.kind === 'lock_lost' && !state.editing)
+        ? { ...state, problem: null }
+        : state;
     default: {
       const unhandled: never = action;
       return unhandled;
@@ -178,7 +229,8 @@ export function problemText(state: EditorState): string | null {
  * After a lost lock, nothing takes the lock again until the person has read why it was lost (a
  * click meant for Save, which stood in the same place, must not undo an admin's release).
  */
-export const mayStartEditing = (state: EditorState): boolean => !state.editing && state.content !== null && state.problem?.kind !== 'lock_lost';
+export const mayStartEditing = (state: EditorState): boolean =>
+  !state.editing && state.content !== null && state.problem?.kind !== 'lock_lost';
 
 /**
  * Whether a `document:locked` means another connection of this same user (a second tab or
@@ -187,7 +239,13 @@ export const mayStartEditing = (state: EditorState): boolean => !state.editing &
  * keeps its time.
  */
 export function takenOverElsewhere(payload: ServerPayload<'document:locked'>, state: EditorState, selfId: number): boolean {
-  return state.editing && payload.document_id === state.documentId && payload.user_id === selfId && state.lockedAt !== null && !sameInstant(payload.locked_at, state.lockedAt);
+  return (
+    state.editing &&
+    payload.document_id === state.documentId &&
+    payload.user_id === selfId &&
+    state.lockedAt !== null &&
+    !sameInstant(payload.locked_at, state.lockedAt)
+  );
 }
 
 /** Two ISO times of the same instant, however each was written (reply, broadcast, snapshot). */

@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { autoSaveDue, ELSEWHERE, mayStartEditing, openEditor, problemText, reduceEditor, savePayload, savingLabel, takenOverElsewhere, unlockEndsMyEdit, type EditorAction, type EditorState } from './editorState.js';
+import {
+  autoSaveDue,
+  ELSEWHERE,
+  mayStartEditing,
+  openEditor,
+  problemText,
+  reduceEditor,
+  savePayload,
+  savingLabel,
+  takenOverElsewhere,
+  unlockEndsMyEdit,
+  type EditorAction,
+  type EditorState,
+} from './editorState.js';
 
 const t0 = '2025-01-01T10:00:00.000Z';
 const given = (...actions: EditorAction[]): EditorState => actions.reduce(reduceEditor, openEditor(10, 3));
@@ -59,7 +72,14 @@ describe('document editor state', () => {
   });
 
   it('given a kept draft on an older version, when editing again, then the conflict is stated before any save', () => {
-    const s = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'precious' }, { type: 'lock_lost', why: 'gone' }, update(4, 'theirs'), { type: 'edit_started' });
+    const s = given(
+      loaded,
+      { type: 'edit_started' },
+      { type: 'typed', text: 'precious' },
+      { type: 'lock_lost', why: 'gone' },
+      update(4, 'theirs'),
+      { type: 'edit_started' },
+    );
     expect(s).toMatchObject({ editing: true, draft: 'precious', problem: { kind: 'conflict', currentVersion: 4 } });
     expect(savePayload(s)).toBeNull();
     const rebased = reduceEditor(s, { type: 'rebase' });
@@ -98,10 +118,12 @@ describe('document editor state', () => {
     expect(savingLabel(given(loaded), fmt)).toBe('No changes');
     expect(savingLabel(given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'x' }), fmt)).toBe('Unsaved changes');
     expect(savingLabel(given(loaded, { type: 'edit_started' }, { type: 'save_started' }), fmt)).toBe('Saving…');
-    expect(savingLabel(given(loaded, { type: 'edit_started' }, { type: 'saved', version: 4, content: '# Spec', at: t0 }), fmt)).toBe('Saved 10:00');
+    expect(savingLabel(given(loaded, { type: 'edit_started' }, { type: 'saved', version: 4, content: '# Spec', at: t0 }), fmt)).toBe(
+      'Saved 10:00',
+    );
   });
 
-  it("ends the edit on an expiry or revocation of my lock, not on a release of an earlier connection of mine", () => {
+  it('ends the edit on an expiry or revocation of my lock, not on a release of an earlier connection of mine', () => {
     const editing = given(loaded, { type: 'edit_started' });
     expect(unlockEndsMyEdit({ document_id: 10, user_id: 1, reason: 'expired' }, editing, 1)).toMatch(/expired/);
     expect(unlockEndsMyEdit({ document_id: 10, user_id: 1, reason: 'revoked' }, editing, 1)).toMatch(/admin/);
@@ -110,22 +132,45 @@ describe('document editor state', () => {
   });
 
   it('given a lost lock, then editing again waits until the notice was read, and the draft stays', () => {
-    const lost = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'half a sentence' }, { type: 'lock_lost', why: 'alice released it' });
+    const lost = given(
+      loaded,
+      { type: 'edit_started' },
+      { type: 'typed', text: 'half a sentence' },
+      { type: 'lock_lost', why: 'alice released it' },
+    );
     expect(mayStartEditing(lost)).toBe(false);
     const read = reduceEditor(lost, { type: 'dismiss' });
     expect(read).toMatchObject({ problem: null, draft: 'half a sentence', dirty: true });
     expect(mayStartEditing(read)).toBe(true);
     // A conflict is not dismissed this way: it needs a choice about the text.
-    const conflicted = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'x' }, { type: 'save_failed', code: 'version_conflict', reason: 'moved', currentVersion: 5 });
+    const conflicted = given(
+      loaded,
+      { type: 'edit_started' },
+      { type: 'typed', text: 'x' },
+      { type: 'save_failed', code: 'version_conflict', reason: 'moved', currentVersion: 5 },
+    );
     expect(reduceEditor(conflicted, { type: 'dismiss' })).toBe(conflicted);
     expect(mayStartEditing(given())).toBe(false);
     expect(mayStartEditing(given(loaded))).toBe(true);
   });
 
   it('says what became of the text when the lock is lost: kept below and unsaved, or all saved', () => {
-    const unsaved = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'mine' }, { type: 'lock_lost', why: 'alice released it' });
-    expect(problemText(unsaved)).toBe('You no longer hold the edit lock (alice released it). Your unsaved text is kept below: edit again to save it, or discard it.');
-    const saved = given(loaded, { type: 'edit_started' }, { type: 'typed', text: 'mine' }, { type: 'saved', version: 4, content: 'mine', at: t0 }, { type: 'lock_lost', why: 'alice released it' });
+    const unsaved = given(
+      loaded,
+      { type: 'edit_started' },
+      { type: 'typed', text: 'mine' },
+      { type: 'lock_lost', why: 'alice released it' },
+    );
+    expect(problemText(unsaved)).toBe(
+      'You no longer hold the edit lock (alice released it). Your unsaved text is kept below: edit again to save it, or discard it.',
+    );
+    const saved = given(
+      loaded,
+      { type: 'edit_started' },
+      { type: 'typed', text: 'mine' },
+      { type: 'saved', version: 4, content: 'mine', at: t0 },
+      { type: 'lock_lost', why: 'alice released it' },
+    );
     expect(problemText(saved)).toBe('You no longer hold the edit lock (alice released it). Everything you wrote is saved (version 4).');
     expect(problemText(saved)).not.toContain('below');
     // Discarding the kept text changes what the notice says.
@@ -135,7 +180,13 @@ describe('document editor state', () => {
 
   it("tells a take-over by another tab of the same user from this tab's own lock", () => {
     const editing = given(loaded, { type: 'edit_started', lockedAt: t0 });
-    const locked = (user_id: number, locked_at: string, document_id = 10) => ({ document_id, user_id, username: user_id === 1 ? 'alice' : 'bob', locked_at, expires_at: t0 });
+    const locked = (user_id: number, locked_at: string, document_id = 10) => ({
+      document_id,
+      user_id,
+      username: user_id === 1 ? 'alice' : 'bob',
+      locked_at,
+      expires_at: t0,
+    });
     const later = '2025-01-01T10:05:00.000Z';
     expect(takenOverElsewhere(locked(1, later), editing, 1)).toBe(true);
     expect(takenOverElsewhere(locked(1, t0), editing, 1)).toBe(false);

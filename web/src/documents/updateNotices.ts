@@ -17,4 +17,5 @@ export function updateNoticeDue(last: UpdateNoticeSeen | undefined, updatedById:
 }
 
 /** The notice's text: who changed which document. */
-export const updateNoticeText = (updatedBy: string, title: string, version: number): string => `Updated by ${updatedBy}: ${title} is now v${version}`;
+export const updateNoticeText = (updatedBy: string, title: string, version: number): string =>
+  `Updated by ${updatedBy}: ${title} is now v${version}`;

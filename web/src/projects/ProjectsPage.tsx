@@ -40,7 +40,11 @@ export function ProjectsPage() {
     <div className="page page-narrow">
       <h1 className="page-title">Projects</h1>
       <p className="page-lead">Open a project's planning room to work on its documents, checklist and chat with the team.</p>
-      {state.kind === 'loading' && <p className="muted" role="status">Loading your projects…</p>}
+      {state.kind === 'loading' && (
+        <p className="muted" role="status">
+          Loading your projects…
+        </p>
+      )}
       {state.kind === 'failed' && (
         <div role="alert" className="card">
           <p>{state.message}</p>
@@ -49,7 +53,9 @@ export function ProjectsPage() {
           </button>
         </div>
       )}
-      {state.kind === 'loaded' && state.projects.length === 0 && <p className="muted">You are not a member of any project yet. Ask the project's owner in Siteflow to add you.</p>}
+      {state.kind === 'loaded' && state.projects.length === 0 && (
+        <p className="muted">You are not a member of any project yet. Ask the project's owner in Siteflow to add you.</p>
+      )}
       {state.kind === 'loaded' && state.projects.length > 0 && (
         <ul className="project-list">
           {state.projects.map((project) => (

@@ -23,7 +23,13 @@ export function parseProjectList(body: unknown): UserProject[] | null {
     if (typeof p !== 'object' || p === null) continue;
     const e = p as Record<string, unknown>;
     if (typeof e.id !== 'number' || typeof e.name !== 'string' || !STATUSES.has(e.status as string) || !ROLES.has(e.role as Role)) continue;
-    projects.push({ id: e.id, name: e.name, status: e.status as UserProject['status'], role: e.role as Role, updated_at: typeof e.updated_at === 'string' ? e.updated_at : '' });
+    projects.push({
+      id: e.id,
+      name: e.name,
+      status: e.status as UserProject['status'],
+      role: e.role as Role,
+      updated_at: typeof e.updated_at === 'string' ? e.updated_at : '',
+    });
   }
   return projects;
 }

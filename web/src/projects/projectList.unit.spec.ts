@@ -18,12 +18,16 @@ describe('project list', () => {
         { status: 200 },
       );
     }) as unknown as typeof fetch;
-    expect(await fetchProjectList('tok', fetchImpl)).toEqual([{ id: 7, name: 'Webshop', status: 'in_progress', role: 'customer', updated_at: '2026-12-01T10:00:00.000Z' }]);
+    expect(await fetchProjectList('tok', fetchImpl)).toEqual([
+      { id: 7, name: 'Webshop', status: 'in_progress', role: 'customer', updated_at: '2026-12-01T10:00:00.000Z' },
+    ]);
     expect(asked).toEqual(['/api/projects', { headers: { authorization: 'Bearer tok' } }]);
   });
 
   it('a refused token means signing in again; other failures say so', async () => {
-    await expect(fetchProjectList('tok', reply(401, { code: 'unauthorized', message: 'expired' }))).rejects.toMatchObject({ signedOut: true });
+    await expect(fetchProjectList('tok', reply(401, { code: 'unauthorized', message: 'expired' }))).rejects.toMatchObject({
+      signedOut: true,
+    });
     await expect(fetchProjectList('tok', reply(503, { code: 'unavailable', message: 'down' }))).rejects.toThrow(/HTTP 503/);
     await expect(fetchProjectList('tok', reply(200, { nope: true }))).rejects.toBeInstanceOf(ProjectListError);
     const offline = (async () => {

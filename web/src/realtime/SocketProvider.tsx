@@ -55,7 +55,10 @@ export function SocketProvider({ token, children }: { token: string; children: R
     };
   }, []);
 
-  const value = useMemo(() => ({ socket, connectionState: connectionState({ online, open, interrupted }) }), [socket, online, open, interrupted]);
+  const value = useMemo(
+    () => ({ socket, connectionState: connectionState({ online, open, interrupted }) }),
+    [socket, online, open, interrupted],
+  );
   return <SocketContext.Provider value={value}>{children}</SocketContext.Provider>;
 }
 

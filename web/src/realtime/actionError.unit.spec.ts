@@ -8,7 +8,9 @@ describe('action errors', () => {
     expect(lockRefusal(other)).toEqual({ holder: 'bob', sameUser: false });
     const mine = new ChannelError('locked', 'take over to edit here', { username: 'alice', same_user: true });
     expect(lockRefusal(mine)).toEqual({ holder: 'alice', sameUser: true });
-    expect(describeActionError('Could not start editing', mine)).toBe('Could not start editing: you are editing this document in another window.');
+    expect(describeActionError('Could not start editing', mine)).toBe(
+      'Could not start editing: you are editing this document in another window.',
+    );
     expect(lockRefusal(new ChannelError('not_found', 'no such document'))).toBeNull();
   });
 
@@ -19,7 +21,9 @@ describe('action errors', () => {
   });
 
   it("carries the server's reason and hides anything else", () => {
-    expect(describeActionError('Not restored', new ChannelError('not_found', 'version 9 does not exist'))).toBe('Not restored: version 9 does not exist.');
+    expect(describeActionError('Not restored', new ChannelError('not_found', 'version 9 does not exist'))).toBe(
+      'Not restored: version 9 does not exist.',
+    );
     expect(describeActionError('Not saved', new TypeError('x is undefined'))).toBe('Not saved: something went wrong.');
   });
 });

@@ -44,8 +44,7 @@ const UNMATCHED_TOPIC = 'unmatched topic';
 export function toChannelError(response: unknown): ChannelError {
   const r = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
   const reason = typeof r.reason === 'string' && r.reason !== '' ? r.reason : 'the server refused the request';
-  const code: ErrorCode =
-    isErrorCode(r.code) ? r.code : reason === UNMATCHED_TOPIC ? 'unmatched_topic' : 'internal';
+  const code: ErrorCode = isErrorCode(r.code) ? r.code : reason === UNMATCHED_TOPIC ? 'unmatched_topic' : 'internal';
   const details = typeof r.details === 'object' && r.details !== null ? (r.details as Record<string, unknown>) : undefined;
   return new ChannelError(code, reason, details);
 }

@@ -17,7 +17,9 @@ const meta = (over: Partial<PresenceMeta>): PresenceMeta => ({
 });
 
 const list = (state: object) =>
-  Presence.list(state, (key: string, e: { metas: PresenceMeta[] }) => toOnlineUser(key, e.metas)).filter((u): u is OnlineUser => u !== null);
+  Presence.list(state, (key: string, e: { metas: PresenceMeta[] }) => toOnlineUser(key, e.metas)).filter(
+    (u): u is OnlineUser => u !== null,
+  );
 
 describe('toOnlineUser', () => {
   it('folds all connections of a user into one entry', () => {
@@ -46,15 +48,24 @@ describe('toOnlineUser', () => {
 
 describe('with Phoenix Presence (the shapes the gateway sends)', () => {
   it('follows state, a metadata update and a leave', () => {
-    let state = Presence.syncState({}, {
-      '1': { metas: [meta({ phx_ref: 'a1' })] },
-      '2': { metas: [meta({ phx_ref: 'b1', user_id: 2, username: 'bob', role: 'customer' })] },
-    });
+    let state = Presence.syncState(
+      {},
+      {
+        '1': { metas: [meta({ phx_ref: 'a1' })] },
+        '2': { metas: [meta({ phx_ref: 'b1', user_id: 2, username: 'bob', role: 'customer' })] },
+      },
+    );
     expect(list(state).map((u) => u.username)).toEqual(['alice', 'bob']);
 
     // An update is a leave of the old meta plus a join of the new one with phx_ref_prev.
     state = Presence.syncDiff(state, {
-      joins: { '2': { metas: [meta({ phx_ref: 'b2', phx_ref_prev: 'b1', user_id: 2, username: 'bob', role: 'customer', editing: true, current_document: 5 })] } },
+      joins: {
+        '2': {
+          metas: [
+            meta({ phx_ref: 'b2', phx_ref_prev: 'b1', user_id: 2, username: 'bob', role: 'customer', editing: true, current_document: 5 }),
+          ],
+        },
+      },
       leaves: { '2': { metas: [meta({ phx_ref: 'b1', user_id: 2, username: 'bob', role: 'customer' })] } },
     });
     expect(list(state).find((u) => u.user_id === 2)).toMatchObject({ editing: true, current_document: 5, connections: 1 });

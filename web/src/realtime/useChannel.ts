@@ -1,5 +1,16 @@
 import type { ChatMessage, ClientPayload, HistoryReply, ProjectClientEvent, ServerEvent, ServerPayload } from '@siteflow/contracts';
-import type { ChecklistSnapshotData, DocumentContent, DocumentVersionData, HeartbeatReplyData, HistoryOfDocumentReplyData, MarkReadReplyData, SaveReplyData, StartEditingReplyData, StopEditingReplyData, ToggleReplyData } from './wire.js';
+import type {
+  ChecklistSnapshotData,
+  DocumentContent,
+  DocumentVersionData,
+  HeartbeatReplyData,
+  HistoryOfDocumentReplyData,
+  MarkReadReplyData,
+  SaveReplyData,
+  StartEditingReplyData,
+  StopEditingReplyData,
+  ToggleReplyData,
+} from './wire.js';
 import type { Channel } from 'phoenix';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ChannelError, isTerminalJoinError, notConnectedError, timeoutError, toChannelError } from './channelError.js';
@@ -63,7 +74,11 @@ export interface ChannelApi<Reply> {
  * child panels) runs. Effects of one commit run back to back, so all of them are bound before
  * any reply or `presence_state` can be delivered.
  */
-export function useChannel<Reply = unknown>(topic: string, params: Record<string, unknown> = {}, handlers: ChannelHandlers<Reply> = {}): ChannelApi<Reply> {
+export function useChannel<Reply = unknown>(
+  topic: string,
+  params: Record<string, unknown> = {},
+  handlers: ChannelHandlers<Reply> = {},
+): ChannelApi<Reply> {
   const { socket } = useSocket();
   const [channel, setChannel] = useState<Channel | null>(null);
   const [joined, setJoined] = useState(false);

@@ -20,7 +20,11 @@ export function usePresence(channel: Channel | null): OnlineUser[] {
     const presence = new Presence(channel);
     presence.onSync(() => {
       if (!active) return;
-      setUsers(presence.list((key: string, entry: { metas: PresenceMeta[] }) => toOnlineUser(key, entry.metas)).filter((u): u is OnlineUser => u !== null));
+      setUsers(
+        presence
+          .list((key: string, entry: { metas: PresenceMeta[] }) => toOnlineUser(key, entry.metas))
+          .filter((u): u is OnlineUser => u !== null),
+      );
     });
     return () => {
       active = false;

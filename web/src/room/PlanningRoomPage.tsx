@@ -34,7 +34,10 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
   const [room, dispatch] = useReducer(reduceRoom, null);
 
   const events = useMemo(
-    () => Object.fromEntries(roomEvents.map((event) => [event, (payload: unknown) => dispatch({ type: event, payload } as RoomAction)])) as ServerEventHandlers,
+    () =>
+      Object.fromEntries(
+        roomEvents.map((event) => [event, (payload: unknown) => dispatch({ type: event, payload } as RoomAction)]),
+      ) as ServerEventHandlers,
     [],
   );
   const channel = useChannel<RoomSnapshot>(projectTopic(projectId), NO_PARAMS, {
@@ -70,7 +73,10 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
       },
       'document:lock_revoked': (p) => {
         if (p.project_id !== projectId) return;
-        toast({ tone: 'warn', text: `${p.by_username} released your edit lock on ${documentTitleRef.current(p.document_id) ?? 'a document'}` });
+        toast({
+          tone: 'warn',
+          text: `${p.by_username} released your edit lock on ${documentTitleRef.current(p.document_id) ?? 'a document'}`,
+        });
       },
     }),
     [projectId, toast],
@@ -98,7 +104,13 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
     return (
       <div className="page room">
         <RoomHeader project={null} projectId={projectId} />
-        {channel.joinError ? <JoinProblem error={channel.joinError} /> : <p className="room-loading" role="status">Joining the planning room…</p>}
+        {channel.joinError ? (
+          <JoinProblem error={channel.joinError} />
+        ) : (
+          <p className="room-loading" role="status">
+            Joining the planning room…
+          </p>
+        )}
       </div>
     );
   }
@@ -111,10 +123,14 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
       <RoomHeader
         project={room.project}
         projectId={projectId}
-        rename={room.project && isAdmin ? <ProjectNameControl name={room.project.name} joined={channel.joined} push={channel.push} /> : undefined}
+        rename={
+          room.project && isAdmin ? <ProjectNameControl name={room.project.name} joined={channel.joined} push={channel.push} /> : undefined
+        }
       >
         <OnlineUsers users={onlineUsers} selfId={user.id} documentTitle={documentTitle} />
-        {room.project && isAdmin && <ProjectStatusControl status={room.project.status} joined={channel.joined} push={channel.push} onSet={onStatusSet} />}
+        {room.project && isAdmin && (
+          <ProjectStatusControl status={room.project.status} joined={channel.joined} push={channel.push} onSet={onStatusSet} />
+        )}
       </RoomHeader>
       <nav className="room-nav" aria-label="Sections of the room">
         <a href="#documents">Documents</a>
@@ -149,7 +165,9 @@ export function PlanningRoomPage({ projectId }: { projectId: number }) {
                 epoch={room.epoch}
                 onClose={closeDocument}
                 // The saver's own socket gets no broadcast of its save: its list learns it here.
-                onSaved={(payload) => dispatch({ type: 'document:updated', payload: { ...payload, updated_by: user.username, updated_by_id: user.id } })}
+                onSaved={(payload) =>
+                  dispatch({ type: 'document:updated', payload: { ...payload, updated_by: user.username, updated_by_id: user.id } })
+                }
               />
             </div>
           ) : (

@@ -54,7 +54,13 @@ export function ProjectNameControl({ name, joined, push }: Props) {
 
   if (draft === null) {
     return (
-      <button ref={renameButton} type="button" className="button button-quiet button-small project-rename" onClick={() => setDraft(name)} disabled={!joined}>
+      <button
+        ref={renameButton}
+        type="button"
+        className="button button-quiet button-small project-rename"
+        onClick={() => setDraft(name)}
+        disabled={!joined}
+      >
         Rename
       </button>
     );

@@ -2,7 +2,17 @@ import type { ProjectInfo } from '@siteflow/contracts';
 import type { ReactNode } from 'react';
 import { projectStatusLabel } from './projectStatus.js';
 
-export function RoomHeader({ project, projectId, rename, children }: { project: ProjectInfo | null; projectId: number; rename?: ReactNode; children?: ReactNode }) {
+export function RoomHeader({
+  project,
+  projectId,
+  rename,
+  children,
+}: {
+  project: ProjectInfo | null;
+  projectId: number;
+  rename?: ReactNode;
+  children?: ReactNode;
+}) {
   return (
     <div className="room-header">
       <div className="room-heading">

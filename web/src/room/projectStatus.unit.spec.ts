@@ -10,7 +10,15 @@ describe('project statuses', () => {
 
 describe('projectNameProblem', () => {
   it('accepts exactly what the contracts accept as a new project name', () => {
-    const names = ['', '   ', 'a', ' Harbour office ', 'x'.repeat(PROJECT_NAME_MAX), ` ${'x'.repeat(PROJECT_NAME_MAX)} `, 'x'.repeat(PROJECT_NAME_MAX + 1)];
+    const names = [
+      '',
+      '   ',
+      'a',
+      ' Harbour office ',
+      'x'.repeat(PROJECT_NAME_MAX),
+      ` ${'x'.repeat(PROJECT_NAME_MAX)} `,
+      'x'.repeat(PROJECT_NAME_MAX + 1),
+    ];
     for (const name of names) {
       expect(contracts.UpdateProjectPayload.safeParse({ name }).success, JSON.stringify(name)).toBe(projectNameProblem(name) === null);
     }

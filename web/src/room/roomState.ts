@@ -73,7 +73,9 @@ export function reduceRoom(state: RoomState | null, action: RoomAction): RoomSta
     case 'chat:history_loaded':
       return { ...state, chat: { ...state.chat, ...prependPage(state.chat, action.reply.messages), has_more: action.reply.has_more } };
     case 'chat:read':
-      return state.chat.unread_count === action.unread_count ? state : { ...state, chat: { ...state.chat, unread_count: action.unread_count } };
+      return state.chat.unread_count === action.unread_count
+        ? state
+        : { ...state, chat: { ...state.chat, unread_count: action.unread_count } };
     case 'checklist:toggled': {
       // The reply's progress may be older than a broadcast that overtook it: count the items shown.
       const { item } = action.reply;
@@ -85,7 +87,9 @@ export function reduceRoom(state: RoomState | null, action: RoomAction): RoomSta
     case 'project:status_set':
       return state.project ? { ...state, project: { ...state.project, status: action.status } } : state;
     case 'chat:unread':
-      return state.project && action.payload.project_id !== state.project.id ? state : { ...state, chat: { ...state.chat, unread_count: action.payload.count } };
+      return state.project && action.payload.project_id !== state.project.id
+        ? state
+        : { ...state, chat: { ...state.chat, unread_count: action.payload.count } };
     case 'document:locked':
     case 'document:unlocked':
     case 'document:updated': {
@@ -116,4 +120,6 @@ export function reduceRoom(state: RoomState | null, action: RoomAction): RoomSta
 }
 
 const withChat = (state: RoomState, log: ChatLog): RoomState =>
-  log.messages === state.chat.messages && log.unconfirmed === state.chat.unconfirmed ? state : { ...state, chat: { ...state.chat, ...log } };
+  log.messages === state.chat.messages && log.unconfirmed === state.chat.unconfirmed
+    ? state
+    : { ...state, chat: { ...state.chat, ...log } };

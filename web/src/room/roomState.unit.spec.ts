@@ -75,7 +75,11 @@ describe('reduceRoom', () => {
 
   it('replaces the whole state on a rejoin', () => {
     const fresh = snapshot({ chat: { messages: [msg(7)], has_more: true, unread_count: 4 } });
-    const room = run({ type: 'snapshot', snapshot: snapshot() }, { type: 'chat:sent', message: msg(3) }, { type: 'snapshot', snapshot: fresh });
+    const room = run(
+      { type: 'snapshot', snapshot: snapshot() },
+      { type: 'chat:sent', message: msg(3) },
+      { type: 'snapshot', snapshot: fresh },
+    );
     expect(room?.chat).toEqual({ messages: [msg(7)], unconfirmed: [], has_more: true, unread_count: 4 });
   });
 
@@ -93,7 +97,11 @@ describe('reduceRoom', () => {
 
   it('moves a document to a newer version only', () => {
     const base = run({ type: 'snapshot', snapshot: snapshot() });
-    const updated = (version: number) => reduceRoom(base, { type: 'document:updated', payload: { document_id: 10, version, updated_by: 'bob', updated_by_id: 2, updated_at: t0, content: 'x' } });
+    const updated = (version: number) =>
+      reduceRoom(base, {
+        type: 'document:updated',
+        payload: { document_id: 10, version, updated_by: 'bob', updated_by_id: 2, updated_at: t0, content: 'x' },
+      });
     expect(updated(3)).toBe(base);
     expect(updated(4)?.documents[0]).toMatchObject({ version: 4, last_edited_by: 2 });
   });
@@ -111,11 +119,17 @@ describe('reduceRoom', () => {
   it('follows project status and metadata', () => {
     const room = run(
       { type: 'snapshot', snapshot: snapshot() },
-      { type: 'project:status_change', payload: { project_id: 1, status: 'review', previous_status: 'planning', changed_by: 'alice', changed_at: t0 } },
+      {
+        type: 'project:status_change',
+        payload: { project_id: 1, status: 'review', previous_status: 'planning', changed_by: 'alice', changed_at: t0 },
+      },
       { type: 'project:updated', payload: { id: 1, name: 'Renamed', status: 'review', created_at: t0, updated_at: t0 } },
     );
     expect(room?.project).toMatchObject({ name: 'Renamed', status: 'review', members: [] });
-    const other = reduceRoom(room, { type: 'project:status_change', payload: { project_id: 2, status: 'completed', previous_status: 'review', changed_by: 'alice', changed_at: t0 } });
+    const other = reduceRoom(room, {
+      type: 'project:status_change',
+      payload: { project_id: 2, status: 'completed', previous_status: 'review', changed_by: 'alice', changed_at: t0 },
+    });
     expect(other).toBe(room);
   });
 });
@@ -132,7 +146,13 @@ describe('reduceRoom, own replies', () => {
       { type: 'snapshot', snapshot: snapshot() },
       // Someone else's toggle of item 2 overtook my reply; the reply's progress does not know it.
       { type: 'checklist:updated', payload: { item_id: 2, checked: true, updated_by: 'bob', timestamp: t0 } },
-      { type: 'checklist:toggled', reply: { item: { id: 1, title: 'First', description: null, order_index: 0, checked: true, checked_by: 1, checked_at: t0 }, progress: { progress: 50, completed_items: 1, total_items: 2 } } },
+      {
+        type: 'checklist:toggled',
+        reply: {
+          item: { id: 1, title: 'First', description: null, order_index: 0, checked: true, checked_by: 1, checked_at: t0 },
+          progress: { progress: 50, completed_items: 1, total_items: 2 },
+        },
+      },
     );
     expect(room?.checklist.items.map((i) => i.checked)).toEqual([true, true]);
     expect(room?.checklist.progress).toEqual({ progress: 100, completed_items: 2, total_items: 2 });

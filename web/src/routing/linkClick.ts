@@ -12,12 +12,6 @@ export interface LinkClick {
 /** A plain left click on a same-window link is ours; modified clicks open tabs/windows as usual. */
 export function isPlainLeftClick(e: LinkClick): boolean {
   return (
-    e.button === 0 &&
-    !e.defaultPrevented &&
-    !e.metaKey &&
-    !e.altKey &&
-    !e.ctrlKey &&
-    !e.shiftKey &&
-    (!e.target || e.target === '_self')
+    e.button === 0 && !e.defaultPrevented && !e.metaKey && !e.altKey && !e.ctrlKey && !e.shiftKey && (!e.target || e.target === '_self')
   );
 }

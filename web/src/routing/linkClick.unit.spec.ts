@@ -9,10 +9,15 @@ describe('isPlainLeftClick', () => {
     expect(isPlainLeftClick({ ...plain, target: '_self' })).toBe(true);
   });
 
-  it.each<Partial<LinkClick>>([{ button: 1 }, { defaultPrevented: true }, { metaKey: true }, { ctrlKey: true }, { shiftKey: true }, { altKey: true }, { target: '_blank' }])(
-    'leaves %o to the browser',
-    (change) => {
-      expect(isPlainLeftClick({ ...plain, ...change })).toBe(false);
-    },
-  );
+  it.each<Partial<LinkClick>>([
+    { button: 1 },
+    { defaultPrevented: true },
+    { metaKey: true },
+    { ctrlKey: true },
+    { shiftKey: true },
+    { altKey: true },
+    { target: '_blank' },
+  ])('leaves %o to the browser', (change) => {
+    expect(isPlainLeftClick({ ...plain, ...change })).toBe(false);
+  });
 });

@@ -14,12 +14,17 @@ describe('matchRoute', () => {
     expect(matchRoute(path)).toEqual(route);
   });
 
-  it.each(['/projects/0/planning', '/projects/01/planning', '/projects/abc/planning', '/projects/1', '/admin/projects/1', '/nope', '/projects/99999999999999999/planning'])(
-    '%s is not found',
-    (path) => {
-      expect(matchRoute(path)).toEqual({ name: 'not_found' });
-    },
-  );
+  it.each([
+    '/projects/0/planning',
+    '/projects/01/planning',
+    '/projects/abc/planning',
+    '/projects/1',
+    '/admin/projects/1',
+    '/nope',
+    '/projects/99999999999999999/planning',
+  ])('%s is not found', (path) => {
+    expect(matchRoute(path)).toEqual({ name: 'not_found' });
+  });
 });
 
 describe('planningPath', () => {
@@ -41,10 +46,15 @@ describe('loginPath and safeNextPath', () => {
     expect(loginPath()).toBe('/login');
   });
 
-  it.each(['', '?next=', '?next=https://evil.example/', '?next=//evil.example', '?next=/\\evil.example', '?next=/login', '?next=javascript:alert(1)'])(
-    'falls back for %s',
-    (search) => {
-      expect(safeNextPath(search)).toBe('/projects');
-    },
-  );
+  it.each([
+    '',
+    '?next=',
+    '?next=https://evil.example/',
+    '?next=//evil.example',
+    '?next=/\\evil.example',
+    '?next=/login',
+    '?next=javascript:alert(1)',
+  ])('falls back for %s', (search) => {
+    expect(safeNextPath(search)).toBe('/projects');
+  });
 });

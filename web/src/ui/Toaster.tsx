@@ -25,7 +25,10 @@ export function ToastProvider({ children }: { children: ReactNode }) {
     (toast) => {
       const id = nextId.current++;
       setToasts((list) => addToast(list, { ...toast, id }));
-      timers.current.set(id, window.setTimeout(() => dismiss(id), toast.action ? ACTION_TOAST_MS : TOAST_MS));
+      timers.current.set(
+        id,
+        window.setTimeout(() => dismiss(id), toast.action ? ACTION_TOAST_MS : TOAST_MS),
+      );
     },
     [dismiss],
   );

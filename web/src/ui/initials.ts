@@ -5,7 +5,7 @@ export function initials(name: string): string {
     .split(/[\s._-]+/u)
     .filter((p) => p !== '');
   const letters = parts.length > 1 ? [parts[0], parts[parts.length - 1]] : [parts[0]];
-  const result = letters.map((p) => (p ? Array.from(p)[0] ?? '' : '')).join('');
+  const result = letters.map((p) => (p ? (Array.from(p)[0] ?? '') : '')).join('');
   return result === '' ? '?' : result.toLocaleUpperCase();
 }
 

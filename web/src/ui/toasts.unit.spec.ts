@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { addToast, MAX_TOASTS, removeToast, type Toast } from './toasts.js';
 
-const toast = (id: number, key?: string): Toast => (key === undefined ? { id, text: `t${id}`, tone: 'info' } : { id, key, text: `t${id}`, tone: 'info' });
+const toast = (id: number, key?: string): Toast =>
+  key === undefined ? { id, text: `t${id}`, tone: 'info' } : { id, key, text: `t${id}`, tone: 'info' };
 
 describe('toasts', () => {
   it('replaces a toast with the same key instead of stacking', () => {

@@ -37,13 +37,20 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
         throw new AppError('invalid_payload', `message is longer than ${CHAT_MAX_TEXT} characters`);
       }
       const windowStart = now.getTime() - CHAT_RATE_WINDOW_MS;
-      const recent = (state.recentPosts[author.user_id] ?? []).map((t) => Date.parse(t)).filter((t) => t > windowStart).sort((a, b) => a - b);
+      const recent = (state.recentPosts[author.user_id] ?? [])
+        .map((t) => Date.parse(t))
+        .filter((t) => t > windowStart)
+        .sort((a, b) => a - b);
       if (recent.length >= CHAT_RATE_LIMIT) {
         // The oldest post in the window leaves it first: that is when the next one fits.
         const retryAfterMs = Math.max(1, recent[recent.length - CHAT_RATE_LIMIT]! + CHAT_RATE_WINDOW_MS - now.getTime());
-        throw new AppError('rate_limited', `at most ${CHAT_RATE_LIMIT} messages a minute; try again in ${Math.ceil(retryAfterMs / 1000)} s`, {
-          retry_after_ms: retryAfterMs,
-        });
+        throw new AppError(
+          'rate_limited',
+          `at most ${CHAT_RATE_LIMIT} messages a minute; try again in ${Math.ceil(retryAfterMs / 1000)} s`,
+          {
+            retry_after_ms: retryAfterMs,
+          },
+        );
       }
       return [
         {
@@ -61,7 +68,10 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
         // Everyone else has one more unread message; the author read what they wrote.
         ...state.members
           .filter((m) => m.user_id !== author.user_id)
-          .map((m): ChatRoomEvent => ({ type: 'UnreadCountChanged', data: { project_id: projectId, user_id: m.user_id, count: m.unread + 1 } })),
+          .map((m): ChatRoomEvent => ({
+            type: 'UnreadCountChanged',
+            data: { project_id: projectId, user_id: m.user_id, count: m.unread + 1 },
+          })),
       ];
     }
     case 'MarkRead': {
@@ -70,9 +80,19 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
       // A read mark only moves forward: marking an older message (another tab behind) changes nothing.
       if (member && messageVersion <= member.last_read_version) return [];
       const events: ChatRoomEvent[] = [
-        { type: 'ReadMarked', data: { project_id: projectId, user_id: userId, last_read_id: messageId, last_read_version: messageVersion, marked_at: now.toISOString() } },
+        {
+          type: 'ReadMarked',
+          data: {
+            project_id: projectId,
+            user_id: userId,
+            last_read_id: messageId,
+            last_read_version: messageVersion,
+            marked_at: now.toISOString(),
+          },
+        },
       ];
-      if (member?.unread !== unreadAfter) events.push({ type: 'UnreadCountChanged', data: { project_id: projectId, user_id: userId, count: unreadAfter } });
+      if (member?.unread !== unreadAfter)
+        events.push({ type: 'UnreadCountChanged', data: { project_id: projectId, user_id: userId, count: unreadAfter } });
       return events;
     }
     default: {

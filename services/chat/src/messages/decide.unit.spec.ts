@@ -36,20 +36,22 @@ function given(events: ChatRoomEvent[], start: ChatRoomState = initialRoomState)
 
 describe('chat room decider', () => {
   it('posts a message with the author, the time and trimmed text', () => {
-    given([]).when(post('  Let us update the timeline  ')).then([
-      {
-        type: 'MessagePosted',
-        data: {
-          message_id: 'm_0195f6a0-0000-7000-8000-000000000001',
-          project_id: 1,
-          text: 'Let us update the timeline',
-          user_id: 2,
-          username: 'bob',
-          avatar_url: '/avatars/bob.svg',
-          posted_at: '2026-11-24T10:00:00.000Z',
+    given([])
+      .when(post('  Let us update the timeline  '))
+      .then([
+        {
+          type: 'MessagePosted',
+          data: {
+            message_id: 'm_0195f6a0-0000-7000-8000-000000000001',
+            project_id: 1,
+            text: 'Let us update the timeline',
+            user_id: 2,
+            username: 'bob',
+            avatar_url: '/avatars/bob.svg',
+            posted_at: '2026-11-24T10:00:00.000Z',
+          },
         },
-      },
-    ]);
+      ]);
   });
 
   it('refuses an empty or blank message', () => {
@@ -57,8 +59,12 @@ describe('chat room decider', () => {
   });
 
   it('accepts exactly 4000 characters and refuses 4001', () => {
-    given([]).when(post('x'.repeat(4000))).then([expect.objectContaining({ type: 'MessagePosted' })]);
-    given([]).when(post('x'.repeat(4001))).thenFails('invalid_payload');
+    given([])
+      .when(post('x'.repeat(4000)))
+      .then([expect.objectContaining({ type: 'MessagePosted' })]);
+    given([])
+      .when(post('x'.repeat(4001)))
+      .thenFails('invalid_payload');
   });
 
   it('counts the room version up with every message', () => {
@@ -79,15 +85,23 @@ const posted = (userId: number, at: Date, n = 0): ChatRoomEvent => ({
     posted_at: at.toISOString(),
   },
 });
-const unread = (userId: number, count: number): ChatRoomEvent => ({ type: 'UnreadCountChanged', data: { project_id: 1, user_id: userId, count } });
-const members = (...ids: number[]): ChatRoomState => ({ ...initialRoomState, members: ids.map((user_id) => ({ user_id, last_read_version: 0, unread: 0 })) });
+const unread = (userId: number, count: number): ChatRoomEvent => ({
+  type: 'UnreadCountChanged',
+  data: { project_id: 1, user_id: userId, count },
+});
+const members = (...ids: number[]): ChatRoomState => ({
+  ...initialRoomState,
+  members: ids.map((user_id) => ({ user_id, last_read_version: 0, unread: 0 })),
+});
 const secondsAgo = (s: number) => new Date(now.getTime() - s * 1000);
 
 describe('chat rate limit: 60 messages per user per project per minute', () => {
   const sixtyIn = (firstSecondsAgo: number) => Array.from({ length: 60 }, (_, i) => posted(2, secondsAgo(firstSecondsAgo - i * 0.5), i));
 
   it('the 60th message within a minute is accepted', () => {
-    given(sixtyIn(40).slice(1)).when(post('sixtieth')).then([expect.objectContaining({ type: 'MessagePosted' })]);
+    given(sixtyIn(40).slice(1))
+      .when(post('sixtieth'))
+      .then([expect.objectContaining({ type: 'MessagePosted' })]);
   });
 
   it('the 61st is refused with the time until the oldest leaves the window', () => {
@@ -96,15 +110,23 @@ describe('chat rate limit: 60 messages per user per project per minute', () => {
   });
 
   it('posts older than a minute and posts by others do not count', () => {
-    given(sixtyIn(90)).when(post('fine')).then([expect.objectContaining({ type: 'MessagePosted' })]);
-    given(Array.from({ length: 60 }, (_, i) => posted(1, secondsAgo(10), i))).when(post('fine')).then([expect.objectContaining({ type: 'MessagePosted' })]);
+    given(sixtyIn(90))
+      .when(post('fine'))
+      .then([expect.objectContaining({ type: 'MessagePosted' })]);
+    given(Array.from({ length: 60 }, (_, i) => posted(1, secondsAgo(10), i)))
+      .when(post('fine'))
+      .then([expect.objectContaining({ type: 'MessagePosted' })]);
   });
 });
 
 describe('chat unread counts', () => {
   it('a message gives every other member one more unread, the author none', () => {
-    given([], members(1, 2, 3)).when(post('hi')).then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 1), unread(3, 1)]);
-    given([unread(1, 4)], members(1, 2)).when(post('hi')).then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 5)]);
+    given([], members(1, 2, 3))
+      .when(post('hi'))
+      .then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 1), unread(3, 1)]);
+    given([unread(1, 4)], members(1, 2))
+      .when(post('hi'))
+      .then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 5)]);
   });
 
   const mark = (version: number, unreadAfter: number): MarkRead => ({
@@ -113,20 +135,36 @@ describe('chat unread counts', () => {
   });
   const marked = (version: number): ChatRoomEvent => ({
     type: 'ReadMarked',
-    data: { project_id: 1, user_id: 1, last_read_id: 'm_0195f6a0-0000-7000-8000-000000000009', last_read_version: version, marked_at: now.toISOString() },
+    data: {
+      project_id: 1,
+      user_id: 1,
+      last_read_id: 'm_0195f6a0-0000-7000-8000-000000000009',
+      last_read_version: version,
+      marked_at: now.toISOString(),
+    },
   });
 
   it('marking read moves the mark forward and resets the count to what is after it', () => {
-    given([unread(1, 3)], members(1, 2)).when(mark(7, 0)).then([marked(7), unread(1, 0)]);
-    given([unread(1, 3)], members(1, 2)).when(mark(5, 1)).then([marked(5), unread(1, 1)]);
+    given([unread(1, 3)], members(1, 2))
+      .when(mark(7, 0))
+      .then([marked(7), unread(1, 0)]);
+    given([unread(1, 3)], members(1, 2))
+      .when(mark(5, 1))
+      .then([marked(5), unread(1, 1)]);
   });
 
   it('a mark at or behind the current one changes nothing (another tab lagging behind)', () => {
-    given([marked(7), unread(1, 0)], members(1, 2)).when(mark(7, 0)).then([]);
-    given([marked(7), unread(1, 2)], members(1, 2)).when(mark(4, 5)).then([]);
+    given([marked(7), unread(1, 0)], members(1, 2))
+      .when(mark(7, 0))
+      .then([]);
+    given([marked(7), unread(1, 2)], members(1, 2))
+      .when(mark(4, 5))
+      .then([]);
   });
 
   it('a mark that does not change the count records the mark only', () => {
-    given([], members(1, 2)).when(mark(3, 0)).then([marked(3)]);
+    given([], members(1, 2))
+      .when(mark(3, 0))
+      .then([marked(3)]);
   });
 });

@@ -147,7 +147,13 @@ export class MessagesController {
       events.map((e): NewEvent => {
         switch (e.type) {
           case 'MessagePosted':
-            return { id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: { event: 'chat:new_message', payload: toChatMessage(e) } };
+            return {
+              id: randomUUID(),
+              type: e.type,
+              data: e.data,
+              projectId,
+              broadcast: { event: 'chat:new_message', payload: toChatMessage(e) },
+            };
           case 'ReadMarked':
             return { id: randomUUID(), type: e.type, data: e.data, projectId: null, userId: e.data.user_id, broadcast: null };
           case 'UnreadCountChanged':

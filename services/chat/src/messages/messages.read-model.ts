@@ -75,10 +75,11 @@ export async function unreadCount(client: PoolClient, projectId: number, userId:
 /** When the user posted in the project since `since`, oldest first (the rate limit's window). */
 export async function recentPostTimes(client: PoolClient, projectId: number, userId: number, since: Date): Promise<string[]> {
   const { rows } = await client.query<{ posted_at: Date }>(
-    prepared(
-      'SELECT posted_at FROM chat.messages WHERE project_id = $1 AND user_id = $2 AND posted_at > $3 ORDER BY posted_at',
-      [projectId, userId, since],
-    ),
+    prepared('SELECT posted_at FROM chat.messages WHERE project_id = $1 AND user_id = $2 AND posted_at > $3 ORDER BY posted_at', [
+      projectId,
+      userId,
+      since,
+    ]),
   );
   return rows.map((r) => r.posted_at.toISOString());
 }

@@ -35,11 +35,19 @@ export function evolve(state: ChatRoomState, event: ChatRoomEvent): ChatRoomStat
   switch (event.type) {
     case 'MessagePosted': {
       const d = event.data;
-      return { ...state, version, recentPosts: { ...state.recentPosts, [d.user_id]: [...(state.recentPosts[d.user_id] ?? []), d.posted_at] } };
+      return {
+        ...state,
+        version,
+        recentPosts: { ...state.recentPosts, [d.user_id]: [...(state.recentPosts[d.user_id] ?? []), d.posted_at] },
+      };
     }
     case 'ReadMarked': {
       const d = event.data;
-      return { ...state, version, members: upsertMember(state.members, d.user_id, (m) => ({ ...m, last_read_version: d.last_read_version })) };
+      return {
+        ...state,
+        version,
+        members: upsertMember(state.members, d.user_id, (m) => ({ ...m, last_read_version: d.last_read_version })),
+      };
     }
     case 'UnreadCountChanged': {
       const d = event.data;

@@ -1,10 +1,18 @@
 import { Controller, Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { commandRequest, ConnectionClosedNotice, projectClientEvents, subjects, TypingPayload, type EphemeralMessage, type ReplyEnvelope, type TypingReply } from '@siteflow/contracts';
+import {
+  commandRequest,
+  ConnectionClosedNotice,
+  projectClientEvents,
+  subjects,
+  TypingPayload,
+  type EphemeralMessage,
+  type ReplyEnvelope,
+  type TypingReply,
+} from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import type { Subscription } from '@nats-io/transport-node';
 import { endTyping, endTypingOfConnection, renewTyping, sweepExpiredTyping, type TypingState } from './typing.read-model.js';
-
 
 const TypingRequest = commandRequest(TypingPayload);
 

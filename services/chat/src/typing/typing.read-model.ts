@@ -4,7 +4,12 @@ import { CHAT_TYPING_TTL_MS } from '@siteflow/contracts';
 export type TypingState = { project_id: number; user_id: number; username: string; connection_id: string };
 
 type Row = { project_id: string; user_id: string; username: string; connection_id: string };
-const toState = (r: Row): TypingState => ({ project_id: Number(r.project_id), user_id: Number(r.user_id), username: r.username, connection_id: r.connection_id });
+const toState = (r: Row): TypingState => ({
+  project_id: Number(r.project_id),
+  user_id: Number(r.user_id),
+  username: r.username,
+  connection_id: r.connection_id,
+});
 
 /** Starts or renews a typing state; expiry uses the database clock, the one clock all instances share. */
 export async function renewTyping(pool: Pool, s: TypingState): Promise<void> {

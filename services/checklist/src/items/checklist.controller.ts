@@ -58,7 +58,13 @@ export class ChecklistController {
       const ctx = await this.members.require(asked);
       const { items, progress } = await runChecklistCommand(this.kit, ctx.project_id, {
         type: 'AddItem',
-        data: { projectId: ctx.project_id, title: payload.title, description: payload.description ?? null, orderIndex: payload.order_index, actor: ctx },
+        data: {
+          projectId: ctx.project_id,
+          title: payload.title,
+          description: payload.description ?? null,
+          orderIndex: payload.order_index,
+          actor: ctx,
+        },
       });
       return { items, progress };
     });

@@ -59,7 +59,15 @@ export async function saveChecklist(
   const old = new Map(before.map((i) => [i.id, i]));
   const changed = after.filter((i) => {
     const o = old.get(i.id);
-    return !o || o.title !== i.title || o.description !== i.description || o.order_index !== i.order_index || o.checked !== i.checked || o.checked_by !== i.checked_by || o.checked_at !== i.checked_at;
+    return (
+      !o ||
+      o.title !== i.title ||
+      o.description !== i.description ||
+      o.order_index !== i.order_index ||
+      o.checked !== i.checked ||
+      o.checked_by !== i.checked_by ||
+      o.checked_at !== i.checked_at
+    );
   });
   const kept = new Set(after.map((i) => i.id));
   const removed = before.filter((i) => !kept.has(i.id)).map((i) => i.id);

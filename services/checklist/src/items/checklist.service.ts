@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { computeProgress, type Broadcast, type ChecklistItem, type Progress } from '@siteflow/contracts';
 import { isConcurrencyError, type EventStoreTx, type NewEvent } from '@siteflow/eventstore';
 import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
-import { checklistStreamId, DEFAULT_TEMPLATE, evolve, initialChecklistState, type ChecklistEvent, type ChecklistState } from './checklist.js';
+import {
+  checklistStreamId,
+  DEFAULT_TEMPLATE,
+  evolve,
+  initialChecklistState,
+  type ChecklistEvent,
+  type ChecklistState,
+} from './checklist.js';
 import { loadItems, saveChecklist } from './checklist.read-model.js';
 import { decide, type ChecklistCommand } from './decide.js';
 import { SerialByKey } from '@siteflow/servicekit';
@@ -58,7 +65,10 @@ async function applyCommand(tx: EventStoreTx, projectId: number, command: Checkl
 
 /** The checklist a project without one gets on its first command (nothing is written). */
 export function templatePreview(projectId: number): { items: ChecklistItem[]; progress: Progress } {
-  const events = decide({ type: 'CreateChecklist', data: { projectId, template: DEFAULT_TEMPLATE, now: new Date() } }, initialChecklistState);
+  const events = decide(
+    { type: 'CreateChecklist', data: { projectId, template: DEFAULT_TEMPLATE, now: new Date() } },
+    initialChecklistState,
+  );
   const state = events.reduce(evolve, initialChecklistState);
   const items = state.status === 'created' ? state.items : [];
   return { items, progress: computeProgress(0, items.length) };
@@ -68,7 +78,10 @@ export function templatePreview(projectId: number): { items: ChecklistItem[]; pr
 export async function ensureChecklist(kit: ServiceKit, projectId: number): Promise<void> {
   if ((await kit.store.streamVersion(checklistStreamId(projectId))) > 0) return;
   try {
-    await runChecklistCommand(kit, projectId, { type: 'CreateChecklist', data: { projectId, template: DEFAULT_TEMPLATE, now: new Date() } });
+    await runChecklistCommand(kit, projectId, {
+      type: 'CreateChecklist',
+      data: { projectId, template: DEFAULT_TEMPLATE, now: new Date() },
+    });
   } catch (e) {
     // Another instance created it between our look and our append: that is the outcome we wanted.
     if (!isConcurrencyError(e)) throw e;

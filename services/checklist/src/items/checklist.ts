@@ -48,7 +48,15 @@ export function evolve(state: ChecklistState, event: ChecklistEvent): ChecklistS
     case 'ChecklistCreated':
       return {
         status: 'created',
-        items: event.data.items.map((i, order_index) => ({ id: i.item_id, title: i.title, description: i.description, order_index, checked: false, checked_by: null, checked_at: null })),
+        items: event.data.items.map((i, order_index) => ({
+          id: i.item_id,
+          title: i.title,
+          description: i.description,
+          order_index,
+          checked: false,
+          checked_by: null,
+          checked_at: null,
+        })),
       };
     case 'ProgressChanged':
       return state;
@@ -63,13 +71,23 @@ function evolveItems(items: ChecklistItem[], event: Exclude<ChecklistEvent, Chec
     case 'ItemToggled': {
       const d = event.data;
       return items.map((i) =>
-        i.id === d.item_id ? { ...i, checked: d.checked, checked_by: d.checked ? d.user_id : null, checked_at: d.checked ? d.toggled_at : null } : i,
+        i.id === d.item_id
+          ? { ...i, checked: d.checked, checked_by: d.checked ? d.user_id : null, checked_at: d.checked ? d.toggled_at : null }
+          : i,
       );
     }
     case 'ItemAdded': {
       const d = event.data;
       const next = [...items];
-      next.splice(d.order_index, 0, { id: d.item_id, title: d.title, description: d.description, order_index: d.order_index, checked: false, checked_by: null, checked_at: null });
+      next.splice(d.order_index, 0, {
+        id: d.item_id,
+        title: d.title,
+        description: d.description,
+        order_index: d.order_index,
+        checked: false,
+        checked_by: null,
+        checked_at: null,
+      });
       return renumber(next);
     }
     case 'ItemEdited': {
@@ -89,4 +107,5 @@ function evolveItems(items: ChecklistItem[], event: Exclude<ChecklistEvent, Chec
   }
 }
 
-const renumber = (items: ChecklistItem[]): ChecklistItem[] => items.map((i, order_index) => (i.order_index === order_index ? i : { ...i, order_index }));
+const renumber = (items: ChecklistItem[]): ChecklistItem[] =>
+  items.map((i, order_index) => (i.order_index === order_index ? i : { ...i, order_index }));

@@ -3,10 +3,19 @@ import { evolve, type ChecklistEvent, type ChecklistState } from './checklist.js
 
 type Actor = { user_id: number; username: string; role: Role };
 
-export type CreateChecklist = { type: 'CreateChecklist'; data: { projectId: number; template: ReadonlyArray<{ title: string; description: string | null }>; now: Date } };
+export type CreateChecklist = {
+  type: 'CreateChecklist';
+  data: { projectId: number; template: ReadonlyArray<{ title: string; description: string | null }>; now: Date };
+};
 export type ToggleItem = { type: 'ToggleItem'; data: { projectId: number; itemId: number; checked: boolean; actor: Actor; now: Date } };
-export type AddItem = { type: 'AddItem'; data: { projectId: number; title: string; description: string | null; orderIndex: number | undefined; actor: Actor } };
-export type EditItem = { type: 'EditItem'; data: { projectId: number; itemId: number; title: string | undefined; description: string | null | undefined; actor: Actor } };
+export type AddItem = {
+  type: 'AddItem';
+  data: { projectId: number; title: string; description: string | null; orderIndex: number | undefined; actor: Actor };
+};
+export type EditItem = {
+  type: 'EditItem';
+  data: { projectId: number; itemId: number; title: string | undefined; description: string | null | undefined; actor: Actor };
+};
 export type ReorderItems = { type: 'ReorderItems'; data: { projectId: number; itemIds: number[]; actor: Actor } };
 export type RemoveItem = { type: 'RemoveItem'; data: { projectId: number; itemId: number; actor: Actor } };
 export type ChecklistCommand = CreateChecklist | ToggleItem | AddItem | EditItem | ReorderItems | RemoveItem;
@@ -42,17 +51,31 @@ export function decide(command: ChecklistCommand, state: ChecklistState): Checkl
       // Setting what is already set is acknowledged without an event (nothing happened).
       if (item.checked === checked) return [];
       return withProgress(state, projectId, [
-        { type: 'ItemToggled', data: { project_id: projectId, item_id: itemId, checked, user_id: actor.user_id, username: actor.username, toggled_at: now.toISOString() } },
+        {
+          type: 'ItemToggled',
+          data: {
+            project_id: projectId,
+            item_id: itemId,
+            checked,
+            user_id: actor.user_id,
+            username: actor.username,
+            toggled_at: now.toISOString(),
+          },
+        },
       ]);
     }
     case 'AddItem': {
       const { projectId, title, description, orderIndex, actor } = command.data;
       requireAdmin(actor);
-      if (items.length >= CHECKLIST_MAX_ITEMS) throw new AppError('invalid_payload', `a checklist holds at most ${CHECKLIST_MAX_ITEMS} items`);
+      if (items.length >= CHECKLIST_MAX_ITEMS)
+        throw new AppError('invalid_payload', `a checklist holds at most ${CHECKLIST_MAX_ITEMS} items`);
       const itemId = items.reduce((max, i) => Math.max(max, i.id), 0) + 1;
       const order = Math.min(orderIndex ?? items.length, items.length);
       return withProgress(state, projectId, [
-        { type: 'ItemAdded', data: { project_id: projectId, item_id: itemId, title, description, order_index: order, added_by: actor.user_id } },
+        {
+          type: 'ItemAdded',
+          data: { project_id: projectId, item_id: itemId, title, description, order_index: order, added_by: actor.user_id },
+        },
       ]);
     }
     case 'EditItem': {
@@ -77,7 +100,9 @@ export function decide(command: ChecklistCommand, state: ChecklistState): Checkl
       const { projectId, itemId, actor } = command.data;
       requireAdmin(actor);
       findItem(items, itemId);
-      return withProgress(state, projectId, [{ type: 'ItemRemoved', data: { project_id: projectId, item_id: itemId, removed_by: actor.user_id } }]);
+      return withProgress(state, projectId, [
+        { type: 'ItemRemoved', data: { project_id: projectId, item_id: itemId, removed_by: actor.user_id } },
+      ]);
     }
     default: {
       const unknown: never = command;

@@ -4,7 +4,15 @@ import type { LockActor } from '../locks/decide.js';
 
 export type CreateDocument = {
   type: 'CreateDocument';
-  data: { documentId: number; projectId: number; documentType: DocumentType; title: string; content: string; createdBy: number | null; now: Date };
+  data: {
+    documentId: number;
+    projectId: number;
+    documentType: DocumentType;
+    title: string;
+    content: string;
+    createdBy: number | null;
+    now: Date;
+  };
 };
 export type SaveDocument = {
   type: 'SaveDocument';
@@ -13,7 +21,11 @@ export type SaveDocument = {
 export type DocumentCommand = CreateDocument | SaveDocument;
 
 /** Only the live holding connection may write; a lapsed lock is no lock. */
-export function assertLockHolder(state: DocumentState, actor: LockActor, now: Date): asserts state is Extract<DocumentState, { status: 'exists' }> {
+export function assertLockHolder(
+  state: DocumentState,
+  actor: LockActor,
+  now: Date,
+): asserts state is Extract<DocumentState, { status: 'exists' }> {
   if (state.status === 'absent') throw new AppError('not_found', 'no such document');
   const lock = state.lock;
   if (!lock || isLapsed(lock, now) || lock.connectionId !== actor.connectionId) {
@@ -52,7 +64,8 @@ export function decideDocument(command: DocumentCommand, state: DocumentState): 
     case 'CreateDocument': {
       if (state.status === 'exists') throw new AppError('already_exists', `document ${command.data.documentId} already exists`);
       const d = command.data;
-      if (utf8Bytes(d.content) > DOCUMENT_MAX_BYTES) throw new AppError('payload_too_large', `content is larger than ${DOCUMENT_MAX_BYTES} bytes`);
+      if (utf8Bytes(d.content) > DOCUMENT_MAX_BYTES)
+        throw new AppError('payload_too_large', `content is larger than ${DOCUMENT_MAX_BYTES} bytes`);
       return [
         {
           type: 'DocumentCreated',
@@ -73,15 +86,23 @@ export function decideDocument(command: DocumentCommand, state: DocumentState): 
       assertLockHolder(state, actor, now);
       const bytes = utf8Bytes(content);
       if (bytes > DOCUMENT_MAX_BYTES) {
-        throw new AppError('payload_too_large', `content is ${bytes} bytes; a document holds at most ${DOCUMENT_MAX_BYTES} bytes (512 KiB)`, {
-          size: bytes,
-          max: DOCUMENT_MAX_BYTES,
-        });
+        throw new AppError(
+          'payload_too_large',
+          `content is ${bytes} bytes; a document holds at most ${DOCUMENT_MAX_BYTES} bytes (512 KiB)`,
+          {
+            size: bytes,
+            max: DOCUMENT_MAX_BYTES,
+          },
+        );
       }
       if (baseVersion !== state.version) {
-        throw new AppError('version_conflict', `this save is based on version ${baseVersion}, but the document is at version ${state.version}`, {
-          current_version: state.version,
-        });
+        throw new AppError(
+          'version_conflict',
+          `this save is based on version ${baseVersion}, but the document is at version ${state.version}`,
+          {
+            current_version: state.version,
+          },
+        );
       }
       // An auto-save of unchanged text is no new version, but it shows the holder is still there.
       if (auto && content === state.content) {

@@ -5,8 +5,10 @@ import { evolve, initialDocumentState, type DocumentEvent, type DocumentState } 
 import { at, bobTab1, bobTab2, carol, created, given, iso, lockedBy, policy } from '../test-fixtures/given.js';
 import type { LockActor } from '../locks/decide.js';
 
-const save = (actor: LockActor, content: string, baseVersion: number, ms = 10_000, auto = false) => (s: DocumentState) =>
-  decideDocument({ type: 'SaveDocument', data: { actor, content, baseVersion, auto, now: at(ms), policy } }, s);
+const save =
+  (actor: LockActor, content: string, baseVersion: number, ms = 10_000, auto = false) =>
+  (s: DocumentState) =>
+    decideDocument({ type: 'SaveDocument', data: { actor, content, baseVersion, auto, now: at(ms), policy } }, s);
 const saved = (version: number, content: string, ms = 10_000, auto = false): DocumentEvent => ({
   type: 'DocumentSaved',
   data: {
@@ -30,7 +32,18 @@ describe('document decider', () => {
     given([])
       .when((s) =>
         decideDocument(
-          { type: 'CreateDocument', data: { documentId: 5, projectId: 1, documentType: 'timeline', title: 'Timeline', content: '# Timeline\n', createdBy: null, now: at(0) } },
+          {
+            type: 'CreateDocument',
+            data: {
+              documentId: 5,
+              projectId: 1,
+              documentType: 'timeline',
+              title: 'Timeline',
+              content: '# Timeline\n',
+              createdBy: null,
+              now: at(0),
+            },
+          },
           s,
         ),
       )
@@ -40,24 +53,47 @@ describe('document decider', () => {
 
   it('refuses to create a document twice', () => {
     given([created])
-      .when((s) => decideDocument({ type: 'CreateDocument', data: { documentId: 5, projectId: 1, documentType: 'timeline', title: 'T', content: '', createdBy: null, now: at(0) } }, s))
+      .when((s) =>
+        decideDocument(
+          {
+            type: 'CreateDocument',
+            data: { documentId: 5, projectId: 1, documentType: 'timeline', title: 'T', content: '', createdBy: null, now: at(0) },
+          },
+          s,
+        ),
+      )
       .thenFails('already_exists');
   });
 
   it('a save by the lock holder on the current version is the next version and renews the lease', () => {
-    given([created, lockedBy(bobTab1)]).when(save(bobTab1, '# Timeline\n\nWeek 1', 1)).then([saved(2, '# Timeline\n\nWeek 1')]);
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, '# Timeline\n\nWeek 1', 1))
+      .then([saved(2, '# Timeline\n\nWeek 1')]);
     const after = [created, lockedBy(bobTab1), saved(2, 'x')].reduce(evolve, initialDocumentState);
-    expect(after).toMatchObject({ version: 2, content: 'x', lastEditedBy: 2, lock: { expiresAt: iso(10_000 + policy.leaseMs), idleSince: iso(10_000) } });
+    expect(after).toMatchObject({
+      version: 2,
+      content: 'x',
+      lastEditedBy: 2,
+      lock: { expiresAt: iso(10_000 + policy.leaseMs), idleSince: iso(10_000) },
+    });
   });
 
   it('only the holding connection may save', () => {
-    given([created]).when(save(bobTab1, 'x', 1)).thenFails('not_lock_holder');
-    given([created, lockedBy(bobTab1)]).when(save(carol, 'x', 1)).thenFails('not_lock_holder', /bob is editing it/);
-    given([created, lockedBy(bobTab1)]).when(save(bobTab2, 'x', 1)).thenFails('not_lock_holder');
+    given([created])
+      .when(save(bobTab1, 'x', 1))
+      .thenFails('not_lock_holder');
+    given([created, lockedBy(bobTab1)])
+      .when(save(carol, 'x', 1))
+      .thenFails('not_lock_holder', /bob is editing it/);
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab2, 'x', 1))
+      .thenFails('not_lock_holder');
   });
 
   it('a save after the lease lapsed is refused, even by the former holder', () => {
-    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'x', 1, policy.leaseMs)).thenFails('not_lock_holder');
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, 'x', 1, policy.leaseMs))
+      .thenFails('not_lock_holder');
   });
 
   it('a save based on an older version is a version_conflict naming the current version', () => {
@@ -71,20 +107,42 @@ describe('document decider', () => {
   });
 
   it('content is bounded by 512 KiB of UTF-8 bytes, not characters', () => {
-    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'a'.repeat(DOCUMENT_MAX_BYTES), 1)).then([saved(2, 'a'.repeat(DOCUMENT_MAX_BYTES))]);
-    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'a'.repeat(DOCUMENT_MAX_BYTES + 1), 1)).thenFails('payload_too_large');
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, 'a'.repeat(DOCUMENT_MAX_BYTES), 1))
+      .then([saved(2, 'a'.repeat(DOCUMENT_MAX_BYTES))]);
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, 'a'.repeat(DOCUMENT_MAX_BYTES + 1), 1))
+      .thenFails('payload_too_large');
     // 'å' is 2 bytes: half the characters already fill the limit.
-    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'å'.repeat(DOCUMENT_MAX_BYTES / 2 + 1), 1)).thenFails('payload_too_large');
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, 'å'.repeat(DOCUMENT_MAX_BYTES / 2 + 1), 1))
+      .thenFails('payload_too_large');
   });
 
   it('an auto-save of unchanged text makes no version but renews the lease', () => {
     given([created, lockedBy(bobTab1)])
       .when(save(bobTab1, '# Timeline\n', 1, 10_000, true))
-      .then([{ type: 'LockRenewed', data: { document_id: 5, project_id: 1, user_id: 2, connection_id: 'c-bob-1', renewed_at: iso(10_000), expires_at: iso(10_000 + policy.leaseMs) } }]);
-    given([created, lockedBy(bobTab1)]).when(save(bobTab1, 'changed', 1, 10_000, true)).then([saved(2, 'changed', 10_000, true)]);
+      .then([
+        {
+          type: 'LockRenewed',
+          data: {
+            document_id: 5,
+            project_id: 1,
+            user_id: 2,
+            connection_id: 'c-bob-1',
+            renewed_at: iso(10_000),
+            expires_at: iso(10_000 + policy.leaseMs),
+          },
+        },
+      ]);
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, 'changed', 1, 10_000, true))
+      .then([saved(2, 'changed', 10_000, true)]);
   });
 
   it('an explicit save of unchanged text is still a version (the user asked for it)', () => {
-    given([created, lockedBy(bobTab1)]).when(save(bobTab1, '# Timeline\n', 1)).then([saved(2, '# Timeline\n')]);
+    given([created, lockedBy(bobTab1)])
+      .when(save(bobTab1, '# Timeline\n', 1))
+      .then([saved(2, '# Timeline\n')]);
   });
 });

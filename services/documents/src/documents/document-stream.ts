@@ -13,7 +13,10 @@ function broadcastOf(e: DocumentEvent): Broadcast | null {
       return null;
     case 'LockAcquired': {
       const d = e.data;
-      return { event: 'document:locked', payload: { document_id: d.document_id, user_id: d.user_id, username: d.username, locked_at: d.locked_at, expires_at: d.expires_at } };
+      return {
+        event: 'document:locked',
+        payload: { document_id: d.document_id, user_id: d.user_id, username: d.username, locked_at: d.locked_at, expires_at: d.expires_at },
+      };
     }
     case 'LockReleased':
       return { event: 'document:unlocked', payload: { document_id: e.data.document_id, user_id: e.data.user_id, reason: e.data.reason } };
@@ -33,7 +36,9 @@ function broadcastOf(e: DocumentEvent): Broadcast | null {
       };
       // The saving editor already has its text (its reply carries the version); a restore changes
       // the text under the restorer too, so it is told as well.
-      return d.restored_from === null ? { event: 'document:updated', payload, exclude_connection_id: d.connection_id } : { event: 'document:updated', payload };
+      return d.restored_from === null
+        ? { event: 'document:updated', payload, exclude_connection_id: d.connection_id }
+        : { event: 'document:updated', payload };
     }
     default: {
       const unknown: never = e;
@@ -49,7 +54,13 @@ export function toNewEvent(e: DocumentEvent): NewEvent {
 }
 
 /** Appends a document's events and projects them, in the caller's transaction (append first). */
-export async function appendDocumentEvents(tx: EventStoreTx, state: DocumentState, streamVersion: number, events: DocumentEvent[], now: Date) {
+export async function appendDocumentEvents(
+  tx: EventStoreTx,
+  state: DocumentState,
+  streamVersion: number,
+  events: DocumentEvent[],
+  now: Date,
+) {
   if (events.length === 0) return { state, streamVersion };
   const streamId = documentStreamId(events[0]!.data.document_id);
   const { nextVersion } = await tx.append(streamId, events.map(toNewEvent), { expectedVersion: streamVersion, now });
@@ -75,10 +86,14 @@ function assertPublishable(kit: ServiceKit, events: DocumentEvent[]): void {
     const { data, broadcast } = toNewEvent(e);
     const size = Buffer.byteLength(JSON.stringify({ data, broadcast }), 'utf8') + ENVELOPE_BYTES;
     if (size > max) {
-      throw new AppError('payload_too_large', `this content is too large to publish (${size} bytes as an event; the message bus takes ${max})`, {
-        size,
-        max,
-      });
+      throw new AppError(
+        'payload_too_large',
+        `this content is too large to publish (${size} bytes as an event; the message bus takes ${max})`,
+        {
+          size,
+          max,
+        },
+      );
     }
   }
 }

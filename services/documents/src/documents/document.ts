@@ -1,5 +1,10 @@
 import type { z } from 'zod';
-import { DocumentType, type DocumentLockAcquired, type DocumentLockReleased, type DocumentType as DocumentTypeName } from '@siteflow/contracts';
+import {
+  DocumentType,
+  type DocumentLockAcquired,
+  type DocumentLockReleased,
+  type DocumentType as DocumentTypeName,
+} from '@siteflow/contracts';
 
 /**
  * One planning document is one event stream: its content versions and its edit lock live together,
@@ -119,7 +124,14 @@ export function evolve(state: DocumentState, event: DocumentEvent): DocumentStat
       const d = event.data;
       return {
         ...state,
-        lock: { userId: d.user_id, username: d.username, connectionId: d.connection_id, lockedAt: d.locked_at, expiresAt: d.expires_at, idleSince: d.locked_at },
+        lock: {
+          userId: d.user_id,
+          username: d.username,
+          connectionId: d.connection_id,
+          lockedAt: d.locked_at,
+          expiresAt: d.expires_at,
+          idleSince: d.locked_at,
+        },
       };
     }
     case 'LockRenewed':

@@ -1,6 +1,14 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { AppError, commandRequest, GetDocumentPayload, projectClientEvents, SavePayload, type DocumentMeta, type ReplyEnvelope } from '@siteflow/contracts';
+import {
+  AppError,
+  commandRequest,
+  GetDocumentPayload,
+  projectClientEvents,
+  SavePayload,
+  type DocumentMeta,
+  type ReplyEnvelope,
+} from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { lockPolicyOf } from '../config.js';
 import { actorOf } from '../locks/locks.controller.js';
@@ -23,13 +31,17 @@ export class DocumentsController {
   /** `document:save`: the lock holder's text becomes a new version; acknowledged means committed. */
   @MessagePattern(projectClientEvents['document:save'].subject)
   save(@Payload() raw: unknown): Promise<ReplyEnvelope<SaveReply>> {
-    return handle(this.kit.logger, 'documents.document.save', SaveRequest, raw, async ({ ctx, payload }) => this.saveAs({ ctx: await this.members.require(ctx), payload }, false));
+    return handle(this.kit.logger, 'documents.document.save', SaveRequest, raw, async ({ ctx, payload }) =>
+      this.saveAs({ ctx: await this.members.require(ctx), payload }, false),
+    );
   }
 
   /** `document:auto_save`: as a save, but unchanged text makes no new version (it still renews the lease). */
   @MessagePattern(projectClientEvents['document:auto_save'].subject)
   autoSave(@Payload() raw: unknown): Promise<ReplyEnvelope<SaveReply>> {
-    return handle(this.kit.logger, 'documents.document.auto_save', SaveRequest, raw, async ({ ctx, payload }) => this.saveAs({ ctx: await this.members.require(ctx), payload }, true));
+    return handle(this.kit.logger, 'documents.document.auto_save', SaveRequest, raw, async ({ ctx, payload }) =>
+      this.saveAs({ ctx: await this.members.require(ctx), payload }, true),
+    );
   }
 
   /** `document:get`: one document with its content (the join snapshot carries metadata only). */
@@ -40,7 +52,8 @@ export class DocumentsController {
       const client = await this.kit.pool.connect();
       try {
         const doc = await getDocument(client, payload.document_id);
-        if (!doc || doc.project_id !== ctx.project_id) throw new AppError('not_found', `document ${payload.document_id} does not exist in this project`);
+        if (!doc || doc.project_id !== ctx.project_id)
+          throw new AppError('not_found', `document ${payload.document_id} does not exist in this project`);
         return doc;
       } finally {
         client.release();
@@ -48,15 +61,30 @@ export class DocumentsController {
     });
   }
 
-  private async saveAs(input: { ctx: Parameters<typeof actorOf>[0]; payload: { document_id: number; content: string; base_version: number } }, auto: boolean): Promise<SaveReply> {
+  private async saveAs(
+    input: { ctx: Parameters<typeof actorOf>[0]; payload: { document_id: number; content: string; base_version: number } },
+    auto: boolean,
+  ): Promise<SaveReply> {
     const { ctx, payload } = input;
     const policy = lockPolicyOf(this.kit);
     return runDocumentCommand(
       this.kit,
       payload.document_id,
       ctx.project_id,
-      (s, now) => decideDocument({ type: 'SaveDocument', data: { actor: actorOf(ctx), content: payload.content, baseVersion: payload.base_version, auto, now, policy } }, s),
-      ({ events, state }) => ({ document_id: state.documentId, version: state.version, saved: events.some((e) => e.type === 'DocumentSaved'), updated_at: state.updatedAt }),
+      (s, now) =>
+        decideDocument(
+          {
+            type: 'SaveDocument',
+            data: { actor: actorOf(ctx), content: payload.content, baseVersion: payload.base_version, auto, now, policy },
+          },
+          s,
+        ),
+      ({ events, state }) => ({
+        document_id: state.documentId,
+        version: state.version,
+        saved: events.some((e) => e.type === 'DocumentSaved'),
+        updated_at: state.updatedAt,
+      }),
     );
   }
 }

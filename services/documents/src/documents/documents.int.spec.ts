@@ -38,24 +38,49 @@ describe('documents: saves, versions, leases', () => {
     expect((await push(bob.channel, 'document:start_editing', { document_id: 5 })).status).toBe('ok');
 
     const foreign = await push(carol.channel, 'document:save', { document_id: 5, content: 'carol was here', base_version: 1 });
-    expect(foreign).toMatchObject({ status: 'error', response: { code: 'not_lock_holder', reason: expect.stringContaining('bob is editing it') } });
+    expect(foreign).toMatchObject({
+      status: 'error',
+      response: { code: 'not_lock_holder', reason: expect.stringContaining('bob is editing it') },
+    });
 
     const updated = nextEvent(carol.channel, 'document:updated', (p: { version: number }) => p.version === 2);
     const v2 = await push(bob.channel, 'document:save', { document_id: 5, content: '# Timeline\n\nWeek 1: kickoff', base_version: 1 });
     expect(v2).toMatchObject({ status: 'ok', response: { document_id: 5, version: 2, saved: true } });
-    expect(await updated).toMatchObject({ document_id: 5, version: 2, updated_by: 'bob', updated_by_id: bob.user.id, content: '# Timeline\n\nWeek 1: kickoff' });
+    expect(await updated).toMatchObject({
+      document_id: 5,
+      version: 2,
+      updated_by: 'bob',
+      updated_by_id: bob.user.id,
+      content: '# Timeline\n\nWeek 1: kickoff',
+    });
 
     const stale = await push(bob.channel, 'document:save', { document_id: 5, content: 'based on v1', base_version: 1 });
     expect(stale).toMatchObject({ status: 'error', response: { code: 'version_conflict', details: { current_version: 2 } } });
 
-    const same = await push(bob.channel, 'document:auto_save', { document_id: 5, content: '# Timeline\n\nWeek 1: kickoff', base_version: 2 });
+    const same = await push(bob.channel, 'document:auto_save', {
+      document_id: 5,
+      content: '# Timeline\n\nWeek 1: kickoff',
+      base_version: 2,
+    });
     expect(same).toMatchObject({ status: 'ok', response: { version: 2, saved: false } });
-    const v3 = await push(bob.channel, 'document:auto_save', { document_id: 5, content: '# Timeline\n\nWeek 1: kickoff\nWeek 2: design', base_version: 2 });
+    const v3 = await push(bob.channel, 'document:auto_save', {
+      document_id: 5,
+      content: '# Timeline\n\nWeek 1: kickoff\nWeek 2: design',
+      base_version: 2,
+    });
     expect(v3).toMatchObject({ status: 'ok', response: { version: 3, saved: true } });
 
-    const tooBig = await push(bob.channel, 'document:save', { document_id: 5, content: 'a'.repeat(DOCUMENT_MAX_BYTES + 1), base_version: 3 });
+    const tooBig = await push(bob.channel, 'document:save', {
+      document_id: 5,
+      content: 'a'.repeat(DOCUMENT_MAX_BYTES + 1),
+      base_version: 3,
+    });
     expect(tooBig).toMatchObject({ status: 'error', response: { code: 'payload_too_large' } });
-    const tooManyBytes = await push(bob.channel, 'document:save', { document_id: 5, content: 'å'.repeat(DOCUMENT_MAX_BYTES / 2 + 1), base_version: 3 });
+    const tooManyBytes = await push(bob.channel, 'document:save', {
+      document_id: 5,
+      content: 'å'.repeat(DOCUMENT_MAX_BYTES / 2 + 1),
+      base_version: 3,
+    });
     expect(tooManyBytes).toMatchObject({ status: 'error', response: { code: 'payload_too_large' } });
 
     const history = await push(carol.channel, 'document:history', { document_id: 5 });
@@ -69,9 +94,13 @@ describe('documents: saves, versions, leases', () => {
     expect(page.response).toMatchObject({ versions: [{ version: 2 }], has_more: true });
     const v1 = await push(carol.channel, 'document:get_version', { document_id: 5, version: 1 });
     expect(v1.response).toMatchObject({ version: 1, content: expect.stringContaining('# Timeline') });
-    expect((await push(carol.channel, 'document:get_version', { document_id: 5, version: 42 })).response).toMatchObject({ code: 'not_found' });
+    expect((await push(carol.channel, 'document:get_version', { document_id: 5, version: 42 })).response).toMatchObject({
+      code: 'not_found',
+    });
 
-    expect((await push(carol.channel, 'document:restore', { document_id: 5, version: 1 })).response).toMatchObject({ code: 'not_lock_holder' });
+    expect((await push(carol.channel, 'document:restore', { document_id: 5, version: 1 })).response).toMatchObject({
+      code: 'not_lock_holder',
+    });
     const restoredSeen = nextEvent(carol.channel, 'document:updated', (p: { version: number }) => p.version === 4);
     const restored = await push(bob.channel, 'document:restore', { document_id: 5, version: 1 });
     expect(restored).toMatchObject({ status: 'ok', response: { version: 4, restored_from: 1, content: v1.response.content } });
@@ -79,7 +108,10 @@ describe('documents: saves, versions, leases', () => {
     const current = await push(carol.channel, 'document:get', { document_id: 5 });
     expect(current.response).toMatchObject({ version: 4, content: v1.response.content, last_edited_by: bob.user.id });
     // Nothing was overwritten: every version is still there.
-    const stored = await query<{ version: number }>('SELECT version FROM documents.document_versions WHERE document_id = 5 ORDER BY version', []);
+    const stored = await query<{ version: number }>(
+      'SELECT version FROM documents.document_versions WHERE document_id = 5 ORDER BY version',
+      [],
+    );
     expect(stored.map((r) => r.version)).toEqual([1, 2, 3, 4]);
 
     // Escapes double in JSON, and the content travels twice in its event (data and broadcast). On a
@@ -90,7 +122,10 @@ describe('documents: saves, versions, leases', () => {
     const eventBytes = 2 * JSON.stringify(quotes).length;
     const big = await push(bob.channel, 'document:save', { document_id: 5, content: quotes, base_version: 4 });
     if (eventBytes > stack().nats.info!.max_payload) {
-      expect(big).toMatchObject({ status: 'error', response: { code: 'payload_too_large', reason: expect.stringContaining('too large to publish') } });
+      expect(big).toMatchObject({
+        status: 'error',
+        response: { code: 'payload_too_large', reason: expect.stringContaining('too large to publish') },
+      });
       expect((await push(carol.channel, 'document:get', { document_id: 5 })).response).toMatchObject({ version: 4 });
     } else {
       expect(big).toMatchObject({ status: 'ok', response: { version: 5, saved: true } });
@@ -124,7 +159,10 @@ describe('documents: saves, versions, leases', () => {
     const cap = Date.parse(acquired.response.locked_at) + IDLE_CAP_MS;
     const unlocked = nextEvent(bob.channel, 'document:unlocked', (p: { document_id: number }) => p.document_id === 7, IDLE_CAP_MS * 3);
     let lapsed = false;
-    void unlocked.then(() => (lapsed = true), () => undefined);
+    void unlocked.then(
+      () => (lapsed = true),
+      () => undefined,
+    );
     while (!lapsed) {
       const hb = await push(bob.channel, 'document:heartbeat', { document_id: 7 });
       if (hb.status !== 'ok') break;
@@ -203,14 +241,34 @@ describe('documents: saves, versions, leases', () => {
       { user_id: 2, username: 'bob', role: 'customer' as const, avatar_url: '/avatars/bob.svg' },
     ];
     const ctx = (user_id: number, username: string, role: 'admin' | 'customer') => ({
-      user_id, username, role, avatar_url: `/avatars/${username}.svg`, connection_id: 'tool', project_id: 2,
+      user_id,
+      username,
+      role,
+      avatar_url: `/avatars/${username}.svg`,
+      connection_id: 'tool',
+      project_id: 2,
     });
     const payload = { project_id: 2, name: 'Second project', members };
-    const refused = await requestService(stack().nats, 'documents.project.create', { ctx: ctx(2, 'bob', 'customer'), payload }, { timeoutMs: 5000 });
+    const refused = await requestService(
+      stack().nats,
+      'documents.project.create',
+      { ctx: ctx(2, 'bob', 'customer'), payload },
+      { timeoutMs: 5000 },
+    );
     expect(refused).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-    const created = await requestService(stack().nats, 'documents.project.create', { ctx: ctx(1, 'alice', 'admin'), payload }, { timeoutMs: 5000 });
+    const created = await requestService(
+      stack().nats,
+      'documents.project.create',
+      { ctx: ctx(1, 'alice', 'admin'), payload },
+      { timeoutMs: 5000 },
+    );
     expect(created).toMatchObject({ ok: true, data: { project: { id: 2, name: 'Second project', status: 'planning' } } });
-    const twice = await requestService(stack().nats, 'documents.project.create', { ctx: ctx(1, 'alice', 'admin'), payload }, { timeoutMs: 5000 });
+    const twice = await requestService(
+      stack().nats,
+      'documents.project.create',
+      { ctx: ctx(1, 'alice', 'admin'), payload },
+      { timeoutMs: 5000 },
+    );
     expect(twice).toMatchObject({ ok: false, error: { code: 'already_exists' } });
 
     const { token } = await stack().devLogin('bob');

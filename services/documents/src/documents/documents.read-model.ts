@@ -52,7 +52,13 @@ function toMeta(r: Row): DocumentMeta {
     last_edited_by: num(r.last_edited_by),
     created_at: r.created_at.toISOString(),
     updated_at: r.updated_at.toISOString(),
-    lock: lock && { user_id: lock.userId, username: lock.username, connection_id: lock.connectionId, locked_at: lock.lockedAt, expires_at: lock.expiresAt },
+    lock: lock && {
+      user_id: lock.userId,
+      username: lock.username,
+      connection_id: lock.connectionId,
+      locked_at: lock.lockedAt,
+      expires_at: lock.expiresAt,
+    },
   };
 }
 
@@ -64,7 +70,9 @@ export async function loadDocumentForUpdate(
   client: PoolClient,
   documentId: number,
 ): Promise<{ state: Extract<DocumentState, { status: 'exists' }>; streamVersion: number } | null> {
-  const { rows } = await client.query<Row>(prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1 FOR UPDATE`, [documentId]));
+  const { rows } = await client.query<Row>(
+    prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1 FOR UPDATE`, [documentId]),
+  );
   const r = rows[0];
   if (!r) return null;
   return {
@@ -128,8 +136,28 @@ export async function insertVersion(client: PoolClient, e: DocumentCreated | Doc
   const d = e.data;
   const row =
     e.type === 'DocumentCreated'
-      ? [e.data.document_id, 1, e.data.content, Buffer.byteLength(e.data.content, 'utf8'), e.data.created_by, null, e.data.created_at, false, null]
-      : [d.document_id, e.data.version, e.data.content, e.data.size, e.data.saved_by, e.data.saved_by_name, e.data.saved_at, e.data.auto, e.data.restored_from];
+      ? [
+          e.data.document_id,
+          1,
+          e.data.content,
+          Buffer.byteLength(e.data.content, 'utf8'),
+          e.data.created_by,
+          null,
+          e.data.created_at,
+          false,
+          null,
+        ]
+      : [
+          d.document_id,
+          e.data.version,
+          e.data.content,
+          e.data.size,
+          e.data.saved_by,
+          e.data.saved_by_name,
+          e.data.saved_at,
+          e.data.auto,
+          e.data.restored_from,
+        ];
   await client.query(
     prepared(
       `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
@@ -140,12 +168,16 @@ export async function insertVersion(client: PoolClient, e: DocumentCreated | Doc
 }
 
 export async function listDocuments(client: PoolClient, projectId: number): Promise<Array<DocumentMeta & { stream_version: number }>> {
-  const { rows } = await client.query<Row>(prepared(`SELECT ${META_COLUMNS} FROM documents.documents WHERE project_id = $1 ORDER BY id`, [projectId]));
+  const { rows } = await client.query<Row>(
+    prepared(`SELECT ${META_COLUMNS} FROM documents.documents WHERE project_id = $1 ORDER BY id`, [projectId]),
+  );
   return rows.map((r) => ({ ...toMeta(r), stream_version: r.stream_version }));
 }
 
 export async function getDocument(client: PoolClient, documentId: number): Promise<(DocumentMeta & { content: string }) | null> {
-  const { rows } = await client.query<Row>(prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]));
+  const { rows } = await client.query<Row>(
+    prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]),
+  );
   const r = rows[0];
   return r ? { ...toMeta(r), content: r.content ?? '' } : null;
 }
@@ -160,7 +192,9 @@ export async function lapsedLocks(client: PoolClient, now: Date, limit: number):
 }
 
 export async function documentsLockedBy(client: PoolClient, connectionId: string): Promise<number[]> {
-  const { rows } = await client.query<{ id: string }>('SELECT id FROM documents.documents WHERE lock_connection_id = $1 ORDER BY id', [connectionId]);
+  const { rows } = await client.query<{ id: string }>('SELECT id FROM documents.documents WHERE lock_connection_id = $1 ORDER BY id', [
+    connectionId,
+  ]);
   return rows.map((r) => Number(r.id));
 }
 
@@ -175,7 +209,9 @@ export async function allocateDocumentId(client: PoolClient): Promise<number> {
 }
 
 export async function documentTypesOf(client: PoolClient, projectId: number): Promise<DocumentType[]> {
-  const { rows } = await client.query<{ document_type: DocumentType }>(prepared('SELECT document_type FROM documents.documents WHERE project_id = $1', [projectId]));
+  const { rows } = await client.query<{ document_type: DocumentType }>(
+    prepared('SELECT document_type FROM documents.documents WHERE project_id = $1', [projectId]),
+  );
   return rows.map((r) => r.document_type);
 }
 

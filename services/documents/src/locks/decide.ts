@@ -21,7 +21,12 @@ function existing(state: DocumentState): Existing {
   return state;
 }
 
-function released(state: Existing, reason: LockReleased['data']['reason'], now: Date, extra: Partial<LockReleased['data']> = {}): LockReleased {
+function released(
+  state: Existing,
+  reason: LockReleased['data']['reason'],
+  now: Date,
+  extra: Partial<LockReleased['data']> = {},
+): LockReleased {
   const lock = state.lock!;
   return {
     type: 'LockReleased',

@@ -5,7 +5,14 @@ import { requestService } from '@siteflow/messaging';
 import { useStack, type Stack } from '@siteflow/testing';
 
 const bob = DEMO_USERS.find((u) => u.username === 'bob')!;
-const ctxOf = (connectionId: string) => ({ user_id: bob.id, username: bob.username, role: bob.role, avatar_url: bob.avatar_url, connection_id: connectionId, project_id: 1 });
+const ctxOf = (connectionId: string) => ({
+  user_id: bob.id,
+  username: bob.username,
+  role: bob.role,
+  avatar_url: bob.avatar_url,
+  connection_id: connectionId,
+  project_id: 1,
+});
 
 async function withDb<T>(stack: Stack, fn: (db: pg.Client) => Promise<T>): Promise<T> {
   const db = new pg.Client({ connectionString: stack.databaseUrl });
@@ -19,7 +26,11 @@ async function withDb<T>(stack: Stack, fn: (db: pg.Client) => Promise<T>): Promi
 
 /** Project 1's first three documents, the first of which can no longer be released: a trigger refuses it. */
 async function documentsWithOneUnreleasable(stack: Stack): Promise<[number, number, number]> {
-  const ids = await withDb(stack, async (db) => (await db.query<{ id: string }>('SELECT id FROM documents.documents WHERE project_id = 1 ORDER BY id LIMIT 3')).rows.map((r) => Number(r.id)));
+  const ids = await withDb(stack, async (db) =>
+    (await db.query<{ id: string }>('SELECT id FROM documents.documents WHERE project_id = 1 ORDER BY id LIMIT 3')).rows.map((r) =>
+      Number(r.id),
+    ),
+  );
   expect(ids).toHaveLength(3);
   await withDb(stack, (db) =>
     db.query(`
@@ -33,7 +44,12 @@ async function documentsWithOneUnreleasable(stack: Stack): Promise<[number, numb
 
 async function acquire(stack: Stack, connectionId: string, documentIds: number[]): Promise<void> {
   for (const documentId of documentIds) {
-    const reply = await requestService(stack.nats, projectClientEvents['document:start_editing'].subject, { ctx: ctxOf(connectionId), payload: { document_id: documentId } }, { timeoutMs: 10_000 });
+    const reply = await requestService(
+      stack.nats,
+      projectClientEvents['document:start_editing'].subject,
+      { ctx: ctxOf(connectionId), payload: { document_id: documentId } },
+      { timeoutMs: 10_000 },
+    );
     expect(reply.ok, JSON.stringify(reply)).toBe(true);
   }
 }
@@ -105,7 +121,9 @@ describe('documents: a closed connection’s locks, one document at a time', () 
       expect(await releases.until(others, 20_000), `released: ${JSON.stringify([...releases.released])}`).toBe(true);
       for (const id of others) expect(releases.released.get(id)).toBe('disconnected');
       expect(releases.released.has(failing)).toBe(false);
-      expect(stack().logs('documents')).toMatch(new RegExp(`"document_id":${failing}\\b[^\\n]*releasing a lock of a closed connection failed`));
+      expect(stack().logs('documents')).toMatch(
+        new RegExp(`"document_id":${failing}\\b[^\\n]*releasing a lock of a closed connection failed`),
+      );
     } finally {
       releases.stop();
     }

@@ -24,7 +24,9 @@ export async function releaseConnectionLocks(kit: ServiceKit, connectionId: stri
   const failed: number[] = [];
   for (const id of ids) {
     try {
-      const { events } = await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now } }, s));
+      const { events } = await runDocumentCommand(kit, id, null, (s, now) =>
+        decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now } }, s),
+      );
       released += events.length;
     } catch (err) {
       kit.logger.warn({ err, document_id: id, connection_id: connectionId }, 'releasing a lock of a closed connection failed');

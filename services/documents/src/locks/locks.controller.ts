@@ -50,7 +50,8 @@ export class LocksController {
         this.kit,
         payload.document_id,
         ctx.project_id,
-        (s, now) => decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s),
+        (s, now) =>
+          decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s),
         ({ state }) => ({ lock_acquired: true as const, locked_at: state.lock!.lockedAt, expires_at: state.lock!.expiresAt }),
       );
     });
@@ -95,12 +96,15 @@ export class LocksController {
   requestEdit(@Payload() raw: unknown): Promise<ReplyEnvelope<{ requested: true; holder_id: number; holder_username: string }>> {
     return handle(this.kit.logger, 'documents.lock.request_edit', RequestEditRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      const { rows } = await this.kit.pool.query<{ project_id: string; lock_user_id: string | null; lock_username: string | null; lock_expires_at: Date | null }>(
-        'SELECT project_id, lock_user_id, lock_username, lock_expires_at FROM documents.documents WHERE id = $1',
-        [payload.document_id],
-      );
+      const { rows } = await this.kit.pool.query<{
+        project_id: string;
+        lock_user_id: string | null;
+        lock_username: string | null;
+        lock_expires_at: Date | null;
+      }>('SELECT project_id, lock_user_id, lock_username, lock_expires_at FROM documents.documents WHERE id = $1', [payload.document_id]);
       const doc = rows[0];
-      if (!doc || Number(doc.project_id) !== ctx.project_id) throw new AppError('not_found', `document ${payload.document_id} does not exist in this project`);
+      if (!doc || Number(doc.project_id) !== ctx.project_id)
+        throw new AppError('not_found', `document ${payload.document_id} does not exist in this project`);
       if (doc.lock_user_id === null || !doc.lock_expires_at || doc.lock_expires_at.getTime() <= Date.now()) {
         throw new AppError('not_found', 'nobody is editing this document; start editing instead');
       }
@@ -134,7 +138,10 @@ export class LocksController {
         payload.document_id,
         ctx.project_id,
         (s, now) => decideLock({ type: 'ForceReleaseLock', data: { actor: actorOf(ctx), reason: payload.reason, now } }, s),
-        ({ events }) => ({ lock_released: true as const, former_holder_id: events.find((e) => e.type === 'LockReleased')?.data.user_id ?? 0 }),
+        ({ events }) => ({
+          lock_released: true as const,
+          former_holder_id: events.find((e) => e.type === 'LockReleased')?.data.user_id ?? 0,
+        }),
       ).then((released) => {
         lockMetrics(this.kit.metrics.registry, this.kit.pool).forceUnlocks.inc();
         return released;

@@ -41,7 +41,15 @@ describe('edit locks', () => {
   it('the join snapshot carries the 9 documents with version and lock, without content', async () => {
     const { snapshot } = await connect('bob');
     expect(snapshot.documents.map((d) => d.document_type)).toEqual([
-      'technical_spec', 'design_system', 'content_structure', 'feature_list', 'timeline', 'budget', 'risk_analysis', 'success_metrics', 'deployment_plan',
+      'technical_spec',
+      'design_system',
+      'content_structure',
+      'feature_list',
+      'timeline',
+      'budget',
+      'risk_analysis',
+      'success_metrics',
+      'deployment_plan',
     ]);
     for (const d of snapshot.documents) {
       expect(d).toMatchObject({ project_id: 1, version: 1, lock: null });
@@ -52,7 +60,9 @@ describe('edit locks', () => {
 
   it('race: 10 clients × 200 rounds on two instances; every round exactly one ok and nine locked, no overlap', async () => {
     await stack().startExtra('documents');
-    const clients = await Promise.all((['alice', 'alice', 'alice', 'alice', 'bob', 'bob', 'bob', 'carol', 'carol', 'carol'] as const).map(connect));
+    const clients = await Promise.all(
+      (['alice', 'alice', 'alice', 'alice', 'bob', 'bob', 'bob', 'carol', 'carol', 'carol'] as const).map(connect),
+    );
     const documentId = 9;
     const started = Date.now();
     for (let round = 0; round < 200; round++) {
@@ -107,11 +117,13 @@ describe('edit locks', () => {
     const unlocked = recordEvents<{ document_id: number; reason: string }>(carol.channel, 'document:unlocked');
     const closedAt = Date.now();
     bob.socket.disconnect();
-    await expect.poll(() => unlocked.events.find((e) => e.document_id === 2), { timeout: 1000, interval: 10 }).toEqual({
-      document_id: 2,
-      user_id: bob.user.id,
-      reason: 'disconnected',
-    });
+    await expect
+      .poll(() => unlocked.events.find((e) => e.document_id === 2), { timeout: 1000, interval: 10 })
+      .toEqual({
+        document_id: 2,
+        user_id: bob.user.id,
+        reason: 'disconnected',
+      });
     console.info(`disconnect → document:unlocked in ${Date.now() - closedAt} ms`);
     closeAll();
   });
@@ -166,7 +178,13 @@ describe('edit locks', () => {
     const unlocked = nextEvent(carol.channel, 'document:unlocked', (p: { document_id: number }) => p.document_id === 4);
     const forced = await push(alice.channel, 'document:force_unlock', { document_id: 4, reason: 'bob went home' });
     expect(forced).toMatchObject({ status: 'ok', response: { lock_released: true, former_holder_id: bob.user.id } });
-    expect(await revoked).toMatchObject({ document_id: 4, project_id: 1, by_user_id: alice.user.id, by_username: 'alice', reason: 'bob went home' });
+    expect(await revoked).toMatchObject({
+      document_id: 4,
+      project_id: 1,
+      by_user_id: alice.user.id,
+      by_username: 'alice',
+      reason: 'bob went home',
+    });
     expect(await unlocked).toEqual({ document_id: 4, user_id: bob.user.id, reason: 'revoked' });
     const released = (await eventsOf(4)).find((e) => e.type === 'LockReleased');
     expect(released?.data).toMatchObject({ reason: 'revoked', by_user_id: alice.user.id, by_username: 'alice', note: 'bob went home' });

@@ -26,7 +26,11 @@ export function lockMetrics(registry: Registry, pool: Pool): LockMetrics {
     },
   });
   const metrics: LockMetrics = {
-    expiries: new Counter({ name: 'siteflow_documents_lock_expiries_total', help: 'Edit locks released because they lapsed (lease or idle cap)', registers }),
+    expiries: new Counter({
+      name: 'siteflow_documents_lock_expiries_total',
+      help: 'Edit locks released because they lapsed (lease or idle cap)',
+      registers,
+    }),
     forceUnlocks: new Counter({ name: 'siteflow_documents_force_unlocks_total', help: 'Edit locks force-released by an admin', registers }),
   };
   defined.set(registry, metrics);

@@ -28,7 +28,14 @@ const contentOf = (projectId: number, type: DocumentType) => `# ${type} of proje
 
 const bob = DEMO_USERS.find((u) => u.username === 'bob')!;
 const members = DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url }));
-const ctxIn = (projectId: number) => ({ user_id: bob.id, username: bob.username, role: bob.role, avatar_url: bob.avatar_url, connection_id: 'document-ids-test', project_id: projectId });
+const ctxIn = (projectId: number) => ({
+  user_id: bob.id,
+  username: bob.username,
+  role: bob.role,
+  avatar_url: bob.avatar_url,
+  connection_id: 'document-ids-test',
+  project_id: projectId,
+});
 
 /**
  * Stores projects 1–3 as that release did, with its own schema (migrations 1 and 2) and through
@@ -51,7 +58,15 @@ async function storePreviousRelease(databaseUrl: string): Promise<void> {
             const events = decideDocument(
               {
                 type: 'CreateDocument',
-                data: { documentId: oldDocumentId(projectId, type), projectId, documentType: type, title: DOCUMENT_TITLES[type], content: contentOf(projectId, type), createdBy: null, now },
+                data: {
+                  documentId: oldDocumentId(projectId, type),
+                  projectId,
+                  documentType: type,
+                  title: DOCUMENT_TITLES[type],
+                  content: contentOf(projectId, type),
+                  createdBy: null,
+                  now,
+                },
               },
               initialDocumentState,
             );
@@ -81,7 +96,12 @@ describe('documents: ids survive a new document type', () => {
   });
 
   const snapshotOf = async (projectId: number): Promise<DocumentMeta[]> => {
-    const reply = await requestService(stack().nats, subjects.snapshot('documents'), { ctx: ctxIn(projectId), payload: {} }, { timeoutMs: 10_000 });
+    const reply = await requestService(
+      stack().nats,
+      subjects.snapshot('documents'),
+      { ctx: ctxIn(projectId), payload: {} },
+      { timeoutMs: 10_000 },
+    );
     if (!reply.ok) throw new Error(`snapshot of project ${projectId}: ${JSON.stringify(reply.error)}`);
     return DocumentsServiceSnapshot.parse(reply.data).part.documents;
   };
@@ -119,7 +139,10 @@ describe('documents: ids survive a new document type', () => {
     const created = await requestService(
       stack().nats,
       CREATE_PROJECT_SUBJECT,
-      { ctx: { ...ctxIn(4), user_id: 1, username: 'alice', role: 'admin', avatar_url: '/avatars/alice.svg' }, payload: { project_id: 4, name: 'Project 4', members } },
+      {
+        ctx: { ...ctxIn(4), user_id: 1, username: 'alice', role: 'admin', avatar_url: '/avatars/alice.svg' },
+        payload: { project_id: 4, name: 'Project 4', members },
+      },
       { timeoutMs: 10_000 },
     );
     expect(created.ok, JSON.stringify(created)).toBe(true);
@@ -140,17 +163,29 @@ describe('documents: ids survive a new document type', () => {
 
     // Ids taken from the snapshot work for commands, on stored and new documents alike.
     const project2 = await snapshotOf(2);
-    for (const d of [project2.find((x) => OLD_TYPES.includes(x.document_type))!, project2.find((x) => !OLD_TYPES.includes(x.document_type))!]) {
-      const acquired = await requestService(stack().nats, projectClientEvents['document:start_editing'].subject, { ctx: ctxIn(2), payload: { document_id: d.id } }, { timeoutMs: 10_000 });
+    for (const d of [
+      project2.find((x) => OLD_TYPES.includes(x.document_type))!,
+      project2.find((x) => !OLD_TYPES.includes(x.document_type))!,
+    ]) {
+      const acquired = await requestService(
+        stack().nats,
+        projectClientEvents['document:start_editing'].subject,
+        { ctx: ctxIn(2), payload: { document_id: d.id } },
+        { timeoutMs: 10_000 },
+      );
       expect(acquired.ok, JSON.stringify(acquired)).toBe(true);
     }
   });
 
   it('a restarted service (another instance booting) adds nothing and moves nothing', async () => {
-    const before = await query<{ id: string; project_id: string; document_type: string }>('SELECT id, project_id, document_type FROM documents.documents ORDER BY id');
+    const before = await query<{ id: string; project_id: string; document_type: string }>(
+      'SELECT id, project_id, document_type FROM documents.documents ORDER BY id',
+    );
     await stack().kill('documents', 'SIGTERM');
     await stack().start('documents');
-    const after = await query<{ id: string; project_id: string; document_type: string }>('SELECT id, project_id, document_type FROM documents.documents ORDER BY id');
+    const after = await query<{ id: string; project_id: string; document_type: string }>(
+      'SELECT id, project_id, document_type FROM documents.documents ORDER BY id',
+    );
     expect(after).toEqual(before);
   });
 });

@@ -4,11 +4,25 @@ export const projectStreamId = (projectId: number) => `project-${projectId}`;
 
 export type ProjectCreated = {
   type: 'ProjectCreated';
-  data: { project_id: number; name: string; status: ProjectStatus; members: ProjectMember[]; created_by: number | null; created_at: string };
+  data: {
+    project_id: number;
+    name: string;
+    status: ProjectStatus;
+    members: ProjectMember[];
+    created_by: number | null;
+    created_at: string;
+  };
 };
 export type ProjectStatusChanged = {
   type: 'ProjectStatusChanged';
-  data: { project_id: number; status: ProjectStatus; previous_status: ProjectStatus; changed_by: number; changed_by_name: string; changed_at: string };
+  data: {
+    project_id: number;
+    status: ProjectStatus;
+    previous_status: ProjectStatus;
+    changed_by: number;
+    changed_by_name: string;
+    changed_at: string;
+  };
 };
 export type ProjectRenamed = {
   type: 'ProjectRenamed';
@@ -36,7 +50,15 @@ export type ProjectEvent = ProjectCreated | ProjectStatusChanged | ProjectRename
 
 export type ProjectState =
   | { status: 'absent' }
-  | { status: 'exists'; projectId: number; name: string; projectStatus: ProjectStatus; members: ProjectMember[]; createdAt: string; updatedAt: string };
+  | {
+      status: 'exists';
+      projectId: number;
+      name: string;
+      projectStatus: ProjectStatus;
+      members: ProjectMember[];
+      createdAt: string;
+      updatedAt: string;
+    };
 
 export const initialProjectState: ProjectState = { status: 'absent' };
 
@@ -60,7 +82,12 @@ export function evolve(state: ProjectState, event: ProjectEvent): ProjectState {
       if (state.status !== 'exists') return state;
       const d = event.data;
       const others = state.members.filter((m) => m.user_id !== d.user_id);
-      const members = d.role === null ? others : [...others, { user_id: d.user_id, username: d.username, role: d.role, avatar_url: d.avatar_url }].sort((a, b) => a.user_id - b.user_id);
+      const members =
+        d.role === null
+          ? others
+          : [...others, { user_id: d.user_id, username: d.username, role: d.role, avatar_url: d.avatar_url }].sort(
+              (a, b) => a.user_id - b.user_id,
+            );
       return { ...state, members, updatedAt: d.changed_at };
     }
   }
@@ -127,13 +154,16 @@ export function decide(command: ProjectCommand, state: ProjectState): ProjectEve
       const { actor, name, now } = command.data;
       const project = administered(state, actor, 'rename the project');
       if (project.name === name) return [];
-      return [{ type: 'ProjectRenamed', data: { project_id: project.projectId, name, renamed_by: actor.userId, renamed_at: now.toISOString() } }];
+      return [
+        { type: 'ProjectRenamed', data: { project_id: project.projectId, name, renamed_by: actor.userId, renamed_at: now.toISOString() } },
+      ];
     }
     case 'PutMember': {
       if (state.status === 'absent') throw new AppError('not_found', 'no such project');
       const { member, changedBy, now } = command.data;
       const current = state.members.find((m) => m.user_id === member.user_id);
-      if (current && current.role === member.role && current.username === member.username && current.avatar_url === member.avatar_url) return [];
+      if (current && current.role === member.role && current.username === member.username && current.avatar_url === member.avatar_url)
+        return [];
       return [
         {
           type: 'ProjectMembershipChanged',

@@ -20,7 +20,14 @@ describe('project decider', () => {
     expect(decide(create, stateOf([]))).toEqual([
       {
         type: 'ProjectCreated',
-        data: { project_id: 1, name: 'Demo project', status: 'planning', members: create.data.members, created_by: null, created_at: now.toISOString() },
+        data: {
+          project_id: 1,
+          name: 'Demo project',
+          status: 'planning',
+          members: create.data.members,
+          created_by: null,
+          created_at: now.toISOString(),
+        },
       },
     ]);
   });
@@ -59,35 +66,57 @@ describe('project administration decider', () => {
   });
 
   it('an admin changes the status, recording the previous one and who changed it', () => {
-    given(existing).when({ type: 'SetProjectStatus', data: { actor: admin, status: 'in_progress', now } }).then([
-      {
-        type: 'ProjectStatusChanged',
-        data: { project_id: 1, status: 'in_progress', previous_status: 'planning', changed_by: 1, changed_by_name: 'alice', changed_at: now.toISOString() },
-      },
-    ]);
+    given(existing)
+      .when({ type: 'SetProjectStatus', data: { actor: admin, status: 'in_progress', now } })
+      .then([
+        {
+          type: 'ProjectStatusChanged',
+          data: {
+            project_id: 1,
+            status: 'in_progress',
+            previous_status: 'planning',
+            changed_by: 1,
+            changed_by_name: 'alice',
+            changed_at: now.toISOString(),
+          },
+        },
+      ]);
   });
 
   it('setting the status it already has changes nothing', () => {
-    given(existing).when({ type: 'SetProjectStatus', data: { actor: admin, status: 'planning', now } }).then([]);
+    given(existing)
+      .when({ type: 'SetProjectStatus', data: { actor: admin, status: 'planning', now } })
+      .then([]);
   });
 
   it('customers may neither change the status nor rename the project', () => {
-    given(existing).when({ type: 'SetProjectStatus', data: { actor: customer, status: 'completed', now } }).thenFails('forbidden');
-    given(existing).when({ type: 'RenameProject', data: { actor: customer, name: 'Mine', now } }).thenFails('forbidden');
+    given(existing)
+      .when({ type: 'SetProjectStatus', data: { actor: customer, status: 'completed', now } })
+      .thenFails('forbidden');
+    given(existing)
+      .when({ type: 'RenameProject', data: { actor: customer, name: 'Mine', now } })
+      .thenFails('forbidden');
   });
 
   it('an admin renames the project', () => {
-    given(existing).when({ type: 'RenameProject', data: { actor: admin, name: 'Webshop', now } }).then([
-      { type: 'ProjectRenamed', data: { project_id: 1, name: 'Webshop', renamed_by: 1, renamed_at: now.toISOString() } },
-    ]);
-    expect(stateOf([...existing, { type: 'ProjectRenamed', data: { project_id: 1, name: 'Webshop', renamed_by: 1, renamed_at: now.toISOString() } }])).toMatchObject({
+    given(existing)
+      .when({ type: 'RenameProject', data: { actor: admin, name: 'Webshop', now } })
+      .then([{ type: 'ProjectRenamed', data: { project_id: 1, name: 'Webshop', renamed_by: 1, renamed_at: now.toISOString() } }]);
+    expect(
+      stateOf([
+        ...existing,
+        { type: 'ProjectRenamed', data: { project_id: 1, name: 'Webshop', renamed_by: 1, renamed_at: now.toISOString() } },
+      ]),
+    ).toMatchObject({
       name: 'Webshop',
       updatedAt: now.toISOString(),
     });
   });
 
   it('administering a project that does not exist is not_found', () => {
-    given([]).when({ type: 'SetProjectStatus', data: { actor: admin, status: 'completed', now } }).thenFails('not_found');
+    given([])
+      .when({ type: 'SetProjectStatus', data: { actor: admin, status: 'completed', now } })
+      .thenFails('not_found');
   });
 });
 
@@ -103,7 +132,17 @@ describe('project membership decider', () => {
     changedBy: number | null = null,
   ): ProjectEvent => ({
     type: 'ProjectMembershipChanged',
-    data: { project_id: 1, change, user_id: m.user_id, username: m.username, role, previous_role: previous, avatar_url: m.avatar_url, changed_by: changedBy, changed_at: now.toISOString() },
+    data: {
+      project_id: 1,
+      change,
+      user_id: m.user_id,
+      username: m.username,
+      role,
+      previous_role: previous,
+      avatar_url: m.avatar_url,
+      changed_by: changedBy,
+      changed_at: now.toISOString(),
+    },
   });
   const given = (events: ProjectEvent[]) => ({
     when: (command: Parameters<typeof decide>[0]) => ({
@@ -120,7 +159,9 @@ describe('project membership decider', () => {
   });
 
   it('adds a member who was not in the project', () => {
-    given(created).when({ type: 'PutMember', data: { member: bob, changedBy: null, now } }).then([changed('added', bob, 'customer', null)]);
+    given(created)
+      .when({ type: 'PutMember', data: { member: bob, changedBy: null, now } })
+      .then([changed('added', bob, 'customer', null)]);
     expect(stateOf([...created, changed('added', bob, 'customer', null)])).toMatchObject({ members: [alice, bob] });
   });
 
@@ -131,22 +172,34 @@ describe('project membership decider', () => {
   });
 
   it('putting a member as they already are changes nothing', () => {
-    given([...created, changed('added', bob, 'customer', null)]).when({ type: 'PutMember', data: { member: bob, changedBy: null, now } }).then([]);
+    given([...created, changed('added', bob, 'customer', null)])
+      .when({ type: 'PutMember', data: { member: bob, changedBy: null, now } })
+      .then([]);
   });
 
   it('removes a member, who is then no longer in the state', () => {
     const added = [...created, changed('added', bob, 'customer', null)];
-    given(added).when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } }).then([changed('removed', bob, null, 'customer')]);
+    given(added)
+      .when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } })
+      .then([changed('removed', bob, null, 'customer')]);
     expect(stateOf([...added, changed('removed', bob, null, 'customer')])).toMatchObject({ members: [alice] });
   });
 
   it('removing someone who is not a member is not_found, and so is any change to a missing project', () => {
-    given(created).when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } }).thenFails('not_found');
-    given([]).when({ type: 'PutMember', data: { member: bob, changedBy: null, now } }).thenFails('not_found');
-    given([]).when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } }).thenFails('not_found');
+    given(created)
+      .when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } })
+      .thenFails('not_found');
+    given([])
+      .when({ type: 'PutMember', data: { member: bob, changedBy: null, now } })
+      .thenFails('not_found');
+    given([])
+      .when({ type: 'RemoveMember', data: { userId: 2, changedBy: null, now } })
+      .thenFails('not_found');
   });
 
   it('refuses to remove the last member', () => {
-    given(created).when({ type: 'RemoveMember', data: { userId: 1, changedBy: null, now } }).thenFails('forbidden');
+    given(created)
+      .when({ type: 'RemoveMember', data: { userId: 1, changedBy: null, now } })
+      .thenFails('forbidden');
   });
 });

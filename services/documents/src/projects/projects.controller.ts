@@ -78,7 +78,9 @@ export class ProjectsController {
    */
   @MessagePattern(MEMBERSHIP_SUBJECT)
   membership(@Payload() raw: unknown): Promise<ReplyEnvelope<MembershipReply>> {
-    return handle(this.kit.logger, MEMBERSHIP_SUBJECT, MembershipRequest, raw, async ({ ctx }) => ({ role: (await this.members.require(ctx)).role }));
+    return handle(this.kit.logger, MEMBERSHIP_SUBJECT, MembershipRequest, raw, async ({ ctx }) => ({
+      role: (await this.members.require(ctx)).role,
+    }));
   }
 
   /** `project:set_status` (admins): broadcast as `project:status_change`. */
@@ -87,7 +89,10 @@ export class ProjectsController {
     return handle(this.kit.logger, 'documents.project.set_status', SetStatusRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
-      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({ type: 'SetProjectStatus', data: { actor, status: payload.status, now } }));
+      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({
+        type: 'SetProjectStatus',
+        data: { actor, status: payload.status, now },
+      }));
       if (state.status === 'absent') throw new AppError('not_found', 'no such project');
       return { project_id: state.projectId, status: state.projectStatus, updated_at: state.updatedAt };
     });
@@ -99,9 +104,18 @@ export class ProjectsController {
     return handle(this.kit.logger, 'documents.project.update', UpdateRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
-      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({ type: 'RenameProject', data: { actor, name: payload.name, now } }));
+      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({
+        type: 'RenameProject',
+        data: { actor, name: payload.name, now },
+      }));
       if (state.status === 'absent') throw new AppError('not_found', 'no such project');
-      return { id: state.projectId, name: state.name, status: state.projectStatus, created_at: state.createdAt, updated_at: state.updatedAt };
+      return {
+        id: state.projectId,
+        name: state.name,
+        status: state.projectStatus,
+        created_at: state.createdAt,
+        updated_at: state.updatedAt,
+      };
     });
   }
 
@@ -111,7 +125,12 @@ export class ProjectsController {
     return handle(this.kit.logger, CREATE_PROJECT_SUBJECT, CreateRequest, raw, async ({ ctx, payload }) => {
       // Not a room event: there is no project to be a member of yet; admin tools only (infra/nats).
       if (ctx.role !== 'admin') throw new AppError('forbidden', 'only an admin may create a project');
-      await createProject(this.kit, { projectId: payload.project_id, name: payload.name, members: payload.members, createdBy: ctx.user_id });
+      await createProject(this.kit, {
+        projectId: payload.project_id,
+        name: payload.name,
+        members: payload.members,
+        createdBy: ctx.user_id,
+      });
       const client = await this.kit.pool.connect();
       try {
         return { project: await loadProject(client, payload.project_id), documents: await listDocuments(client, payload.project_id) };
@@ -134,7 +153,8 @@ export class ProjectsController {
           break;
         } catch (e) {
           // Two creations without an id may pick the same one: the second takes the next.
-          if (payload.project_id !== undefined || !(e instanceof AppError) || e.code !== 'already_exists' || attempt >= FRESH_ID_TRIES) throw e;
+          if (payload.project_id !== undefined || !(e instanceof AppError) || e.code !== 'already_exists' || attempt >= FRESH_ID_TRIES)
+            throw e;
         }
       }
       const project = await this.withClient((c) => loadProject(c, projectId));

@@ -22,10 +22,18 @@ export async function applyProjectEvent(client: PoolClient, e: ProjectEvent): Pr
       return;
     }
     case 'ProjectStatusChanged':
-      await client.query('UPDATE documents.projects SET status = $2, updated_at = $3 WHERE id = $1', [e.data.project_id, e.data.status, e.data.changed_at]);
+      await client.query('UPDATE documents.projects SET status = $2, updated_at = $3 WHERE id = $1', [
+        e.data.project_id,
+        e.data.status,
+        e.data.changed_at,
+      ]);
       return;
     case 'ProjectRenamed':
-      await client.query('UPDATE documents.projects SET name = $2, updated_at = $3 WHERE id = $1', [e.data.project_id, e.data.name, e.data.renamed_at]);
+      await client.query('UPDATE documents.projects SET name = $2, updated_at = $3 WHERE id = $1', [
+        e.data.project_id,
+        e.data.name,
+        e.data.renamed_at,
+      ]);
       return;
     case 'ProjectMembershipChanged': {
       const d = e.data;
@@ -72,8 +80,17 @@ export async function lockProject(client: PoolClient, projectId: number): Promis
 }
 
 /** The projects a user belongs to, with their role in each (`GET /api/projects`). */
-export async function projectsOfUser(client: PoolClient, userId: number): Promise<Array<{ id: number; name: string; status: ProjectInfo['status']; role: 'admin' | 'customer'; updated_at: string }>> {
-  const { rows } = await client.query<{ id: string; name: string; status: ProjectInfo['status']; role: 'admin' | 'customer'; updated_at: Date }>(
+export async function projectsOfUser(
+  client: PoolClient,
+  userId: number,
+): Promise<Array<{ id: number; name: string; status: ProjectInfo['status']; role: 'admin' | 'customer'; updated_at: string }>> {
+  const { rows } = await client.query<{
+    id: string;
+    name: string;
+    status: ProjectInfo['status'];
+    role: 'admin' | 'customer';
+    updated_at: Date;
+  }>(
     `SELECT p.id, p.name, p.status, m.role, p.updated_at FROM documents.project_members m JOIN documents.projects p ON p.id = m.project_id
      WHERE m.user_id = $1 ORDER BY p.updated_at DESC, p.id`,
     [userId],
@@ -82,13 +99,22 @@ export async function projectsOfUser(client: PoolClient, userId: number): Promis
 }
 
 /** Every project, newest first, with its number of members (the operators' list). */
-export async function listProjects(client: PoolClient, limit: number): Promise<Array<{ id: number; name: string; status: ProjectInfo['status']; members: number; updated_at: string }>> {
+export async function listProjects(
+  client: PoolClient,
+  limit: number,
+): Promise<Array<{ id: number; name: string; status: ProjectInfo['status']; members: number; updated_at: string }>> {
   const { rows } = await client.query<{ id: string; name: string; status: ProjectInfo['status']; members: string; updated_at: Date }>(
     `SELECT p.id, p.name, p.status, p.updated_at, (SELECT count(*) FROM documents.project_members m WHERE m.project_id = p.id) AS members
      FROM documents.projects p ORDER BY p.id LIMIT $1`,
     [limit],
   );
-  return rows.map((r) => ({ id: Number(r.id), name: r.name, status: r.status, members: Number(r.members), updated_at: r.updated_at.toISOString() }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    name: r.name,
+    status: r.status,
+    members: Number(r.members),
+    updated_at: r.updated_at.toISOString(),
+  }));
 }
 
 /** A fresh project id for a project created without one. */

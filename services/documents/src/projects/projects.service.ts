@@ -6,7 +6,15 @@ import { decideDocument } from '../documents/decide.js';
 import { DOCUMENT_TYPES, initialDocumentState, type LockReleased } from '../documents/document.js';
 import { appendDocumentEvents } from '../documents/document-stream.js';
 import { allocateDocumentId, documentTypesOf, loadDocumentForUpdate, projectsMissingDocuments } from '../documents/documents.read-model.js';
-import { decide, evolve, initialProjectState, projectStreamId, type ProjectCommand, type ProjectEvent, type ProjectState } from './project.js';
+import {
+  decide,
+  evolve,
+  initialProjectState,
+  projectStreamId,
+  type ProjectCommand,
+  type ProjectEvent,
+  type ProjectState,
+} from './project.js';
 import { applyProjectEvent, lockProject } from './projects.read-model.js';
 import { DOCUMENT_TITLES, emptyDocument } from './starter-documents.js';
 import type { DocumentType } from '@siteflow/contracts';
@@ -20,26 +28,53 @@ async function loadProjectState(tx: EventStoreTx, projectId: number): Promise<{ 
 function broadcastOf(e: ProjectEvent, state: ProjectState) {
   if (e.type === 'ProjectStatusChanged') {
     const d = e.data;
-    return { event: 'project:status_change', payload: { project_id: d.project_id, status: d.status, previous_status: d.previous_status, changed_by: d.changed_by_name, changed_at: d.changed_at } };
+    return {
+      event: 'project:status_change',
+      payload: {
+        project_id: d.project_id,
+        status: d.status,
+        previous_status: d.previous_status,
+        changed_by: d.changed_by_name,
+        changed_at: d.changed_at,
+      },
+    };
   }
   if (e.type === 'ProjectRenamed' && state.status === 'exists') {
     return {
       event: 'project:updated',
-      payload: { id: state.projectId, name: state.name, status: state.projectStatus, created_at: state.createdAt, updated_at: state.updatedAt },
+      payload: {
+        id: state.projectId,
+        name: state.name,
+        status: state.projectStatus,
+        created_at: state.createdAt,
+        updated_at: state.updatedAt,
+      },
     };
   }
   if (e.type === 'ProjectMembershipChanged' && state.status === 'exists') {
     // The room's member list changes; the gateway also reads a removal to take the member out of the topic.
     return {
       event: 'project:updated',
-      payload: { id: state.projectId, name: state.name, status: state.projectStatus, created_at: state.createdAt, updated_at: state.updatedAt, members: state.members },
+      payload: {
+        id: state.projectId,
+        name: state.name,
+        status: state.projectStatus,
+        created_at: state.createdAt,
+        updated_at: state.updatedAt,
+        members: state.members,
+      },
     };
   }
   return null;
 }
 
 /** Runs a command on a project: load its stream, decide, append, project; one transaction. */
-export function runProjectCommand(kit: ServiceKit, projectId: number, command: (now: Date) => ProjectCommand, inTx?: (tx: EventStoreTx, now: Date) => Promise<void>) {
+export function runProjectCommand(
+  kit: ServiceKit,
+  projectId: number,
+  command: (now: Date) => ProjectCommand,
+  inTx?: (tx: EventStoreTx, now: Date) => Promise<void>,
+) {
   return retryOnConcurrency(() =>
     kit.store.transaction(async (tx) => {
       const now = new Date();
@@ -77,7 +112,10 @@ export async function createProjectDocuments(
     if (present.has(type)) continue;
     const documentId = await allocateDocumentId(tx.client);
     const events = decideDocument(
-      { type: 'CreateDocument', data: { documentId, projectId, documentType: type, title: DOCUMENT_TITLES[type], content: contentOf(type), createdBy, now } },
+      {
+        type: 'CreateDocument',
+        data: { documentId, projectId, documentType: type, title: DOCUMENT_TITLES[type], content: contentOf(type), createdBy, now },
+      },
       initialDocumentState,
     );
     await appendDocumentEvents(tx, initialDocumentState, 0, events, now);
@@ -89,12 +127,21 @@ export async function createProjectDocuments(
 /** Creates a project with its members and its 9 planning documents, all or nothing. */
 export async function createProject(
   kit: ServiceKit,
-  input: { projectId: number; name: string; members: ProjectMember[]; createdBy: number | null; contentOf?: (type: DocumentType) => string },
+  input: {
+    projectId: number;
+    name: string;
+    members: ProjectMember[];
+    createdBy: number | null;
+    contentOf?: (type: DocumentType) => string;
+  },
 ): Promise<void> {
   await runProjectCommand(
     kit,
     input.projectId,
-    (now) => ({ type: 'CreateProject', data: { projectId: input.projectId, name: input.name, members: input.members, createdBy: input.createdBy, now } }),
+    (now) => ({
+      type: 'CreateProject',
+      data: { projectId: input.projectId, name: input.name, members: input.members, createdBy: input.createdBy, now },
+    }),
     async (tx, now) => {
       await createProjectDocuments(tx, input.projectId, input.createdBy, now, input.contentOf);
     },
@@ -102,7 +149,11 @@ export async function createProject(
 }
 
 /** Adds documents missing from an existing project (a project stored before documents existed). */
-export async function ensureProjectDocuments(kit: ServiceKit, projectId: number, contentOf?: (type: DocumentType) => string): Promise<number> {
+export async function ensureProjectDocuments(
+  kit: ServiceKit,
+  projectId: number,
+  contentOf?: (type: DocumentType) => string,
+): Promise<number> {
   try {
     return await kit.store.transaction((tx) => createProjectDocuments(tx, projectId, null, new Date(), contentOf));
   } catch (e) {

@@ -16,7 +16,15 @@ export const alice: LockActor = { userId: 1, username: 'alice', role: 'admin', c
 
 export const created: DocumentEvent = {
   type: 'DocumentCreated',
-  data: { document_id: 5, project_id: 1, document_type: 'timeline', title: 'Timeline', content: '# Timeline\n', created_by: null, created_at: T0.toISOString() },
+  data: {
+    document_id: 5,
+    project_id: 1,
+    document_type: 'timeline',
+    title: 'Timeline',
+    content: '# Timeline\n',
+    created_by: null,
+    created_at: T0.toISOString(),
+  },
 };
 
 export const lockedBy = (a: LockActor, ms = 0): DocumentEvent => ({

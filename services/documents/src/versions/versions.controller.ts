@@ -1,6 +1,14 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { AppError, commandRequest, GetVersionPayload, HistoryOfDocumentPayload, projectClientEvents, RestorePayload, type ReplyEnvelope } from '@siteflow/contracts';
+import {
+  AppError,
+  commandRequest,
+  GetVersionPayload,
+  HistoryOfDocumentPayload,
+  projectClientEvents,
+  RestorePayload,
+  type ReplyEnvelope,
+} from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import type { PoolClient } from 'pg';
 import { lockPolicyOf } from '../config.js';
@@ -17,7 +25,8 @@ const DEFAULT_PAGE = 20;
 
 async function assertInProject(client: PoolClient, documentId: number, projectId: number): Promise<void> {
   const { rows } = await client.query<{ project_id: string }>('SELECT project_id FROM documents.documents WHERE id = $1', [documentId]);
-  if (!rows[0] || Number(rows[0].project_id) !== projectId) throw new AppError('not_found', `document ${documentId} does not exist in this project`);
+  if (!rows[0] || Number(rows[0].project_id) !== projectId)
+    throw new AppError('not_found', `document ${documentId} does not exist in this project`);
 }
 
 @Controller()
@@ -43,7 +52,10 @@ export class VersionsController {
       const ctx = await this.members.require(asked);
       return this.withClient(async (client) => {
         await assertInProject(client, payload.document_id, ctx.project_id);
-        return { document_id: payload.document_id, ...(await listVersions(client, payload.document_id, payload.before ?? null, payload.limit ?? DEFAULT_PAGE)) };
+        return {
+          document_id: payload.document_id,
+          ...(await listVersions(client, payload.document_id, payload.before ?? null, payload.limit ?? DEFAULT_PAGE)),
+        };
       });
     });
   }
@@ -64,7 +76,11 @@ export class VersionsController {
 
   /** `document:restore` (lock holder): an old version's content becomes the new current version. */
   @MessagePattern(projectClientEvents['document:restore'].subject)
-  restore(@Payload() raw: unknown): Promise<ReplyEnvelope<{ document_id: number; version: number; restored_from: number; saved: true; updated_at: string; content: string }>> {
+  restore(
+    @Payload() raw: unknown,
+  ): Promise<
+    ReplyEnvelope<{ document_id: number; version: number; restored_from: number; saved: true; updated_at: string; content: string }>
+  > {
     return handle(this.kit.logger, 'documents.version.restore', RestoreRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
@@ -74,9 +90,19 @@ export class VersionsController {
         ctx.project_id,
         async (s, now, tx) => {
           const old = await getVersion(tx.client, payload.document_id, payload.version);
-          return decideRestore({ type: 'RestoreVersion', data: { actor: actorOf(ctx), version: payload.version, content: old?.content ?? null, now, policy } }, s);
+          return decideRestore(
+            { type: 'RestoreVersion', data: { actor: actorOf(ctx), version: payload.version, content: old?.content ?? null, now, policy } },
+            s,
+          );
         },
-        ({ state }) => ({ document_id: state.documentId, version: state.version, restored_from: payload.version, saved: true as const, updated_at: state.updatedAt, content: state.content }),
+        ({ state }) => ({
+          document_id: state.documentId,
+          version: state.version,
+          restored_from: payload.version,
+          saved: true as const,
+          updated_at: state.updatedAt,
+          content: state.content,
+        }),
       );
     });
   }

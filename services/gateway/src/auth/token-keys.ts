@@ -98,7 +98,13 @@ function parsePrivateKey(pem: string, alg: AsymmetricKeySources['alg'], issues: 
 }
 
 /** Reads a PEM key of that kind and checks that it fits the algorithm. */
-function toKeyObject(variable: string, kind: 'public' | 'private', pem: string, alg: AsymmetricKeySources['alg'], issues: KeyIssue[]): KeyObject | undefined {
+function toKeyObject(
+  variable: string,
+  kind: 'public' | 'private',
+  pem: string,
+  alg: AsymmetricKeySources['alg'],
+  issues: KeyIssue[],
+): KeyObject | undefined {
   let key: KeyObject;
   try {
     key = kind === 'public' ? createPublicKey({ key: pem, format: 'pem' }) : createPrivateKey({ key: pem, format: 'pem' });
@@ -109,11 +115,20 @@ function toKeyObject(variable: string, kind: 'public' | 'private', pem: string, 
   return checkKeyFitsAlgorithm(variable, key, alg, issues) ? key : undefined;
 }
 
-function checkKeyFitsAlgorithm(variable: string, key: KeyObject, alg: AsymmetricKeySources['alg'], issues: KeyIssue[], subject = ''): boolean {
+function checkKeyFitsAlgorithm(
+  variable: string,
+  key: KeyObject,
+  alg: AsymmetricKeySources['alg'],
+  issues: KeyIssue[],
+  subject = '',
+): boolean {
   const type = key.asymmetricKeyType ?? 'unknown';
   if (alg === 'RS256') {
     if (type !== 'rsa') {
-      issues.push({ variable, message: `${subject}holds a key of type ${type}, but JWT_ALG=RS256 needs an RSA key (rsaEncryption) of at least ${MIN_RSA_BITS} bits` });
+      issues.push({
+        variable,
+        message: `${subject}holds a key of type ${type}, but JWT_ALG=RS256 needs an RSA key (rsaEncryption) of at least ${MIN_RSA_BITS} bits`,
+      });
       return false;
     }
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
@@ -172,7 +187,11 @@ function checkKeySetFile(file: string, alg: AsymmetricKeySources['alg'], issues:
       issues.push({ variable, message: `${name} is a private or secret key: publish only public keys` });
       continue;
     }
-    const fits = jwk.kty === wanted.kty && (wanted.crv === undefined || jwk.crv === wanted.crv) && (jwk.alg === undefined || jwk.alg === alg) && (jwk.use === undefined || jwk.use === 'sig');
+    const fits =
+      jwk.kty === wanted.kty &&
+      (wanted.crv === undefined || jwk.crv === wanted.crv) &&
+      (jwk.alg === undefined || jwk.alg === alg) &&
+      (jwk.use === undefined || jwk.use === 'sig');
     if (!fits || typeof jwk.kid !== 'string' || jwk.kid === '') continue;
     let key: KeyObject;
     try {

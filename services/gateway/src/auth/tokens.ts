@@ -84,7 +84,8 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
   const own = privateKey === null ? null : await ownVerificationKey(alg, privateKey);
   // Keys are chosen by kid only: a kid-less token would let the set's single key (or none) decide.
   const resolve: JWTVerifyGetKey = (header, token) => {
-    if (typeof header.kid !== 'string' || header.kid === '') throw new joseErrors.JWSInvalid('a token verified with a key set must name its key (kid)');
+    if (typeof header.kid !== 'string' || header.kid === '')
+      throw new joseErrors.JWSInvalid('a token verified with a key set must name its key (kid)');
     if (own !== null && header.kid === own.kid) return own.key;
     return fromSet(header, token);
   };
@@ -133,12 +134,19 @@ function pinnedTokens(
   return {
     async issue(user, grant) {
       if (signKey === null) {
-        throw new Error(`cannot issue session tokens: JWT_ALG=${alg} is configured without a private key (JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE)`);
+        throw new Error(
+          `cannot issue session tokens: JWT_ALG=${alg} is configured without a private key (JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE)`,
+        );
       }
       const iat = Math.floor(now() / 1000);
       const exp = iat + opts.ttlSeconds;
       const scope = scopesOf(grant?.scopes?.join(' ')).join(' ');
-      const token = await new SignJWT({ username: user.username, role: user.role, avatar_url: user.avatar_url, ...(scope ? { scope } : {}) })
+      const token = await new SignJWT({
+        username: user.username,
+        role: user.role,
+        avatar_url: user.avatar_url,
+        ...(scope ? { scope } : {}),
+      })
         .setProtectedHeader({ alg, typ: 'JWT', ...(signKid === undefined ? {} : { kid: signKid }) })
         .setSubject(String(user.id))
         .setIssuer(opts.issuer)

@@ -27,7 +27,13 @@ describe('session tokens (HS256, algorithm pinned)', () => {
 
   it('reads a space-separated scope claim (RFC 6749 §3.3) and the older name claim', async () => {
     const sign = (payload: Record<string, unknown>) =>
-      new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).setSubject('7').setIssuer('siteflow').setAudience('siteflow-collab').setExpirationTime('1h').sign(key);
+      new SignJWT(payload)
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('7')
+        .setIssuer('siteflow')
+        .setAudience('siteflow-collab')
+        .setExpirationTime('1h')
+        .sign(key);
     const tokens = hs256Tokens(opts);
     expect(await tokens.verify(await sign({ username: 'dora', role: 'customer', scope: 'openid  projects:admin profile' }))).toMatchObject({
       id: 7,
@@ -43,7 +49,13 @@ describe('session tokens (HS256, algorithm pinned)', () => {
   });
 
   it('refuses alg "none"', async () => {
-    const token = new UnsecuredJWT(claims).setSubject('1').setIssuer('siteflow').setAudience('siteflow-collab').setIssuedAt().setExpirationTime('1h').encode();
+    const token = new UnsecuredJWT(claims)
+      .setSubject('1')
+      .setIssuer('siteflow')
+      .setAudience('siteflow-collab')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .encode();
     expect(await hs256Tokens(opts).verify(token)).toBeNull();
   });
 
@@ -60,7 +72,13 @@ describe('session tokens (HS256, algorithm pinned)', () => {
 
   it('refuses an expired token, a wrong audience and a wrong issuer', async () => {
     const sign = (aud: string, iss: string, exp: number) =>
-      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('1').setIssuer(iss).setAudience(aud).setExpirationTime(exp).sign(key);
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('1')
+        .setIssuer(iss)
+        .setAudience(aud)
+        .setExpirationTime(exp)
+        .sign(key);
     const now = Math.floor(Date.now() / 1000);
     const tokens = hs256Tokens(opts);
     expect(await tokens.verify(await sign('siteflow-collab', 'siteflow', now - 10))).toBeNull();
@@ -110,14 +128,27 @@ describe.each(['RS256', 'EdDSA'] as const)('session tokens (%s, algorithm pinned
   });
 
   it('verifies a token signed with the configured private key, and issues one when it holds that key', async () => {
-    expect(await verifier.verify(await signed())).toMatchObject({ id: 1, username: 'alice', role: 'admin', avatar_url: '/avatars/alice.svg' });
-    const issuer = await createTokenService({ ...policy, now: () => 1_800_000_000_000, keys: { alg, publicKey: pair.publicKey, privateKey: pair.privateKey } });
+    expect(await verifier.verify(await signed())).toMatchObject({
+      id: 1,
+      username: 'alice',
+      role: 'admin',
+      avatar_url: '/avatars/alice.svg',
+    });
+    const issuer = await createTokenService({
+      ...policy,
+      now: () => 1_800_000_000_000,
+      keys: { alg, publicKey: pair.publicKey, privateKey: pair.privateKey },
+    });
     const { token, expiresAt } = await issuer.issue(alice);
     expect(decodeProtectedHeader(token)).toEqual({ alg, typ: 'JWT' });
     expect(expiresAt.getTime()).toBe(1_800_000_000_000 + 3600 * 1000);
     expect(await issuer.verify(token)).toEqual({ ...alice, scopes: [], expiresAt: expiresAt.getTime() });
     // Another gateway holding only the public key accepts it too (the token has not expired yet).
-    const verifierAtIssue = await createTokenService({ ...policy, now: () => 1_800_000_000_000, keys: { alg, publicKey: pair.publicKey, privateKey: null } });
+    const verifierAtIssue = await createTokenService({
+      ...policy,
+      now: () => 1_800_000_000_000,
+      keys: { alg, publicKey: pair.publicKey, privateKey: null },
+    });
     expect(await verifierAtIssue.verify(token)).toEqual({ ...alice, scopes: [], expiresAt: expiresAt.getTime() });
   });
 
@@ -126,7 +157,12 @@ describe.each(['RS256', 'EdDSA'] as const)('session tokens (%s, algorithm pinned
   });
 
   it('refuses alg "none"', async () => {
-    const token = new UnsecuredJWT(claims).setSubject('1').setIssuer('siteflow').setAudience('siteflow-collab').setExpirationTime('1h').encode();
+    const token = new UnsecuredJWT(claims)
+      .setSubject('1')
+      .setIssuer('siteflow')
+      .setAudience('siteflow-collab')
+      .setExpirationTime('1h')
+      .encode();
     expect(await verifier.verify(token)).toBeNull();
   });
 
@@ -173,7 +209,13 @@ describe('createTokenService with HS256', () => {
     expect(decodeProtectedHeader(token).alg).toBe('HS256');
     expect(await hs256Tokens(opts).verify(token)).toMatchObject({ id: 1, username: 'alice' });
     const { privateKey } = await generateKeyPair('EdDSA');
-    const ed = await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA' }).setSubject('1').setIssuer('siteflow').setAudience('siteflow-collab').setExpirationTime('1h').sign(privateKey);
+    const ed = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'EdDSA' })
+      .setSubject('1')
+      .setIssuer('siteflow')
+      .setAudience('siteflow-collab')
+      .setExpirationTime('1h')
+      .sign(privateKey);
     expect(await tokens.verify(ed)).toBeNull();
   });
 });

@@ -46,7 +46,10 @@ const refuse = (code: ErrorCode, message: string) => new HttpRefusal({ code, mes
  * checks the token and the scope and forwards to documents, which owns projects and members; every
  * change is an event there that the other services and the open rooms follow.
  */
-export async function registerAdminRoutes(app: FastifyInstance, deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService }): Promise<void> {
+export async function registerAdminRoutes(
+  app: FastifyInstance,
+  deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService },
+): Promise<void> {
   const { config, nats, tokens } = deps;
 
   async function caller(req: FastifyRequest): Promise<SessionUser> {
@@ -77,7 +80,12 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: { config: 
   }
 
   async function ask<T>(subject: string, user: SessionUser, payload: unknown): Promise<T> {
-    const reply = await requestService<T>(nats, subject, { by: { user_id: user.id, username: user.username }, payload }, { timeoutMs: config.PUSH_TIMEOUT_MS });
+    const reply = await requestService<T>(
+      nats,
+      subject,
+      { by: { user_id: user.id, username: user.username }, payload },
+      { timeoutMs: config.PUSH_TIMEOUT_MS },
+    );
     if (!reply.ok) throw new HttpRefusal({ code: reply.error.code, message: reply.error.message });
     return reply.data;
   }
@@ -95,14 +103,24 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: { config: 
       }
     };
 
-  const member = (m: { user_id: number; username: string; role: ProjectMember['role']; avatar_url?: string | undefined }): ProjectMember => ({
+  const member = (m: {
+    user_id: number;
+    username: string;
+    role: ProjectMember['role'];
+    avatar_url?: string | undefined;
+  }): ProjectMember => ({
     user_id: m.user_id,
     username: m.username,
     role: m.role,
     avatar_url: m.avatar_url ?? `/avatars/${encodeURIComponent(m.username)}.svg`,
   });
   const params = (req: FastifyRequest) => req.params as Record<string, string>;
-  const pathId = (id: typeof ProjectId) => z.string().regex(/^[1-9][0-9]{0,15}$/, 'a positive integer').transform(Number).pipe(id);
+  const pathId = (id: typeof ProjectId) =>
+    z
+      .string()
+      .regex(/^[1-9][0-9]{0,15}$/, 'a positive integer')
+      .transform(Number)
+      .pipe(id);
   const ProjectIdParam = pathId(ProjectId);
   const UserIdParam = pathId(UserId);
 
@@ -135,7 +153,11 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: { config: 
     route(async (req, reply) => {
       const user = await administrator(req);
       const body = parse(ApiCreateProject, req.body, 'project');
-      const project = await ask(adminProjectSubjects.create, user, { project_id: body.id, name: body.name, members: body.members.map(member) });
+      const project = await ask(adminProjectSubjects.create, user, {
+        project_id: body.id,
+        name: body.name,
+        members: body.members.map(member),
+      });
       return reply.code(201).send(project);
     }),
   );

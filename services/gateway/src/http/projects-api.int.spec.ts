@@ -22,7 +22,10 @@ describe('projects API', () => {
   let seq = 0;
   const ref = () => String(++seq);
 
-  const mint = (claims: { sub: string; username: string; role?: string; scope?: string }, opts: { secret?: string; expiresIn?: string | number } = {}) =>
+  const mint = (
+    claims: { sub: string; username: string; role?: string; scope?: string },
+    opts: { secret?: string; expiresIn?: string | number } = {},
+  ) =>
     new SignJWT({ role: 'customer', ...claims })
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer('siteflow')
@@ -91,8 +94,14 @@ describe('projects API', () => {
       ['PUT', '/api/admin/projects/1/members/2', { username: 'b', role: 'customer' }],
       ['DELETE', '/api/admin/projects/1/members/2'],
     ];
-    const forged = await mint({ sub: '900', username: 'siteflow', scope: 'projects:admin' }, { secret: randomBytes(36).toString('base64url') });
-    const expired = await mint({ sub: '900', username: 'siteflow', scope: 'projects:admin' }, { expiresIn: Math.floor(Date.now() / 1000) - 60 });
+    const forged = await mint(
+      { sub: '900', username: 'siteflow', scope: 'projects:admin' },
+      { secret: randomBytes(36).toString('base64url') },
+    );
+    const expired = await mint(
+      { sub: '900', username: 'siteflow', scope: 'projects:admin' },
+      { expiresIn: Math.floor(Date.now() / 1000) - 60 },
+    );
     const noScope = await mint({ sub: '900', username: 'siteflow' });
     const otherScope = await mint({ sub: '900', username: 'siteflow', scope: 'projects:read projects:administer' });
     for (const [method, path, body] of paths) {
@@ -117,7 +126,14 @@ describe('projects API', () => {
 
   it('creates, renames, changes the status and the members; every refusal is {code, message}', async () => {
     const created = await api('POST', '/api/admin/projects', {
-      body: { id: 7001, name: ' Webshop ', members: [{ user_id: 501, username: 'dana', role: 'admin' }, { user_id: 502, username: 'erik', role: 'customer' }] },
+      body: {
+        id: 7001,
+        name: ' Webshop ',
+        members: [
+          { user_id: 501, username: 'dana', role: 'admin' },
+          { user_id: 502, username: 'erik', role: 'customer' },
+        ],
+      },
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({
@@ -132,19 +148,49 @@ describe('projects API', () => {
     // The 9 documents and the checklist, as for any project.
     const docs = await pool.query('SELECT count(*)::int AS n FROM documents.documents WHERE project_id = 7001');
     expect(docs.rows[0].n).toBe(9);
-    await expect.poll(async () => (await pool.query('SELECT count(*)::int AS n FROM checklist.items WHERE project_id = 7001')).rows[0].n, { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await pool.query('SELECT count(*)::int AS n FROM checklist.items WHERE project_id = 7001')).rows[0].n, {
+        timeout: 20_000,
+      })
+      .toBeGreaterThan(0);
 
     // Without an id, the next free one.
-    const fresh = await api('POST', '/api/admin/projects', { body: { name: 'No id', members: [{ user_id: 503, username: 'fay', role: 'admin' }] } });
+    const fresh = await api('POST', '/api/admin/projects', {
+      body: { name: 'No id', members: [{ user_id: 503, username: 'fay', role: 'admin' }] },
+    });
     expect(fresh.status).toBe(201);
     expect(fresh.body.id).toBeGreaterThan(7001);
 
     const refusals: Array<[string, string, { body?: unknown; rawBody?: string }, number, string]> = [
-      ['POST', '/api/admin/projects', { body: { id: 7001, name: 'Again', members: [{ user_id: 501, username: 'dana', role: 'admin' }] } }, 409, 'already_exists'],
+      [
+        'POST',
+        '/api/admin/projects',
+        { body: { id: 7001, name: 'Again', members: [{ user_id: 501, username: 'dana', role: 'admin' }] } },
+        409,
+        'already_exists',
+      ],
       ['POST', '/api/admin/projects', { body: { name: 'Nobody', members: [] } }, 400, 'invalid_payload'],
-      ['POST', '/api/admin/projects', { body: { name: '', members: [{ user_id: 501, username: 'dana', role: 'admin' }] } }, 400, 'invalid_payload'],
-      ['POST', '/api/admin/projects', { body: { name: 'Bad role', members: [{ user_id: 501, username: 'dana', role: 'owner' }] } }, 400, 'invalid_payload'],
-      ['POST', '/api/admin/projects', { body: { name: 'Extra', extra: 1, members: [{ user_id: 501, username: 'dana', role: 'admin' }] } }, 400, 'invalid_payload'],
+      [
+        'POST',
+        '/api/admin/projects',
+        { body: { name: '', members: [{ user_id: 501, username: 'dana', role: 'admin' }] } },
+        400,
+        'invalid_payload',
+      ],
+      [
+        'POST',
+        '/api/admin/projects',
+        { body: { name: 'Bad role', members: [{ user_id: 501, username: 'dana', role: 'owner' }] } },
+        400,
+        'invalid_payload',
+      ],
+      [
+        'POST',
+        '/api/admin/projects',
+        { body: { name: 'Extra', extra: 1, members: [{ user_id: 501, username: 'dana', role: 'admin' }] } },
+        400,
+        'invalid_payload',
+      ],
       ['POST', '/api/admin/projects', { rawBody: '{"name": ' }, 400, 'invalid_payload'],
       ['PATCH', '/api/admin/projects/7001', { body: {} }, 400, 'invalid_payload'],
       ['PATCH', '/api/admin/projects/7001', { body: { status: 'finished' } }, 400, 'invalid_payload'],
@@ -168,23 +214,38 @@ describe('projects API', () => {
 
     const listed = await api('GET', '/api/admin/projects');
     expect(listed.status).toBe(200);
-    expect(listed.body.projects).toContainEqual(expect.objectContaining({ id: 7001, name: 'Webshop 2', status: 'in_progress', members: 2 }));
+    expect(listed.body.projects).toContainEqual(
+      expect.objectContaining({ id: 7001, name: 'Webshop 2', status: 'in_progress', members: 2 }),
+    );
 
     // The projects of a user, with their role in each.
     const ofErik = await api('GET', '/api/projects', { token: tokenOf.erik! });
     expect(ofErik.status).toBe(200);
-    expect(ofErik.body.projects).toEqual([expect.objectContaining({ id: 7001, name: 'Webshop 2', status: 'in_progress', role: 'customer' })]);
-    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body.projects.map((p: { id: number }) => p.id)).toEqual([fresh.body.id]);
+    expect(ofErik.body.projects).toEqual([
+      expect.objectContaining({ id: 7001, name: 'Webshop 2', status: 'in_progress', role: 'customer' }),
+    ]);
+    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body.projects.map((p: { id: number }) => p.id)).toEqual([
+      fresh.body.id,
+    ]);
 
     // Every change is an event on the project's stream.
-    const { rows } = await pool.query<{ type: string }>(`SELECT type FROM documents.events WHERE stream_id = 'project-7001' ORDER BY version`);
+    const { rows } = await pool.query<{ type: string }>(
+      `SELECT type FROM documents.events WHERE stream_id = 'project-7001' ORDER BY version`,
+    );
     expect(rows.map((r) => r.type)).toEqual(['ProjectCreated', 'ProjectRenamed', 'ProjectStatusChanged']);
   });
 
   it('a member removed while in the room is closed out of it, dropped from presence and loses their lock; one added joins at once and chats', async () => {
     // Far from 7001: the project created without an id took the next one.
     const created = await api('POST', '/api/admin/projects', {
-      body: { id: 7100, name: 'Room', members: [{ user_id: 501, username: 'dana', role: 'admin' }, { user_id: 502, username: 'erik', role: 'customer' }] },
+      body: {
+        id: 7100,
+        name: 'Room',
+        members: [
+          { user_id: 501, username: 'dana', role: 'admin' },
+          { user_id: 502, username: 'erik', role: 'customer' },
+        ],
+      },
     });
     expect(created.status).toBe(201);
     const topic = 'project:7100';
@@ -249,12 +310,19 @@ describe('projects API', () => {
     // And her role changes: 200 with the new role, as the projects list says.
     const promoted = await api('PUT', '/api/admin/projects/7100/members/503', { body: { username: 'fay', role: 'admin' } });
     expect(promoted.body).toMatchObject({ role: 'admin', changed: true });
-    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body.projects).toContainEqual(expect.objectContaining({ id: 7100, role: 'admin' }));
+    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body.projects).toContainEqual(
+      expect.objectContaining({ id: 7100, role: 'admin' }),
+    );
 
     const { rows } = await pool.query<{ type: string; data: { change: string } }>(
       `SELECT type, data FROM documents.events WHERE stream_id = 'project-7100' ORDER BY version`,
     );
-    expect(rows.map((r) => (r.type === 'ProjectMembershipChanged' ? r.data.change : r.type))).toEqual(['ProjectCreated', 'removed', 'added', 'role_changed']);
+    expect(rows.map((r) => (r.type === 'ProjectMembershipChanged' ? r.data.change : r.type))).toEqual([
+      'ProjectCreated',
+      'removed',
+      'added',
+      'role_changed',
+    ]);
   });
 
   it('npm run admin: the same API from the command line, with a development token from the dev key', async () => {
@@ -264,7 +332,9 @@ describe('projects API', () => {
         env: { ...process.env, JWT_SECRET: stack().jwtSecret, SITEFLOW_ADMIN_TOKEN: '' },
         timeout: 60_000,
       });
-    expect((await run('create', '--id', '7200', '--name', 'From the CLI', '--member', '501:dana:admin')).stdout).toMatch(/created project 7200 "From the CLI" with 1 members/);
+    expect((await run('create', '--id', '7200', '--name', 'From the CLI', '--member', '501:dana:admin')).stdout).toMatch(
+      /created project 7200 "From the CLI" with 1 members/,
+    );
     expect((await run('add-member', '7200', '502', 'erik', 'customer')).stdout).toMatch(/erik \(502\) is customer of project 7200/);
     expect((await run('list')).stdout).toMatch(/7200\s+planning\s+2 members\s+From the CLI/);
     expect((await run('remove-member', '7200', '502')).stdout).toMatch(/user 502 removed from project 7200/);

@@ -29,7 +29,11 @@ describe('gateway readiness', () => {
     try {
       const stalled = await fetch(`${stack().gatewayUrl}/readyz`);
       expect(stalled.status).toBe(503);
-      expect(await stalled.json()).toMatchObject({ status: 'not_ready', nats: 'unavailable', problems: { nats: expect.stringMatching(/NATS did not answer/) } });
+      expect(await stalled.json()).toMatchObject({
+        status: 'not_ready',
+        nats: 'unavailable',
+        problems: { nats: expect.stringMatching(/NATS did not answer/) },
+      });
     } finally {
       process.kill(nats, 'SIGCONT');
     }

@@ -1,6 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DEMO_USERS, DevLoginRequest, describeIssues, HealthReply, SERVICES, subjects, type DevLoginResponse, type ServiceName } from '@siteflow/contracts';
+import {
+  DEMO_USERS,
+  DevLoginRequest,
+  describeIssues,
+  HealthReply,
+  SERVICES,
+  subjects,
+  type DevLoginResponse,
+  type ServiceName,
+} from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
 import type { TokenService } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
@@ -38,7 +47,9 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
     });
   });
 
-  async function serviceReadiness(service: ServiceName): Promise<{ service: ServiceName; state: 'ok' | 'not_ready' | 'unavailable'; problem?: string }> {
+  async function serviceReadiness(
+    service: ServiceName,
+  ): Promise<{ service: ServiceName; state: 'ok' | 'not_ready' | 'unavailable'; problem?: string }> {
     const r = await requestService(nats, subjects.health(service), {}, { timeoutMs: 1_500 });
     if (r.ok) return { service, state: 'ok' };
     // A service that answers "not ready" names what failed; one that does not answer is down or unreachable.
@@ -66,7 +77,12 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
   /** A generated avatar (initials on a colour picked from the name), so demo users have faces. */
   app.get<{ Params: { name: string } }>('/avatars/:name', async (req, reply) => {
     const name = req.params.name.replace(/\.svg$/, '').slice(0, 40);
-    const initials = (name.match(/[a-z0-9]/gi)?.slice(0, 2).join('') ?? '?').toUpperCase();
+    const initials = (
+      name
+        .match(/[a-z0-9]/gi)
+        ?.slice(0, 2)
+        .join('') ?? '?'
+    ).toUpperCase();
     let hash = 0;
     for (const ch of name) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
     const hue = hash % 360;

@@ -141,7 +141,10 @@ export class PresenceTracker {
         let settled = 0;
         for (const confirmed of this.confirmedAt.values()) if (confirmed <= settledBefore) settled++;
         if (reply.data.held < settled) {
-          this.logger.warn({ gateway_id: this.gatewayId, held: reply.data.held, confirmed: settled }, 'presence holds fewer of our connections than it confirmed; tracking them again');
+          this.logger.warn(
+            { gateway_id: this.gatewayId, held: reply.data.held, confirmed: settled },
+            'presence holds fewer of our connections than it confirmed; tracking them again',
+          );
           void this.resync(settledBefore);
         }
       },
@@ -159,7 +162,10 @@ export class PresenceTracker {
         const confirmed = this.confirmedAt.get(key);
         return confirmed !== undefined && confirmed <= sentAt;
       });
-      this.logger.info({ gateway_id: this.gatewayId, connections: due.length }, 'presence did not hold this gateway as alive; tracking its connections again');
+      this.logger.info(
+        { gateway_id: this.gatewayId, connections: due.length },
+        'presence did not hold this gateway as alive; tracking its connections again',
+      );
       let next = 0;
       const worker = async () => {
         while (next < due.length && !this.closed) {

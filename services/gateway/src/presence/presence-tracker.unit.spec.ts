@@ -29,6 +29,8 @@ describe("the joiner's presence_state", () => {
   });
 
   it('does not repeat a meta the snapshot already holds', () => {
-    expect(withOwnMeta({ '1': { metas: [meta('a1')] } }, { meta: meta('a1'), replaced_phx_ref: null })).toEqual({ '1': { metas: [meta('a1')] } });
+    expect(withOwnMeta({ '1': { metas: [meta('a1')] } }, { meta: meta('a1'), replaced_phx_ref: null })).toEqual({
+      '1': { metas: [meta('a1')] },
+    });
   });
 });

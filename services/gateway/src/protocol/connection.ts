@@ -167,7 +167,10 @@ export class Connection implements RoomClient {
       void this.join(joinRef ?? ref, ref, topic, payload).then(
         (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
         (err) => {
-          this.deps.logger.error({ err, topic, user: this.user.id, connection: this.id, project: this.joins.get(topic)?.ctx?.project_id }, 'join failed');
+          this.deps.logger.error(
+            { err, topic, user: this.user.id, connection: this.id, project: this.joins.get(topic)?.ctx?.project_id },
+            'join failed',
+          );
           this.deps.metrics?.observeJoin('internal', secondsSince(started));
           this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
         },
@@ -202,7 +205,10 @@ export class Connection implements RoomClient {
     void this.push(current, ref, topic, event, payload).then(
       (outcome) => this.deps.metrics?.observePush(event, outcome, secondsSince(started)),
       (err) => {
-        this.deps.logger.error({ err, topic, event, user: this.user.id, connection: this.id, project: current.ctx?.project_id }, 'push failed');
+        this.deps.logger.error(
+          { err, topic, event, user: this.user.id, connection: this.id, project: current.ctx?.project_id },
+          'push failed',
+        );
         this.deps.metrics?.observePush(event, 'internal', secondsSince(started));
         this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
       },
@@ -239,7 +245,10 @@ export class Connection implements RoomClient {
     // Rejoining a joined topic closes the old join first, as Phoenix does.
     const previous = this.joins.get(topicName);
     if (!previous && this.joins.size >= this.deps.config.MAX_CHANNELS_PER_CONNECTION) {
-      this.replyErr(joinRef, ref, topicName, { code: 'rate_limited', message: `at most ${this.deps.config.MAX_CHANNELS_PER_CONNECTION} channels per connection` });
+      this.replyErr(joinRef, ref, topicName, {
+        code: 'rate_limited',
+        message: `at most ${this.deps.config.MAX_CHANNELS_PER_CONNECTION} channels per connection`,
+      });
       return 'rate_limited';
     }
     if (previous) {

@@ -45,7 +45,14 @@ export function decodeFrame(text: string): Decoded {
   }
   // Answerable if it carries a usable ref and topic; otherwise nobody is waiting for a reply.
   const [joinRef, ref, topic] = value as unknown[];
-  if (typeof ref === 'string' && ref.length > 0 && ref.length <= 64 && typeof topic === 'string' && topic.length > 0 && topic.length <= 200) {
+  if (
+    typeof ref === 'string' &&
+    ref.length > 0 &&
+    ref.length <= 64 &&
+    typeof topic === 'string' &&
+    topic.length > 0 &&
+    topic.length <= 200
+  ) {
     return {
       kind: 'reject',
       joinRef: typeof joinRef === 'string' && joinRef.length <= 64 ? joinRef : null,

@@ -48,6 +48,8 @@ describe('decodeFrame', () => {
   });
 
   it('encodes a broadcast as a JSON array', () => {
-    expect(encodeFrame([null, null, 'project:1', 'chat:new_message', { id: 'x' }])).toBe('[null,null,"project:1","chat:new_message",{"id":"x"}]');
+    expect(encodeFrame([null, null, 'project:1', 'chat:new_message', { id: 'x' }])).toBe(
+      '[null,null,"project:1","chat:new_message",{"id":"x"}]',
+    );
   });
 });

@@ -56,7 +56,9 @@ export class Room {
     private readonly logger: Logger,
     private readonly stats: RoomStats,
   ) {
-    this.sub = nats.subscribe(subject, { callback: (err, msg) => (err ? this.logger.warn({ err, topic }, 'subscription error') : this.onMessage(msg)) });
+    this.sub = nats.subscribe(subject, {
+      callback: (err, msg) => (err ? this.logger.warn({ err, topic }, 'subscription error') : this.onMessage(msg)),
+    });
   }
 
   /** Adds a socket whose join is in progress: projections are buffered until `activate`. */
@@ -159,7 +161,11 @@ export class Room {
     }
     this.versions.set(stream_id, version);
     const removedUserId = removedMember(e.data);
-    if (removedUserId !== undefined) return { ...(broadcast ? this.frameFor(stream_id, version, broadcast) : { streamId: stream_id, version, frame: null, exclude: undefined }), removedUserId };
+    if (removedUserId !== undefined)
+      return {
+        ...(broadcast ? this.frameFor(stream_id, version, broadcast) : { streamId: stream_id, version, frame: null, exclude: undefined }),
+        removedUserId,
+      };
     return broadcast ? this.frameFor(stream_id, version, broadcast) : null;
   }
 

@@ -15,8 +15,7 @@ import { requestService } from '@siteflow/messaging';
 import type { z } from 'zod';
 
 export type RoomSnapshotResult =
-  | { ok: true; snapshot: RoomSnapshot; presence: PresenceState; versions: Record<string, number> }
-  | { ok: false; error: ErrorBody };
+  { ok: true; snapshot: RoomSnapshot; presence: PresenceState; versions: Record<string, number> } | { ok: false; error: ErrorBody };
 
 async function part<S extends z.ZodType>(
   nats: NatsConnection,

@@ -193,7 +193,10 @@ export class PresenceBucket<V> {
 
   /** Keys that currently hold a value (deleted ones excluded), optionally under a key prefix. */
   async keys(filter = '>'): Promise<string[]> {
-    const consumer = await this.js.consumers.get(STREAM, { filter_subjects: PREFIX + filter, deliver_policy: DeliverPolicy.LastPerSubject });
+    const consumer = await this.js.consumers.get(STREAM, {
+      filter_subjects: PREFIX + filter,
+      deliver_policy: DeliverPolicy.LastPerSubject,
+    });
     const keys: string[] = [];
     try {
       const info = await consumer.info(true);

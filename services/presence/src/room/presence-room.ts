@@ -87,9 +87,7 @@ export function joinedMeta(actor: Pick<Actor, 'user_id' | 'username' | 'avatar_u
 }
 
 /** A lock change of documents, as it concerns one connection's meta. */
-export type LockChange =
-  | { type: 'acquired'; documentId: number; at: string }
-  | { type: 'released'; documentId: number };
+export type LockChange = { type: 'acquired'; documentId: number; at: string } | { type: 'released'; documentId: number };
 
 /**
  * The meta after a lock change, or null when nothing visible changes (a release of a document the
@@ -171,7 +169,11 @@ export function gatewayVerdict(
 }
 
 /** Connections without a gateway (written before gateways had liveness keys) age by their own write. */
-export function evictableWithoutGateway<T extends Observed>(connections: Iterable<[string, T]>, now: number, ttlMs: number): Array<[string, T]> {
+export function evictableWithoutGateway<T extends Observed>(
+  connections: Iterable<[string, T]>,
+  now: number,
+  ttlMs: number,
+): Array<[string, T]> {
   return [...connections].filter(([, e]) => now - e.seenAt > ttlMs);
 }
 

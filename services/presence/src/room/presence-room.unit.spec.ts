@@ -126,7 +126,7 @@ describe('sweep: a connection lives as long as its gateway refreshes', () => {
   const TTL = 10_000;
   const seen = (seenAt: number, dead = false) => ({ value: { gateway_id: 'gw', ...(dead ? { dead: true as const } : {}) }, seenAt });
 
-  it('alive means seen written within the TTL, on this instance\'s clock, and not declared dead', () => {
+  it("alive means seen written within the TTL, on this instance's clock, and not declared dead", () => {
     expect(isAlive(seen(90_000), 100_000, TTL)).toBe(true);
     expect(isAlive(seen(89_999), 100_000, TTL)).toBe(false);
     expect(isAlive(seen(99_000, true), 100_000, TTL)).toBe(false);
@@ -147,7 +147,16 @@ describe('sweep: a connection lives as long as its gateway refreshes', () => {
 
   it('ages entries without a gateway (written before liveness keys) by when they were seen', () => {
     const entry = (seenAt: number) => ({ value: { session_id: 's', meta: tab1 } as PresenceEntry, seenAt });
-    expect(evictableWithoutGateway([['p1.u1.ca', entry(1_000)], ['p1.u2.cb', entry(95_000)]], 100_000, TTL).map(([k]) => k)).toEqual(['p1.u1.ca']);
+    expect(
+      evictableWithoutGateway(
+        [
+          ['p1.u1.ca', entry(1_000)],
+          ['p1.u2.cb', entry(95_000)],
+        ],
+        100_000,
+        TTL,
+      ).map(([k]) => k),
+    ).toEqual(['p1.u1.ca']);
   });
 });
 

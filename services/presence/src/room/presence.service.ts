@@ -107,14 +107,21 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     this.grace = new EvictionGrace(this.ttlMs, this.kit.config.PRESENCE_SWEEP_MS);
-    this.bucket = await PresenceBucket.open<Stored>(this.kit.nats, this.kit.config.PRESENCE_KEY_MAX_AGE_MS, this.kit.config.PRESENCE_BUCKET_MAX_BYTES);
+    this.bucket = await PresenceBucket.open<Stored>(
+      this.kit.nats,
+      this.kit.config.PRESENCE_KEY_MAX_AGE_MS,
+      this.kit.config.PRESENCE_BUCKET_MAX_BYTES,
+    );
     this.stops.push(() => this.stopWatch());
     // Snapshots, refreshes and the sweep all read the view: none is served from a partial one
     // (Nest subscribes the handlers once this returns).
     await this.loadView();
     this.viewLoaded = true;
     this.grace.viewLoaded(monotonic());
-    this.kit.logger.info({ gateways: this.liveness.size, connections: this.connectionCount(), grace_ms: this.ttlMs }, 'presence view loaded; evictions wait one TTL');
+    this.kit.logger.info(
+      { gateways: this.liveness.size, connections: this.connectionCount(), grace_ms: this.ttlMs },
+      'presence view loaded; evictions wait one TTL',
+    );
 
     // One request per gateway per interval, handled by one instance of the queue group.
     const sub: Subscription = this.kit.nats.subscribe(presenceSubjects.refresh, {
@@ -178,7 +185,10 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     await Promise.race([
       watch.loaded,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the presence bucket did not load within ${VIEW_LOAD_TIMEOUT_MS} ms`)), VIEW_LOAD_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`the presence bucket did not load within ${VIEW_LOAD_TIMEOUT_MS} ms`)),
+          VIEW_LOAD_TIMEOUT_MS,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
   }
@@ -197,7 +207,10 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
         try {
           await this.loadView();
           this.grace.interrupted(monotonic());
-          this.kit.logger.info({ gateways: this.liveness.size, connections: this.connectionCount() }, 'presence view read again after a NATS reconnect');
+          this.kit.logger.info(
+            { gateways: this.liveness.size, connections: this.connectionCount() },
+            'presence view read again after a NATS reconnect',
+          );
           return;
         } catch (err) {
           this.kit.logger.warn({ err, attempt }, 'reading the presence view again failed; retrying');
@@ -215,7 +228,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
   private tick(): void {
     const now = monotonic();
-    if (this.grace.ticked(now)) this.kit.logger.warn({ grace_ms: this.ttlMs }, 'presence did not run for a while (stopped or starved): no eviction for one TTL');
+    if (this.grace.ticked(now))
+      this.kit.logger.warn({ grace_ms: this.ttlMs }, 'presence did not run for a while (stopped or starved): no eviction for one TTL');
     if (this.sweeping) return; // a slow sweep is not overlapped by the next one
     this.sweeping = true;
     const endSweep = this.metrics.sweepSeconds.startTimer();
@@ -322,7 +336,11 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       rewrites++;
       await this.bucket.update(k, held.value, held.revision); // a change meanwhile made it fresh anyway
     }
-    if (revived) this.kit.logger.info({ gateway_id: gatewayId, held: keys.size, connections: batch.connections }, 'gateway declared dead refreshed: asking it to track its connections again');
+    if (revived)
+      this.kit.logger.info(
+        { gateway_id: gatewayId, held: keys.size, connections: batch.connections },
+        'gateway declared dead refreshed: asking it to track its connections again',
+      );
     return { resync: revived, held: keys.size };
   }
 
@@ -365,7 +383,10 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     }
     const answeredAt = monotonic();
     if (this.grace.probed(sentAt, answeredAt)) {
-      this.kit.logger.warn({ round_trip_ms: Math.round(answeredAt - sentAt), grace_ms: this.ttlMs }, 'NATS did not answer for a while: no eviction for one TTL');
+      this.kit.logger.warn(
+        { round_trip_ms: Math.round(answeredAt - sentAt), grace_ms: this.ttlMs },
+        'NATS did not answer for a while: no eviction for one TTL',
+      );
     }
     if (!this.grace.allows(answeredAt)) return;
 
@@ -398,7 +419,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     for (const [gatewayId, live] of [...this.liveness]) {
       if ((this.byGateway.get(gatewayId)?.size ?? 0) > 0) continue;
       if (isAlive(live, monotonic(), this.ttlMs)) continue;
-      if (await this.bucket.delete(live.key, live.revision)) this.kit.logger.info({ gateway_id: gatewayId }, 'gateway gone: its liveness removed');
+      if (await this.bucket.delete(live.key, live.revision))
+        this.kit.logger.info({ gateway_id: gatewayId }, 'gateway gone: its liveness removed');
     }
   }
 
@@ -420,7 +442,11 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const revision = await this.bucket.update(key, { gateway_id: gatewayId, dead: true }, expected);
     if (revision === null) return null; // it refreshed meanwhile, or another instance declared it first (seen next sweep)
     this.kit.logger.warn(
-      { gateway_id: gatewayId, connections: this.byGateway.get(gatewayId)?.size ?? 0, silent_ms: live ? Math.round(now - live.seenAt) : null },
+      {
+        gateway_id: gatewayId,
+        connections: this.byGateway.get(gatewayId)?.size ?? 0,
+        silent_ms: live ? Math.round(now - live.seenAt) : null,
+      },
       'gateway stopped refreshing: declared dead, evicting its connections',
     );
     return revision;
@@ -436,7 +462,10 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const k = parsePresenceKey(key);
     if (!k) return;
     this.metrics.evictions.inc();
-    this.kit.logger.info({ key, gateway_id: held.value.gateway_id, age_ms: Math.round(monotonic() - held.seenAt) }, 'evicted a connection of a gateway that stopped refreshing');
+    this.kit.logger.info(
+      { key, gateway_id: held.value.gateway_id, age_ms: Math.round(monotonic() - held.seenAt) },
+      'evicted a connection of a gateway that stopped refreshing',
+    );
     this.broadcast(k.projectId, leaveDiff(held.value.meta));
     await recordSession(this.kit, held.value.session_id, { type: 'EvictConnection', data: { now: new Date() } });
   }

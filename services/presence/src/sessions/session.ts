@@ -19,9 +19,7 @@ export type ConnectionEvicted = {
 export type SessionEvent = SessionJoined | SessionLeft | ConnectionEvicted;
 
 export type SessionState =
-  | { status: 'none' }
-  | { status: 'online'; connectionId: string; userId: number; projectId: number }
-  | { status: 'ended' };
+  { status: 'none' } | { status: 'online'; connectionId: string; userId: number; projectId: number } | { status: 'ended' };
 export const initialSessionState: SessionState = { status: 'none' };
 
 export type JoinSession = { type: 'JoinSession'; data: { connectionId: string; userId: number; projectId: number; now: Date } };

@@ -20,7 +20,9 @@ describe('presence session decider', () => {
   });
 
   it('leaving ends the session with when it left', () => {
-    given([joined]).when({ type: 'LeaveSession', data: { now: t1 } }).then([{ type: 'SessionLeft', data: { ...who, left_at: t1.toISOString() } }]);
+    given([joined])
+      .when({ type: 'LeaveSession', data: { now: t1 } })
+      .then([{ type: 'SessionLeft', data: { ...who, left_at: t1.toISOString() } }]);
   });
 
   it('the sweep evicts a connection its gateway stopped refreshing', () => {
@@ -31,13 +33,17 @@ describe('presence session decider', () => {
 
   it('a session ends once: a late leave after an eviction, or the reverse, records nothing', () => {
     const evicted: SessionEvent = { type: 'ConnectionEvicted', data: { ...who, evicted_at: t1.toISOString() } };
-    given([joined, evicted]).when({ type: 'LeaveSession', data: { now: t1 } }).then([]);
+    given([joined, evicted])
+      .when({ type: 'LeaveSession', data: { now: t1 } })
+      .then([]);
     given([joined, { type: 'SessionLeft', data: { ...who, left_at: t1.toISOString() } }])
       .when({ type: 'EvictConnection', data: { now: t1 } })
       .then([]);
   });
 
   it('nothing to end before a session started', () => {
-    given([]).when({ type: 'LeaveSession', data: { now: t1 } }).then([]);
+    given([])
+      .when({ type: 'LeaveSession', data: { now: t1 } })
+      .then([]);
   });
 });

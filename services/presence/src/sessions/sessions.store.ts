@@ -37,7 +37,10 @@ async function touchLastSeen(client: PoolClient, e: SessionEvent): Promise<void>
 }
 
 /** Members of a project seen at some point, latest first. */
-export async function lastSeenOf(client: Pick<PoolClient, 'query'>, projectId: number): Promise<Array<{ user_id: number; last_seen_at: string }>> {
+export async function lastSeenOf(
+  client: Pick<PoolClient, 'query'>,
+  projectId: number,
+): Promise<Array<{ user_id: number; last_seen_at: string }>> {
   const { rows } = await client.query<{ user_id: string; last_seen_at: Date }>(
     'SELECT user_id, last_seen_at FROM presence.last_seen WHERE project_id = $1 ORDER BY last_seen_at DESC, user_id',
     [projectId],
