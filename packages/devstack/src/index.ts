@@ -9,3 +9,4 @@ export * from './stack-file.js';
 export * from './process-logs.js';
 export * from './reachability.js';
 export * from './stack-supervisor.js';
+export * from './cluster.js';

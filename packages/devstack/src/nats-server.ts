@@ -31,6 +31,19 @@ export interface NatsServerOptions {
    * stops the server after the processes that use it. Default false.
    */
   detached?: boolean;
+  /** One node of a cluster over loopback routes (JetStream clustered: streams may have replicas). */
+  cluster?: NatsClusterNode;
+}
+
+/** Where a clustered node listens for routes, and the other nodes' route ports. */
+export interface NatsClusterNode {
+  /** The cluster's name (the same on every node). */
+  name: string;
+  /** This node's name, unique in the cluster and kept across restarts (JetStream knows peers by it). */
+  serverName: string;
+  routePort: number;
+  /** Route ports of the other nodes on 127.0.0.1. */
+  peers: number[];
 }
 
 /** A local nats-server; `monitorUrl` when started with `monitoring`. */
@@ -70,10 +83,17 @@ export function findExecutable(
  * The generated config at `configFile`. nats-server resolves an `include` relative to the including
  * file's directory (2.9 joins even an absolute path onto it), so the path is written relative.
  */
-export function natsServerConfig(configFile: string, include?: string): string {
+export function natsServerConfig(configFile: string, include?: string, cluster?: NatsClusterNode): string {
   // A saved document (up to 512 KiB) travels in one event that also carries its broadcast: allow
   // messages of up to 4 MB, as infra/nats/nats.conf does (the server's default is 1 MB).
   const lines = ['max_payload: 4MB'];
+  if (cluster) {
+    const routes = cluster.peers.map((port) => JSON.stringify(`nats-route://127.0.0.1:${port}`)).join(', ');
+    lines.push(
+      `server_name: ${JSON.stringify(cluster.serverName)}`,
+      `cluster { name: ${JSON.stringify(cluster.name)}, listen: "127.0.0.1:${cluster.routePort}", routes: [${routes}] }`,
+    );
+  }
   if (include !== undefined) {
     const relative = path
       .relative(path.dirname(path.resolve(configFile)), path.resolve(include))
@@ -97,7 +117,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const port = opts.port ?? (await freePort(host));
   const tail = new OutputTail();
   const configFile = path.join(dataDir, 'siteflow-nats.conf');
-  await writeFile(configFile, natsServerConfig(configFile, opts.include));
+  await writeFile(configFile, natsServerConfig(configFile, opts.include, opts.cluster));
   const monitorPort = opts.monitorPort ?? (opts.monitoring ? await freePort(host) : undefined);
   const args = ['-c', configFile, '-a', host, '-p', String(port), '-js', '-sd', dataDir];
   if (monitorPort !== undefined) args.push('-m', String(monitorPort));

@@ -35,6 +35,10 @@ export interface StackSupervisorOptions {
   write(text: string): void;
   /** Whether that is a terminal (pretty logs by default, colours). */
   isTTY: boolean;
+  /** Instances of each service (default 1); named `<service>-<n>` when more than one (the cluster). */
+  instances?: number;
+  /** The gateways' ports (default: PORT, or 4000); named `gateway-<n>` when more than one. */
+  gatewayPorts?: number[];
 }
 
 interface Supervised {
@@ -58,7 +62,7 @@ export class StackSupervisor {
   private readonly startedAt = new Date();
   private infra: Supervised[] = [];
   private apps: Supervised[] = [];
-  private natsUrl = '';
+  protected natsUrl = '';
   private databaseUrl = '';
   private stopping: Promise<number> | undefined;
   private startup: Promise<void> | undefined;
@@ -114,7 +118,8 @@ export class StackSupervisor {
   private async run(): Promise<void> {
     const env = this.opts.env;
     const started = Date.now();
-    const port = portFromEnv(env, 'PORT') ?? 4000;
+    const gatewayPorts = this.opts.gatewayPorts ?? [portFromEnv(env, 'PORT') ?? 4000];
+    const port = gatewayPorts[0] ?? 4000;
     const host = env.HOST || '0.0.0.0';
     const connectTimeoutMs = Number(env.START_CONNECT_TIMEOUT_MS || 15_000);
     if (!Number.isFinite(connectTimeoutMs) || connectTimeoutMs <= 0)
@@ -124,8 +129,10 @@ export class StackSupervisor {
       NATS_MONITOR_PORT: portFromEnv(env, 'NATS_MONITOR_PORT'),
       POSTGRES_PORT: portFromEnv(env, 'POSTGRES_PORT'),
     };
-    if (!(await isPortFree(port, host)))
-      throw new Error(`port ${port} is already in use (another npm start?). Stop that, or run with PORT=<other port>.`);
+    for (const gatewayPort of gatewayPorts) {
+      if (!(await isPortFree(gatewayPort, host)))
+        throw new Error(`port ${gatewayPort} is already in use (another npm start?). Stop that, or run with PORT=<other port>.`);
+    }
     for (const [name, value] of Object.entries(wanted)) {
       if (value !== undefined && !(await isPortFree(value)))
         throw new Error(`${name} ${value} is already in use. Stop what listens there, or choose another port.`);
@@ -151,40 +158,44 @@ export class StackSupervisor {
       LOG_LEVEL: env.LOG_LEVEL ?? 'info',
       SEED_DEMO: env.SEED_DEMO ?? 'true',
     };
+    const instances = this.opts.instances ?? 1;
     for (const name of SERVICES) {
-      const metricsPort = await freePort();
-      this.apps.push(
-        this.superviseApp(
-          name,
-          'service',
-          { ...common, METRICS_PORT: String(metricsPort) },
-          { metrics: `http://127.0.0.1:${metricsPort}/metrics` },
-        ),
-      );
+      for (let n = 1; n <= instances; n++) {
+        const metricsPort = await freePort();
+        this.apps.push(
+          this.superviseApp(
+            instances > 1 ? `${name}-${n}` : name,
+            'service',
+            { ...common, METRICS_PORT: String(metricsPort) },
+            { metrics: `http://127.0.0.1:${metricsPort}/metrics` },
+            name,
+          ),
+        );
+      }
     }
-    const gatewayEnv = {
-      ...common,
-      PORT: String(port),
-      DEV_LOGIN: env.DEV_LOGIN ?? 'true',
-      JWT_SECRET: env.JWT_SECRET ?? this.jwtSecret(),
-      WEB_DIST: env.WEB_DIST ?? path.join(this.opts.root, 'web', 'dist'),
-    };
-    this.apps.push(
-      this.superviseApp('gateway', 'gateway', gatewayEnv, {
-        http: `http://localhost:${port}`,
-        metrics: `http://localhost:${port}/metrics`,
-      }),
-    );
+    const jwtSecret = env.JWT_SECRET ?? this.jwtSecret();
+    gatewayPorts.forEach((gatewayPort, i) => {
+      const gatewayEnv = {
+        ...common,
+        PORT: String(gatewayPort),
+        DEV_LOGIN: env.DEV_LOGIN ?? 'true',
+        JWT_SECRET: jwtSecret,
+        WEB_DIST: env.WEB_DIST ?? path.join(this.opts.root, 'web', 'dist'),
+      };
+      const urls = { http: `http://localhost:${gatewayPort}`, metrics: `http://localhost:${gatewayPort}/metrics` };
+      this.apps.push(this.superviseApp(gatewayPorts.length > 1 ? `gateway-${i + 1}` : 'gateway', 'gateway', gatewayEnv, urls, 'gateway'));
+    });
     await Promise.all(this.apps.map((app) => app.supervisor.start()));
     await this.writeStack();
     if (this.stopping) return;
 
-    await this.waitUntilReady(port);
+    for (const gatewayPort of gatewayPorts) await this.waitUntilReady(gatewayPort);
     if (this.stopping) return;
     this.printStack(`http://localhost:${port}`, Date.now() - started);
   }
 
-  private async provideNats(
+  /** Sets `natsUrl`: NATS_URL when given, otherwise a nats-server of its own (the cluster: three). */
+  protected async provideNats(
     env: Record<string, string | undefined>,
     ports: { NATS_PORT?: number | undefined; NATS_MONITOR_PORT?: number | undefined },
     timeoutMs: number,
@@ -245,7 +256,7 @@ export class StackSupervisor {
   }
 
   /** NATS or Postgres: restarted on the same port with the same data when it dies. */
-  private async superviseInfra<S extends RunningProcess>(
+  protected async superviseInfra<S extends RunningProcess>(
     name: string,
     role: StackRole,
     start: () => Promise<S>,
@@ -271,8 +282,14 @@ export class StackSupervisor {
     return entry;
   }
 
-  private superviseApp(name: string, role: StackRole, env: Record<string, string | undefined>, urls: StackUrls): Supervised {
-    const cwd = path.join(this.opts.root, 'services', name);
+  private superviseApp(
+    name: string,
+    role: StackRole,
+    env: Record<string, string | undefined>,
+    urls: StackUrls,
+    program: string = name,
+  ): Supervised {
+    const cwd = path.join(this.opts.root, 'services', program);
     const main = path.join(cwd, 'dist', 'main.js');
     return {
       name,
@@ -422,7 +439,7 @@ export class StackSupervisor {
     return secret;
   }
 
-  private relative(file: string): string {
+  protected relative(file: string): string {
     const relative = path.relative(this.opts.root, file);
     return relative.startsWith('..') ? file : relative;
   }

@@ -136,6 +136,8 @@ export interface StreamLimits {
   maxBytes?: number;
   /** How long an event stays (JetStream `max_age`); 0 or absent: no bound. */
   maxAgeMs?: number;
+  /** Copies of the stream on a NATS cluster (JetStream `num_replicas`, at most the nodes); absent: left as it is (1 when created). */
+  replicas?: number;
 }
 
 /** Ensures the stream exists with our subjects, de-duplication window and limits; other instances may race us. */
@@ -147,7 +149,8 @@ export async function ensureStream(
   const duplicate_window = nanos(DUPLICATE_WINDOW_MS);
   const max_bytes = limits.maxBytes && limits.maxBytes > 0 ? limits.maxBytes : -1;
   const max_age = limits.maxAgeMs && limits.maxAgeMs > 0 ? nanos(limits.maxAgeMs) : 0;
-  const bounded = { duplicate_window, max_bytes, max_age, discard: DiscardPolicy.Old };
+  const replicas = limits.replicas === undefined ? {} : { num_replicas: limits.replicas };
+  const bounded = { duplicate_window, max_bytes, max_age, discard: DiscardPolicy.Old, ...replicas };
   for (let attempt = 1; ; attempt++) {
     try {
       const { config } = await jsm.streams.info(stream.name);
@@ -157,7 +160,8 @@ export async function ensureStream(
         config.duplicate_window !== duplicate_window ||
         config.max_bytes !== max_bytes ||
         config.max_age !== max_age ||
-        config.discard !== DiscardPolicy.Old
+        config.discard !== DiscardPolicy.Old ||
+        (limits.replicas !== undefined && config.num_replicas !== limits.replicas)
       ) {
         await jsm.streams.update(stream.name, { subjects: stream.subjects, ...bounded });
       }

@@ -82,7 +82,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     logger, // the relay names its own component
     stream: streamFor(def.name),
     onDeadLetter: () => deadLetters.inc('outbox'),
-    streamLimits: { maxBytes: config.STREAM_MAX_BYTES, maxAgeMs: config.STREAM_MAX_AGE_MS },
+    streamLimits: { maxBytes: config.STREAM_MAX_BYTES, maxAgeMs: config.STREAM_MAX_AGE_MS, replicas: config.JETSTREAM_REPLICAS },
     subjectFor: defaultSubjectFor(def.name),
     heldBackWarnMs: config.OUTBOX_HELD_BACK_WARN_MS,
   });

@@ -32,6 +32,8 @@ export const BaseServiceConfig = z.object({
     .default(1024 * 1024 * 1024),
   /** …and how long an event stays in it. 0 = no bound (a new durable consumer can then replay every event). */
   STREAM_MAX_AGE_MS: z.coerce.number().int().min(0).default(0),
+  /** Copies of the service's stream (and presence's bucket) on a NATS cluster; at most its nodes (npm run cluster: 3). */
+  JETSTREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** How long a command's idempotency key (and its outcome) is kept: a retry after this runs again. */
   IDEMPOTENCY_KEY_TTL_MS: ms(60_000, 30 * 86_400_000, 86_400_000),
   /** Port of the process's own HTTP server for `GET /metrics` (Prometheus); 0 = no metrics server. */

@@ -49,7 +49,7 @@ export class PresenceBucket<V> {
    * delete markers and the keys not rewritten longest, and a live connection whose key went is
    * tracked again by its gateway (a refresh reports fewer keys held than it has connections).
    */
-  static async open<V>(nats: NatsConnection, maxAgeMs: number, maxBytes?: number): Promise<PresenceBucket<V>> {
+  static async open<V>(nats: NatsConnection, maxAgeMs: number, maxBytes?: number, replicas?: number): Promise<PresenceBucket<V>> {
     const jsm = await jetstreamManager(nats);
     const max_age = nanos(maxAgeMs);
     // Unset: leave the bound as it is (a tool or test opening the bucket does not decide it).
@@ -58,8 +58,17 @@ export class PresenceBucket<V> {
     for (let attempt = 1; ; attempt++) {
       try {
         const { config } = await jsm.streams.info(STREAM);
-        if (config.max_age !== max_age || (max_bytes !== undefined && config.max_bytes !== max_bytes)) {
-          await jsm.streams.update(STREAM, { max_age, max_bytes: max_bytes ?? config.max_bytes, duplicate_window });
+        if (
+          config.max_age !== max_age ||
+          (max_bytes !== undefined && config.max_bytes !== max_bytes) ||
+          (replicas !== undefined && config.num_replicas !== replicas)
+        ) {
+          await jsm.streams.update(STREAM, {
+            max_age,
+            max_bytes: max_bytes ?? config.max_bytes,
+            duplicate_window,
+            num_replicas: replicas ?? config.num_replicas,
+          });
         }
         break;
       } catch (err) {
@@ -78,6 +87,7 @@ export class PresenceBucket<V> {
           allow_rollup_hdrs: true,
           deny_delete: true,
           allow_direct: true,
+          num_replicas: replicas ?? 1,
         });
         break;
       } catch (err) {

@@ -111,6 +111,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       this.kit.nats,
       this.kit.config.PRESENCE_KEY_MAX_AGE_MS,
       this.kit.config.PRESENCE_BUCKET_MAX_BYTES,
+      this.kit.config.JETSTREAM_REPLICAS,
     );
     this.stops.push(() => this.stopWatch());
     // Snapshots, refreshes and the sweep all read the view: none is served from a partial one
