@@ -1,2 +1,4 @@
 export * from './service-client.js';
 export * from './connect.js';
+export * from './serial.js';
+export * from './json.js';

@@ -10,6 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import { streamFor, type ServiceName } from '@siteflow/contracts';
 import { databaseUnavailableReason } from '@siteflow/eventstore';
+import { safeJson } from '@siteflow/messaging';
 import type { z } from 'zod';
 import type { ServiceKit } from './kit.js';
 
@@ -154,12 +155,4 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
       await messages?.close().catch(() => undefined);
     },
   };
-}
-
-function safeJson(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    return null;
-  }
 }

@@ -10,7 +10,7 @@ import {
   type ReplyEnvelope,
   type TypingReply,
 } from '@siteflow/contracts';
-import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, safeJson, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import type { Subscription } from '@nats-io/transport-node';
 import { endTyping, endTypingOfConnection, renewTyping, sweepExpiredTyping, type TypingState } from './typing.read-model.js';
 
@@ -118,13 +118,5 @@ export class TypingSweeper implements OnApplicationBootstrap, OnModuleDestroy {
       if (this.failingSince === null) this.kit.logger.warn({ err }, 'typing sweep failed; it keeps trying every round');
       this.failingSince ??= Date.now();
     }
-  }
-}
-
-function safeJson(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    return null;
   }
 }

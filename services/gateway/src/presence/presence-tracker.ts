@@ -13,7 +13,7 @@ import {
   type PresenceRefresh,
   type PresenceState,
 } from '@siteflow/contracts';
-import { requestService } from '@siteflow/messaging';
+import { requestService, SerialByKey } from '@siteflow/messaging';
 
 export const GatewayPresenceConfig = z.object({
   /** How often this gateway refreshes all its connections, in one message. Well inside the TTL. */
@@ -44,8 +44,8 @@ export class PresenceTracker {
   readonly gatewayId: string;
   /** key → the connection, from track until untrack: what the next refresh carries. */
   private readonly live = new Map<string, CommandContext>();
-  /** key → the tail of its requests: a connection's track and untrack reach presence in order. */
-  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Per key, its requests one at a time: a connection's track and untrack reach presence in order. */
+  private readonly queue = new SerialByKey<string>();
   /** key → when presence last confirmed holding it; a refresh sent later may ask to restore it. */
   private readonly confirmedAt = new Map<string, number>();
   /** Untracks presence did not confirm: retried every interval (the gateway is alive, no sweep removes them). */
@@ -78,7 +78,7 @@ export class PresenceTracker {
     // Live from now on, so a track whose reply is lost is still untracked (or swept) later.
     this.live.set(key, ctx);
     this.unconfirmedUntracks.delete(key);
-    return this.enqueue(key, () => this.requestTrack(key, ctx, { gateway_id: this.gatewayId }));
+    return this.queue.run(key, () => this.requestTrack(key, ctx, { gateway_id: this.gatewayId }));
   }
 
   private async requestTrack(
@@ -99,7 +99,7 @@ export class PresenceTracker {
     const key = keyOf(ctx);
     this.confirmedAt.delete(key);
     if (!this.live.delete(key) || this.closed) return;
-    void this.enqueue(key, () => this.requestUntrack(key, ctx));
+    void this.queue.run(key, () => this.requestUntrack(key, ctx));
   }
 
   private async requestUntrack(key: string, ctx: CommandContext): Promise<void> {
@@ -123,7 +123,7 @@ export class PresenceTracker {
     if (this.closed) return;
     for (const [key, ctx] of this.unconfirmedUntracks) {
       this.unconfirmedUntracks.delete(key);
-      void this.enqueue(key, () => this.requestUntrack(key, ctx));
+      void this.queue.run(key, () => this.requestUntrack(key, ctx));
     }
     if (this.live.size === 0) return; // nothing to keep alive; the next track announces it again
     const batch: PresenceRefresh = { gateway_id: this.gatewayId, connections: this.live.size };
@@ -170,7 +170,7 @@ export class PresenceTracker {
       const worker = async () => {
         while (next < due.length && !this.closed) {
           const key = due[next++]!;
-          if (this.restore(key, sentAt)) await this.chains.get(key);
+          if (this.restore(key, sentAt)) await this.queue.idle(key);
         }
       };
       await Promise.all(Array.from({ length: RESYNC_CONCURRENCY }, worker));
@@ -185,7 +185,7 @@ export class PresenceTracker {
     const confirmed = this.confirmedAt.get(key);
     if (!ctx || confirmed === undefined || confirmed > sentAt || this.closed) return false;
     this.confirmedAt.delete(key); // one restore at a time
-    void this.enqueue(key, async () => {
+    void this.queue.run(key, async () => {
       if (this.live.get(key) !== ctx) return;
       const reply = await this.requestTrack(key, ctx, { gateway_id: this.gatewayId, retrack: true });
       if (reply.ok) return;
@@ -199,23 +199,11 @@ export class PresenceTracker {
   async close(timeoutMs = 2_000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.closed = true;
-    for (const [key, ctx] of this.unconfirmedUntracks) void this.enqueue(key, () => this.requestUntrack(key, ctx));
+    for (const [key, ctx] of this.unconfirmedUntracks) void this.queue.run(key, () => this.requestUntrack(key, ctx));
     this.unconfirmedUntracks.clear();
-    for (const [key, ctx] of this.live) void this.enqueue(key, () => this.requestUntrack(key, ctx));
+    for (const [key, ctx] of this.live) void this.queue.run(key, () => this.requestUntrack(key, ctx));
     this.live.clear();
-    const pending = Promise.allSettled([...this.chains.values()]);
-    await Promise.race([pending, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
-  }
-
-  private enqueue<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.chains.get(key) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const tail = next.catch(() => undefined);
-    this.chains.set(key, tail);
-    void tail.then(() => {
-      if (this.chains.get(key) === tail) this.chains.delete(key);
-    });
-    return next;
+    await Promise.race([this.queue.allIdle(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }
 }
 

@@ -40,4 +40,25 @@ describe('SerialByKey', () => {
     release();
     await expect(blocked).resolves.toBe('one');
   });
+
+  it('idle waits for the work queued for a key so far; allIdle for every key, failures included', async () => {
+    const serial = new SerialByKey<number>();
+    const done: number[] = [];
+    let release!: () => void;
+    void serial.run(1, () => new Promise<void>((r) => (release = r)).then(() => done.push(1)));
+    void serial
+      .run(2, async () => {
+        await tick();
+        throw new Error('boom');
+      })
+      .catch(() => undefined);
+    const idle1 = serial.idle(1).then(() => done.push(10));
+    const all = serial.allIdle().then(() => done.push(100));
+    await serial.idle(2);
+    expect(done).toEqual([]);
+    release();
+    await Promise.all([idle1, all]);
+    expect(done).toEqual([1, 10, 100]);
+    await expect(serial.idle(3)).resolves.toBeUndefined();
+  });
 });
