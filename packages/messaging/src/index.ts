@@ -2,3 +2,4 @@ export * from './service-client.js';
 export * from './connect.js';
 export * from './serial.js';
 export * from './json.js';
+export * from './config.js';

@@ -1,8 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { describeIssues } from '@siteflow/contracts';
-
-const booleanFlag = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+import { booleanFlag } from '@siteflow/messaging';
 
 const ms = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -32,6 +30,10 @@ export const BaseServiceConfig = z.object({
     .default(1024 * 1024 * 1024),
   /** …and how long an event stays in it. 0 = no bound (a new durable consumer can then replay every event). */
   STREAM_MAX_AGE_MS: z.coerce.number().int().min(0).default(0),
+  /** Commands this process runs at once; more wait their turn (until their caller's deadline). */
+  MAX_CONCURRENT_COMMANDS: z.coerce.number().int().min(1).max(10_000).default(32),
+  /** Commands that may wait for a turn; beyond that one is refused at once (`unavailable`, retry after 1 s). */
+  MAX_QUEUED_COMMANDS: z.coerce.number().int().min(0).max(100_000).default(512),
   /** Copies of the service's stream (and presence's bucket) on a NATS cluster; at most its nodes (npm run cluster: 3). */
   JETSTREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** How long a command's idempotency key (and its outcome) is kept: a retry after this runs again. */
@@ -43,17 +45,5 @@ export const BaseServiceConfig = z.object({
 });
 export type BaseServiceConfig = z.infer<typeof BaseServiceConfig>;
 
-export { booleanFlag };
-
-/**
- * Parses the environment with a zod schema; on failure prints every offending variable and exits,
- * so a misconfigured process never starts half-way.
- */
-export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    process.stderr.write(`invalid configuration: ${describeIssues(parsed.error)}\n`);
-    process.exit(78); // EX_CONFIG
-  }
-  return parsed.data;
-}
+// The one config loader, shared with the gateway (packages/messaging/src/config.ts).
+export { booleanFlag, loadConfig, parseConfig } from '@siteflow/messaging';

@@ -1,11 +1,10 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { describeIssues } from '@siteflow/contracts';
+import { booleanFlag as flag, loadConfig } from '@siteflow/messaging';
 import { GatewayPresenceConfig } from './presence/presence-tracker.js';
 import { loadAsymmetricKeys } from './auth/token-keys.js';
 import { TOKEN_ALGORITHMS, type TokenKeys } from './auth/tokens.js';
 
-const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 /** Unset and empty are the same here: compose passes an unset `${VAR:-}` as "". */
 const optionalText = z
   .string()
@@ -207,11 +206,7 @@ function keySetUrlProblem(text: string): string | null {
   return loopback ? null : 'must be https (keys fetched over plain http can be replaced on the way); http is accepted only on loopback';
 }
 
+/** The gateway's environment, read by the one loader every service uses (exits 78 naming each bad variable). */
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const parsed = GatewayConfig.safeParse(env);
-  if (!parsed.success) {
-    process.stderr.write(`invalid configuration: ${describeIssues(parsed.error)}\n`);
-    process.exit(78);
-  }
-  return parsed.data;
+  return loadConfig(GatewayConfig, env);
 }

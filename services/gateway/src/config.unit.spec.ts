@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeIssues } from '@siteflow/contracts';
+import { parseConfig } from '@siteflow/messaging';
 import { GatewayConfig } from './config.js';
 
 const secret = 'test-secret-that-is-at-least-32-bytes-long!';
@@ -250,6 +251,34 @@ describe('gateway configuration: a key set (JWKS) from the issuer', () => {
     expect(parse({ JWT_ALG: 'EdDSA', JWT_JWKS_URL: url, DEV_LOGIN: 'true', JWT_PRIVATE_KEY: pkcs8(ed.privateKey) })).toEqual({
       keys: { alg: 'EdDSA', keySet: { url, cooldownMs: 30_000, maxAgeMs: 600_000 }, privateKey: pkcs8(ed.privateKey).trim() },
       error: null,
+    });
+  });
+});
+
+describe('gateway configuration: the shared loader', () => {
+  it('a bad value is refused with a startup message naming the variable, as every service words it', () => {
+    const result = parseConfig(GatewayConfig, { JWT_SECRET: secret, PORT: 'eighty', DEV_LOGIN: 'maybe' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.message).toMatch(/^invalid configuration: /);
+    expect(result.message).toMatch(/\bPORT: /);
+    expect(result.message).toMatch(/\bDEV_LOGIN: /);
+    expect(parseConfig(GatewayConfig, { JWT_SECRET: 'too-short' })).toEqual({
+      ok: false,
+      message: 'invalid configuration: JWT_SECRET: must be at least 32 characters',
+    });
+  });
+
+  it('reads the same variables as before: flags, numbers, origins', () => {
+    const result = parseConfig(GatewayConfig, {
+      JWT_SECRET: secret,
+      DEV_LOGIN: 'yes',
+      PORT: '4100',
+      ALLOWED_ORIGINS: 'https://a.example/, https://b.example',
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      config: { DEV_LOGIN: true, PORT: 4100, ALLOWED_ORIGINS: ['https://a.example', 'https://b.example'] },
     });
   });
 });
