@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CREATE_PROJECT_SUBJECT, DEMO_USERS } from '@siteflow/contracts';
+import { CREATE_PROJECT_SUBJECT } from '@siteflow/contracts';
+import { DEMO_USERS } from '@siteflow/demo';
 import { callService } from '@siteflow/messaging';
 
 export interface BenchUser {

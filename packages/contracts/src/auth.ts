@@ -50,3 +50,7 @@ export const DevLoginResponse = z.object({
   expires_at: z.string(),
 });
 export type DevLoginResponse = z.infer<typeof DevLoginResponse>;
+
+/** `GET /api/auth/dev-login`: whom dev login offers (the demo users, with SEED_DEMO=true; otherwise none). */
+export const DevLoginUsers = z.object({ users: z.array(DevLoginResponse.shape.user) });
+export type DevLoginUsers = z.infer<typeof DevLoginUsers>;

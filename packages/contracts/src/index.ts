@@ -14,4 +14,3 @@ export * from './chat.js';
 export * from './documents.js';
 export * from './checklist.js';
 export * from './presence.js';
-export * from './demo.js';

@@ -5,7 +5,6 @@ import { DocumentsModule } from './documents.module.js';
 import { releaseOnConnectionClosed, releaseOnConnectionEvicted, startLockSweep } from './locks/lock-release.js';
 import { documentsMigrations } from './migrations.js';
 import { ensureEveryProjectsDocuments } from './projects/projects.service.js';
-import { seedDemo } from './seed.js';
 
 await bootService({
   name: 'documents',
@@ -13,7 +12,8 @@ await bootService({
   migrations: documentsMigrations,
   configSchema: DocumentsConfig,
   afterStart: async (kit) => {
-    if (kit.config.SEED_DEMO) await seedDemo(kit);
+    // The demo data is loaded only when asked for: it is no part of a deployment's code path.
+    if (kit.config.SEED_DEMO) await (await import('./seed.js')).seedDemo(kit);
     const added = await ensureEveryProjectsDocuments(kit);
     if (added > 0) kit.logger.info({ added }, 'gave stored projects the documents of new types');
     releaseOnConnectionClosed(kit);

@@ -1,19 +1,20 @@
-import { AppError, DEMO_PROJECT, DEMO_USERS } from '@siteflow/contracts';
+import { AppError } from '@siteflow/contracts';
 import type { ServiceKit } from '@siteflow/servicekit';
 import { ConcurrencyError } from '@siteflow/eventstore';
+import { DEMO_CONTENT, DEMO_PROJECT } from '@siteflow/demo';
 import { createProject, ensureProjectDocuments } from './projects/projects.service.js';
-import { DEMO_CONTENT } from './projects/starter-documents.js';
 
 /**
  * Seeds demo project 1 with its 9 documents once; a second instance (or a restart) finds them there
- * and moves on. A project stored before it had documents gets them now.
+ * and moves on. A project stored before it had documents gets them now. Loaded only with
+ * SEED_DEMO=true (main.ts imports it then), so the demo data is no part of a deployment's code path.
  */
 export async function seedDemo(kit: ServiceKit): Promise<void> {
   try {
     await createProject(kit, {
       projectId: DEMO_PROJECT.id,
       name: DEMO_PROJECT.name,
-      members: DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url })),
+      members: [...DEMO_PROJECT.members],
       createdBy: null,
       contentOf: (type) => DEMO_CONTENT[type],
     });

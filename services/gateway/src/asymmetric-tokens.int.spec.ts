@@ -5,7 +5,8 @@ import { promisify } from 'node:util';
 import { decodeProtectedHeader, SignJWT, UnsecuredJWT } from 'jose';
 import type { Socket } from 'phoenix';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEMO_USERS, type ChatMessage } from '@siteflow/contracts';
+import type { ChatMessage } from '@siteflow/contracts';
+import { DEMO_USERS } from '@siteflow/demo';
 import { connectClient, openChannel, push, rawSocket, REPO_ROOT, SocketRefused, useStack } from '@siteflow/testing';
 
 /**

@@ -56,6 +56,8 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
     .max(7 * 24 * 3600)
     .default(12 * 3600),
   DEV_LOGIN: flag.default(false),
+  /** The demo users (`@siteflow/demo`) exist, for dev login, only with SEED_DEMO=true, as demo project 1 does. */
+  SEED_DEMO: flag.default(false),
   WEB_DIST: z.string().optional(),
   PUSH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   SNAPSHOT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),

@@ -3,7 +3,6 @@ import pg from 'pg';
 import { z } from 'zod';
 import {
   CREATE_PROJECT_SUBJECT,
-  DEMO_USERS,
   MEMBERSHIP_SUBJECT,
   presenceSubjects,
   projectClientEvents,
@@ -14,6 +13,7 @@ import {
   type ProjectMember,
   type RoomSnapshot,
 } from '@siteflow/contracts';
+import { DEMO_USERS } from '@siteflow/demo';
 import { callService, requestService } from '@siteflow/messaging';
 import { rawSocket, useStack, type Frame, type RawSocket } from '@siteflow/testing';
 

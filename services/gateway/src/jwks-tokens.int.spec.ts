@@ -8,7 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_USERS, type ChatMessage } from '@siteflow/contracts';
+import type { ChatMessage } from '@siteflow/contracts';
+import { DEMO_USERS } from '@siteflow/demo';
 import { connectClient, openChannel, push, rawSocket, REPO_ROOT, SocketRefused, useStack, type GatewayProcess } from '@siteflow/testing';
 
 /**

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { CREATE_PROJECT_SUBJECT, DEMO_USERS, PresenceRefresh, presenceSubjects, streamFor } from '@siteflow/contracts';
+import { CREATE_PROJECT_SUBJECT, PresenceRefresh, presenceSubjects, streamFor } from '@siteflow/contracts';
+import { DEMO_USERS } from '@siteflow/demo';
 import { callService } from '@siteflow/messaging';
 import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
 import { PRESENCE_BUCKET, PresenceBucket } from './bucket/presence-bucket.js';

@@ -1,6 +1,6 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import { useAuth, useSession } from '../auth/AuthProvider.js';
-import { roleLabel } from '../auth/demoUsers.js';
+import { roleLabel } from '../auth/roles.js';
 import { ConnectionBadge } from '../realtime/ConnectionBadge.js';
 import { Link, useRouter } from '../routing/Router.js';
 import { Avatar } from '../ui/Avatar.js';

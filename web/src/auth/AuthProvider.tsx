@@ -1,9 +1,12 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { devLogin } from './devLogin.js';
+import { fragmentWithoutToken, readHandover } from './handover.js';
 import { clearSession, readSession, tokenExpiresAt, TOKEN_KEY, USER_KEY, writeSession, type Session } from './session.js';
 
 interface AuthValue {
   session: Session | null;
+  /** Why a token handed over in the link (`#access_token=…`) was not taken, for the sign-in page. */
+  handoverProblem: string | null;
   /** Signs in through the gateway's dev login; rejects with a LoginError. */
   signIn: (username: string) => Promise<Session>;
   signOut: () => void;
@@ -11,18 +14,57 @@ interface AuthValue {
 
 const AuthContext = createContext<AuthValue | null>(null);
 
+/**
+ * Takes a token handed over in the URL fragment: stores it as dev login stores its session (a
+ * token refused signs out whoever was signed in: the link was meant for someone) and removes it
+ * from the address bar at once, so it stays out of history, bookmarks and screenshots. Returns why
+ * it was refused, if it was.
+ */
+function takeHandover(): string | null {
+  const handover = readHandover(window.location.hash);
+  if (handover.kind === 'none') return null;
+  const { pathname, search, hash } = window.location;
+  window.history.replaceState(window.history.state, '', pathname + search + fragmentWithoutToken(hash));
+  if (handover.kind === 'session') {
+    writeSession(window.localStorage, handover.session);
+    return null;
+  }
+  clearSession(window.localStorage);
+  return handover.message;
+}
+
+/** The page load's handover, taken once (StrictMode renders the provider's initial state twice). */
+let pageLoadHandover: { problem: string | null } | undefined;
+const handoverOfPageLoad = () => (pageLoadHandover ??= { problem: takeHandover() });
+
 /** Largest delay setTimeout honours (about 24.8 days); a later expiry is simply checked on next load. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function AuthProvider({ children }: { children: ReactNode }) {
-  const [session, setSession] = useState<Session | null>(() => readSession(window.localStorage));
+  const [handoverProblem, setHandoverProblem] = useState<string | null>(() => handoverOfPageLoad().problem);
+  const [session, setSession] = useState<Session | null>(() => {
+    handoverOfPageLoad();
+    return readSession(window.localStorage);
+  });
 
   const signIn = useCallback(async (username: string) => {
     const { token, user } = await devLogin(username);
     const next = { token, user };
     writeSession(window.localStorage, next);
     setSession(next);
+    setHandoverProblem(null);
     return next;
+  }, []);
+
+  // A link from Siteflow followed while the app is open changes only the fragment: take it too.
+  useEffect(() => {
+    const onHashChange = () => {
+      const problem = takeHandover();
+      setHandoverProblem(problem);
+      setSession(readSession(window.localStorage));
+    };
+    window.addEventListener('hashchange', onHashChange);
+    return () => window.removeEventListener('hashchange', onHashChange);
   }, []);
 
   const signOut = useCallback(() => {
@@ -50,7 +92,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     return () => window.clearTimeout(timer);
   }, [session]);
 
-  const value = useMemo(() => ({ session, signIn, signOut }), [session, signIn, signOut]);
+  const value = useMemo(() => ({ session, handoverProblem, signIn, signOut }), [session, handoverProblem, signIn, signOut]);
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
 

@@ -1,14 +1,14 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useRouter } from '../routing/Router.js';
 import { safeNextPath } from '../routing/routes.js';
 import { Avatar } from '../ui/Avatar.js';
 import { useDocumentTitle } from '../ui/useDocumentTitle.js';
 import { useAuth } from './AuthProvider.js';
-import { demoUsers, roleLabel } from './demoUsers.js';
-import { LoginError } from './devLogin.js';
+import { devLoginUsers, LoginError, type DevLoginUser } from './devLogin.js';
+import { roleLabel } from './roles.js';
 
 export function LoginPage() {
-  const { signIn } = useAuth();
+  const { signIn, handoverProblem } = useAuth();
   const { location, navigate } = useRouter();
   const [username, setUsername] = useState('');
   const [busy, setBusy] = useState<string | null>(null);
@@ -16,6 +16,17 @@ export function LoginPage() {
   const usernameId = useId();
   const errorId = useId();
   useDocumentTitle('Sign in');
+  // The demo users exist only on a server that seeds them (SEED_DEMO=true): it says whom it offers.
+  const [demoUsers, setDemoUsers] = useState<DevLoginUser[]>([]);
+  useEffect(() => {
+    let live = true;
+    void devLoginUsers().then((users) => {
+      if (live) setDemoUsers(users);
+    });
+    return () => {
+      live = false;
+    };
+  }, []);
 
   const signInAs = async (name: string) => {
     const trimmed = name.trim();
@@ -51,14 +62,14 @@ export function LoginPage() {
         <h1 className="page-title">Sign in</h1>
         <p className="muted">Development sign-in: pick a demo user or type a username.</p>
 
-        {error && (
-          <p className="form-error" id={errorId} role="alert">
-            {error}
+        {(error ?? handoverProblem) && (
+          <p className="form-error" id={errorId} role="alert" data-testid="sign-in-problem">
+            {error ?? handoverProblem}
           </p>
         )}
 
-        <h2 className="section-label">Demo users</h2>
-        <ul className="demo-users">
+        {demoUsers.length > 0 && <h2 className="section-label">Demo users</h2>}
+        <ul className="demo-users" hidden={demoUsers.length === 0}>
           {demoUsers.map((u) => (
             <li key={u.username}>
               <button
@@ -89,7 +100,7 @@ export function LoginPage() {
               maxLength={100}
               value={username}
               onChange={(e) => setUsername(e.target.value)}
-              aria-describedby={error ? errorId : undefined}
+              aria-describedby={(error ?? handoverProblem) ? errorId : undefined}
               disabled={busy !== null}
             />
             <button type="submit" className="button button-primary" disabled={busy !== null}>

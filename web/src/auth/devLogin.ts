@@ -63,3 +63,23 @@ export async function devLogin(username: string, fetchImpl: typeof fetch = fetch
   if (!parsed) throw new LoginError('The server sent an unexpected sign-in response.');
   return parsed;
 }
+
+/** A user dev login offers (the demo users, when the server seeds them). */
+export type DevLoginUser = DevLoginResponse['user'];
+
+/**
+ * `GET /api/auth/dev-login`: the users dev login offers, the demo users when the server runs with
+ * SEED_DEMO=true. Empty when dev login is off or the server cannot be asked: the page then offers
+ * only the username field (and says what went wrong once someone tries).
+ */
+export async function devLoginUsers(fetchImpl: typeof fetch = fetch): Promise<DevLoginUser[]> {
+  try {
+    const response = await fetchImpl('/api/auth/dev-login', { headers: { accept: 'application/json' } });
+    if (!response.ok) return [];
+    const body: unknown = await response.json();
+    const users = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).users : undefined;
+    return Array.isArray(users) ? users.map(asSessionUser).filter((u): u is DevLoginUser => u !== null) : [];
+  } catch {
+    return [];
+  }
+}

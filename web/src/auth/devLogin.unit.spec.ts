@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { devLogin, LoginError, loginFailureMessage, parseDevLoginResponse } from './devLogin.js';
+import { devLogin, devLoginUsers, LoginError, loginFailureMessage, parseDevLoginResponse } from './devLogin.js';
 
 const ok = { token: 't', user: { id: 2, username: 'bob', role: 'customer', avatar_url: '' }, expires_at: '2030-01-01T00:00:00Z' };
 
@@ -70,5 +70,18 @@ describe('parseDevLoginResponse', () => {
       user: { id: 3, username: 'carol', role: 'customer', avatar_url: '' },
       expires_at: '',
     });
+  });
+});
+
+describe('devLoginUsers', () => {
+  it('lists the users the server offers, dropping malformed ones', async () => {
+    const bob = ok.user;
+    await expect(devLoginUsers(respond(200, { users: [bob, { id: 'x', username: 'eve' }] }))).resolves.toEqual([bob]);
+  });
+
+  it('is empty when dev login is off, the server has no demo users or cannot be reached', async () => {
+    await expect(devLoginUsers(respond(404, { code: 'not_found', message: 'dev login is disabled' }))).resolves.toEqual([]);
+    await expect(devLoginUsers(respond(200, { users: [] }))).resolves.toEqual([]);
+    await expect(devLoginUsers(() => Promise.reject(new TypeError('offline')))).resolves.toEqual([]);
   });
 });

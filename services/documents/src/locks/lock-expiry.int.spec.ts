@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { DEMO_USERS, projectClientEvents, subjects, type ConnectionClosedNotice } from '@siteflow/contracts';
+import { projectClientEvents, subjects, type ConnectionClosedNotice } from '@siteflow/contracts';
+import { DEMO_USERS } from '@siteflow/demo';
 import { requestService } from '@siteflow/messaging';
 import { useStack, type Stack } from '@siteflow/testing';
 

@@ -2,13 +2,13 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import {
   CREATE_PROJECT_SUBJECT,
-  DEMO_USERS,
   DocumentsServiceSnapshot,
   projectClientEvents,
   subjects,
   type DocumentMeta,
   type DocumentType,
 } from '@siteflow/contracts';
+import { DEMO_USERS } from '@siteflow/demo';
 import { createEventStore } from '@siteflow/eventstore';
 import { requestService } from '@siteflow/messaging';
 import type { ServiceKit } from '@siteflow/servicekit';

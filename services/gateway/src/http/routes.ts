@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
-  DEMO_USERS,
   DevLoginRequest,
   describeIssues,
   HealthReply,
   SERVICES,
   subjects,
   type DevLoginResponse,
+  type DevLoginUsers,
   type ServiceName,
 } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
@@ -58,7 +58,7 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
   }
 
   /**
-   * Dev login: a token for a demo user, with the scopes asked for (`projects:admin` only). Off
+   * Dev login: a token for a demo user (SEED_DEMO=true), with the scopes asked for (`projects:admin` only). Off
    * unless DEV_LOGIN is switched on. Any demo user may ask for a scope, customers too: whoever
    * reaches dev login can sign in as an admin anyway, and scopes are the issuer's grant to a
    * caller, not a room role.
@@ -67,12 +67,24 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
     if (!config.DEV_LOGIN) return reply.code(404).send({ code: 'not_found', message: 'dev login is disabled' });
     const body = DevLoginRequest.safeParse(req.body);
     if (!body.success) return reply.code(400).send({ code: 'invalid_payload', message: describeIssues(body.error) });
-    const user = DEMO_USERS.find((u) => u.username === body.data.username.trim().toLowerCase());
+    const user = (await demoUsers()).find((u) => u.username === body.data.username.trim().toLowerCase());
     if (!user) return reply.code(404).send({ code: 'not_found', message: `no demo user named ${JSON.stringify(body.data.username)}` });
     const { token, expiresAt } = await tokens.issue(user, { scopes: body.data.scope });
     const response: DevLoginResponse = { token, user: { ...user }, expires_at: expiresAt.toISOString() };
     return reply.send(response);
   });
+
+  /** Whom dev login offers: the web app's sign-in page lists them. */
+  app.get('/api/auth/dev-login', async (_req, reply) => {
+    if (!config.DEV_LOGIN) return reply.code(404).send({ code: 'not_found', message: 'dev login is disabled' });
+    const users: DevLoginUsers = { users: (await demoUsers()).map((u) => ({ ...u })) };
+    return reply.send(users);
+  });
+
+  /** The demo users exist only with SEED_DEMO=true; their module is loaded only then. */
+  async function demoUsers() {
+    return config.SEED_DEMO ? (await import('@siteflow/demo')).DEMO_USERS : [];
+  }
 
   /** A generated avatar (initials on a colour picked from the name), so demo users have faces. */
   app.get<{ Params: { name: string } }>('/avatars/:name', async (req, reply) => {

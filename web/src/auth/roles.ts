@@ -1,0 +1,3 @@
+import type { Role } from '@siteflow/contracts';
+
+export const roleLabel: Record<Role, string> = { admin: 'Admin', customer: 'Customer' };
