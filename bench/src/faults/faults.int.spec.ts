@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { runFaultSuite, summaryLine, type SuiteReport } from './suite.js';
 
 /**
- * The fast subset of `npm run faults`: three faults against `npm start` (its own data directory and
+ * The fast subset of `npm run faults`: five faults against `npm start` (its own data directory and
  * ports) under a small room load. Nothing acknowledged is lost, nobody receives a message twice,
  * every push is answered, and the system recovers by itself.
  *
@@ -16,12 +16,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 
 describe('fault suite (fast subset)', () => {
   it(
-    'kill -9 chat, SIGSTOP nats-server 8 s, kill -9 nats-server, kill -9 Postgres: nothing lost or doubled, every push answered, recovered without a person (presence included)',
+    'kill -9 chat, SIGSTOP nats-server 8 s, kill -9 nats-server, kill -9 Postgres, a graceful restart of Postgres: nothing lost or doubled, every push answered, recovered without a person (presence included)',
     { timeout: 600_000 },
     async () => {
       const report: SuiteReport = await runFaultSuite({
         root: ROOT,
-        faults: ['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres'],
+        faults: ['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres', 'restart:postgres'],
         users: 10,
         roomSize: 5,
         actEveryMs: 2_000,
@@ -38,7 +38,11 @@ describe('fault suite (fast subset)', () => {
       expect(
         report.results.map((f) => f.fault),
         rows,
-      ).toEqual(['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres']);
+      ).toEqual(['kill:chat', 'stop:nats:8', 'kill:nats', 'kill:postgres', 'restart:postgres']);
+      // A graceful restart is graceful: Postgres's fast shutdown (SIGINT) ends the services' sessions
+      // and exits at once, where SIGTERM (smart shutdown) waited for them until it was killed at 30 s.
+      const restart = report.results.find((f) => f.fault === 'restart:postgres')!;
+      expect(restart.notes.join('; '), rows).toMatch(/^postgres stopped in \d+(\.\d)? s \(SIGINT\)/);
       for (const f of report.results) {
         // The fault was felt (pushes failed meanwhile), then healed.
         expect(f.pushes.sent, rows).toBeGreaterThan(0);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gracefulStopSignal } from '@siteflow/devstack';
 import pg from 'pg';
 import { NpmStartRun } from './npm-start.js';
 
@@ -47,6 +48,29 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Stops one process as an operator's graceful restart would, waits until `npm start` has started it
+ * again and `/readyz?full` answers 200. A process still running 30 s after its signal is killed, and
+ * the notes say so.
+ */
+async function restartOne(run: NpmStartRun, target: string, notes: string[]): Promise<void> {
+  const { pid, role } = run.process(target);
+  // As `npm start` stops it: Postgres's SIGTERM (smart shutdown) would wait for the services' sessions.
+  const signal = gracefulStopSignal(role);
+  const began = performance.now();
+  process.kill(pid, signal);
+  const deadline = began + 30_000;
+  while (isAlive(pid) && performance.now() < deadline) await sleep(100);
+  if (isAlive(pid)) {
+    notes.push(`${target} did not exit within 30 s of ${signal}: killed`);
+    signalGroup(pid, 'SIGKILL');
+  } else notes.push(`${target} stopped in ${((performance.now() - began) / 1000).toFixed(1)} s (${signal})`);
+  await run.waitForRestart(target, pid, 60_000);
+  const readyBy = performance.now() + 60_000;
+  while (!(await run.ready()) && performance.now() < readyBy) await sleep(250);
+  if (!(await run.ready())) notes.push(`not ready within 60 s after restarting ${target}`);
+}
+
 export function faultNamed(name: string): Fault {
   const [kind, target, arg] = name.split(':');
   if (kind === 'kill' && (PROCESSES as readonly string[]).includes(target ?? '')) {
@@ -79,24 +103,21 @@ export function faultNamed(name: string): Fault {
   if (name === 'restart:rolling') {
     return {
       name,
-      describe: 'rolling SIGTERM restart of every process',
+      describe: 'rolling restart of every process (SIGTERM; Postgres: SIGINT)',
       async inject(run) {
         const notes: string[] = [];
-        for (const target of PROCESSES) {
-          const pid = run.process(target).pid;
-          const began = performance.now();
-          process.kill(pid, 'SIGTERM');
-          const deadline = began + 30_000;
-          while (isAlive(pid) && performance.now() < deadline) await sleep(100);
-          if (isAlive(pid)) {
-            notes.push(`${target} did not exit within 30 s of SIGTERM: killed`);
-            signalGroup(pid, 'SIGKILL');
-          } else notes.push(`${target} stopped in ${((performance.now() - began) / 1000).toFixed(1)} s`);
-          await run.waitForRestart(target, pid, 60_000);
-          const readyBy = performance.now() + 60_000;
-          while (!(await run.ready()) && performance.now() < readyBy) await sleep(250);
-          if (!(await run.ready())) notes.push(`not ready within 60 s after restarting ${target}`);
-        }
+        for (const target of PROCESSES) await restartOne(run, target, notes);
+        return { endedAt: performance.now(), notes };
+      },
+    };
+  }
+  if (kind === 'restart' && (PROCESSES as readonly string[]).includes(target ?? '')) {
+    return {
+      name,
+      describe: `graceful restart of ${target} (${target === 'postgres' ? 'SIGINT' : 'SIGTERM'})`,
+      async inject(run) {
+        const notes: string[] = [];
+        await restartOne(run, target!, notes);
         return { endedAt: performance.now(), notes };
       },
     };

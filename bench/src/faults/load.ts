@@ -7,6 +7,8 @@ import type { BenchUser } from '../users.js';
 /** One push and what became of it, as the client saw it. Times are `performance.now()`. */
 export interface PushRecord {
   client: number;
+  /** The client's join the push was sent in. */
+  session: number;
   event: string;
   marker: string | undefined;
   sentAt: number;
@@ -34,6 +36,16 @@ export interface Episode {
   subject: number;
   start: number;
   end: number | undefined;
+}
+
+/** A version a client did not receive in a join although it received a later one of the same stream. */
+export interface Gap {
+  kind: 'chat' | 'document';
+  client: number;
+  session: number;
+  /** The document, for a document's version. */
+  documentId?: number;
+  version: number;
 }
 
 export interface LockLoss {
@@ -79,7 +91,9 @@ class Member {
   items: number[] = [];
   /** Per document: versions this client has seen in the current session (snapshot, broadcasts, own saves). */
   docVersions = new Map<number, { base: number; seen: Set<number> }>();
-  docGaps = 0;
+  docGaps: Gap[] = [];
+  /** The join whose snapshot `docVersions` started from. */
+  docSession = 0;
   docDuplicates = 0;
   /** Ids of the chat messages in each session's snapshot. */
   snapshotMessages = new Map<number, string[]>();
@@ -87,6 +101,15 @@ class Member {
   lockSession = -1;
   lastHeartbeat = 0;
   pendingRetry: { text: string; key: string | undefined } | null = null;
+  /**
+   * Frames of the topic that arrived while a join was waiting for its reply's handling: the reply,
+   * `presence_state` and the broadcasts the gateway held back during the join arrive in one read,
+   * and are dispatched before the awaited reply resumes `join`. They are handled once the join has
+   * taken its snapshot, in order, as the stock client's `receive('ok')` (called on the reply) does.
+   * Handled at once, a document's version flushed right after the reply went to the previous join's
+   * view and showed as a gap in this one.
+   */
+  queued: Array<{ event: string; payload: any; at: number }> | null = null;
   suspectedLoss: { at: number; why: string } | null = null;
 
   constructor(
@@ -224,6 +247,7 @@ export class FaultLoad {
     m.socket = null;
     m.joined = false;
     m.view = null;
+    m.queued = null;
     const socket = await PhxClient.connect(this.opts.socketUrl, m.user.token, { heartbeatMs: 15_000 });
     socket.onEvent = (topic, event, payload, at) => this.onEvent(m, socket, topic, event, payload, at);
     socket.onClose = () => {
@@ -239,15 +263,26 @@ export class FaultLoad {
     const socket = m.socket!;
     const session = ++m.session;
     m.view = null;
-    const snapshot = await socket.join(m.topic, this.opts.replyBoundMs);
-    if (m.socket !== socket || m.session !== session) throw new Error('superseded');
+    m.queued = [];
+    let snapshot: any;
+    try {
+      snapshot = await socket.join(m.topic, this.opts.replyBoundMs);
+    } catch (err) {
+      if (m.session === session) m.queued = null;
+      throw err;
+    }
+    if (m.socket !== socket || m.session !== session) {
+      if (m.session === session) m.queued = null;
+      throw new Error('superseded');
+    }
     m.items = (snapshot.checklist?.items ?? []).map((it: { id: number }) => it.id);
     m.snapshotMessages.set(
       session,
       (snapshot.chat?.messages ?? []).map((msg: { id: string }) => msg.id),
     );
-    m.docGaps += gapsOf(m.docVersions);
+    m.docGaps.push(...gapsOf(m));
     m.docVersions.clear();
+    m.docSession = session;
     const documents = ((snapshot.documents ?? []) as Array<{ id: number; version: number }>).sort((a, b) => a.id - b.id);
     for (const d of documents) m.docVersions.set(d.id, { base: d.version, seen: new Set() });
     // The room's first document is left out of everyone's random edits, so its holder's lock is never contended.
@@ -255,6 +290,9 @@ export class FaultLoad {
     m.documents = documents.slice(1).map((d) => d.id);
     m.joined = true;
     m.joinedAt = performance.now();
+    const queued = m.queued ?? [];
+    m.queued = null;
+    for (const { event, payload, at } of queued) this.handle(m, event, payload, at);
   }
 
   private async takeLock(m: Member): Promise<void> {
@@ -298,6 +336,7 @@ export class FaultLoad {
     if (this.opts.idempotencyKeys && !retry && WRITES.has(event)) payload = { ...payload, idempotency_key: randomUUID() };
     const record: PushRecord = {
       client: m.index,
+      session: m.session,
       event,
       marker,
       sentAt: performance.now(),
@@ -325,6 +364,11 @@ export class FaultLoad {
 
   private onEvent(m: Member, socket: PhxClient, topic: string, event: string, payload: any, at: number): void {
     if (m.socket !== socket || topic !== m.topic) return;
+    if (m.queued) m.queued.push({ event, payload, at });
+    else this.handle(m, event, payload, at);
+  }
+
+  private handle(m: Member, event: string, payload: any, at: number): void {
     switch (event) {
       case 'phx_error':
       case 'phx_close':
@@ -373,8 +417,8 @@ export class FaultLoad {
   }
 
   /** Version gaps in documents: versions after a session's snapshot that the client never saw, below the highest it saw. */
-  documentGaps(): number {
-    return this.members.reduce((n, m) => n + m.docGaps + gapsOf(m.docVersions), 0);
+  documentGaps(): Gap[] {
+    return this.members.flatMap((m) => [...m.docGaps, ...gapsOf(m)]);
   }
 
   documentDuplicates(): number {
@@ -412,11 +456,13 @@ export class FaultLoad {
   }
 }
 
-function gapsOf(docs: Map<number, { base: number; seen: Set<number> }>): number {
-  let gaps = 0;
-  for (const { base, seen } of docs.values()) {
+/** The document versions the member's current join lacks below the highest it has. */
+function gapsOf(m: Member): Gap[] {
+  const gaps: Gap[] = [];
+  for (const [documentId, { base, seen }] of m.docVersions) {
     const top = Math.max(base, ...seen);
-    for (let v = base + 1; v < top; v++) if (!seen.has(v)) gaps++;
+    for (let version = base + 1; version < top; version++)
+      if (!seen.has(version)) gaps.push({ kind: 'document', client: m.index, session: m.docSession, documentId, version });
   }
   return gaps;
 }

@@ -33,6 +33,12 @@ export interface EmbeddedPostgresOptions {
 
 const USER = 'postgres';
 
+/**
+ * PostgreSQL's fast shutdown: it ends its clients' sessions and exits. SIGTERM is its smart
+ * shutdown, which waits until every client has disconnected (the services' pools never do).
+ */
+export const POSTGRES_STOP_SIGNAL: NodeJS.Signals = 'SIGINT';
+
 /** `postgres://user:password@host:port/database`, each part encoded. */
 export function postgresUrl(parts: { user: string; password?: string; host: string; port: number; database: string }): string {
   const auth =
@@ -102,7 +108,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     try {
       await initdb.initialise();
     } catch (err) {
-      throw new Error(`initdb failed in ${clusterDir}: ${errorText(err)}\n${tail.text(40)}`);
+      throw new Error(`initdb failed in ${clusterDir}: ${errorText(err)}\n${tail.text(40)}`, { cause: err });
     }
   }
 
@@ -114,24 +120,23 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
-  child.stdout?.on('data', (c: Buffer) => tail.write(c));
-  child.stderr?.on('data', (c: Buffer) => tail.write(c));
-  // SIGINT is PostgreSQL's "fast shutdown": it does not wait for clients to disconnect.
-  stopOnProcessExit(child, 'SIGINT');
+  child.stdout.on('data', (c: Buffer) => tail.write(c));
+  child.stderr.on('data', (c: Buffer) => tail.write(c));
+  stopOnProcessExit(child, POSTGRES_STOP_SIGNAL);
   const exited = exitOf(child);
-  const stop = () => stopChild(child, { signal: 'SIGINT', graceMs: 15_000 });
+  const stop = () => stopChild(child, { signal: POSTGRES_STOP_SIGNAL, graceMs: 15_000 });
   try {
     await waitForOutput(child, tail, 'database system is ready to accept connections', opts.readyTimeoutMs ?? 30_000);
   } catch (err) {
     await stop();
-    throw new Error(`PostgreSQL ${errorText(err)} (data in ${clusterDir}). Output:\n${tail.text(40)}`);
+    throw new Error(`PostgreSQL ${errorText(err)} (data in ${clusterDir}). Output:\n${tail.text(40)}`, { cause: err });
   }
 
   try {
     await ensureDatabase({ port, password, database });
   } catch (err) {
     await stop();
-    throw new Error(`could not create database ${database}: ${errorText(err)}\n${tail.text(20)}`);
+    throw new Error(`could not create database ${database}: ${errorText(err)}\n${tail.text(20)}`, { cause: err });
   }
   return {
     url: postgresUrl({ user: USER, password, host: '127.0.0.1', port, database }),
@@ -197,7 +202,7 @@ function assertNoServerRunning(clusterDir: string): void {
   } catch {
     return; // stale pid file: PostgreSQL cleans it up itself
   }
-  let command = '';
+  let command: string;
   try {
     command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
@@ -207,7 +212,7 @@ function assertNoServerRunning(clusterDir: string): void {
   if (!command.includes('postgres')) return;
   throw new Error(
     `a PostgreSQL server (pid ${pid}) from an earlier run still serves ${clusterDir}. ` +
-      `Stop it with \`kill -INT ${pid}\` and start again, or set DATABASE_URL.`,
+      `Stop it with `kill -INT ${pid}` and start again, or set DATABASE_URL.`,
   );
 }
 
@@ -225,7 +230,7 @@ function assertSearchableByOthers(dir: string): void {
       else
         throw new Error(
           `PostgreSQL refuses to run as root, so it runs as the postgres user, which cannot enter ${current}. ` +
-            `Use a directory others may enter, or \`chmod o+x ${current}\`.`,
+            `Use a directory others may enter, or `chmod o+x ${current}`.`,
         );
     }
     if (path.dirname(current) === current) return;

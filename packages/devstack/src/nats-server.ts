@@ -126,8 +126,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
     detached: opts.detached ?? false,
     ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
-  child.stdout?.on('data', (c: Buffer) => tail.write(c));
-  child.stderr?.on('data', (c: Buffer) => tail.write(c));
+  child.stdout.on('data', (c: Buffer) => tail.write(c));
+  child.stderr.on('data', (c: Buffer) => tail.write(c));
   stopOnProcessExit(child, 'SIGTERM');
   const exited = exitOf(child);
 

@@ -83,5 +83,7 @@ function errorText(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   // pg and net say little more than the code for a refused or unresolved address.
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message || String(code ?? 'unknown error');
+  return typeof code === 'string' && !message.includes(code)
+    ? `${message} (${code})`
+    : message || (typeof code === 'number' ? String(code) : 'unknown error');
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
+import { POSTGRES_STOP_SIGNAL } from './embedded-postgres.js';
 
 /** What a process of the stack is. */
 export type StackRole = 'service' | 'gateway' | 'nats' | 'postgres';
@@ -24,6 +25,16 @@ export interface StackProcess {
   /** The current pid: a restarted process is written again with its new one. */
   pid: number;
   urls: StackUrls;
+}
+
+/**
+ * The signal that stops a process of the stack gracefully, as `npm start`'s own stop does: for
+ * Postgres SIGINT, its fast shutdown (SIGTERM is its smart shutdown, which waits for every client
+ * session to end, and the services' pools keep theirs open: it was killed after 30 s); SIGTERM for
+ * the others.
+ */
+export function gracefulStopSignal(role: StackRole): NodeJS.Signals {
+  return role === 'postgres' ? POSTGRES_STOP_SIGNAL : 'SIGTERM';
 }
 
 /**

@@ -97,6 +97,11 @@ export class StackSupervisor {
     return this.stopping;
   }
 
+  /** Read through a call: `stop()` may be called while the startup awaits. */
+  private isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
   /** Stops nothing gracefully: SIGKILL to every process (a second Ctrl-C). */
   kill(): void {
     for (const { supervisor } of [...this.apps, ...this.infra]) {
@@ -149,7 +154,7 @@ export class StackSupervisor {
       this.providePostgres(env, wanted, connectTimeoutMs),
     ]);
     for (const result of provided) if (result.status === 'rejected') throw result.reason;
-    if (this.stopping) return;
+    if (this.isStopping()) return;
 
     const common = {
       ...env,
@@ -187,10 +192,10 @@ export class StackSupervisor {
     });
     await Promise.all(this.apps.map((app) => app.supervisor.start()));
     await this.writeStack();
-    if (this.stopping) return;
+    if (this.isStopping()) return;
 
     for (const gatewayPort of gatewayPorts) await this.waitUntilReady(gatewayPort);
-    if (this.stopping) return;
+    if (this.isStopping()) return;
     this.printStack(`http://localhost:${port}`, Date.now() - started);
   }
 
@@ -297,7 +302,8 @@ export class StackSupervisor {
       urls,
       supervisor: new Supervisor<RunningProcess>({
         name,
-        start: async () => this.spawnApp(name, main, cwd, env),
+        // A spawn that throws is a failed start (a rejection), as the supervisor expects.
+        start: () => new Promise<RunningProcess>((resolve) => resolve(this.spawnApp(name, main, cwd, env))),
         log: (level, message) => this.log(name, level, message),
         onStarted: (_process, restart) => {
           if (restart) void this.writeStack();
@@ -320,16 +326,14 @@ export class StackSupervisor {
     const child = spawn(process.execPath, [main], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     if (child.pid === undefined) throw new Error(`could not start ${main}`);
     stopOnProcessExit(child, 'SIGTERM');
-    for (const stream of [child.stdout, child.stderr]) {
-      if (stream)
-        createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.opts.write(this.logs.processLine(name, line)));
-    }
+    for (const stream of [child.stdout, child.stderr])
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.opts.write(this.logs.processLine(name, line)));
     return { pid: child.pid, exited: exitOf(child), stop: () => stopChild(child, { signal: 'SIGTERM', graceMs: STOP_GRACE_MS }) };
   }
 
   /** Polls /readyz?full (every service ready, not only the gateway); says what is still missing now and then, so a slow start is never silent. */
   private async waitUntilReady(port: number): Promise<void> {
-    let lastReason = 'not listening yet';
+    let lastReason: string;
     let nextReport = Date.now() + 20_000;
     const started = Date.now();
     while (!this.stopping) {

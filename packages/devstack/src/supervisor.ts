@@ -43,7 +43,7 @@ export interface SupervisorOptions<P extends RunningProcess> {
   onFatal?(reason: string): void;
   backoff?: RestartBackoff;
   /** Clock, for tests. */
-  now?(): number;
+  now?: () => number;
 }
 
 /**
@@ -63,7 +63,12 @@ export class Supervisor<P extends RunningProcess> {
 
   constructor(private readonly opts: SupervisorOptions<P>) {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? (() => Date.now());
+  }
+
+  /** Read through a call: `stop()` may set it while a restart is awaited. */
+  private isStopped(): boolean {
+    return this.stopped;
   }
 
   /** The process running now, if any (none between a death and its restart). */
@@ -133,7 +138,7 @@ export class Supervisor<P extends RunningProcess> {
     );
     const process = await this.starting;
     this.starting = undefined;
-    if (!process || this.stopped) return; // stop() stops it
+    if (!process || this.isStopped()) return; // stop() stops it
     const details = this.opts.describe?.(process);
     this.opts.log('info', `restarted (pid ${process.pid})${details ? `: ${details}` : ''}`);
     this.adopt(process, true);

@@ -11,9 +11,10 @@ class FakeProcess implements RunningProcess {
   die(exit: ProcessExit = { code: null, signal: 'SIGKILL' }): void {
     this.end(exit);
   }
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.stopped = true;
     this.end({ code: 0, signal: null });
+    return Promise.resolve();
   }
 }
 
@@ -25,15 +26,15 @@ function harness(opts: { failStarts?: number; fatalCode?: number } = {}) {
   let nextPid = 100;
   const supervisor = new Supervisor<FakeProcess>({
     name: 'nats',
-    start: async () => {
+    start: () => {
       // The first start always works; restarts fail `failStarts` times.
       if (started.length > 0 && failures > 0) {
         failures--;
-        throw new Error('port still in use');
+        return Promise.reject(new Error('port still in use'));
       }
       const p = new FakeProcess(nextPid++);
       started.push(p);
-      return p;
+      return Promise.resolve(p);
     },
     log: (level, message) => logs.push(`${level}: ${message}`),
     describe: () => 'data kept',
