@@ -1,9 +1,6 @@
 import { z } from 'zod';
+import { CHAT_HISTORY_MAX, CHAT_MAX_TEXT } from './constants.js';
 import { IsoTime, MessageId, ProjectId, UserId } from './ids.js';
-
-export const CHAT_MAX_TEXT = 4000;
-export const CHAT_SNAPSHOT_SIZE = 50;
-export const CHAT_HISTORY_MAX = 100;
 
 /** A chat message as every client sees it (the `chat:new_message` payload, docs/protocol.md). */
 export const ChatMessage = z.object({
@@ -40,12 +37,6 @@ export type MarkReadReply = z.infer<typeof MarkReadReply>;
 /** `chat:typing` / `chat:stop_typing`: `typing` is the state the others now see. */
 export const TypingReply = z.object({ typing: z.boolean() });
 export type TypingReply = z.infer<typeof TypingReply>;
-
-/** At most this many messages per user per project in any `CHAT_RATE_WINDOW_MS`. */
-export const CHAT_RATE_LIMIT = 60;
-export const CHAT_RATE_WINDOW_MS = 60_000;
-/** A typing state not renewed within this time ends by itself. */
-export const CHAT_TYPING_TTL_MS = 5_000;
 
 // Server → client
 export const NewMessageBroadcast = ChatMessage;

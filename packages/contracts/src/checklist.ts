@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ChecklistItemId, INT32_MAX, IsoTime, ProjectId, UserId } from './ids.js';
+import { CHECKLIST_DESCRIPTION_MAX, CHECKLIST_MAX_ITEMS, CHECKLIST_TITLE_MAX, INT32_MAX } from './constants.js';
+import { ChecklistItemId, IsoTime, ProjectId, UserId } from './ids.js';
 
 export const ChecklistItem = z.object({
   id: ChecklistItemId,
@@ -23,16 +24,16 @@ export type Progress = z.infer<typeof Progress>;
 // Client → server
 export const TogglePayload = z.strictObject({ item_id: ChecklistItemId, checked: z.boolean() });
 export const AddItemPayload = z.strictObject({
-  title: z.string().trim().min(1).max(255),
-  description: z.string().max(2000).optional(),
+  title: z.string().trim().min(1).max(CHECKLIST_TITLE_MAX),
+  description: z.string().max(CHECKLIST_DESCRIPTION_MAX).optional(),
   order_index: z.number().int().min(0).max(INT32_MAX).optional(),
 });
 export const EditItemPayload = z.strictObject({
   item_id: ChecklistItemId,
-  title: z.string().trim().min(1).max(255).optional(),
-  description: z.string().max(2000).nullable().optional(),
+  title: z.string().trim().min(1).max(CHECKLIST_TITLE_MAX).optional(),
+  description: z.string().max(CHECKLIST_DESCRIPTION_MAX).nullable().optional(),
 });
-export const ReorderPayload = z.strictObject({ item_ids: z.array(ChecklistItemId).min(1).max(500) });
+export const ReorderPayload = z.strictObject({ item_ids: z.array(ChecklistItemId).min(1).max(CHECKLIST_MAX_ITEMS) });
 export const RemoveItemPayload = z.strictObject({ item_id: ChecklistItemId });
 
 // Server → client
@@ -48,21 +49,13 @@ export const ChecklistChangedBroadcast = z.object({ items: z.array(ChecklistItem
 export const ChecklistSnapshot = z.object({ items: z.array(ChecklistItem), progress: Progress });
 export type ChecklistSnapshot = z.infer<typeof ChecklistSnapshot>;
 
-/** Progress as every client shows it: a percentage with one decimal, 27 of 40 → 67.5 (docs/architecture.md, "The room"). */
-export function computeProgress(completed: number, total: number): Progress {
-  const progress = total === 0 ? 0 : Math.round((completed / total) * 1000) / 10;
-  return { progress, completed_items: completed, total_items: total };
-}
-
 // Replies
 /** `checklist:toggle`: the item as it is now and the progress after it. */
 export const ToggleReply = z.object({ item: ChecklistItem, progress: Progress });
 export type ToggleReply = z.infer<typeof ToggleReply>;
 /** Template edits (`add_item`, `edit_item`, `reorder`, `remove_item`) answer with the whole list. */
 export const ChecklistReply = ChecklistSnapshot;
-
-/** How many items a project's checklist may hold. */
-export const CHECKLIST_MAX_ITEMS = 500;
+export type ChecklistReply = z.infer<typeof ChecklistReply>;
 
 // Domain events (stored in the `checklist` schema, one stream per project's checklist)
 const TemplateItem = z.object({ item_id: ChecklistItemId, title: z.string(), description: z.string().nullable() });

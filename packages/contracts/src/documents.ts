@@ -1,22 +1,10 @@
 import { z } from 'zod';
+import { DOCUMENT_TYPES, UNLOCK_REASONS } from './constants.js';
 import { DocumentId, IsoTime, ProjectId, UserId, VersionNumber } from './ids.js';
 
 /** The 9 planning documents every project has (docs/architecture.md, "The room"). */
-export const DocumentType = z.enum([
-  'technical_spec',
-  'design_system',
-  'content_structure',
-  'feature_list',
-  'timeline',
-  'budget',
-  'risk_analysis',
-  'success_metrics',
-  'deployment_plan',
-]);
+export const DocumentType = z.enum(DOCUMENT_TYPES);
 export type DocumentType = z.infer<typeof DocumentType>;
-
-/** Largest document content, in UTF-8 bytes. */
-export const DOCUMENT_MAX_BYTES = 512 * 1024;
 
 export const LockInfo = z.object({
   user_id: UserId,
@@ -42,6 +30,7 @@ export const DocumentMeta = z.object({
 });
 export type DocumentMeta = z.infer<typeof DocumentMeta>;
 export const DocumentWithContent = DocumentMeta.extend({ content: z.string() });
+export type DocumentWithContent = z.infer<typeof DocumentWithContent>;
 
 export const VersionSummary = z.object({
   version: z.number().int().min(1),
@@ -50,6 +39,7 @@ export const VersionSummary = z.object({
   saved_at: IsoTime,
   size: z.number().int().min(0),
 });
+export type VersionSummary = z.infer<typeof VersionSummary>;
 
 // Client → server
 const docRef = { document_id: DocumentId };
@@ -85,7 +75,7 @@ export const DocumentLockedBroadcast = z.object({
   locked_at: IsoTime,
   expires_at: IsoTime,
 });
-export const UnlockReason = z.enum(['released', 'disconnected', 'expired', 'revoked']);
+export const UnlockReason = z.enum(UNLOCK_REASONS);
 export const DocumentUnlockedBroadcast = z.object({ document_id: DocumentId, user_id: UserId, reason: UnlockReason });
 export const DocumentUpdatedBroadcast = z.object({
   document_id: DocumentId,
@@ -117,16 +107,22 @@ export type DocumentsSnapshot = z.infer<typeof DocumentsSnapshot>;
 
 // Replies
 export const StartEditingReply = z.object({ lock_acquired: z.literal(true), locked_at: IsoTime, expires_at: IsoTime });
+export type StartEditingReply = z.infer<typeof StartEditingReply>;
 export const StopEditingReply = z.object({ lock_released: z.boolean() });
+export type StopEditingReply = z.infer<typeof StopEditingReply>;
 export const HeartbeatReply = z.object({ lock_renewed: z.literal(true), expires_at: IsoTime });
+export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 /** `document:save` / `document:auto_save` / `document:restore`: the current version after the command. */
 export const SaveReply = z.object({ document_id: DocumentId, version: z.number().int().min(1), saved: z.boolean(), updated_at: IsoTime });
+export type SaveReply = z.infer<typeof SaveReply>;
 export const HistoryOfDocumentReply = z.object({ versions: z.array(VersionSummary), has_more: z.boolean() });
+export type HistoryOfDocumentReply = z.infer<typeof HistoryOfDocumentReply>;
 export const DocumentVersion = VersionSummary.extend({
   document_id: DocumentId,
   content: z.string(),
   restored_from: z.number().int().min(1).nullable(),
 });
+export type DocumentVersion = z.infer<typeof DocumentVersion>;
 
 // Domain events stored in the `documents` schema and published on `project.<pid>.ev.documents.<Type>`
 // (other services consume the lock events: presence shows who edits what).

@@ -1,25 +1,11 @@
 import { z } from 'zod';
+import { ERROR_CODES } from './constants.js';
 
 /**
  * The closed set of error codes that may appear in a `phx_reply` error, a NATS reply or a log line.
  * Clients switch on `code`; `message` is for people.
  */
-export const ErrorCode = z.enum([
-  'unauthorized',
-  'forbidden',
-  'invalid_payload',
-  'unknown_event',
-  'unmatched_topic',
-  'not_found',
-  'already_exists',
-  'locked',
-  'not_lock_holder',
-  'version_conflict',
-  'rate_limited',
-  'payload_too_large',
-  'unavailable',
-  'internal',
-]);
+export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
 /** The body of every error on every wire: a stable code, a human message, optional details. */
@@ -47,16 +33,6 @@ export class AppError extends Error {
       ? { code: this.code, message: this.message }
       : { code: this.code, message: this.message, details: this.details };
   }
-
-  static isAppError(e: unknown): e is AppError {
-    return e instanceof AppError;
-  }
-}
-
-/** Turns any thrown value into an ErrorBody without leaking internals. */
-export function toErrorBody(e: unknown): ErrorBody {
-  if (e instanceof AppError) return e.toBody();
-  return { code: 'internal', message: 'internal error' };
 }
 
 /** Formats zod issues into a short message naming the offending paths. */

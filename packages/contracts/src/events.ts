@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import * as chat from './chat.js';
+import { DOCUMENT_MAX_BYTES } from './constants.js';
 import * as checklist from './checklist.js';
 import * as documents from './documents.js';
 import * as project from './project.js';
@@ -19,7 +20,7 @@ const route = (payload: z.ZodType, service: ServiceName, subject: string, maxFra
   maxFrameBytes === undefined ? { payload, service, subject } : { payload, service, subject, maxFrameBytes };
 
 /** A document frame carries up to 512 KiB of UTF-8 content, JSON-escaped: bound it at 4x + room. */
-const DOCUMENT_FRAME_BYTES = documents.DOCUMENT_MAX_BYTES * 4 + 4096;
+const DOCUMENT_FRAME_BYTES = DOCUMENT_MAX_BYTES * 4 + 4096;
 
 /** Every event a client may push on `project:<id>` (docs/protocol.md, "Client events"). */
 export const projectClientEvents = {

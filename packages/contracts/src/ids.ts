@@ -1,7 +1,5 @@
 import { z } from 'zod';
-
-/** The largest value of a Postgres `integer` column: every integer stored as one is bounded by it. */
-export const INT32_MAX = 2_147_483_647;
+import { INT32_MAX, ROLES } from './constants.js';
 
 /** A version number (document versions, stream versions): a Postgres `integer`, from 1. */
 export const VersionNumber = z.number().int().min(1).max(INT32_MAX);
@@ -27,7 +25,7 @@ export type ConnectionId = z.infer<typeof ConnectionId>;
 export const MessageId = z.string().regex(/^m_[0-9a-f-]{36}$/);
 export type MessageId = z.infer<typeof MessageId>;
 
-export const Role = z.enum(['admin', 'customer']);
+export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
 export const IsoTime = z.string().datetime({ offset: true });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { PROJECT_NAME_MAX, PROJECT_STATUSES } from './constants.js';
 import { IsoTime, ProjectId, Role, UserId } from './ids.js';
 
-export const ProjectStatus = z.enum(['draft', 'planning', 'in_progress', 'review', 'completed', 'on_hold']);
+export const ProjectStatus = z.enum(PROJECT_STATUSES);
 export type ProjectStatus = z.infer<typeof ProjectStatus>;
 
 export const ProjectMember = z.object({ user_id: UserId, username: z.string(), role: Role, avatar_url: z.string() });
@@ -19,7 +20,7 @@ export type ProjectInfo = z.infer<typeof ProjectInfo>;
 
 // Client → server
 export const SetProjectStatusPayload = z.strictObject({ status: ProjectStatus });
-export const UpdateProjectPayload = z.strictObject({ name: z.string().trim().min(1).max(200) });
+export const UpdateProjectPayload = z.strictObject({ name: z.string().trim().min(1).max(PROJECT_NAME_MAX) });
 /**
  * `documents.project.create` (admins), a NATS request `{ctx, payload}` for tools and the admin side:
  * not a room event, as there is no room before the project. Creates the project and its 9 documents.
@@ -27,7 +28,7 @@ export const UpdateProjectPayload = z.strictObject({ name: z.string().trim().min
 export const CREATE_PROJECT_SUBJECT = 'documents.project.create';
 export const CreateProjectPayload = z.strictObject({
   project_id: ProjectId,
-  name: z.string().trim().min(1).max(200),
+  name: z.string().trim().min(1).max(PROJECT_NAME_MAX),
   members: z.array(ProjectMember).min(1).max(500),
 });
 
@@ -81,7 +82,7 @@ export const PROJECTS_OF_USER_SUBJECT = 'documents.projects.of_user';
 export const AdminCaller = z.object({ user_id: UserId, username: z.string() });
 export const adminRequest = <T extends z.ZodType>(payload: T) => z.object({ by: AdminCaller, payload });
 
-const ProjectName = z.string().trim().min(1).max(200);
+const ProjectName = z.string().trim().min(1).max(PROJECT_NAME_MAX);
 const Username = z.string().trim().min(1).max(100);
 /** A member as Siteflow names them; the avatar is optional (a generated one otherwise). */
 export const ApiMember = z.strictObject({ user_id: UserId, username: Username, role: Role, avatar_url: z.string().max(500).optional() });

@@ -28,13 +28,6 @@ export const ReplyEnvelope = z.discriminatedUnion('ok', [
 ]);
 export type ReplyEnvelope<T = unknown> = { ok: true; data: T } | { ok: false; error: ErrorBody };
 
-export function ok<T>(data: T): ReplyEnvelope<T> {
-  return { ok: true, data };
-}
-export function fail(error: ErrorBody): ReplyEnvelope<never> {
-  return { ok: false, error };
-}
-
 /**
  * What a service's health subject answers. Ready (`status: 'ok'`) is `{ok: true, data}`; not ready
  * is `{ok: false, error: {code: 'unavailable', message, details}}` with this reply as the details,

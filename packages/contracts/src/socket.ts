@@ -51,8 +51,5 @@ export function parseTopic(topic: string): ParsedTopic | null {
   return m[1] === 'project' ? { kind: 'project', projectId: id } : { kind: 'user', userId: id };
 }
 
-export const projectTopic = (projectId: number) => `project:${projectId}`;
-export const userTopic = (userId: number) => `user:${userId}`;
-
 /** Join params: the stock client sends `{}`; anything else is ignored but must be an object. */
 export const JoinParams = z.record(z.string(), z.unknown());

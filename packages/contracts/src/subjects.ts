@@ -32,9 +32,3 @@ export function streamFor(service: ServiceName): { name: string; subjects: strin
     subjects: [`project.*.ev.${service}.>`, `user.*.ev.${service}.>`],
   };
 }
-
-/** Parses `project.<id>.…` / `user.<id>.…` into the topic it belongs to. */
-export function topicOfSubject(subject: string): string | null {
-  const m = /^(project|user)\.([1-9][0-9]{0,15})\./.exec(subject);
-  return m ? `${m[1]}:${m[2]}` : null;
-}
