@@ -46,8 +46,39 @@ function precompress(): Plugin {
   };
 }
 
+/**
+ * Modules that must never reach the browser: zod and the contracts' schemas. The app takes the
+ * contracts' values from their zod-free entry (`@siteflow/contracts/constants`) and their types
+ * with `import type`; a value import from the main entry would pull in zod and every schema.
+ */
+export function isServerOnlyModule(id: string): boolean {
+  const file = id.split(path.sep).join('/');
+  if (/\/node_modules\/zod\//.test(file)) return true;
+  const contracts =
+    /\/packages\/contracts\/(?:dist|src)\/([^/]+)\.[jt]s$/.exec(file) ?? /\/@siteflow\/contracts\/(?:dist|src)\/([^/]+)\.[jt]s$/.exec(file);
+  return contracts !== null && contracts[1] !== 'constants';
+}
+
+/** Fails the build when a server-only module (`isServerOnlyModule`) is in the bundle, naming it. */
+function serverOnlyModulesStayOut(): Plugin {
+  return {
+    name: 'siteflow-server-only-modules',
+    apply: 'build',
+    generateBundle(_options, bundle) {
+      const offending = Object.values(bundle)
+        .flatMap((output) => (output.type === 'chunk' ? output.moduleIds : []))
+        .filter(isServerOnlyModule);
+      if (offending.length > 0) {
+        this.error(
+          `server-only modules in the web bundle (import the contracts' values from '@siteflow/contracts/constants', their types with 'import type'): ${offending.slice(0, 5).join(', ')}`,
+        );
+      }
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react(), precompress()],
+  plugins: [react(), precompress(), serverOnlyModulesStayOut()],
   server: {
     proxy: {
       '/api': { target: gateway, changeOrigin: true },

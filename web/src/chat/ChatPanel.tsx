@@ -5,7 +5,8 @@ import type { ChannelApi } from '../realtime/useChannel.js';
 import { Avatar } from '../ui/Avatar.js';
 import { describeSendError } from './chatErrors.js';
 import { formatMessageTime } from './formatTime.js';
-import { CHAT_MAX_TEXT, isLongMessage, markReadTarget, unreadBadge, validateDraft } from './messages.js';
+import { CHAT_MAX_TEXT } from '@siteflow/contracts/constants';
+import { isLongMessage, markReadTarget, unreadBadge, validateDraft } from './messages.js';
 import { pruneTypists, receiveTyping, TYPING_IDLE_MS, typingRenewDue, typingText, type Typist } from './typing.js';
 
 interface Props {

@@ -1,7 +1,5 @@
 import type { ChatMessage } from '@siteflow/contracts';
-
-/** Mirrors `CHAT_MAX_TEXT` of the contracts (a value import would put zod into the bundle; a unit test keeps them equal). */
-export const CHAT_MAX_TEXT = 4000;
+import { CHAT_MAX_TEXT } from '@siteflow/contracts/constants';
 
 /**
  * The messages shown, oldest first, each id once. Their order is the chat stream's order (ids

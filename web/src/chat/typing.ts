@@ -1,7 +1,5 @@
 import type { ServerPayload } from '@siteflow/contracts';
-
-/** Mirrors `CHAT_TYPING_TTL_MS` of the contracts: a typing state not renewed within it ends by itself. */
-export const CHAT_TYPING_TTL_MS = 5_000;
+import { CHAT_TYPING_TTL_MS } from '@siteflow/contracts/constants';
 /** The composer renews its typing state this often while keys are pressed, well inside the TTL. */
 export const TYPING_RENEW_MS = 3_000;
 /** Without a key for this long, the composer says it stopped. */

@@ -1,6 +1,6 @@
-import * as contracts from '@siteflow/contracts';
+import { CHAT_TYPING_TTL_MS } from '@siteflow/contracts/constants';
 import { describe, expect, it } from 'vitest';
-import { CHAT_TYPING_TTL_MS, pruneTypists, receiveTyping, typingRenewDue, typingText, type Typist } from './typing.js';
+import { pruneTypists, receiveTyping, typingRenewDue, typingText, type Typist } from './typing.js';
 
 const typing = (user_id: number, username: string, on = true) => ({ user_id, username, typing: on });
 
@@ -31,9 +31,5 @@ describe('typing indicator', () => {
     expect(typingRenewDue(null, 0)).toBe(true);
     expect(typingRenewDue(0, 1_000)).toBe(false);
     expect(typingRenewDue(0, 3_000)).toBe(true);
-  });
-
-  it('uses the TTL of the contracts', () => {
-    expect(CHAT_TYPING_TTL_MS).toBe(contracts.CHAT_TYPING_TTL_MS);
   });
 });

@@ -1,19 +1,12 @@
-import type { ProjectMember, RoomSnapshot } from '@siteflow/contracts';
+import type { ChecklistReply, ProjectMember, RoomSnapshot, ToggleReply } from '@siteflow/contracts';
 import { formatMessageTime } from '../chat/formatTime.js';
 import { memberName } from '../room/members.js';
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { describeActionError } from '../realtime/actionError.js';
 import { RetryKeys } from '../realtime/retryKeys.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
-import type { ChecklistSnapshotData, ToggleReplyData } from '../realtime/wire.js';
-import {
-  CHECKLIST_TITLE_MAX,
-  checklistTitleProblem,
-  movedItemIds,
-  tickedBy,
-  type RoomChecklist,
-  type RoomChecklistItem,
-} from './checklistState.js';
+import { CHECKLIST_TITLE_MAX } from '@siteflow/contracts/constants';
+import { checklistTitleProblem, movedItemIds, tickedBy, type RoomChecklist, type RoomChecklistItem } from './checklistState.js';
 
 /** "Ticked by bob, 14:05" under a ticked item. */
 const tickedLine = (item: RoomChecklistItem, members: readonly ProjectMember[] | undefined) =>
@@ -26,8 +19,8 @@ interface Props {
   joined: boolean;
   isAdmin: boolean;
   push: ChannelApi<RoomSnapshot>['push'];
-  onToggled: (reply: ToggleReplyData) => void;
-  onReplaced: (checklist: ChecklistSnapshotData) => void;
+  onToggled: (reply: ToggleReply) => void;
+  onReplaced: (checklist: ChecklistReply) => void;
 }
 
 /** An item's title being renamed: the draft survives a refusal so nothing typed is lost. */

@@ -1,4 +1,5 @@
 import type { ChecklistItem, ChecklistSnapshot, ServerPayload } from '@siteflow/contracts';
+import { CHECKLIST_TITLE_MAX } from '@siteflow/contracts/constants';
 
 /** An item as the room shows it: a live toggle names who ticked it before the next snapshot gives their id. */
 export type RoomChecklistItem = ChecklistItem & { checked_by_name?: string | null };
@@ -8,12 +9,6 @@ export type ChecklistAction =
   | { type: 'checklist:updated'; payload: ServerPayload<'checklist:updated'> }
   | { type: 'checklist:changed'; payload: ServerPayload<'checklist:changed'> }
   | { type: 'progress:updated'; payload: ServerPayload<'progress:updated'> };
-
-/** Mirrors `computeProgress` of the contracts (a value import would bundle zod; a unit test keeps them equal). */
-export function computeProgress(completed: number, total: number): ChecklistSnapshot['progress'] {
-  const progress = total === 0 ? 0 : Math.round((completed / total) * 1000) / 10;
-  return { progress, completed_items: completed, total_items: total };
-}
 
 export const sortItems = (items: readonly ChecklistItem[]): ChecklistItem[] =>
   [...items].sort((a, b) => a.order_index - b.order_index || a.id - b.id);
@@ -45,9 +40,6 @@ export function reduceChecklist(checklist: RoomChecklist, action: ChecklistActio
     }
   }
 }
-
-/** Mirrors the contracts' title bound of `checklist:add_item` and `checklist:edit_item` (a unit test keeps them equal). */
-export const CHECKLIST_TITLE_MAX = 255;
 
 /** Why a title would be refused (the server trims, then bounds), or null when it is fine. */
 export function checklistTitleProblem(title: string): string | null {

@@ -1,8 +1,7 @@
-import type { RoomSnapshot } from '@siteflow/contracts';
+import type { DocumentVersion, RoomSnapshot, VersionSummary } from '@siteflow/contracts';
 import { useEffect, useMemo, useState } from 'react';
 import { formatMessageTime } from '../chat/formatTime.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
-import type { DocumentVersionData, VersionSummaryData } from '../realtime/wire.js';
 import { describeActionError } from '../realtime/actionError.js';
 import { MarkdownPreview } from './MarkdownPreview.js';
 import { diffVersions, foldUnchanged } from './versionDiff.js';
@@ -28,11 +27,11 @@ const formatSize = (bytes: number) => (bytes < 1024 ? `${bytes} B` : `${(bytes /
 
 /** The versions of one document, newest first, each viewable and (for the lock holder) restorable. */
 export function VersionHistory({ documentId, title, currentVersion, currentContent, push, canRestore, hasUnsavedText, onRestored }: Props) {
-  const [versions, setVersions] = useState<VersionSummaryData[]>([]);
+  const [versions, setVersions] = useState<VersionSummary[]>([]);
   const [hasMore, setHasMore] = useState(false);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
-  const [viewing, setViewing] = useState<DocumentVersionData | null>(null);
+  const [viewing, setViewing] = useState<DocumentVersion | null>(null);
   /** The open version is shown as its changes up to the current version, not as a page. */
   const [comparing, setComparing] = useState(false);
   const [busy, setBusy] = useState<number | null>(null);

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '@siteflow/contracts';
+import { ERROR_CODES } from '@siteflow/contracts/constants';
 
 /**
  * A refused or unanswered push: the `phx_reply` error payload `{reason, code}`. A push that got
@@ -18,24 +19,7 @@ export class ChannelError extends Error {
   }
 }
 
-/** Every code of the contracts' closed set: the compiler flags a code added there and missing here. */
-const CODES: Record<ErrorCode, true> = {
-  unauthorized: true,
-  forbidden: true,
-  invalid_payload: true,
-  unknown_event: true,
-  unmatched_topic: true,
-  not_found: true,
-  already_exists: true,
-  locked: true,
-  not_lock_holder: true,
-  version_conflict: true,
-  rate_limited: true,
-  payload_too_large: true,
-  unavailable: true,
-  internal: true,
-};
-const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.prototype.hasOwnProperty.call(CODES, code);
+const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
 
 /** Phoenix's own reason for a topic no channel serves (sent without a code). */
 const UNMATCHED_TOPIC = 'unmatched topic';

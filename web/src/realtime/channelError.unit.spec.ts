@@ -1,3 +1,4 @@
+import { ERROR_CODES } from '@siteflow/contracts/constants';
 import { describe, expect, it } from 'vitest';
 import { ChannelError, isTerminalJoinError, timeoutError, toChannelError } from './channelError.js';
 
@@ -28,8 +29,7 @@ describe('toChannelError', () => {
 });
 
 describe('error codes', () => {
-  it('knows every code of the contracts', async () => {
-    const { ErrorCode } = await import('@siteflow/contracts');
-    for (const code of ErrorCode.options) expect(toChannelError({ code, reason: 'r' }).code).toBe(code);
+  it('keeps every code of the closed set', () => {
+    for (const code of ERROR_CODES) expect(toChannelError({ code, reason: 'r' }).code).toBe(code);
   });
 });

@@ -1,16 +1,21 @@
-import type { ChatMessage, ClientPayload, HistoryReply, ProjectClientEvent, ServerEvent, ServerPayload } from '@siteflow/contracts';
 import type {
-  ChecklistSnapshotData,
-  DocumentContent,
-  DocumentVersionData,
-  HeartbeatReplyData,
-  HistoryOfDocumentReplyData,
-  MarkReadReplyData,
-  SaveReplyData,
-  StartEditingReplyData,
-  StopEditingReplyData,
-  ToggleReplyData,
-} from './wire.js';
+  ChatMessage,
+  ChecklistReply,
+  ClientPayload,
+  DocumentVersion,
+  DocumentWithContent,
+  HeartbeatReply,
+  HistoryOfDocumentReply,
+  HistoryReply,
+  MarkReadReply,
+  ProjectClientEvent,
+  SaveReply,
+  ServerEvent,
+  ServerPayload,
+  StartEditingReply,
+  StopEditingReply,
+  ToggleReply,
+} from '@siteflow/contracts';
 import type { Channel } from 'phoenix';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ChannelError, isTerminalJoinError, notConnectedError, timeoutError, toChannelError } from './channelError.js';
@@ -20,21 +25,21 @@ import { useSocket } from './SocketProvider.js';
 interface KnownReplies {
   'chat:message': ChatMessage;
   'chat:history': HistoryReply;
-  'chat:mark_read': MarkReadReplyData;
-  'document:get': DocumentContent;
-  'document:start_editing': StartEditingReplyData;
-  'document:stop_editing': StopEditingReplyData;
-  'document:heartbeat': HeartbeatReplyData;
-  'document:save': SaveReplyData;
-  'document:auto_save': SaveReplyData;
-  'document:restore': SaveReplyData;
-  'document:history': HistoryOfDocumentReplyData;
-  'document:get_version': DocumentVersionData;
-  'checklist:toggle': ToggleReplyData;
-  'checklist:add_item': ChecklistSnapshotData;
-  'checklist:edit_item': ChecklistSnapshotData;
-  'checklist:reorder': ChecklistSnapshotData;
-  'checklist:remove_item': ChecklistSnapshotData;
+  'chat:mark_read': MarkReadReply;
+  'document:get': DocumentWithContent;
+  'document:start_editing': StartEditingReply;
+  'document:stop_editing': StopEditingReply;
+  'document:heartbeat': HeartbeatReply;
+  'document:save': SaveReply;
+  'document:auto_save': SaveReply;
+  'document:restore': SaveReply;
+  'document:history': HistoryOfDocumentReply;
+  'document:get_version': DocumentVersion;
+  'checklist:toggle': ToggleReply;
+  'checklist:add_item': ChecklistReply;
+  'checklist:edit_item': ChecklistReply;
+  'checklist:reorder': ChecklistReply;
+  'checklist:remove_item': ChecklistReply;
 }
 export type PushReply<E extends ProjectClientEvent> = E extends keyof KnownReplies ? KnownReplies[E] : unknown;
 

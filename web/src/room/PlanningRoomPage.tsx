@@ -10,7 +10,7 @@ import { handOver, isEditing } from '../documents/editSessions.js';
 import type { ChannelError } from '../realtime/channelError.js';
 import { isTerminalJoinError } from '../realtime/channelError.js';
 import { sortOnlineUsers } from '../realtime/onlineUsers.js';
-import { projectTopic, userTopic } from '../realtime/topics.js';
+import { projectTopic, userTopic } from '@siteflow/contracts/constants';
 import { useChannel, type ServerEventHandlers } from '../realtime/useChannel.js';
 import { usePresence } from '../realtime/usePresence.js';
 import { Link } from '../routing/Router.js';

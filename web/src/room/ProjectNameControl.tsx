@@ -2,7 +2,8 @@ import type { RoomSnapshot } from '@siteflow/contracts';
 import { useId, useRef, useState, type FormEvent } from 'react';
 import { describeActionError } from '../realtime/actionError.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
-import { PROJECT_NAME_MAX, projectNameProblem } from './projectStatus.js';
+import { PROJECT_NAME_MAX } from '@siteflow/contracts/constants';
+import { projectNameProblem } from './projectStatus.js';
 
 interface Props {
   name: string;

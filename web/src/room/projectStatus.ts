@@ -1,4 +1,5 @@
 import type { ProjectStatus } from '@siteflow/contracts';
+import { PROJECT_NAME_MAX, PROJECT_STATUSES } from '@siteflow/contracts/constants';
 
 export const projectStatusLabel: Record<ProjectStatus, string> = {
   draft: 'Draft',
@@ -9,11 +10,8 @@ export const projectStatusLabel: Record<ProjectStatus, string> = {
   on_hold: 'On hold',
 };
 
-/** The statuses in their usual order (the keys of the label map, so the compiler checks them against the contracts). */
-export const projectStatuses = Object.keys(projectStatusLabel) as ProjectStatus[];
-
-/** Mirrors the contracts' bound of `project:update`'s name (a unit test keeps them equal). */
-export const PROJECT_NAME_MAX = 200;
+/** The statuses in their usual order. */
+export const projectStatuses: readonly ProjectStatus[] = PROJECT_STATUSES;
 
 /** Why a project name would be refused (the server trims, then bounds), or null when it is fine. */
 export function projectNameProblem(name: string): string | null {

@@ -1,8 +1,18 @@
-import type { ChatMessage, HistoryReply, ProjectInfo, ProjectStatus, RoomSnapshot, ServerEvent, ServerPayload } from '@siteflow/contracts';
+import type {
+  ChatMessage,
+  ChecklistReply,
+  HistoryReply,
+  ProjectInfo,
+  ProjectStatus,
+  RoomSnapshot,
+  ServerEvent,
+  ServerPayload,
+  ToggleReply,
+} from '@siteflow/contracts';
 import { chatLogOf, prependPage, receiveBroadcast, receiveOwnReply, type ChatLog } from '../chat/messages.js';
-import { computeProgress, reduceChecklist, sortItems, type RoomChecklist } from '../checklist/checklistState.js';
+import { computeProgress } from '@siteflow/contracts/constants';
+import { reduceChecklist, sortItems, type RoomChecklist } from '../checklist/checklistState.js';
 import { reduceDocuments, type RoomDocument } from '../documents/documentsState.js';
-import type { ChecklistSnapshotData, ToggleReplyData } from '../realtime/wire.js';
 
 /** The planning room as the client shows it: the join snapshot, kept current by broadcasts. */
 export interface RoomState {
@@ -40,9 +50,9 @@ export type RoomAction =
   /** The reply to one's own `chat:mark_read`. */
   | { type: 'chat:read'; unread_count: number }
   /** The reply to one's own `checklist:toggle`: the item and the progress after it. */
-  | { type: 'checklist:toggled'; reply: ToggleReplyData }
+  | { type: 'checklist:toggled'; reply: ToggleReply }
   /** The reply to a template edit: the whole checklist. */
-  | { type: 'checklist:replaced'; checklist: ChecklistSnapshotData }
+  | { type: 'checklist:replaced'; checklist: ChecklistReply }
   /** One's own `project:set_status` was accepted. */
   | { type: 'project:status_set'; status: ProjectStatus }
   | EventAction;
