@@ -212,7 +212,7 @@ function assertNoServerRunning(clusterDir: string): void {
   if (!command.includes('postgres')) return;
   throw new Error(
     `a PostgreSQL server (pid ${pid}) from an earlier run still serves ${clusterDir}. ` +
-      `Stop it with `kill -INT ${pid}` and start again, or set DATABASE_URL.`,
+      `Stop it with \`kill -INT ${pid}\` and start again, or set DATABASE_URL.`,
   );
 }
 
@@ -230,7 +230,7 @@ function assertSearchableByOthers(dir: string): void {
       else
         throw new Error(
           `PostgreSQL refuses to run as root, so it runs as the postgres user, which cannot enter ${current}. ` +
-            `Use a directory others may enter, or `chmod o+x ${current}`.`,
+            `Use a directory others may enter, or \`chmod o+x ${current}\`.`,
         );
     }
     if (path.dirname(current) === current) return;
