@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
+import { inSpan, SpanKind, traceFields, tracingEnabled } from '@siteflow/telemetry';
 import { ConcurrencyError } from './errors.js';
 import { EVENT_COLUMNS, readStreamVersion, toRecordedEvent, type EventRow } from './read.js';
 import { prepared } from './prepared.js';
@@ -33,11 +34,48 @@ export async function appendToStream(
   events: NewEvent[],
   opts: AppendOptions,
 ): Promise<AppendResult> {
+  if (tracingEnabled()) return tracedAppend(client, s, streamId, events, opts);
+  return observedAppend(client, s, streamId, events, opts);
+}
+
+async function observedAppend(
+  client: PoolClient,
+  s: StoreSchema,
+  streamId: string,
+  events: NewEvent[],
+  opts: AppendOptions,
+): Promise<AppendResult> {
   if (!appendObserver) return appendEvents(client, s, streamId, events, opts);
   const started = performance.now();
   const result = await appendEvents(client, s, streamId, events, opts);
   appendObserver((performance.now() - started) / 1000, events.length);
   return result;
+}
+
+/**
+ * The append as a span, whose W3C trace context each event keeps in its metadata (`traceparent`,
+ * `tracestate`): the relay publishes the event, maybe much later and from another instance, as a
+ * child of this span, so a command and the deliveries of its events are one trace.
+ */
+function tracedAppend(client: PoolClient, s: StoreSchema, streamId: string, events: NewEvent[], opts: AppendOptions) {
+  return inSpan(
+    'eventstore.append',
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'db.system.name': 'postgresql',
+        'db.namespace': s.name,
+        'db.operation.name': 'append',
+        'siteflow.stream_id': streamId,
+        'siteflow.events': events.length,
+      },
+    },
+    (span) => {
+      const trace = span ? traceFields() : undefined;
+      const traced = trace ? events.map((e) => ({ ...e, metadata: { ...e.metadata, ...trace } })) : events;
+      return observedAppend(client, s, streamId, traced, opts);
+    },
+  );
 }
 
 async function appendEvents(

@@ -10,7 +10,8 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { InvalidArgumentError, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, InvalidArgumentError, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { contextFromFields, failed, injectHeaders, SpanKind, startSpan, tracingEnabled, withSpan } from '@siteflow/telemetry';
 import { DEFAULT_POSTGRES_TIMEOUTS } from './pool.js';
 import { prepared } from './prepared.js';
 import { toPublishedEvent } from './published.js';
@@ -345,7 +346,7 @@ class Relay implements OutboxRelay {
     // must not starve the relay that delivers what those commands committed.
     const events = await readAllEvents(this.#leaderDb(), this.#s, { after: this.#checkpoint, limit: this.#batchSize });
     if (events.length === 0 || !this.#leader || this.#stopped) return events.length;
-    const acks = events.map((e) => this.#js.publish(this.#opts.subjectFor(e), JSON.stringify(toPublishedEvent(e)), { msgID: e.eventId }));
+    const acks = events.map((e) => this.#publish(e));
     for (const ack of acks) ack.catch(() => undefined); // each is awaited below, or abandoned after a failure
     let last: RecordedEvent | undefined;
     try {
@@ -373,6 +374,40 @@ class Relay implements OutboxRelay {
       }
     }
     return events.length;
+  }
+
+  /**
+   * Publishes one event. With tracing on, the publish is a span, child of the append that stored the
+   * event (its trace context is in the event's metadata), ended when JetStream acknowledges; its own
+   * context goes in the message's headers, so every gateway's fan-out continues the trace.
+   */
+  #publish(e: RecordedEvent) {
+    const subject = this.#opts.subjectFor(e);
+    const data = JSON.stringify(toPublishedEvent(e));
+    if (!tracingEnabled()) return this.#js.publish(subject, data, { msgID: e.eventId });
+    const span = startSpan(`publish ${this.#opts.stream.name}`, {
+      kind: SpanKind.PRODUCER,
+      parent: contextFromFields(e.metadata),
+      attributes: {
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': subject,
+        'messaging.message.id': e.eventId,
+        'siteflow.event_type': e.type,
+        'siteflow.stream_id': e.streamId,
+      },
+    });
+    const headers = natsHeaders();
+    if (span) withSpan(span, () => injectHeaders(headers));
+    const ack = this.#js.publish(subject, data, { msgID: e.eventId, headers });
+    ack.then(
+      () => span?.end(),
+      (err: unknown) => {
+        failed(span, err);
+        span?.end();
+      },
+    );
+    return ack;
   }
 
   async #deadLetter(e: RecordedEvent, err: Error): Promise<void> {

@@ -1,5 +1,6 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
+import { inSpan, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { appendToStream } from './append.js';
 import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
 import { prepared } from './prepared.js';
@@ -95,7 +96,7 @@ export function createEventStore(opts: {
           ]),
         );
       }
-      await client.query('COMMIT');
+      await commit(client, s.name);
       if (idempotency) idempotency.used = true;
       return result;
     } catch (err) {
@@ -113,4 +114,14 @@ export function createEventStore(opts: {
       client.release(broken);
     }
   }
+}
+
+/** COMMIT; a span of its own when tracing (what a command's events wait for before the relay sees them). */
+function commit(client: PoolClient, schema: string): Promise<unknown> {
+  if (!tracingEnabled()) return client.query('COMMIT');
+  return inSpan(
+    'eventstore.commit',
+    { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql', 'db.namespace': schema, 'db.operation.name': 'COMMIT' } },
+    () => client.query('COMMIT'),
+  );
 }

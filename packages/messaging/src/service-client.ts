@@ -1,55 +1,124 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { RequestError, TimeoutError, NoRespondersError } from '@nats-io/transport-node';
+import { headers as natsHeaders, RequestError, TimeoutError, NoRespondersError, type MsgHdrs } from '@nats-io/transport-node';
 import { AppError, NestReplyPacket, ReplyEnvelope, type ErrorBody } from '@siteflow/contracts';
+import { currentTraceId, inSpan, injectHeaders, setOutcome, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 
 const encoder = new TextEncoder();
+
+/** Where requestService reports a failure of the service itself (pino's `error` fits). */
+export interface ServiceFailureLogger {
+  error(obj: object, msg: string): void;
+}
+
+export interface RequestOptions {
+  timeoutMs: number;
+  /**
+   * Told when the service failed rather than answered (Nest's `err` packet, a malformed reply): the
+   * caller only sees `internal`, so this line is where an operator learns which command, whose,
+   * from which connection and project, and in which trace.
+   */
+  logger?: ServiceFailureLogger;
+}
 
 /**
  * The one way to ask a service something over NATS. Speaks Nest's packet format (request
  * `{pattern, data, id}`, reply `{id, response | err, isDisposed}`), so the gateway, tests and tools
  * can call NestJS handlers without being Nest apps. Never throws: a timeout, no responders or a
  * malformed reply becomes an error envelope with code `unavailable` or `internal`.
+ *
+ * With tracing on, the request is a client span (`request <subject>`) and its W3C trace context
+ * travels in the message's headers, where the service continues the trace.
  */
 export async function requestService<T = unknown>(
   nc: NatsConnection,
   subject: string,
   data: unknown,
-  opts: { timeoutMs: number },
+  opts: RequestOptions,
+): Promise<ReplyEnvelope<T>> {
+  if (!tracingEnabled()) return ask<T>(nc, subject, data, opts, undefined);
+  return inSpan(
+    `request ${subject}`,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: { 'messaging.system': 'nats', 'messaging.operation.type': 'send', 'messaging.destination.name': subject },
+    },
+    async (span) => {
+      const h = natsHeaders();
+      injectHeaders(h);
+      const reply = await ask<T>(nc, subject, data, opts, h);
+      setOutcome(span, reply.ok ? 'ok' : reply.error.code);
+      return reply;
+    },
+  );
+}
+
+async function ask<T>(
+  nc: NatsConnection,
+  subject: string,
+  data: unknown,
+  opts: RequestOptions,
+  headers: MsgHdrs | undefined,
 ): Promise<ReplyEnvelope<T>> {
   const id = randomUUID();
   let raw: Uint8Array;
   try {
     const msg = await nc.request(subject, encoder.encode(JSON.stringify({ pattern: subject, data, id })), {
       timeout: opts.timeoutMs,
+      ...(headers ? { headers } : {}),
     });
     raw = msg.data;
   } catch (e) {
     return { ok: false, error: natsFailure(subject, e) };
   }
+  const internal = (message: string, detail: Record<string, unknown>): ReplyEnvelope<T> => {
+    opts.logger?.error({ ...requestConcerns(subject, data), ...detail }, message);
+    return { ok: false, error: { code: 'internal', message } };
+  };
   let packet: NestReplyPacket;
   try {
     packet = NestReplyPacket.parse(JSON.parse(new TextDecoder().decode(raw)));
   } catch {
-    return { ok: false, error: { code: 'internal', message: `malformed reply on ${subject}` } };
+    return internal(`malformed reply on ${subject}`, { reply: excerpt(new TextDecoder().decode(raw)) });
   }
   if (packet.err !== undefined) {
-    return { ok: false, error: { code: 'internal', message: `service failed on ${subject}` } };
+    return internal(`service failed on ${subject}`, { serviceError: excerpt(packet.err) });
   }
   const envelope = ReplyEnvelope.safeParse(packet.response);
   if (!envelope.success) {
-    return { ok: false, error: { code: 'internal', message: `reply on ${subject} is not an envelope` } };
+    return internal(`reply on ${subject} is not an envelope`, { reply: excerpt(packet.response) });
   }
   return envelope.data as ReplyEnvelope<T>;
 }
 
+/** What a request concerns, for its log line: the command, who asked, from where, in which project and trace. */
+function requestConcerns(subject: string, data: unknown): Record<string, unknown> {
+  const ctx = typeof data === 'object' && data !== null ? (data as { ctx?: Record<string, unknown> }).ctx : undefined;
+  return {
+    subject,
+    command: subject,
+    user: ctx?.user_id,
+    connection: ctx?.connection_id,
+    project: ctx?.project_id,
+    trace: currentTraceId(),
+  };
+}
+
+/** At most 500 characters of what a service sent, for a log line. */
+function excerpt(value: unknown): string {
+  let text: string;
+  try {
+    // JSON.stringify gives undefined for undefined (and functions), whatever its type says.
+    const json: unknown = JSON.stringify(value);
+    text = typeof value === 'string' ? value : typeof json === 'string' ? json : typeof value;
+  } catch {
+    text = typeof value;
+  }
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+}
+
 /** Like requestService, but returns the data or throws the AppError. */
-export async function callService<T = unknown>(
-  nc: NatsConnection,
-  subject: string,
-  data: unknown,
-  opts: { timeoutMs: number },
-): Promise<T> {
+export async function callService<T = unknown>(nc: NatsConnection, subject: string, data: unknown, opts: RequestOptions): Promise<T> {
   const reply = await requestService<T>(nc, subject, data, opts);
   if (!reply.ok) throw new AppError(reply.error.code, reply.error.message, reply.error.details);
   return reply.data;

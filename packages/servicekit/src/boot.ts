@@ -13,6 +13,7 @@ import {
   type RecordedEvent,
 } from '@siteflow/eventstore';
 import { connectNats, natsOptionsFromUrl } from '@siteflow/messaging';
+import { startTracing } from '@siteflow/telemetry';
 import { BaseServiceConfig, loadConfig } from './config.js';
 import { DrainingServerNats } from './draining-server.js';
 import { healthController } from './health.js';
@@ -20,6 +21,7 @@ import { InflightInterceptor, InflightRequests } from './inflight.js';
 import { DeadLetterCounter, ServiceKitModule, type ServiceKit } from './kit.js';
 import { createLogger, PinoNestLogger } from './logger.js';
 import { ServiceMetrics, type MetricsServer } from './metrics.js';
+import { TracingInterceptor } from './tracing.js';
 
 export interface ServiceDefinition<C extends BaseServiceConfig> {
   name: ServiceName;
@@ -54,6 +56,11 @@ export function defaultSubjectFor(service: ServiceName) {
 export async function bootService<C extends BaseServiceConfig>(def: ServiceDefinition<C>): Promise<RunningService<C>> {
   const config = loadConfig((def.configSchema ?? BaseServiceConfig) as z.ZodType<C>);
   const logger = createLogger(def.name, config.LOG_LEVEL, config.INSTANCE_ID);
+  // Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing is loaded.
+  const tracing = await startTracing({ service: def.name, instance: config.INSTANCE_ID, logger }).catch((err: unknown) => {
+    process.stderr.write(`invalid configuration: ${err instanceof Error ? err.message : String(err)}\n`);
+    return process.exit(78);
+  });
   // Before anything appends or handles a command: the hooks count from the first one.
   const metrics = new ServiceMetrics(def.name);
   const pool = createPostgresPool({
@@ -126,7 +133,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     logger: new PinoNestLogger(logger),
     bufferLogs: false,
   });
-  app.useGlobalInterceptors(new InflightInterceptor(inflight));
+  app.useGlobalInterceptors(new InflightInterceptor(inflight), new TracingInterceptor());
   await app.listen();
   logger.info({ queue: def.name }, `${def.name} service listening`);
 
@@ -158,6 +165,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
       await nats.drain().catch(() => undefined);
       await pool.end();
       await metricsServer?.close();
+      await tracing.shutdown();
       logger.info('stopped');
     })());
 

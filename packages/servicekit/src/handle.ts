@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { AppError, describeIssues, type ReplyEnvelope } from '@siteflow/contracts';
 import { ConcurrencyError, databaseUnavailableReason, IdempotencyKeyReused, withIdempotencyKey } from '@siteflow/eventstore';
+import { currentTraceId } from '@siteflow/telemetry';
 
 /**
  * The shape of every NATS handler: parse the request with its zod schema, run the work, and turn the
@@ -65,10 +66,11 @@ async function runCommand<S extends z.ZodType, R>(
   }
 }
 
-/** What a failed command concerns, for its log line: the command and who sent it, from where, in which project. */
+/** What a failed command concerns, for its log line: the command and who sent it, from where, in which project and trace. */
 function concerns(subject: string, input: unknown): Record<string, unknown> {
   const ctx = typeof input === 'object' && input !== null ? (input as { ctx?: Record<string, unknown> }).ctx : undefined;
   return {
+    trace: currentTraceId(),
     command: subject,
     user: ctx?.user_id,
     connection: ctx?.connection_id,

@@ -1,11 +1,17 @@
 import { pino } from 'pino';
 import { connectNats } from '@siteflow/messaging';
+import { startTracing } from '@siteflow/telemetry';
 import { buildApp } from './app.js';
 import { createTokenService } from './auth/tokens.js';
 import { loadGatewayConfig } from './config.js';
 
 const config = loadGatewayConfig();
 const logger = pino({ level: config.LOG_LEVEL, base: { service: 'gateway', instance: config.INSTANCE_ID } });
+// Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing is loaded.
+const tracing = await startTracing({ service: 'gateway', instance: config.INSTANCE_ID, logger }).catch((err: unknown) => {
+  process.stderr.write(`invalid configuration: ${err instanceof Error ? err.message : String(err)}\n`);
+  return process.exit(78);
+});
 const tokens = await createTokenService({
   keys: config.jwtKeys,
   issuer: config.JWT_ISSUER,
@@ -32,6 +38,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     gateway
       .close()
       .then(() => nats.drain())
+      .then(() => tracing.shutdown())
       .then(
         () => process.exit(0),
         (err) => {

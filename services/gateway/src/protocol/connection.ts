@@ -19,6 +19,7 @@ import {
   type ServerFrame,
 } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
+import { currentTraceId, inSpan, setOutcome, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import type { SessionUser } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
 import { secondsSince, type GatewayMetrics } from '../metrics.js';
@@ -164,7 +165,13 @@ export class Connection implements RoomClient {
     }
     if (event === PhxEvent.join) {
       const started = performance.now();
-      void this.join(joinRef ?? ref, ref, topic, payload).then(
+      const admitted = admitJoin(this.deps.config);
+      if (!admitted) {
+        this.deps.metrics?.observeJoin('rate_limited', secondsSince(started));
+        this.replyErr(joinRef ?? ref, ref, topic, busyJoining(this.deps.config));
+        return;
+      }
+      void this.join(joinRef ?? ref, ref, topic, payload).finally(admitted).then(
         (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
         (err) => {
           this.deps.logger.error(
@@ -202,11 +209,11 @@ export class Connection implements RoomClient {
       return;
     }
     const started = performance.now();
-    void this.push(current, ref, topic, event, payload).then(
+    void this.tracedPush(current, ref, topic, event, payload).then(
       (outcome) => this.deps.metrics?.observePush(event, outcome, secondsSince(started)),
       (err) => {
         this.deps.logger.error(
-          { err, topic, event, user: this.user.id, connection: this.id, project: current.ctx?.project_id },
+          { err, trace: currentTraceId(), topic, event, user: this.user.id, connection: this.id, project: current.ctx?.project_id },
           'push failed',
         );
         this.deps.metrics?.observePush(event, 'internal', secondsSince(started));
@@ -279,7 +286,7 @@ export class Connection implements RoomClient {
       this.deps.nats,
       MEMBERSHIP_SUBJECT,
       { ctx: this.context(topic.projectId, this.user.role), payload: {} },
-      { timeoutMs: this.deps.config.SNAPSHOT_TIMEOUT_MS },
+      { timeoutMs: this.deps.config.SNAPSHOT_TIMEOUT_MS, logger: this.deps.logger },
     );
     this.deps.metrics?.observeRequest(MEMBERSHIP_SUBJECT, membership.ok ? 'ok' : membership.error.code, secondsSince(asked));
     if (this.closed || this.joins.get(topicName) !== join) return 'superseded'; // superseded or gone meanwhile
@@ -324,6 +331,24 @@ export class Connection implements RoomClient {
     if (join.topic.kind === 'project' && join.ctx !== null) this.deps.presence?.untrack(join.ctx);
   }
 
+  /**
+   * A push as the root span of its trace (`push <event>`, from the socket frame to the reply): the
+   * request to the service, and through it the service's handler, append, the relay's publish and
+   * every gateway's fan-out, are its descendants. Attributes are ids and the route's event name
+   * only (no payload, no token).
+   */
+  private tracedPush(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<string> {
+    if (!tracingEnabled()) return this.push(join, ref, topicName, event, payload);
+    const known = isProjectClientEvent(event) ? event : 'unknown';
+    const ids: Record<string, string | number> = { 'siteflow.user_id': this.user.id, 'siteflow.connection_id': this.id };
+    if (join.ctx) ids['siteflow.project_id'] = join.ctx.project_id;
+    return inSpan(`push ${known}`, { kind: SpanKind.SERVER, attributes: { 'siteflow.event': known, ...ids } }, async (span) => {
+      const outcome = await this.push(join, ref, topicName, event, payload);
+      setOutcome(span, outcome);
+      return outcome;
+    });
+  }
+
   /** Forwards a push; resolves to its outcome for metrics: `ok` or the error code replied. */
   private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<string> {
     const reject = (error: ErrorBody) => {
@@ -350,7 +375,7 @@ export class Connection implements RoomClient {
       this.deps.nats,
       route.subject,
       key ? { ctx, payload: parsed.data, idempotency_key: key.data } : { ctx, payload: parsed.data },
-      { timeoutMs: this.deps.config.PUSH_TIMEOUT_MS },
+      { timeoutMs: this.deps.config.PUSH_TIMEOUT_MS, logger: this.deps.logger },
     );
     this.deps.metrics?.observeRequest(route.subject, reply.ok ? 'ok' : reply.error.code, secondsSince(asked));
     if (!reply.ok) return reject(reply.error);
@@ -390,6 +415,40 @@ export class Connection implements RoomClient {
     this.untrack(join);
     this.sendFrame([joinRef, joinRef, topic, PhxEvent.error, {}]);
   }
+}
+
+/** Joins each gateway (one config object) is working on now. */
+const joinsInProgress = new WeakMap<GatewayConfig, { count: number }>();
+
+/**
+ * A turn for one join, or null when MAX_CONCURRENT_JOINS are in progress on this gateway; the
+ * returned function gives the turn back (once, however often it is called).
+ */
+export function admitJoin(config: GatewayConfig): (() => void) | null {
+  let state = joinsInProgress.get(config);
+  if (!state) {
+    state = { count: 0 };
+    joinsInProgress.set(config, state);
+  }
+  if (state.count >= config.MAX_CONCURRENT_JOINS) return null;
+  const held = state;
+  held.count++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    held.count--;
+  };
+}
+
+/** A join refused for load: retry after a random delay in [JOIN_RETRY_AFTER_MS, 2 × that), so the refused come back spread out. */
+function busyJoining(config: GatewayConfig): ErrorBody {
+  const retryAfterMs = Math.round(config.JOIN_RETRY_AFTER_MS * (1 + Math.random()));
+  return {
+    code: 'rate_limited',
+    message: `the server is busy with other joins; retry in ${retryAfterMs} ms`,
+    details: { retry_after_ms: retryAfterMs },
+  };
 }
 
 export { CloseCode };

@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { EphemeralMessage, PublishedEvent, type Broadcast } from '@siteflow/contracts';
+import { contextFromHeaders, inSpanSync, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { encodeFrame } from '../protocol/frames.js';
 
 /** A socket as a room sees it. */
@@ -98,6 +99,35 @@ export class Room {
   }
 
   private onMessage(msg: Msg): void {
+    // A projection that carries a trace (the relay's publish span) is delivered as a span of that
+    // trace: one chat message is one trace from the sender's socket to every receiver's.
+    const parent = tracingEnabled() ? contextFromHeaders(msg.headers) : undefined;
+    if (!parent) {
+      this.fanOut(msg);
+      return;
+    }
+    const before = this.stats.delivered;
+    inSpanSync(
+      `fan-out ${this.topic.split(':')[0] ?? 'topic'}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': msg.subject,
+          'siteflow.topic': this.topic,
+          'siteflow.members': this.members.size,
+        },
+      },
+      (span) => {
+        this.fanOut(msg);
+        span?.setAttribute('siteflow.delivered', this.stats.delivered - before);
+      },
+    );
+  }
+
+  private fanOut(msg: Msg): void {
     const delivery = this.toDelivery(msg);
     if (!delivery) return;
     for (const m of this.members.values()) this.deliverTo(m, delivery);

@@ -1,0 +1,3 @@
+export * from './start.js';
+export * from './spans.js';
+export * from './otlp-receiver.js';
