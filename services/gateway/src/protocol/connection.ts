@@ -165,13 +165,7 @@ export class Connection implements RoomClient {
     }
     if (event === PhxEvent.join) {
       const started = performance.now();
-      const admitted = admitJoin(this.deps.config);
-      if (!admitted) {
-        this.deps.metrics?.observeJoin('rate_limited', secondsSince(started));
-        this.replyErr(joinRef ?? ref, ref, topic, busyJoining(this.deps.config));
-        return;
-      }
-      void this.join(joinRef ?? ref, ref, topic, payload).finally(admitted).then(
+      void this.join(joinRef ?? ref, ref, topic, payload).then(
         (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
         (err) => {
           this.deps.logger.error(
@@ -415,40 +409,6 @@ export class Connection implements RoomClient {
     this.untrack(join);
     this.sendFrame([joinRef, joinRef, topic, PhxEvent.error, {}]);
   }
-}
-
-/** Joins each gateway (one config object) is working on now. */
-const joinsInProgress = new WeakMap<GatewayConfig, { count: number }>();
-
-/**
- * A turn for one join, or null when MAX_CONCURRENT_JOINS are in progress on this gateway; the
- * returned function gives the turn back (once, however often it is called).
- */
-export function admitJoin(config: GatewayConfig): (() => void) | null {
-  let state = joinsInProgress.get(config);
-  if (!state) {
-    state = { count: 0 };
-    joinsInProgress.set(config, state);
-  }
-  if (state.count >= config.MAX_CONCURRENT_JOINS) return null;
-  const held = state;
-  held.count++;
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    held.count--;
-  };
-}
-
-/** A join refused for load: retry after a random delay in [JOIN_RETRY_AFTER_MS, 2 × that), so the refused come back spread out. */
-function busyJoining(config: GatewayConfig): ErrorBody {
-  const retryAfterMs = Math.round(config.JOIN_RETRY_AFTER_MS * (1 + Math.random()));
-  return {
-    code: 'rate_limited',
-    message: `the server is busy with other joins; retry in ${retryAfterMs} ms`,
-    details: { retry_after_ms: retryAfterMs },
-  };
 }
 
 export { CloseCode };
