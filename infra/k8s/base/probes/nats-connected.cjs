@@ -5,6 +5,7 @@
 // file descriptors are matched against the kernel's TCP table by inode.
 // Usage: node nats-connected.cjs <port> <connections> [pid, default 1: the container's main process]
 'use strict';
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script (plain node runs it from a ConfigMap, no package.json beside it): require is how it imports
 const { readdirSync, readFileSync, readlinkSync } = require('node:fs');
 
 const [port, wanted, pid = 1] = process.argv.slice(2).map(Number);
@@ -35,7 +36,7 @@ const ESTABLISHED = '01';
 let established = 0;
 // The process's network namespace: a pod's own, shared by its containers.
 for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
-  let text = '';
+  let text;
   try {
     text = readFileSync(table, 'utf8');
   } catch {
