@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { headers as createHeaders, type Msg, type RequestOptions as NatsRequestOptions } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders, RequestError, TimeoutError, NoRespondersError, type MsgHdrs } from '@nats-io/transport-node';
 import { AppError, NestReplyPacket, ReplyEnvelope, type ErrorBody } from '@siteflow/contracts';
@@ -63,7 +64,7 @@ async function ask<T>(
   const id = randomUUID();
   let raw: Uint8Array;
   try {
-    const msg = await nc.request(subject, encoder.encode(JSON.stringify({ pattern: subject, data, id })), {
+    const msg = await requestWithTimeout(nc, subject, encoder.encode(JSON.stringify({ pattern: subject, data, id })), {
       timeout: opts.timeoutMs,
       ...(headers ? { headers } : {}),
     });
@@ -115,6 +116,20 @@ function excerpt(value: unknown): string {
     text = typeof value;
   }
   return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+}
+
+/**
+ * How long the caller waits for this request, in ms (a header of every request): a service drops
+ * a command still waiting for its turn when that has passed (servicekit's handle), since nobody
+ * would read its answer. Relative, so the two machines' clocks need not agree.
+ */
+export const REQUEST_TIMEOUT_HEADER = 'Siteflow-Timeout-Ms';
+
+/** nc.request with the caller's timeout in the `Siteflow-Timeout-Ms` header (beside any others). */
+function requestWithTimeout(nc: NatsConnection, subject: string, payload: Uint8Array, opts: NatsRequestOptions): Promise<Msg> {
+  const h: MsgHdrs = opts.headers ?? createHeaders();
+  h.set(REQUEST_TIMEOUT_HEADER, String(opts.timeout));
+  return nc.request(subject, payload, { ...opts, headers: h });
 }
 
 /** Like requestService, but returns the data or throws the AppError. */

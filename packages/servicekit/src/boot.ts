@@ -16,6 +16,7 @@ import { connectNats, natsOptionsFromUrl } from '@siteflow/messaging';
 import { startTracing } from '@siteflow/telemetry';
 import { BaseServiceConfig, loadConfig } from './config.js';
 import { DrainingServerNats } from './draining-server.js';
+import { limitCommands } from './handle.js';
 import { healthController } from './health.js';
 import { InflightInterceptor, InflightRequests } from './inflight.js';
 import { DeadLetterCounter, ServiceKitModule, type ServiceKit } from './kit.js';
@@ -123,6 +124,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   })
   class ServiceRootModule {}
 
+  limitCommands({ maxConcurrent: config.MAX_CONCURRENT_COMMANDS, maxQueued: config.MAX_QUEUED_COMMANDS });
   const inflight = new InflightRequests();
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(ServiceRootModule, {
     strategy: new DrainingServerNats(

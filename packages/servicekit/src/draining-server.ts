@@ -1,5 +1,7 @@
 import { ServerNats } from '@nestjs/microservices';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { REQUEST_TIMEOUT_HEADER } from '@siteflow/messaging';
+import { withRequestTimeout } from './handle.js';
 import type { InflightRequests } from './inflight.js';
 
 type NatsServerOptions = ConstructorParameters<typeof ServerNats>[0];
@@ -16,6 +18,15 @@ export class DrainingServerNats extends ServerNats {
     private readonly drainTimeoutMs: number,
   ) {
     super({ ...options, gracefulShutdown: false });
+  }
+
+  /**
+   * Every request is handled within the deadline its caller sent (the `Siteflow-Timeout-Ms`
+   * header), so a command still waiting for its turn when the caller gives up is dropped.
+   */
+  override handleMessage(channel: string, natsMsg: Msg): Promise<unknown> {
+    const timeout = natsMsg.headers?.get(REQUEST_TIMEOUT_HEADER);
+    return withRequestTimeout(timeout ? Number(timeout) : undefined, () => super.handleMessage(channel, natsMsg));
   }
 
   override async close(): Promise<void> {

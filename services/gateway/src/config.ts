@@ -96,6 +96,14 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
   /** Channels (topics) one socket may join. */
   MAX_CHANNELS_PER_CONNECTION: z.coerce.number().int().min(1).max(10_000).default(100),
+  /**
+   * Joins this gateway works on at once (each is a membership read, a snapshot and a presence
+   * track). When a gateway dies its sockets come back here all at once: the joins beyond this are
+   * refused with `rate_limited` and a retry-after the web client honours, so they arrive spread out.
+   */
+  MAX_CONCURRENT_JOINS: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** A refused join is told to retry after a random delay between this and twice this. */
+  JOIN_RETRY_AFTER_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
   /** Frames per second per socket (token bucket; bursts up to twice this). */
   FRAMES_PER_SECOND: z.coerce.number().min(1).max(100_000).default(50),
   /** Frames refused for rate in a row before the socket is closed (sustained abuse). */

@@ -1,6 +1,7 @@
 import { Socket } from 'phoenix';
 import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { connectionState, type ConnectionState } from './connectionState.js';
+import { ReconnectPolicy } from './reconnect.js';
 
 interface SocketValue {
   /** Null until the provider has a token and has created the socket. */
@@ -13,7 +14,8 @@ const SocketContext = createContext<SocketValue>({ socket: null, connectionState
 /**
  * One Phoenix socket per signed-in token, on this origin's `/socket` (Vite proxies it in
  * development; the gateway serves both in production). The stock client reconnects and rejoins
- * its channels by itself; this provider only observes it for the connection badge.
+ * its channels by itself, at the jittered times ReconnectPolicy gives it; this provider only
+ * observes it for the connection badge.
  */
 export function SocketProvider({ token, children }: { token: string; children: ReactNode }) {
   const [socket, setSocket] = useState<Socket | null>(null);
@@ -22,7 +24,14 @@ export function SocketProvider({ token, children }: { token: string; children: R
   const [online, setOnline] = useState(() => navigator.onLine);
 
   useEffect(() => {
-    const s = new Socket('/socket', { params: { token } });
+    // Jittered reconnects and rejoins that honour a gateway's retry-after (a reconnect storm spreads out).
+    const policy = new ReconnectPolicy();
+    const s = new Socket('/socket', {
+      params: { token },
+      reconnectAfterMs: policy.reconnectAfterMs,
+      rejoinAfterMs: policy.rejoinAfterMs,
+      decode: policy.decode,
+    });
     setOpen(false);
     setInterrupted(false);
     const refs = [

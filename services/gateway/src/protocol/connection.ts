@@ -48,6 +48,8 @@ type Join = {
   joined: boolean;
   /** Who and where, with the user's role in that project: set once membership was confirmed. */
   ctx: CommandContext | null;
+  /** Refs of the pushes on this join still waiting for their service's answer. */
+  pending: Set<string>;
 };
 
 /**
@@ -165,7 +167,14 @@ export class Connection implements RoomClient {
     }
     if (event === PhxEvent.join) {
       const started = performance.now();
-      void this.join(joinRef ?? ref, ref, topic, payload).then(
+      const admitted = admitJoin(this.deps.config);
+      if (!admitted) {
+        this.deps.metrics?.observeJoin('rate_limited', secondsSince(started));
+        this.replyErr(joinRef ?? ref, ref, topic, busyJoining(this.deps.config));
+        return;
+      }
+      const joining = this.join(joinRef ?? ref, ref, topic, payload).finally(admitted);
+      void joining.then(
         (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
         (err) => {
           this.deps.logger.error(
@@ -256,7 +265,7 @@ export class Connection implements RoomClient {
       this.leave(topicName, previous);
       this.sendFrame([previous.joinRef, previous.joinRef, topicName, PhxEvent.close, {}]);
     }
-    const join: Join = { joinRef, topic, joined: false, ctx: null };
+    const join: Join = { joinRef, topic, joined: false, ctx: null, pending: new Set() };
     this.joins.set(topicName, join);
     const subject = topic.kind === 'project' ? subjects.projectAll(topic.projectId) : subjects.userAll(topic.userId);
 
@@ -345,8 +354,11 @@ export class Connection implements RoomClient {
 
   /** Forwards a push; resolves to its outcome for metrics: `ok` or the error code replied. */
   private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<string> {
+    // Answered once: forceRejoin may have answered it already (then the service's late answer is dropped).
+    if (ref !== null) join.pending.add(ref);
+    const answer = () => ref !== null && join.pending.delete(ref);
     const reject = (error: ErrorBody) => {
-      this.replyErr(join.joinRef, ref, topicName, error);
+      if (answer()) this.replyErr(join.joinRef, ref, topicName, error);
       return error.code;
     };
     const ctx = join.ctx;
@@ -373,7 +385,7 @@ export class Connection implements RoomClient {
     );
     this.deps.metrics?.observeRequest(route.subject, reply.ok ? 'ok' : reply.error.code, secondsSince(asked));
     if (!reply.ok) return reject(reply.error);
-    if (ref !== null) this.reply(join.joinRef, ref, topicName, reply.data ?? {});
+    if (ref !== null && answer()) this.reply(join.joinRef, ref, topicName, reply.data ?? {});
     return 'ok';
   }
 
@@ -407,8 +419,52 @@ export class Connection implements RoomClient {
     if (!join || join.joinRef !== joinRef) return;
     this.joins.delete(topic);
     this.untrack(join);
+    // Every push still in flight is answered before the join ends, or the client would drop its
+    // answer (it rejoins under a new join ref) and only see a timeout. Whether the service applied
+    // it is unknown: a retry with the same idempotency key gets the first outcome.
+    for (const ref of join.pending) {
+      this.replyErr(joinRef, ref, topic, {
+        code: 'unavailable',
+        message: 'the connection to the services was interrupted; it may or may not have been applied: retry with the same idempotency key',
+      });
+    }
+    join.pending.clear();
     this.sendFrame([joinRef, joinRef, topic, PhxEvent.error, {}]);
   }
+}
+
+/** Joins each gateway (one config object) is working on now. */
+const joinsInProgress = new WeakMap<GatewayConfig, { count: number }>();
+
+/**
+ * A turn for one join, or null when MAX_CONCURRENT_JOINS are in progress on this gateway; the
+ * returned function gives the turn back (once, however often it is called).
+ */
+export function admitJoin(config: GatewayConfig): (() => void) | null {
+  let state = joinsInProgress.get(config);
+  if (!state) {
+    state = { count: 0 };
+    joinsInProgress.set(config, state);
+  }
+  if (state.count >= config.MAX_CONCURRENT_JOINS) return null;
+  const held = state;
+  held.count++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    held.count--;
+  };
+}
+
+/** A join refused for load: retry after a random delay in [JOIN_RETRY_AFTER_MS, 2 × that), so the refused come back spread out. */
+function busyJoining(config: GatewayConfig): ErrorBody {
+  const retryAfterMs = Math.round(config.JOIN_RETRY_AFTER_MS * (1 + Math.random()));
+  return {
+    code: 'rate_limited',
+    message: `the server is busy with other joins; retry in ${retryAfterMs} ms`,
+    details: { retry_after_ms: retryAfterMs },
+  };
 }
 
 export { CloseCode };

@@ -1,0 +1,70 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { rawSocket, useStack, type Frame, type RawSocket } from '@siteflow/testing';
+
+const MAX_CONCURRENT_JOINS = 2;
+const JOIN_RETRY_AFTER_MS = 300;
+const SOCKETS = 24;
+
+/**
+ * A reconnect storm: every socket of a dead gateway joins here at the same moment. The gateway
+ * works on at most MAX_CONCURRENT_JOINS joins at once and refuses the rest with `rate_limited`
+ * and a retry-after; clients that honour it all get in, spread out.
+ */
+describe('join admission: joins beyond the bound are refused with a retry-after, and the refused get in later', () => {
+  const stack = useStack({
+    processEnv: { gateway: { MAX_CONCURRENT_JOINS: String(MAX_CONCURRENT_JOINS), JOIN_RETRY_AFTER_MS: String(JOIN_RETRY_AFTER_MS) } },
+  });
+  const sockets: RawSocket[] = [];
+  afterAll(async () => {
+    await Promise.all(sockets.map((s) => s.close().catch(() => undefined)));
+  });
+
+  const reply = (s: RawSocket, ref: string) =>
+    s.next((f: Frame) => f[1] === ref && f[3] === 'phx_reply', 30_000) as Promise<Frame & { 4: { status: string; response: never } }>;
+
+  it('a storm of joins: a few at once, the rest told when to come back, and every one joined in the end', async () => {
+    const users = ['alice', 'bob', 'carol'];
+    const tokens = await Promise.all(users.map(async (u) => (await stack().devLogin(u)).token));
+    for (let i = 0; i < SOCKETS; i++) sockets.push(await rawSocket(stack().socketUrl, tokens[i % tokens.length]!));
+
+    // All at once, as after a gateway died.
+    sockets.forEach((s) => s.send(['1', '1', 'project:1', 'phx_join', {}]));
+    const first = await Promise.all(sockets.map((s) => reply(s, '1')));
+    const admitted = first.filter((f) => f[4].status === 'ok');
+    const refused = first.filter((f) => f[4].status === 'error');
+    expect(admitted.length + refused.length).toBe(SOCKETS);
+    expect(admitted.length).toBeGreaterThanOrEqual(MAX_CONCURRENT_JOINS);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const f of refused) {
+      const response = f[4].response as { code: string; details?: { retry_after_ms?: number } };
+      expect(response.code).toBe('rate_limited');
+      expect(response.details?.retry_after_ms).toBeGreaterThanOrEqual(JOIN_RETRY_AFTER_MS);
+      expect(response.details?.retry_after_ms).toBeLessThan(2 * JOIN_RETRY_AFTER_MS);
+    }
+    // The retry-afters are spread, not one instant for all.
+    const delays = refused.map((f) => (f[4].response as { details: { retry_after_ms: number } }).details.retry_after_ms);
+    expect(new Set(delays).size).toBeGreaterThan(Math.min(5, refused.length / 2));
+
+    // Each refused socket comes back when told to (and again if refused again), until joined.
+    const started = Date.now();
+    const joined = await Promise.all(
+      sockets.map(async (s, i) => {
+        let last = first[i]!;
+        for (let attempt = 2; last[4].status !== 'ok'; attempt++) {
+          if (attempt > 60) throw new Error(`socket ${i} still refused after ${attempt} tries`);
+          const wait = (last[4].response as { details: { retry_after_ms: number } }).details.retry_after_ms;
+          await new Promise((r) => setTimeout(r, wait));
+          const ref = String(attempt);
+          s.send([ref, ref, 'project:1', 'phx_join', {}]);
+          last = await reply(s, ref);
+          if (last[4].status === 'error') expect((last[4].response as { code: string }).code).toBe('rate_limited');
+        }
+        return last;
+      }),
+    );
+    expect(joined.every((f) => f[4].status === 'ok')).toBe(true);
+    console.log(
+      `join storm: ${SOCKETS} sockets, ${admitted.length} admitted at once, ${refused.length} refused then joined within ${Date.now() - started} ms`,
+    );
+  }, 120_000);
+});

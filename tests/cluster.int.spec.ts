@@ -1,0 +1,399 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Presence, type Channel, type Socket } from 'phoenix';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
+import { exitOf, freePort, readStackFile, type ProcessExit, type StackFile } from '@siteflow/devstack';
+import { natsOptionsFromUrl } from '@siteflow/messaging';
+import { connectClient, joinChannel, push, REPO_ROOT, type PushResult } from '@siteflow/testing';
+
+/**
+ * `npm run cluster` (scripts/cluster.mjs, already built: --no-build) on a fresh data directory and
+ * free ports: three clustered nats-server nodes, two gateways, two instances of each service.
+ * Faults are real: kill -9 by the pids its stack.json lists.
+ */
+
+class ClusterRun {
+  readonly lines: string[] = [];
+  readonly exit: Promise<ProcessExit>;
+  private constructor(
+    readonly child: ChildProcess,
+    readonly dataDir: string,
+    readonly ports: [number, number],
+  ) {
+    createInterface({ input: child.stdout! }).on('line', (l) => this.lines.push(l));
+    createInterface({ input: child.stderr! }).on('line', (l) => this.lines.push(l));
+    this.exit = exitOf(child);
+  }
+
+  static async launch(dataDir: string): Promise<ClusterRun> {
+    const ports: [number, number] = [await freePort(), await freePort()];
+    // Its own NATS and Postgres (never the vitest run's), on ports of its own.
+    const dropped = new Set(['NATS_URL', 'DATABASE_URL', 'PORT', 'HOST', 'NATS_PORT', 'NATS_MONITOR_PORT', 'POSTGRES_PORT', 'LOG_FORMAT']);
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !dropped.has(name)));
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'cluster.mjs'), '--no-build'], {
+      cwd: REPO_ROOT,
+      env: { ...inherited, DATA_DIR: dataDir, GATEWAY_PORTS: ports.join(','), LOG_FORMAT: 'json', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    return new ClusterRun(child, dataDir, ports);
+  }
+
+  stack(): StackFile {
+    return readStackFile(path.join(this.dataDir, 'stack.json'));
+  }
+
+  pidOf(name: string): number {
+    const entry = this.stack().processes.find((p) => p.name === name);
+    if (!entry) throw new Error(`${name} is not in stack.json`);
+    return entry.pid;
+  }
+
+  output(): string {
+    return this.lines.slice(-80).join('\n');
+  }
+
+  /** Both gateways answer /readyz?full (every service ready behind each). */
+  async waitUntilReady(timeoutMs = 180_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`npm run cluster exited:\n${this.output()}`);
+      if (existsSync(path.join(this.dataDir, 'stack.json'))) {
+        const ready = await Promise.all(
+          this.ports.map((port) =>
+            fetch(`http://127.0.0.1:${port}/readyz?full`, { signal: AbortSignal.timeout(2_000) }).then(
+              (res) => res.status === 200,
+              () => false,
+            ),
+          ),
+        );
+        if (ready.every(Boolean)) return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`not ready within ${timeoutMs} ms:\n${this.output()}`);
+  }
+
+  async stop(): Promise<ProcessExit> {
+    if (this.child.pid !== undefined && this.child.exitCode === null) process.kill(this.child.pid, 'SIGTERM');
+    return this.exit;
+  }
+
+  async destroy(): Promise<void> {
+    let pids: number[] = [];
+    try {
+      const stack = this.stack();
+      pids = [stack.supervisorPid, ...stack.processes.map((p) => p.pid)];
+    } catch {
+      // no stack file
+    }
+    for (const pid of [this.child.pid, ...pids]) {
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await this.exit;
+  }
+}
+
+async function login(port: number, username: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/auth/dev-login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+interface Client {
+  username: string;
+  port: number;
+  socket: Socket;
+  channel: Channel;
+  snapshot: RoomSnapshot;
+  presence: Presence;
+}
+
+async function joinRoom(port: number, username: string): Promise<Client> {
+  const socket = await connectClient(`ws://127.0.0.1:${port}/socket`, await login(port, username));
+  const channel = socket.channel('project:1', {});
+  const presence = new Presence(channel);
+  const snapshot = await joinChannel<RoomSnapshot>(channel, 20_000);
+  return { username, port, socket, channel, snapshot, presence };
+}
+
+const online = (client: Client) =>
+  client.presence
+    .list((_id, { metas }: { metas: Array<{ username?: string }> }) => metas[0]?.username ?? '')
+    .sort()
+    .join(',');
+
+/** Every chat message of project 1 that `client` can page through (oldest first). */
+async function chatHistory(client: Client): Promise<ChatMessage[]> {
+  const all: ChatMessage[] = [];
+  let before: number | undefined;
+  for (;;) {
+    const reply: PushResult<{ messages: ChatMessage[]; has_more: boolean }> = await push(
+      client.channel,
+      'chat:history',
+      before === undefined ? { limit: 100 } : { limit: 100, before_id: before },
+    );
+    if (reply.status !== 'ok') throw new Error(`chat:history ${reply.status}: ${JSON.stringify(reply.response)}`);
+    all.unshift(...reply.response.messages);
+    if (!reply.response.has_more || reply.response.messages.length === 0) return all;
+    before = Math.min(...reply.response.messages.map((m) => Number(m.id)));
+  }
+}
+
+function kill9(pid: number): void {
+  process.kill(pid, 'SIGKILL');
+}
+
+describe('npm run cluster: three NATS nodes, two gateways, two instances of each service', () => {
+  let dir: string;
+  let started: ClusterRun | undefined;
+  const cluster = (): ClusterRun => {
+    if (!started) throw new Error('the cluster did not start');
+    return started;
+  };
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sf-cluster-'));
+    // Under root PostgreSQL runs as the postgres user, which must enter the directory.
+    await chmod(dir, 0o755);
+    started = await ClusterRun.launch(dir);
+    await started.waitUntilReady();
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.socket.disconnect();
+    if (started) {
+      const stopped = await Promise.race([started.stop(), new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
+      if (stopped === null) await started.destroy();
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 90_000);
+
+  it('lists every process with its role and URLs, and the NATS nodes with client and monitoring URLs', () => {
+    const stack = cluster().stack();
+    const names = stack.processes.map((p) => p.name).sort();
+    expect(names).toEqual(
+      [
+        'chat-1',
+        'chat-2',
+        'checklist-1',
+        'checklist-2',
+        'documents-1',
+        'documents-2',
+        'gateway-1',
+        'gateway-2',
+        'nats-1',
+        'nats-2',
+        'nats-3',
+        'postgres',
+        'presence-1',
+        'presence-2',
+      ].sort(),
+    );
+    const nodes = stack.processes.filter((p) => p.role === 'nats');
+    for (const node of nodes) {
+      expect(node.urls.nats).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+      expect(node.urls.monitoring).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    }
+    expect(stack.natsUrl.split(',').sort()).toEqual(nodes.map((n) => n.urls.nats).sort());
+    expect(stack.processes.filter((p) => p.role === 'gateway').map((p) => p.urls.http)).toEqual(
+      cluster().ports.map((port) => `http://localhost:${port}`),
+    );
+  });
+
+  it('the presence bucket and every stream have 3 replicas, all current', async () => {
+    const nc = await connect({ ...natsOptionsFromUrl(cluster().stack().natsUrl), name: 'cluster-test' });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const names = ['KV_presence', 'EVENTS_CHAT', 'EVENTS_DOCUMENTS', 'EVENTS_PRESENCE', 'EVENTS_CHECKLIST'];
+      const found: Record<string, number> = {};
+      for await (const info of jsm.streams.list()) {
+        found[info.config.name] = info.config.num_replicas;
+        if (names.includes(info.config.name)) {
+          expect(info.cluster?.leader, `${info.config.name} has a leader`).toBeTruthy();
+          expect(info.cluster?.replicas?.length, `${info.config.name}: followers`).toBe(2);
+        }
+      }
+      for (const name of names) expect(found[name], `${name} num_replicas`).toBe(3);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('users on different gateways share one room: presence, chat, locks and the checklist', async () => {
+    const [gw1, gw2] = cluster().ports;
+    const alice = await joinRoom(gw1, 'alice');
+    const bob = await joinRoom(gw2, 'bob');
+    clients.push(alice, bob);
+    await expect.poll(() => online(alice), { timeout: 20_000 }).toBe('alice,bob');
+    await expect.poll(() => online(bob), { timeout: 20_000 }).toBe('alice,bob');
+
+    const text = `across gateways ${randomUUID()}`;
+    const seenByBob = new Promise<ChatMessage>((resolve) =>
+      bob.channel.on('chat:new_message', (m: ChatMessage) => {
+        if (m.text === text) resolve(m);
+      }),
+    );
+    expect((await push(alice.channel, 'chat:message', { text })).status).toBe('ok');
+    expect((await seenByBob).text).toBe(text);
+
+    const document = alice.snapshot.documents[0];
+    expect(document).toBeDefined();
+    const lockSeen = new Promise<unknown>((resolve) => bob.channel.on('document:locked', resolve));
+    const locked = await push(alice.channel, 'document:start_editing', { document_id: document!.id });
+    expect(locked.status, JSON.stringify(locked.response)).toBe('ok');
+    await lockSeen;
+    const refused = await push(bob.channel, 'document:start_editing', { document_id: document!.id });
+    expect(refused).toMatchObject({ status: 'error', response: { code: 'locked' } });
+    expect((await push(alice.channel, 'document:stop_editing', { document_id: document!.id })).status).toBe('ok');
+
+    const item = bob.snapshot.checklist.items[0];
+    expect(item).toBeDefined();
+    const checked = !item!.checked;
+    const toggleSeen = new Promise<unknown>((resolve) =>
+      alice.channel.on('checklist:updated', (p: { item_id: unknown; checked: boolean }) => {
+        if (p.item_id === item!.id && p.checked === checked) resolve(p);
+      }),
+    );
+    const toggled = await push(bob.channel, 'checklist:toggle', { item_id: item!.id, checked });
+    expect(toggled.status, JSON.stringify(toggled.response)).toBe('ok');
+    await toggleSeen;
+
+    bob.socket.disconnect();
+    clients.splice(clients.indexOf(bob), 1);
+    await expect.poll(() => online(alice), { timeout: 20_000 }).toBe('alice');
+    alice.socket.disconnect();
+    clients.splice(clients.indexOf(alice), 1);
+  }, 120_000);
+
+  it('kill -9 of one NATS node under chat load: no acknowledged write lost or doubled, every push answered, both gateways agree', async () => {
+    const [gw1, gw2] = cluster().ports;
+    const writers = await Promise.all(['alice', 'bob', 'carol'].flatMap((u) => [joinRoom(gw1, u), joinRoom(gw2, u)]));
+    clients.push(...writers);
+    const acknowledged = new Map<string, ChatMessage>();
+    const unanswered: string[] = [];
+    let errorsRetried = 0;
+    const perWriter = 8;
+    let sent = 0;
+    const victim = cluster()
+      .stack()
+      .processes.find((p) => p.name === 'nats-2')!;
+
+    const write = async (client: Client, i: number) => {
+      const text = `${client.username}@${client.port} #${i} ${randomUUID().slice(0, 8)}`;
+      const key = randomUUID();
+      for (let attempt = 0; ; attempt++) {
+        const reply = await push<ChatMessage>(client.channel, 'chat:message', { text, idempotency_key: key }, 15_000);
+        if (reply.status === 'timeout') {
+          unanswered.push(text);
+          return;
+        }
+        if (reply.status === 'ok') {
+          acknowledged.set(text, reply.response);
+          return;
+        }
+        // Refused during failover (or a rejoin the gateway asked for): the same key again.
+        errorsRetried++;
+        if (attempt > 40) throw new Error(`${text}: still refused: ${JSON.stringify(reply.response)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    await Promise.all(
+      writers.map(async (client) => {
+        for (let i = 0; i < perWriter; i++) {
+          await write(client, i);
+          if (++sent === (writers.length * perWriter) / 3) kill9(victim.pid);
+        }
+      }),
+    );
+    expect(unanswered).toEqual([]);
+    expect(acknowledged.size).toBe(writers.length * perWriter);
+
+    // The supervisor brings the node back (same name, same store); the room is read on both gateways.
+    await expect.poll(() => cluster().pidOf('nats-2') !== victim.pid, { timeout: 30_000 }).toBe(true);
+    const [reader1, reader2] = await Promise.all([joinRoom(gw1, 'alice'), joinRoom(gw2, 'bob')]);
+    clients.push(reader1, reader2);
+    const [history1, history2] = await Promise.all([chatHistory(reader1), chatHistory(reader2)]);
+    for (const [text, message] of acknowledged) {
+      const copies = history1.filter((m) => m.text === text);
+      expect(
+        copies.map((m) => m.id),
+        `${text}: stored once, as acknowledged`,
+      ).toEqual([message.id]);
+    }
+    expect(history2.map((m) => [m.id, m.text])).toEqual(history1.map((m) => [m.id, m.text]));
+    const [snap1, snap2] = [reader1.snapshot, reader2.snapshot];
+    expect(snap2.checklist).toEqual(snap1.checklist);
+    expect(snap2.documents).toEqual(snap1.documents);
+    console.log(
+      `NATS node kill: ${acknowledged.size} acknowledged, ${errorsRetried} refusals retried with the same key, 0 lost, 0 doubled`,
+    );
+  }, 240_000);
+
+  it('kill -9 of one instance of each service: only requests in flight there fail, and the rest of the room carries on', async () => {
+    const [gw1, gw2] = cluster().ports;
+    const users = await Promise.all([joinRoom(gw1, 'carol'), joinRoom(gw2, 'carol')]);
+    clients.push(...users);
+    const item = users[0].snapshot.checklist.items[0]!;
+    const document = users[0].snapshot.documents[0]!;
+    const requests: Array<[string, object]> = [
+      ['chat:history', { limit: 5 }],
+      ['document:get', { document_id: document.id }],
+      ['checklist:toggle', { item_id: item.id, checked: true }],
+    ];
+    let stop = false;
+    const outcomes: Array<{ at: number; ended: number; event: string; status: string; code?: string }> = [];
+    const loops = users.flatMap((client) =>
+      requests.map(async ([event, payload]) => {
+        while (!stop) {
+          const at = Date.now();
+          const reply = await push<{ code?: string } | undefined>(client.channel, event, payload, 15_000);
+          outcomes.push({ at, ended: Date.now(), event, status: reply.status, code: reply.response?.code });
+        }
+      }),
+    );
+    // Some traffic first, then one instance of each service dies at once.
+    await expect.poll(() => outcomes.length, { timeout: 30_000 }).toBeGreaterThan(30);
+    const killedAt = Date.now();
+    for (const name of ['chat-1', 'documents-1', 'presence-1', 'checklist-1']) kill9(cluster().pidOf(name));
+    const countAtKill = outcomes.length;
+    await expect.poll(() => outcomes.length - countAtKill, { timeout: 60_000 }).toBeGreaterThan(60);
+    // Presence on the surviving instance: a new join is tracked and seen by the others.
+    const late = await joinRoom(gw2, 'alice');
+    clients.push(late);
+    await expect.poll(() => online(users[0]), { timeout: 20_000 }).toContain('alice');
+    stop = true;
+    await Promise.all(loops);
+
+    const failed = outcomes.filter((o) => o.status !== 'ok');
+    expect(failed.filter((o) => o.status === 'timeout')).toEqual([]);
+    // Each loop has one request in flight at a time: at most one failure per loop, and only one
+    // that was asked before NATS saw the instance go (the kernel closes a killed process's socket
+    // at once; the server drops its subscriptions a moment later: a 250 ms allowance).
+    expect(failed.length).toBeLessThanOrEqual(loops.length);
+    for (const f of failed)
+      expect(f.at, `${f.event} failed (${f.code}, answered after ${f.ended - f.at} ms) but was asked after the kill`).toBeLessThanOrEqual(
+        killedAt + 250,
+      );
+    console.log(`service instances killed: ${outcomes.length} requests, ${failed.length} failed (in flight at the kill)`);
+  }, 180_000);
+});
