@@ -11,7 +11,16 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, InvalidArgumentError, nanos, type NatsConnection } from '@nats-io/transport-node';
-import { contextFromFields, failed, injectHeaders, SpanKind, startSpan, tracingEnabled, withSpan } from '@siteflow/telemetry';
+import {
+  contextFromFields,
+  failed,
+  injectHeaders,
+  SpanKind,
+  startSpan,
+  traceIdFromFields,
+  tracingEnabled,
+  withSpan,
+} from '@siteflow/telemetry';
 import { DEFAULT_POSTGRES_TIMEOUTS } from './pool.js';
 import { prepared } from './prepared.js';
 import { toPublishedEvent } from './published.js';
@@ -422,7 +431,16 @@ class Relay implements OutboxRelay {
     });
     this.#opts.onDeadLetter?.(e);
     this.#log.error(
-      { eventId: e.eventId, type: e.type, subject, bytes: Buffer.byteLength(payload), err },
+      {
+        eventId: e.eventId,
+        type: e.type,
+        subject,
+        project: e.projectId,
+        stream: e.streamId,
+        trace: traceIdFromFields(e.metadata),
+        bytes: Buffer.byteLength(payload),
+        err,
+      },
       'event cannot be published; recorded in dead_letters and skipped',
     );
   }

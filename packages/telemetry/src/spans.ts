@@ -170,3 +170,10 @@ const recordGetter: TextMapGetter<Record<string, unknown>> = {
 export function withSpan<T>(span: Span, work: () => T): T {
   return context.with(trace.setSpan(context.active(), span), work);
 }
+
+/** The trace id in W3C trace-context fields (a stored event's metadata), for log lines; tracing need not be on. */
+export function traceIdFromFields(fields: Record<string, unknown> | null | undefined): string | undefined {
+  const traceparent = fields?.traceparent;
+  if (typeof traceparent !== 'string') return undefined;
+  return /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent)?.[1];
+}

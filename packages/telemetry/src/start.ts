@@ -9,6 +9,8 @@ export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 export interface OtlpSettings {
   endpoint: string;
   protocol: OtlpProtocol;
+  /** Where spans are sent: `<endpoint>/v1/traces` over HTTP (a signal-specific endpoint as it is), the endpoint for gRPC. */
+  url: string;
 }
 
 /** A setting that makes no sense (an unknown protocol): the process refuses to start, as with any bad configuration. */
@@ -28,7 +30,8 @@ export function otlpSettingsFromEnv(env: NodeJS.ProcessEnv): OtlpSettings | null
   if (value('OTEL_SDK_DISABLED').toLowerCase() === 'true') return null;
   const exporters = value('OTEL_TRACES_EXPORTER');
   if (exporters !== '' && !exporters.split(',').some((e) => e.trim() === 'otlp')) return null;
-  const endpoint = value('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') || value('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const tracesEndpoint = value('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const endpoint = tracesEndpoint || value('OTEL_EXPORTER_OTLP_ENDPOINT');
   if (endpoint === '') return null;
   const protocol = value('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') || value('OTEL_EXPORTER_OTLP_PROTOCOL') || 'http/protobuf';
   if (!(OTLP_PROTOCOLS as readonly string[]).includes(protocol)) {
@@ -36,7 +39,8 @@ export function otlpSettingsFromEnv(env: NodeJS.ProcessEnv): OtlpSettings | null
       `OTEL_EXPORTER_OTLP_PROTOCOL must be one of ${OTLP_PROTOCOLS.join(', ')} (got ${JSON.stringify(protocol)})`,
     );
   }
-  return { endpoint, protocol: protocol as OtlpProtocol };
+  const url = tracesEndpoint !== '' || protocol === 'grpc' ? endpoint : `${endpoint.replace(/\/+$/, '')}/v1/traces`;
+  return { endpoint, protocol: protocol as OtlpProtocol, url };
 }
 
 /** Where the SDK's own complaints go (an export that failed): a process's logger. */
@@ -74,7 +78,7 @@ export async function startTracing(opts: {
   if (!settings) return OFF;
   const [{ NodeTracerProvider, BatchSpanProcessor }, { defaultResource, detectResources, envDetector, resourceFromAttributes }] =
     await Promise.all([import('@opentelemetry/sdk-trace-node'), import('@opentelemetry/resources')]);
-  const exporter = await exporterFor(settings.protocol);
+  const exporter = await exporterFor(settings);
   if (opts.logger) diag.setLogger(rateLimited(opts.logger), DiagLogLevel.WARN);
   const resource = defaultResource()
     .merge(detectResources({ detectors: [envDetector] }))
@@ -89,14 +93,15 @@ export async function startTracing(opts: {
   };
 }
 
-async function exporterFor(protocol: OtlpProtocol) {
+/** The exporter of the protocol, sending to the URL read from `env` (headers, timeout and compression it reads itself). */
+async function exporterFor({ protocol, url }: OtlpSettings) {
   switch (protocol) {
     case 'http/protobuf':
-      return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+      return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter({ url });
     case 'http/json':
-      return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+      return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url });
     case 'grpc':
-      return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
+      return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter({ url });
   }
 }
 
