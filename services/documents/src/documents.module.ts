@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ProjectMembersModule } from '@siteflow/servicekit';
 import { DocumentsController } from './documents/documents.controller.js';
+import { DocumentsLifecycle } from './documents.lifecycle.js';
 import { LocksController } from './locks/locks.controller.js';
 import { ProjectsController } from './projects/projects.controller.js';
 import { VersionsController } from './versions/versions.controller.js';
@@ -10,5 +11,6 @@ import { VersionsController } from './versions/versions.controller.js';
   // not know does not exist (no waiting).
   imports: [ProjectMembersModule.register({ table: 'documents.project_members', waitForUnknownProjectMs: 0 })],
   controllers: [ProjectsController, DocumentsController, LocksController, VersionsController],
+  providers: [DocumentsLifecycle],
 })
 export class DocumentsModule {}

@@ -7,7 +7,7 @@ import { createProject, ensureProjectDocuments } from './projects/projects.servi
 /**
  * Seeds demo project 1 with its 9 documents once; a second instance (or a restart) finds them there
  * and moves on. A project stored before it had documents gets them now. Loaded only with
- * SEED_DEMO=true (main.ts imports it then), so the demo data is no part of a deployment's code path.
+ * SEED_DEMO=true (DocumentsLifecycle imports it then), so the demo data is no part of a deployment's code path.
  */
 export async function seedDemo(kit: ServiceKit): Promise<void> {
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '@siteflow/contracts';
+import { deciderSpec } from '@siteflow/testing/decider';
 import { decide, type ChatCommand, type MarkRead, type PostMessage } from './decide.js';
 import { evolve, initialRoomState, type ChatRoomEvent, type ChatRoomState } from './room.js';
 
@@ -15,24 +15,7 @@ const post = (text: string): PostMessage => ({
   },
 });
 
-function given(events: ChatRoomEvent[], start: ChatRoomState = initialRoomState) {
-  const state = events.reduce(evolve, start);
-  return {
-    when: (command: ChatCommand) => ({
-      then: (expected: ChatRoomEvent[]) => expect(decide(command, state)).toEqual(expected),
-      thenFails: (code: string, details?: Record<string, unknown>) => {
-        try {
-          decide(command, state);
-          expect.unreachable('decide should have refused the command');
-        } catch (e) {
-          expect(e).toBeInstanceOf(AppError);
-          expect((e as AppError).code).toBe(code);
-          if (details) expect((e as AppError).details).toEqual(details);
-        }
-      },
-    }),
-  };
-}
+const given = deciderSpec({ decide, evolve, initialState: initialRoomState });
 
 describe('chat room decider', () => {
   it('posts a message with the author, the time and trimmed text', () => {

@@ -3,7 +3,6 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   AppError,
-  CHAT_RATE_WINDOW_MS,
   CHAT_SNAPSHOT_SIZE,
   MarkReadPayload,
   commandRequest,
@@ -18,23 +17,12 @@ import {
   type ReplyEnvelope,
   type ServiceSnapshot,
 } from '@siteflow/contracts';
-import type { EventStoreTx, NewEvent } from '@siteflow/eventstore';
-import { handle, PROJECT_MEMBERSHIP, retryOnConcurrency, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
 import { decide } from './decide.js';
-import {
-  insertMessage,
-  memberReadStates,
-  pageBefore,
-  readStateOf,
-  recentPostTimes,
-  saveReadMark,
-  unreadAfter,
-  unreadCount,
-  versionOfMessage,
-} from './messages.read-model.js';
-import { SerialByKey } from '@siteflow/servicekit';
-import { chatStreamId, evolve, toChatMessage, type ChatRoomEvent, type ChatRoomState } from './room.js';
+import { loadRoomForPost, pageBefore, readStateOf, unreadAfter, unreadCount, versionOfMessage } from './messages.read-model.js';
+import { chatStreamId, toChatMessage } from './room.js';
+import { chatRoom } from './room-stream.js';
 
 const PostRequest = commandRequest(PostMessagePayload);
 const HistoryRequest = commandRequest(HistoryPayload);
@@ -43,8 +31,6 @@ const SnapshotRequest = commandRequest(z.object({}));
 
 @Controller()
 export class MessagesController {
-  private readonly perRoom = new SerialByKey<number>();
-
   constructor(
     @Inject(SERVICE_KIT) private readonly kit: ServiceKit,
     @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
@@ -56,31 +42,18 @@ export class MessagesController {
     return handle(this.kit.logger, 'chat.message.post', PostRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const messageId = `m_${randomUUID()}`;
-      return this.inRoomTransaction(ctx.project_id, async (tx) => {
-        const now = new Date();
-        const state = await this.loadRoom(tx, ctx.project_id, ctx.user_id, now);
-        const events = decide(
-          {
-            type: 'PostMessage',
-            data: {
-              messageId,
-              projectId: ctx.project_id,
-              text: payload.text,
-              author: { user_id: ctx.user_id, username: ctx.username, avatar_url: ctx.avatar_url },
-              now,
-            },
-          },
-          state,
-        );
-        const { recorded } = await this.append(tx, ctx.project_id, state.version, events, now);
-        let message: ChatMessage | null = null;
-        for (const [i, e] of events.entries()) {
-          if (e.type !== 'MessagePosted') continue;
-          await insertMessage(tx.client, e, recorded[i]!.version);
-          message = toChatMessage(e);
-        }
-        if (!message) throw new AppError('internal', 'no message was posted');
-        return message;
+      const author = { user_id: ctx.user_id, username: ctx.username, avatar_url: ctx.avatar_url };
+      return runStreamCommand(this.kit.store, {
+        ...chatRoom(ctx.project_id),
+        // The rate window and the unread counts, read after the stream lock: exact.
+        load: (tx, version) => loadRoomForPost(tx.client, ctx.project_id, version, ctx.user_id),
+        decide: (state, { now }) =>
+          decide({ type: 'PostMessage', data: { messageId, projectId: ctx.project_id, text: payload.text, author, now } }, state),
+        reply: ({ events }) => {
+          const posted = events.find((e) => e.type === 'MessagePosted');
+          if (!posted) throw new AppError('internal', 'no message was posted');
+          return toChatMessage(posted);
+        },
       });
     });
   }
@@ -90,85 +63,31 @@ export class MessagesController {
   markRead(@Payload() raw: unknown): Promise<ReplyEnvelope<MarkReadReply>> {
     return handle(this.kit.logger, 'chat.read.mark', MarkReadRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      return this.inRoomTransaction(ctx.project_id, async (tx) => {
-        const now = new Date();
-        const streamId = chatStreamId(ctx.project_id);
-        const version = await tx.lockStream(streamId);
-        const messageVersion = await versionOfMessage(tx.client, ctx.project_id, payload.last_read_id);
-        if (messageVersion === null) throw new AppError('not_found', 'no such message in this project');
-        const state: ChatRoomState = { version, members: [await readStateOf(tx.client, ctx.project_id, ctx.user_id)], recentPosts: {} };
-        const events = decide(
-          {
-            type: 'MarkRead',
-            data: {
-              projectId: ctx.project_id,
-              userId: ctx.user_id,
-              messageId: payload.last_read_id,
-              messageVersion,
-              unreadAfter: await unreadAfter(tx.client, ctx.project_id, ctx.user_id, messageVersion),
-              now,
+      return runStreamCommand(this.kit.store, {
+        ...chatRoom(ctx.project_id),
+        load: async (tx, version) => ({ version, members: [await readStateOf(tx.client, ctx.project_id, ctx.user_id)], recentPosts: {} }),
+        decide: async (state, { now, tx }) => {
+          const messageVersion = await versionOfMessage(tx.client, ctx.project_id, payload.last_read_id);
+          if (messageVersion === null) throw new AppError('not_found', 'no such message in this project');
+          const unread = await unreadAfter(tx.client, ctx.project_id, ctx.user_id, messageVersion);
+          return decide(
+            {
+              type: 'MarkRead',
+              data: {
+                projectId: ctx.project_id,
+                userId: ctx.user_id,
+                messageId: payload.last_read_id,
+                messageVersion,
+                unreadAfter: unread,
+                now,
+              },
             },
-          },
-          state,
-        );
-        await this.append(tx, ctx.project_id, version, events, now);
-        for (const e of events) if (e.type === 'ReadMarked') await saveReadMark(tx.client, e);
-        const after = events.reduce(evolve, state).members.find((m) => m.user_id === ctx.user_id);
-        return { unread_count: after?.unread ?? 0 };
+            state,
+          );
+        },
+        reply: ({ after }) => ({ unread_count: after.members.find((m) => m.user_id === ctx.user_id)?.unread ?? 0 }),
       });
     });
-  }
-
-  /**
-   * One write to a room: a transaction, run again when another writer appended first, and queued
-   * in this process behind the room's other writes before it queues on the stream row (SerialByKey).
-   */
-  private inRoomTransaction<T>(projectId: number, work: (tx: EventStoreTx) => Promise<T>): Promise<T> {
-    return this.perRoom.run(projectId, () => retryOnConcurrency(() => this.kit.store.transaction(work)));
-  }
-
-  /**
-   * The room as deciding a post needs it, at the stream version the append will expect. The stream
-   * row is locked first: posts to one room queue instead of failing and retrying, and the rate
-   * window and unread counts read after the lock are exact.
-   */
-  private async loadRoom(tx: EventStoreTx, projectId: number, authorId: number, now: Date): Promise<ChatRoomState> {
-    const streamId = chatStreamId(projectId);
-    const version = await tx.lockStream(streamId);
-    const members = await memberReadStates(tx.client, projectId);
-    const since = new Date(now.getTime() - CHAT_RATE_WINDOW_MS);
-    return { version, members, recentPosts: { [authorId]: await recentPostTimes(tx.client, projectId, authorId, since) } };
-  }
-
-  /** Appends with what clients see: messages to the room, unread counts to each member's own topic. */
-  private append(tx: EventStoreTx, projectId: number, version: number, events: ChatRoomEvent[], now: Date) {
-    return tx.append(
-      chatStreamId(projectId),
-      events.map((e): NewEvent => {
-        switch (e.type) {
-          case 'MessagePosted':
-            return {
-              id: randomUUID(),
-              type: e.type,
-              data: e.data,
-              projectId,
-              broadcast: { event: 'chat:new_message', payload: toChatMessage(e) },
-            };
-          case 'ReadMarked':
-            return { id: randomUUID(), type: e.type, data: e.data, projectId: null, userId: e.data.user_id, broadcast: null };
-          case 'UnreadCountChanged':
-            return {
-              id: randomUUID(),
-              type: e.type,
-              data: e.data,
-              projectId: null,
-              userId: e.data.user_id,
-              broadcast: { event: 'chat:unread', payload: { project_id: e.data.project_id, count: e.data.count } },
-            };
-        }
-      }),
-      { expectedVersion: version === 0 ? 'no_stream' : version, now },
-    );
   }
 
   /** `chat:history`: pages backwards; every message appears once across pages. */

@@ -1,7 +1,7 @@
 import { prepared } from '@siteflow/eventstore';
 import type { PoolClient } from 'pg';
-import type { ChatMessage } from '@siteflow/contracts';
-import type { MemberReadState, MessagePosted, ReadMarked } from './room.js';
+import { CHAT_RATE_WINDOW_MS, type ChatMessage } from '@siteflow/contracts';
+import type { ChatRoomState, MemberReadState, MessagePosted, ReadMarked } from './room.js';
 
 type Row = {
   message_id: string;
@@ -82,6 +82,19 @@ export async function recentPostTimes(client: PoolClient, projectId: number, use
     ]),
   );
   return rows.map((r) => r.posted_at.toISOString());
+}
+
+/**
+ * The room as deciding a post needs it, at the locked stream `version`: every member's read state and
+ * the author's posts within the rate window.
+ */
+export async function loadRoomForPost(client: PoolClient, projectId: number, version: number, authorId: number): Promise<ChatRoomState> {
+  const since = new Date(Date.now() - CHAT_RATE_WINDOW_MS);
+  return {
+    version,
+    members: await memberReadStates(client, projectId),
+    recentPosts: { [authorId]: await recentPostTimes(client, projectId, authorId, since) },
+  };
 }
 
 /** Every known member's read mark and unread count (messages by others after the mark). */

@@ -16,11 +16,11 @@ import {
   type ServiceSnapshot,
   type ToggleReply,
 } from '@siteflow/contracts';
-import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
 import { checklistStreamId } from './checklist.js';
 import { loadItems, loadProgress } from './checklist.read-model.js';
-import { runChecklistCommand, templatePreview } from './checklist.service.js';
+import { checklistCommand, templatePreview } from './checklist.service.js';
 
 const ToggleRequest = commandRequest(TogglePayload);
 const AddRequest = commandRequest(AddItemPayload);
@@ -42,10 +42,13 @@ export class ChecklistController {
   toggle(@Payload() raw: unknown): Promise<ReplyEnvelope<ToggleReply>> {
     return handle(this.kit.logger, 'checklist.item.toggle', ToggleRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      const outcome = await runChecklistCommand(this.kit, ctx.project_id, {
-        type: 'ToggleItem',
-        data: { projectId: ctx.project_id, itemId: payload.item_id, checked: payload.checked, actor: ctx, now: new Date() },
-      });
+      const outcome = await runStreamCommand(
+        this.kit.store,
+        checklistCommand(ctx.project_id, (now) => ({
+          type: 'ToggleItem',
+          data: { projectId: ctx.project_id, itemId: payload.item_id, checked: payload.checked, actor: ctx, now },
+        })),
+      );
       const item = outcome.items.find((i) => i.id === payload.item_id);
       if (!item) throw new AppError('not_found', `no checklist item ${payload.item_id} in this project`);
       return { item, progress: outcome.progress };
@@ -56,16 +59,19 @@ export class ChecklistController {
   addItem(@Payload() raw: unknown): Promise<ReplyEnvelope<ChecklistSnapshot>> {
     return handle(this.kit.logger, 'checklist.item.add', AddRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      const { items, progress } = await runChecklistCommand(this.kit, ctx.project_id, {
-        type: 'AddItem',
-        data: {
-          projectId: ctx.project_id,
-          title: payload.title,
-          description: payload.description ?? null,
-          orderIndex: payload.order_index,
-          actor: ctx,
-        },
-      });
+      const { items, progress } = await runStreamCommand(
+        this.kit.store,
+        checklistCommand(ctx.project_id, () => ({
+          type: 'AddItem',
+          data: {
+            projectId: ctx.project_id,
+            title: payload.title,
+            description: payload.description ?? null,
+            orderIndex: payload.order_index,
+            actor: ctx,
+          },
+        })),
+      );
       return { items, progress };
     });
   }
@@ -74,10 +80,13 @@ export class ChecklistController {
   editItem(@Payload() raw: unknown): Promise<ReplyEnvelope<ChecklistSnapshot>> {
     return handle(this.kit.logger, 'checklist.item.edit', EditRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      const { items, progress } = await runChecklistCommand(this.kit, ctx.project_id, {
-        type: 'EditItem',
-        data: { projectId: ctx.project_id, itemId: payload.item_id, title: payload.title, description: payload.description, actor: ctx },
-      });
+      const { items, progress } = await runStreamCommand(
+        this.kit.store,
+        checklistCommand(ctx.project_id, () => ({
+          type: 'EditItem',
+          data: { projectId: ctx.project_id, itemId: payload.item_id, title: payload.title, description: payload.description, actor: ctx },
+        })),
+      );
       return { items, progress };
     });
   }
@@ -86,10 +95,13 @@ export class ChecklistController {
   reorder(@Payload() raw: unknown): Promise<ReplyEnvelope<ChecklistSnapshot>> {
     return handle(this.kit.logger, 'checklist.item.reorder', ReorderRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      const { items, progress } = await runChecklistCommand(this.kit, ctx.project_id, {
-        type: 'ReorderItems',
-        data: { projectId: ctx.project_id, itemIds: payload.item_ids, actor: ctx },
-      });
+      const { items, progress } = await runStreamCommand(
+        this.kit.store,
+        checklistCommand(ctx.project_id, () => ({
+          type: 'ReorderItems',
+          data: { projectId: ctx.project_id, itemIds: payload.item_ids, actor: ctx },
+        })),
+      );
       return { items, progress };
     });
   }
@@ -98,10 +110,13 @@ export class ChecklistController {
   removeItem(@Payload() raw: unknown): Promise<ReplyEnvelope<ChecklistSnapshot>> {
     return handle(this.kit.logger, 'checklist.item.remove', RemoveRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      const { items, progress } = await runChecklistCommand(this.kit, ctx.project_id, {
-        type: 'RemoveItem',
-        data: { projectId: ctx.project_id, itemId: payload.item_id, actor: ctx },
-      });
+      const { items, progress } = await runStreamCommand(
+        this.kit.store,
+        checklistCommand(ctx.project_id, () => ({
+          type: 'RemoveItem',
+          data: { projectId: ctx.project_id, itemId: payload.item_id, actor: ctx },
+        })),
+      );
       return { items, progress };
     });
   }

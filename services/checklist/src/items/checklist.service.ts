@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { computeProgress, type Broadcast, type ChecklistItem, type Progress } from '@siteflow/contracts';
-import { isConcurrencyError, type EventStoreTx, type NewEvent } from '@siteflow/eventstore';
-import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
+import { isConcurrencyError } from '@siteflow/eventstore';
+import { runStreamCommand, type ServiceKit, type StreamCommand } from '@siteflow/servicekit';
 import {
   checklistStreamId,
   DEFAULT_TEMPLATE,
@@ -12,7 +12,6 @@ import {
 } from './checklist.js';
 import { loadItems, saveChecklist } from './checklist.read-model.js';
 import { decide, type ChecklistCommand } from './decide.js';
-import { SerialByKey } from '@siteflow/servicekit';
 
 export interface ChecklistOutcome {
   items: ChecklistItem[];
@@ -21,47 +20,41 @@ export interface ChecklistOutcome {
 }
 
 /**
- * Load → decide → append → project, in one transaction, retried when another writer appended
- * first. A project without a checklist gets the default template in the same append (the lazy path
- * for a project whose `ProjectCreated` the consumer has not seen yet).
+ * A command on a project's checklist (run it with `runStreamCommand`): the state is the read model's
+ * items at the locked stream version. A project without a checklist gets the default template in
+ * the same append (the lazy path for a project whose `ProjectCreated` the consumer has not seen yet).
+ * `command` is given the time taken once the stream is locked.
  */
-export function runChecklistCommand(kit: ServiceKit, projectId: number, command: ChecklistCommand): Promise<ChecklistOutcome> {
-  return perChecklist.run(projectId, () => retryOnConcurrency(() => kit.store.transaction((tx) => applyCommand(tx, projectId, command))));
+export function checklistCommand(
+  projectId: number,
+  command: (now: Date) => ChecklistCommand,
+): StreamCommand<ChecklistState, ChecklistEvent, ChecklistOutcome> {
+  return {
+    streamId: checklistStreamId(projectId),
+    load: async (tx, version) =>
+      version === 0 ? initialChecklistState : { status: 'created', items: await loadItems(tx.client, projectId) },
+    decide: (state, { now }) => {
+      const asked = command(now);
+      if (state.status !== 'empty' || asked.type === 'CreateChecklist') return decide(asked, state);
+      const created = decide({ type: 'CreateChecklist', data: { projectId, template: DEFAULT_TEMPLATE, now } }, state);
+      return [...created, ...decide(asked, created.reduce(evolve, state))];
+    },
+    evolve,
+    // Each event carries what clients see after it: the broadcast of the state it leads to.
+    toNewEvent: (e, after) => ({ id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: broadcastOf(e, after) }),
+    project: async (tx, { before, after, version, now }) => {
+      const items = itemsOf(after);
+      await saveChecklist(tx.client, projectId, itemsOf(before), items, progressOf(items), version, now);
+    },
+    reply: ({ after, version }) => {
+      const items = itemsOf(after);
+      return { items, progress: progressOf(items), version };
+    },
+  };
 }
 
-/** Writes to one checklist queue here before they queue on its stream row (see SerialByKey). */
-const perChecklist = new SerialByKey<number>();
-
-async function applyCommand(tx: EventStoreTx, projectId: number, command: ChecklistCommand): Promise<ChecklistOutcome> {
-  const streamId = checklistStreamId(projectId);
-  const { state, version } = await loadState(tx, projectId, streamId);
-  const now = 'now' in command.data ? command.data.now : new Date();
-  const events: ChecklistEvent[] = [];
-  let current = state;
-  if (current.status === 'empty' && command.type !== 'CreateChecklist') {
-    const created = decide({ type: 'CreateChecklist', data: { projectId, template: DEFAULT_TEMPLATE, now } }, current);
-    events.push(...created);
-    current = created.reduce(evolve, current);
-  }
-  events.push(...decide(command, current));
-
-  // Each event carries what clients see after it: the broadcast of the state it leads to.
-  const toAppend: NewEvent[] = [];
-  let after = state;
-  for (const e of events) {
-    after = evolve(after, e);
-    toAppend.push({ id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: broadcastOf(e, after) });
-  }
-  const before = state.status === 'created' ? state.items : [];
-  const items = after.status === 'created' ? after.items : [];
-  const progress = computeProgress(items.filter((i) => i.checked).length, items.length);
-  if (toAppend.length === 0) return { items, progress, version };
-
-  // Append first, then project: only the stream-row lock comes before the append.
-  const { nextVersion } = await tx.append(streamId, toAppend, { expectedVersion: version === 0 ? 'no_stream' : version, now });
-  await saveChecklist(tx.client, projectId, before, items, progress, nextVersion, now);
-  return { items, progress, version: nextVersion };
-}
+const itemsOf = (state: ChecklistState): ChecklistItem[] => (state.status === 'created' ? state.items : []);
+const progressOf = (items: ChecklistItem[]): Progress => computeProgress(items.filter((i) => i.checked).length, items.length);
 
 /** The checklist a project without one gets on its first command (nothing is written). */
 export function templatePreview(projectId: number): { items: ChecklistItem[]; progress: Progress } {
@@ -78,22 +71,14 @@ export function templatePreview(projectId: number): { items: ChecklistItem[]; pr
 export async function ensureChecklist(kit: ServiceKit, projectId: number): Promise<void> {
   if ((await kit.store.streamVersion(checklistStreamId(projectId))) > 0) return;
   try {
-    await runChecklistCommand(kit, projectId, {
-      type: 'CreateChecklist',
-      data: { projectId, template: DEFAULT_TEMPLATE, now: new Date() },
-    });
+    await runStreamCommand(
+      kit.store,
+      checklistCommand(projectId, (now) => ({ type: 'CreateChecklist', data: { projectId, template: DEFAULT_TEMPLATE, now } })),
+    );
   } catch (e) {
     // Another instance created it between our look and our append: that is the outcome we wanted.
     if (!isConcurrencyError(e)) throw e;
   }
-}
-
-async function loadState(tx: EventStoreTx, projectId: number, streamId: string): Promise<{ state: ChecklistState; version: number }> {
-  // Locks the stream row first, so concurrent commands on one checklist queue instead of failing
-  // and retrying (and the lock, like the append, orders writers by commit).
-  const version = await tx.lockStream(streamId);
-  if (version === 0) return { state: initialChecklistState, version };
-  return { state: { status: 'created', items: await loadItems(tx.client, projectId) }, version };
 }
 
 function broadcastOf(e: ChecklistEvent, after: ChecklistState): Broadcast {

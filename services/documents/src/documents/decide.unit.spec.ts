@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import type { DocumentStreamCommand } from './document-decider.js';
 import { DOCUMENT_MAX_BYTES } from '@siteflow/contracts';
-import { decideDocument } from './decide.js';
-import { evolve, initialDocumentState, type DocumentEvent, type DocumentState } from './document.js';
+import { evolve, initialDocumentState, type DocumentEvent } from './document.js';
 import { at, bobTab1, bobTab2, carol, created, given, iso, lockedBy, policy } from '../test-fixtures/given.js';
 import type { LockActor } from '../locks/decide.js';
 
-const save =
-  (actor: LockActor, content: string, baseVersion: number, ms = 10_000, auto = false) =>
-  (s: DocumentState) =>
-    decideDocument({ type: 'SaveDocument', data: { actor, content, baseVersion, auto, now: at(ms), policy } }, s);
+const save = (actor: LockActor, content: string, baseVersion: number, ms = 10_000, auto = false) =>
+  ({ type: 'SaveDocument', data: { actor, content, baseVersion, auto, now: at(ms), policy } }) satisfies DocumentStreamCommand;
 const saved = (version: number, content: string, ms = 10_000, auto = false): DocumentEvent => ({
   type: 'DocumentSaved',
   data: {
@@ -30,38 +28,28 @@ const saved = (version: number, content: string, ms = 10_000, auto = false): Doc
 describe('document decider', () => {
   it('creates a document at version 1', () => {
     given([])
-      .when((s) =>
-        decideDocument(
-          {
-            type: 'CreateDocument',
-            data: {
-              documentId: 5,
-              projectId: 1,
-              documentType: 'timeline',
-              title: 'Timeline',
-              content: '# Timeline\n',
-              createdBy: null,
-              now: at(0),
-            },
-          },
-          s,
-        ),
-      )
+      .when({
+        type: 'CreateDocument',
+        data: {
+          documentId: 5,
+          projectId: 1,
+          documentType: 'timeline',
+          title: 'Timeline',
+          content: '# Timeline\n',
+          createdBy: null,
+          now: at(0),
+        },
+      } satisfies DocumentStreamCommand)
       .then([created]);
     expect([created].reduce(evolve, initialDocumentState)).toMatchObject({ version: 1, content: '# Timeline\n' });
   });
 
   it('refuses to create a document twice', () => {
     given([created])
-      .when((s) =>
-        decideDocument(
-          {
-            type: 'CreateDocument',
-            data: { documentId: 5, projectId: 1, documentType: 'timeline', title: 'T', content: '', createdBy: null, now: at(0) },
-          },
-          s,
-        ),
-      )
+      .when({
+        type: 'CreateDocument',
+        data: { documentId: 5, projectId: 1, documentType: 'timeline', title: 'T', content: '', createdBy: null, now: at(0) },
+      } satisfies DocumentStreamCommand)
       .thenFails('already_exists');
   });
 
@@ -99,11 +87,7 @@ describe('document decider', () => {
   it('a save based on an older version is a version_conflict naming the current version', () => {
     const g = given([created, lockedBy(bobTab1), saved(2, 'two'), saved(3, 'three', 20_000)]);
     g.when(save(bobTab1, 'stale', 2, 30_000)).thenFails('version_conflict', /version 3/);
-    try {
-      save(bobTab1, 'stale', 2, 30_000)(g.state);
-    } catch (e) {
-      expect((e as { details?: unknown }).details).toEqual({ current_version: 3 });
-    }
+    g.when(save(bobTab1, 'stale', 2, 30_000)).thenFails('version_conflict', { current_version: 3 });
   });
 
   it('content is bounded by 512 KiB of UTF-8 bytes, not characters', () => {

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, type Broadcast } from '@siteflow/contracts';
 import type { EventStoreTx, NewEvent } from '@siteflow/eventstore';
-import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
-import { documentStreamId, evolve, type DocumentEvent, type DocumentState } from './document.js';
-import { insertVersion, loadDocumentForUpdate, writeDocumentState } from './documents.read-model.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { StreamChange, StreamCommand } from '@siteflow/servicekit';
+
+/** Where the server's max_payload is known (the service's NATS connection). */
+export type PublishLimit = { nats: Pick<NatsConnection, 'info'> };
+import { documentStreamId, evolve, initialDocumentState, type DocumentEvent, type DocumentState } from './document.js';
+import { insertVersion, loadDocument, writeDocumentState } from './documents.read-model.js';
 
 /** What clients see of an event (null: nobody is told). */
 function broadcastOf(e: DocumentEvent): Broadcast | null {
@@ -53,23 +57,6 @@ export function toNewEvent(e: DocumentEvent): NewEvent {
   return e.type === 'LockRevoked' ? { ...base, projectId: null, userId: e.data.user_id } : { ...base, projectId: e.data.project_id };
 }
 
-/** Appends a document's events and projects them, in the caller's transaction (append first). */
-export async function appendDocumentEvents(
-  tx: EventStoreTx,
-  state: DocumentState,
-  streamVersion: number,
-  events: DocumentEvent[],
-  now: Date,
-) {
-  if (events.length === 0) return { state, streamVersion };
-  const streamId = documentStreamId(events[0]!.data.document_id);
-  const { nextVersion } = await tx.append(streamId, events.map(toNewEvent), { expectedVersion: streamVersion, now });
-  const next = events.reduce(evolve, state);
-  await writeDocumentState(tx.client, next, nextVersion);
-  for (const e of events) if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') await insertVersion(tx.client, e);
-  return { state: next, streamVersion: nextVersion };
-}
-
 /** Room for the published envelope around data and broadcast (ids, subject, headers). */
 const ENVELOPE_BYTES = 4096;
 
@@ -79,11 +66,10 @@ const ENVELOPE_BYTES = 4096;
  * twice (event data and the `document:updated` broadcast), which text heavy in JSON escapes can push
  * over the limit even below 512 KiB.
  */
-function assertPublishable(kit: ServiceKit, events: DocumentEvent[]): void {
+function assertPublishable(kit: PublishLimit, stored: NewEvent[]): void {
   const max = kit.nats.info?.max_payload;
   if (!max) return;
-  for (const e of events) {
-    const { data, broadcast } = toNewEvent(e);
+  for (const { data, broadcast } of stored) {
     const size = Buffer.byteLength(JSON.stringify({ data, broadcast }), 'utf8') + ENVELOPE_BYTES;
     if (size > max) {
       throw new AppError(
@@ -98,49 +84,45 @@ function assertPublishable(kit: ServiceKit, events: DocumentEvent[]): void {
   }
 }
 
-/**
- * Runs one command against one document: load (row-locked) → decide → append with the expected
- * stream version → project, all in one transaction. `projectId` confines the command to the
- * caller's project (null: internal callers such as the sweep). Returns the events and the new state.
- */
-export type DocumentCommandResult = { events: DocumentEvent[]; state: Extract<DocumentState, { status: 'exists' }> };
+/** A document that exists: what every command but its creation works on. */
+export type ExistingDocument = Extract<DocumentState, { status: 'exists' }>;
 
 /**
- * `reply` turns the result into the command's reply inside the transaction: that (small) value is
- * what an idempotency key records (a saved document's events and state carry its whole text).
+ * A command against one document's stream (run it with `runStreamCommand`, or `decideInTransaction`
+ * inside another command's transaction). The state is loaded from the document's read-model row, at
+ * the stream version `lockStream` returned. `projectId` confines the command to the caller's project
+ * (null: internal callers such as the sweep, and creation, which finds no document).
  */
-export function runDocumentCommand(
-  kit: ServiceKit,
+export function documentCommand<R>(
+  kit: PublishLimit,
   documentId: number,
   projectId: number | null,
-  decide: (state: DocumentState, now: Date, tx: EventStoreTx) => DocumentEvent[] | Promise<DocumentEvent[]>,
-): Promise<DocumentCommandResult>;
-export function runDocumentCommand<R>(
-  kit: ServiceKit,
-  documentId: number,
-  projectId: number | null,
-  decide: (state: DocumentState, now: Date, tx: EventStoreTx) => DocumentEvent[] | Promise<DocumentEvent[]>,
-  reply: (result: DocumentCommandResult) => R,
-): Promise<R>;
-export function runDocumentCommand<R>(
-  kit: ServiceKit,
-  documentId: number,
-  projectId: number | null,
-  decide: (state: DocumentState, now: Date, tx: EventStoreTx) => DocumentEvent[] | Promise<DocumentEvent[]>,
-  reply?: (result: DocumentCommandResult) => R,
-): Promise<R | DocumentCommandResult> {
-  return retryOnConcurrency(() =>
-    kit.store.transaction(async (tx) => {
-      const loaded = await loadDocumentForUpdate(tx.client, documentId);
-      if (!loaded || (projectId !== null && loaded.state.projectId !== projectId)) {
+  decide: (state: DocumentState, context: { now: Date; tx: EventStoreTx }) => DocumentEvent[] | Promise<DocumentEvent[]>,
+  reply: (change: StreamChange<DocumentState, DocumentEvent>) => R,
+): StreamCommand<DocumentState, DocumentEvent, R> {
+  return {
+    streamId: documentStreamId(documentId),
+    load: async (tx, version) => {
+      const state = version === 0 ? initialDocumentState : ((await loadDocument(tx.client, documentId)) ?? initialDocumentState);
+      if (projectId !== null && (state.status === 'absent' || state.projectId !== projectId)) {
         throw new AppError('not_found', `document ${documentId} does not exist in this project`);
       }
-      const now = new Date();
-      const events = await decide(loaded.state, now, tx);
-      assertPublishable(kit, events);
-      const result = await appendDocumentEvents(tx, loaded.state, loaded.streamVersion, events, now);
-      const done: DocumentCommandResult = { events, state: result.state as Extract<DocumentState, { status: 'exists' }> };
-      return reply ? reply(done) : done;
-    }),
-  );
+      return state;
+    },
+    decide,
+    evolve,
+    toNewEvent: (e) => toNewEvent(e),
+    accept: (stored) => assertPublishable(kit, stored),
+    project: async (tx, { after, events, version }) => {
+      await writeDocumentState(tx.client, after, version);
+      for (const e of events) if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') await insertVersion(tx.client, e);
+    },
+    reply,
+  };
+}
+
+/** The state after a command that needs the document to exist (its load refused an absent one). */
+export function existing(state: DocumentState): ExistingDocument {
+  if (state.status === 'absent') throw new AppError('not_found', 'no such document');
+  return state;
 }

@@ -9,11 +9,11 @@ import {
   type DocumentMeta,
   type ReplyEnvelope,
 } from '@siteflow/contracts';
-import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { lockPolicyOf } from '../config.js';
 import { actorOf } from '../locks/locks.controller.js';
 import { decideDocument } from './decide.js';
-import { runDocumentCommand } from './document-stream.js';
+import { documentCommand, existing } from './document-stream.js';
 import { getDocument } from './documents.read-model.js';
 
 const SaveRequest = commandRequest(SavePayload);
@@ -67,24 +67,30 @@ export class DocumentsController {
   ): Promise<SaveReply> {
     const { ctx, payload } = input;
     const policy = lockPolicyOf(this.kit);
-    return runDocumentCommand(
-      this.kit,
-      payload.document_id,
-      ctx.project_id,
-      (s, now) =>
-        decideDocument(
-          {
-            type: 'SaveDocument',
-            data: { actor: actorOf(ctx), content: payload.content, baseVersion: payload.base_version, auto, now, policy },
-          },
-          s,
-        ),
-      ({ events, state }) => ({
-        document_id: state.documentId,
-        version: state.version,
-        saved: events.some((e) => e.type === 'DocumentSaved'),
-        updated_at: state.updatedAt,
-      }),
+    return runStreamCommand(
+      this.kit.store,
+      documentCommand(
+        this.kit,
+        payload.document_id,
+        ctx.project_id,
+        (s, { now }) =>
+          decideDocument(
+            {
+              type: 'SaveDocument',
+              data: { actor: actorOf(ctx), content: payload.content, baseVersion: payload.base_version, auto, now, policy },
+            },
+            s,
+          ),
+        ({ events, after }) => {
+          const doc = existing(after);
+          return {
+            document_id: doc.documentId,
+            version: doc.version,
+            saved: events.some((e) => e.type === 'DocumentSaved'),
+            updated_at: doc.updatedAt,
+          };
+        },
+      ),
     );
   }
 }

@@ -63,34 +63,28 @@ function toMeta(r: Row): DocumentMeta {
 }
 
 /**
- * The document's decision state and the stream version it reflects, row-locked until the
- * transaction ends: concurrent commands on one document queue here instead of failing their append.
+ * The document's decision state, read after its stream was locked (the command pipeline), so it is
+ * the state at the locked stream version.
  */
-export async function loadDocumentForUpdate(
-  client: PoolClient,
-  documentId: number,
-): Promise<{ state: Extract<DocumentState, { status: 'exists' }>; streamVersion: number } | null> {
+export async function loadDocument(client: PoolClient, documentId: number): Promise<Extract<DocumentState, { status: 'exists' }> | null> {
   const { rows } = await client.query<Row>(
-    prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1 FOR UPDATE`, [documentId]),
+    prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]),
   );
   const r = rows[0];
   if (!r) return null;
   return {
-    streamVersion: r.stream_version,
-    state: {
-      status: 'exists',
-      documentId: Number(r.id),
-      projectId: Number(r.project_id),
-      documentType: r.document_type,
-      title: r.title,
-      version: r.version,
-      content: r.content ?? '',
-      createdBy: num(r.created_by),
-      lastEditedBy: num(r.last_edited_by),
-      createdAt: r.created_at.toISOString(),
-      updatedAt: r.updated_at.toISOString(),
-      lock: lockOf(r),
-    },
+    status: 'exists',
+    documentId: Number(r.id),
+    projectId: Number(r.project_id),
+    documentType: r.document_type,
+    title: r.title,
+    version: r.version,
+    content: r.content ?? '',
+    createdBy: num(r.created_by),
+    lastEditedBy: num(r.last_edited_by),
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    lock: lockOf(r),
   };
 }
 

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { evolve, type DocumentEvent } from '../documents/document.js';
+import { decide, type DocumentStreamCommand } from '../documents/document-decider.js';
+import { evolve, initialDocumentState, type DocumentEvent } from '../documents/document.js';
 import { alice, at, bobTab1, bobTab2, carol, created, given, iso, lockedBy, policy } from '../test-fixtures/given.js';
-import { decideLock, type LockActor } from './decide.js';
+import type { LockActor } from './decide.js';
 
-const acquire =
-  (actor: LockActor, ms: number, takeOver = false) =>
-  (s: Parameters<typeof decideLock>[1]) =>
-    decideLock({ type: 'AcquireLock', data: { actor, takeOver, now: at(ms), policy } }, s);
+const acquire = (actor: LockActor, ms: number, takeOver = false) =>
+  ({ type: 'AcquireLock', data: { actor, takeOver, now: at(ms), policy } }) satisfies DocumentStreamCommand;
 const released = (a: LockActor, reason: string, ms: number, extra = {}): DocumentEvent =>
   ({
     type: 'LockReleased',
@@ -59,8 +58,7 @@ describe('edit lock decider', () => {
   });
 
   it('a heartbeat of the holder renews the lease, but never beyond the idle cap after the last save', () => {
-    const renew = (ms: number) => (s: Parameters<typeof decideLock>[1]) =>
-      decideLock({ type: 'RenewLock', data: { actor: bobTab1, now: at(ms), policy } }, s);
+    const renew = (ms: number) => ({ type: 'RenewLock', data: { actor: bobTab1, now: at(ms), policy } }) satisfies DocumentStreamCommand;
     given([created, lockedBy(bobTab1)])
       .when(renew(30_000))
       .then([
@@ -71,7 +69,7 @@ describe('edit lock decider', () => {
       ]);
     // 29 minutes in, without a save: the lease ends at the 30-minute cap, not 2 minutes later.
     let history: DocumentEvent[] = [created, lockedBy(bobTab1)];
-    for (let m = 1; m <= 29; m++) history = [...history, ...renew(m * 60_000)(history.reduce(evolve, { status: 'absent' }))];
+    for (let m = 1; m <= 29; m++) history = [...history, ...decide(renew(m * 60_000), history.reduce(evolve, initialDocumentState))];
     given(history)
       .when(renew(29 * 60_000 + 30_000))
       .then([
@@ -80,8 +78,8 @@ describe('edit lock decider', () => {
   });
 
   it('a heartbeat from anyone but the holding connection is not_lock_holder', () => {
-    const renew = (a: LockActor, ms: number) => (s: Parameters<typeof decideLock>[1]) =>
-      decideLock({ type: 'RenewLock', data: { actor: a, now: at(ms), policy } }, s);
+    const renew = (a: LockActor, ms: number) =>
+      ({ type: 'RenewLock', data: { actor: a, now: at(ms), policy } }) satisfies DocumentStreamCommand;
     given([created, lockedBy(bobTab1)])
       .when(renew(bobTab2, 1000))
       .thenFails('not_lock_holder');
@@ -92,8 +90,7 @@ describe('edit lock decider', () => {
   });
 
   it('stop releases the holder’s lock and leaves anyone else’s alone', () => {
-    const stop = (a: LockActor) => (s: Parameters<typeof decideLock>[1]) =>
-      decideLock({ type: 'ReleaseLock', data: { actor: a, now: at(5000) } }, s);
+    const stop = (a: LockActor) => ({ type: 'ReleaseLock', data: { actor: a, now: at(5000) } }) satisfies DocumentStreamCommand;
     given([created, lockedBy(bobTab1)])
       .when(stop(bobTab1))
       .then([released(bobTab1, 'released', 5000)]);
@@ -106,7 +103,7 @@ describe('edit lock decider', () => {
   });
 
   it('the sweep expires a lapsed lock once, and nothing else', () => {
-    const expire = (ms: number) => (s: Parameters<typeof decideLock>[1]) => decideLock({ type: 'ExpireLock', data: { now: at(ms) } }, s);
+    const expire = (ms: number) => ({ type: 'ExpireLock', data: { now: at(ms) } }) satisfies DocumentStreamCommand;
     given([created, lockedBy(bobTab1)])
       .when(expire(policy.leaseMs - 1))
       .then([]);
@@ -119,8 +116,8 @@ describe('edit lock decider', () => {
   });
 
   it('a gone connection (closed or evicted) loses its lock; another connection’s lock stays', () => {
-    const gone = (connectionId: string) => (s: Parameters<typeof decideLock>[1]) =>
-      decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now: at(2000) } }, s);
+    const gone = (connectionId: string) =>
+      ({ type: 'ReleaseConnectionLock', data: { connectionId, now: at(2000) } }) satisfies DocumentStreamCommand;
     given([created, lockedBy(bobTab1)])
       .when(gone('c-bob-1'))
       .then([released(bobTab1, 'disconnected', 2000)]);
@@ -130,8 +127,8 @@ describe('edit lock decider', () => {
   });
 
   it('an admin force-release is recorded with who and why, and tells the former holder', () => {
-    const force = (a: LockActor) => (s: Parameters<typeof decideLock>[1]) =>
-      decideLock({ type: 'ForceReleaseLock', data: { actor: a, reason: 'bob is on holiday', now: at(3000) } }, s);
+    const force = (a: LockActor) =>
+      ({ type: 'ForceReleaseLock', data: { actor: a, reason: 'bob is on holiday', now: at(3000) } }) satisfies DocumentStreamCommand;
     given([created, lockedBy(bobTab1)])
       .when(force(alice))
       .then([

@@ -1,7 +1,7 @@
 import { ConnectionClosedNotice, ConnectionEvictedData, PublishedEvent, subjects } from '@siteflow/contracts';
-import { consumeEvents, type ServiceKit } from '@siteflow/servicekit';
+import { consumeEvents, runStreamCommand, type ServiceKit } from '@siteflow/servicekit';
 import type { DocumentsConfig } from '../config.js';
-import { runDocumentCommand } from '../documents/document-stream.js';
+import { documentCommand } from '../documents/document-stream.js';
 import { documentsLockedBy, lapsedLocks } from '../documents/documents.read-model.js';
 import { decideLock } from './decide.js';
 import { lockMetrics } from './locks.metrics.js';
@@ -24,10 +24,16 @@ export async function releaseConnectionLocks(kit: ServiceKit, connectionId: stri
   const failed: number[] = [];
   for (const id of ids) {
     try {
-      const { events } = await runDocumentCommand(kit, id, null, (s, now) =>
-        decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now } }, s),
+      released += await runStreamCommand(
+        kit.store,
+        documentCommand(
+          kit,
+          id,
+          null,
+          (s, { now }) => decideLock({ type: 'ReleaseConnectionLock', data: { connectionId, now } }, s),
+          ({ events }) => events.length,
+        ),
       );
-      released += events.length;
     } catch (err) {
       kit.logger.warn({ err, document_id: id, connection_id: connectionId }, 'releasing a lock of a closed connection failed');
       failed.push(id);
@@ -63,8 +69,17 @@ export function startLockSweep(kit: ServiceKit): () => void {
       for (const id of ids) {
         if (stopped) break;
         try {
-          const { events } = await runDocumentCommand(kit, id, null, (s, now) => decideLock({ type: 'ExpireLock', data: { now } }, s));
-          if (events.length > 0) expiries.inc();
+          const expired = await runStreamCommand(
+            kit.store,
+            documentCommand(
+              kit,
+              id,
+              null,
+              (s, { now }) => decideLock({ type: 'ExpireLock', data: { now } }, s),
+              ({ events }) => events.length > 0,
+            ),
+          );
+          if (expired) expiries.inc();
         } catch (err) {
           if (!stopped) kit.logger.warn({ err, document_id: id }, 'releasing a lapsed lock failed; trying again next round');
         }

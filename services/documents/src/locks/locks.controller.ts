@@ -13,10 +13,11 @@ import {
   type CommandContext,
   type ReplyEnvelope,
 } from '@siteflow/contracts';
-import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 
 import { lockPolicyOf } from '../config.js';
-import { runDocumentCommand } from '../documents/document-stream.js';
+import { documentCommand, existing } from '../documents/document-stream.js';
+import type { DocumentEvent, DocumentState } from '../documents/document.js';
 import { decideLock, type LockActor } from './decide.js';
 import { lockMetrics } from './locks.metrics.js';
 
@@ -40,19 +41,34 @@ export class LocksController {
     @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
   ) {}
 
+  /** One lock command on one document of the caller's project (the command pipeline). */
+  private run<R>(
+    documentId: number,
+    projectId: number,
+    decide: (state: DocumentState, now: Date) => DocumentEvent[],
+    reply: (change: { events: DocumentEvent[]; after: DocumentState }) => R,
+  ): Promise<R> {
+    return runStreamCommand(
+      this.kit.store,
+      documentCommand(this.kit, documentId, projectId, (s, { now }) => decide(s, now), reply),
+    );
+  }
+
   /** `document:start_editing`: one holder (user + connection) per document, across every instance. */
   @MessagePattern(projectClientEvents['document:start_editing'].subject)
   acquire(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_acquired: true; locked_at: string; expires_at: string }>> {
     return handle(this.kit.logger, 'documents.lock.acquire', AcquireRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
-      return runDocumentCommand(
-        this.kit,
+      return this.run(
         payload.document_id,
         ctx.project_id,
         (s, now) =>
           decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s),
-        ({ state }) => ({ lock_acquired: true as const, locked_at: state.lock!.lockedAt, expires_at: state.lock!.expiresAt }),
+        ({ after }) => {
+          const lock = heldLock(after);
+          return { lock_acquired: true as const, locked_at: lock.lockedAt, expires_at: lock.expiresAt };
+        },
       );
     });
   }
@@ -62,8 +78,7 @@ export class LocksController {
   release(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_released: boolean }>> {
     return handle(this.kit.logger, 'documents.lock.release', ReleaseRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      return runDocumentCommand(
-        this.kit,
+      return this.run(
         payload.document_id,
         ctx.project_id,
         (s, now) => decideLock({ type: 'ReleaseLock', data: { actor: actorOf(ctx), now } }, s),
@@ -78,12 +93,11 @@ export class LocksController {
     return handle(this.kit.logger, 'documents.lock.renew', RenewRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
-      return runDocumentCommand(
-        this.kit,
+      return this.run(
         payload.document_id,
         ctx.project_id,
         (s, now) => decideLock({ type: 'RenewLock', data: { actor: actorOf(ctx), now, policy } }, s),
-        ({ state }) => ({ lock_renewed: true as const, expires_at: state.lock!.expiresAt }),
+        ({ after }) => ({ lock_renewed: true as const, expires_at: heldLock(after).expiresAt }),
       );
     });
   }
@@ -133,8 +147,7 @@ export class LocksController {
     return handle(this.kit.logger, 'documents.lock.force_release', ForceReleaseRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       if (ctx.role !== 'admin') throw new AppError('forbidden', 'only an admin may force-release a lock');
-      return runDocumentCommand(
-        this.kit,
+      return this.run(
         payload.document_id,
         ctx.project_id,
         (s, now) => decideLock({ type: 'ForceReleaseLock', data: { actor: actorOf(ctx), reason: payload.reason, now } }, s),
@@ -148,4 +161,11 @@ export class LocksController {
       });
     });
   }
+}
+
+/** The lock a command just took or renewed (its decider refused otherwise). */
+function heldLock(state: DocumentState) {
+  const { lock } = existing(state);
+  if (!lock) throw new Error('the document has no lock after taking or renewing it');
+  return lock;
 }

@@ -11,13 +11,13 @@ import {
 import { DEMO_USERS } from '@siteflow/demo';
 import { createEventStore } from '@siteflow/eventstore';
 import { requestService } from '@siteflow/messaging';
-import type { ServiceKit } from '@siteflow/servicekit';
+import { decideInTransaction, runStreamCommand } from '@siteflow/servicekit';
 import { createTestDatabase, useStack, type TestDatabase } from '@siteflow/testing';
 import { decideDocument } from '../documents/decide.js';
 import { DOCUMENT_TYPES, initialDocumentState } from '../documents/document.js';
-import { appendDocumentEvents } from '../documents/document-stream.js';
+import { documentCommand } from '../documents/document-stream.js';
 import { documentsMigrations } from '../migrations.js';
-import { runProjectCommand } from './projects.service.js';
+import { projectCommand } from './projects.service.js';
 import { DOCUMENT_TITLES } from './starter-documents.js';
 
 /** A release that knew 8 of today's 9 document types: its ids were (project − 1) × 8 + type. */
@@ -47,32 +47,43 @@ async function storePreviousRelease(databaseUrl: string): Promise<void> {
   try {
     const store = createEventStore({ pool, schema: 'documents' });
     await store.migrate(documentsMigrations.filter((m) => m.id <= 2));
-    const kit = { store } as unknown as ServiceKit;
     for (const projectId of OLD_PROJECTS) {
-      await runProjectCommand(
-        kit,
-        projectId,
-        (now) => ({ type: 'CreateProject', data: { projectId, name: `Project ${projectId}`, members, createdBy: null, now } }),
-        async (tx, now) => {
-          for (const type of OLD_TYPES) {
-            const events = decideDocument(
-              {
-                type: 'CreateDocument',
-                data: {
-                  documentId: oldDocumentId(projectId, type),
-                  projectId,
-                  documentType: type,
-                  title: DOCUMENT_TITLES[type],
-                  content: contentOf(projectId, type),
-                  createdBy: null,
-                  now,
+      await runStreamCommand(
+        store,
+        projectCommand(
+          projectId,
+          (now) => ({ type: 'CreateProject', data: { projectId, name: `Project ${projectId}`, members, createdBy: null, now } }),
+          async (tx, now) => {
+            for (const type of OLD_TYPES) {
+              const events = decideDocument(
+                {
+                  type: 'CreateDocument',
+                  data: {
+                    documentId: oldDocumentId(projectId, type),
+                    projectId,
+                    documentType: type,
+                    title: DOCUMENT_TITLES[type],
+                    content: contentOf(projectId, type),
+                    createdBy: null,
+                    now,
+                  },
                 },
-              },
-              initialDocumentState,
-            );
-            await appendDocumentEvents(tx, initialDocumentState, 0, events, now);
-          }
-        },
+                initialDocumentState,
+              );
+              const documentId = oldDocumentId(projectId, type);
+              await decideInTransaction(
+                tx,
+                documentCommand(
+                  { nats: {} },
+                  documentId,
+                  null,
+                  () => events,
+                  () => undefined,
+                ),
+              );
+            }
+          },
+        ),
       );
     }
   } finally {

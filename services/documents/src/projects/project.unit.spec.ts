@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AppError, type ProjectMember } from '@siteflow/contracts';
+import type { ProjectMember } from '@siteflow/contracts';
+import { deciderSpec } from '@siteflow/testing/decider';
 import { decide, evolve, initialProjectState, type CreateProject, type ProjectEvent } from './project.js';
 
 const now = new Date('2026-11-24T09:00:00.000Z');
@@ -14,36 +15,35 @@ const create: CreateProject = {
   },
 };
 const stateOf = (events: ProjectEvent[]) => events.reduce(evolve, initialProjectState);
+const given = deciderSpec({ decide, evolve, initialState: initialProjectState });
 
 describe('project decider', () => {
   it('creates a project in planning with its members', () => {
-    expect(decide(create, stateOf([]))).toEqual([
-      {
-        type: 'ProjectCreated',
-        data: {
-          project_id: 1,
-          name: 'Demo project',
-          status: 'planning',
-          members: create.data.members,
-          created_by: null,
-          created_at: now.toISOString(),
+    given([])
+      .when(create)
+      .then([
+        {
+          type: 'ProjectCreated',
+          data: {
+            project_id: 1,
+            name: 'Demo project',
+            status: 'planning',
+            members: create.data.members,
+            created_by: null,
+            created_at: now.toISOString(),
+          },
         },
-      },
-    ]);
+      ]);
   });
 
   it('refuses to create a project twice', () => {
-    const existing = stateOf(decide(create, initialProjectState));
-    expect(() => decide(create, existing)).toThrowError(AppError);
-    try {
-      decide(create, existing);
-    } catch (e) {
-      expect((e as AppError).code).toBe('already_exists');
-    }
+    given(decide(create, initialProjectState)).when(create).thenFails('already_exists');
   });
 
   it('refuses a project without members', () => {
-    expect(() => decide({ ...create, data: { ...create.data, members: [] } }, initialProjectState)).toThrowError(/at least one member/);
+    given([])
+      .when({ ...create, data: { ...create.data, members: [] } })
+      .thenFails('invalid_payload', /at least one member/);
   });
 });
 
@@ -51,19 +51,6 @@ describe('project administration decider', () => {
   const admin = { userId: 1, username: 'alice', role: 'admin' as const };
   const customer = { userId: 2, username: 'bob', role: 'customer' as const };
   const existing = [decide(create, initialProjectState)[0]!];
-  const given = (events: ProjectEvent[]) => ({
-    when: (command: Parameters<typeof decide>[0]) => ({
-      then: (expected: ProjectEvent[]) => expect(decide(command, stateOf(events))).toEqual(expected),
-      thenFails: (code: string) => {
-        try {
-          decide(command, stateOf(events));
-          expect.unreachable('decide should have refused the command');
-        } catch (e) {
-          expect((e as AppError).code).toBe(code);
-        }
-      },
-    }),
-  });
 
   it('an admin changes the status, recording the previous one and who changed it', () => {
     given(existing)
@@ -143,19 +130,6 @@ describe('project membership decider', () => {
       changed_by: changedBy,
       changed_at: now.toISOString(),
     },
-  });
-  const given = (events: ProjectEvent[]) => ({
-    when: (command: Parameters<typeof decide>[0]) => ({
-      then: (expected: ProjectEvent[]) => expect(decide(command, stateOf(events))).toEqual(expected),
-      thenFails: (code: string) => {
-        try {
-          decide(command, stateOf(events));
-          expect.unreachable('decide should have refused the command');
-        } catch (e) {
-          expect((e as AppError).code).toBe(code);
-        }
-      },
-    }),
   });
 
   it('adds a member who was not in the project', () => {

@@ -23,13 +23,13 @@ import {
   type ReplyEnvelope,
   type ServiceSnapshot,
 } from '@siteflow/contracts';
-import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
 import { documentStreamId } from '../documents/document.js';
 import { listDocuments } from '../documents/documents.read-model.js';
 import { listProjects, loadProject, nextProjectId, projectsOfUser } from './projects.read-model.js';
 import { projectStreamId } from './project.js';
-import { createProject, putMember, removeMember, runProjectCommand } from './projects.service.js';
+import { createProject, projectCommand, putMember, removeMember } from './projects.service.js';
 
 const SnapshotRequest = commandRequest(z.object({}));
 const SetStatusRequest = commandRequest(SetProjectStatusPayload);
@@ -89,10 +89,13 @@ export class ProjectsController {
     return handle(this.kit.logger, 'documents.project.set_status', SetStatusRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
-      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({
-        type: 'SetProjectStatus',
-        data: { actor, status: payload.status, now },
-      }));
+      const { state } = await runStreamCommand(
+        this.kit.store,
+        projectCommand(ctx.project_id, (now) => ({
+          type: 'SetProjectStatus',
+          data: { actor, status: payload.status, now },
+        })),
+      );
       if (state.status === 'absent') throw new AppError('not_found', 'no such project');
       return { project_id: state.projectId, status: state.projectStatus, updated_at: state.updatedAt };
     });
@@ -104,10 +107,13 @@ export class ProjectsController {
     return handle(this.kit.logger, 'documents.project.update', UpdateRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const actor = { userId: ctx.user_id, username: ctx.username, role: ctx.role };
-      const { state } = await runProjectCommand(this.kit, ctx.project_id, (now) => ({
-        type: 'RenameProject',
-        data: { actor, name: payload.name, now },
-      }));
+      const { state } = await runStreamCommand(
+        this.kit.store,
+        projectCommand(ctx.project_id, (now) => ({
+          type: 'RenameProject',
+          data: { actor, name: payload.name, now },
+        })),
+      );
       if (state.status === 'absent') throw new AppError('not_found', 'no such project');
       return {
         id: state.projectId,
@@ -171,11 +177,17 @@ export class ProjectsController {
       const actor = { userId: by.user_id, username: by.username, role: 'admin' as const };
       if (payload.name !== undefined) {
         const name = payload.name;
-        await runProjectCommand(this.kit, payload.project_id, (now) => ({ type: 'RenameProject', data: { actor, name, now } }));
+        await runStreamCommand(
+          this.kit.store,
+          projectCommand(payload.project_id, (now) => ({ type: 'RenameProject', data: { actor, name, now } })),
+        );
       }
       if (payload.status !== undefined) {
         const status = payload.status;
-        await runProjectCommand(this.kit, payload.project_id, (now) => ({ type: 'SetProjectStatus', data: { actor, status, now } }));
+        await runStreamCommand(
+          this.kit.store,
+          projectCommand(payload.project_id, (now) => ({ type: 'SetProjectStatus', data: { actor, status, now } })),
+        );
       }
       const project = await this.withClient((c) => loadProject(c, payload.project_id));
       if (!project) throw new AppError('not_found', `project ${payload.project_id} does not exist`);

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, type ProjectMember } from '@siteflow/contracts';
-import { ConcurrencyError, type EventStoreTx } from '@siteflow/eventstore';
-import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
+import { ConcurrencyError, type EventStoreTx, type RecordedEvent } from '@siteflow/eventstore';
+import { decideInTransaction, runStreamCommand, type ServiceKit, type StreamCommand } from '@siteflow/servicekit';
 import { decideDocument } from '../documents/decide.js';
 import { DOCUMENT_TYPES, initialDocumentState, type LockReleased } from '../documents/document.js';
-import { appendDocumentEvents } from '../documents/document-stream.js';
-import { allocateDocumentId, documentTypesOf, loadDocumentForUpdate, projectsMissingDocuments } from '../documents/documents.read-model.js';
+import { documentCommand, type PublishLimit } from '../documents/document-stream.js';
+import { allocateDocumentId, documentTypesOf, projectsMissingDocuments } from '../documents/documents.read-model.js';
 import {
   decide,
   evolve,
@@ -18,12 +18,6 @@ import {
 import { applyProjectEvent, lockProject } from './projects.read-model.js';
 import { DOCUMENT_TITLES, emptyDocument } from './starter-documents.js';
 import type { DocumentType } from '@siteflow/contracts';
-
-async function loadProjectState(tx: EventStoreTx, projectId: number): Promise<{ state: ProjectState; version: number }> {
-  const history = await tx.readStream(projectStreamId(projectId));
-  const state = history.map((e) => ({ type: e.type, data: e.data }) as ProjectEvent).reduce(evolve, initialProjectState);
-  return { state, version: history.length };
-}
 
 function broadcastOf(e: ProjectEvent, state: ProjectState) {
   if (e.type === 'ProjectStatusChanged') {
@@ -68,29 +62,32 @@ function broadcastOf(e: ProjectEvent, state: ProjectState) {
   return null;
 }
 
-/** Runs a command on a project: load its stream, decide, append, project; one transaction. */
-export function runProjectCommand(
-  kit: ServiceKit,
+/**
+ * A command on a project's stream. Projects have few writers and no read model holding their whole
+ * decision state, so it is folded from the stream's events. `inTx` runs after the project's events
+ * are stored, in the same transaction (a new project's documents, a removed member's locks).
+ */
+export function projectCommand(
   projectId: number,
   command: (now: Date) => ProjectCommand,
   inTx?: (tx: EventStoreTx, now: Date) => Promise<void>,
-) {
-  return retryOnConcurrency(() =>
-    kit.store.transaction(async (tx) => {
-      const now = new Date();
-      const { state, version } = await loadProjectState(tx, projectId);
-      const events = decide(command(now), state);
-      let next = state;
-      const stored = events.map((e) => {
-        next = evolve(next, e);
-        return { id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: broadcastOf(e, next) };
-      });
-      if (events.length > 0) await tx.append(projectStreamId(projectId), stored, { expectedVersion: version, now });
+): StreamCommand<ProjectState, ProjectEvent, { events: ProjectEvent[]; state: ProjectState }> {
+  return {
+    streamId: projectStreamId(projectId),
+    load: async (tx) => (await tx.readStream(projectStreamId(projectId))).map(toProjectEvent).reduce(evolve, initialProjectState),
+    decide: (state, { now }) => decide(command(now), state),
+    evolve,
+    toNewEvent: (e, after) => ({ id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: broadcastOf(e, after) }),
+    project: async (tx, { events, now }) => {
       for (const e of events) await applyProjectEvent(tx.client, e);
       if (inTx) await inTx(tx, now);
-      return { events, state: next };
-    }),
-  );
+    },
+    reply: ({ events, after }) => ({ events, state: after }),
+  };
+}
+
+function toProjectEvent(e: RecordedEvent): ProjectEvent {
+  return { type: e.type, data: e.data } as ProjectEvent;
 }
 
 /**
@@ -99,6 +96,7 @@ export function runProjectCommand(
  * instances add it; each new document takes a fresh id (`allocateDocumentId`).
  */
 export async function createProjectDocuments(
+  kit: PublishLimit,
   tx: EventStoreTx,
   projectId: number,
   createdBy: number | null,
@@ -118,7 +116,16 @@ export async function createProjectDocuments(
       },
       initialDocumentState,
     );
-    await appendDocumentEvents(tx, initialDocumentState, 0, events, now);
+    await decideInTransaction(
+      tx,
+      documentCommand(
+        kit,
+        documentId,
+        null,
+        () => events,
+        () => undefined,
+      ),
+    );
     created++;
   }
   return created;
@@ -135,16 +142,18 @@ export async function createProject(
     contentOf?: (type: DocumentType) => string;
   },
 ): Promise<void> {
-  await runProjectCommand(
-    kit,
-    input.projectId,
-    (now) => ({
-      type: 'CreateProject',
-      data: { projectId: input.projectId, name: input.name, members: input.members, createdBy: input.createdBy, now },
-    }),
-    async (tx, now) => {
-      await createProjectDocuments(tx, input.projectId, input.createdBy, now, input.contentOf);
-    },
+  await runStreamCommand(
+    kit.store,
+    projectCommand(
+      input.projectId,
+      (now) => ({
+        type: 'CreateProject',
+        data: { projectId: input.projectId, name: input.name, members: input.members, createdBy: input.createdBy, now },
+      }),
+      async (tx, now) => {
+        await createProjectDocuments(kit, tx, input.projectId, input.createdBy, now, input.contentOf);
+      },
+    ),
   );
 }
 
@@ -155,7 +164,7 @@ export async function ensureProjectDocuments(
   contentOf?: (type: DocumentType) => string,
 ): Promise<number> {
   try {
-    return await kit.store.transaction((tx) => createProjectDocuments(tx, projectId, null, new Date(), contentOf));
+    return await kit.store.transaction((tx) => createProjectDocuments(kit, tx, projectId, null, new Date(), contentOf));
   } catch (e) {
     if (e instanceof ConcurrencyError) return 0; // another instance created them meanwhile
     throw e;
@@ -181,7 +190,10 @@ export async function ensureEveryProjectsDocuments(kit: ServiceKit): Promise<num
 
 /** Adds a member or changes their role (the projects API). */
 export function putMember(kit: ServiceKit, projectId: number, member: ProjectMember, changedBy: number | null) {
-  return runProjectCommand(kit, projectId, (now) => ({ type: 'PutMember', data: { member, changedBy, now } }));
+  return runStreamCommand(
+    kit.store,
+    projectCommand(projectId, (now) => ({ type: 'PutMember', data: { member, changedBy, now } })),
+  );
 }
 
 /**
@@ -189,33 +201,45 @@ export function putMember(kit: ServiceKit, projectId: number, member: ProjectMem
  * (reason `revoked`, note `removed from the project`): whoever is removed keeps nothing.
  */
 export function removeMember(kit: ServiceKit, projectId: number, userId: number, changedBy: number | null) {
-  return runProjectCommand(
-    kit,
-    projectId,
-    (now) => ({ type: 'RemoveMember', data: { userId, changedBy, now } }),
-    async (tx, now) => {
-      const { rows } = await tx.client.query<{ id: string }>(
-        'SELECT id FROM documents.documents WHERE project_id = $1 AND lock_user_id = $2 ORDER BY id',
-        [projectId, userId],
-      );
-      for (const row of rows) {
-        const loaded = await loadDocumentForUpdate(tx.client, Number(row.id));
-        if (!loaded?.state.lock || loaded.state.lock.userId !== userId) continue;
-        const released: LockReleased = {
-          type: 'LockReleased',
-          data: {
-            document_id: loaded.state.documentId,
-            project_id: projectId,
-            user_id: userId,
-            connection_id: loaded.state.lock.connectionId,
-            reason: 'revoked',
-            released_at: now.toISOString(),
-            note: 'removed from the project',
-            ...(changedBy === null ? {} : { by_user_id: changedBy }),
-          },
-        };
-        await appendDocumentEvents(tx, loaded.state, loaded.streamVersion, [released], now);
-      }
-    },
+  return runStreamCommand(
+    kit.store,
+    projectCommand(
+      projectId,
+      (now) => ({ type: 'RemoveMember', data: { userId, changedBy, now } }),
+      async (tx, now) => {
+        const { rows } = await tx.client.query<{ id: string }>(
+          'SELECT id FROM documents.documents WHERE project_id = $1 AND lock_user_id = $2 ORDER BY id',
+          [projectId, userId],
+        );
+        for (const row of rows) {
+          await decideInTransaction(
+            tx,
+            documentCommand(
+              kit,
+              Number(row.id),
+              projectId,
+              (doc) => {
+                if (doc.status === 'absent' || doc.lock?.userId !== userId) return [];
+                const released: LockReleased = {
+                  type: 'LockReleased',
+                  data: {
+                    document_id: doc.documentId,
+                    project_id: projectId,
+                    user_id: userId,
+                    connection_id: doc.lock.connectionId,
+                    reason: 'revoked',
+                    released_at: now.toISOString(),
+                    note: 'removed from the project',
+                    ...(changedBy === null ? {} : { by_user_id: changedBy }),
+                  },
+                };
+                return [released];
+              },
+              () => undefined,
+            ),
+          );
+        }
+      },
+    ),
   );
 }

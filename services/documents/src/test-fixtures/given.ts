@@ -1,6 +1,6 @@
-import { expect } from 'vitest';
-import { AppError } from '@siteflow/contracts';
-import { evolve, initialDocumentState, type DocumentEvent, type DocumentState, type LockPolicy } from '../documents/document.js';
+import { deciderSpec } from '@siteflow/testing/decider';
+import { documentDecider } from '../documents/document-decider.js';
+import type { DocumentEvent, LockPolicy } from '../documents/document.js';
 import type { LockActor } from '../locks/decide.js';
 
 /** Fixtures shared by the document deciders' given/when/then tests. */
@@ -40,23 +40,5 @@ export const lockedBy = (a: LockActor, ms = 0): DocumentEvent => ({
   },
 });
 
-/** given(history).when(decide).then(events) | thenFails(code) */
-export function given(events: DocumentEvent[]) {
-  const state: DocumentState = events.reduce(evolve, initialDocumentState);
-  return {
-    state,
-    when: (decide: (s: DocumentState) => DocumentEvent[]) => ({
-      then: (expected: DocumentEvent[]) => expect(decide(state)).toEqual(expected),
-      thenFails: (code: string, message?: RegExp) => {
-        try {
-          decide(state);
-          expect.unreachable('decide should have refused the command');
-        } catch (e) {
-          expect(e).toBeInstanceOf(AppError);
-          expect((e as AppError).code).toBe(code);
-          if (message) expect((e as AppError).message).toMatch(message);
-        }
-      },
-    }),
-  };
-}
+/** given(history).when(command).then(events) | thenFails(code, message?): the one decider helper, on a document's stream. */
+export const given = deciderSpec(documentDecider);

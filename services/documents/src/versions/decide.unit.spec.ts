@@ -1,11 +1,11 @@
 import { describe, it } from 'vitest';
-import type { DocumentEvent, DocumentState } from '../documents/document.js';
+import type { DocumentStreamCommand } from '../documents/document-decider.js';
+import type { DocumentEvent } from '../documents/document.js';
 import { at, bobTab1, carol, created, given, iso, lockedBy, policy } from '../test-fixtures/given.js';
 import type { LockActor } from '../locks/decide.js';
-import { decideRestore } from './decide.js';
 
-const restore = (actor: LockActor, version: number, content: string | null) => (s: DocumentState) =>
-  decideRestore({ type: 'RestoreVersion', data: { actor, version, content, now: at(50_000), policy } }, s);
+const restore = (actor: LockActor, version: number, content: string | null) =>
+  ({ type: 'RestoreVersion', data: { actor, version, content, now: at(50_000), policy } }) satisfies DocumentStreamCommand;
 const savedV2: DocumentEvent = {
   type: 'DocumentSaved',
   data: {

@@ -9,10 +9,10 @@ import {
   RestorePayload,
   type ReplyEnvelope,
 } from '@siteflow/contracts';
-import { handle, PROJECT_MEMBERSHIP, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import type { PoolClient } from 'pg';
 import { lockPolicyOf } from '../config.js';
-import { runDocumentCommand } from '../documents/document-stream.js';
+import { documentCommand, existing } from '../documents/document-stream.js';
 import { actorOf } from '../locks/locks.controller.js';
 import { decideRestore } from './decide.js';
 import { getVersion, listVersions } from './versions.read-model.js';
@@ -84,25 +84,34 @@ export class VersionsController {
     return handle(this.kit.logger, 'documents.version.restore', RestoreRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const policy = lockPolicyOf(this.kit);
-      return runDocumentCommand(
-        this.kit,
-        payload.document_id,
-        ctx.project_id,
-        async (s, now, tx) => {
-          const old = await getVersion(tx.client, payload.document_id, payload.version);
-          return decideRestore(
-            { type: 'RestoreVersion', data: { actor: actorOf(ctx), version: payload.version, content: old?.content ?? null, now, policy } },
-            s,
-          );
-        },
-        ({ state }) => ({
-          document_id: state.documentId,
-          version: state.version,
-          restored_from: payload.version,
-          saved: true as const,
-          updated_at: state.updatedAt,
-          content: state.content,
-        }),
+      return runStreamCommand(
+        this.kit.store,
+        documentCommand(
+          this.kit,
+          payload.document_id,
+          ctx.project_id,
+          async (s, { now, tx }) => {
+            const old = await getVersion(tx.client, payload.document_id, payload.version);
+            return decideRestore(
+              {
+                type: 'RestoreVersion',
+                data: { actor: actorOf(ctx), version: payload.version, content: old?.content ?? null, now, policy },
+              },
+              s,
+            );
+          },
+          ({ after }) => {
+            const doc = existing(after);
+            return {
+              document_id: doc.documentId,
+              version: doc.version,
+              restored_from: payload.version,
+              saved: true as const,
+              updated_at: doc.updatedAt,
+              content: doc.content,
+            };
+          },
+        ),
       );
     });
   }

@@ -14,11 +14,11 @@ import {
   type RefreshReply,
   type TrackReply,
 } from '@siteflow/contracts';
-import { SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
+import { runStreamCommand, SERVICE_KIT, type ServiceKit } from '@siteflow/servicekit';
 import type { Subscription } from '@nats-io/transport-node';
 import { PresenceBucket, type BucketEntry } from '../bucket/presence-bucket.js';
 import type { PresenceConfig } from '../config.js';
-import { recordSession } from '../sessions/sessions.store.js';
+import { sessionCommand } from '../sessions/sessions.store.js';
 import { definePresenceMetrics, type PresenceMetrics } from './presence.metrics.js';
 import {
   isKeyableConnectionId,
@@ -286,10 +286,13 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       // always finds it.
       if (sessionId === null) {
         sessionId = randomUUID();
-        await recordSession(this.kit, sessionId, {
-          type: 'JoinSession',
-          data: { connectionId: ctx.connection_id, userId: ctx.user_id, projectId: ctx.project_id, now },
-        });
+        await runStreamCommand(
+          this.kit.store,
+          sessionCommand(sessionId, () => ({
+            type: 'JoinSession',
+            data: { connectionId: ctx.connection_id, userId: ctx.user_id, projectId: ctx.project_id, now },
+          })),
+        );
       }
       const entry: PresenceEntry = { session_id: sessionId, meta, gateway_id: gatewayId };
       const revision = current === undefined ? await this.bucket.update(key, entry, 0) : await this.bucket.create(key, entry);
@@ -311,7 +314,10 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       if (!(await this.bucket.delete(key, current.revision))) continue;
       this.forget(key);
       this.broadcast(ctx.project_id, leaveDiff(held.meta));
-      await recordSession(this.kit, held.session_id, { type: 'LeaveSession', data: { now: new Date() } });
+      await runStreamCommand(
+        this.kit.store,
+        sessionCommand(held.session_id, (now) => ({ type: 'LeaveSession', data: { now } })),
+      );
       return true;
     }
     throw new AppError('unavailable', 'presence changed concurrently too often; try again');
@@ -468,7 +474,10 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       'evicted a connection of a gateway that stopped refreshing',
     );
     this.broadcast(k.projectId, leaveDiff(held.value.meta));
-    await recordSession(this.kit, held.value.session_id, { type: 'EvictConnection', data: { now: new Date() } });
+    await runStreamCommand(
+      this.kit.store,
+      sessionCommand(held.value.session_id, (now) => ({ type: 'EvictConnection', data: { now } })),
+    );
   }
 
   /** Documents' lock events move the holder's meta: editing, current_document, editing_since. */

@@ -1,27 +1,38 @@
 import type { PoolClient } from 'pg';
 import type { RecordedEvent } from '@siteflow/eventstore';
-import { retryOnConcurrency, type ServiceKit } from '@siteflow/servicekit';
-import { decide, evolve, initialSessionState, seenAt, sessionStreamId, type SessionCommand, type SessionEvent } from './session.js';
+import type { StreamCommand } from '@siteflow/servicekit';
+import {
+  decide,
+  evolve,
+  initialSessionState,
+  seenAt,
+  sessionStreamId,
+  type SessionCommand,
+  type SessionEvent,
+  type SessionState,
+} from './session.js';
 
-/** Load → decide → append → project last_seen, in one transaction; returns what was recorded. */
-export function recordSession(kit: ServiceKit, sessionId: string, command: SessionCommand): Promise<SessionEvent[]> {
+/**
+ * A command on a presence session's stream (run it with `runStreamCommand`): sessions have one
+ * writer at a time and no read model of their state, so it is folded from the stream's events. The
+ * reply is what was recorded; `last_seen` moves with it.
+ */
+export function sessionCommand(
+  sessionId: string,
+  command: (now: Date) => SessionCommand,
+): StreamCommand<SessionState, SessionEvent, SessionEvent[]> {
   const streamId = sessionStreamId(sessionId);
-  return retryOnConcurrency(() =>
-    kit.store.transaction(async (tx) => {
-      const history = await tx.readStream(streamId);
-      const state = history.map(toSessionEvent).reduce(evolve, initialSessionState);
-      const events = decide(command, state);
-      if (events.length === 0) return [];
-      // Append first, then project: the append is the transaction's first write (see eventstore).
-      await tx.append(
-        streamId,
-        events.map((e) => ({ type: e.type, data: e.data, projectId: e.data.project_id, broadcast: null })),
-        { expectedVersion: history.length, now: command.data.now },
-      );
+  return {
+    streamId,
+    load: async (tx) => (await tx.readStream(streamId)).map(toSessionEvent).reduce(evolve, initialSessionState),
+    decide: (state, { now }) => decide(command(now), state),
+    evolve,
+    toNewEvent: (e) => ({ type: e.type, data: e.data, projectId: e.data.project_id, broadcast: null }),
+    project: async (tx, { events }) => {
       for (const e of events) await touchLastSeen(tx.client, e);
-      return events;
-    }),
-  );
+    },
+    reply: ({ events }) => events,
+  };
 }
 
 function toSessionEvent(e: RecordedEvent): SessionEvent {

@@ -1,0 +1,96 @@
+import type { AppendResult, EventStore, EventStoreTx, NewEvent } from '@siteflow/eventstore';
+import { retryOnConcurrency } from './handle.js';
+import { SerialByKey } from './serial.js';
+
+/**
+ * One command against one event stream, the one way every service changes state:
+ *
+ *     lock the stream → load the state at its version → decide → append with that expected version
+ *     → project the read models → reply
+ *
+ * all in one transaction. Locking the stream row (`tx.lockStream`) is the transaction's first write,
+ * so writers of one stream queue on it instead of failing and retrying, what `load` reads after it is
+ * exact, and the relay's `transaction_id` order is the stream's version order (docs/consistency.md,
+ * rule 3). A stream that does not exist yet locks nothing: two commands creating it race, the second
+ * append fails with a ConcurrencyError and the whole transaction runs again.
+ *
+ * `handle()` wraps it (parse, idempotency key, metrics, error replies); the transaction this runs is
+ * the one an idempotency key is recorded in, with `reply`'s value as the outcome.
+ */
+export interface StreamCommand<S, E, R> {
+  /** The stream the events are appended to. */
+  streamId: string;
+  /**
+   * The decision state at `version` (the locked stream's), from the read models (production) or by
+   * folding the stream's events; both must agree (each service has a test that they do). May throw
+   * an AppError (e.g. `not_found` for an aggregate outside the caller's project).
+   */
+  load(tx: EventStoreTx, version: number): Promise<S>;
+  /** The decider: the events the command leads to (none: nothing is written). `now` is taken once the stream is locked. */
+  decide(state: S, context: { now: Date; tx: EventStoreTx }): E[] | Promise<E[]>;
+  evolve(state: S, event: E): S;
+  /** How an event is stored and published, given the state it leads to (its broadcast shows that state). */
+  toNewEvent(event: E, after: S): NewEvent;
+  /** Checked before anything is written (e.g. that each event can be published); throws to refuse. */
+  accept?(stored: NewEvent[]): void;
+  /** Brings the read models to `after`, in the same transaction, after the append (skipped when nothing happened). */
+  project?(tx: EventStoreTx, change: StreamChange<S, E>): Promise<void>;
+  /**
+   * The command's reply, computed in the transaction: it is what an idempotency key records, so it
+   * is kept small (a saved document's state carries its whole text).
+   */
+  reply(change: StreamChange<S, E>): R;
+}
+
+/** What a command did: the state before and after, its events and where they were stored. */
+export interface StreamChange<S, E> {
+  before: S;
+  after: S;
+  events: E[];
+  /** The stream's version after the command (unchanged when it decided nothing). */
+  version: number;
+  /** The appended events as stored, in order (empty when nothing happened). */
+  recorded: AppendResult['recorded'];
+  now: Date;
+}
+
+/**
+ * Queues the stream's commands in this process before they queue on its row (a burst holds one pool
+ * connection, not one per waiter: the database's connection limit is shared by every instance), then
+ * runs the command in a transaction of its own, again when a concurrent creator of the stream won.
+ */
+export function runStreamCommand<S, E, R>(store: EventStore, command: StreamCommand<S, E, R>): Promise<R> {
+  return perStream.run(`${store.schema}:${command.streamId}`, () =>
+    retryOnConcurrency(() => store.transaction((tx) => decideInTransaction(tx, command))),
+  );
+}
+
+const perStream = new SerialByKey<string>();
+
+/**
+ * The pipeline inside a transaction the caller owns, for a command that is part of another one (a
+ * new project's documents, a removed member's locks). The caller's first write must already have
+ * been a stream lock or an append: see docs/consistency.md rule 3 for what one transaction writing
+ * several streams may and may not do.
+ */
+export async function decideInTransaction<S, E, R>(tx: EventStoreTx, command: StreamCommand<S, E, R>): Promise<R> {
+  const version = await tx.lockStream(command.streamId);
+  const before: S = await command.load(tx, version);
+  const now = new Date();
+  const events = await command.decide(before, { now, tx });
+  if (events.length === 0) return command.reply({ before, after: before, events, version, recorded: [], now });
+
+  let after = before;
+  const stored = events.map((e) => {
+    after = command.evolve(after, e);
+    return command.toNewEvent(e, after);
+  });
+  command.accept?.(stored);
+  const { nextVersion, recorded } = await tx.append(command.streamId, stored, {
+    expectedVersion: version === 0 ? 'no_stream' : version,
+    now,
+  });
+  const change: StreamChange<S, E> = { before, after, events, version: nextVersion, recorded, now };
+  if (command.project) await command.project(tx, change);
+  return command.reply(change);
+}
