@@ -68,3 +68,55 @@ export function tickedBy(name: string | null, when: string | null): string {
   if (name) return when ? `Ticked by ${name}, ${when}` : `Ticked by ${name}`;
   return when ? `Ticked ${when}` : 'Ticked';
 }
+
+/** The progress bar's value (clamped to 0–100) and what it says to a screen reader. */
+export function progressView(p: ChecklistSnapshot['progress']): { percent: number; valueText: string } {
+  const percent = Math.min(100, Math.max(0, p.progress));
+  return { percent, valueText: `${percent}%, ${p.completed_items} of ${p.total_items} done` };
+}
+
+/** An admin control of one item's row, to put the focus back on once the list has re-rendered. */
+export type ItemControl = { itemId: number; control: 'edit' | 'up' | 'down' };
+
+/**
+ * The controls to focus, in order, after an action on one: the same one, else (a move button
+ * disabled at an end of the list) the other move button.
+ */
+export function focusCandidates(control: ItemControl['control']): ItemControl['control'][] {
+  if (control === 'up') return ['up', 'down'];
+  if (control === 'down') return ['down', 'up'];
+  return ['edit'];
+}
+
+/** What a screen reader hears after a move. */
+export const moveStatusText = (title: string, itemIds: readonly number[], itemId: number): string =>
+  `Moved “${title}” to position ${itemIds.indexOf(itemId) + 1} of ${itemIds.length}.`;
+
+/** What saving a renamed title does: refuse it (why), nothing (unchanged), or save the trimmed title. */
+export function renameOutcome(
+  items: readonly ChecklistItem[],
+  itemId: number,
+  draft: string,
+): { kind: 'invalid'; problem: string } | { kind: 'unchanged' } | { kind: 'save'; title: string } {
+  const title = draft.trim();
+  const problem = checklistTitleProblem(title);
+  if (problem) return { kind: 'invalid', problem };
+  if (title === items.find((i) => i.id === itemId)?.title) return { kind: 'unchanged' };
+  return { kind: 'save', title };
+}
+
+/** A set with one more member, as a new set (state is never changed in place). */
+export const addTo = <T>(set: ReadonlySet<T>, value: T): ReadonlySet<T> => new Set(set).add(value);
+/** A set without a member, as a new set. */
+export function removeFrom<T>(set: ReadonlySet<T>, value: T): ReadonlySet<T> {
+  const next = new Set(set);
+  next.delete(value);
+  return next;
+}
+/** A map with one entry set or removed (undefined), as a new map. */
+export function withEntry<K, V>(map: ReadonlyMap<K, V>, key: K, value: V | undefined): ReadonlyMap<K, V> {
+  const next = new Map(map);
+  if (value === undefined) next.delete(key);
+  else next.set(key, value);
+  return next;
+}

@@ -2,7 +2,19 @@ import * as contracts from '@siteflow/contracts';
 import type { ChecklistItem } from '@siteflow/contracts';
 import { describe, expect, it } from 'vitest';
 import { CHECKLIST_TITLE_MAX, computeProgress } from '@siteflow/contracts/constants';
-import { checklistTitleProblem, movedItemIds, reduceChecklist, tickedBy } from './checklistState.js';
+import {
+  addTo,
+  checklistTitleProblem,
+  focusCandidates,
+  movedItemIds,
+  moveStatusText,
+  progressView,
+  reduceChecklist,
+  removeFrom,
+  renameOutcome,
+  tickedBy,
+  withEntry,
+} from './checklistState.js';
 
 const item = (id: number, order_index: number): ChecklistItem => ({
   id,
@@ -90,5 +102,59 @@ describe('who ticked an item', () => {
       payload: { item_id: 1, checked: false, updated_by: 'alice', timestamp: '2026-01-01T14:06:00.000Z' },
     });
     expect(unticked.items[0]).toMatchObject({ checked: false, checked_by_name: null, checked_at: null });
+  });
+});
+
+describe('progress bar', () => {
+  it('clamps the value and says it with the counts', () => {
+    expect(progressView({ progress: 67.5, completed_items: 27, total_items: 40 })).toEqual({
+      percent: 67.5,
+      valueText: '67.5%, 27 of 40 done',
+    });
+    expect(progressView({ progress: 120, completed_items: 1, total_items: 1 }).percent).toBe(100);
+    expect(progressView({ progress: -1, completed_items: 0, total_items: 0 }).percent).toBe(0);
+  });
+});
+
+describe('focus after an action on an item', () => {
+  it('goes back to the same control, else to the other move button', () => {
+    expect(focusCandidates('up')).toEqual(['up', 'down']);
+    expect(focusCandidates('down')).toEqual(['down', 'up']);
+    expect(focusCandidates('edit')).toEqual(['edit']);
+  });
+
+  it('a move is announced with the new position', () => {
+    expect(moveStatusText('Scope', [7, 1, 3], 7)).toBe('Moved “Scope” to position 1 of 3.');
+    expect(moveStatusText('Scope', [1, 3, 7], 7)).toBe('Moved “Scope” to position 3 of 3.');
+  });
+});
+
+describe('renaming an item', () => {
+  const items = [item(1, 0), item(2, 1)];
+  it('refuses an empty or oversized title', () => {
+    expect(renameOutcome(items, 1, '   ')).toEqual({ kind: 'invalid', problem: 'Give the item a title.' });
+    expect(renameOutcome(items, 1, 'x'.repeat(CHECKLIST_TITLE_MAX + 1)).kind).toBe('invalid');
+  });
+  it('does nothing when the trimmed title is the same', () => {
+    expect(renameOutcome(items, 1, ' Item 1 ')).toEqual({ kind: 'unchanged' });
+  });
+  it('saves the trimmed title', () => {
+    expect(renameOutcome(items, 1, ' Scope ')).toEqual({ kind: 'save', title: 'Scope' });
+  });
+});
+
+describe('pending sets and maps', () => {
+  it('are copied, never changed in place', () => {
+    const set: ReadonlySet<number> = new Set([1]);
+    expect([...addTo(set, 2)]).toEqual([1, 2]);
+    expect([...removeFrom(set, 1)]).toEqual([]);
+    expect([...set]).toEqual([1]);
+    const map: ReadonlyMap<number, boolean> = new Map([[1, true]]);
+    expect([...withEntry(map, 2, false)]).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    expect([...withEntry(map, 1, undefined)]).toEqual([]);
+    expect([...map]).toEqual([[1, true]]);
   });
 });

@@ -276,3 +276,34 @@ export function unlockEndsMyEdit(payload: ServerPayload<'document:unlocked'>, st
       return null;
   }
 }
+
+/** The payload of `document:start_editing`; `takeOver` takes the lock from another connection of the same user. */
+export const startEditingPayload = (documentId: number, takeOver: boolean): { document_id: number; take_over?: true } =>
+  takeOver ? { document_id: documentId, take_over: true } : { document_id: documentId };
+
+/** What an editor does about its lock after a rejoin, given the lock the new snapshot shows. */
+export type RejoinStep = { kind: 'none' } | { kind: 'lost'; why: string } | { kind: 'retake'; takeOver: boolean };
+
+/**
+ * After a rejoin the old connection's lock is gone or dying: an editor takes it back for this
+ * connection (taking over from its own old connection when the snapshot still shows it), or learns
+ * who has it now. A lock of the same user with another start time is another tab's, not this
+ * tab's old connection's. The draft stays either way.
+ */
+export function rejoinStep(
+  state: EditorState,
+  lock: { user_id: number; username: string; locked_at: string } | null,
+  selfId: number,
+): RejoinStep {
+  if (!state.editing) return { kind: 'none' };
+  if (lock !== null && lock.user_id !== selfId) return { kind: 'lost', why: `${lock.username} is editing it now` };
+  if (lock !== null && state.lockedAt !== null && !sameInstant(lock.locked_at, state.lockedAt)) return { kind: 'lost', why: ELSEWHERE };
+  return { kind: 'retake', takeOver: lock !== null };
+}
+
+/**
+ * One idempotency intent per save of a text on a base version: saving the same text on the same
+ * base again after a failure is a retry, answered as the first was (not a version_conflict against itself).
+ */
+export const saveIntent = (kind: 'manual' | 'auto', payload: { content: string; base_version: number }): string =>
+  `${kind}:${payload.base_version}:${payload.content}`;

@@ -6,8 +6,11 @@ import {
   openEditor,
   problemText,
   reduceEditor,
+  rejoinStep,
+  saveIntent,
   savePayload,
   savingLabel,
+  startEditingPayload,
   takenOverElsewhere,
   unlockEndsMyEdit,
   type EditorAction,
@@ -201,5 +204,42 @@ describe('document editor state', () => {
     const lost = reduceEditor(editing, { type: 'lock_lost', why: ELSEWHERE });
     expect(problemText(lost)).toContain('another tab or window');
     expect(lost.lockedAt).toBeNull();
+  });
+});
+
+describe('after a rejoin', () => {
+  const editing = given(loaded, { type: 'edit_started', lockedAt: t0 });
+  const mine = { user_id: 1, username: 'alice', locked_at: '2025-01-01T10:00:00Z' };
+
+  it('a viewer does nothing', () => {
+    expect(rejoinStep(given(loaded), { ...mine, user_id: 2, username: 'bob' }, 1)).toEqual({ kind: 'none' });
+  });
+
+  it("an editor whose lock is someone else's now has lost it to them", () => {
+    expect(rejoinStep(editing, { ...mine, user_id: 2, username: 'bob' }, 1)).toEqual({ kind: 'lost', why: 'bob is editing it now' });
+  });
+
+  it('an editor whose lock has another start time lost it to another tab of theirs', () => {
+    expect(rejoinStep(editing, { ...mine, locked_at: '2025-01-01T10:05:00Z' }, 1)).toEqual({ kind: 'lost', why: ELSEWHERE });
+  });
+
+  it("an editor takes over its own old connection's lock (the same instant, however written), or takes a free one", () => {
+    expect(rejoinStep(editing, mine, 1)).toEqual({ kind: 'retake', takeOver: true });
+    expect(rejoinStep(editing, null, 1)).toEqual({ kind: 'retake', takeOver: false });
+  });
+
+  it('start_editing asks to take over only when told to', () => {
+    expect(startEditingPayload(10, false)).toEqual({ document_id: 10 });
+    expect(startEditingPayload(10, true)).toEqual({ document_id: 10, take_over: true });
+  });
+});
+
+describe('save intents', () => {
+  it('are the same for the same text on the same base, and differ by kind, base or text', () => {
+    const payload = { content: '# A', base_version: 3 };
+    expect(saveIntent('auto', payload)).toBe(saveIntent('auto', { ...payload }));
+    expect(saveIntent('auto', payload)).not.toBe(saveIntent('manual', payload));
+    expect(saveIntent('auto', payload)).not.toBe(saveIntent('auto', { ...payload, base_version: 4 }));
+    expect(saveIntent('auto', payload)).not.toBe(saveIntent('auto', { ...payload, content: '# B' }));
   });
 });
