@@ -1,13 +1,15 @@
 import type { ChatMessage, HistoryReply, RoomSnapshot } from '@siteflow/contracts';
-import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { CHAT_MAX_TEXT } from '@siteflow/contracts/constants';
+import { useId, useRef, useState, type KeyboardEvent } from 'react';
 import { RetryKeys } from '../realtime/retryKeys.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import { Avatar } from '../ui/Avatar.js';
 import { describeSendError } from './chatErrors.js';
 import { formatMessageTime } from './formatTime.js';
-import { CHAT_MAX_TEXT } from '@siteflow/contracts/constants';
-import { isLongMessage, markReadTarget, unreadBadge, validateDraft } from './messages.js';
-import { pruneTypists, receiveTyping, TYPING_IDLE_MS, typingRenewDue, typingText, type Typist } from './typing.js';
+import { isLongMessage, unreadBadge, validateDraft } from './messages.js';
+import { typingText } from './typing.js';
+import { useChatScroll, useMarkRead } from './useChatReading.js';
+import { useOwnTyping, useTypists } from './useTyping.js';
 
 interface Props {
   messages: readonly ChatMessage[];
@@ -24,155 +26,14 @@ interface Props {
   onHistory: (reply: HistoryReply) => void;
 }
 
-/** Within this many pixels of the bottom, the list follows new messages. */
-const STICKY_PX = 48;
-
+/** The room's chat: the messages (earlier ones on request), who is typing, and the composer. */
 export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadCount, onRead, onSent, onHistory }: Props) {
-  const [draft, setDraft] = useState('');
-  const [sending, setSending] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const listRef = useRef<HTMLOListElement>(null);
+  const { atBottom, onScroll, beforePrepend } = useChatScroll(listRef, messages, selfId);
+  useMarkRead({ listRef, messages, unreadCount, atBottom, joined, push, onRead });
+  const typists = useTypists(on, selfId, messages[messages.length - 1]);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [historyError, setHistoryError] = useState<string | null>(null);
-  const inputId = useId();
-  const hintId = useId();
-  const errorId = useId();
-
-  const listRef = useRef<HTMLOListElement>(null);
-  const stickToBottom = useRef(true);
-  const retryKeys = useRef(new RetryKeys());
-  const heightBeforePrepend = useRef<number | null>(null);
-  const [atBottom, setAtBottom] = useState(true);
-  const [onScreen, setOnScreen] = useState(false);
-  const [pageVisible, setPageVisible] = useState(() => document.visibilityState === 'visible');
-  const lastMarked = useRef<string | null>(null);
-
-  // Others typing: from broadcasts, each ending by itself after the TTL if no stop arrives.
-  const [typists, setTypists] = useState<readonly Typist[]>([]);
-  useEffect(() => {
-    setTypists([]);
-    return on('chat:typing', (p) => setTypists((list) => receiveTyping(pruneTypists(list, Date.now()), p, selfId, Date.now())));
-  }, [on, selfId]);
-  useEffect(() => {
-    if (typists.length === 0) return;
-    const timer = window.setInterval(() => setTypists((list) => pruneTypists(list, Date.now())), 1_000);
-    return () => window.clearInterval(timer);
-  }, [typists.length]);
-  // A new message from someone ends their typing.
-  const newest = messages[messages.length - 1];
-  useEffect(() => {
-    if (newest)
-      setTypists((list) => (list.some((t) => t.user_id === newest.user_id) ? list.filter((t) => t.user_id !== newest.user_id) : list));
-  }, [newest]);
-
-  // My typing state: sent on the first key, renewed while typing, ended after a pause or on send.
-  const typingSentAt = useRef<number | null>(null);
-  const typingIdle = useRef<number | null>(null);
-  const stopTyping = useCallback(() => {
-    if (typingIdle.current !== null) window.clearTimeout(typingIdle.current);
-    typingIdle.current = null;
-    if (typingSentAt.current === null) return;
-    typingSentAt.current = null;
-    push('chat:stop_typing', {}).catch(() => undefined);
-  }, [push]);
-  const noteTyping = () => {
-    if (!joined) return;
-    const now = Date.now();
-    if (typingRenewDue(typingSentAt.current, now)) {
-      typingSentAt.current = now;
-      // Best effort: a lost typing signal ends by itself on the other side.
-      push('chat:typing', {}).catch(() => undefined);
-    }
-    if (typingIdle.current !== null) window.clearTimeout(typingIdle.current);
-    typingIdle.current = window.setTimeout(stopTyping, TYPING_IDLE_MS);
-  };
-  useEffect(() => () => stopTyping(), [stopTyping]);
-
-  // Read means seen: the newest message is on screen, in a visible tab, scrolled to the bottom.
-  useEffect(() => {
-    const list = listRef.current;
-    if (!list || typeof IntersectionObserver === 'undefined') {
-      setOnScreen(true);
-      return;
-    }
-    const observer = new IntersectionObserver((entries) => setOnScreen(entries.some((e) => e.isIntersecting)), { threshold: 0.3 });
-    observer.observe(list);
-    return () => observer.disconnect();
-  }, []);
-  useEffect(() => {
-    const update = () => setPageVisible(document.visibilityState === 'visible');
-    document.addEventListener('visibilitychange', update);
-    return () => document.removeEventListener('visibilitychange', update);
-  }, []);
-  useEffect(() => {
-    if (!joined) return;
-    const target = markReadTarget(messages, unreadCount, lastMarked.current, onScreen && pageVisible && atBottom);
-    if (!target) return;
-    lastMarked.current = target;
-    push('chat:mark_read', { last_read_id: target })
-      .then((reply) => onRead(reply.unread_count))
-      .catch(() => {
-        // Try again with the next chance (a new message or scroll).
-        lastMarked.current = null;
-      });
-  }, [messages, unreadCount, onScreen, pageVisible, atBottom, joined, push, onRead]);
-
-  // Follow new messages when the reader is at the bottom or wrote the message; keep the
-  // reader's place when an older page is put above.
-  useLayoutEffect(() => {
-    const list = listRef.current;
-    if (!list) return;
-    if (heightBeforePrepend.current !== null) {
-      list.scrollTop += list.scrollHeight - heightBeforePrepend.current;
-      heightBeforePrepend.current = null;
-      return;
-    }
-    const last = messages[messages.length - 1];
-    if (stickToBottom.current || last?.user_id === selfId) list.scrollTop = list.scrollHeight;
-  }, [messages, selfId]);
-
-  const onScroll = () => {
-    const list = listRef.current;
-    if (!list) return;
-    stickToBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < STICKY_PX;
-    setAtBottom(stickToBottom.current);
-  };
-
-  const send = async () => {
-    if (sending) return;
-    const checked = validateDraft(draft);
-    if (!checked.ok) {
-      setError(checked.reason);
-      return;
-    }
-    setSending(true);
-    setError(null);
-    try {
-      // Sending the same text again after a failure is a retry of that message, not a second one.
-      const intent = checked.text;
-      const message = await push('chat:message', { text: checked.text }, { idempotencyKey: retryKeys.current.keyFor(intent) });
-      retryKeys.current.succeeded(intent);
-      onSent(message);
-      setDraft('');
-      stopTyping();
-    } catch (e) {
-      setError(describeSendError(e));
-    } finally {
-      setSending(false);
-    }
-  };
-
-  const onSubmit = (e: FormEvent) => {
-    e.preventDefault();
-    void send();
-  };
-
-  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
-    // Enter sends, Shift+Enter is a new line; Enter that confirms an IME composition is neither.
-    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
-      e.preventDefault();
-      void send();
-    }
-  };
 
   const loadOlder = async () => {
     const oldest = messages[0];
@@ -181,7 +42,7 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
     setHistoryError(null);
     try {
       const reply = await push('chat:history', { before_id: oldest.id });
-      if (reply.messages.length > 0) heightBeforePrepend.current = listRef.current?.scrollHeight ?? null;
+      if (reply.messages.length > 0) beforePrepend();
       onHistory(reply);
     } catch (e) {
       setHistoryError(describeSendError(e).replace(/^Message not sent/, 'Could not load earlier messages'));
@@ -189,8 +50,6 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
       setLoadingOlder(false);
     }
   };
-
-  const tooLong = draft.trim().length > CHAT_MAX_TEXT;
 
   return (
     <section className="panel chat-panel" id="chat" aria-labelledby="chat-heading">
@@ -226,45 +85,107 @@ export function ChatPanel({ messages, hasMore, selfId, joined, push, on, unreadC
           </li>
         ))}
       </ol>
-
-      <form className="chat-form" onSubmit={onSubmit}>
-        <label htmlFor={inputId} className="visually-hidden">
-          Message
-        </label>
-        <textarea
-          id={inputId}
-          name="message"
-          className="chat-input"
-          rows={2}
-          placeholder={joined ? 'Write a message…' : 'Reconnecting…'}
-          value={draft}
-          onChange={(e) => {
-            setDraft(e.target.value);
-            if (error) setError(null);
-            if (e.target.value.trim() === '') stopTyping();
-            else noteTyping();
-          }}
-          onKeyDown={onKeyDown}
-          onBlur={stopTyping}
-          aria-invalid={error !== null || tooLong}
-          aria-describedby={error ? `${errorId} ${hintId}` : hintId}
-        />
-        <button type="submit" className="button button-primary" disabled={sending} aria-busy={sending}>
-          {sending ? 'Sending…' : 'Send'}
-        </button>
-        <p className="typing-indicator" aria-live="polite" data-testid="typing-indicator">
-          {typingText(typists)}
-        </p>
-        <p id={hintId} className="chat-hint">
-          {tooLong ? `${draft.trim().length} / ${CHAT_MAX_TEXT} characters` : 'Enter to send · Shift+Enter for a new line'}
-        </p>
-        {error && (
-          <p id={errorId} className="inline-error chat-error" role="alert">
-            {error}
-          </p>
-        )}
-      </form>
+      <ChatComposer joined={joined} push={push} onSent={onSent} typing={typingText(typists)} />
     </section>
+  );
+}
+
+interface ComposerProps {
+  joined: boolean;
+  push: ChannelApi<RoomSnapshot>['push'];
+  onSent: (message: ChatMessage) => void;
+  /** Who else is typing, as the indicator says it. */
+  typing: string;
+}
+
+/** Writing and sending a message: Enter sends, Shift+Enter is a new line; a failed send is retried as the same message. */
+function ChatComposer({ joined, push, onSent, typing }: ComposerProps) {
+  const [draft, setDraft] = useState('');
+  const [sending, setSending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const retryKeys = useRef(new RetryKeys());
+  const { noteTyping, stopTyping } = useOwnTyping(push, joined);
+  const inputId = useId();
+  const hintId = useId();
+  const errorId = useId();
+
+  const send = async () => {
+    if (sending) return;
+    const checked = validateDraft(draft);
+    if (!checked.ok) {
+      setError(checked.reason);
+      return;
+    }
+    setSending(true);
+    setError(null);
+    try {
+      // Sending the same text again after a failure is a retry of that message, not a second one.
+      const intent = checked.text;
+      const message = await push('chat:message', { text: checked.text }, { idempotencyKey: retryKeys.current.keyFor(intent) });
+      retryKeys.current.succeeded(intent);
+      onSent(message);
+      setDraft('');
+      stopTyping();
+    } catch (e) {
+      setError(describeSendError(e));
+    } finally {
+      setSending(false);
+    }
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    // Enter sends, Shift+Enter is a new line; Enter that confirms an IME composition is neither.
+    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      void send();
+    }
+  };
+
+  const tooLong = draft.trim().length > CHAT_MAX_TEXT;
+  return (
+    <form
+      className="chat-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+    >
+      <label htmlFor={inputId} className="visually-hidden">
+        Message
+      </label>
+      <textarea
+        id={inputId}
+        name="message"
+        className="chat-input"
+        rows={2}
+        placeholder={joined ? 'Write a message…' : 'Reconnecting…'}
+        value={draft}
+        onChange={(e) => {
+          setDraft(e.target.value);
+          if (error) setError(null);
+          if (e.target.value.trim() === '') stopTyping();
+          else noteTyping();
+        }}
+        onKeyDown={onKeyDown}
+        onBlur={stopTyping}
+        aria-invalid={error !== null || tooLong}
+        aria-describedby={error ? `${errorId} ${hintId}` : hintId}
+      />
+      <button type="submit" className="button button-primary" disabled={sending} aria-busy={sending}>
+        {sending ? 'Sending…' : 'Send'}
+      </button>
+      <p className="typing-indicator" aria-live="polite" data-testid="typing-indicator">
+        {typing}
+      </p>
+      <p id={hintId} className="chat-hint">
+        {tooLong ? `${draft.trim().length} / ${CHAT_MAX_TEXT} characters` : 'Enter to send · Shift+Enter for a new line'}
+      </p>
+      {error && (
+        <p id={errorId} className="inline-error chat-error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
   );
 }
 
@@ -283,7 +204,9 @@ function ChatText({ text }: { text: string }) {
         className="button button-quiet button-small chat-more-text"
         aria-expanded={open}
         aria-controls={textId}
-        onClick={() => setOpen((o) => !o)}
+        onClick={() => {
+          setOpen((o) => !o);
+        }}
       >
         {open ? 'Show less' : 'Show more'}
       </button>

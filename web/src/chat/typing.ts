@@ -43,3 +43,8 @@ export function typingText(typists: readonly Typist[]): string {
 /** Whether a key press should (re)send `chat:typing`: not yet sent, or due for renewal. */
 export const typingRenewDue = (lastSentAt: number | null, now: number): boolean =>
   lastSentAt === null || now - lastSentAt >= TYPING_RENEW_MS;
+
+/** A message from someone ends their typing; the same list when they were not typing. */
+export function dropTypist(typists: readonly Typist[], userId: number): readonly Typist[] {
+  return typists.some((t) => t.user_id === userId) ? typists.filter((t) => t.user_id !== userId) : typists;
+}

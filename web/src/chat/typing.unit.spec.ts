@@ -1,6 +1,6 @@
 import { CHAT_TYPING_TTL_MS } from '@siteflow/contracts/constants';
 import { describe, expect, it } from 'vitest';
-import { pruneTypists, receiveTyping, typingRenewDue, typingText, type Typist } from './typing.js';
+import { dropTypist, pruneTypists, receiveTyping, typingRenewDue, typingText, type Typist } from './typing.js';
 
 const typing = (user_id: number, username: string, on = true) => ({ user_id, username, typing: on });
 
@@ -31,5 +31,13 @@ describe('typing indicator', () => {
     expect(typingRenewDue(null, 0)).toBe(true);
     expect(typingRenewDue(0, 1_000)).toBe(false);
     expect(typingRenewDue(0, 3_000)).toBe(true);
+  });
+});
+
+describe('a message from a typist', () => {
+  it('ends their typing and keeps the list when they were not typing', () => {
+    const list = [2, 3].reduce<readonly Typist[]>((l, id) => receiveTyping(l, typing(id, `u${id}`), 1, 0), []);
+    expect(dropTypist(list, 2).map((t) => t.user_id)).toEqual([3]);
+    expect(dropTypist(list, 4)).toBe(list);
   });
 });
