@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Presence, type Channel, type Socket } from 'phoenix';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
 import { exitOf, freePort, readStackFile, type ProcessExit, type StackFile } from '@siteflow/devstack';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
@@ -58,7 +58,7 @@ class ClusterRun {
   }
 
   output(): string {
-    return this.lines.slice(-80).join('\n');
+    return this.lines.slice(-300).join('\n');
   }
 
   /** Both gateways answer /readyz?full (every service ready behind each). */
@@ -179,6 +179,11 @@ describe('npm run cluster: three NATS nodes, two gateways, two instances of each
     await started.waitUntilReady();
   }, 240_000);
 
+  beforeEach((ctx) => {
+    // What the cluster's processes said (warnings and errors: LOG_LEVEL warn), for a failed test.
+    ctx.onTestFailed(() => console.log(started?.output() ?? 'the cluster did not start'));
+  });
+
   afterAll(async () => {
     for (const c of clients) c.socket.disconnect();
     if (started) {
@@ -294,6 +299,7 @@ describe('npm run cluster: three NATS nodes, two gateways, two instances of each
     let errorsRetried = 0;
     const perWriter = 8;
     let sent = 0;
+    let killedAt = 0;
     const victim = cluster()
       .stack()
       .processes.find((p) => p.name === 'nats-2')!;
@@ -304,7 +310,7 @@ describe('npm run cluster: three NATS nodes, two gateways, two instances of each
       for (let attempt = 0; ; attempt++) {
         const reply = await push<ChatMessage>(client.channel, 'chat:message', { text, idempotency_key: key }, 15_000);
         if (reply.status === 'timeout') {
-          unanswered.push(text);
+          unanswered.push(`${text} (asked ${killedAt ? Date.now() - 15_000 - killedAt : 'before'} ms after the kill)`);
           return;
         }
         if (reply.status === 'ok') {
@@ -321,7 +327,10 @@ describe('npm run cluster: three NATS nodes, two gateways, two instances of each
       writers.map(async (client) => {
         for (let i = 0; i < perWriter; i++) {
           await write(client, i);
-          if (++sent === (writers.length * perWriter) / 3) kill9(victim.pid);
+          if (++sent === (writers.length * perWriter) / 3) {
+            killedAt = Date.now();
+            kill9(victim.pid);
+          }
         }
       }),
     );

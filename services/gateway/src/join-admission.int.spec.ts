@@ -19,8 +19,13 @@ describe('join admission: joins beyond the bound are refused with a retry-after,
     await Promise.all(sockets.map((s) => s.close().catch(() => undefined)));
   });
 
-  const reply = (s: RawSocket, ref: string) =>
-    s.next((f: Frame) => f[1] === ref && f[3] === 'phx_reply', 30_000) as Promise<Frame & { 4: { status: string; response: never } }>;
+  interface JoinReply {
+    status: string;
+    response: { code?: string; details?: { retry_after_ms?: number } };
+  }
+  const reply = async (s: RawSocket, ref: string): Promise<JoinReply> =>
+    (await s.next((f: Frame) => f[1] === ref && f[3] === 'phx_reply', 30_000))[4] as JoinReply;
+  const retryAfter = (r: JoinReply) => r.response.details?.retry_after_ms ?? 0;
 
   it('a storm of joins: a few at once, the rest told when to come back, and every one joined in the end', async () => {
     const users = ['alice', 'bob', 'carol'];
@@ -30,19 +35,18 @@ describe('join admission: joins beyond the bound are refused with a retry-after,
     // All at once, as after a gateway died.
     sockets.forEach((s) => s.send(['1', '1', 'project:1', 'phx_join', {}]));
     const first = await Promise.all(sockets.map((s) => reply(s, '1')));
-    const admitted = first.filter((f) => f[4].status === 'ok');
-    const refused = first.filter((f) => f[4].status === 'error');
+    const admitted = first.filter((r) => r.status === 'ok');
+    const refused = first.filter((r) => r.status === 'error');
     expect(admitted.length + refused.length).toBe(SOCKETS);
     expect(admitted.length).toBeGreaterThanOrEqual(MAX_CONCURRENT_JOINS);
     expect(refused.length).toBeGreaterThan(0);
-    for (const f of refused) {
-      const response = f[4].response as { code: string; details?: { retry_after_ms?: number } };
-      expect(response.code).toBe('rate_limited');
-      expect(response.details?.retry_after_ms).toBeGreaterThanOrEqual(JOIN_RETRY_AFTER_MS);
-      expect(response.details?.retry_after_ms).toBeLessThan(2 * JOIN_RETRY_AFTER_MS);
+    for (const r of refused) {
+      expect(r.response.code).toBe('rate_limited');
+      expect(retryAfter(r)).toBeGreaterThanOrEqual(JOIN_RETRY_AFTER_MS);
+      expect(retryAfter(r)).toBeLessThan(2 * JOIN_RETRY_AFTER_MS);
     }
     // The retry-afters are spread, not one instant for all.
-    const delays = refused.map((f) => (f[4].response as { details: { retry_after_ms: number } }).details.retry_after_ms);
+    const delays = refused.map(retryAfter);
     expect(new Set(delays).size).toBeGreaterThan(Math.min(5, refused.length / 2));
 
     // Each refused socket comes back when told to (and again if refused again), until joined.
@@ -50,19 +54,18 @@ describe('join admission: joins beyond the bound are refused with a retry-after,
     const joined = await Promise.all(
       sockets.map(async (s, i) => {
         let last = first[i]!;
-        for (let attempt = 2; last[4].status !== 'ok'; attempt++) {
+        for (let attempt = 2; last.status !== 'ok'; attempt++) {
           if (attempt > 60) throw new Error(`socket ${i} still refused after ${attempt} tries`);
-          const wait = (last[4].response as { details: { retry_after_ms: number } }).details.retry_after_ms;
-          await new Promise((r) => setTimeout(r, wait));
+          await new Promise((r) => setTimeout(r, retryAfter(last)));
           const ref = String(attempt);
           s.send([ref, ref, 'project:1', 'phx_join', {}]);
           last = await reply(s, ref);
-          if (last[4].status === 'error') expect((last[4].response as { code: string }).code).toBe('rate_limited');
+          if (last.status === 'error') expect(last.response.code).toBe('rate_limited');
         }
         return last;
       }),
     );
-    expect(joined.every((f) => f[4].status === 'ok')).toBe(true);
+    expect(joined.every((r) => r.status === 'ok')).toBe(true);
     console.log(
       `join storm: ${SOCKETS} sockets, ${admitted.length} admitted at once, ${refused.length} refused then joined within ${Date.now() - started} ms`,
     );

@@ -176,7 +176,7 @@ export class Connection implements RoomClient {
       const joining = this.join(joinRef ?? ref, ref, topic, payload).finally(admitted);
       void joining.then(
         (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
-        (err) => {
+        (err: unknown) => {
           this.deps.logger.error(
             { err, topic, user: this.user.id, connection: this.id, project: this.joins.get(topic)?.ctx?.project_id },
             'join failed',
