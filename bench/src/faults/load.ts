@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PhxClient } from '../phx-client.js';
-import { actInRoom, markerOf, type PushReply } from '../room.js';
+import { actInRoom, markerOf } from '../room.js';
 import type { BenchUser } from '../users.js';
 
 /** One push and what became of it, as the client saw it. Times are `performance.now()`. */
@@ -16,10 +16,40 @@ export interface PushRecord {
   /** `ok`, `error`, `timeout` (no reply within the bound) or `closed` (the socket closed first). */
   status: string;
   code: string | undefined;
-  response: any;
+  /** The ok reply's payload (null otherwise). */
+  response: PushResponse | null;
   /** A second try of a chat message after `unavailable` or no reply, as a person presses send again. */
   retry: boolean;
 }
+
+/** The fields of an ok reply that the measure reads (which ones a reply has depends on the push). */
+export interface PushResponse {
+  /** chat:message: the message's id. */
+  id?: string;
+  /** document:save: false when nothing changed. */
+  saved?: boolean;
+  document_id?: number;
+  version?: number;
+  /** checklist:toggle: the item as it is now. */
+  item?: { id: number; checked: boolean; checked_by: number | null; checked_at: string };
+  code?: string;
+}
+
+/** What a push answered: the socket's reply, or `timeout` / `closed`. */
+interface Answer {
+  status: string;
+  response: PushResponse | null;
+}
+
+/** The parts of a join's snapshot the load keeps. */
+interface JoinSnapshot {
+  checklist?: { items?: Array<{ id: number }> };
+  chat?: { messages?: Array<{ id: string }> };
+  documents?: Array<{ id: number; version: number }>;
+}
+
+type Metas = Record<string, { metas: Meta[] }>;
+type Payload = Record<string, unknown>;
 
 export interface Receipt {
   client: number;
@@ -109,7 +139,7 @@ class Member {
    * Handled at once, a document's version flushed right after the reply went to the previous join's
    * view and showed as a gap in this one.
    */
-  queued: Array<{ event: string; payload: any; at: number }> | null = null;
+  queued: Array<{ event: string; payload: unknown; at: number }> | null = null;
   suspectedLoss: { at: number; why: string } | null = null;
 
   constructor(
@@ -165,6 +195,11 @@ export class FaultLoad {
     }
   }
 
+  /** Read through a call: `stop()` may set it while a member's loop awaits. */
+  private isStopping(): boolean {
+    return this.stopping;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.all(this.loops);
@@ -181,8 +216,10 @@ export class FaultLoad {
   settled(): boolean {
     if (!this.members.every((m) => m.joined && m.view && (m.heldDocument === undefined || m.holdsLock))) return false;
     for (const observer of this.members) {
+      const view = observer.view;
+      if (!view) return false;
       for (const subject of this.roomOf(observer)) {
-        if ((observer.view!.get(String(subject.user.id))?.length ?? 0) !== 1) return false;
+        if ((view.get(String(subject.user.id))?.length ?? 0) !== 1) return false;
       }
     }
     return true;
@@ -227,7 +264,7 @@ export class FaultLoad {
       }
       if (m.heldDocument !== undefined && !m.holdsLock) await this.takeLock(m);
       else if (m.heldDocument !== undefined && performance.now() - m.lastHeartbeat > 5_000) await this.heartbeat(m);
-      if (this.stopping || !m.joined) continue;
+      if (this.isStopping() || !m.joined) continue;
       if (m.pendingRetry) {
         const { text, key } = m.pendingRetry;
         m.pendingRetry = null;
@@ -235,7 +272,7 @@ export class FaultLoad {
       } else {
         const marker = `f${(this.seq++).toString(36)}`;
         await actInRoom({ user: m.user, items: m.items, documents: m.documents }, marker, (event, payload) =>
-          this.push(m, event, payload, false),
+          this.push(m, event, payload as Payload, false),
         );
       }
       await sleep(this.opts.actEveryMs * (0.5 + Math.random()));
@@ -260,13 +297,14 @@ export class FaultLoad {
   }
 
   private async join(m: Member): Promise<void> {
-    const socket = m.socket!;
+    const socket = m.socket;
+    if (!socket) throw new Error('no socket');
     const session = ++m.session;
     m.view = null;
     m.queued = [];
-    let snapshot: any;
+    let snapshot: JoinSnapshot;
     try {
-      snapshot = await socket.join(m.topic, this.opts.replyBoundMs);
+      snapshot = (await socket.join(m.topic, this.opts.replyBoundMs)) as JoinSnapshot;
     } catch (err) {
       if (m.session === session) m.queued = null;
       throw err;
@@ -275,22 +313,22 @@ export class FaultLoad {
       if (m.session === session) m.queued = null;
       throw new Error('superseded');
     }
-    m.items = (snapshot.checklist?.items ?? []).map((it: { id: number }) => it.id);
+    m.items = (snapshot.checklist?.items ?? []).map((it) => it.id);
     m.snapshotMessages.set(
       session,
-      (snapshot.chat?.messages ?? []).map((msg: { id: string }) => msg.id),
+      (snapshot.chat?.messages ?? []).map((msg) => msg.id),
     );
     m.docGaps.push(...gapsOf(m));
     m.docVersions.clear();
     m.docSession = session;
-    const documents = ((snapshot.documents ?? []) as Array<{ id: number; version: number }>).sort((a, b) => a.id - b.id);
+    const documents = [...(snapshot.documents ?? [])].sort((a, b) => a.id - b.id);
     for (const d of documents) m.docVersions.set(d.id, { base: d.version, seen: new Set() });
     // The room's first document is left out of everyone's random edits, so its holder's lock is never contended.
     if (m.holder) m.heldDocument = documents[0]?.id;
     m.documents = documents.slice(1).map((d) => d.id);
     m.joined = true;
     m.joinedAt = performance.now();
-    const queued = m.queued ?? [];
+    const queued = m.queued;
     m.queued = null;
     for (const { event, payload, at } of queued) this.handle(m, event, payload, at);
   }
@@ -320,7 +358,7 @@ export class FaultLoad {
     ) {
       this.lockLosses.push({
         client: m.index,
-        documentId: m.heldDocument!,
+        documentId: m.heldDocument ?? 0,
         at: suspected?.at ?? performance.now(),
         why: suspected?.why ?? 'heartbeat: not_lock_holder',
       });
@@ -329,10 +367,12 @@ export class FaultLoad {
     if (r.status === 'ok' || r.status === 'error') m.suspectedLoss = null;
   }
 
-  private async push(m: Member, event: string, payload: any, retry: boolean): Promise<PushReply> {
+  private async push(m: Member, event: string, sent: Payload, retry: boolean): Promise<Answer> {
     const socket = m.socket;
     if (!socket || !m.joined) return { status: 'closed', response: null };
-    const marker = markerOf(payload?.text ?? payload?.content);
+    let payload = sent;
+    const text = typeof payload.text === 'string' ? payload.text : undefined;
+    const marker = markerOf(text ?? (typeof payload.content === 'string' ? payload.content : undefined));
     if (this.opts.idempotencyKeys && !retry && WRITES.has(event)) payload = { ...payload, idempotency_key: randomUUID() };
     const record: PushRecord = {
       client: m.index,
@@ -349,26 +389,30 @@ export class FaultLoad {
     if (marker && !this.firstSent.has(marker)) this.firstSent.set(marker, record.sentAt);
     this.pushes.push(record);
     this.inFlight++;
-    const r = await socket.push(m.topic, event, payload, this.opts.replyBoundMs);
+    const reply = await socket.push(m.topic, event, payload, this.opts.replyBoundMs);
+    const r: Answer = { status: reply.status, response: reply.response as PushResponse | null };
     this.inFlight--;
     record.answeredAt = performance.now();
     record.status = r.status === 'ok' || r.status === 'timeout' || r.status === 'closed' ? r.status : 'error';
-    record.code = record.status === 'error' ? String(r.response?.code ?? r.status) : undefined;
+    record.code = record.status === 'error' ? (r.response?.code ?? r.status) : undefined;
     if (r.status === 'ok') record.response = r.response;
-    if (event === 'document:save' && r.status === 'ok') m.docVersions.get(payload.document_id)?.seen.add(r.response?.version);
+    const savedVersion = r.response?.version;
+    if (event === 'document:save' && r.status === 'ok' && savedVersion !== undefined)
+      m.docVersions.get(Number(payload.document_id))?.seen.add(savedVersion);
     const unacknowledged = record.status === 'timeout' || record.status === 'closed' || record.code === 'unavailable';
-    if (this.opts.retry && !retry && event === 'chat:message' && unacknowledged)
-      m.pendingRetry = { text: payload.text, key: payload.idempotency_key };
+    if (this.opts.retry && !retry && event === 'chat:message' && unacknowledged && text !== undefined)
+      m.pendingRetry = { text, key: typeof payload.idempotency_key === 'string' ? payload.idempotency_key : undefined };
     return r;
   }
 
-  private onEvent(m: Member, socket: PhxClient, topic: string, event: string, payload: any, at: number): void {
+  private onEvent(m: Member, socket: PhxClient, topic: string, event: string, payload: unknown, at: number): void {
     if (m.socket !== socket || topic !== m.topic) return;
     if (m.queued) m.queued.push({ event, payload, at });
     else this.handle(m, event, payload, at);
   }
 
-  private handle(m: Member, event: string, payload: any, at: number): void {
+  /** One frame of the member's topic; payloads are taken as the protocol (docs/protocol.md) describes them. */
+  private handle(m: Member, event: string, payload: unknown, at: number): void {
     switch (event) {
       case 'phx_error':
       case 'phx_close':
@@ -378,40 +422,46 @@ export class FaultLoad {
         m.holdsLock = false;
         return;
       case 'presence_state':
-        m.view = new Map(Object.entries(payload as Record<string, { metas: Meta[] }>).map(([k, v]) => [k, [...v.metas]]));
+        m.view = new Map(Object.entries(payload as Metas).map(([k, v]) => [k, [...v.metas]]));
         return;
       case 'presence_diff': {
         if (!m.view) return;
-        for (const [key, { metas }] of Object.entries(payload.leaves as Record<string, { metas: Meta[] }>)) {
+        const diff = payload as { joins: Metas; leaves: Metas };
+        for (const [key, { metas }] of Object.entries(diff.leaves)) {
           const refs = new Set(metas.map((x) => x.phx_ref));
           const left = (m.view.get(key) ?? []).filter((x) => !refs.has(x.phx_ref));
           if (left.length) m.view.set(key, left);
           else m.view.delete(key);
         }
-        for (const [key, { metas }] of Object.entries(payload.joins as Record<string, { metas: Meta[] }>)) {
+        for (const [key, { metas }] of Object.entries(diff.joins)) {
           const refs = new Set(metas.map((x) => x.phx_ref));
           m.view.set(key, [...(m.view.get(key) ?? []).filter((x) => !refs.has(x.phx_ref)), ...metas]);
         }
         return;
       }
-      case 'chat:new_message':
-        this.receipts.push({ client: m.index, session: m.session, id: payload.id, marker: markerOf(payload.text), at });
-        return;
-      case 'document:updated': {
-        const doc = m.docVersions.get(payload.document_id);
-        if (!doc) return;
-        if (doc.seen.has(payload.version) || payload.version <= doc.base) m.docDuplicates++;
-        doc.seen.add(payload.version);
+      case 'chat:new_message': {
+        const message = payload as { id: string; text: string };
+        this.receipts.push({ client: m.index, session: m.session, id: message.id, marker: markerOf(message.text), at });
         return;
       }
-      case 'document:unlocked':
+      case 'document:updated': {
+        const update = payload as { document_id: number; version: number };
+        const doc = m.docVersions.get(update.document_id);
+        if (!doc) return;
+        if (doc.seen.has(update.version) || update.version <= doc.base) m.docDuplicates++;
+        doc.seen.add(update.version);
+        return;
+      }
+      case 'document:unlocked': {
         // A release of this user's lock that it did not ask for: the next heartbeat (sent at once)
         // tells whether it was this connection's lock or an older one's, arriving late.
-        if (payload.document_id === m.heldDocument && payload.user_id === m.user.id && payload.reason !== 'released' && m.holdsLock) {
-          m.suspectedLoss = { at, why: `unlocked: ${payload.reason}` };
+        const unlocked = payload as { document_id: number; user_id: number; reason: string };
+        if (unlocked.document_id === m.heldDocument && unlocked.user_id === m.user.id && unlocked.reason !== 'released' && m.holdsLock) {
+          m.suspectedLoss = { at, why: `unlocked: ${unlocked.reason}` };
           m.lastHeartbeat = 0;
         }
         return;
+      }
       default:
     }
   }

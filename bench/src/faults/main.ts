@@ -33,12 +33,22 @@ const { values: flags } = parseArgs({
 
 if (flags['table-from']) {
   // The table of a saved run (its JSON), e.g. for the README.
-  const saved = JSON.parse(readFileSync(flags['table-from'], 'utf8')) as { results: Figures[] };
-  for (const f of saved.results) {
+  // Runs before the ghosts' column existed have no `ghosts.users`: counted from their episodes.
+  const saved = JSON.parse(readFileSync(flags['table-from'], 'utf8')) as {
+    results: Array<Omit<Figures, 'ghosts'> & { ghosts: Partial<Figures['ghosts']> }>;
+  };
+  const results: Figures[] = saved.results.map((f) => {
     const ghosts = f.episodes.filter((e) => e.kind === 'ghost' && e.seconds > 3);
-    f.ghosts.users ??= new Set(ghosts.map((e) => e.subject)).size;
-  }
-  process.stdout.write(`${faultTable(saved.results)}\n`);
+    return {
+      ...f,
+      ghosts: {
+        users: f.ghosts.users ?? new Set(ghosts.map((e) => e.subject)).size,
+        episodes: f.ghosts.episodes ?? ghosts.length,
+        longestSeconds: f.ghosts.longestSeconds ?? Math.max(0, ...ghosts.map((e) => e.seconds)),
+      },
+    };
+  });
+  process.stdout.write(`${faultTable(results)}\n`);
   process.exit(0);
 }
 

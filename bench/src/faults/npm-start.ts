@@ -31,7 +31,8 @@ export class NpmStartRun {
     readonly jwtSecret: string,
     private readonly onLine: (line: string) => void,
   ) {
-    for (const stream of [child.stdout!, child.stderr!]) {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
       createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
         this.tail.push(line);
         if (this.tail.length > 200) this.tail.shift();
@@ -45,9 +46,8 @@ export class NpmStartRun {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'sf-faults-'));
     const port = await freePort();
     const jwtSecret = `faults-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}-secret-key`;
-    const env = { ...process.env };
     // Its own NATS and Postgres on free ports, never a developer's or a test run's.
-    for (const name of [
+    const dropped = new Set([
       'NATS_URL',
       'DATABASE_URL',
       'PORT',
@@ -57,8 +57,8 @@ export class NpmStartRun {
       'POSTGRES_PORT',
       'LOG_FORMAT',
       'npm_lifecycle_event',
-    ])
-      delete env[name];
+    ]);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !dropped.has(name)));
     const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.mjs'), '--no-build'], {
       cwd: root,
       env: {

@@ -27,7 +27,7 @@ export interface SuiteOptions {
   /** Every write carries an idempotency key, and a resend the same one. */
   idempotencyKeys: boolean;
   log(line: string): void;
-  onStartLine?(line: string): void;
+  onStartLine?: (line: string) => void;
 }
 
 export interface Figures {
@@ -143,10 +143,7 @@ function chatGaps(load: FaultLoad, stored: Stored): Gap[] {
   for (const m of load.members) {
     const versions = stored.chatVersions.get(m.user.projectId) ?? [];
     const ownVersions = new Set(
-      [...own]
-        .map((id) => stored.chat.get(id))
-        .filter((x) => x?.projectId === m.user.projectId)
-        .map((x) => x!.version),
+      [...own].map((id) => stored.chat.get(id)).flatMap((x) => (x?.projectId === m.user.projectId ? [x.version] : [])),
     );
     for (const [session, ids] of m.snapshotMessages) {
       const seen = bySession.get(`${m.index}:${session}`);
@@ -163,11 +160,9 @@ function chatGaps(load: FaultLoad, stored: Stored): Gap[] {
 
 /** A gap with what the event store and the pushes say about the missing version: its marker, who wrote it, how that push was answered. */
 function describeGap(load: FaultLoad, stored: Stored, gap: Gap) {
-  const member = load.members[gap.client]!;
+  const projectId = load.members[gap.client]?.user.projectId;
   const marker =
-    gap.kind === 'chat'
-      ? stored.chatMarkers.get(`${member.user.projectId}:${gap.version}`)
-      : stored.saves.get(`${gap.documentId}:${gap.version}`);
+    gap.kind === 'chat' ? stored.chatMarkers.get(`${projectId}:${gap.version}`) : stored.saves.get(`${gap.documentId}:${gap.version}`);
   const writes = marker === undefined ? [] : load.pushes.filter((p) => p.marker === marker && p.event !== 'chat:typing');
   return {
     ...gap,
@@ -201,7 +196,7 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
     const users = await createProjects(nats, run.jwtSecret, Math.ceil(opts.users / opts.roomSize), opts.roomSize);
     await nats.close();
 
-    load = new FaultLoad({
+    const live = new FaultLoad({
       socketUrl: run.socketUrl,
       users,
       actEveryMs: opts.actEveryMs,
@@ -209,7 +204,9 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
       retry: opts.retry,
       idempotencyKeys: opts.idempotencyKeys,
     });
-    await load.start(120_000);
+    // `load` is for the cleanup in `finally`; `live` for the closures below.
+    load = live;
+    await live.start(120_000);
     opts.log(`${users.length} members joined, acting every ~${opts.actEveryMs} ms`);
 
     const results: Figures[] = [];
@@ -233,18 +230,18 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
       const kinds = ['chat:', 'checklist:', 'document:'];
       const deadline = injected.endedAt + opts.recoveryBoundMs;
       while (performance.now() < deadline) {
-        const firstOk = kinds.map((k) =>
-          load!.pushes.find((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'),
+        const firstOk = kinds.map(
+          (k) => live.pushes.find((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok')?.answeredAt,
         );
-        if (firstOk.every(Boolean) && load.settled()) {
-          recoveredAt = Math.max(performance.now() - 125, ...firstOk.map((p) => p!.answeredAt!));
+        if (firstOk.every((t) => t !== undefined) && live.settled()) {
+          recoveredAt = Math.max(performance.now() - 125, ...firstOk);
           break;
         }
         await sleep(250);
       }
       if (recoveredAt === null) {
         const missing = kinds.filter(
-          (k) => !load!.pushes.some((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'),
+          (k) => !live.pushes.some((p) => p.sentAt >= injected.endedAt && p.event.startsWith(k) && p.status === 'ok'),
         );
         injected.notes.push(
           `not recovered within ${opts.recoveryBoundMs / 1000} s: ${missing.length ? `no ok reply to ${missing.join(', ')}; ` : ''}${load.whyUnsettled() || 'settled at last'}`,
@@ -259,12 +256,16 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
       const stored = await readStore(run.stack().databaseUrl, load.projects);
       const pushes = load.pushes.filter((p) => p.sentAt >= windowStart && p.sentAt < windowEnd);
       const errors: Record<string, number> = {};
-      for (const p of pushes) if (p.status === 'error') errors[p.code!] = (errors[p.code!] ?? 0) + 1;
+      for (const p of pushes) {
+        const code = p.code ?? 'error';
+        if (p.status === 'error') errors[code] = (errors[code] ?? 0) + 1;
+      }
       let lost = 0;
       let verified = 0;
       for (const p of pushes) {
         if (p.status !== 'ok') continue;
-        const member = load.members[p.client]!;
+        const member = load.members[p.client];
+        if (!member) continue;
         if (p.event === 'chat:message') {
           verified++;
           if (!stored.chat.has(String(p.response?.id))) lost++;
@@ -278,14 +279,13 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
           if (!stored.toggles.has(`${member.user.projectId}:${item.id}:${item.checked_by}:${Date.parse(item.checked_at)}`)) lost++;
         }
       }
-      const markers = new Set(pushes.filter((p) => p.marker && !p.retry).map((p) => p.marker!));
+      const markers = new Set(pushes.flatMap((p) => (p.marker && !p.retry ? [p.marker] : [])));
       let duplicatesStored = 0;
       for (const marker of markers) duplicatesStored += Math.max(0, (stored.markerCounts.get(marker) ?? 0) - 1);
 
       // Received twice by one client: the same id, or the same text (marker) under another id.
       const now = performance.now();
-      for (; receiptsCounted < load.receipts.length && load.receipts[receiptsCounted]!.at < windowEnd; receiptsCounted++) {
-        const r = load.receipts[receiptsCounted]!;
+      for (let r = load.receipts[receiptsCounted]; r && r.at < windowEnd; r = load.receipts[++receiptsCounted]) {
         const seen = receivedBefore.get(r.client) ?? { ids: new Set<string>(), markers: new Map<string, string>() };
         receivedBefore.set(r.client, seen);
         if (seen.ids.has(r.id) || (r.marker && seen.markers.has(r.marker) && seen.markers.get(r.marker) !== r.id))
@@ -298,7 +298,7 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
 
       const newGaps = [...chatGaps(load, stored), ...load.documentGaps()]
         .filter((g) => !gapsCounted.has(gapKey(g)))
-        .map((g) => describeGap(load!, stored, g));
+        .map((g) => describeGap(live, stored, g));
       for (const g of newGaps) gapsCounted.add(gapKey(g));
       // A save's `document:updated` skips the saver's own connection (its reply carries the
       // version). When that reply was an error although the save was stored, the saver never sees
@@ -310,7 +310,11 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         );
       const offline = episodeFigures(load.episodes, 'offline', windowStart, windowEnd, opts.episodeThresholdMs, now);
       const ghosts = episodeFigures(load.episodes, 'ghost', windowStart, windowEnd, opts.episodeThresholdMs, now);
-      const deliveries = load.receipts.filter((r) => r.at >= windowStart && r.at < windowEnd && r.marker && load!.firstSent.has(r.marker));
+      // From a write's first push to each receipt of it in this window.
+      const deliveryMs = load.receipts.flatMap((r) => {
+        const first = r.marker === undefined ? undefined : live.firstSent.get(r.marker);
+        return r.at >= windowStart && r.at < windowEnd && first !== undefined ? [r.at - first] : [];
+      });
       const figures: Figures = {
         fault: fault.name,
         describe: fault.describe,
@@ -333,7 +337,7 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
         locksLost: load.lockLosses.filter((l) => l.at >= windowStart && l.at < windowEnd).length,
         ghosts: { users: ghosts.subjects, episodes: ghosts.episodes, longestSeconds: ghosts.longestSeconds },
         recoverySeconds: recoveredAt === null ? null : round(Math.max(0, recoveredAt - injected.endedAt) / 1000, 1),
-        maxDeliverySeconds: round(Math.max(0, ...deliveries.map((r) => r.at - load!.firstSent.get(r.marker!)!)) / 1000, 1),
+        maxDeliverySeconds: round(Math.max(0, ...deliveryMs) / 1000, 1),
         notes: [...injected.notes, `fault lasted ${round((injected.endedAt - injectedAt) / 1000, 1)} s`],
         episodes: load.episodes
           .filter((e) => e.start >= windowStart && e.start < windowEnd)
