@@ -10,6 +10,7 @@ import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testin
 import { runConnections, type ConnectionStep } from './connections.js';
 import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './fanout.js';
 import { round } from './stats.js';
+import { breakdownTable, TraceBreakdown, type Breakdown } from './breakdown.js';
 import { fanoutChartPng } from './chart.js';
 import { runLocks, type LocksResult } from './locks.js';
 import { runRoom, type RoomResult } from './room.js';
@@ -36,6 +37,8 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
     /** Write a V8 CPU profile of the gateway (node --cpu-prof) into this directory. */
     'profile-gateway': { type: 'string' },
+    /** Tracing on (every process exports its spans to the bench), and the room scenario's chat messages broken down hop by hop. */
+    breakdown: { type: 'boolean', default: false },
   },
 });
 /** Project ids of the connections scenario (the room scenario uses 2 … its project count + 1). */
@@ -50,10 +53,11 @@ const scenarios = new Set(flags.scenarios.split(','));
 const startedAt = new Date();
 const infra = await provisionInfra({ log: (line) => process.stdout.write(`${line}\n`) });
 const db = await createTestDatabase(infra.databaseUrl, 'sf_bench');
+const breakdown = flags.breakdown ? await TraceBreakdown.start() : null;
 const stack = await startStack({
   natsUrl: infra.natsUrl,
   databaseUrl: db.url,
-  env: { LOG_LEVEL: 'warn' },
+  env: { LOG_LEVEL: 'warn', ...breakdown?.env },
   ...(flags['profile-gateway']
     ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } }
     : {}),
@@ -121,6 +125,9 @@ try {
   await db.drop();
   await infra.stop();
 }
+// After the stop: every process exported what it still held when it stopped.
+const traced: Breakdown | null = breakdown ? breakdown.summary() : null;
+await breakdown?.close();
 
 const commit = (() => {
   try {
@@ -188,6 +195,10 @@ if (connections.length) {
       `| ${c.connections} | ${c.rooms} | ${round(c.gatewayRssMiB, 0)} | ${round(c.rssPerConnectionKiB, 1)} | ${round(c.joinsPerSecond, 0)} | ${round(c.joinReply.p50, 0)} / ${round(c.joinReply.p99, 0)} | ${round(c.presenceSettle.p50, 0)} / ${round(c.presenceSettle.p99, 0)} | ${c.failed} |`,
     );
   }
+}
+if (traced) {
+  lines.push('', ...breakdownTable(traced));
+  Object.assign(report, { breakdown: traced });
 }
 const table = lines.join('\n');
 process.stdout.write(
