@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import fc from 'fast-check';
+import pg from 'pg';
+import { AppError } from '@siteflow/contracts';
+import { createEventStore, type EventStore } from '@siteflow/eventstore';
+import { runStreamCommand, type ServiceKit } from '@siteflow/servicekit';
+import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import type { LockActor } from '../locks/decide.js';
+import { documentsMigrations } from '../migrations.js';
+import { createProject } from '../projects/projects.service.js';
+import { decide, type DocumentStreamCommand } from './document-decider.js';
+import { documentStreamId, evolve, initialDocumentState, type DocumentEvent, type LockPolicy } from './document.js';
+import { documentCommand } from './document-stream.js';
+
+const actors: LockActor[] = [
+  { userId: 1, username: 'alice', role: 'admin', connectionId: 'c-alice' },
+  { userId: 2, username: 'bob', role: 'customer', connectionId: 'c-bob-1' },
+  { userId: 2, username: 'bob', role: 'customer', connectionId: 'c-bob-2' },
+];
+const actor = fc.constantFrom(...actors);
+/** Leases of a few milliseconds: a command takes that long, so locks also lapse between generated commands. */
+const policy = fc.record({ leaseMs: fc.integer({ min: 1, max: 40 }), idleCapMs: fc.integer({ min: 1, max: 80 }) });
+const command = fc.oneof(
+  fc.record({ type: fc.constant('AcquireLock' as const), actor, takeOver: fc.boolean(), policy }),
+  fc.record({ type: fc.constant('RenewLock' as const), actor, policy }),
+  fc.record({ type: fc.constant('ReleaseLock' as const), actor }),
+  fc.record({ type: fc.constant('ForceReleaseLock' as const), actor }),
+  fc.record({ type: fc.constant('ExpireLock' as const) }),
+  fc.record({
+    type: fc.constant('SaveDocument' as const),
+    actor,
+    content: fc.constantFrom('a', 'b', '# Timeline\n'),
+    auto: fc.boolean(),
+    policy,
+  }),
+);
+type Generated = typeof command extends fc.Arbitrary<infer T> ? T : never;
+
+function toCommand(g: Generated, version: number, now: Date): DocumentStreamCommand {
+  switch (g.type) {
+    case 'AcquireLock':
+      return { type: g.type, data: { actor: g.actor, takeOver: g.takeOver, now, policy: g.policy } };
+    case 'RenewLock':
+      return { type: g.type, data: { actor: g.actor, now, policy: g.policy } };
+    case 'ReleaseLock':
+      return { type: g.type, data: { actor: g.actor, now } };
+    case 'ForceReleaseLock':
+      return { type: g.type, data: { actor: g.actor, reason: 'test', now } };
+    case 'ExpireLock':
+      return { type: g.type, data: { now } };
+    case 'SaveDocument':
+      return {
+        type: g.type,
+        data: { actor: g.actor, content: g.content, baseVersion: version, auto: g.auto, now, policy: g.policy as LockPolicy },
+      };
+  }
+}
+
+/**
+ * Document commands decide on state loaded from the document's read-model row (production); the
+ * decider tests fold the events. After any sequence of lock and save commands run through the
+ * pipeline, the two are the same state.
+ */
+describe('documents: the state loaded from the read model is the state folded from the events', () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let store: EventStore;
+  const kit = { nats: {} };
+  beforeAll(async () => {
+    database = await createTestDatabase(inject('databaseUrl'));
+    pool = new pg.Pool({ connectionString: database.url, max: 4 });
+    store = createEventStore({ pool, schema: 'documents' });
+    await store.migrate(documentsMigrations);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await database.drop();
+  });
+
+  it('for generated command sequences', async () => {
+    let projectId = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { maxLength: 12 }), async (commands) => {
+        projectId++;
+        const members = [{ user_id: 1, username: 'alice', role: 'admin' as const, avatar_url: '' }];
+        await createProject({ store, nats: {} } as unknown as ServiceKit, { projectId, name: `p${projectId}`, members, createdBy: null });
+        const { rows } = await pool.query<{ id: string }>('SELECT id FROM documents.documents WHERE project_id = $1 ORDER BY id LIMIT 1', [
+          projectId,
+        ]);
+        const documentId = Number(rows[0]?.id);
+        for (const g of commands) {
+          try {
+            await runStreamCommand(
+              store,
+              documentCommand(
+                kit,
+                documentId,
+                projectId,
+                (s, { now }) => decide(toCommand(g, s.status === 'exists' ? s.version : 0, now), s),
+                () => undefined,
+              ),
+            );
+          } catch (e) {
+            if (!(e instanceof AppError)) throw e; // a refusal writes nothing
+          }
+        }
+        const spec = documentCommand(
+          kit,
+          documentId,
+          projectId,
+          () => [],
+          () => undefined,
+        );
+        const loaded = await store.transaction(async (tx) => spec.load(tx, await tx.streamVersion(spec.streamId)));
+        const folded = (await store.readStream(documentStreamId(documentId)))
+          .map((e) => ({ type: e.type, data: e.data }) as DocumentEvent)
+          .reduce(evolve, initialDocumentState);
+        expect(loaded).toEqual(folded);
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
