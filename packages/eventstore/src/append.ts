@@ -138,7 +138,9 @@ async function claimVersions(
        RETURNING version`,
       [streamId, count],
     );
-    return rows[0]!.version - count;
+    const row = rows[0];
+    if (!row) throw new Error(`no version returned for stream ${streamId}`);
+    return row.version - count;
   }
 
   const version = expected === 'no_stream' ? 0 : expected;

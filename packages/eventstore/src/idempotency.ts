@@ -44,6 +44,8 @@ export class IdempotencyKeyReused extends Error {
 }
 
 /** Thrown inside a transaction to end it and hand back the recorded outcome. */
-export class RecordedOutcome {
-  constructor(readonly outcome: unknown) {}
+export class RecordedOutcome extends Error {
+  constructor(readonly outcome: unknown) {
+    super('the command ran before under this key');
+  }
 }

@@ -72,7 +72,7 @@ export async function migrate(pool: pg.Pool, s: StoreSchema, migrations: Migrati
   const ordered = [...migrations].sort((a, b) => a.id - b.id);
   ordered.forEach((m, i) => {
     if (!Number.isInteger(m.id) || m.id < 1) throw new Error(`migration ${m.name}: id must be a positive integer`);
-    if (i > 0 && ordered[i - 1]!.id === m.id) throw new Error(`duplicate migration id ${m.id}`);
+    if (i > 0 && ordered[i - 1]?.id === m.id) throw new Error(`duplicate migration id ${m.id}`);
   });
 
   const client = new pg.Client({

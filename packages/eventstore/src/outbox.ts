@@ -164,7 +164,8 @@ export async function ensureStream(
   for (let attempt = 1; ; attempt++) {
     try {
       const { config } = await jsm.streams.info(stream.name);
-      const subjectsMatch = sameSet(config.subjects ?? [], stream.subjects);
+      // A stream without subjects (a mirror, say) comes back without the field, whatever its type says.
+      const subjectsMatch = sameSet(config.subjects, stream.subjects);
       if (
         !subjectsMatch ||
         config.duplicate_window !== duplicate_window ||
@@ -306,7 +307,7 @@ class Relay implements OutboxRelay {
         }
       } catch (err) {
         firstAttemptDone();
-        if (this.#stopped) break;
+        if (this.#isStopped()) break;
         this.#log.warn({ err, retryInMs: backoff }, 'outbox relay failed; retrying');
         // A query the server never answered (stopped, or a half-open connection) leaves the session
         // unusable: drop it, and leadership with it, so the server's keepalive can free the lock.
@@ -317,7 +318,7 @@ class Relay implements OutboxRelay {
     }
     firstAttemptDone();
     if (this.#leader && this.#unsaved)
-      await this.#saveCheckpoint().catch((err) => this.#log.warn({ err }, 'could not save the checkpoint at stop'));
+      await this.#saveCheckpoint().catch((err: unknown) => this.#log.warn({ err }, 'could not save the checkpoint at stop'));
     await this.#endSession();
   }
 
@@ -355,26 +356,26 @@ class Relay implements OutboxRelay {
     // must not starve the relay that delivers what those commands committed.
     const events = await readAllEvents(this.#leaderDb(), this.#s, { after: this.#checkpoint, limit: this.#batchSize });
     if (events.length === 0 || !this.#leader || this.#stopped) return events.length;
-    const acks = events.map((e) => this.#publish(e));
-    for (const ack of acks) ack.catch(() => undefined); // each is awaited below, or abandoned after a failure
+    const published = events.map((event) => ({ event, ack: this.#publish(event) }));
+    for (const { ack } of published) ack.catch(() => undefined); // each is awaited below, or abandoned after a failure
     let last: RecordedEvent | undefined;
     try {
-      for (let i = 0; i < events.length; i++) {
+      for (const { event, ack } of published) {
         try {
-          await acks[i];
+          await ack;
         } catch (err) {
           // An event no retry can publish (larger than the server takes, say) would hold up every
           // event behind it, for every project: it becomes a dead letter, and the relay moves on.
           if (err instanceof InvalidArgumentError) {
-            await this.#deadLetter(events[i]!, err);
+            await this.#deadLetter(event, err);
           } else {
             this.#streamReady = false; // the stream may be gone: ensure it before the next batch
             throw err;
           }
         }
-        await this.#opts.afterPublish?.(events[i]!);
-        last = events[i];
-        if (!this.#leader || this.#stopped) break;
+        await this.#opts.afterPublish?.(event);
+        last = event;
+        if (!this.#isLeading() || this.#isStopped()) break;
       }
     } finally {
       if (last) {
@@ -417,6 +418,16 @@ class Relay implements OutboxRelay {
       },
     );
     return ack;
+  }
+
+  /** Read through a method: stop() sets it while the loop awaits, which type narrowing cannot see. */
+  #isStopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** The same for leadership, which a lost session ends meanwhile. */
+  #isLeading(): boolean {
+    return this.#leader;
   }
 
   async #deadLetter(e: RecordedEvent, err: Error): Promise<void> {
@@ -545,10 +556,11 @@ class Relay implements OutboxRelay {
     if (waited < this.#heldBackWarnMs || now - lastWarned < this.#heldBackWarnMs) return;
     this.#heldBack.warnedAt = now;
     const blockers = await this.#oldestOpenTransactions().catch(() => [] as Blocker[]);
+    const oldest = blockers[0];
     this.#log.warn(
       { heldBackMs: waited, waitingEvent: this.#heldBack.event, blockers },
-      blockers.length > 0
-        ? `outbox relay held back ${Math.round(waited / 1000)} s by an open transaction (pid ${blockers[0]!.pid}, open ${blockers[0]!.transaction_age_s ?? '?'} s): events are published once it ends`
+      oldest
+        ? `outbox relay held back ${Math.round(waited / 1000)} s by an open transaction (pid ${oldest.pid}, open ${oldest.transaction_age_s ?? '?'} s): events are published once it ends`
         : `outbox relay held back ${Math.round(waited / 1000)} s by an open transaction this role cannot see (another role's session needs pg_read_all_stats to be shown; or a prepared transaction, see pg_prepared_xacts)`,
     );
   }
@@ -616,4 +628,4 @@ class Wakeup {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const fmt = (c: GlobalCheckpoint) => `(${c.transactionId}, ${c.globalPosition})`;
-const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
+const sameSet = (a: string[] | undefined, b: string[]) => a !== undefined && a.length === b.length && a.every((x) => b.includes(x));

@@ -100,7 +100,7 @@ export function createEventStore(opts: {
       if (idempotency) idempotency.used = true;
       return result;
     } catch (err) {
-      if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
+      if (!broken) await client.query('ROLLBACK').catch((e: unknown) => (broken ??= e instanceof Error ? e : new Error(String(e))));
       // The command ran before under this key: its outcome, as it was then.
       if (err instanceof RecordedOutcome) {
         if (idempotency) idempotency.used = true;
