@@ -4,7 +4,7 @@ import { booleanFlag, loadConfig, parseConfig } from './config.js';
 
 const Schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
-  DATABASE_URL: z.string().url(),
+  DATABASE_URL: z.url(),
   DEV_LOGIN: booleanFlag.default(false),
 });
 

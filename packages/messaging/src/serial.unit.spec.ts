@@ -24,10 +24,8 @@ describe('SerialByKey', () => {
 
   it('a failure reaches its caller only; the next work still runs', async () => {
     const serial = new SerialByKey<string>();
-    const failed = serial.run('k', async () => {
-      throw new Error('boom');
-    });
-    const next = serial.run('k', async () => 'fine');
+    const failed = serial.run('k', () => Promise.reject(new Error('boom')));
+    const next = serial.run('k', () => Promise.resolve('fine'));
     await expect(failed).rejects.toThrow('boom');
     await expect(next).resolves.toBe('fine');
   });
@@ -36,7 +34,7 @@ describe('SerialByKey', () => {
     const serial = new SerialByKey<number>();
     let release!: () => void;
     const blocked = serial.run(1, () => new Promise<string>((r) => (release = () => r('one'))));
-    await expect(serial.run(2, async () => 'two')).resolves.toBe('two');
+    await expect(serial.run(2, () => Promise.resolve('two'))).resolves.toBe('two');
     release();
     await expect(blocked).resolves.toBe('one');
   });

@@ -9,10 +9,8 @@ describe("a service's configuration", () => {
     expect(result.message).toMatch(/^invalid configuration: /);
     expect(result.message).toMatch(/\bDB_POOL_SIZE: /);
     expect(result.message).toMatch(/\bSEED_DEMO: /);
-    expect(parseConfig(BaseServiceConfig, {})).toMatchObject({
-      ok: false,
-      message: expect.stringMatching(/^invalid configuration: DATABASE_URL: /),
-    });
+    const missing = parseConfig(BaseServiceConfig, {});
+    expect(missing.ok ? 'parsed' : missing.message).toMatch(/^invalid configuration: DATABASE_URL: /);
   });
 
   it('defaults and flags as before', () => {

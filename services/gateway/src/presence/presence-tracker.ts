@@ -149,7 +149,7 @@ export class PresenceTracker {
         }
       },
       // No presence instance answered this round: the liveness ages, the next round tries again.
-      (err) => this.logger.debug({ err }, 'presence refresh unanswered'),
+      (err: unknown) => this.logger.debug({ err }, 'presence refresh unanswered'),
     );
   }
 
@@ -168,8 +168,7 @@ export class PresenceTracker {
       );
       let next = 0;
       const worker = async () => {
-        while (next < due.length && !this.closed) {
-          const key = due[next++]!;
+        for (let key = due[next++]; key !== undefined && !this.closed; key = due[next++]) {
           if (this.restore(key, sentAt)) await this.queue.idle(key);
         }
       };

@@ -1,0 +1,116 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { WebSocket } from 'ws';
+import { isProjectClientEvent, projectClientEvents, subjects, type ConnectionClosedNotice } from '@siteflow/contracts';
+import type { SessionUser } from '../auth/tokens.js';
+import { CloseCode, Connection, type ConnectionDeps } from './connection.js';
+import { decodeFrame } from './frames.js';
+
+const encoder = new TextEncoder();
+
+/**
+ * The gateway's open sockets: each gets a `Connection` and is released in one place when it goes
+ * (its socket closed, or the gateway stops and it did not answer). Counts sockets per user for
+ * `MAX_CONNECTIONS_PER_USER` and closes idle sockets and expired sessions.
+ */
+export class Sockets {
+  private readonly open = new Set<Connection>();
+  private readonly byId = new Map<string, Connection>();
+  private readonly perUser = new Map<number, number>();
+
+  constructor(private readonly deps: ConnectionDeps & { nats: NatsConnection; newConnectionId: () => string }) {}
+
+  get connections(): ReadonlySet<Connection> {
+    return this.open;
+  }
+
+  /** False when the user already holds `MAX_CONNECTIONS_PER_USER` sockets on this gateway. */
+  hasRoomFor(user: SessionUser): boolean {
+    return (this.perUser.get(user.id) ?? 0) < this.deps.config.MAX_CONNECTIONS_PER_USER;
+  }
+
+  /** A socket that passed the handshake: its frames go to a new `Connection`. */
+  accept(ws: WebSocket, user: SessionUser): Connection {
+    const { config, logger } = this.deps;
+    const conn = new Connection(this.deps.newConnectionId(), user, ws, this.deps);
+    this.perUser.set(user.id, (this.perUser.get(user.id) ?? 0) + 1);
+    this.open.add(conn);
+    this.byId.set(conn.id, conn);
+    ws.on('message', (data, isBinary) => {
+      try {
+        if (isBinary) {
+          conn.close(CloseCode.unsupportedData, 'binary frames are not supported');
+          return;
+        }
+        // ws hands text frames over as a Buffer (binaryType 'nodebuffer'); no copy needed.
+        const text = Buffer.isBuffer(data)
+          ? data.toString('utf8')
+          : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
+        if (Buffer.byteLength(text) > config.MAX_FRAME_BYTES && !allowedLargeFrame(text)) {
+          conn.close(CloseCode.tooBig, 'frame too large');
+          return;
+        }
+        conn.onFrame(text);
+      } catch (err) {
+        logger.error({ err, connection: conn.id }, 'frame handling failed');
+      }
+    });
+    ws.on('error', (err) => logger.debug({ err, connection: conn.id }, 'socket error'));
+    ws.on('close', () => this.release(conn));
+    return conn;
+  }
+
+  get(connectionId: string): Connection | undefined {
+    return this.byId.get(connectionId);
+  }
+
+  /**
+   * A connection is gone: it leaves its rooms and the services are told, once, to release what it
+   * held (edit locks).
+   */
+  release(conn: Connection): void {
+    if (!this.open.delete(conn)) return;
+    this.byId.delete(conn.id);
+    const left = (this.perUser.get(conn.user.id) ?? 1) - 1;
+    if (left > 0) this.perUser.set(conn.user.id, left);
+    else this.perUser.delete(conn.user.id);
+    const projectIds = conn.joinedTopics.flatMap((t) => (t.startsWith('project:') ? [Number(t.slice(8))] : []));
+    conn.dispose();
+    try {
+      const notice: ConnectionClosedNotice = { connection_id: conn.id, user_id: conn.user.id, project_ids: projectIds };
+      this.deps.nats.publish(subjects.connectionClosed, encoder.encode(JSON.stringify(notice)));
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'could not announce closed connection');
+    }
+  }
+
+  /** Idle sockets (no frame for IDLE_TIMEOUT_MS, e.g. no heartbeat) and expired sessions are closed. */
+  closeIdleAndExpired(now: number): void {
+    for (const c of this.open) {
+      if (now - c.lastFrameAt > this.deps.config.IDLE_TIMEOUT_MS) c.close(CloseCode.goingAway, 'idle timeout');
+      else if (c.user.expiresAt <= now) c.close(CloseCode.policyViolation, 'session expired');
+    }
+  }
+
+  /**
+   * Gateway shutdown: every socket is sent a close frame. Clients answer it at once; one that does
+   * not (frozen, its network gone) would be closed by ws only after 30 s, long after the caller
+   * drained NATS, and its locks would stay held until their lease lapses: after `graceMs` it is
+   * released here instead. Resolves to how many did not answer.
+   */
+  async closeAll(graceMs: number): Promise<number> {
+    for (const c of this.open) c.close(CloseCode.goingAway, 'server shutting down');
+    const graceEnds = Date.now() + graceMs;
+    while (this.open.size > 0 && Date.now() < graceEnds) await new Promise((resolve) => setTimeout(resolve, 10));
+    const unanswered = [...this.open];
+    for (const c of unanswered) this.release(c);
+    return unanswered.length;
+  }
+}
+
+/** A frame above the ordinary bound is allowed only for an event whose own bound covers it. */
+function allowedLargeFrame(text: string): boolean {
+  const d = decodeFrame(text);
+  if (d.kind !== 'frame' || !isProjectClientEvent(d.event)) return false;
+  const bound = projectClientEvents[d.event].maxFrameBytes;
+  return bound !== undefined && Buffer.byteLength(text) <= bound;
+}

@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
+import type { Broadcast, PublishedEvent } from '@siteflow/contracts';
+import { FakeNats, silentLogger } from '../test-fixtures/fakes.js';
+import { Rooms, type RoomClient } from './rooms.js';
+
+const TOPIC = 'project:7';
+const SUBJECT = 'project.7.>';
+
+/** A stored event as the relay publishes it. */
+function event(
+  stream_id: string,
+  version: number,
+  broadcast: Broadcast | null,
+  type = 'Something',
+  data: Record<string, unknown> = {},
+): PublishedEvent {
+  return {
+    event_id: randomUUID(),
+    type,
+    stream_id,
+    version,
+    global_position: version,
+    project_id: 7,
+    occurred_at: '2026-12-01T10:00:00.000Z',
+    data,
+    broadcast,
+  };
+}
+const said = (text: string, exclude?: string): Broadcast => ({
+  event: 'chat:new_message',
+  payload: { text },
+  ...(exclude ? { exclude_connection_id: exclude } : {}),
+});
+
+/** A member that records the events it was sent (their payloads' text). */
+function client(id: string) {
+  const frames: unknown[][] = [];
+  const c = {
+    id,
+    frames,
+    send: (data: string | Buffer) => frames.push(JSON.parse(data.toString()) as unknown[]),
+    removedFromProject: vi.fn<NonNullable<RoomClient['removedFromProject']>>(),
+    texts: () => frames.map((f) => (f[4] as { text?: string }).text),
+  };
+  return c;
+}
+
+function setup() {
+  const nats = new FakeNats();
+  const rooms = new Rooms(nats.asConnection(), silentLogger);
+  const room = rooms.acquire(TOPIC, SUBJECT);
+  const publish = (e: PublishedEvent) => nats.deliver(`project.7.ev.chat.${e.type}`, e);
+  return { nats, rooms, room, publish };
+}
+
+/** Joins a member all the way (empty snapshot floors unless given). */
+function joined(room: ReturnType<typeof setup>['room'], id: string, floors: Record<string, number> = {}) {
+  const c = client(id);
+  room.addJoining(c, `${id}-join`);
+  room.activate(c.id, `${id}-join`, floors);
+  return c;
+}
+
+describe('Room', () => {
+  it('serialises a projection once and sends it to every member as a broadcast frame', () => {
+    const { room, publish } = setup();
+    const a = joined(room, 'a');
+    const b = joined(room, 'b');
+    publish(event('chat-7', 1, said('hi')));
+    expect(a.frames).toEqual([[null, null, TOPIC, 'chat:new_message', { text: 'hi' }]]);
+    expect(b.frames).toEqual(a.frames);
+  });
+
+  it('drops a duplicate or lower version of a stream (relay retries), counting it', () => {
+    const { rooms, room, publish } = setup();
+    const a = joined(room, 'a');
+    publish(event('chat-7', 1, said('one')));
+    publish(event('chat-7', 2, said('two')));
+    publish(event('chat-7', 2, said('two again')));
+    publish(event('chat-7', 1, said('one again')));
+    publish(event('checklist-7', 1, said('other stream')));
+    expect(a.texts()).toEqual(['one', 'two', 'other stream']);
+    expect(rooms.snapshotStats()).toMatchObject({ duplicatesDropped: 2, delivered: 3, rooms: 1, members: 1 });
+  });
+
+  it('a version gap is delivered and counted (not every event of a stream reaches this topic)', () => {
+    const { rooms, room, publish } = setup();
+    const a = joined(room, 'a');
+    publish(event('chat-7', 1, said('one')));
+    publish(event('chat-7', 5, said('five')));
+    expect(a.texts()).toEqual(['one', 'five']);
+    expect(rooms.snapshotStats().gaps).toBe(1);
+  });
+
+  it('buffers what arrives while a join reads its snapshot, and flushes only what the snapshot lacks', () => {
+    const { room, publish } = setup();
+    const c = client('c');
+    room.addJoining(c, 'j1');
+    publish(event('chat-7', 3, said('in the snapshot')));
+    publish(event('chat-7', 4, said('after the snapshot')));
+    publish(event('checklist-7', 9, said('stream the snapshot does not name')));
+    expect(c.frames).toEqual([]);
+    expect(room.activate('c', 'j1', { 'chat-7': 3 })).toBe(true);
+    expect(c.texts()).toEqual(['after the snapshot', 'stream the snapshot does not name']);
+  });
+
+  it('snapshot floors hold for live deliveries too, until the stream passes them', () => {
+    const { room, publish } = setup();
+    publish(event('chat-7', 4, said('seen before the join')));
+    const c = joined(room, 'c', { 'documents-7': 10 });
+    publish(event('documents-7', 10, said('in the snapshot')));
+    publish(event('documents-7', 11, said('new')));
+    expect(c.texts()).toEqual(['new']);
+  });
+
+  it('skips the connection a broadcast excludes (the saving socket)', () => {
+    const { room, publish } = setup();
+    const a = joined(room, 'a');
+    const b = joined(room, 'b');
+    publish(event('documents-7', 1, said('saved', 'a')));
+    expect(a.frames).toEqual([]);
+    expect(b.texts()).toEqual(['saved']);
+  });
+
+  it('ephemeral messages go to everyone but the excluded, with no version check', () => {
+    const { nats, room } = setup();
+    const a = joined(room, 'a');
+    const b = joined(room, 'b');
+    nats.deliver('project.7.eph.chat.typing', {
+      broadcast: { event: 'chat:typing', payload: { typing: true }, exclude_connection_id: 'a' },
+    });
+    nats.deliver('project.7.eph.chat.typing', { broadcast: { event: 'chat:typing', payload: { typing: false } } });
+    expect(a.frames).toEqual([[null, null, TOPIC, 'chat:typing', { typing: false }]]);
+    expect(b.frames).toHaveLength(2);
+  });
+
+  it('malformed projections are dropped without throwing', () => {
+    const { nats, room } = setup();
+    const a = joined(room, 'a');
+    nats.deliver('project.7.ev.chat.X', 'not json');
+    nats.deliver('project.7.ev.chat.X', { stream_id: 'chat-7' });
+    nats.deliver('project.7.eph.chat.typing', { nope: true });
+    expect(a.frames).toEqual([]);
+  });
+
+  it('activate refuses a join that was superseded or removed meanwhile', () => {
+    const { room } = setup();
+    const c = client('c');
+    room.addJoining(c, 'j1');
+    room.addJoining(c, 'j2');
+    expect(room.activate('c', 'j1', {})).toBe(false);
+    expect(room.activate('c', 'j2', {})).toBe(true);
+    expect(room.activate('c', 'j2', {})).toBe(false);
+    expect(room.remove('c', 'j1')).toBe(false);
+    expect(room.remove('c', 'j2')).toBe(true);
+    expect(room.activate('c', 'j2', {})).toBe(false);
+  });
+
+  it('tells members when a stored event removed a user from the project, after delivering it', () => {
+    const { room, publish } = setup();
+    const a = joined(room, 'a');
+    publish(event('project-7', 2, said('removed'), 'ProjectMembershipChanged', { user_id: 3, role: null }));
+    publish(event('project-7', 3, null, 'ProjectMembershipChanged', { user_id: 4, role: null }));
+    publish(event('project-7', 4, null, 'ProjectMembershipChanged', { user_id: 5, role: 'admin' }));
+    expect(a.texts()).toEqual(['removed']);
+    expect(a.removedFromProject.mock.calls).toEqual([
+      [3, TOPIC, 'a-join'],
+      [4, TOPIC, 'a-join'],
+    ]);
+  });
+});
+
+describe('Rooms', () => {
+  it('subscribes on the first join and unsubscribes on the last leave', () => {
+    const { nats, rooms, room } = setup();
+    expect(nats.subscriptions).toEqual([SUBJECT]);
+    joined(room, 'a');
+    joined(room, 'b');
+    expect(rooms.acquire(TOPIC, SUBJECT)).toBe(room);
+    expect(rooms.leave(TOPIC, 'a', 'a-join')).toBe(true);
+    expect(nats.subscriptions).toEqual([SUBJECT]);
+    expect(rooms.leave(TOPIC, 'b', 'stale-join')).toBe(false);
+    expect(rooms.leave(TOPIC, 'b')).toBe(true);
+    expect(nats.subscriptions).toEqual([]);
+    expect(rooms.get(TOPIC)).toBeUndefined();
+  });
+
+  it('evictAll empties every room and says who was in them', () => {
+    const { nats, rooms, room } = setup();
+    joined(room, 'a');
+    joined(rooms.acquire('user:1', 'user.1.>'), 'b');
+    expect(rooms.evictAll()).toEqual([
+      { topic: TOPIC, clientId: 'a', joinRef: 'a-join' },
+      { topic: 'user:1', clientId: 'b', joinRef: 'b-join' },
+    ]);
+    expect(nats.subscriptions).toEqual([]);
+    expect(rooms.snapshotStats()).toMatchObject({ rooms: 0, members: 0 });
+  });
+});
