@@ -50,6 +50,8 @@ type Join = {
   ctx: CommandContext | null;
   /** Refs of the pushes on this join still waiting for their service's answer. */
   pending: Set<string>;
+  /** The user was removed from the project while this join was still reading its snapshot. */
+  removed?: true;
 };
 
 /**
@@ -315,6 +317,8 @@ export class Connection implements RoomClient {
       if (!tracked.ok) return refuse(tracked.error);
       presence = withOwnMeta(presence, tracked.tracked);
     }
+    // Removed while the snapshot was read (it may predate the removal): no.
+    if (join.removed) return refuse(NOT_A_MEMBER);
     // Joined before the reply goes out: the client may push the moment it reads it.
     join.joined = true;
     if (ref !== null) this.reply(joinRef, ref, topicName, result.snapshot);
@@ -403,11 +407,16 @@ export class Connection implements RoomClient {
   /**
    * Removed from the project (projects API): out of the topic at once, and so out of presence; an
    * `error` push says why, then `phx_close` (not `phx_error`: the client must not rejoin). A join
-   * still reading its snapshot is left to its own membership check.
+   * still reading its snapshot is marked, and refused once the snapshot is read: the snapshot's
+   * parts may have been read before the removal.
    */
   removedFromProject(userId: number, topic: string, joinRef: string): void {
     const join = this.joins.get(topic);
-    if (userId !== this.user.id || !join || join.joinRef !== joinRef || !join.joined) return;
+    if (userId !== this.user.id || !join || join.joinRef !== joinRef) return;
+    if (!join.joined) {
+      join.removed = true;
+      return;
+    }
     this.leave(topic, join);
     this.sendFrame([joinRef, null, topic, 'error', { code: NOT_A_MEMBER.code, message: 'you were removed from this project' }]);
     this.sendFrame([joinRef, joinRef, topic, PhxEvent.close, {}]);
