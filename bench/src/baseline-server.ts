@@ -11,7 +11,13 @@ const joined = new Set<WebSocket>();
 
 wss.on('connection', (ws) => {
   ws.on('message', (data) => {
-    const [joinRef, ref, topic, event, payload] = JSON.parse((data as Buffer).toString());
+    const [joinRef, ref, topic, event, payload] = JSON.parse((data as Buffer).toString()) as [
+      string | null,
+      string | null,
+      string,
+      string,
+      unknown,
+    ];
     if (event === 'phx_join') joined.add(ws);
     if (event === 'bench:broadcast') {
       const frame = JSON.stringify([null, null, topic, 'bench:message', payload]);

@@ -1,4 +1,5 @@
 import { PhxClient } from './phx-client.js';
+import { nth, requiredEnv } from './util.js';
 
 /**
  * A child process holding idle joined sockets (a process may hold only so many file descriptors).
@@ -7,14 +8,14 @@ import { PhxClient } from './phx-client.js';
  * its reply (the room snapshot) and until its `presence_state` (presence tracked it: the joiner
  * sees itself online), the figure of how fast presence settles.
  */
-const socketUrl = process.env.SOCKET_URL!;
-const tokens = JSON.parse(process.env.TOKENS!) as string[];
-const projects = JSON.parse(process.env.PROJECTS!) as number[];
+const socketUrl = requiredEnv('SOCKET_URL');
+const tokens = JSON.parse(requiredEnv('TOKENS')) as string[];
+const projects = JSON.parse(requiredEnv('PROJECTS')) as number[];
 const clients: PhxClient[] = [];
 
 async function openOne(index: number): Promise<{ client: PhxClient; replyMs: number; presenceMs: number }> {
-  const c = await PhxClient.connect(socketUrl, tokens[index % tokens.length]!);
-  const topic = `project:${projects[index % projects.length]}`;
+  const c = await PhxClient.connect(socketUrl, nth(tokens, index));
+  const topic = `project:${nth(projects, index)}`;
   const started = performance.now();
   let presenceAt = 0;
   const presence = new Promise<void>((resolve) => {
@@ -35,7 +36,9 @@ async function openOne(index: number): Promise<{ client: PhxClient; replyMs: num
   return { client: c, replyMs, presenceMs: presenceAt - started };
 }
 
-process.on('message', async (msg: { open?: number; from?: number; close?: boolean }) => {
+process.on('message', (msg: { open?: number; from?: number; close?: boolean }) => void onMessage(msg));
+
+async function onMessage(msg: { open?: number; from?: number; close?: boolean }): Promise<void> {
   if (msg.close) {
     for (const c of clients) c.close();
     process.exit(0);
@@ -58,5 +61,5 @@ process.on('message', async (msg: { open?: number; from?: number; close?: boolea
     }
     process.send?.({ opened: clients.length, failed, seconds: (performance.now() - started) / 1000, replyMs, presenceMs });
   }
-});
+}
 process.send?.({ ready: true });

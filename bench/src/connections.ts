@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { summarize, type LatencySummary } from './stats.js';
+import { nextMessage } from './util.js';
 
 export interface ConnectionStep {
   connections: number;
@@ -59,12 +60,15 @@ export async function runConnections(opts: {
             },
             stdio: 'inherit',
           });
-          await once(w, (m) => m.ready === true);
+          await nextMessage(w, (m) => m.ready === true);
           workers.push(w);
         }
         const n = Math.min(target - total, opts.perWorker - (held.get(w) ?? 0));
         w.send({ open: n, from: total });
-        const r = await once(w, (m) => typeof m.opened === 'number');
+        const r = await nextMessage<{ opened: number; failed: number; replyMs: number[]; presenceMs: number[] }>(
+          w,
+          (m) => typeof m.opened === 'number',
+        );
         failed += r.failed;
         replyMs.push(...r.replyMs);
         presenceMs.push(...r.presenceMs);
@@ -85,7 +89,8 @@ export async function runConnections(opts: {
         joinReply: summarize(replyMs),
         presenceSettle: summarize(presenceMs),
       });
-      const last = results.at(-1)!;
+      const last = results[results.length - 1] ?? results[0];
+      if (!last) continue;
       process.stdout.write(
         `  ${connections} sockets in ${last.rooms} rooms: gateway RSS ${rss.toFixed(0)} MiB, ${last.joinsPerSecond.toFixed(0)} joins/s, presence p99 ${last.presenceSettle.p99.toFixed(0)} ms, ${failed} failed\n`,
       );
@@ -96,17 +101,4 @@ export async function runConnections(opts: {
     for (const w of workers) w.send({ close: true });
     await sleep(1_000);
   }
-}
-
-function once(w: ChildProcess, match: (m: any) => boolean): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: any) => {
-      if (match(m)) {
-        w.off('message', onMessage);
-        resolve(m);
-      }
-    };
-    w.on('message', onMessage);
-    w.once('exit', (code) => reject(new Error(`worker exited (${code})`)));
-  });
 }

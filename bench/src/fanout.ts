@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { readFileSync } from 'node:fs';
+import { cpuMicros } from './cpu.js';
 import { PhxClient } from './phx-client.js';
+import { nth } from './util.js';
 import { summarize, type LatencySummary } from './stats.js';
 
 export interface FanoutResult {
@@ -59,7 +60,7 @@ export async function runFanout(
     for (let i = 0; i < watchers; i += 50) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(50, watchers - i) }, async (_, j) => {
-          const c = await PhxClient.connect(target.socketUrl, target.tokens[(i + j) % target.tokens.length]!);
+          const c = await PhxClient.connect(target.socketUrl, nth(target.tokens, i + j));
           await c.join('project:1');
           return c;
         }),
@@ -67,8 +68,9 @@ export async function runFanout(
       clients.push(...batch);
     }
     for (const c of clients) {
-      c.onEvent = (_topic, event, payload, at) => {
+      c.onEvent = (_topic, event, body, at) => {
         if (event !== 'bench:message') return;
+        const payload = body as { seq: number; t: number };
         received.set(payload.seq, (received.get(payload.seq) ?? 0) + 1);
         if (payload.seq < opts.pacedMessages) latencies.push(at - payload.t);
         lastDelivery = at;
@@ -119,10 +121,4 @@ async function waitFor(done: () => boolean, timeoutMs: number): Promise<boolean>
     await sleep(1);
   }
   return true;
-}
-
-/** user + system CPU time of a process so far, in µs (Linux /proc; clock ticks are 100 Hz here). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }

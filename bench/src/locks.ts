@@ -14,28 +14,31 @@ export interface LocksResult {
 }
 
 export async function runLocks(socketUrl: string, users: BenchUser[], opts: { rounds: number }): Promise<LocksResult> {
-  const projectId = users[0]!.projectId;
+  const projectId = users[0]?.projectId;
+  if (projectId === undefined) throw new Error('no users');
   const team = users.filter((u) => u.projectId === projectId);
   // Document ids come from the room's snapshot (the documents service allocates them).
   let snapshot: { documents?: Array<{ id: number }> } = {};
   const clients = await Promise.all(
     team.map(async (u) => {
       const c = await PhxClient.connect(socketUrl, u.token);
-      snapshot = await c.join(`project:${projectId}`);
+      snapshot = (await c.join(`project:${projectId}`)) as typeof snapshot;
       return c;
     }),
   );
   const topic = `project:${projectId}`;
   const [docA, docB] = documentIdsOf(snapshot);
   if (docA === undefined || docB === undefined) throw new Error(`project ${projectId} has fewer than two documents`);
+  const [first] = clients;
+  if (!first) throw new Error(`project ${projectId} has no members`);
   try {
     const uncontended: number[] = [];
     for (let i = 0; i < opts.rounds; i++) {
       const t0 = performance.now();
-      const r = await clients[0]!.push(topic, 'document:start_editing', { document_id: docA });
+      const r = await first.push(topic, 'document:start_editing', { document_id: docA });
       uncontended.push(performance.now() - t0);
       if (r.status !== 'ok') throw new Error(`uncontended lock refused: ${JSON.stringify(r.response)}`);
-      await clients[0]!.push(topic, 'document:stop_editing', { document_id: docA });
+      await first.push(topic, 'document:stop_editing', { document_id: docA });
     }
     const contended: number[] = [];
     let oneWinner = 0;

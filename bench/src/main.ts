@@ -1,4 +1,4 @@
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,19 +7,26 @@ import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testing';
+import { runChurn, type ChurnResult } from './churn.js';
 import { runConnections, type ConnectionStep } from './connections.js';
+import { CpuMeter, pidsByCmdline, withChildren } from './cpu.js';
 import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './fanout.js';
 import { round } from './stats.js';
 import { breakdownTable, TraceBreakdown, type Breakdown } from './breakdown.js';
 import { fanoutChartPng } from './chart.js';
+import { runJoinStorm, type JoinStormResult } from './joins.js';
 import { runLocks, type LocksResult } from './locks.js';
 import { runRoom, type RoomResult } from './room.js';
+import { runRoomSize, type RoomSizeResult } from './roomsize.js';
 import { createDemoMemberProjects, createProjects } from './users.js';
+import { nextMessage } from './util.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: flags } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: 'room,fanout,locks,connections' },
+    scenarios: { type: 'string', default: 'room,locks,roomsize,fanout,churn,joins,connections' },
+    /** The room scenario runs against each: the gateway (whole stack) and the durable floor (insert, then broadcast). */
+    'room-targets': { type: 'string', default: 'gateway,floor' },
     /** One room: every joiner receives everyone's presence_state and every join is a diff to all (O(N²)). */
     watchers: { type: 'string', default: '100,1000,2000' },
     paced: { type: 'string', default: '50' },
@@ -34,6 +41,17 @@ const { values: flags } = parseArgs({
     'room-seconds': { type: 'string', default: '60' },
     'act-every-ms': { type: 'string', default: '3000' },
     'lock-rounds': { type: 'string', default: '100' },
+    /** Join storm: sockets joining at once, spread round robin over rooms of --join-room-size. */
+    'join-sockets': { type: 'string', default: '10000' },
+    'join-room-size': { type: 'string', default: '25' },
+    /** Chat post cost: project sizes (members) and posts in each. */
+    'roomsize-members': { type: 'string', default: '5,500' },
+    'roomsize-posts': { type: 'string', default: '200' },
+    /** Churn soak: rooms, sockets holding each open, sockets joining and leaving over and over, duration. */
+    'churn-rooms': { type: 'string', default: '50' },
+    'churn-residents': { type: 'string', default: '2' },
+    'churn-churners': { type: 'string', default: '40' },
+    'churn-seconds': { type: 'string', default: '120' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
     /** Write a V8 CPU profile of the gateway (node --cpu-prof) into this directory. */
     'profile-gateway': { type: 'string' },
@@ -43,6 +61,10 @@ const { values: flags } = parseArgs({
 });
 /** Project ids of the connections scenario (the room scenario uses 2 … its project count + 1). */
 const CONNECTION_PROJECTS_FROM = 100_000;
+const JOIN_PROJECTS_FROM = 120_000;
+const CHURN_PROJECTS_FROM = 150_000;
+const ROOMSIZE_PROJECTS_FROM = 50_000;
+const ROOMSIZE_USERS_FROM = 200_000;
 const list = (s: string) =>
   s
     .split(',')
@@ -58,6 +80,8 @@ const stack = await startStack({
   natsUrl: infra.natsUrl,
   databaseUrl: db.url,
   env: { LOG_LEVEL: 'warn', ...breakdown?.env },
+  // The machine is shared: a service may take minutes to boot while others run their suites.
+  readyTimeoutMs: 300_000,
   ...(flags['profile-gateway']
     ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } }
     : {}),
@@ -66,12 +90,51 @@ const stack = await startStack({
 const nats = await connect(natsOptionsFromUrl(infra.natsUrl));
 const tokens = await Promise.all(['alice', 'bob', 'carol'].map(async (u) => (await stack.devLogin(u)).token));
 const baseline = fork(path.join(ROOT, 'bench', 'dist', 'baseline-server.js'), { env: { ...process.env, PORT: '0' } });
-const baselinePort = await new Promise<number>((resolve) => baseline.once('message', (m: any) => resolve(m.port)));
+const portFrom = (child: ChildProcess) => nextMessage<{ port: number }>(child, (m) => typeof m.port === 'number').then((m) => m.port);
+const baselinePort = await portFrom(baseline);
+const floor = fork(path.join(ROOT, 'bench', 'dist', 'floor-server.js'), { env: { ...process.env, PORT: '0', DATABASE_URL: db.url } });
+const floorPort = await portFrom(floor);
+
+// Per-process CPU: the stack's processes, Postgres (the postmaster of this run and its backends), NATS, this generator.
+const portOf = (url: string) => new URL(url.replace(/^nats:/, 'http:')).port;
+const pgPort = portOf(db.url);
+const natsPort = portOf(infra.natsUrl.split(',')[0] ?? '');
+/** A process's pid (a process not started has none: then nothing is measured for it). */
+const pidOf = (p: { pid?: number | undefined }): number => p.pid ?? -1;
+const processGroups: Record<string, () => number[]> = {
+  ...Object.fromEntries(
+    (['gateway', 'chat', 'checklist', 'documents', 'presence'] as const).map((name) => [name, () => [pidOf(stack.process(name))]]),
+  ),
+  postgres: () => pidsByCmdline(`-p ${pgPort} `).flatMap(withChildren),
+  nats: () => pidsByCmdline(`-p ${natsPort} `),
+  floor: () => [pidOf(floor)],
+  generator: () => [process.pid],
+};
+const load = () => os.loadavg().map((l) => round(l, 2));
+/** Runs a scenario, recording the load average before and after and the CPU each process group spent. */
+async function measured<T>(
+  run: () => Promise<T>,
+): Promise<{ result: T; cpuSeconds: Record<string, number>; loadBefore: number[]; loadAfter: number[] }> {
+  const meter = new CpuMeter(processGroups);
+  const loadBefore = load();
+  meter.start();
+  const result = await run();
+  return { result, cpuSeconds: meter.stop(), loadBefore, loadAfter: load() };
+}
+const cpu: Record<string, { cpuSeconds: Record<string, number>; loadBefore: number[]; loadAfter: number[] }> = {};
+const restartGateway = async () => {
+  await stack.kill('gateway', 'SIGTERM');
+  await stack.start('gateway');
+};
 
 const fanout: FanoutResult[] = [];
 let connections: ConnectionStep[] = [];
-let room: RoomResult | null = null;
+const room: RoomResult[] = [];
 let locks: LocksResult | null = null;
+const roomSize: RoomSizeResult[] = [];
+let churn: ChurnResult | null = null;
+let joins: JoinStormResult | null = null;
+let failure: string | null = null;
 try {
   if (scenarios.has('room') || scenarios.has('locks')) {
     const size = Number(flags['room-size']);
@@ -79,31 +142,86 @@ try {
     process.stdout.write(`creating ${projects} projects of ${size}…\n`);
     const users = await createProjects(nats, stack.jwtSecret, projects, size);
     if (scenarios.has('room')) {
-      process.stdout.write(`room: ${users.length} users acting every ~${flags['act-every-ms']} ms for ${flags['room-seconds']} s…\n`);
-      room = await runRoom(stack.socketUrl, users, { seconds: Number(flags['room-seconds']), actEveryMs: Number(flags['act-every-ms']) });
+      for (const target of flags['room-targets'].split(',') as Array<RoomResult['target']>) {
+        process.stdout.write(
+          `room (${target}): ${users.length} users acting every ~${flags['act-every-ms']} ms for ${flags['room-seconds']} s…\n`,
+        );
+        const url = target === 'floor' ? `ws://127.0.0.1:${floorPort}/socket` : stack.socketUrl;
+        const m = await measured(() =>
+          runRoom(url, users, { seconds: Number(flags['room-seconds']), actEveryMs: Number(flags['act-every-ms']), target }),
+        );
+        room.push(m.result);
+        cpu[`room ${target}`] = m;
+      }
     }
     if (scenarios.has('locks')) {
       process.stdout.write('locks…\n');
       locks = await runLocks(stack.socketUrl, users, { rounds: Number(flags['lock-rounds']) });
     }
   }
+  if (scenarios.has('roomsize')) {
+    const sizes = list(flags['roomsize-members']);
+    let firstUserId = ROOMSIZE_USERS_FROM;
+    for (const [i, size] of sizes.entries()) {
+      process.stdout.write(`chat post cost: a project of ${size} members, ${flags['roomsize-posts']} posts…\n`);
+      const members = await createProjects(nats, stack.jwtSecret, 1, size, { firstProjectId: ROOMSIZE_PROJECTS_FROM + i, firstUserId });
+      firstUserId += size;
+      roomSize.push(await runRoomSize(stack.socketUrl, members, { posts: Number(flags['roomsize-posts']), cpu: processGroups }));
+    }
+  }
   if (scenarios.has('fanout')) {
     const opts = { pacedMessages: Number(flags.paced), burstMessages: Number(flags.burst), window: Number(flags.window) };
     for (const n of list(flags.watchers)) {
       process.stdout.write(`fan-out to ${n} watchers…\n`);
-      fanout.push(await runFanout(gatewayTarget(stack.socketUrl, tokens, nats, stack.process('gateway').pid!), n, opts));
-      fanout.push(await runFanout(await baselineTarget(`ws://127.0.0.1:${baselinePort}/socket`, baseline.pid!), n, opts));
+      fanout.push(await runFanout(gatewayTarget(stack.socketUrl, tokens, nats, pidOf(stack.process('gateway'))), n, opts));
+      fanout.push(await runFanout(await baselineTarget(`ws://127.0.0.1:${baselinePort}/socket`, pidOf(baseline)), n, opts));
     }
+  }
+  if (scenarios.has('churn')) {
+    const ids = Array.from({ length: Number(flags['churn-rooms']) }, (_, i) => CHURN_PROJECTS_FROM + i);
+    await createDemoMemberProjects(nats, ids);
+    process.stdout.write(
+      `churn soak: ${flags['churn-churners']} sockets joining and leaving ${ids.length} rooms for ${flags['churn-seconds']} s…\n`,
+    );
+    if (scenarios.size > 1) await restartGateway();
+    const m = await measured(() =>
+      runChurn({
+        socketUrl: stack.socketUrl,
+        gatewayUrl: stack.gatewayUrl,
+        gatewayPid: pidOf(stack.process('gateway')),
+        tokens,
+        projects: ids,
+        residentsPerRoom: Number(flags['churn-residents']),
+        churners: Number(flags['churn-churners']),
+        seconds: Number(flags['churn-seconds']),
+        sampleEverySeconds: 5,
+      }),
+    );
+    churn = m.result;
+    cpu.churn = m;
+  }
+  if (scenarios.has('joins')) {
+    const sockets = Number(flags['join-sockets']);
+    const ids = Array.from({ length: Math.ceil(sockets / Number(flags['join-room-size'])) }, (_, i) => JOIN_PROJECTS_FROM + i);
+    process.stdout.write(`join storm: creating ${ids.length} rooms…\n`);
+    await createDemoMemberProjects(nats, ids);
+    // A gateway that just started, as after a restart: its users come back all at once.
+    if (scenarios.size > 1) await restartGateway();
+    process.stdout.write(`join storm: ${sockets} sockets in rooms of ${flags['join-room-size']}…\n`);
+    const m = await measured(() =>
+      runJoinStorm({ socketUrl: stack.socketUrl, tokens, projects: ids, sockets, perWorker: Number(flags['per-worker']) }),
+    );
+    joins = m.result;
+    cpu.joins = m;
   }
   if (scenarios.has('connections')) {
     process.stdout.write('idle joined connections…\n');
     if (scenarios.size > 1) {
       // A fresh gateway: RSS per socket is measured from its baseline, not from the garbage of the
       // scenarios before (the fan-out leaves hundreds of MiB that the GC returns at its own pace).
-      await stack.kill('gateway', 'SIGTERM');
-      await stack.start('gateway');
+      await restartGateway();
     }
-    const pid = stack.process('gateway').pid!;
+    const pid = pidOf(stack.process('gateway'));
     const steps = list(flags['connection-steps']);
     const rooms = Math.max(1, Math.ceil(Math.max(...steps) / Number(flags['connection-room-size'])));
     const projectIds = Array.from({ length: rooms }, (_, i) => CONNECTION_PROJECTS_FROM + i);
@@ -118,8 +236,13 @@ try {
       perWorker: Number(flags['per-worker']),
     });
   }
+} catch (err) {
+  // The scenarios done so far are still reported.
+  failure = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`scenario failed: ${failure}\n`);
 } finally {
   baseline.kill();
+  floor.kill();
   await nats.close();
   await stack.stop();
   await db.drop();
@@ -130,6 +253,8 @@ const traced: Breakdown | null = breakdown ? breakdown.summary() : null;
 await breakdown?.close();
 
 const commit = (() => {
+  // A run from an exported copy of the tree (not a git checkout) names its commit.
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
   } catch {
@@ -143,22 +268,59 @@ const machine = {
   node: process.version,
   platform: `${os.platform()} ${os.release()}`,
 };
-const report = { date: startedAt.toISOString(), commit, machine, settings: flags, room, locks, fanout, connections };
+const report = {
+  date: startedAt.toISOString(),
+  commit,
+  machine,
+  settings: flags,
+  room,
+  locks,
+  roomSize,
+  fanout,
+  churn,
+  joins,
+  connections,
+  cpu,
+  failure,
+};
 
 const lines: string[] = [];
 const ms = (l: { p50: number; p95: number; p99: number }) => `${round(l.p50)} | ${round(l.p95)} | ${round(l.p99)}`;
-if (room) {
+const cpuLine = (name: string) => {
+  const c = cpu[name];
+  if (!c) return '';
+  const spent = Object.entries(c.cpuSeconds)
+    .filter(([, s]) => s > 0)
+    .map(([k, s]) => `${k} ${s}`)
+    .join(', ');
+  return `CPU seconds: ${spent}; load average ${c.loadBefore.join(' ')} → ${c.loadAfter.join(' ')}`;
+};
+for (const r of room) {
   lines.push(
-    `Room: ${room.users} users in ${room.projects} projects, ${round(room.seconds, 0)} s, ${room.pushes} pushes (${round(room.pushes / room.seconds, 0)}/s), ${room.deliveries} measured deliveries; errors: ${JSON.stringify(room.pushErrors)}`,
-    '',
-    '| room | p50 ms | p95 ms | p99 ms | samples |',
-    '|---|---:|---:|---:|---:|',
-    `| push → every receiver (chat + saves) | ${ms(room.deliveryLatency)} | ${room.deliveryLatency.count} |`,
-    `| chat message → receivers | ${ms(room.chatDelivery)} | ${room.chatDelivery.count} |`,
-    `| document save → receivers | ${ms(room.documentDelivery)} | ${room.documentDelivery.count} |`,
-    `| push → reply (all pushes) | ${ms(room.replyLatency)} | ${room.replyLatency.count} |`,
+    `Room (${r.target}): ${r.users} users in ${r.projects} projects, ${round(r.seconds, 0)} s, ${r.pushes} pushes (${round(r.pushes / r.seconds, 0)}/s), ${r.deliveries} measured deliveries; errors: ${JSON.stringify(r.pushErrors)}`,
+    cpuLine(`room ${r.target}`),
     '',
   );
+}
+if (room.length) {
+  const floorRow = room.find((r) => r.target === 'floor');
+  const ratio = (r: RoomResult, q: 'p50' | 'p95' | 'p99') =>
+    floorRow && r.target !== 'floor' ? ` (${round(r.deliveryLatency[q] / floorRow.deliveryLatency[q], 1)}×)` : '';
+  lines.push('| room: push → every receiver | p50 ms | p95 ms | p99 ms | samples |', '|---|---:|---:|---:|---:|');
+  for (const r of room)
+    lines.push(
+      `| ${r.target} | ${round(r.deliveryLatency.p50)}${ratio(r, 'p50')} | ${round(r.deliveryLatency.p95)}${ratio(r, 'p95')} | ${round(r.deliveryLatency.p99)}${ratio(r, 'p99')} | ${r.deliveryLatency.count} |`,
+    );
+  lines.push('');
+  for (const r of room.filter((x) => x.target === 'gateway'))
+    lines.push(
+      '| room (gateway) | p50 ms | p95 ms | p99 ms | samples |',
+      '|---|---:|---:|---:|---:|',
+      `| chat message → receivers | ${ms(r.chatDelivery)} | ${r.chatDelivery.count} |`,
+      `| document save → receivers | ${ms(r.documentDelivery)} | ${r.documentDelivery.count} |`,
+      `| push → reply (all pushes) | ${ms(r.replyLatency)} | ${r.replyLatency.count} |`,
+      '',
+    );
 }
 if (locks) {
   lines.push(
@@ -170,6 +332,22 @@ if (locks) {
     `Contended rounds with exactly one winner: ${locks.roundsWithOneWinner} of ${locks.rounds}.`,
     '',
   );
+}
+if (roomSize.length) {
+  lines.push(
+    '| chat post cost: members | posts | reply p50 / p99 ms | first / last fifth mean ms | delivery p50 / p99 ms | CPU ms per post |',
+    '|---:|---:|---:|---:|---:|---|',
+  );
+  for (const r of roomSize)
+    lines.push(
+      `| ${r.members} | ${r.posts} | ${round(r.replyLatency.p50)} / ${round(r.replyLatency.p99)} | ${round(r.firstFifthMeanMs)} / ${round(r.lastFifthMeanMs)} | ${round(r.deliveryLatency.p50)} / ${round(r.deliveryLatency.p99)} | ${Object.entries(
+        r.cpuMsPerPost,
+      )
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} |`,
+    );
+  lines.push('');
 }
 if (fanout.length) {
   lines.push(
@@ -195,6 +373,33 @@ if (connections.length) {
       `| ${c.connections} | ${c.rooms} | ${round(c.gatewayRssMiB, 0)} | ${round(c.rssPerConnectionKiB, 1)} | ${round(c.joinsPerSecond, 0)} | ${round(c.joinReply.p50, 0)} / ${round(c.joinReply.p99, 0)} | ${round(c.presenceSettle.p50, 0)} / ${round(c.presenceSettle.p99, 0)} | ${c.failed} |`,
     );
   }
+}
+if (churn) {
+  const first = churn.samples[1] ?? churn.samples[0];
+  const last = churn.samples.at(-1);
+  lines.push(
+    '',
+    `Churn soak: ${churn.churners} sockets joining and leaving ${churn.rooms} rooms (held open by ${churn.residents} sockets) for ${churn.seconds} s: ${churn.joins} joins, ${churn.failed} failed`,
+    cpuLine('churn'),
+    '',
+    '| churn | joins | gateway RSS MiB | heap used MiB |',
+    '|---|---:|---:|---:|',
+    `| after ${round(first?.t ?? 0, 0)} s | ${first?.joins} | ${round(first?.rssMiB ?? NaN, 0)} | ${round(first?.heapUsedMiB ?? NaN, 1)} |`,
+    `| after ${round(last?.t ?? 0, 0)} s | ${last?.joins} | ${round(last?.rssMiB ?? NaN, 0)} | ${round(last?.heapUsedMiB ?? NaN, 1)} |`,
+    `| growth per 10,000 joins (fit) | | ${round(churn.rssGrowthMiBPer10kJoins, 1)} | ${round(churn.heapGrowthMiBPer10kJoins, 1)} |`,
+  );
+}
+if (joins) {
+  lines.push(
+    '',
+    cpuLine('joins'),
+    '',
+    '| join storm: sockets | rooms | seconds | joins/s | join → reply p50 / p99 ms | presence settled s | failed | unsettled |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${joins.sockets} | ${joins.rooms} | ${round(joins.seconds, 1)} | ${round(joins.joinsPerSecond, 0)} | ${round(joins.replyLatency.p50, 0)} / ${round(joins.replyLatency.p99, 0)} | ${round(joins.presenceSettledMs / 1000, 1)} | ${joins.failed} | ${joins.unsettled} |`,
+    '',
+    `Failed joins by code: ${JSON.stringify(joins.errors)}`,
+  );
 }
 if (traced) {
   lines.push('', ...breakdownTable(traced));

@@ -1,6 +1,14 @@
 import WebSocket from 'ws';
 
-export type Frame = [string | null, string | null, string, string, any];
+/**
+ * A JSON value as the server sent it. Callers read what they expect from it (the bench's own
+ * scenarios assert a shape where they read one); `any` so the fault suite's load can read replies
+ * loosely.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- wire data, shaped by each reader (see above)
+export type Wire = any;
+export type Frame = [string | null, string | null, string, string, Wire];
+export type Reply = { status: string; response: Wire };
 
 /**
  * A minimal Phoenix Channels v2 client on `ws`: a few hundred bytes of state per socket, so tens of
@@ -9,10 +17,10 @@ export type Frame = [string | null, string | null, string, string, any];
 export class PhxClient {
   private ws!: WebSocket;
   private ref = 0;
-  private readonly pending = new Map<string, (reply: { status: string; response: any }) => void>();
+  private readonly pending = new Map<string, (reply: Reply) => void>();
   private readonly joinRefs = new Map<string, string>();
   private heartbeat: NodeJS.Timeout | null = null;
-  onEvent: ((topic: string, event: string, payload: any, at: number) => void) | null = null;
+  onEvent: ((topic: string, event: string, payload: Wire, at: number) => void) | null = null;
   /** The socket closed (the server went away or `close()`): pushes still waiting were answered `closed`. */
   onClose: ((code: number) => void) | null = null;
 
@@ -45,16 +53,17 @@ export class PhxClient {
 
   private onMessage(data: Buffer): void {
     const at = performance.now();
-    const [, ref, topic, event, payload] = JSON.parse(data.toString()) as Frame;
+    const frame = JSON.parse(data.toString()) as Frame;
+    const [, ref, topic, event] = frame;
     if (event === 'phx_reply' && ref !== null) {
       const done = this.pending.get(ref);
       if (done) {
         this.pending.delete(ref);
-        done(payload);
+        done(frame[4] as Reply);
       }
       return;
     }
-    this.onEvent?.(topic, event, payload, at);
+    this.onEvent?.(topic, event, frame[4], at);
   }
 
   get isOpen(): boolean {
@@ -68,12 +77,13 @@ export class PhxClient {
   }
 
   /** Resolves with the reply, `{status: 'timeout'}` after `timeoutMs`, or `{status: 'closed'}` when the socket is (or gets) closed first. */
-  request(topic: string, event: string, payload: unknown, timeoutMs = 10_000): Promise<{ status: string; response: any }> {
+  request(topic: string, event: string, payload: unknown, timeoutMs = 10_000, isJoin = false): Promise<Reply> {
     return new Promise((resolve) => {
       if (!this.isOpen) {
         resolve({ status: 'closed', response: null });
         return;
       }
+      if (isJoin) this.joinRefs.set(topic, String(this.ref + 1));
       const ref = this.send(this.joinRefs.get(topic) ?? null, topic, event, payload);
       const timer = setTimeout(() => {
         this.pending.delete(ref);
@@ -86,10 +96,8 @@ export class PhxClient {
     });
   }
 
-  async join(topic: string, timeoutMs = 30_000): Promise<any> {
-    const joinRef = String(this.ref + 1);
-    this.joinRefs.set(topic, joinRef);
-    const reply = await this.request(topic, 'phx_join', {}, timeoutMs);
+  async join(topic: string, timeoutMs = 30_000): Promise<Wire> {
+    const reply = await this.request(topic, 'phx_join', {}, timeoutMs, true);
     if (reply.status !== 'ok') throw new Error(`join ${topic} failed: ${JSON.stringify(reply)}`);
     return reply.response;
   }

@@ -24,17 +24,26 @@ export function mintToken(secret: string, user: { id: number; username: string; 
     .sign(new TextEncoder().encode(secret));
 }
 
-/** Creates projects 2…N+1 with `perProject` members each (the first an admin), through the documents service. */
-export async function createProjects(nats: NatsConnection, secret: string, projects: number, perProject: number): Promise<BenchUser[]> {
+/**
+ * Creates projects firstProjectId…+N-1 (default 2…N+1) with `perProject` members each (the first an
+ * admin; user ids from `firstUserId`, default 1000), through the documents service.
+ */
+export async function createProjects(
+  nats: NatsConnection,
+  secret: string,
+  projects: number,
+  perProject: number,
+  opts: { firstProjectId?: number; firstUserId?: number } = {},
+): Promise<BenchUser[]> {
   const users: BenchUser[] = [];
   for (let p = 0; p < projects; p++) {
-    const projectId = p + 2;
+    const projectId = p + (opts.firstProjectId ?? 2);
     const members = Array.from({ length: perProject }, (_, i) => {
-      const id = 1000 + p * perProject + i;
+      const id = (opts.firstUserId ?? 1000) + p * perProject + i;
       return {
         user_id: id,
         username: `u${id}`,
-        role: (i === 0 ? 'admin' : 'customer') as 'admin' | 'customer',
+        role: i === 0 ? ('admin' as const) : ('customer' as const),
         avatar_url: `/avatars/u${id}.svg`,
       };
     });
@@ -59,8 +68,7 @@ export async function createDemoMemberProjects(nats: NatsConnection, ids: number
   const members = DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url }));
   let next = 0;
   const worker = async () => {
-    while (next < ids.length) {
-      const projectId = ids[next++]!;
+    for (let projectId = ids[next++]; projectId !== undefined; projectId = ids[next++]) {
       await createProject(nats, projectId, `Bench room ${projectId}`, members);
     }
   };

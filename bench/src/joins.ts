@@ -1,0 +1,99 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { summarize, type LatencySummary } from './stats.js';
+import { nextMessage } from './util.js';
+
+/** What a joins worker reports after its storm (times are absolute ms: performance.timeOrigin + now). */
+export interface StormReport {
+  joined: true;
+  started: number;
+  replyMs: number[];
+  lastReplyAt: number;
+  failed: number;
+  errors: Record<string, number>;
+  /** Per socket, when its presence view was complete; 0 if never. */
+  settledAt: number[];
+}
+
+export interface JoinStormResult {
+  sockets: number;
+  rooms: number;
+  /** From the first phx_join sent until the last reply (or failure) came. */
+  seconds: number;
+  joinsPerSecond: number;
+  /** phx_join → its reply, for every join answered `ok`. */
+  replyLatency: LatencySummary;
+  /** From the first phx_join sent until every socket saw every socket of its room in presence; NaN if some never did. */
+  presenceSettledMs: number;
+  /** Sockets whose view of presence never completed (within 60 s of the last reply). */
+  unsettled: number;
+  /** Sockets that could not connect, and joins refused or timed out. */
+  failed: number;
+  /** Failed joins by error code (`timeout`: no reply within the worker's JOIN_TIMEOUT_MS). */
+  errors: Record<string, number>;
+}
+
+/**
+ * A gateway's worth of users coming back at once (a restart): `sockets` connected sockets, spread
+ * round robin over `projects` (rooms of sockets / projects), all send phx_join at the same moment.
+ */
+export async function runJoinStorm(opts: {
+  socketUrl: string;
+  tokens: string[];
+  projects: number[];
+  sockets: number;
+  perWorker: number;
+}): Promise<JoinStormResult> {
+  const script = fileURLToPath(new URL('./joins-worker.js', import.meta.url));
+  const workers: ChildProcess[] = [];
+  try {
+    let failed = 0;
+    for (let from = 0; from < opts.sockets; from += opts.perWorker) {
+      const w = fork(script, {
+        env: {
+          ...process.env,
+          SOCKET_URL: opts.socketUrl,
+          TOKENS: JSON.stringify(opts.tokens),
+          PROJECTS: JSON.stringify(opts.projects),
+        },
+        stdio: 'inherit',
+      });
+      workers.push(w);
+      await nextMessage(w, (m) => m.ready === true);
+      w.send({ open: Math.min(opts.perWorker, opts.sockets - from), from, sockets: opts.sockets });
+      const r = await nextMessage<{ opened: number; failed: number }>(w, (m) => typeof m.opened === 'number');
+      failed += r.failed;
+    }
+    process.stdout.write(`  ${opts.sockets - failed} sockets connected; all join now…\n`);
+    const results = await Promise.all(
+      workers.map((w) => {
+        const done = nextMessage<StormReport>(w, (m) => m.joined === true);
+        w.send({ join: true });
+        return done;
+      }),
+    );
+    const started = Math.min(...results.map((r) => r.started));
+    const lastReply = Math.max(...results.map((r) => r.lastReplyAt));
+    const settled: number[] = results.flatMap((r) => r.settledAt);
+    const unsettled = settled.filter((t) => t === 0).length;
+    const replyMs: number[] = results.flatMap((r) => r.replyMs);
+    failed += results.reduce((a, r) => a + r.failed, 0);
+    const errors: Record<string, number> = {};
+    for (const r of results) for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
+    const seconds = (lastReply - started) / 1000;
+    return {
+      sockets: opts.sockets,
+      rooms: Math.min(opts.projects.length, opts.sockets),
+      seconds,
+      joinsPerSecond: replyMs.length / seconds,
+      replyLatency: summarize(replyMs),
+      presenceSettledMs: unsettled > 0 ? NaN : Math.max(...settled) - started,
+      unsettled,
+      failed,
+      errors,
+    };
+  } finally {
+    for (const w of workers) w.send({ close: true });
+    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
+  }
+}
