@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { EphemeralMessage, PublishedEvent, type Broadcast } from '@siteflow/contracts';
+import type { Broadcast } from '@siteflow/contracts';
 import { contextFromHeaders, inSpanSync, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { encodeFrame } from '../protocol/frames.js';
 
@@ -40,13 +40,50 @@ export interface RoomStats {
 const decoder = new TextDecoder();
 
 /**
+ * Streams whose last version a room remembers, the most recently published first: enough for the
+ * duplicates a relay produces (it publishes again what it published in the last moments before a
+ * crash), bounded however many streams come and go (one per presence session).
+ */
+export const VERSIONS_PER_ROOM = 1_000;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `Broadcast` from `@siteflow/contracts`, checked by hand (this runs for every projection of every room). */
+function asBroadcast(v: unknown): Broadcast | null | undefined {
+  if (v === null) return null;
+  if (!isObject(v) || typeof v.event !== 'string' || v.event.length === 0 || !isObject(v.payload)) return undefined;
+  if (v.exclude_connection_id !== undefined && typeof v.exclude_connection_id !== 'string') return undefined;
+  return v as Broadcast;
+}
+
+/**
+ * The fields of a `PublishedEvent` the gateway uses, checked by hand instead of a zod parse of the
+ * whole event: this runs for every stored event of every joined project, most of which carry no
+ * broadcast and are dropped here. Undefined when malformed.
+ */
+function asPublished(
+  v: unknown,
+): { stream_id: string; version: number; type: string; data: Record<string, unknown>; broadcast: Broadcast | null } | undefined {
+  if (!isObject(v)) return undefined;
+  const { stream_id, version, type, data } = v;
+  if (typeof stream_id !== 'string' || typeof version !== 'number' || !Number.isInteger(version) || version < 1) return undefined;
+  if (typeof type !== 'string' || !isObject(data)) return undefined;
+  const broadcast = asBroadcast(v.broadcast);
+  if (broadcast === undefined) return undefined;
+  return { stream_id, version, type, data, broadcast };
+}
+
+/**
  * One topic on this gateway: a NATS subscription to its projections, opened on the first join and
  * closed on the last leave, and the sockets joined to it. Each projection is parsed and serialised
  * once, then written to every member.
  */
 export class Room {
   readonly members = new Map<string, Member>();
-  /** Highest version seen per stream: duplicates (relay retries) are dropped here. */
+  /**
+   * Highest version seen per stream, the least recently published first (at most
+   * VERSIONS_PER_ROOM): duplicates (relay retries) are dropped here.
+   */
   private readonly versions = new Map<string, number>();
   private readonly sub: Subscription;
 
@@ -79,6 +116,13 @@ export class Room {
     m.buffer = null;
     m.floors = floors.size > 0 ? floors : null;
     for (const d of buffered) this.deliverTo(m, d);
+    // A floor the room has seen its stream reach is enforced by the room's own versions from now
+    // on (a lower version is a duplicate for everyone): only the others are kept. A snapshot names
+    // every stream of the room (one per presence session), most of them long quiet.
+    if (m.floors !== null) {
+      for (const [streamId, floor] of m.floors) if ((this.versions.get(streamId) ?? 0) >= floor) m.floors.delete(streamId);
+      if (m.floors.size === 0) m.floors = null;
+    }
     return true;
   }
 
@@ -165,19 +209,19 @@ export class Room {
     }
     const kind = msg.subject.split('.')[2];
     if (kind === 'eph') {
-      const e = EphemeralMessage.safeParse(json);
-      if (!e.success) {
+      const broadcast = isObject(json) ? asBroadcast(json.broadcast) : undefined;
+      if (!broadcast) {
         this.logger.warn({ subject: msg.subject }, 'malformed ephemeral projection');
         return null;
       }
-      return this.frameFor(null, 0, e.data.broadcast);
+      return this.frameFor(null, 0, broadcast);
     }
-    const e = PublishedEvent.safeParse(json);
-    if (!e.success) {
+    const e = asPublished(json);
+    if (!e) {
       this.logger.warn({ subject: msg.subject }, 'malformed projection');
       return null;
     }
-    const { stream_id, version, broadcast } = e.data;
+    const { stream_id, version, broadcast } = e;
     const last = this.versions.get(stream_id);
     if (last !== undefined && version <= last) {
       this.stats.duplicatesDropped++;
@@ -189,8 +233,14 @@ export class Room {
       this.stats.gaps++;
       this.logger.debug({ topic: this.topic, stream_id, last, version }, 'version gap');
     }
+    // Re-inserted, so the map stays in order of last publication and the oldest stream goes first.
+    this.versions.delete(stream_id);
     this.versions.set(stream_id, version);
-    const removedUserId = removedMember(e.data);
+    if (this.versions.size > VERSIONS_PER_ROOM) {
+      const oldest = this.versions.keys().next();
+      if (!oldest.done) this.versions.delete(oldest.value);
+    }
+    const removedUserId = removedMember(e);
     if (removedUserId !== undefined)
       return {
         ...(broadcast ? this.frameFor(stream_id, version, broadcast) : { streamId: stream_id, version, frame: null, exclude: undefined }),
