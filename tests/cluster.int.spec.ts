@@ -158,6 +158,20 @@ async function chatHistory(client: Client): Promise<ChatMessage[]> {
   }
 }
 
+/** How many instances of each service answer requests now: their request connections (`<service>-rpc:<instance>`) on every NATS node. */
+async function servingInstances(stack: StackFile): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const node of stack.processes.filter((p) => p.role === 'nats')) {
+    const res = await fetch(`${node.urls.monitoring ?? ''}/connz?limit=1024`, { signal: AbortSignal.timeout(5_000) });
+    const { connections } = (await res.json()) as { connections: Array<{ name?: string }> };
+    for (const { name } of connections) {
+      const service = /^(\w+)-rpc:/.exec(name ?? '')?.[1];
+      if (service) counts[service] = (counts[service] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
 function kill9(pid: number): void {
   process.kill(pid, 'SIGKILL');
 }
@@ -360,6 +374,11 @@ describe('npm run cluster: three NATS nodes, two gateways, two instances of each
 
   it('kill -9 of one instance of each service: only requests in flight there fail, and the rest of the room carries on', async () => {
     const [gw1, gw2] = cluster().ports;
+    // Both instances of each service serve (one may still be booting after an earlier restart:
+    // killing the other then would leave none), before the test starts.
+    await expect
+      .poll(() => servingInstances(cluster().stack()), { timeout: 120_000, interval: 1_000 })
+      .toEqual({ chat: 2, documents: 2, presence: 2, checklist: 2 });
     const users = await Promise.all([joinRoom(gw1, 'carol'), joinRoom(gw2, 'carol')]);
     clients.push(...users);
     const item = users[0].snapshot.checklist.items[0]!;
