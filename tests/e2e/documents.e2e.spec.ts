@@ -236,11 +236,11 @@ describe('documents in the browser', () => {
 
   it('at 1366×850 the chat composer and Send are in sight and no notice covers them; a very long message is collapsed', async () => {
     const send = alice.page.getByRole('button', { name: 'Send' });
-    const inView = async (page: Page, box: Awaited<ReturnType<typeof send.boundingBox>>) =>
+    const inView = (page: Page, box: Awaited<ReturnType<typeof send.boundingBox>>) =>
       box !== null && box.y + box.height <= page.viewportSize()!.height;
     await alice.page.evaluate(() => window.scrollTo(0, 0));
-    expect(await inView(alice.page, await send.boundingBox())).toBe(true);
-    expect(await inView(alice.page, await alice.page.getByLabel('Message').boundingBox())).toBe(true);
+    expect(inView(alice.page, await send.boundingBox())).toBe(true);
+    expect(inView(alice.page, await alice.page.getByLabel('Message').boundingBox())).toBe(true);
 
     const long = `${'A long planning note that goes on and on. '.repeat(95)}END`;
     await bob.page.getByLabel('Message').fill(long);

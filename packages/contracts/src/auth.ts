@@ -29,7 +29,7 @@ export const TokenClaims = z
     /** OAuth 2 scopes, space-separated, e.g. `projects:admin`. */
     scope: z.string().max(1000).optional(),
   })
-  .refine((c) => c.username !== undefined || c.name !== undefined, { path: ['username'], message: 'is required' });
+  .refine((c) => c.username !== undefined || c.name !== undefined, { path: ['username'], error: 'is required' });
 export type TokenClaims = z.infer<typeof TokenClaims>;
 
 /**

@@ -28,4 +28,4 @@ export type MessageId = z.infer<typeof MessageId>;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
-export const IsoTime = z.string().datetime({ offset: true });
+export const IsoTime = z.iso.datetime({ offset: true });

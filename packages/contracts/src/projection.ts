@@ -15,7 +15,7 @@ export type Broadcast = z.infer<typeof Broadcast>;
  * gateway forwards to clients (null for events clients never see).
  */
 export const PublishedEvent = z.object({
-  event_id: z.string().uuid(),
+  event_id: z.uuid(),
   type: z.string(),
   stream_id: z.string(),
   version: z.number().int().min(1),

@@ -1,4 +1,4 @@
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type SubmitEvent } from 'react';
 import { useRouter } from '../routing/Router.js';
 import { safeNextPath } from '../routing/routes.js';
 import { Avatar } from '../ui/Avatar.js';
@@ -45,7 +45,7 @@ export function LoginPage() {
     }
   };
 
-  const onSubmit = (e: FormEvent) => {
+  const onSubmit = (e: SubmitEvent) => {
     e.preventDefault();
     void signInAs(username);
   };

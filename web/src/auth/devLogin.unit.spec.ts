@@ -5,20 +5,23 @@ const ok = { token: 't', user: { id: 2, username: 'bob', role: 'customer', avata
 
 const respond =
   (status: number, body: unknown): typeof fetch =>
-  async () =>
-    new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  () =>
+    Promise.resolve(
+      new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } }),
+    );
 
 describe('devLogin', () => {
   it('posts the username and returns the session', async () => {
     let seen: { url: string; init: RequestInit | undefined } | undefined;
-    const fetchImpl: typeof fetch = async (url, init) => {
-      seen = { url: String(url), init };
-      return new Response(JSON.stringify(ok), { status: 200 });
+    const fetchImpl: typeof fetch = (url, init) => {
+      seen = { url: url instanceof Request ? url.url : url.toString(), init };
+      return Promise.resolve(new Response(JSON.stringify(ok), { status: 200 }));
     };
     await expect(devLogin('bob', fetchImpl)).resolves.toEqual(ok);
     expect(seen?.url).toBe('/api/auth/dev-login');
     expect(seen?.init?.method).toBe('POST');
-    expect(JSON.parse(String(seen?.init?.body))).toEqual({ username: 'bob' });
+    expect(typeof seen?.init?.body).toBe('string');
+    expect(JSON.parse(seen?.init?.body as string)).toEqual({ username: 'bob' });
   });
 
   it.each<[number, unknown]>([
@@ -43,9 +46,7 @@ describe('devLogin', () => {
   });
 
   it('reports an unreachable server', async () => {
-    const down: typeof fetch = async () => {
-      throw new TypeError('fetch failed');
-    };
+    const down: typeof fetch = () => Promise.reject(new TypeError('fetch failed'));
     await expect(devLogin('bob', down)).rejects.toBeInstanceOf(LoginError);
     await expect(devLogin('bob', down)).rejects.toThrow(/cannot reach/i);
   });

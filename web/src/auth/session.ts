@@ -53,7 +53,7 @@ export function readSession(store: KeyValueStore, now: number = Date.now()): Ses
     if (token || rawUser) clearSession(store);
     return null;
   }
-  let user: SessionUser | null = null;
+  let user: SessionUser | null;
   try {
     user = asSessionUser(JSON.parse(rawUser));
   } catch {

@@ -31,8 +31,9 @@ export function receiveBroadcast(log: ChatLog, message: ChatMessage): ChatLog {
       unconfirmed: log.unconfirmed.filter((id) => id !== message.id),
     };
   }
-  if (index === -1) return { ...log, messages: [...log.messages, message] };
-  if (sameMessage(log.messages[index]!, message)) return log;
+  const shown = log.messages[index];
+  if (shown === undefined) return { ...log, messages: [...log.messages, message] };
+  if (sameMessage(shown, message)) return log;
   return { ...log, messages: log.messages.map((m, i) => (i === index ? message : m)) };
 }
 

@@ -8,21 +8,33 @@ import remarkGfm from 'remark-gfm';
  */
 const remarkPlugins = [remarkGfm];
 
+/** The element's own props: react-markdown also passes its syntax tree node, which is no DOM attribute. */
+function elementProps<P extends { node?: unknown }>(props: P): Omit<P, 'node'> {
+  const own = { ...props };
+  delete own.node;
+  return own;
+}
+
 const components: Components = {
   // A link the URL transform emptied is shown as its text: an empty href would reload the app.
-  a: ({ node: _node, href, children, ...rest }) =>
-    href ? (
+  a: (props) => {
+    const { href, children, ...rest } = elementProps(props);
+    return href ? (
       <a {...rest} href={href} target="_blank" rel="noopener noreferrer nofollow">
         {children}
       </a>
     ) : (
       <span className="link-removed">{children}</span>
-    ),
-  img: ({ node: _node, alt, src, ...rest }) => <img {...rest} src={src} alt={alt ?? ''} loading="lazy" referrerPolicy="no-referrer" />,
+    );
+  },
+  img: (props) => {
+    const { alt, src, ...rest } = elementProps(props);
+    return <img {...rest} src={src} alt={alt ?? ''} loading="lazy" referrerPolicy="no-referrer" />;
+  },
   // A wide table scrolls inside the preview instead of widening the page (phones).
-  table: ({ node: _node, ...rest }) => (
+  table: (props) => (
     <div className="table-scroll">
-      <table {...rest} />
+      <table {...elementProps(props)} />
     </div>
   ),
 };

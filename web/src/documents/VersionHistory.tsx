@@ -29,7 +29,11 @@ const formatSize = (bytes: number) => (bytes < 1024 ? `${bytes} B` : `${(bytes /
 export function VersionHistory({ documentId, title, currentVersion, currentContent, push, canRestore, hasUnsavedText, onRestored }: Props) {
   const [versions, setVersions] = useState<VersionSummary[]>([]);
   const [hasMore, setHasMore] = useState(false);
-  const [loading, setLoading] = useState(true);
+  // The first page is read again for every new current version; which read has settled is state,
+  // so "loading" is derived, not set at the start of the effect.
+  const [settled, setSettled] = useState<{ documentId: number; currentVersion: number; push: Props['push'] } | null>(null);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const loading = loadingOlder || settled?.documentId !== documentId || settled.currentVersion !== currentVersion || settled.push !== push;
   const [error, setError] = useState<string | null>(null);
   const [viewing, setViewing] = useState<DocumentVersion | null>(null);
   /** The open version is shown as its changes up to the current version, not as a page. */
@@ -38,7 +42,6 @@ export function VersionHistory({ documentId, title, currentVersion, currentConte
 
   useEffect(() => {
     let live = true;
-    setLoading(true);
     push('document:history', { document_id: documentId, limit: PAGE })
       .then((reply) => {
         if (!live) return;
@@ -46,8 +49,12 @@ export function VersionHistory({ documentId, title, currentVersion, currentConte
         setHasMore(reply.has_more);
         setError(null);
       })
-      .catch((e: unknown) => live && setError(describeActionError('Could not load the history', e)))
-      .finally(() => live && setLoading(false));
+      .catch((e: unknown) => {
+        if (live) setError(describeActionError('Could not load the history', e));
+      })
+      .finally(() => {
+        if (live) setSettled({ documentId, currentVersion, push });
+      });
     return () => {
       live = false;
     };
@@ -56,7 +63,7 @@ export function VersionHistory({ documentId, title, currentVersion, currentConte
   const loadOlder = async () => {
     const oldest = versions[versions.length - 1];
     if (!oldest) return;
-    setLoading(true);
+    setLoadingOlder(true);
     try {
       const reply = await push('document:history', { document_id: documentId, before: oldest.version, limit: PAGE });
       setVersions((shown) => [...shown, ...reply.versions.filter((v) => !shown.some((s) => s.version === v.version))]);
@@ -64,7 +71,7 @@ export function VersionHistory({ documentId, title, currentVersion, currentConte
     } catch (e) {
       setError(describeActionError('Could not load older versions', e));
     } finally {
-      setLoading(false);
+      setLoadingOlder(false);
     }
   };
 

@@ -13,9 +13,10 @@ export type DocumentsAction =
 
 const update = (docs: readonly RoomDocument[], id: number, change: (d: RoomDocument) => RoomDocument): readonly RoomDocument[] => {
   const index = docs.findIndex((d) => d.id === id);
-  if (index === -1) return docs;
-  const next = change(docs[index]!);
-  return next === docs[index] ? docs : docs.map((d, i) => (i === index ? next : d));
+  const current = docs[index];
+  if (current === undefined) return docs;
+  const next = change(current);
+  return next === current ? docs : docs.map((d, i) => (i === index ? next : d));
 };
 
 export function reduceDocuments(docs: readonly RoomDocument[], action: DocumentsAction): readonly RoomDocument[] {

@@ -4,9 +4,9 @@ import { handOver, holdEditSession, isEditing } from './editSessions.js';
 describe('edit sessions of a tab', () => {
   it('hands over only a document this tab edits, through its own stop', async () => {
     const stopped: number[] = [];
-    const release = holdEditSession(7, async () => {
+    const release = holdEditSession(7, () => {
       stopped.push(7);
-      return true;
+      return Promise.resolve(true);
     });
     expect(isEditing(7)).toBe(true);
     expect(await handOver(8)).toBe(false);
@@ -18,8 +18,8 @@ describe('edit sessions of a tab', () => {
   });
 
   it('an old registration released late does not remove a newer one', () => {
-    const releaseOld = holdEditSession(9, async () => true);
-    const releaseNew = holdEditSession(9, async () => true);
+    const releaseOld = holdEditSession(9, () => Promise.resolve(true));
+    const releaseNew = holdEditSession(9, () => Promise.resolve(true));
     releaseOld();
     expect(isEditing(9)).toBe(true);
     releaseNew();

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { UserProject } from '@siteflow/contracts';
 import { useAuth, useSession } from '../auth/AuthProvider.js';
 import { Link } from '../routing/Router.js';
@@ -12,29 +12,33 @@ export function ProjectsPage() {
   const { token } = useSession();
   const { signOut } = useAuth();
   useDocumentTitle('Projects');
-  const [state, setState] = useState<ListState>({ kind: 'loading' });
-
-  const load = useCallback(
-    (isCurrent: () => boolean = () => true) => {
-      setState({ kind: 'loading' });
-      fetchProjectList(token).then(
-        (projects) => isCurrent() && setState({ kind: 'loaded', projects }),
-        (err: unknown) => {
-          if (!isCurrent()) return;
-          if (err instanceof ProjectListError && err.signedOut) return signOut();
-          setState({ kind: 'failed', message: err instanceof Error ? err.message : String(err) });
-        },
-      );
-    },
-    [token, signOut],
-  );
+  // Each attempt (the first, each "Try again", a new token) is a read of its own: its outcome is
+  // kept with the attempt, so an attempt without one is loading (nothing is set in the effect itself).
+  const [attempt, setAttempt] = useState(0);
+  const [outcome, setOutcome] = useState<{ token: string; attempt: number; list: ListState } | null>(null);
   useEffect(() => {
     let current = true;
-    load(() => current);
+    const settle = (list: ListState) => {
+      if (current) setOutcome({ token, attempt, list });
+    };
+    fetchProjectList(token).then(
+      (projects) => {
+        settle({ kind: 'loaded', projects });
+      },
+      (err: unknown) => {
+        if (!current) return;
+        if (err instanceof ProjectListError && err.signedOut) {
+          signOut();
+          return;
+        }
+        settle({ kind: 'failed', message: err instanceof Error ? err.message : String(err) });
+      },
+    );
     return () => {
       current = false;
     };
-  }, [load]);
+  }, [token, signOut, attempt]);
+  const state: ListState = outcome?.token === token && outcome.attempt === attempt ? outcome.list : { kind: 'loading' };
 
   return (
     <div className="page page-narrow">
@@ -48,7 +52,13 @@ export function ProjectsPage() {
       {state.kind === 'failed' && (
         <div role="alert" className="card">
           <p>{state.message}</p>
-          <button type="button" className="button" onClick={() => load()}>
+          <button
+            type="button"
+            className="button"
+            onClick={() => {
+              setAttempt((n) => n + 1);
+            }}
+          >
             Try again
           </button>
         </div>

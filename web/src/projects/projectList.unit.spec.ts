@@ -1,21 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { fetchProjectList, parseProjectList, ProjectListError, statusLabel } from './projectList.js';
 
-const reply = (status: number, body: unknown) => (async () => new Response(JSON.stringify(body), { status })) as unknown as typeof fetch;
+const reply = (status: number, body: unknown) =>
+  (() => Promise.resolve(new Response(JSON.stringify(body), { status }))) as unknown as typeof fetch;
 
 describe('project list', () => {
   it('asks GET /api/projects with the bearer token and keeps the well-formed projects', async () => {
     let asked: [string, RequestInit | undefined] | null = null;
-    const fetchImpl = (async (url: string, init?: RequestInit) => {
+    const fetchImpl = ((url: string, init?: RequestInit) => {
       asked = [url, init];
-      return new Response(
-        JSON.stringify({
-          projects: [
-            { id: 7, name: 'Webshop', status: 'in_progress', role: 'customer', updated_at: '2026-12-01T10:00:00.000Z' },
-            { id: 'x', name: 'broken' },
-          ],
-        }),
-        { status: 200 },
+      return Promise.resolve(
+        new Response(
+          JSON.stringify({
+            projects: [
+              { id: 7, name: 'Webshop', status: 'in_progress', role: 'customer', updated_at: '2026-12-01T10:00:00.000Z' },
+              { id: 'x', name: 'broken' },
+            ],
+          }),
+          { status: 200 },
+        ),
       );
     }) as unknown as typeof fetch;
     expect(await fetchProjectList('tok', fetchImpl)).toEqual([
@@ -30,9 +33,7 @@ describe('project list', () => {
     });
     await expect(fetchProjectList('tok', reply(503, { code: 'unavailable', message: 'down' }))).rejects.toThrow(/HTTP 503/);
     await expect(fetchProjectList('tok', reply(200, { nope: true }))).rejects.toBeInstanceOf(ProjectListError);
-    const offline = (async () => {
-      throw new TypeError('failed to fetch');
-    }) as unknown as typeof fetch;
+    const offline = (() => Promise.reject(new TypeError('failed to fetch'))) as unknown as typeof fetch;
     await expect(fetchProjectList('tok', offline)).rejects.toThrow(/cannot be reached/);
   });
 

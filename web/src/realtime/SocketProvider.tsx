@@ -19,8 +19,12 @@ const SocketContext = createContext<SocketValue>({ socket: null, connectionState
  */
 export function SocketProvider({ token, children }: { token: string; children: ReactNode }) {
   const [socket, setSocket] = useState<Socket | null>(null);
-  const [open, setOpen] = useState(false);
-  const [interrupted, setInterrupted] = useState(false);
+  // Open/interrupted as seen on one socket: a new socket starts connecting, without a reset in the effect.
+  const [seen, setSeen] = useState<{ socket: Socket | null; open: boolean; interrupted: boolean }>({
+    socket: null,
+    open: false,
+    interrupted: false,
+  });
   const [online, setOnline] = useState(() => navigator.onLine);
 
   useEffect(() => {
@@ -32,20 +36,20 @@ export function SocketProvider({ token, children }: { token: string; children: R
       rejoinAfterMs: policy.rejoinAfterMs,
       decode: policy.decode,
     });
-    setOpen(false);
-    setInterrupted(false);
+    const lost = () => {
+      setSeen({ socket: s, open: false, interrupted: true });
+    };
     const refs = [
-      s.onOpen(() => setOpen(true)),
-      s.onClose(() => {
-        setOpen(false);
-        setInterrupted(true);
+      s.onOpen(() => {
+        setSeen((was) => ({ socket: s, open: true, interrupted: was.socket === s && was.interrupted }));
       }),
-      s.onError(() => {
-        setOpen(false);
-        setInterrupted(true);
-      }),
+      s.onClose(lost),
+      s.onError(lost),
     ];
     s.connect();
+    // The socket is the external system this effect creates and connects (its constructor already
+    // binds page listeners, so it is not made during render); handing it to the tree is the effect's result.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
     setSocket(s);
     return () => {
       s.off(refs);
@@ -53,6 +57,7 @@ export function SocketProvider({ token, children }: { token: string; children: R
       setSocket(null);
     };
   }, [token]);
+  const { open, interrupted } = seen.socket !== null && seen.socket === socket ? seen : { open: false, interrupted: false };
 
   useEffect(() => {
     const update = () => setOnline(navigator.onLine);

@@ -1,4 +1,4 @@
-import type { PresenceMeta } from '@siteflow/contracts';
+import type { PresenceMeta, PresenceState } from '@siteflow/contracts';
 import { Presence } from 'phoenix';
 import { describe, expect, it } from 'vitest';
 import { sortOnlineUsers, toOnlineUser, type OnlineUser } from './onlineUsers.js';
@@ -16,7 +16,7 @@ const meta = (over: Partial<PresenceMeta>): PresenceMeta => ({
   ...over,
 });
 
-const list = (state: object) =>
+const list = (state: PresenceState) =>
   Presence.list(state, (key: string, e: { metas: PresenceMeta[] }) => toOnlineUser(key, e.metas)).filter(
     (u): u is OnlineUser => u !== null,
   );
@@ -54,7 +54,7 @@ describe('with Phoenix Presence (the shapes the gateway sends)', () => {
         '1': { metas: [meta({ phx_ref: 'a1' })] },
         '2': { metas: [meta({ phx_ref: 'b1', user_id: 2, username: 'bob', role: 'customer' })] },
       },
-    );
+    ) as PresenceState;
     expect(list(state).map((u) => u.username)).toEqual(['alice', 'bob']);
 
     // An update is a leave of the old meta plus a join of the new one with phx_ref_prev.
@@ -67,10 +67,10 @@ describe('with Phoenix Presence (the shapes the gateway sends)', () => {
         },
       },
       leaves: { '2': { metas: [meta({ phx_ref: 'b1', user_id: 2, username: 'bob', role: 'customer' })] } },
-    });
+    }) as PresenceState;
     expect(list(state).find((u) => u.user_id === 2)).toMatchObject({ editing: true, current_document: 5, connections: 1 });
 
-    state = Presence.syncDiff(state, { joins: {}, leaves: { '1': { metas: [meta({ phx_ref: 'a1' })] } } });
+    state = Presence.syncDiff(state, { joins: {}, leaves: { '1': { metas: [meta({ phx_ref: 'a1' })] } } }) as PresenceState;
     expect(list(state).map((u) => u.user_id)).toEqual([2]);
   });
 });

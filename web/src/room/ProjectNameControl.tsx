@@ -1,5 +1,5 @@
 import type { RoomSnapshot } from '@siteflow/contracts';
-import { useId, useRef, useState, type FormEvent } from 'react';
+import { useId, useRef, useState, type SubmitEvent } from 'react';
 import { describeActionError } from '../realtime/actionError.js';
 import type { ChannelApi } from '../realtime/useChannel.js';
 import { PROJECT_NAME_MAX } from '@siteflow/contracts/constants';
@@ -29,7 +29,7 @@ export function ProjectNameControl({ name, joined, push }: Props) {
     requestAnimationFrame(() => renameButton.current?.focus());
   };
 
-  const submit = async (e: FormEvent) => {
+  const submit = async (e: SubmitEvent) => {
     e.preventDefault();
     if (draft === null) return;
     const problem = projectNameProblem(draft);
