@@ -13,4 +13,5 @@ import { VersionsController } from './versions/versions.controller.js';
   controllers: [ProjectsController, DocumentsController, LocksController, VersionsController],
   providers: [DocumentsLifecycle],
 })
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module is its decorator; the class carries nothing else
 export class DocumentsModule {}

@@ -24,7 +24,7 @@ export const PresenceConfig = BaseServiceConfig.extend({
     .min(0)
     .default(256 * 1024 * 1024),
 }).refine((c) => c.PRESENCE_KEY_MAX_AGE_MS >= 3 * c.PRESENCE_TTL_MS, {
-  message: 'PRESENCE_KEY_MAX_AGE_MS must be at least 3 × PRESENCE_TTL_MS',
+  error: 'PRESENCE_KEY_MAX_AGE_MS must be at least 3 × PRESENCE_TTL_MS',
   path: ['PRESENCE_KEY_MAX_AGE_MS'],
 });
 export type PresenceConfig = z.infer<typeof PresenceConfig>;

@@ -15,4 +15,5 @@ import { PresenceService } from './room/presence.service.js';
   controllers: [PresenceController],
   providers: [PresenceService, LockEventsConsumer],
 })
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module is its decorator; the class carries nothing else
 export class PresenceModule {}

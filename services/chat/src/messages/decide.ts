@@ -43,7 +43,8 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
         .sort((a, b) => a - b);
       if (recent.length >= CHAT_RATE_LIMIT) {
         // The oldest post in the window leaves it first: that is when the next one fits.
-        const retryAfterMs = Math.max(1, recent[recent.length - CHAT_RATE_LIMIT]! + CHAT_RATE_WINDOW_MS - now.getTime());
+        const oldest = recent[recent.length - CHAT_RATE_LIMIT] ?? now.getTime();
+        const retryAfterMs = Math.max(1, oldest + CHAT_RATE_WINDOW_MS - now.getTime());
         throw new AppError(
           'rate_limited',
           `at most ${CHAT_RATE_LIMIT} messages a minute; try again in ${Math.ceil(retryAfterMs / 1000)} s`,

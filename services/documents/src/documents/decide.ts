@@ -115,7 +115,7 @@ export function decideDocument(command: DocumentCommand, state: DocumentState): 
               user_id: actor.userId,
               connection_id: actor.connectionId,
               renewed_at: now.toISOString(),
-              expires_at: leaseEnd(now, state.lock!.idleSince, policy),
+              expires_at: leaseEnd(now, state.lock?.idleSince ?? now.toISOString(), policy),
             },
           },
         ];

@@ -25,7 +25,16 @@ function broadcastOf(e: DocumentEvent): Broadcast | null {
     case 'LockReleased':
       return { event: 'document:unlocked', payload: { document_id: e.data.document_id, user_id: e.data.user_id, reason: e.data.reason } };
     case 'LockRevoked': {
-      const { user_id: _holder, ...payload } = e.data;
+      // The holder is the one told (on their user topic): the payload says who revoked it, not to whom.
+      const d = e.data;
+      const payload = {
+        document_id: d.document_id,
+        project_id: d.project_id,
+        by_user_id: d.by_user_id,
+        by_username: d.by_username,
+        ...(d.reason === undefined ? {} : { reason: d.reason }),
+        revoked_at: d.revoked_at,
+      };
       return { event: 'document:lock_revoked', payload };
     }
     case 'DocumentSaved': {

@@ -199,7 +199,9 @@ export async function documentsLockedBy(client: PoolClient, connectionId: string
  */
 export async function allocateDocumentId(client: PoolClient): Promise<number> {
   const { rows } = await client.query<{ id: string }>(prepared(`SELECT nextval('documents.document_ids') AS id`, []));
-  return Number(rows[0]!.id);
+  const row = rows[0];
+  if (!row) throw new Error('nextval returned no row');
+  return Number(row.id);
 }
 
 export async function documentTypesOf(client: PoolClient, projectId: number): Promise<DocumentType[]> {

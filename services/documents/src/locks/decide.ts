@@ -27,7 +27,8 @@ function released(
   now: Date,
   extra: Partial<LockReleased['data']> = {},
 ): LockReleased {
-  const lock = state.lock!;
+  const lock = state.lock;
+  if (!lock) throw new Error('released a lock that is not held');
   return {
     type: 'LockReleased',
     data: {

@@ -53,6 +53,8 @@ export function startLockSweep(kit: ServiceKit): () => void {
   const { expiries } = lockMetrics(kit.metrics.registry, kit.pool);
   let running = false;
   let stopped = false;
+  // Read through a call: TypeScript would keep the narrowing of the first check across the awaits.
+  const isStopped = () => stopped;
   const sweep = async () => {
     if (running || stopped) return;
     running = true;
@@ -67,7 +69,7 @@ export function startLockSweep(kit: ServiceKit): () => void {
       // Each lock on its own: one document that cannot be released (its row locked past the
       // statement timeout, a broken row) is tried again next round and holds back no other.
       for (const id of ids) {
-        if (stopped) break;
+        if (isStopped()) break;
         try {
           const expired = await runStreamCommand(
             kit.store,
@@ -81,11 +83,11 @@ export function startLockSweep(kit: ServiceKit): () => void {
           );
           if (expired) expiries.inc();
         } catch (err) {
-          if (!stopped) kit.logger.warn({ err, document_id: id }, 'releasing a lapsed lock failed; trying again next round');
+          if (!isStopped()) kit.logger.warn({ err, document_id: id }, 'releasing a lapsed lock failed; trying again next round');
         }
       }
     } catch (err) {
-      if (!stopped) kit.logger.warn({ err }, 'lock sweep failed; trying again next round');
+      if (!isStopped()) kit.logger.warn({ err }, 'lock sweep failed; trying again next round');
     } finally {
       running = false;
     }

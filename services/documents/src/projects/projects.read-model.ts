@@ -120,5 +120,5 @@ export async function listProjects(
 /** A fresh project id for a project created without one. */
 export async function nextProjectId(client: PoolClient): Promise<number> {
   const { rows } = await client.query<{ id: string }>('SELECT COALESCE(MAX(id), 0) + 1 AS id FROM documents.projects');
-  return Number(rows[0]!.id);
+  return Number(rows[0]?.id ?? 1);
 }

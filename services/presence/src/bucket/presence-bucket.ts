@@ -100,7 +100,7 @@ export class PresenceBucket<V> {
   /** Writes a key that must not exist (or whose last write was a delete); null when it exists. */
   async create(key: string, value: V): Promise<number | null> {
     const m = await this.jsm.streams.getMessage(STREAM, { last_by_subj: PREFIX + key });
-    if (m && !isDeleteMarker(m.header?.get(OPERATION))) return null;
+    if (m && !isDeleteMarker(m.header.get(OPERATION))) return null;
     return this.update(key, value, m ? m.seq : 0);
   }
 
@@ -132,7 +132,7 @@ export class PresenceBucket<V> {
   async get(key: string): Promise<BucketEntry<V> | null> {
     const m = await this.jsm.streams.getMessage(STREAM, { last_by_subj: PREFIX + key });
     if (!m) return null;
-    if (isDeleteMarker(m.header?.get(OPERATION))) return null;
+    if (isDeleteMarker(m.header.get(OPERATION))) return null;
     return { key, value: m.json<V>(), revision: m.seq, writtenAt: m.time.getTime() };
   }
 
@@ -175,7 +175,10 @@ export class PresenceBucket<V> {
     // Messages may age out between the stream info and the consumer: then the consumer itself
     // says whether anything is left to deliver.
     const check = setInterval(() => {
-      if (isLoaded) return clearInterval(check);
+      if (isLoaded) {
+        clearInterval(check);
+        return;
+      }
       void consumer.info().then(
         (info) => {
           if (info.num_pending === 0 && lastSeq >= info.delivered.stream_seq) loadedNow();

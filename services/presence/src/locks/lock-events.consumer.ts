@@ -39,14 +39,20 @@ export class LockEventsConsumer implements OnModuleInit, OnModuleDestroy {
   private async handle(event: PublishedEvent): Promise<void> {
     if (event.type === 'LockAcquired') {
       const d = PresenceLockAcquired.safeParse(event.data);
-      if (!d.success) return this.skip(event.type);
+      if (!d.success) {
+        this.skip(event.type);
+        return;
+      }
       await this.presence.applyLock(
         { projectId: d.data.project_id, userId: d.data.user_id, connectionId: d.data.connection_id },
         { type: 'acquired', documentId: d.data.document_id, at: d.data.locked_at },
       );
     } else if (event.type === 'LockReleased') {
       const d = PresenceLockReleased.safeParse(event.data);
-      if (!d.success) return this.skip(event.type);
+      if (!d.success) {
+        this.skip(event.type);
+        return;
+      }
       await this.presence.applyLock(
         { projectId: d.data.project_id, userId: d.data.user_id, connectionId: d.data.connection_id },
         { type: 'released', documentId: d.data.document_id },

@@ -58,7 +58,9 @@ export function presenceKey(k: ConnectionKey): string {
 export function parsePresenceKey(key: string): ConnectionKey | null {
   const m = KEY.exec(key);
   if (!m) return null;
-  return { projectId: Number(m[1]), userId: Number(m[2]), connectionId: m[3]! };
+  const [, project, user, connection] = m;
+  if (connection === undefined) return null;
+  return { projectId: Number(project), userId: Number(user), connectionId: connection };
 }
 
 /** Key prefix of one project's connections (`p7.`), for scans of the room. */
@@ -103,7 +105,8 @@ export function metaAfterLock(meta: PresenceMeta, change: LockChange, phxRef: st
 }
 
 function withoutPrev(meta: PresenceMeta): PresenceMeta {
-  const { phx_ref_prev: _prev, ...rest } = meta;
+  const rest = { ...meta };
+  delete rest.phx_ref_prev;
   return rest;
 }
 

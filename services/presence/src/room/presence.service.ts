@@ -144,7 +144,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
           (reply) => {
             if (msg.reply) msg.respond(JSON.stringify(reply));
           },
-          (e) => this.kit.logger.error({ err: e }, 'presence refresh failed'),
+          (e: unknown) => this.kit.logger.error({ err: e }, 'presence refresh failed'),
         );
       },
     });
@@ -152,19 +152,21 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
     // While cut off NATS no gateway could refresh: evictions wait a TTL once it is back.
     let watching = true;
+    // Read through a call: TypeScript would keep the narrowing of the loop's first check.
+    const isWatching = () => watching;
     this.stops.push(() => {
       watching = false;
     });
     void (async () => {
       for await (const s of this.kit.nats.status()) {
-        if (!watching) break;
+        if (!isWatching()) break;
         if (s.type === 'disconnect' || s.type === 'reconnect') {
           this.grace.interrupted(monotonic());
           this.kit.logger.warn({ status: s.type }, 'NATS connection interrupted: no eviction for one TTL');
         }
         if (s.type === 'reconnect') void this.reloadView();
       }
-    })().catch((e) => this.kit.logger.error({ err: e }, 'NATS status watcher stopped'));
+    })().catch((e: unknown) => this.kit.logger.error({ err: e }, 'NATS status watcher stopped'));
 
     const sweep = setInterval(() => this.tick(), this.kit.config.PRESENCE_SWEEP_MS);
     this.stops.push(() => clearInterval(sweep));
@@ -235,7 +237,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     this.sweeping = true;
     const endSweep = this.metrics.sweepSeconds.startTimer();
     void this.sweep()
-      .catch((e) => this.kit.logger.error({ err: e }, 'presence sweep failed'))
+      .catch((e: unknown) => this.kit.logger.error({ err: e }, 'presence sweep failed'))
       .finally(() => {
         endSweep();
         this.sweeping = false;
@@ -443,7 +445,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     else if (!this.missingSince.has(gatewayId)) this.missingSince.set(gatewayId, now);
     const verdict = gatewayVerdict(live, this.missingSince.get(gatewayId) ?? now, now, this.ttlMs);
     if (verdict === 'alive') return null;
-    if (verdict === 'evict') return live!.revision;
+    if (verdict === 'evict') return live?.revision ?? null;
     const key = gatewayKey(gatewayId);
     const expected = live ? live.revision : await this.bucket.lastRevision(key);
     const revision = await this.bucket.update(key, { gateway_id: gatewayId, dead: true }, expected);
@@ -534,7 +536,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const before = this.viewOf(e.key);
     if (before && before.value.gateway_id !== held.value.gateway_id) this.unindexGateway(e.key, before);
     let room = this.byProject.get(k.projectId);
-    if (!room) this.byProject.set(k.projectId, (room = new Map()));
+    if (!room) this.byProject.set(k.projectId, (room = new Map<string, Held>()));
     room.set(e.key, held);
     const g = held.value.gateway_id ?? '';
     let keys = this.byGateway.get(g);
