@@ -32,12 +32,13 @@ const passwordVar = (user: string) => `NATS_${user.toUpperCase()}_PASSWORD`;
 const requiredVars = ['JWT_SECRET', ...natsUsers.map(passwordVar)];
 
 // Draft 07, which the file names by an https URL Ajv does not know (it knows the http one): left out.
-const { $schema: _draft07, ...composeSchema } = JSON.parse(
+const composeSchema = JSON.parse(
   readFileSync(
     path.join(path.dirname(createRequire(import.meta.url).resolve('dclint/package.json')), 'schemas/compose.schema.json'),
     'utf8',
   ),
 ) as Record<string, unknown>;
+delete composeSchema.$schema;
 // The options dclint validates with: the spec's schema uses union types and keywords strict mode refuses.
 const validateCompose = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true }).compile(composeSchema);
 const schemaErrors = (doc: unknown): string[] =>

@@ -88,14 +88,14 @@ function render(overlay: string): K8sObject[] {
   return objects;
 }
 
-function find<T>(kind: string, name: string): T {
+function find(kind: string, name: string): K8sObject {
   const found = resources.find((r) => r.kind === kind && r.metadata.name === name);
   expect(found, `${kind} ${name}`).toBeDefined();
-  return found as T;
+  return found!;
 }
 
 function secretValue(name: string, key: string): string {
-  const data = find<SecretObject>('Secret', name).data ?? {};
+  const data = (find('Secret', name) as SecretObject).data ?? {};
   expect(data[key], `Secret ${name} has no key ${key}`).toBeDefined();
   return Buffer.from(data[key]!, 'base64').toString('utf8');
 }
@@ -155,11 +155,13 @@ function unknownFieldErrors(objects: Array<{ label: string; module: string; type
     moduleResolution: ts.ModuleResolutionKind.Node10,
   };
   const host = ts.createCompilerHost(options);
-  const { getSourceFile, fileExists, readFile } = host;
+  const getSourceFile = host.getSourceFile.bind(host);
+  const fileExists = host.fileExists.bind(host);
+  const readFile = host.readFile.bind(host);
   host.getSourceFile = (name, version, ...rest) =>
-    files.has(name) ? ts.createSourceFile(name, files.get(name)!, version) : getSourceFile.call(host, name, version, ...rest);
-  host.fileExists = (name) => files.has(name) || fileExists.call(host, name);
-  host.readFile = (name) => files.get(name) ?? readFile.call(host, name);
+    files.has(name) ? ts.createSourceFile(name, files.get(name)!, version) : getSourceFile(name, version, ...rest);
+  host.fileExists = (name) => files.has(name) || fileExists(name);
+  host.readFile = (name) => files.get(name) ?? readFile(name);
   const program = ts.createProgram([...files.keys()], options, host);
   const labels = [...files.keys()];
   return ts.getPreEmitDiagnostics(program).map((d) => {
@@ -325,7 +327,7 @@ describe('infra/k8s, the production overlay', () => {
       expect(command.slice(2), process).toEqual([natsPort, '2']);
       const mount = container.volumeMounts?.find((m) => m.mountPath === '/etc/siteflow/probes');
       const volume = deployment.spec!.template.spec!.volumes?.find((v) => v.name === mount?.name);
-      const configMap = find<K8sObject & { data: Record<string, string> }>('ConfigMap', volume!.configMap!.name!);
+      const configMap = find('ConfigMap', volume!.configMap!.name!) as K8sObject & { data: Record<string, string> };
       expect(configMap.data['nats-connected.cjs'], process).toBe(readFileSync(path.join(k8sDir, 'base/probes/nats-connected.cjs'), 'utf8'));
     }
   }, 30_000);
@@ -481,7 +483,7 @@ describe("the services' readiness check (infra/k8s/base/probes/nats-connected.cj
       // Another process's connections do not count: one that holds none fails.
       const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
       try {
-        const other = run(1, idle.pid!);
+        const other = run(1, idle.pid);
         expect(other.status).toBe(1);
         expect(other.stderr).toContain(`0 of 1 NATS connections established (port ${port}, pid ${idle.pid})`);
       } finally {

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 
 /**
  * Siteflow's signing keys as a JSON Web Key Set (RFC 7517), from its endpoint or from a file, so
@@ -73,7 +73,8 @@ function fileKeySet(source: Extract<KeySetSource, { file: string }>, now: () => 
   };
   const read = async (version: string): Promise<Loaded> => {
     const text = await readFile(source.file, 'utf8');
-    const loaded = { lookup: createLocalJWKSet(JSON.parse(text)), version, readAt: now() };
+    // createLocalJWKSet checks the shape itself (and throws on a file that is not a key set).
+    const loaded = { lookup: createLocalJWKSet(JSON.parse(text) as JSONWebKeySet), version, readAt: now() };
     current = loaded;
     return loaded;
   };

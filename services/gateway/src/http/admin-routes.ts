@@ -54,11 +54,11 @@ export async function registerAdminRoutes(
 
   async function caller(req: FastifyRequest): Promise<SessionUser> {
     const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) throw refuse('unauthorized', 'send the token as "Authorization: Bearer <token>"');
+    const token = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+    if (token === undefined) throw refuse('unauthorized', 'send the token as "Authorization: Bearer <token>"');
     let user: SessionUser | null;
     try {
-      user = await tokens.verify(match[1]!);
+      user = await tokens.verify(token);
     } catch (err) {
       req.log.error({ err }, 'token verification failed');
       throw refuse('unavailable', 'the keys that verify tokens cannot be had right now; try again shortly');
