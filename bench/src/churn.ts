@@ -45,7 +45,7 @@ function slope(xs: number[], ys: number[]): number {
 async function heapUsedMiB(gatewayUrl: string): Promise<number> {
   try {
     const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
-    const v = /^nodejs_heap_size_used_bytes\s+([\d.e+]+)/m.exec(text)?.[1];
+    const v = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([\d.e+]+)/m.exec(text)?.[1];
     return v ? Number(v) / 2 ** 20 : NaN;
   } catch (err) {
     process.stderr.write(`gateway /metrics: ${String(err)}\n`);
