@@ -1,131 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Socket } from 'phoenix';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
-import { canConnect, exitOf, findExecutable, freePort, readStackFile, type ProcessExit, type StackFile } from '@siteflow/devstack';
-import { connectClient, createTestDatabase, joinChannel, push, recordEvents, REPO_ROOT, type TestDatabase } from '@siteflow/testing';
+import { canConnect, findExecutable, freePort, type ProcessExit } from '@siteflow/devstack';
+import { connectClient, createTestDatabase, joinChannel, NpmStartRun, push, recordEvents, type TestDatabase } from '@siteflow/testing';
 
 /**
  * `npm start` as a person runs it (scripts/start.mjs, already built: --no-build), on a fresh data
- * directory and free ports so it collides with nobody's `npm start` or test run. Faults are
- * injected by pid, taken from the stack.json it writes.
+ * directory and free ports so it collides with nobody's `npm start` or test run (the runner,
+ * `NpmStartRun`, is the fault suite's too). Faults are injected by pid, taken from the stack.json
+ * it writes.
  */
-
-interface LogEntry {
-  service?: string;
-  process?: string;
-  msg?: string;
-  level?: number;
-}
-
-/** A running `node scripts/start.mjs` and everything it printed. */
-class StartRun {
-  readonly lines: string[] = [];
-  readonly stderr: string[] = [];
-  readonly exit: Promise<ProcessExit>;
-  private constructor(
-    readonly child: ChildProcess,
-    readonly dataDir: string,
-    readonly port: number,
-  ) {
-    createInterface({ input: child.stdout! }).on('line', (l) => this.lines.push(l));
-    createInterface({ input: child.stderr! }).on('line', (l) => this.stderr.push(l));
-    this.exit = exitOf(child);
-  }
-
-  /** `node scripts/start.mjs --no-build`, or with `viaNpm` `npm start -- --no-build` (npm → sh → node). */
-  static async launch(dataDir: string, env: Record<string, string> = {}, viaNpm = false): Promise<StartRun> {
-    const port = await freePort();
-    const inherited = { ...process.env };
-    // Its own NATS and Postgres unless the test says otherwise (never the vitest run's).
-    for (const name of ['NATS_URL', 'DATABASE_URL', 'PORT', 'HOST', 'NATS_PORT', 'NATS_MONITOR_PORT', 'POSTGRES_PORT', 'LOG_FORMAT'])
-      delete inherited[name];
-    const [command, args] = viaNpm
-      ? ['npm', ['start', '--', '--no-build']]
-      : [process.execPath, [path.join(REPO_ROOT, 'scripts', 'start.mjs'), '--no-build']];
-    const child = spawn(command, args, {
-      cwd: REPO_ROOT,
-      env: { ...inherited, DATA_DIR: dataDir, PORT: String(port), LOG_FORMAT: 'json', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // A process group of its own, as a terminal's foreground job: Ctrl-C is SIGINT to the group.
-      detached: true,
-    });
-    return new StartRun(child, dataDir, port);
-  }
-
-  get stackFile(): string {
-    return path.join(this.dataDir, 'stack.json');
-  }
-
-  stack(): StackFile {
-    return readStackFile(this.stackFile);
-  }
-
-  pidOf(name: string): number {
-    const entry = this.stack().processes.find((p) => p.name === name);
-    if (!entry) throw new Error(`${name} is not in ${this.stackFile}`);
-    return entry.pid;
-  }
-
-  /** npm start's own log lines (JSON), in order. */
-  ownEntries(): LogEntry[] {
-    return this.lines.flatMap((line) => {
-      try {
-        const entry = JSON.parse(line) as LogEntry;
-        return entry.service === 'start' ? [entry] : [];
-      } catch {
-        return [];
-      }
-    });
-  }
-
-  output(): string {
-    return [...this.lines.slice(-60), ...this.stderr.slice(-20)].join('\n');
-  }
-
-  async waitUntilReady(timeoutMs = 90_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`npm start exited:\n${this.output()}`);
-      if (existsSync(this.stackFile)) {
-        try {
-          const res = await fetch(`http://127.0.0.1:${this.port}/readyz?full`, { signal: AbortSignal.timeout(2_000) });
-          if (res.status === 200) return;
-        } catch {
-          // not listening yet
-        }
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`not ready within ${timeoutMs} ms:\n${this.output()}`);
-  }
-
-  /** Last resort after a failed test: nothing of this run may outlive it. */
-  async destroy(): Promise<void> {
-    let pids: number[] = [];
-    try {
-      const stack = this.stack();
-      // The supervisor first, or it would start the others again.
-      pids = [stack.supervisorPid, ...stack.processes.map((p) => p.pid)];
-    } catch {
-      // no stack file (stopped, or never written)
-    }
-    for (const pid of [this.child.pid, ...pids]) {
-      if (pid === undefined) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    await this.exit;
-  }
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -193,18 +82,18 @@ async function joinAndChat(port: number, text: string, timeoutMs: number): Promi
 
 describe('npm start supervises its own NATS and Postgres, and stops in order', () => {
   let dir: string;
-  let run: StartRun;
+  let run: NpmStartRun;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'sf-start-'));
     // Under root PostgreSQL runs as the postgres user, which must enter the directory.
     await chmod(dir, 0o755);
-    run = await StartRun.launch(path.join(dir, 'data'));
+    run = await NpmStartRun.launch({ dataDir: path.join(dir, 'data') });
     await run.waitUntilReady();
   });
 
   afterAll(async () => {
-    await run?.destroy();
+    await (run as NpmStartRun | undefined)?.destroy(); // undefined when the start failed
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -319,7 +208,7 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
   });
 
   it('on SIGTERM to the npm process alone (npm → sh → node) stops everything too, and the data survived', async () => {
-    run = await StartRun.launch(run.dataDir, {}, true);
+    run = await NpmStartRun.launch({ dataDir: run.dataDir, viaNpm: true });
     await run.waitUntilReady();
     const snapshot = await joinAndChat(run.port, 'after a full restart', 30_000);
     expect(snapshot.chat.messages.map((m) => m.text)).toEqual(
@@ -351,12 +240,12 @@ describe('npm start with a NATS_URL or DATABASE_URL that does not answer', () =>
     dir = await mkdtemp(path.join(tmpdir(), 'sf-start-unreachable-'));
   });
   afterAll(async () => {
-    await db?.drop();
+    await (db as TestDatabase | undefined)?.drop(); // undefined when the start failed
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function startFailing(env: Record<string, string>): Promise<{ exit: ProcessExit; tookMs: number; run: StartRun }> {
-    const run = await StartRun.launch(path.join(dir, 'data'), { START_CONNECT_TIMEOUT_MS: '3000', ...env });
+  async function startFailing(env: Record<string, string>): Promise<{ exit: ProcessExit; tookMs: number; run: NpmStartRun }> {
+    const run = await NpmStartRun.launch({ dataDir: path.join(dir, 'data'), env: { START_CONNECT_TIMEOUT_MS: '3000', ...env } });
     const started = Date.now();
     try {
       const exit = await Promise.race([

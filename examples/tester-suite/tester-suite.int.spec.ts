@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await siteflow?.stop();
+  await (siteflow as Siteflow | undefined)?.stop(); // undefined when the start failed
 });
 
 beforeEach(async () => {

@@ -24,7 +24,7 @@ export default async function setup(project: TestProject) {
     infra = await shared.infra;
   } catch (err) {
     shared.users--;
-    if (g[SHARED] === shared) delete g[SHARED];
+    if (g[SHARED] === shared) Reflect.deleteProperty(g, SHARED);
     throw err;
   }
   project.provide('natsUrl', infra.natsUrl);
@@ -32,7 +32,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     shared.users--;
     if (shared.users > 0) return;
-    if (g[SHARED] === shared) delete g[SHARED];
+    if (g[SHARED] === shared) Reflect.deleteProperty(g, SHARED);
     await infra.stop();
   };
 }

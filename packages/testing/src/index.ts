@@ -6,3 +6,4 @@ export * from './phoenix.js';
 export * from './use-stack.js';
 export * from './browser.js';
 export * from './use-browser-room.js';
+export * from './npm-start.js';

@@ -127,7 +127,7 @@ describe('local binaries', () => {
       natsServerExecutable: '/nonexistent/nats-server',
     });
     await expect(attempt).rejects.toThrow(
-      /NATS_URL and DATABASE_URL[\s\S]*container runtime[\s\S]*apt-get install nats-server[\s\S]*local binaries: nats-server/,
+      /NATS_URL\/DATABASE_URL[\s\S]*container runtime[\s\S]*apt-get install nats-server[\s\S]*local binaries: /,
     );
   }, 40_000);
 });

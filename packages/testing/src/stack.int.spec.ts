@@ -19,7 +19,7 @@ describe('startStack', () => {
       env: { LOG_LEVEL: 'info' },
     });
   });
-  afterAll(() => stack?.stop());
+  afterAll(() => (stack as Stack | undefined)?.stop()); // undefined when the start failed
 
   it('starts every process with the agreed environment and waits until it is ready', async () => {
     expect(stack.gatewayUrl).toBe(`http://127.0.0.1:${stack.gatewayPort}`);
@@ -78,7 +78,7 @@ describe('phoenix client helpers (stock phoenix client in Node)', () => {
   beforeAll(async () => {
     socket = await connectClient(stack().socketUrl, 'good');
   });
-  afterAll(() => socket?.disconnect());
+  afterAll(() => (socket as Socket | undefined)?.disconnect());
 
   it('joins, pushes and receives events', async () => {
     const { channel, response } = await openChannel(socket, 'project:1', { since: 3 });

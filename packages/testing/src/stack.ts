@@ -179,8 +179,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       tail.write(chunk);
       if (mirror) process.stderr.write(prefixLines(`[${instanceId}] `, chunk.toString('utf8')));
     };
-    child.stdout?.on('data', onOutput);
-    child.stderr?.on('data', onOutput);
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
     child.on('error', (err) => tail.write(`[harness] spawn failed: ${err.message}\n`));
     child.once('exit', (code, signal) => {
       if (instance.expectedExit || stopping || !instance.ready) return;

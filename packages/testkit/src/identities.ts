@@ -164,7 +164,8 @@ export class Identities {
   }
 
   async #untilKnownEverywhere(members: ProjectMember[], projectId: number, deadline: number): Promise<void> {
-    const last = members[members.length - 1]!;
+    const last = members.at(-1);
+    if (!last) return;
     const ctx: CommandContext = { ...actorOf(last, 'testkit-probe'), project_id: projectId };
     for (const service of SERVICES_THAT_FOLLOW_MEMBERS) {
       for (;;) {

@@ -30,6 +30,8 @@ export interface InfrastructureOptions {
   natsServerExecutable?: string;
   /** Progress notes (which source was chosen and why). Default: silent. */
   log?: (message: string) => void;
+  /** The environment `NATS_URL` / `DATABASE_URL` are read from. Default `process.env`. */
+  processEnv?: Record<string, string | undefined>;
 }
 
 export interface Infrastructure {
@@ -85,8 +87,8 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
   const log = opts.log ?? (() => {});
   const notes: string[] = [];
   const given = {
-    nats: opts.natsUrl ?? (process.env.NATS_URL || undefined),
-    database: opts.databaseUrl ?? (process.env.DATABASE_URL || undefined),
+    nats: opts.natsUrl ?? ((opts.processEnv ?? process.env).NATS_URL || undefined),
+    database: opts.databaseUrl ?? ((opts.processEnv ?? process.env).DATABASE_URL || undefined),
   };
   const givenSource = (option: string | undefined): InfrastructureSource => (option ? 'options' : 'env');
   if (given.nats && given.database) {

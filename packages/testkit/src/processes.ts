@@ -74,8 +74,8 @@ export class PartProcess {
       part.tail.write(chunk);
       if (mirror) process.stderr.write(chunk.toString('utf8').replace(/^(?=.)/gm, `[${name}] `));
     };
-    child.stdout?.on('data', onOutput);
-    child.stderr?.on('data', onOutput);
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
     child.on('error', (err) => part.tail.write(`[testkit] could not start ${cmd.command}: ${err.message}\n`));
     stopOnProcessExit(child, 'SIGKILL');
     return part;

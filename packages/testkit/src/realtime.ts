@@ -203,9 +203,9 @@ export class RealtimeClient {
           channel.leave();
           reject(
             new RealtimeError(
-              response?.code ?? 'internal',
-              `join of ${topic} refused: ${response?.code ?? '?'}: ${response?.reason ?? JSON.stringify(response)}\n${this.describeFrames()}`,
-              response?.details,
+              response.code ?? 'internal',
+              `join of ${topic} refused: ${response.code ?? '?'}: ${response.reason ?? JSON.stringify(response)}\n${this.describeFrames()}`,
+              response.details,
             ),
           );
         })
@@ -216,7 +216,6 @@ export class RealtimeClient {
         });
     });
     this.#channels.set(topic, channel);
-    const client = this;
     const view: PresenceView = {
       users: () =>
         presence.list((key: string, entry: { metas: PresenceMeta[] }) => ({
@@ -225,13 +224,16 @@ export class RealtimeClient {
           metas: entry.metas,
         })),
       has: (userId) => view.users().some((u) => u.user_id === userId),
-      until: (predicate, timeoutMs = client.#timeoutMs, what = 'the presence condition') =>
+      until: (predicate, timeoutMs = this.#timeoutMs, what = 'the presence condition') =>
         new Promise<void>((resolve, reject) => {
-          if (predicate(view)) return resolve();
+          if (predicate(view)) {
+            resolve();
+            return;
+          }
           const timer = setTimeout(() => {
-            client.#presenceSyncs.delete(onSync);
+            this.#presenceSyncs.delete(onSync);
             reject(
-              client.failure(
+              this.failure(
                 `${what} did not hold on ${topic} within ${timeoutMs} ms; present: ${JSON.stringify(view.users().map((u) => `${u.username} (${u.user_id}) x${u.metas.length}`))}`,
               ),
             );
@@ -239,10 +241,10 @@ export class RealtimeClient {
           const onSync = () => {
             if (!predicate(view)) return;
             clearTimeout(timer);
-            client.#presenceSyncs.delete(onSync);
+            this.#presenceSyncs.delete(onSync);
             resolve();
           };
-          client.#presenceSyncs.add(onSync);
+          this.#presenceSyncs.add(onSync);
         }),
     };
     presence.onSync(() => {
@@ -299,7 +301,7 @@ export class RealtimeClient {
     this.#record('out', topic, event, null, payload);
     return new Promise((resolve, reject) => {
       channel
-        .push(event, payload as object, timeoutMs)
+        .push(event, payload, timeoutMs)
         .receive('ok', (response: PushReply<E>) => resolve({ status: 'ok', response }))
         .receive('error', (response: { code: ErrorCode; reason: string; details?: Record<string, unknown> }) =>
           resolve({
@@ -342,7 +344,7 @@ export class RealtimeClient {
         topic,
         event,
         check: (payload: unknown) => {
-          let matched = false;
+          let matched: boolean;
           try {
             matched = predicate(payload as EventPayload<E>);
           } catch {

@@ -147,7 +147,7 @@ export async function startSiteflow(opts: SiteflowOptions = {}): Promise<Siteflo
     let stopping = false;
 
     const untilReady = async (name: SiteflowPartName, deadline: number) => {
-      let last = 'no answer yet';
+      let last: string;
       for (;;) {
         const part = running.get(name);
         if (!part || part.exited) {
