@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deciderSpec } from '@siteflow/testing/decider';
-import { decide, type ChatCommand, type MarkRead, type PostMessage } from './decide.js';
+import { decide, type MarkRead, type PostMessage } from './decide.js';
 import { evolve, initialRoomState, type ChatRoomEvent, type ChatRoomState } from './room.js';
 
 const now = new Date('2026-11-24T10:00:00.000Z');
@@ -44,7 +44,7 @@ describe('chat room decider', () => {
   it('accepts exactly 4000 characters and refuses 4001', () => {
     given([])
       .when(post('x'.repeat(4000)))
-      .then([expect.objectContaining({ type: 'MessagePosted' })]);
+      .then([expect.objectContaining({ type: 'MessagePosted' }) as ChatRoomEvent]);
     given([])
       .when(post('x'.repeat(4001)))
       .thenFails('invalid_payload');
@@ -84,7 +84,7 @@ describe('chat rate limit: 60 messages per user per project per minute', () => {
   it('the 60th message within a minute is accepted', () => {
     given(sixtyIn(40).slice(1))
       .when(post('sixtieth'))
-      .then([expect.objectContaining({ type: 'MessagePosted' })]);
+      .then([expect.objectContaining({ type: 'MessagePosted' }) as ChatRoomEvent]);
   });
 
   it('the 61st is refused with the time until the oldest leaves the window', () => {
@@ -95,10 +95,10 @@ describe('chat rate limit: 60 messages per user per project per minute', () => {
   it('posts older than a minute and posts by others do not count', () => {
     given(sixtyIn(90))
       .when(post('fine'))
-      .then([expect.objectContaining({ type: 'MessagePosted' })]);
+      .then([expect.objectContaining({ type: 'MessagePosted' }) as ChatRoomEvent]);
     given(Array.from({ length: 60 }, (_, i) => posted(1, secondsAgo(10), i)))
       .when(post('fine'))
-      .then([expect.objectContaining({ type: 'MessagePosted' })]);
+      .then([expect.objectContaining({ type: 'MessagePosted' }) as ChatRoomEvent]);
   });
 });
 
@@ -106,10 +106,10 @@ describe('chat unread counts', () => {
   it('a message gives every other member one more unread, the author none', () => {
     given([], members(1, 2, 3))
       .when(post('hi'))
-      .then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 1), unread(3, 1)]);
+      .then([expect.objectContaining({ type: 'MessagePosted' }) as ChatRoomEvent, unread(1, 1), unread(3, 1)]);
     given([unread(1, 4)], members(1, 2))
       .when(post('hi'))
-      .then([expect.objectContaining({ type: 'MessagePosted' }), unread(1, 5)]);
+      .then([expect.objectContaining({ type: 'MessagePosted' }) as ChatRoomEvent, unread(1, 5)]);
   });
 
   const mark = (version: number, unreadAfter: number): MarkRead => ({

@@ -9,7 +9,7 @@ import type { LockActor } from '../locks/decide.js';
 import { documentsMigrations } from '../migrations.js';
 import { createProject } from '../projects/projects.service.js';
 import { decide, type DocumentStreamCommand } from './document-decider.js';
-import { documentStreamId, evolve, initialDocumentState, type DocumentEvent, type LockPolicy } from './document.js';
+import { documentStreamId, evolve, initialDocumentState, type DocumentEvent } from './document.js';
 import { documentCommand } from './document-stream.js';
 
 const actors: LockActor[] = [
@@ -51,7 +51,7 @@ function toCommand(g: Generated, version: number, now: Date): DocumentStreamComm
     case 'SaveDocument':
       return {
         type: g.type,
-        data: { actor: g.actor, content: g.content, baseVersion: version, auto: g.auto, now, policy: g.policy as LockPolicy },
+        data: { actor: g.actor, content: g.content, baseVersion: version, auto: g.auto, now, policy: g.policy },
       };
   }
 }

@@ -73,7 +73,10 @@ describe('edit lock decider', () => {
     given(history)
       .when(renew(29 * 60_000 + 30_000))
       .then([
-        expect.objectContaining({ type: 'LockRenewed', data: expect.objectContaining({ expires_at: iso(30 * 60_000) }) }) as DocumentEvent,
+        expect.objectContaining({
+          type: 'LockRenewed',
+          data: expect.objectContaining({ expires_at: iso(30 * 60_000) }) as unknown,
+        }) as DocumentEvent,
       ]);
   });
 
