@@ -27,7 +27,7 @@ function valueImportsOfContracts(fileName: string, text: string): string[] {
       const clause = node.importClause;
       const typeOnly =
         clause !== undefined &&
-        (clause.isTypeOnly ||
+        (clause.phaseModifier === ts.SyntaxKind.TypeKeyword ||
           (clause.name === undefined &&
             clause.namedBindings !== undefined &&
             ts.isNamedImports(clause.namedBindings) &&
