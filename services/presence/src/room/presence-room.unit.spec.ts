@@ -29,7 +29,8 @@ const bobTab = joinedMeta(bob, now, 'b1');
 
 /** What the stock phoenix client makes of our shapes: the online list and the first/last-tab callbacks. */
 function client(state: PresenceState) {
-  let s = Presence.syncState({}, state);
+  type Synced = Record<string, { metas: PresenceMeta[] } | undefined>;
+  let s = Presence.syncState({}, state) as Synced;
   const calls: string[] = [];
   return {
     apply(diff: { joins: PresenceState; leaves: PresenceState }) {
@@ -42,10 +43,14 @@ function client(state: PresenceState) {
         (key?: string, current?: { metas: unknown[] }) => {
           calls.push(`${current?.metas.length === 0 ? 'offline' : 'closed a tab'} ${key}`);
         },
-      );
+      ) as Synced;
     },
-    list: () => Presence.list(s, (id: string, p: { metas: PresenceMeta[] }) => ({ id, refs: p.metas.map((m) => m.phx_ref) })),
-    metas: (id: string) => (s[id]?.metas ?? []) as PresenceMeta[],
+    list: () =>
+      Presence.list(s, (id: string, p: { metas: PresenceMeta[] }) => ({ id, refs: p.metas.map((m) => m.phx_ref) })) as Array<{
+        id: string;
+        refs: string[];
+      }>,
+    metas: (id: string) => s[id]?.metas ?? [],
     calls,
   };
 }
