@@ -41,7 +41,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       .then(() => tracing.shutdown())
       .then(
         () => process.exit(0),
-        (err) => {
+        (err: unknown) => {
           logger.error({ err }, 'unclean stop');
           process.exit(1);
         },

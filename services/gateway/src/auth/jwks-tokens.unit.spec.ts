@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { calculateJwkThumbprint, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, SignJWT } from 'jose';
 import { KeySetUnavailable } from './key-sets.js';
 import { createTokenService } from './tokens.js';
 
@@ -99,7 +99,7 @@ describe('session tokens verified with a JWKS file', () => {
   it('issues dev-login tokens naming its own key by thumbprint, and accepts them though the set does not hold that key', async () => {
     const tokens = await verifier(keySetFile([jwk(a.publicKey, 'a')]), pkcs8(dev.privateKey));
     const { token } = await tokens.issue({ id: 2, username: 'bob', role: 'customer', avatar_url: '' }, { scopes: ['projects:admin'] });
-    const kid = await calculateJwkThumbprint(dev.publicKey.export({ format: 'jwk' }) as JWK, 'sha256');
+    const kid = await calculateJwkThumbprint(dev.publicKey.export({ format: 'jwk' }), 'sha256');
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'EdDSA', typ: 'JWT', kid });
     expect(await tokens.verify(token)).toMatchObject({ id: 2, username: 'bob', scopes: ['projects:admin'] });
     // The set's keys still work beside it, and a gateway without that private key refuses its tokens.

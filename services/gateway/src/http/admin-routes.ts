@@ -46,10 +46,10 @@ const refuse = (code: ErrorCode, message: string) => new HttpRefusal({ code, mes
  * checks the token and the scope and forwards to documents, which owns projects and members; every
  * change is an event there that the other services and the open rooms follow.
  */
-export async function registerAdminRoutes(
+export function registerAdminRoutes(
   app: FastifyInstance,
   deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService },
-): Promise<void> {
+): void {
   const { config, nats, tokens } = deps;
 
   async function caller(req: FastifyRequest): Promise<SessionUser> {

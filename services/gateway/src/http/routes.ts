@@ -19,10 +19,13 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
   const { config, nats, tokens } = deps;
 
   // Its own scope, so that its error handler (errors as `{code, message}`) covers only the API.
-  void app.register(async (api) => registerAdminRoutes(api, deps));
+  void app.register((api, _opts, done) => {
+    registerAdminRoutes(api, deps);
+    done();
+  });
 
   /** Alive: the process answers (liveness: restart me when this fails). */
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', () => ({ status: 'ok' }));
 
   /**
    * Ready: this gateway can serve, i.e. its NATS connection answers a round trip. The services'

@@ -164,7 +164,7 @@ export class Connection implements RoomClient {
     const { joinRef, ref, topic, event, payload } = d;
 
     if (topic === 'phoenix' && event === PhxEvent.heartbeat) {
-      if (ref !== null) this.reply(null, ref, 'phoenix', {});
+      this.reply(null, ref, 'phoenix', {});
       return;
     }
     if (event === PhxEvent.join) {
@@ -175,7 +175,7 @@ export class Connection implements RoomClient {
         this.replyErr(joinRef ?? ref, ref, topic, busyJoining(this.deps.config));
         return;
       }
-      const joining = this.join(joinRef ?? ref, ref, topic, payload).finally(admitted);
+      const joining = this.join(joinRef ?? ref, ref, topic).finally(admitted);
       void joining.then(
         (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
         (err: unknown) => {
@@ -196,7 +196,7 @@ export class Connection implements RoomClient {
         return;
       }
       this.leave(topic, current);
-      if (ref !== null) this.reply(joinRef, ref, topic, {});
+      this.reply(joinRef, ref, topic, {});
       this.sendFrame([joinRef, joinRef, topic, PhxEvent.close, {}]);
       return;
     }
@@ -216,7 +216,7 @@ export class Connection implements RoomClient {
     const started = performance.now();
     void this.tracedPush(current, ref, topic, event, payload).then(
       (outcome) => this.deps.metrics?.observePush(event, outcome, secondsSince(started)),
-      (err) => {
+      (err: unknown) => {
         this.deps.logger.error(
           { err, trace: currentTraceId(), topic, event, user: this.user.id, connection: this.id, project: current.ctx?.project_id },
           'push failed',
@@ -240,7 +240,7 @@ export class Connection implements RoomClient {
   }
 
   /** Joins a topic; resolves to the outcome for metrics: `ok`, the error code replied, or `superseded`. */
-  private async join(joinRef: string | null, ref: string | null, topicName: string, _params: Record<string, unknown>): Promise<string> {
+  private async join(joinRef: string | null, ref: string | null, topicName: string): Promise<string> {
     if (joinRef === null) {
       this.replyErr(null, ref, topicName, { code: 'invalid_payload', message: 'phx_join needs a join_ref' });
       return 'invalid_payload';
@@ -304,7 +304,8 @@ export class Connection implements RoomClient {
     // Subscribe before reading the snapshot, so nothing falls between snapshot and stream.
     const room = this.deps.rooms.acquire(topicName, subject);
     room.addJoining(this, joinRef);
-    const result = await readRoomSnapshot(this.deps.nats, ctx, this.deps.config.SNAPSHOT_TIMEOUT_MS);
+    const result = await readRoomSnapshot(this.deps.nats, ctx, this.deps.config.SNAPSHOT_TIMEOUT_MS, this.deps.logger);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run during the await; TypeScript keeps the narrowing from before it
     if (this.closed || this.joins.get(topicName) !== join) return 'superseded';
     if (!result.ok) return refuse(result.error.code === 'unauthorized' ? NOT_A_MEMBER : result.error);
     // Removed between the membership read and the snapshot: still no.
@@ -313,6 +314,7 @@ export class Connection implements RoomClient {
     if (this.deps.presence) {
       // Tracked once the join is allowed; a leave or close meanwhile untracks it after (same queue).
       const tracked = await this.deps.presence.track(ctx);
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run during the await; TypeScript keeps the narrowing from before it
       if (this.closed || this.joins.get(topicName) !== join) return 'superseded';
       if (!tracked.ok) return refuse(tracked.error);
       presence = withOwnMeta(presence, tracked.tracked);
