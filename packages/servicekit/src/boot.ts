@@ -44,7 +44,7 @@ export interface RunningService<C extends BaseServiceConfig = BaseServiceConfig>
 export function defaultSubjectFor(service: ServiceName) {
   return (e: RecordedEvent): string => {
     if (e.projectId !== null) return subjects.projectEvent(e.projectId, service, e.type);
-    if (e.userId !== null && e.userId !== undefined) return subjects.userEvent(e.userId, service, e.type);
+    if (e.userId != null) return subjects.userEvent(e.userId, service, e.type);
     throw new Error(`event ${e.eventId} (${e.type}) has neither a project nor a user`);
   };
 }
@@ -122,10 +122,12 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     imports: [ServiceKitModule.register(kit), ...def.modules],
     controllers: [healthController(def.name)],
   })
+  // eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module is an empty decorated class by design
   class ServiceRootModule {}
 
   limitCommands({ maxConcurrent: config.MAX_CONCURRENT_COMMANDS, maxQueued: config.MAX_QUEUED_COMMANDS });
   const inflight = new InflightRequests();
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options as a class but reads them as a plain object (its own docs pass a literal)
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(ServiceRootModule, {
     strategy: new DrainingServerNats(
       { ...natsOptionsFromUrl(config.NATS_URL), queue: def.name, name: `${def.name}-rpc:${config.INSTANCE_ID}`, maxReconnectAttempts: -1 },
@@ -175,7 +177,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     process.once(signal, () => {
       stop().then(
         () => process.exit(0),
-        (err) => {
+        (err: unknown) => {
           logger.error({ err }, 'unclean stop');
           process.exit(1);
         },

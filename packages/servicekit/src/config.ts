@@ -7,7 +7,7 @@ const ms = (min: number, max: number, fallback: number) => z.coerce.number().int
 /** Settings every service reads from its environment. */
 export const BaseServiceConfig = z.object({
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
-  DATABASE_URL: z.string().url(),
+  DATABASE_URL: z.url(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INSTANCE_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
   SEED_DEMO: booleanFlag.default(false),

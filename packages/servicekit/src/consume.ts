@@ -52,10 +52,12 @@ class StreamNotYetCreated extends Error {}
  * decides the producer's stream settings. It delivers from the stream's start, so events the
  * producer stored before the consumer existed are not missed.
  */
-export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: EventConsumerOptions<S>): { stop(): Promise<void> } {
+export function consumeEvents<S extends z.ZodType>(kit: ServiceKit, opts: EventConsumerOptions<S>): { stop(): Promise<void> } {
   const log = kit.logger.child({ component: opts.durable });
   let messages: ConsumerMessages | null = null;
   let stopped = false;
+  /** Read through a call: stop() sets `stopped` while run() awaits, which narrowing cannot see. */
+  const isStopped = () => stopped;
   let waiting = false;
   const maxFailures = opts.maxFailures ?? 5;
   kit.durableConsumers.set(opts.durable, opts.from);
@@ -106,7 +108,7 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
         });
         const consumer = await jetstream(kit.nats).consumers.get(stream.name, opts.durable);
         messages = await consumer.consume(opts.maxMessages ? { max_messages: opts.maxMessages } : {});
-        if (stopped) {
+        if (isStopped()) {
           await messages.close();
           break;
         }
@@ -135,9 +137,9 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
             }
           }
         }
-        if (!stopped) log.warn('consumer ended; starting again');
+        if (!isStopped()) log.warn('consumer ended; starting again');
       } catch (err) {
-        if (stopped) break;
+        if (isStopped()) break;
         if (err instanceof StreamNotYetCreated) {
           if (!waiting) log.info({ stream: err.message }, 'waiting for the producing service to create its stream');
           waiting = true;
@@ -145,7 +147,7 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit<any>, opts: E
           log.warn({ err }, 'consumer failed; starting again');
         }
       }
-      if (!stopped) await new Promise((r) => setTimeout(r, 1_000));
+      if (!isStopped()) await new Promise((r) => setTimeout(r, 1_000));
     }
   };
   void run();

@@ -30,7 +30,7 @@ export function healthController(name: ServiceName): Type<unknown> {
           // pg honours a per-query query_timeout (its types omit it): a stopped server frees the connection soon.
           await this.kit.pool.query({ text: 'SELECT 1', query_timeout: CHECK_TIMEOUT_MS } as QueryConfig);
         }),
-        check(async () => {
+        check(() => {
           if (this.kit.nats.isClosed()) throw new Error('the connection is closed');
           if (this.kit.nats.isDraining()) throw new Error('the connection is draining (stopping)');
         }),
@@ -63,7 +63,8 @@ export function healthController(name: ServiceName): Type<unknown> {
 }
 
 /** Null when `probe` succeeds within the bound, otherwise why not. */
-async function check(probe: () => Promise<void>): Promise<string | null> {
+/** A probe that throws at once fails the same way as one whose promise rejects. */
+async function check(probe: () => Promise<void> | void): Promise<string | null> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([

@@ -47,8 +47,9 @@ export class DeadLetterCounter {
 
 @Global()
 @Module({})
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest dynamic module: the class is the module token, register() its factory
 export class ServiceKitModule {
-  static register(kit: ServiceKit<any>): DynamicModule {
+  static register(kit: ServiceKit): DynamicModule {
     return { module: ServiceKitModule, providers: [{ provide: SERVICE_KIT, useValue: kit }], exports: [SERVICE_KIT] };
   }
 }

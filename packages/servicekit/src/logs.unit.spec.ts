@@ -61,8 +61,8 @@ describe('handle()', () => {
     observeCommands((command, outcome, seconds) => seen.push([command, outcome, seconds]));
     try {
       const { logger } = capture('silent');
-      await handle(logger, 'a.ok', input, raw, async () => 'done');
-      await handle(logger, 'a.bad', input, { nope: true }, async () => 'never');
+      await handle(logger, 'a.ok', input, raw, () => Promise.resolve('done'));
+      await handle(logger, 'a.bad', input, { nope: true }, () => Promise.resolve('never'));
       await handle(logger, 'a.broken', input, raw, async () => Promise.reject(new Error('bug')));
     } finally {
       observeCommands(null);

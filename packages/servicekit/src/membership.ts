@@ -174,6 +174,7 @@ export interface ProjectMembersModuleOptions extends ProjectMembershipOptions {
  * the one way every service learns and checks who is in a project.
  */
 @Module({})
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest dynamic module: the class is the module token, register() its factory
 export class ProjectMembersModule {
   static register(opts: ProjectMembersModuleOptions): DynamicModule {
     @Injectable()
