@@ -14,6 +14,7 @@ beforeAll(async () => {
   nc = await env.natsConnection();
 });
 afterAll(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
   await env?.close();
 });
 
@@ -101,7 +102,9 @@ describe('outbox relay', () => {
     // All published, in two or more batches: the first batch's checkpoint is saved (the interval
     // starts there), the rest waits for the interval or the stop.
     const saved = async () =>
-      (await store.pool.query(`SELECT global_position FROM ${schema}.outbox_checkpoint`)).rows.map((r) => Number(r.global_position));
+      (await store.pool.query<{ global_position: string }>(`SELECT global_position FROM ${schema}.outbox_checkpoint`)).rows.map((r) =>
+        Number(r.global_position),
+      );
     const beforeStop = await saved();
     expect(beforeStop.length).toBe(1);
     expect(beforeStop[0]).toBeLessThan(expected.at(-1)!.globalPosition);
@@ -152,7 +155,7 @@ describe('outbox relay', () => {
     expect(killed).toHaveLength(1);
     await appendConcurrently(store, 10, 1);
     await eventually(
-      async () => leaders().length,
+      () => Promise.resolve(leaders().length),
       (n) => n === 1,
     );
     expect(leaders()).toHaveLength(1);
@@ -164,7 +167,7 @@ describe('outbox relay', () => {
     await leader.stop();
     await appendConcurrently(store, 10, 1);
     await eventually(
-      async () => standby.isLeader,
+      () => Promise.resolve(standby.isLeader),
       (isLeader) => isLeader,
     );
     expect(standby.isLeader).toBe(true);
@@ -252,7 +255,7 @@ describe('outbox relay and poison events', () => {
       expect(published.map((m) => m.msgId)).toEqual([recorded[0]!.eventId, recorded[2]!.eventId]);
       expect(given).toEqual([recorded[1]!.eventId]);
       const { rows } = await store.pool.query<{ source: string; reason: string }>('SELECT source, reason FROM relay_poison.dead_letters');
-      expect(rows).toEqual([{ source: 'outbox', reason: expect.stringContaining('max_payload') }]);
+      expect(rows).toEqual([{ source: 'outbox', reason: expect.stringContaining('max_payload') as string }]);
     } finally {
       await relay.stop();
     }

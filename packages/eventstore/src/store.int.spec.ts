@@ -11,6 +11,7 @@ beforeAll(async () => {
   await store.migrate();
 });
 afterAll(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
   await env?.close();
 });
 
@@ -114,7 +115,7 @@ describe('readAll', () => {
       const b = await store.transaction((tx) => tx.append('late-b', newEvents(1, 'LateB'), { expectedVersion: 'no_stream' }));
       bId = b.recorded[0]!.eventId;
       // B is committed and a reader by global position alone would take it (and later skip A) …
-      const { rows: naive } = await store.pool.query('SELECT type FROM store_test.events WHERE global_position > $1', [
+      const { rows: naive } = await store.pool.query<{ type: string }>('SELECT type FROM store_test.events WHERE global_position > $1', [
         checkpoint.globalPosition,
       ]);
       expect(naive.map((r) => r.type)).toEqual(['LateB']);
@@ -153,7 +154,13 @@ describe('readAll', () => {
 
 describe('migrate', () => {
   const migrations: Migration[] = [
-    { id: 2, name: 'count runs', up: async (client) => void (await client.query('INSERT INTO runs (migration) VALUES (2)')) },
+    {
+      id: 2,
+      name: 'count runs',
+      up: async (client) => {
+        await client.query('INSERT INTO runs (migration) VALUES (2)');
+      },
+    },
     { id: 1, name: 'create runs', up: 'CREATE TABLE runs (migration int NOT NULL)' },
   ];
 
@@ -181,7 +188,7 @@ describe('migrate', () => {
       { id: 5, name: 'broken', up: 'SELECT 1/0' },
     ];
     await expect(stores[0]!.migrate([...migrations, next, ...broken])).rejects.toThrow(/division by zero/);
-    const { rows: ids } = await store.pool.query('SELECT id FROM migrate_test.schema_migrations ORDER BY id');
+    const { rows: ids } = await store.pool.query<{ id: number }>('SELECT id FROM migrate_test.schema_migrations ORDER BY id');
     expect(ids.map((r) => r.id)).toEqual([1, 2, 3]);
   });
 

@@ -18,6 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
   await env?.close();
 });
 
@@ -71,9 +72,13 @@ describe('every Postgres connection is bounded in time', () => {
     const backend = await pid.promise;
     const admin = boundedPool({});
     await expect
-      .poll(async () => (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [backend])).rows[0].n, {
-        timeout: 10_000,
-      })
+      .poll(
+        async () =>
+          (await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [backend])).rows[0]!.n,
+        {
+          timeout: 10_000,
+        },
+      )
       .toBe(0);
     idle.resolve();
     const failure = await stuck.then(
@@ -106,7 +111,7 @@ describe('every Postgres connection is bounded in time', () => {
     process.kill(backend, 'SIGSTOP');
     try {
       const { ms, error } = await elapsed(() => pool.query('SELECT 1'));
-      expect(error).toMatchObject({ message: expect.stringMatching(/Query read timeout/) });
+      expect(error).toMatchObject({ message: expect.stringMatching(/Query read timeout/) as string });
       expect(databaseUnavailableReason(error)).toMatch(/did not answer in time/);
       expect(ms).toBeLessThan(10_000);
     } finally {
@@ -182,7 +187,7 @@ describe('the outbox relay whose leader session stops answering', () => {
 describe('the outbox relay held back by an open transaction', () => {
   it('warns, naming the open transaction, and publishes once it ends', async () => {
     const lines: Array<{ level: number; msg: string; blockers?: Array<{ pid: number }> }> = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
     const pool = boundedPool({}, env.db.url, 4);
     const store = createEventStore({ pool, schema: 'timeouts_held_back' });
     await store.migrate();

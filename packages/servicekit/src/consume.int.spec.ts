@@ -59,8 +59,10 @@ describe('consumeEvents', () => {
   afterAll(async () => {
     await jsm.streams.delete(stream.name).catch(() => undefined);
     await nc.close();
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await pool?.end();
     await db?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   it('waits for a stream its producer has not created yet (never creates it) and then handles every event once', async () => {
@@ -81,7 +83,7 @@ describe('consumeEvents', () => {
       await new Promise((r) => setTimeout(r, 500));
       expect(handled).toHaveLength(10);
       expect(await lettersOf('consume-spec')).toEqual([
-        { subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('malformed'), payload: 'not json' },
+        { subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('malformed') as string, payload: 'not json' },
       ]);
     } finally {
       await consumer.stop();
@@ -93,10 +95,12 @@ describe('consumeEvents', () => {
     await ensureStream(jsm, stream);
     let outageLeft = 12; // more failures than the poison bound: an outage is waited out, however long
     const attempts = new Map<number, number>();
-    const { handled, consumer } = consumeInto('consume-spec-poison', async (n) => {
+    const { handled, consumer } = consumeInto('consume-spec-poison', (n) => {
       attempts.set(n, (attempts.get(n) ?? 0) + 1);
-      if (n === 2) throw new Error('a bug this event always hits');
-      if (n === 3 && outageLeft-- > 0) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      if (n === 2) return Promise.reject(new Error('a bug this event always hits'));
+      if (n === 3 && outageLeft-- > 0)
+        return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+      return Promise.resolve();
     });
     try {
       const js = jetstream(nc);
@@ -105,7 +109,11 @@ describe('consumeEvents', () => {
       expect(attempts.get(2)).toBe(5);
       expect(attempts.get(3)).toBe(13);
       expect(await lettersOf('consume-spec-poison')).toEqual([
-        { subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('a bug this event always hits'), payload: '{"n":2}' },
+        {
+          subject: 'project.1.ev.checklist.Tick',
+          reason: expect.stringContaining('a bug this event always hits') as string,
+          payload: '{"n":2}',
+        },
       ]);
       expect(deadLetters.bySource.get('consume-spec-poison')).toBe(1);
       // Terminated, not redelivered.

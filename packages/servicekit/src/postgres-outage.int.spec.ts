@@ -41,8 +41,10 @@ describe('Postgres outage under load', () => {
   });
   afterAll(async () => {
     for (const s of sockets) s.disconnect();
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await stack?.stop();
     await postgres?.stop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -105,7 +107,7 @@ describe('Postgres outage under load', () => {
       expect(await ready.json()).toMatchObject({
         nats: 'ok',
         services: { chat: 'not_ready' },
-        problems: { chat: expect.stringContaining('postgres') },
+        problems: { chat: expect.stringContaining('postgres') as string },
       });
       expect((await fetch(`${stack.gatewayUrl}/readyz?full`)).status).toBe(503);
 
@@ -121,7 +123,7 @@ describe('Postgres outage under load', () => {
         .poll(
           async () => {
             const res = await fetch(`${stack.gatewayUrl}/readyz?full`);
-            return { status: res.status, body: await res.json() };
+            return { status: res.status, body: (await res.json()) as unknown };
           },
           { timeout: 30_000 },
         )

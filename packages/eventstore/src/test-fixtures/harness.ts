@@ -67,7 +67,8 @@ async function waitForNoConnections(adminUrl: string, database: string): Promise
   await admin.connect();
   try {
     await eventually(
-      async () => (await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [database])).rows[0].n as number,
+      async () =>
+        (await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [database])).rows[0]!.n,
       (n) => n === 0,
       2000,
     );

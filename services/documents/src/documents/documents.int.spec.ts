@@ -17,7 +17,7 @@ describe('documents: saves, versions, leases', () => {
     const socket = await connectClient(stack().socketUrl, token);
     sockets.push(socket);
     const channel = socket.channel('project:1', {});
-    const snapshot = (await joinChannel(channel)) as RoomSnapshot;
+    const snapshot = await joinChannel<RoomSnapshot>(channel);
     return { socket, channel, snapshot, user };
   };
   const closeAll = () => {
@@ -40,7 +40,7 @@ describe('documents: saves, versions, leases', () => {
     const foreign = await push(carol.channel, 'document:save', { document_id: 5, content: 'carol was here', base_version: 1 });
     expect(foreign).toMatchObject({
       status: 'error',
-      response: { code: 'not_lock_holder', reason: expect.stringContaining('bob is editing it') },
+      response: { code: 'not_lock_holder', reason: expect.stringContaining('bob is editing it') as string },
     });
 
     const updated = nextEvent(carol.channel, 'document:updated', (p: { version: number }) => p.version === 2);
@@ -83,17 +83,19 @@ describe('documents: saves, versions, leases', () => {
     });
     expect(tooManyBytes).toMatchObject({ status: 'error', response: { code: 'payload_too_large' } });
 
-    const history = await push(carol.channel, 'document:history', { document_id: 5 });
+    const history = await push<{ versions: Array<{ version: number; saved_by_name: string | null }> }>(carol.channel, 'document:history', {
+      document_id: 5,
+    });
     expect(history.status).toBe('ok');
-    expect(history.response.versions.map((v: { version: number; saved_by_name: string | null }) => [v.version, v.saved_by_name])).toEqual([
+    expect(history.response.versions.map((v) => [v.version, v.saved_by_name])).toEqual([
       [3, 'bob'],
       [2, 'bob'],
       [1, null],
     ]);
     const page = await push(carol.channel, 'document:history', { document_id: 5, before: 3, limit: 1 });
     expect(page.response).toMatchObject({ versions: [{ version: 2 }], has_more: true });
-    const v1 = await push(carol.channel, 'document:get_version', { document_id: 5, version: 1 });
-    expect(v1.response).toMatchObject({ version: 1, content: expect.stringContaining('# Timeline') });
+    const v1 = await push<{ version: number; content: string }>(carol.channel, 'document:get_version', { document_id: 5, version: 1 });
+    expect(v1.response).toMatchObject({ version: 1, content: expect.stringContaining('# Timeline') as string });
     expect((await push(carol.channel, 'document:get_version', { document_id: 5, version: 42 })).response).toMatchObject({
       code: 'not_found',
     });
@@ -124,7 +126,7 @@ describe('documents: saves, versions, leases', () => {
     if (eventBytes > stack().nats.info!.max_payload) {
       expect(big).toMatchObject({
         status: 'error',
-        response: { code: 'payload_too_large', reason: expect.stringContaining('too large to publish') },
+        response: { code: 'payload_too_large', reason: expect.stringContaining('too large to publish') as string },
       });
       expect((await push(carol.channel, 'document:get', { document_id: 5 })).response).toMatchObject({ version: 4 });
     } else {
@@ -154,17 +156,18 @@ describe('documents: saves, versions, leases', () => {
 
   it('heartbeats alone do not hold a lock past the idle cap after the last save', async () => {
     const bob = await connect('bob');
-    const acquired = await push(bob.channel, 'document:start_editing', { document_id: 7 });
+    const acquired = await push<{ locked_at: string }>(bob.channel, 'document:start_editing', { document_id: 7 });
     expect(acquired.status).toBe('ok');
     const cap = Date.parse(acquired.response.locked_at) + IDLE_CAP_MS;
     const unlocked = nextEvent(bob.channel, 'document:unlocked', (p: { document_id: number }) => p.document_id === 7, IDLE_CAP_MS * 3);
-    let lapsed = false;
+    // Set by the `unlocked` callback while the loop awaits, which narrowing cannot see.
+    let lapsed = false as boolean;
     void unlocked.then(
       () => (lapsed = true),
       () => undefined,
     );
     while (!lapsed) {
-      const hb = await push(bob.channel, 'document:heartbeat', { document_id: 7 });
+      const hb = await push<{ expires_at: string }>(bob.channel, 'document:heartbeat', { document_id: 7 });
       if (hb.status !== 'ok') break;
       expect(Date.parse(hb.response.expires_at)).toBeLessThanOrEqual(cap);
       await new Promise((r) => setTimeout(r, 500));
@@ -178,13 +181,19 @@ describe('documents: saves, versions, leases', () => {
     const documents = [8, 9];
     for (const id of documents) expect((await push(bob.channel, 'document:start_editing', { document_id: id })).status).toBe('ok');
     const acked: Array<{ documentId: number; version: number; content: string }> = [];
-    let killed: Promise<void> | null = null;
+    // Assigned inside saveLoop, which narrowing cannot see.
+    let killed = null as Promise<void> | null;
     // Two documents saved in parallel, so the crash lands while saves are in flight.
     const saveLoop = async (documentId: number) => {
       let base = 1;
       for (let i = 0; i < 200; i++) {
         const content = `# Document ${documentId}\n\nsave ${i}`;
-        const r = await push(bob.channel, 'document:save', { document_id: documentId, content, base_version: base }, 30_000);
+        const r = await push<{ version: number }>(
+          bob.channel,
+          'document:save',
+          { document_id: documentId, content, base_version: base },
+          30_000,
+        );
         if (r.status !== 'ok') {
           expect(r.response).toMatchObject({ code: 'unavailable' });
           return;
@@ -210,9 +219,9 @@ describe('documents: saves, versions, leases', () => {
     for (const id of documents) {
       const last = acked.filter((a) => a.documentId === id).at(-1);
       if (!last) continue;
-      const doc = await push(carol.channel, 'document:get', { document_id: id });
+      const doc = await push<{ version: number }>(carol.channel, 'document:get', { document_id: id });
       expect(doc.response.version).toBeGreaterThanOrEqual(last.version);
-      const v = await push(carol.channel, 'document:get_version', { document_id: id, version: last.version });
+      const v = await push<{ content: string }>(carol.channel, 'document:get_version', { document_id: id, version: last.version });
       expect(v.response.content).toBe(last.content);
     }
     closeAll();
@@ -274,7 +283,7 @@ describe('documents: saves, versions, leases', () => {
     const { token } = await stack().devLogin('bob');
     const socket = await connectClient(stack().socketUrl, token);
     sockets.push(socket);
-    const snapshot = (await joinChannel(socket.channel('project:2', {}))) as RoomSnapshot;
+    const snapshot = await joinChannel<RoomSnapshot>(socket.channel('project:2', {}));
     expect(snapshot.documents.map((d) => d.id)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18]);
     expect(snapshot.documents.every((d) => d.version === 1 && d.created_by === 1 && d.lock === null)).toBe(true);
     const carol = await stack().devLogin('carol');

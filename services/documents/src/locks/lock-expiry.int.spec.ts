@@ -69,7 +69,11 @@ async function watchReleases(stack: Stack) {
   await stack.nats.flush();
   const until = (wanted: number[], timeoutMs: number) =>
     new Promise<boolean>((resolve) => {
-      const check = () => wanted.every((id) => released.has(id)) && resolve(true);
+      const check = () => {
+        const all = wanted.every((id) => released.has(id));
+        if (all) resolve(true);
+        return all;
+      };
       const timer = setTimeout(() => resolve(false), timeoutMs);
       onRelease = () => check() && clearTimeout(timer);
       if (check()) clearTimeout(timer);

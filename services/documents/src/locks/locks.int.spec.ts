@@ -19,7 +19,7 @@ describe('edit locks', () => {
     const socket = await connectClient(stack().socketUrl, token);
     sockets.push(socket);
     const channel = socket.channel('project:1', {});
-    const snapshot = (await joinChannel(channel)) as RoomSnapshot;
+    const snapshot = await joinChannel<RoomSnapshot>(channel);
     return { socket, channel, snapshot, user };
   };
   const eventsOf = async (documentId: number) => {
@@ -66,7 +66,9 @@ describe('edit locks', () => {
     const documentId = 9;
     const started = Date.now();
     for (let round = 0; round < 200; round++) {
-      const replies = await Promise.all(clients.map((c) => push(c.channel, 'document:start_editing', { document_id: documentId })));
+      const replies = await Promise.all(
+        clients.map((c) => push<{ code?: string }>(c.channel, 'document:start_editing', { document_id: documentId })),
+      );
       const winners = replies.flatMap((r, i) => (r.status === 'ok' ? [i] : []));
       expect(winners, `round ${round}`).toHaveLength(1);
       expect(replies.filter((r) => r.status === 'error' && r.response.code === 'locked')).toHaveLength(9);
