@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import type { Channel, Socket } from 'phoenix';
+import type { Socket } from 'phoenix';
 import { CHAT_RATE_LIMIT, type ChatMessage, type RoomSnapshot } from '@siteflow/contracts';
 import { connectClient, joinChannel, nextEvent, push, recordEvents, useStack } from '@siteflow/testing';
 
@@ -16,14 +16,14 @@ describe('chat: typing, unread counts, rate limit', () => {
     const socket = await connectClient(socketUrl, login.token);
     sockets.push(socket);
     const channel = socket.channel('project:1', {});
-    const snapshot = (await joinChannel(channel)) as RoomSnapshot;
+    const snapshot = await joinChannel<RoomSnapshot>(channel);
     return { user: login.user, socket, channel, snapshot };
   };
   const disconnectAll = () => sockets.splice(0).forEach((s) => s.disconnect());
-  const query = async (sql: string, params: unknown[] = []) => {
+  const query = async <R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []) => {
     const pool = new pg.Pool({ connectionString: stack().databaseUrl, max: 1 });
     try {
-      return (await pool.query(sql, params)).rows;
+      return (await pool.query<R>(sql, params)).rows;
     } finally {
       await pool.end();
     }
@@ -96,7 +96,10 @@ describe('chat: typing, unread counts, rate limit', () => {
       // The chat service learns the members from the documents service's ProjectCreated.
       await expect
         .poll(
-          async () => (await query('SELECT user_id::int FROM chat.members WHERE project_id = 1 ORDER BY user_id')).map((r) => r.user_id),
+          async () =>
+            (await query<{ user_id: number }>('SELECT user_id::int FROM chat.members WHERE project_id = 1 ORDER BY user_id')).map(
+              (r) => r.user_id,
+            ),
           { timeout: 10_000 },
         )
         .toEqual([1, 2, 3]);
@@ -145,10 +148,10 @@ describe('chat: typing, unread counts, rate limit', () => {
     const b1 = await join('bob');
     const b2 = await join('bob', gateway2.socketUrl);
     try {
-      const before = await query(
+      const before = await query<{ n: number }>(
         "SELECT count(*)::int AS n FROM chat.messages WHERE user_id = 2 AND posted_at > now() - interval '1 minute'",
       );
-      const room = CHAT_RATE_LIMIT - before[0].n;
+      const room = CHAT_RATE_LIMIT - before[0]!.n;
       const sends = Array.from({ length: room }, (_, i) =>
         push((i % 2 === 0 ? b1 : b2).channel, 'chat:message', { text: `burst ${i}` }, 15_000),
       );
@@ -157,7 +160,7 @@ describe('chat: typing, unread counts, rate limit', () => {
 
       const refused = await push(b2.channel, 'chat:message', { text: 'one too many' });
       expect(refused.status).toBe('error');
-      expect(refused.response).toMatchObject({ code: 'rate_limited', details: { retry_after_ms: expect.any(Number) } });
+      expect(refused.response).toMatchObject({ code: 'rate_limited', details: { retry_after_ms: expect.any(Number) as number } });
       const retry = (refused.response as { details: { retry_after_ms: number } }).details.retry_after_ms;
       expect(retry).toBeGreaterThan(0);
       expect(retry).toBeLessThanOrEqual(60_000);

@@ -24,9 +24,11 @@ describe('chat end to end', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
   });
   afterAll(async () => {
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await stack?.stop();
     await pool?.end();
     await db?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   it('two users join project:1, one posts, both receive the same message once', async () => {
@@ -79,7 +81,7 @@ describe('chat end to end', () => {
     try {
       const c = s.channel('project:1', {});
       await joinChannel(c);
-      const before = await pool.query('SELECT count(*)::int AS n FROM chat.events');
+      const before = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM chat.events');
       for (const text of ['', '   ', 'x'.repeat(4001)]) {
         const r = await push(c, 'chat:message', { text });
         expect(r.status).toBe('error');
@@ -87,8 +89,8 @@ describe('chat end to end', () => {
       }
       const wrongType = await push(c, 'chat:message', { text: 42 });
       expect(wrongType.response).toMatchObject({ code: 'invalid_payload' });
-      const after = await pool.query('SELECT count(*)::int AS n FROM chat.events');
-      expect(after.rows[0].n).toBe(before.rows[0].n);
+      const after = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM chat.events');
+      expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
       const ok = await push(c, 'chat:message', { text: 'x'.repeat(4000) });
       expect(ok.status).toBe('ok');
     } finally {
@@ -108,7 +110,7 @@ describe('chat end to end', () => {
       }
       c.leave();
       const c2 = s.channel('project:1', {});
-      const snap = (await joinChannel(c2)) as RoomSnapshot;
+      const snap = await joinChannel<RoomSnapshot>(c2);
       expect(snap.chat.messages).toHaveLength(50);
       expect(snap.chat.has_more).toBe(true);
       expect(snap.chat.messages.at(-1)?.text).toBe('message 54');
@@ -130,7 +132,7 @@ describe('chat end to end', () => {
       expect(unknown.response).toMatchObject({ code: 'not_found' });
 
       // Every message exactly once, in the order the room's stream holds them.
-      const stored = await pool.query(
+      const stored = await pool.query<{ id: string }>(
         "SELECT data->>'message_id' AS id FROM chat.events WHERE stream_id = 'chat-project-1' AND type = 'MessagePosted' ORDER BY version",
       );
       expect(all.map((m) => m.id)).toEqual(stored.rows.map((r) => r.id));
@@ -162,7 +164,7 @@ describe('chat end to end', () => {
       await stack.start('chat');
       const c2 = s.channel('project:1', {});
       c.leave();
-      const snap = (await joinChannel(c2)) as RoomSnapshot;
+      const snap = await joinChannel<RoomSnapshot>(c2);
       expect(snap.chat.messages.map((m) => m.id)).toContain(id);
       expect(snap.chat.messages.map((m) => m.text)).not.toContain('nobody listens');
 

@@ -42,7 +42,7 @@ describe('checklist end to end', () => {
     const s = await connectClient(stack().socketUrl, token);
     sockets.push(s);
     const channel = s.channel('project:1', {});
-    const snapshot = (await joinChannel(channel)) as RoomSnapshot;
+    const snapshot = await joinChannel<RoomSnapshot>(channel);
     return { channel, snapshot };
   };
   const disconnectAll = () => sockets.splice(0).forEach((s) => s.disconnect());
@@ -52,7 +52,10 @@ describe('checklist end to end', () => {
     await expect
       .poll(
         () =>
-          withPool(async (pool) => (await pool.query("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-1'")).rows),
+          withPool(
+            async (pool) =>
+              (await pool.query<{ type: string }>("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-1'")).rows,
+          ),
         { timeout: 10_000 },
       )
       .toEqual([{ type: 'ChecklistCreated' }]);
@@ -82,7 +85,7 @@ describe('checklist end to end', () => {
       expect(await progressed).toEqual({ progress: 8.3, completed_items: 1, total_items: 12 });
 
       const count = () =>
-        withPool(async (pool) => (await pool.query('SELECT count(*)::int AS n FROM checklist.events')).rows[0].n as number);
+        withPool(async (pool) => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checklist.events')).rows[0]!.n);
       const before = await count();
       const seen = recordEvents(b.channel, 'checklist:updated');
       const again = await push<ToggleReply>(b.channel, 'checklist:toggle', { item_id: item.id, checked: true });
@@ -135,9 +138,9 @@ describe('checklist end to end', () => {
     const ctx = { user_id: 2, username: 'bob', role: 'admin', avatar_url: '', connection_id: 'c-test', project_id: 77 };
     const streams = () =>
       withPool(async (pool) =>
-        (await pool.query("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-77' ORDER BY version")).rows.map(
-          (r) => r.type,
-        ),
+        (
+          await pool.query<{ type: string }>("SELECT type FROM checklist.events WHERE stream_id = 'checklist-project-77' ORDER BY version")
+        ).rows.map((r) => r.type),
       );
     const refused = { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } };
     expect(await requestService(stack().nats, 'checklist.snapshot', { ctx, payload: {} }, { timeoutMs: 10_000 })).toEqual(refused);

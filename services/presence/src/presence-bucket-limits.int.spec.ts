@@ -24,7 +24,7 @@ describe('presence bucket limits', () => {
     const s = await rawSocket(stack().socketUrl, alice.token);
     sockets.push(s);
     s.send(['1', '1', 'project:1', 'phx_join', {}]);
-    expect((await s.next((f) => f[1] === '1' && f[3] === 'phx_reply', 30_000))[4].status).toBe('ok');
+    expect(((await s.next((f) => f[1] === '1' && f[3] === 'phx_reply', 30_000))[4] as { status: string }).status).toBe('ok');
 
     // Far more than the bound, all newer than alice's key: every write is taken, the oldest go.
     const bucket = await PresenceBucket.open<PresenceEntry>(stack().nats, 15 * 60_000);

@@ -57,9 +57,11 @@ describe('presence across gateways and presence instances', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
   });
   afterAll(async () => {
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await stack?.stop();
     await pool?.end();
     await db?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   it('kill -9 of a gateway removes exactly its users within TTL + sweep, with no false leave for the others', async () => {
@@ -117,8 +119,8 @@ describe('presence across gateways and presence instances', () => {
       expect(leavesIn(c.diffs).filter((id) => id !== String(alice.user.id))).toEqual([]);
       expect(b.online()).toEqual({ [bob.user.id]: 1, [carol.user.id]: 1 });
 
-      const stored = await pool.query(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'ConnectionEvicted'`);
-      expect(stored.rows[0].n).toBe(2);
+      const stored = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'ConnectionEvicted'`);
+      expect(stored.rows[0]!.n).toBe(2);
     } finally {
       for (const s of sockets) s.disconnect();
     }
@@ -174,10 +176,11 @@ describe('presence across gateways and presence instances', () => {
       // Presence is back; the gateway is alive, so nothing evicts bob's key but the retried untrack.
       await stack.start('presence');
       await expect.poll(() => a.online(), { timeout: 10_000 }).toEqual({ [alice.user.id]: 1 });
-      const left = await pool.query(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'SessionLeft' AND data->>'user_id' = $1`, [
-        String(bob.user.id),
-      ]);
-      expect(left.rows[0].n).toBeGreaterThanOrEqual(1);
+      const left = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM presence.events WHERE type = 'SessionLeft' AND data->>'user_id' = $1`,
+        [String(bob.user.id)],
+      );
+      expect(left.rows[0]!.n).toBeGreaterThanOrEqual(1);
     } finally {
       for (const s of sockets) s.disconnect();
     }

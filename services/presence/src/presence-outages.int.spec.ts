@@ -56,7 +56,7 @@ async function watchRoom(socket: Socket) {
     const last = spells.get(id)?.at(-1);
     if (last && last.to === undefined) last.to = Date.now();
   });
-  const snapshot = (await joinChannel(channel)) as RoomSnapshot;
+  const snapshot = await joinChannel<RoomSnapshot>(channel);
   const online = () =>
     Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<
       string,
@@ -75,8 +75,8 @@ async function watchRoom(socket: Socket) {
 }
 
 async function evictionsStored(pool: pg.Pool): Promise<number> {
-  const r = await pool.query(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'ConnectionEvicted'`);
-  return r.rows[0].n as number;
+  const r = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM presence.events WHERE type = 'ConnectionEvicted'`);
+  return r.rows[0]!.n;
 }
 
 describe('presence down past the TTL while the gateway lives', () => {
@@ -101,9 +101,11 @@ describe('presence down past the TTL while the gateway lives', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
   });
   afterAll(async () => {
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await stack?.stop();
     await pool?.end();
     await db?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   it('a restarted presence evicts none of the live connections: no leave, no ConnectionEvicted, the lock stays', async () => {
@@ -262,10 +264,12 @@ describe('a NATS stall past the TTL', () => {
   });
   afterAll(async () => {
     if (natsPid) process.kill(natsPid, 'SIGCONT');
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await stack?.stop();
     await nats?.stop();
     await pool?.end();
     await db?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

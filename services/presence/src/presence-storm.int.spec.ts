@@ -58,9 +58,11 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
     bucket = await PresenceBucket.open<PresenceEntry>(stack.nats, MAX_AGE_MS);
   });
   afterAll(async () => {
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await stack?.stop();
     await pool?.end();
     await db?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   let serial = 0;
@@ -71,7 +73,7 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
     const ref = `j${n}`;
     s.send([ref, ref, `project:${projectId}`, 'phx_join', {}]);
     const reply = await s.next((f) => f[1] === ref, 20_000);
-    expect(reply[4].status).toBe('ok');
+    expect((reply[4] as { status: string }).status).toBe('ok');
     await s.next((f) => f[3] === 'presence_state', 20_000);
     return s;
   }
@@ -144,7 +146,8 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
 
     // Nothing is left to sweep: every session ended by a leave (recorded just after the key went), none by eviction.
     const sessions = async () =>
-      (await pool.query(`SELECT type, count(*)::int AS n FROM presence.events GROUP BY type ORDER BY type`)).rows;
+      (await pool.query<{ type: string; n: number }>(`SELECT type, count(*)::int AS n FROM presence.events GROUP BY type ORDER BY type`))
+        .rows;
     await expect.poll(sessions, { timeout: 10_000 }).toEqual([
       { type: 'SessionJoined', n: 600 },
       { type: 'SessionLeft', n: 600 },

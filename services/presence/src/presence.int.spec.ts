@@ -20,7 +20,7 @@ async function inRoom(socket: Socket) {
   presence.onLeave((id?: string, current?: { metas: unknown[] }) => {
     calls.push(`${current?.metas.length === 0 ? 'offline' : 'closed a tab'} ${id}`);
   });
-  const snapshot = (await joinChannel(channel)) as RoomSnapshot;
+  const snapshot = await joinChannel<RoomSnapshot>(channel);
   const online = () =>
     Object.fromEntries(presence.list((id: string, p: { metas: PresenceMeta[] }) => [id, p.metas.length] as const)) as Record<
       string,
@@ -46,9 +46,11 @@ describe('presence with the stock phoenix client', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
   });
   afterAll(async () => {
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
     await stack?.stop();
     await pool?.end();
     await db?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   it('two users, one with two tabs, see each other; closing one tab keeps the user, the last tab removes them', async () => {
@@ -229,14 +231,20 @@ describe('presence with the stock phoenix client', () => {
     const noCtx = await requestService(stack.nats, presenceSubjects.track, { payload: {} }, { timeoutMs: 5_000 });
     expect(noCtx).toMatchObject({ ok: false, error: { code: 'invalid_payload' } });
     const noGateway = await requestService(stack.nats, presenceSubjects.track, { ctx, payload: {} }, { timeoutMs: 5_000 });
-    expect(noGateway).toMatchObject({ ok: false, error: { code: 'invalid_payload', message: expect.stringMatching(/gateway_id/) } });
+    expect(noGateway).toMatchObject({
+      ok: false,
+      error: { code: 'invalid_payload', message: expect.stringMatching(/gateway_id/) as string },
+    });
     const badId = await requestService(
       stack.nats,
       presenceSubjects.track,
       { ctx: { ...ctx, connection_id: 'a b*' }, payload: { gateway_id: 'gw-test' } },
       { timeoutMs: 5_000 },
     );
-    expect(badId).toMatchObject({ ok: false, error: { code: 'invalid_payload', message: expect.stringMatching(/connection_id/) } });
+    expect(badId).toMatchObject({
+      ok: false,
+      error: { code: 'invalid_payload', message: expect.stringMatching(/connection_id/) as string },
+    });
 
     stack.nats.publish(presenceSubjects.refresh, new TextEncoder().encode('{"gateway_id": 42}'));
     stack.nats.publish(presenceSubjects.refresh, new TextEncoder().encode('not json'));
