@@ -11,7 +11,7 @@ import {
   type RoomSnapshot,
   type ServiceName,
 } from '@siteflow/contracts';
-import { requestService } from '@siteflow/messaging';
+import { requestService, type ServiceFailureLogger } from '@siteflow/messaging';
 import type { z } from 'zod';
 
 export type RoomSnapshotResult =
@@ -23,11 +23,27 @@ async function part<S extends z.ZodType>(
   schema: S,
   ctx: CommandContext,
   timeoutMs: number,
+  logger: ServiceFailureLogger | undefined,
 ): Promise<{ ok: true; value: z.infer<S> } | { ok: false; error: ErrorBody }> {
-  const reply = await requestService(nats, subjects.snapshot(service), { ctx, payload: {} }, { timeoutMs });
+  const subject = subjects.snapshot(service);
+  const reply = await requestService(nats, subject, { ctx, payload: {} }, { timeoutMs, logger });
   if (!reply.ok) return reply;
   const parsed = schema.safeParse(reply.data);
-  if (!parsed.success) return { ok: false, error: { code: 'internal', message: `${service} snapshot is malformed` } };
+  if (!parsed.success) {
+    // The joiner only sees `internal`: this line says which service, whose join and where.
+    logger?.error(
+      {
+        subject,
+        service,
+        user: ctx.user_id,
+        connection: ctx.connection_id,
+        project: ctx.project_id,
+        issues: parsed.error.issues.slice(0, 5),
+      },
+      'a service answered a malformed snapshot part; the join is refused with internal',
+    );
+    return { ok: false, error: { code: 'internal', message: `${service} snapshot is malformed` } };
+  }
   return { ok: true, value: parsed.data };
 }
 
@@ -35,12 +51,17 @@ async function part<S extends z.ZodType>(
  * The room as of now, asked of every service in parallel. A service that does not answer fails the
  * whole join with its error (`unavailable`): never a room with a silent hole.
  */
-export async function readRoomSnapshot(nats: NatsConnection, ctx: CommandContext, timeoutMs: number): Promise<RoomSnapshotResult> {
+export async function readRoomSnapshot(
+  nats: NatsConnection,
+  ctx: CommandContext,
+  timeoutMs: number,
+  logger?: ServiceFailureLogger,
+): Promise<RoomSnapshotResult> {
   const [documents, presence, chat, checklist] = await Promise.all([
-    part(nats, 'documents', DocumentsServiceSnapshot, ctx, timeoutMs),
-    part(nats, 'presence', PresenceServiceSnapshot, ctx, timeoutMs),
-    part(nats, 'chat', ChatServiceSnapshot, ctx, timeoutMs),
-    part(nats, 'checklist', ChecklistServiceSnapshot, ctx, timeoutMs),
+    part(nats, 'documents', DocumentsServiceSnapshot, ctx, timeoutMs, logger),
+    part(nats, 'presence', PresenceServiceSnapshot, ctx, timeoutMs, logger),
+    part(nats, 'chat', ChatServiceSnapshot, ctx, timeoutMs, logger),
+    part(nats, 'checklist', ChecklistServiceSnapshot, ctx, timeoutMs, logger),
   ]);
   for (const p of [documents, presence, chat, checklist]) if (!p.ok) return { ok: false, error: p.error };
   if (!documents.ok || !presence.ok || !chat.ok || !checklist.ok) throw new Error('unreachable');
