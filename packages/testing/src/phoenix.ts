@@ -71,8 +71,11 @@ export function connectClient(socketUrl: string, token: string, opts: ConnectCli
  *   const channel = socket.channel('project:1');  const snapshot = await joinChannel(channel);
  *   const snapshot = await joinChannel(socket, 'project:1');   // when the channel is not needed
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export function joinChannel<T = any>(channel: Channel, timeoutMs?: number): Promise<T>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export function joinChannel<T = any>(socket: Socket, topic: string, params?: object, timeoutMs?: number): Promise<T>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export function joinChannel<T = any>(
   target: Channel | Socket,
   topicOrTimeout?: string | number,
@@ -85,12 +88,14 @@ export function joinChannel<T = any>(
 }
 
 /** A joined channel and the join reply's response. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export interface OpenedChannel<T = any> {
   channel: Channel;
   response: T;
 }
 
 /** Creates and joins a channel: `joinChannel` that also hands back the channel. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export async function openChannel<T = any>(
   socket: Socket,
   topic: string,
@@ -108,6 +113,7 @@ function join<T>(channel: Channel, timeoutMs = 10_000): Promise<T> {
       .receive('ok', (response: T) => resolve(response))
       .receive('error', (response: unknown) => {
         channel.leave();
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- documented contract: rejects with the server's error response ({reason, code}), which tests assert on
         reject(response);
       })
       .receive('timeout', () => {
@@ -122,12 +128,14 @@ function isChannel(target: Channel | Socket): target is Channel {
 }
 
 export type PushStatus = 'ok' | 'error' | 'timeout';
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export interface PushResult<T = any> {
   status: PushStatus;
   response: T;
 }
 
 /** Pushes an event on a joined channel; resolves with the reply's status and response. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export function push<T = any>(channel: Channel, event: string, payload: object, timeoutMs = 15_000): Promise<PushResult<T>> {
   return new Promise((resolve) => {
     channel
@@ -139,6 +147,7 @@ export function push<T = any>(channel: Channel, event: string, payload: object, 
 }
 
 /** The payload of the next `event` on the channel (that satisfies `predicate`, when given). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
 export function nextEvent<T = any>(
   channel: Channel,
   event: string,
@@ -147,11 +156,12 @@ export function nextEvent<T = any>(
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const ref = channel.on(event, (payload: T) => {
-      let matches = false;
+      let matches: boolean;
       try {
         matches = predicate(payload);
       } catch (err) {
         finish();
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on exactly what the predicate threw (usually an assertion error)
         reject(err);
         return;
       }
@@ -171,6 +181,7 @@ export function nextEvent<T = any>(
 }
 
 /** Records every `event` on the channel from now on, e.g. to assert that something did NOT arrive. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-unnecessary-type-parameters -- T names the payload type the caller reads (see joinChannel's default)
 export function recordEvents<T = any>(channel: Channel, event: string): { readonly events: T[]; stop(): void } {
   const events: T[] = [];
   const ref = channel.on(event, (payload: T) => {
@@ -180,6 +191,7 @@ export function recordEvents<T = any>(channel: Channel, event: string): { readon
 }
 
 /** A Phoenix Channels v2 frame: `[join_ref, ref, topic, event, payload]`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a frame's payload is whatever the server sent; protocol specs cast it where they read a field
 export type Frame = [joinRef: string | null, ref: string | null, topic: string, event: string, payload: any];
 
 export interface RawSocket {
@@ -255,7 +267,8 @@ export function rawSocket(socketUrl: string, token: string | null, opts: RawSock
   ws.on('message', (data, isBinary) => {
     if (isBinary) return;
     try {
-      const frame = JSON.parse(data.toString()) as Frame;
+      // A text message arrives as one Buffer (ws's default binaryType).
+      const frame = JSON.parse((data as Buffer).toString()) as Frame;
       if (Array.isArray(frame)) received.push(frame);
     } catch {
       // not a JSON frame; `frames` holds only what parsed
@@ -289,7 +302,10 @@ export function rawSocket(socketUrl: string, token: string | null, opts: RawSock
         };
         if (scan()) return;
         const waiter = () => {
-          if (scan()) return done();
+          if (scan()) {
+            done();
+            return;
+          }
           if (closedInfo) {
             done();
             reject(new Error(`socket closed (${closedInfo.code} ${closedInfo.reason}) before a matching frame arrived`));

@@ -81,7 +81,7 @@ describe('phoenix client helpers (stock phoenix client in Node)', () => {
   afterAll(() => (socket as Socket | undefined)?.disconnect());
 
   it('joins, pushes and receives events', async () => {
-    const { channel, response } = await openChannel(socket, 'project:1', { since: 3 });
+    const { channel, response } = await openChannel<unknown>(socket, 'project:1', { since: 3 });
     expect(response).toEqual({ joined: 'project:1', params: { since: 3 } });
     expect(await joinChannel(socket.channel('project:2'))).toEqual({ joined: 'project:2', params: {} });
     expect(await joinChannel(socket, 'project:3', { a: 1 })).toEqual({ joined: 'project:3', params: { a: 1 } });
