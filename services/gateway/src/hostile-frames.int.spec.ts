@@ -57,7 +57,7 @@ const hostileFrame = fc.oneof(
 /** The ref a frame carries, when it has the shape of a frame. */
 function refOf(text: string): string | null {
   try {
-    const v = JSON.parse(text);
+    const v: unknown = JSON.parse(text);
     return Array.isArray(v) && typeof v[1] === 'string' ? v[1] : null;
   } catch {
     return null;
@@ -81,7 +81,7 @@ describe('hostile frames (property)', () => {
     token = (await stack().devLogin('alice')).token;
     good = await connectClient(stack().socketUrl, (await stack().devLogin('bob')).token);
   });
-  afterAll(() => good?.disconnect());
+  afterAll(() => (good as Socket | undefined)?.disconnect()); // unset when beforeAll failed
 
   it(`answers each of ${FRAMES} generated hostile frames with an error reply or a close, and never crashes`, async () => {
     const channel = good.channel('project:1', {});
@@ -117,13 +117,14 @@ describe('hostile frames (property)', () => {
           replies++;
           // Only a heartbeat on "phoenix" may be answered ok: nothing else here is a valid request.
           const reply = socket.frames.slice(seen).find((f) => f[3] === 'phx_reply' && f[1] === r)!;
-          if (reply[4]?.status === 'ok') expect(reply[2] === 'phoenix' && reply[4].response).toEqual({});
+          const payload = reply[4] as { status?: unknown; response?: unknown } | null | undefined;
+          if (payload?.status === 'ok') expect(reply[2] === 'phoenix' && payload.response).toEqual({});
         } else if (answered === 'close') closes++;
         else unanswered.push(text.slice(0, 200));
       }
     } finally {
       clearInterval(pushWellBehaved);
-      socket.close();
+      void socket.close();
     }
     const results = await Promise.all(wellBehaved);
     console.log(`hostile frames: ${replies} answered with a reply, ${closes} with a close; well-behaved client: ${results.length} pushes`);

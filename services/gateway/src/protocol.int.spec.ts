@@ -2,14 +2,16 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
 
-type Frame = [string | null, string | null, string, string, any];
+/** A reply carries status and response; a broadcast (chat:new_message) carries the message itself. */
+type Payload = { status: string; response: { id?: unknown }; id?: unknown };
+type Frame = [string | null, string | null, string, string, Payload];
 
 /** Conformance with docs/protocol.md, against the running gateway and services. */
 describe('Phoenix Channels v2 protocol', () => {
   let db: TestDatabase;
   let stack: Stack;
   let token: string;
-  let sockets: RawSocket[] = [];
+  const sockets: RawSocket[] = [];
 
   const open = async (t = token) => {
     const s = await rawSocket(stack.socketUrl, t);
@@ -29,9 +31,10 @@ describe('Phoenix Channels v2 protocol', () => {
     token = (await stack.devLogin('alice')).token;
   });
   afterAll(async () => {
-    for (const s of sockets) s.close();
-    await stack?.stop();
-    await db?.drop();
+    for (const s of sockets) void s.close();
+    // Unset when beforeAll failed.
+    await (stack as Stack | undefined)?.stop();
+    await (db as TestDatabase | undefined)?.drop();
   });
 
   it('refuses a socket without a token or with a bad one', async () => {
@@ -181,7 +184,7 @@ describe('Phoenix Channels v2 protocol', () => {
       let replayed: Uint8Array | null = null;
       for await (const m of sub) replayed = m.data;
       expect(replayed).not.toBeNull();
-      const event = JSON.parse(new TextDecoder().decode(replayed!));
+      const event = JSON.parse(new TextDecoder().decode(replayed!)) as { broadcast: { payload: { id: unknown } } };
       nc.publish('project.1.ev.chat.MessagePosted', JSON.stringify(event));
       await nc.flush();
       await new Promise((r) => setTimeout(r, 500));

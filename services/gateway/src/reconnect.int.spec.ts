@@ -25,9 +25,10 @@ describe('NATS reconnect', () => {
     stack = await startStack({ natsUrl: nats.url, databaseUrl: db.url });
   });
   afterAll(async () => {
-    await stack?.stop();
-    await nats?.stop();
-    await db?.drop();
+    // Unset when beforeAll failed.
+    await (stack as Stack | undefined)?.stop();
+    await (nats as LocalServer | undefined)?.stop();
+    await (db as TestDatabase | undefined)?.drop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

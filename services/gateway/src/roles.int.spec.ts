@@ -19,8 +19,9 @@ describe('roles', () => {
     await joinChannel(asBob);
   });
   afterAll(() => {
-    alice?.disconnect();
-    bob?.disconnect();
+    // Unset when beforeAll failed.
+    (alice as Socket | undefined)?.disconnect();
+    (bob as Socket | undefined)?.disconnect();
   });
 
   it('refuses a customer force-unlocking, changing the project status and editing the checklist template', async () => {

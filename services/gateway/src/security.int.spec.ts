@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawSocket, useStack, type RawSocket } from '@siteflow/testing';
 
-type Frame = [string | null, string | null, string, string, any];
+type Payload = { status: string; response?: { code?: string } };
+type Frame = [string | null, string | null, string, string, Payload];
 
 /** Hardening of the socket: origins, per-user and per-socket limits, floods. Each limit is tried. */
 describe('socket limits and origin check', () => {
@@ -30,14 +31,14 @@ describe('socket limits and origin check', () => {
     bobToken = (await stack().devLogin('bob')).token;
   });
   afterAll(() => {
-    for (const s of open) s.close();
+    for (const s of open) void s.close();
   });
 
   it('refuses a browser page from a foreign origin and accepts the allowed one', async () => {
     await expect(rawSocket(stack().socketUrl, token, { headers: { Origin: 'https://evil.example' } })).rejects.toThrow(/403/);
     const ok = await connect(token, { Origin: 'https://collab.example.com' });
     expect(ok.isOpen).toBe(true);
-    ok.close();
+    void ok.close();
   });
 
   it('limits the sockets one user may hold', async () => {
@@ -45,7 +46,7 @@ describe('socket limits and origin check', () => {
     const b = await connect(bobToken);
     const c = await connect(bobToken);
     await expect(rawSocket(stack().socketUrl, bobToken)).rejects.toThrow(/429/);
-    c.close();
+    void c.close();
     await c.closed;
     // A slot freed by a closed socket can be used again.
     await expect
@@ -59,7 +60,7 @@ describe('socket limits and origin check', () => {
       })
       .toBe(true);
     expect(a.isOpen && b.isOpen).toBe(true);
-    for (const s of [a, b]) s.close();
+    for (const s of [a, b]) void s.close();
   });
 
   it('limits the channels one socket may join', async () => {
@@ -70,7 +71,7 @@ describe('socket limits and origin check', () => {
     expect((await reply(s, '2'))[4].status).toBe('ok');
     s.send(['3', '3', 'project:2', 'phx_join', {}]);
     expect((await reply(s, '3'))[4]).toMatchObject({ status: 'error', response: { code: 'rate_limited' } });
-    s.close();
+    void s.close();
   });
 
   it('answers a frame flood with rate_limited, closes a sustained one, and others keep working', async () => {
@@ -78,7 +79,9 @@ describe('socket limits and origin check', () => {
     const calm = await connect(bobToken);
     for (let i = 0; i < 20; i++) flooder.send([null, `f${i}`, 'phoenix', 'heartbeat', {}]);
     await flooder.next((f: Frame) => f[3] === 'phx_reply' && f[4].status === 'error', 5000);
-    const limited = flooder.frames.filter((f: Frame) => f[3] === 'phx_reply' && f[4]?.response?.code === 'rate_limited');
+    const limited = flooder.frames.filter(
+      (f: Frame) => f[3] === 'phx_reply' && (f[4] as Payload | undefined)?.response?.code === 'rate_limited',
+    );
     expect(limited.length).toBeGreaterThan(0);
     for (let i = 20; i < 80 && flooder.isOpen; i++) flooder.send([null, `f${i}`, 'phoenix', 'heartbeat', {}]);
     expect((await flooder.closed).code).toBe(1008);

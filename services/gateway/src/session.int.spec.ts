@@ -12,8 +12,9 @@ describe('session expiry', () => {
     stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url, services: ['documents', 'presence', 'chat', 'checklist'] });
   });
   afterAll(async () => {
-    await stack?.stop();
-    await db?.drop();
+    // Unset when beforeAll failed.
+    await (stack as Stack | undefined)?.stop();
+    await (db as TestDatabase | undefined)?.drop();
   });
 
   const token = (expiresInS: number) =>
@@ -34,7 +35,7 @@ describe('session expiry', () => {
     // Long enough for the join to be answered on a loaded machine (it took over 2 s once), short enough to wait for.
     const s = await rawSocket(stack.socketUrl, await token(10));
     s.send(['1', '1', 'project:1', 'phx_join', {}]);
-    expect(((await s.next((f: any) => f[1] === '1' && f[3] === 'phx_reply', 5000)) as any)[4].status).toBe('ok');
+    expect(((await s.next((f) => f[1] === '1' && f[3] === 'phx_reply', 5000))[4] as { status: string }).status).toBe('ok');
     const beat = setInterval(() => s.isOpen && s.send([null, 'hb', 'phoenix', 'heartbeat', {}]), 300);
     try {
       const closed = await s.closed;

@@ -32,9 +32,9 @@ async function startFrozenClient(socketUrl: string, token: string, documentId: n
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
-  child.stdout!.setEncoding('utf8');
+  child.stdout.setEncoding('utf8');
   const holding = new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: string) => {
+    child.stdout.on('data', (chunk: string) => {
       out += chunk;
       if (out.includes('holding')) resolve();
     });
@@ -63,7 +63,7 @@ describe('gateway: SIGTERM', () => {
     try {
       socket = await connectClient(stack().socketUrl, token, { reconnectAfterMs: () => 60_000 });
       const channel = socket.channel('project:1', {});
-      const snapshot = (await joinChannel(channel)) as RoomSnapshot;
+      const snapshot = await joinChannel<RoomSnapshot>(channel);
       const [answering, unanswering] = [snapshot.documents[0]!.id, snapshot.documents[1]!.id];
       expect((await push(channel, 'document:start_editing', { document_id: answering })).status).toBe('ok');
       frozen = await startFrozenClient(stack().socketUrl, token, unanswering);

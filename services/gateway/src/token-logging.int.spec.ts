@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { rawSocket, useStack, type RawSocket } from '@siteflow/testing';
 
-type Frame = [string | null, string | null, string, string, any];
+type Frame = [string | null, string | null, string, string, { status: string; response: unknown }];
 
 /**
  * Tokens travel in the socket URL's query string (as the phoenix client sends them): whatever the
@@ -13,7 +13,7 @@ describe('tokens never reach the logs', () => {
   const stack = useStack({ processEnv: { gateway: { LOG_LEVEL: 'trace' } } });
   const open: RawSocket[] = [];
   afterAll(() => {
-    for (const s of open) s.close();
+    for (const s of open) void s.close();
   });
 
   const sign = (claims: { sub: string; exp: number }, secret: string) =>
@@ -53,7 +53,7 @@ describe('tokens never reach the logs', () => {
     await expect(rawSocket(stack().socketUrl, expired)).rejects.toThrow(/403/);
     await expect(rawSocket(stack().socketUrl, forged)).rejects.toThrow(/403/);
     await expect(rawSocket(stack().socketUrl, 'not-a-jwt')).rejects.toThrow(/403/);
-    b.close();
+    void b.close();
     await b.closed;
 
     // The gateway did log at trace level throughout (so the check below looks at real output).

@@ -18,7 +18,7 @@ describe('gateway readiness', () => {
       status: 'ready',
       nats: 'ok',
       services: { chat: 'unavailable', documents: 'unavailable', presence: 'unavailable', checklist: 'unavailable' },
-      problems: { chat: expect.any(String) },
+      problems: { chat: expect.any(String) as string },
     });
     const full = await fetch(`${stack().gatewayUrl}/readyz?full`);
     expect(full.status).toBe(503);
@@ -32,7 +32,7 @@ describe('gateway readiness', () => {
       expect(await stalled.json()).toMatchObject({
         status: 'not_ready',
         nats: 'unavailable',
-        problems: { nats: expect.stringMatching(/NATS did not answer/) },
+        problems: { nats: expect.stringMatching(/NATS did not answer/) as string },
       });
     } finally {
       process.kill(nats, 'SIGCONT');
