@@ -3,6 +3,9 @@ import pg from 'pg';
 import type { RoomSnapshot } from '@siteflow/contracts';
 import { rawSocket, useStack, type RawSocket } from '@siteflow/testing';
 
+/** A push's reply payload: the fields these tests read. */
+type PushReply = { status: string; response: { id?: unknown; code?: string } };
+
 /**
  * A client's retry after an error or a timeout must not run a command twice: pushes carry an
  * `idempotency_key` of the client's choosing, and a retry with it gets the first outcome.
@@ -21,13 +24,13 @@ describe('idempotent commands', () => {
     const j = ref();
     s.send([j, j, 'project:1', 'phx_join', {}]);
     const reply = await s.next((f) => f[1] === j && f[3] === 'phx_reply', 30_000);
-    expect(reply[4].status).toBe('ok');
+    expect((reply[4] as PushReply).status).toBe('ok');
     const push = async (event: string, payload: object, timeoutMs = 30_000) => {
       const r = ref();
       s.send([j, r, 'project:1', event, payload]);
-      return (await s.next((f) => f[1] === r && f[3] === 'phx_reply', timeoutMs))[4] as { status: string; response: any };
+      return (await s.next((f) => f[1] === r && f[3] === 'phx_reply', timeoutMs))[4] as PushReply;
     };
-    return { s, push, snapshot: reply[4].response as RoomSnapshot };
+    return { s, push, snapshot: (reply[4] as { response: RoomSnapshot }).response };
   };
   const count = async (sql: string, params: unknown[]) => Number((await pool.query<{ n: string }>(sql, params)).rows[0]!.n);
   const messagesWithText = (text: string) => count('SELECT count(*) AS n FROM chat.messages WHERE text = $1', [text]);
@@ -37,7 +40,7 @@ describe('idempotent commands', () => {
   });
   afterAll(async () => {
     for (const s of sockets) await s.close().catch(() => undefined);
-    await pool?.end();
+    await (pool as pg.Pool | undefined)?.end(); // unset when beforeAll failed
   });
 
   it('a retried chat message is stored and broadcast once, and the retry gets the first reply', async () => {
@@ -62,7 +65,9 @@ describe('idempotent commands', () => {
     expect((await bob.push('chat:message', { text: 'said once', idempotency_key: 'msg-0003-said-twice' })).status).toBe('ok');
     expect(await messagesWithText('said once')).toBe(2);
     await expect
-      .poll(() => carol.s.frames.filter((f) => f[3] === 'chat:new_message' && f[4].text === 'burst once').length, { timeout: 10_000 })
+      .poll(() => carol.s.frames.filter((f) => f[3] === 'chat:new_message' && (f[4] as { text?: unknown }).text === 'burst once').length, {
+        timeout: 10_000,
+      })
       .toBe(1);
     // Keys are per user: carol's key of the same name is hers.
     const hers = await carol.push('chat:message', { text: 'carol once', idempotency_key: 'msg-0001-said-once' });
@@ -74,7 +79,7 @@ describe('idempotent commands', () => {
     const bob = await joined('bob');
     const pid = stack().process('chat').pid!;
     process.kill(pid, 'SIGSTOP');
-    let timedOut: { status: string; response: any };
+    let timedOut: PushReply;
     try {
       timedOut = await bob.push('chat:message', { text: 'while frozen', idempotency_key: 'msg-0004-frozen' });
     } finally {
@@ -131,7 +136,7 @@ describe('idempotent commands', () => {
     const reused = await bob.push('chat:mark_read', { last_read_id: posted.response.id, idempotency_key: 'msg-0005-keyed' });
     expect(reused).toMatchObject({
       status: 'error',
-      response: { code: 'invalid_payload', reason: expect.stringContaining('chat.message.post') },
+      response: { code: 'invalid_payload', reason: expect.stringContaining('chat.message.post') as string },
     });
   });
 });

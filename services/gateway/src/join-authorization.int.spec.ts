@@ -15,7 +15,7 @@ import {
 } from '@siteflow/contracts';
 import { DEMO_USERS } from '@siteflow/demo';
 import { callService, requestService } from '@siteflow/messaging';
-import { rawSocket, useStack, type Frame, type RawSocket } from '@siteflow/testing';
+import { rawSocket, useStack, type RawSocket } from '@siteflow/testing';
 
 /**
  * Who may do what in which project, tried for every client event of the contracts' route table
@@ -96,12 +96,12 @@ describe('join authorization and per-project roles', () => {
     s.send([r, r, topic, 'phx_join', {}]);
     const reply = await replyTo(s, r);
     expect(reply[4], `join ${topic}`).toMatchObject({ status: 'ok' });
-    return { joinRef: r, snapshot: reply[4].response as RoomSnapshot };
+    return { joinRef: r, snapshot: (reply[4] as { response: RoomSnapshot }).response };
   };
   const pushOn = async (s: RawSocket, joinRef: string, topic: string, event: string, payload: unknown) => {
     const r = ref();
     s.send([joinRef, r, topic, event, payload]);
-    return (await replyTo(s, r))[4] as { status: string; response: any };
+    return (await replyTo(s, r))[4] as { status: string; response: { id: string; code?: string } };
   };
   /** Every durable write the commands could make, and the typing table (presence's joins excluded). */
   const writes = async () => {
@@ -146,7 +146,7 @@ describe('join authorization and per-project roles', () => {
 
   afterAll(async () => {
     for (const s of sockets) await s.close().catch(() => undefined);
-    await pool?.end();
+    await (pool as pg.Pool | undefined)?.end(); // unset when beforeAll failed
   });
 
   it('refuses a missing project and a foreign one with the same words, and a bad topic', async () => {
@@ -154,7 +154,7 @@ describe('join authorization and per-project roles', () => {
     const refusal = async (topic: string) => {
       const r = ref();
       s.send([r, r, topic, 'phx_join', {}]);
-      return (await replyTo(s, r))[4];
+      return (await replyTo(s, r))[4] as unknown;
     };
     const foreign = await refusal('project:2');
     const missing = await refusal(`project:${MISSING_PROJECT}`);
@@ -183,7 +183,7 @@ describe('join authorization and per-project roles', () => {
       s.send([j, j, topic, 'phx_join', {}]);
       s.send([j, p, topic, event, samples[event](ids2)]);
       const [joinReply, pushReply] = await Promise.all([replyTo(s, j), replyTo(s, p)]);
-      expect(joinReply[4].status, `join ${topic}`).toBe('error');
+      expect((joinReply[4] as { status: string }).status, `join ${topic}`).toBe('error');
       expect(pushReply[4], `${event} on ${topic}`).toMatchObject({ status: 'error', response: { code: 'unmatched_topic' } });
       // And once refused, a push on it is not routed either.
       expect(await pushOn(s, j, topic, event, samples[event](ids2))).toMatchObject({
@@ -204,7 +204,7 @@ describe('join authorization and per-project roles', () => {
     s.send([j, p, 'project:2', event, samples[event]({ ...ids2, documentId: ids2.otherDocumentId })]);
     const [joinReply, pushReply] = await Promise.all([replyTo(s, j), replyTo(s, p)]);
     expect(pushReply[4]).toMatchObject({ status: 'error', response: { code: 'unmatched_topic' } });
-    expect(joinReply[4].status).toBe('ok');
+    expect((joinReply[4] as { status: string }).status).toBe('ok');
     expect(await writes()).toBe(before);
     await s.close();
   });
