@@ -26,7 +26,6 @@ const outsideReferences: Array<[string, RegExp]> = [
 const notYetFixed = new Set<string>([
   'web/src/auth/session.ts', // "`auth_token` is the seed's name"
   'web/src/auth/session.unit.spec.ts', // test title "under the seed keys"
-  'web/src/documents/DocumentView.tsx', // "(seed, section 8)" → docs/presence-and-locks.md, "Lifetime"; "(as in the seed)"
 ]);
 
 function trackedTextFiles(): string[] {

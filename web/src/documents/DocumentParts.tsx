@@ -9,7 +9,7 @@ import type { Busy } from './useEditActions.js';
 export function LockedBanner({ username }: { username: string }) {
   return (
     <div className="locked-banner" role="status">
-      {/* The emoji is the banner's text (as in the seed); the drawn lock shows where no emoji font is installed. */}
+      {/* The emoji is the banner's text; the drawn lock shows where no emoji font is installed. */}
       <LockIcon />
       <span className="visually-hidden">🔒 </span>
       {username} is currently editing this document
