@@ -15,6 +15,9 @@ import { rawSocket, REPO_ROOT, useStack, type RawSocket } from '@siteflow/testin
  * `projects:admin`), every refusal as `{code, message}`, and membership changes reaching open
  * sockets, presence, locks and chat.
  */
+/** A JSON answer of the API: the fields these tests read. */
+type ApiBody = { code: string; message: string; id: number; projects: Array<{ id: number }> };
+
 describe('projects API', () => {
   const stack = useStack();
   let pool: pg.Pool;
@@ -55,7 +58,7 @@ describe('projects API', () => {
       signal: AbortSignal.timeout(20_000),
     });
     const text = await res.text();
-    return { status: res.status, body: text === '' ? null : (JSON.parse(text) as any) };
+    return { status: res.status, body: text === '' ? null : (JSON.parse(text) as ApiBody) };
   };
 
   const open = async (token: string) => {
@@ -67,12 +70,12 @@ describe('projects API', () => {
   const join = async (s: RawSocket, topic: string) => {
     const r = ref();
     s.send([r, r, topic, 'phx_join', {}]);
-    return { joinRef: r, reply: (await replyTo(s, r))[4] as { status: string; response: any } };
+    return { joinRef: r, reply: (await replyTo(s, r))[4] as { status: string; response: unknown } };
   };
   const pushOn = async (s: RawSocket, joinRef: string, topic: string, event: string, payload: unknown) => {
     const r = ref();
     s.send([joinRef, r, topic, event, payload]);
-    return (await replyTo(s, r))[4] as { status: string; response: any };
+    return (await replyTo(s, r))[4] as { status: string; response: unknown };
   };
 
   beforeAll(async () => {
@@ -82,8 +85,8 @@ describe('projects API', () => {
   });
 
   afterAll(async () => {
-    for (const s of sockets) s.close();
-    await pool?.end();
+    for (const s of sockets) void s.close();
+    await (pool as pg.Pool | undefined)?.end(); // unset when beforeAll failed
   });
 
   it('refuses a missing, malformed, forged or expired token (401) and a token without the scope (403)', async () => {
@@ -108,7 +111,7 @@ describe('projects API', () => {
       for (const token of [null, 'not-a-jwt', forged, expired]) {
         const res = await api(method, path, { token, body });
         expect([method, path, res.status, res.body?.code]).toEqual([method, path, 401, 'unauthorized']);
-        expect(typeof res.body.message).toBe('string');
+        expect(typeof res.body!.message).toBe('string');
       }
       for (const token of [noScope, otherScope]) {
         const res = await api(method, path, { token, body });
@@ -146,12 +149,15 @@ describe('projects API', () => {
       ],
     });
     // The 9 documents and the checklist, as for any project.
-    const docs = await pool.query('SELECT count(*)::int AS n FROM documents.documents WHERE project_id = 7001');
-    expect(docs.rows[0].n).toBe(9);
+    const docs = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM documents.documents WHERE project_id = 7001');
+    expect(docs.rows[0]!.n).toBe(9);
     await expect
-      .poll(async () => (await pool.query('SELECT count(*)::int AS n FROM checklist.items WHERE project_id = 7001')).rows[0].n, {
-        timeout: 20_000,
-      })
+      .poll(
+        async () => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checklist.items WHERE project_id = 7001')).rows[0]!.n,
+        {
+          timeout: 20_000,
+        },
+      )
       .toBeGreaterThan(0);
 
     // Without an id, the next free one.
@@ -159,7 +165,7 @@ describe('projects API', () => {
       body: { name: 'No id', members: [{ user_id: 503, username: 'fay', role: 'admin' }] },
     });
     expect(fresh.status).toBe(201);
-    expect(fresh.body.id).toBeGreaterThan(7001);
+    expect(fresh.body!.id).toBeGreaterThan(7001);
 
     const refusals: Array<[string, string, { body?: unknown; rawBody?: string }, number, string]> = [
       [
@@ -205,7 +211,7 @@ describe('projects API', () => {
     for (const [method, path, opts, status, code] of refusals) {
       const res = await api(method, path, opts);
       expect([method, path, JSON.stringify(opts), res.status, res.body?.code]).toEqual([method, path, JSON.stringify(opts), status, code]);
-      expect(typeof res.body.message).toBe('string');
+      expect(typeof res.body!.message).toBe('string');
     }
 
     const patched = await api('PATCH', '/api/admin/projects/7001', { body: { name: 'Webshop 2', status: 'in_progress' } });
@@ -214,18 +220,18 @@ describe('projects API', () => {
 
     const listed = await api('GET', '/api/admin/projects');
     expect(listed.status).toBe(200);
-    expect(listed.body.projects).toContainEqual(
+    expect(listed.body!.projects).toContainEqual(
       expect.objectContaining({ id: 7001, name: 'Webshop 2', status: 'in_progress', members: 2 }),
     );
 
     // The projects of a user, with their role in each.
     const ofErik = await api('GET', '/api/projects', { token: tokenOf.erik! });
     expect(ofErik.status).toBe(200);
-    expect(ofErik.body.projects).toEqual([
+    expect(ofErik.body!.projects).toEqual([
       expect.objectContaining({ id: 7001, name: 'Webshop 2', status: 'in_progress', role: 'customer' }),
     ]);
-    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body.projects.map((p: { id: number }) => p.id)).toEqual([
-      fresh.body.id,
+    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body!.projects.map((p: { id: number }) => p.id)).toEqual([
+      fresh.body!.id,
     ]);
 
     // Every change is an event on the project's stream.
@@ -289,14 +295,16 @@ describe('projects API', () => {
     expect(erik.frames.indexOf(errorPush)).toBeLessThan(erik.frames.indexOf(close));
     const unlocked = await dana.next((f) => f[2] === topic && f[3] === 'document:unlocked', 15_000);
     expect(unlocked[4]).toMatchObject({ document_id: documentId, user_id: 502 });
-    const lock = await pool.query('SELECT lock_user_id FROM documents.documents WHERE id = $1', [documentId]);
-    expect(lock.rows[0].lock_user_id).toBeNull();
+    const lock = await pool.query<{ lock_user_id: number | null }>('SELECT lock_user_id FROM documents.documents WHERE id = $1', [
+      documentId,
+    ]);
+    expect(lock.rows[0]!.lock_user_id).toBeNull();
     await expect.poll(() => presenceOf(dana).has('502'), { timeout: 15_000 }).toBe(false);
     // Out for good: his pushes and a new join are refused; the other socket stays open.
     expect((await pushOn(erik, erikJoin.joinRef, topic, 'chat:message', { text: 'still here?' })).status).toBe('error');
     expect((await join(erik, topic)).reply).toMatchObject({ status: 'error', response: { code: 'unauthorized' } });
     expect(erik.isOpen).toBe(true);
-    expect((await api('GET', '/api/projects', { token: tokenOf.erik! })).body.projects.map((p: { id: number }) => p.id)).toEqual([7001]);
+    expect((await api('GET', '/api/projects', { token: tokenOf.erik! })).body!.projects.map((p: { id: number }) => p.id)).toEqual([7001]);
 
     // Adding fay: she joins at once, chats, and dana receives it.
     const added = await api('PUT', '/api/admin/projects/7100/members/503', { body: { username: 'fay', role: 'customer' } });
@@ -310,7 +318,7 @@ describe('projects API', () => {
     // And her role changes: 200 with the new role, as the projects list says.
     const promoted = await api('PUT', '/api/admin/projects/7100/members/503', { body: { username: 'fay', role: 'admin' } });
     expect(promoted.body).toMatchObject({ role: 'admin', changed: true });
-    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body.projects).toContainEqual(
+    expect((await api('GET', '/api/projects', { token: tokenOf.fay! })).body!.projects).toContainEqual(
       expect.objectContaining({ id: 7100, role: 'admin' }),
     );
 
@@ -340,11 +348,14 @@ describe('projects API', () => {
     expect((await run('remove-member', '7200', '502')).stdout).toMatch(/user 502 removed from project 7200/);
     expect((await run('update', '7200', '--status', 'review')).stdout).toMatch(/project 7200: "From the CLI", review/);
     // A refusal is the API's code and message, and a failing exit.
-    await expect(run('remove-member', '7200', '502')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404 not_found/) });
+    await expect(run('remove-member', '7200', '502')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/404 not_found/) as string,
+    });
     // A development token for a user: the gateway accepts it.
     const token = (await run('token', '--sub', '501', '--username', 'dana')).stdout.trim();
     const mine = await api('GET', '/api/projects', { token });
-    expect(mine.body.projects.map((p: { id: number }) => p.id)).toContain(7200);
+    expect(mine.body!.projects.map((p: { id: number }) => p.id)).toContain(7200);
     // Without the dev key, no token.
     await expect(
       promisify(execFile)(process.execPath, ['scripts/admin.mjs', 'token', '--sub', '1', '--username', 'x'], {
@@ -352,6 +363,6 @@ describe('projects API', () => {
         env: { PATH: process.env.PATH ?? '', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'admin-cli-')) },
         timeout: 30_000,
       }),
-    ).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/no dev key/) });
+    ).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/no dev key/) as string });
   });
 });
