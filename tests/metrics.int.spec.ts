@@ -85,13 +85,13 @@ describe('metrics scraped from the running processes', () => {
     const j = ref();
     s.send([j, j, 'project:1', 'phx_join', {}]);
     const reply = await s.next((f) => f[1] === j && f[3] === 'phx_reply', 30_000);
-    expect(reply[4].status).toBe('ok');
+    expect((reply[4] as { status: string }).status).toBe('ok');
     const push = async (event: string, payload: object) => {
       const r = ref();
       s.send([j, r, 'project:1', event, payload]);
-      return (await s.next((f) => f[1] === r && f[3] === 'phx_reply', 30_000))[4] as { status: string; response: any };
+      return (await s.next((f) => f[1] === r && f[3] === 'phx_reply', 30_000))[4] as { status: string; response: unknown };
     };
-    return { s, token, push, snapshot: reply[4].response as RoomSnapshot };
+    return { s, token, push, snapshot: (reply[4] as { response: RoomSnapshot }).response };
   };
 
   it('/metrics is the metrics, a path naming a file is a 404, and client routes still get the app', async () => {
@@ -124,7 +124,7 @@ describe('metrics scraped from the running processes', () => {
     const bob = await joined('bob');
     const carol = await joined('carol');
     expect((await bob.push('chat:message', { text: 'counted' })).status).toBe('ok');
-    await carol.s.next((f) => f[3] === 'chat:new_message' && f[4].text === 'counted', 15_000);
+    await carol.s.next((f) => f[3] === 'chat:new_message' && (f[4] as { text?: unknown }).text === 'counted', 15_000);
     // An invalid push is counted under its error code.
     expect((await bob.push('chat:message', { text: 42 })).status).toBe('error');
 

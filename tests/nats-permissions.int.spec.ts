@@ -119,16 +119,18 @@ describe('NATS least privilege', () => {
   });
   beforeEach((ctx) => {
     ctx.onTestFailed(() => {
-      stack?.dumpLogs();
-      process.stderr.write(`----- nats-server -----\n${server?.logs() ?? ''}\n`);
+      // Unset when beforeAll failed.
+      (stack as Stack | undefined)?.dumpLogs();
+      process.stderr.write(`----- nats-server -----\n${(server as NatsServer | undefined)?.logs() ?? ''}\n`);
     });
   });
   afterAll(async () => {
     for (const s of sockets) s.disconnect();
     for (const nc of connections) await nc.close().catch(() => undefined);
-    await stack?.stop();
-    await server?.stop();
-    await db?.drop();
+    // Unset when beforeAll failed.
+    await (stack as Stack | undefined)?.stop();
+    await (server as NatsServer | undefined)?.stop();
+    await (db as TestDatabase | undefined)?.drop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -185,7 +187,7 @@ describe('NATS least privilege', () => {
     const presence = new Presence(cb);
     const metasOf = (userId: number) =>
       presence.list((key: string, p: { metas: PresenceMeta[] }) => (key === String(userId) ? p.metas : [])).flat();
-    const snapshot = (await joinChannel(ca)) as RoomSnapshot;
+    const snapshot = await joinChannel<RoomSnapshot>(ca);
     await joinChannel(cb);
     const aliceUser = sa.channel(`user:${alice.user.id}`, {});
     const bobUser = sb.channel(`user:${bob.user.id}`, {});

@@ -36,7 +36,7 @@ function exportedNames(): Set<string> {
     relay: { isLeader: false },
     deadLetters: new DeadLetterCounter(),
     consumers: new Map(),
-    logger: {} as Logger,
+    logger: {} as unknown as Logger,
   });
   definePresenceMetrics(service.registry, { trackedConnections: () => 0, liveGateways: () => 0 });
   lockMetrics(service.registry, pool);

@@ -34,12 +34,13 @@ describe('Postgres least privilege', () => {
     } catch (e) {
       throw new Error(
         `psql failed (apt-get install postgresql-client if it is missing): ${String((e as { stderr?: Buffer }).stderr ?? e)}`,
+        { cause: e },
       );
     }
   });
   afterAll(async () => {
     for (const p of pools) await p.end();
-    await db?.drop();
+    await (db as TestDatabase | undefined)?.drop(); // unset when beforeAll failed
     const admin = new pg.Client({ connectionString: inject('databaseUrl') });
     await admin.connect();
     for (const r of ROLES) await admin.query(`DROP ROLE IF EXISTS ${r}`).catch(() => undefined);
@@ -58,16 +59,16 @@ describe('Postgres least privilege', () => {
       }),
     );
 
-    expect((await chat.query('SELECT count(*)::int AS n FROM chat.events')).rows[0].n).toBe(0);
+    expect((await chat.query<{ n: number }>('SELECT count(*)::int AS n FROM chat.events')).rows[0]!.n).toBe(0);
     const denied = (sql: string) =>
       chat.query(sql).then(
         () => 'allowed',
-        (e: { code?: string }) => e.code,
+        (e: unknown) => (e as { code?: string }).code,
       );
     expect(await denied('SELECT * FROM documents.events')).toBe('42501');
     expect(await denied('CREATE TABLE documents.stolen (x int)')).toBe('42501');
     expect(await denied('CREATE TABLE public.anything (x int)')).toBe('42501');
     expect(await denied('CREATE ROLE sneaky')).toBe('42501');
-    expect((await documents.query('SELECT count(*)::int AS n FROM documents.events')).rows[0].n).toBe(1);
+    expect((await documents.query<{ n: number }>('SELECT count(*)::int AS n FROM documents.events')).rows[0]!.n).toBe(1);
   });
 });
