@@ -18,6 +18,20 @@ const typecheck = spawnSync(
 );
 if (typecheck.status !== 0) process.exit(typecheck.status ?? 1);
 
+// Formatting and lint are part of the tests: Prettier (.prettierrc.json) and ESLint
+// (eslint.config.mjs, typescript-eslint strict type-checked). `npm run format` / `npm run lint`.
+for (const [label, bin, args] of [
+  ['prettier --check .', path.join('prettier', 'bin', 'prettier.cjs'), ['--check', '--log-level', 'warn', '.']],
+  ['eslint .', path.join('eslint', 'bin', 'eslint.js'), ['.']],
+]) {
+  console.log(`> ${label}`);
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', bin), ...args], { cwd: ROOT, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`${label} failed: run \`npm run format\` / \`npm run lint\` and fix what it reports`);
+    process.exit(result.status ?? 1);
+  }
+}
+
 const vitest = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...process.argv.slice(2)], {
   cwd: ROOT,
   stdio: 'inherit',
