@@ -17,7 +17,12 @@ import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
  * (`KV_<bucket>` stream, `$KV.<bucket>.<key>` subjects, `KV-Operation` headers, one message kept
  * per key, bucket TTL = stream max_age), so `@nats-io/kv` clients and `nats kv` see the same data.
  * It talks to JetStream directly because only compare-and-set puts/deletes, last-value reads and
- * a watch are needed, and the KV client package is not a dependency here.
+ * a watch are needed, and `@nats-io/kv` (3.4, tried in place of this file) does not give them as
+ * presence needs them: its `delete` ignores an expected revision of 0, so the eviction's "delete
+ * only if nothing was written since" would become an unconditional delete; its watch signals
+ * "initial values loaded" never when messages age out while it loads (this file's load checks
+ * the stream instead); and it reads through direct get, whose permission subject differs between
+ * nats-server 2.9 and later servers. See docs/presence-and-locks.md, "What is stored where".
  */
 export const PRESENCE_BUCKET = 'presence';
 const STREAM = `KV_${PRESENCE_BUCKET}`;
