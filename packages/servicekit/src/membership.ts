@@ -3,6 +3,8 @@ import type { Pool, PoolClient } from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
   AppError,
+  MEMBERSHIP_SUBJECT,
+  MembershipReply,
   NOT_A_MEMBER,
   ProjectCreatedEvent,
   ProjectMembershipChangedEvent,
@@ -12,6 +14,7 @@ import {
   type ProjectMember,
 } from '@siteflow/contracts';
 import { prepared } from '@siteflow/eventstore';
+import { requestService } from '@siteflow/messaging';
 import type { z } from 'zod';
 import { consumeEvents } from './consume.js';
 import { SERVICE_KIT, type ServiceKit } from './kit.js';
@@ -54,6 +57,8 @@ export interface ProjectMembershipOptions {
 const TABLE_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
 /** How long a caller missing from a known project is looked for again before consumer lag is asked. */
 const RELAY_GRACE_MS = 300;
+/** How long documents is given to confirm a caller this copy does not know. */
+const CONFIRM_TIMEOUT_MS = 2_000;
 
 /**
  * Whether membership changes are still on their way to this service's table (its consumer has
@@ -61,10 +66,19 @@ const RELAY_GRACE_MS = 300;
  */
 export type MembershipChangesPending = () => Promise<boolean>;
 
+/**
+ * Asks the owner of the projects (documents) for the caller's role: the last word on a caller this
+ * copy does not know after waiting, e.g. a member added a moment ago whose change documents has
+ * committed but its outbox has not published yet (on a loaded machine that takes longer than any
+ * grace). null: not a member. A failure to ask refuses as before (the copy's answer stands).
+ */
+export type MembershipConfirmation = (ctx: CommandContext) => Promise<Role | null>;
+
 export function projectMembership(
   pool: Pool,
   opts: ProjectMembershipOptions,
   changesPending?: MembershipChangesPending,
+  confirm?: MembershipConfirmation,
 ): ProjectMembership {
   if (!TABLE_NAME.test(opts.table)) throw new Error(`invalid membership table ${JSON.stringify(opts.table)}`);
   const roleSql = `SELECT role FROM ${opts.table} WHERE project_id = $1 AND user_id = $2`;
@@ -96,6 +110,7 @@ export function projectMembership(
           role = await roleOf(ctx.project_id, ctx.user_id);
         }
       }
+      if (role === null && confirm) role = await confirm(ctx).catch(() => null);
       if (role === null) throw new AppError(NOT_A_MEMBER.code, NOT_A_MEMBER.message);
       return role === ctx.role ? ctx : { ...ctx, role };
     },
@@ -249,7 +264,14 @@ export class ProjectMembersModule {
               const info = await (await manager).consumers.info(streamFor('documents').name, memberChangesDurable(follow.durable));
               return info.num_pending + info.num_ack_pending > 0;
             };
-            return projectMembership(kit.pool, opts, pending);
+            // The last word on a caller still unknown here: documents' own table (one request,
+            // made only for a caller this copy refuses).
+            const confirm = async (ctx: CommandContext) => {
+              const reply = await requestService(kit.nats, MEMBERSHIP_SUBJECT, { ctx, payload: {} }, { timeoutMs: CONFIRM_TIMEOUT_MS });
+              const parsed = reply.ok ? MembershipReply.safeParse(reply.data) : null;
+              return parsed?.success ? parsed.data.role : null;
+            };
+            return projectMembership(kit.pool, opts, pending, confirm);
           },
         },
       ],
