@@ -129,10 +129,21 @@ interface Client {
 
 async function joinRoom(port: number, username: string): Promise<Client> {
   const socket = await connectClient(`ws://127.0.0.1:${port}/socket`, await login(port, username));
-  const channel = socket.channel('project:1', {});
-  const presence = new Presence(channel);
-  const snapshot = await joinChannel<RoomSnapshot>(channel, 20_000);
-  return { username, port, socket, channel, snapshot, presence };
+  // A join refused `unavailable` (a service slow to answer while the cluster settles, e.g. after a
+  // node was killed) is tried again, as the web app's client does, within one budget.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const channel = socket.channel('project:1', {});
+    const presence = new Presence(channel);
+    try {
+      const snapshot = await joinChannel<RoomSnapshot>(channel, Math.max(1_000, deadline - Date.now()));
+      return { username, port, socket, channel, snapshot, presence };
+    } catch (err) {
+      channel.leave();
+      if ((err as { code?: string } | null)?.code !== 'unavailable' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 const online = (client: Client) =>
