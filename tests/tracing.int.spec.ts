@@ -52,13 +52,25 @@ describe('tracing: one chat message is one trace across the gateway, the chat se
     expect((await push(alice.channel, 'chat:message', { text })).status).toBe('ok');
     await received;
 
-    // The message's trace is the one whose root is the only `push chat:message` span so far; it is
-    // complete once the gateway's fan-out of the stored MessagePosted has arrived too.
+    // The message's trace is the one whose root is the only `push chat:message` span so far. Each
+    // process exports on its own schedule (the gateway's fan-out can arrive before the chat
+    // service's handler span), so the trace is complete once every process's part has arrived:
+    // the gateway's fan-out, and the chat service's handler, commit and publish.
     const isFanOutOfMessage = (s: ReceivedSpan) =>
       s.name === 'fan-out project' && String(s.attributes['messaging.destination.name']).endsWith('.ev.chat.MessagePosted');
+    const isPublishOfMessage = (s: ReceivedSpan) =>
+      s.name.startsWith('publish ') && String(s.attributes['messaging.destination.name']).endsWith('.ev.chat.MessagePosted');
+    const expectedParts: ((s: ReceivedSpan) => boolean)[] = [
+      isFanOutOfMessage,
+      isPublishOfMessage,
+      (s) => s.name === 'handle chat.message.post',
+      (s) => s.name === 'eventstore.commit',
+    ];
     const spans = await otlp().waitFor((all) => {
       const root = all.find((s) => s.name === 'push chat:message');
-      return root !== undefined && all.some((s) => s.traceId === root.traceId && isFanOutOfMessage(s));
+      if (root === undefined) return false;
+      const inTrace = all.filter((s) => s.traceId === root.traceId);
+      return expectedParts.every((part) => inTrace.some(part));
     });
     const pushes = spans.filter((s) => s.name === 'push chat:message');
     expect(pushes).toHaveLength(1);
@@ -95,10 +107,7 @@ describe('tracing: one chat message is one trace across the gateway, the chat se
 
     // The relay (the chat instance leading its schema) publishes as a child of the append, from the
     // trace context stored with the event; the gateway's fan-out is the publish's child.
-    const publish = one(
-      (s) => s.name.startsWith('publish ') && String(s.attributes['messaging.destination.name']).endsWith('.ev.chat.MessagePosted'),
-      'the publish of MessagePosted',
-    );
+    const publish = one(isPublishOfMessage, 'the publish of MessagePosted');
     expect(publish.service).toBe('chat');
     expect(publish.kind).toBe(4); // producer
     expect(parentOf(publish)).toBe(append);
