@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testing';
+import { runChatMembers, type ChatMembersResult } from './chatmembers.js';
 import { runChurn, type ChurnResult } from './churn.js';
 import { runConnections, type ConnectionStep } from './connections.js';
 import { CpuMeter, pidsByCmdline, withChildren } from './cpu.js';
@@ -18,13 +19,13 @@ import { runJoinStorm, type JoinStormResult } from './joins.js';
 import { runLocks, type LocksResult } from './locks.js';
 import { runRoom, type RoomResult } from './room.js';
 import { runRoomSize, type RoomSizeResult } from './roomsize.js';
-import { createDemoMemberProjects, createProjects } from './users.js';
+import { createDemoMemberProjects, createProjects, type BenchUser } from './users.js';
 import { nextMessage } from './util.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: flags } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: 'room,locks,roomsize,fanout,churn,joins,connections' },
+    scenarios: { type: 'string', default: 'room,locks,roomsize,chatmembers,fanout,churn,joins,connections' },
     /** The room scenario runs against each: the gateway (whole stack) and the durable floor (insert, then broadcast). */
     'room-targets': { type: 'string', default: 'gateway,floor' },
     /** One room: every joiner receives everyone's presence_state and every join is a diff to all (O(N²)). */
@@ -47,6 +48,10 @@ const { values: flags } = parseArgs({
     /** Chat post cost: project sizes (members) and posts in each. */
     'roomsize-members': { type: 'string', default: '5,500' },
     'roomsize-posts': { type: 'string', default: '200' },
+    /** Chat post cost against members, rooms posted in by turns in blocks (issue 16): sizes, posts per room, posts per block. */
+    'chatmembers-sizes': { type: 'string', default: '5,500' },
+    'chatmembers-posts': { type: 'string', default: '200' },
+    'chatmembers-block': { type: 'string', default: '20' },
     /** Churn soak: rooms, sockets holding each open, sockets joining and leaving over and over, duration. */
     'churn-rooms': { type: 'string', default: '50' },
     'churn-residents': { type: 'string', default: '2' },
@@ -65,6 +70,8 @@ const JOIN_PROJECTS_FROM = 120_000;
 const CHURN_PROJECTS_FROM = 150_000;
 const ROOMSIZE_PROJECTS_FROM = 50_000;
 const ROOMSIZE_USERS_FROM = 200_000;
+const CHATMEMBERS_PROJECTS_FROM = 60_000;
+const CHATMEMBERS_USERS_FROM = 300_000;
 const list = (s: string) =>
   s
     .split(',')
@@ -132,6 +139,7 @@ let connections: ConnectionStep[] = [];
 const room: RoomResult[] = [];
 let locks: LocksResult | null = null;
 const roomSize: RoomSizeResult[] = [];
+let chatMembers: ChatMembersResult[] = [];
 let churn: ChurnResult | null = null;
 let joins: JoinStormResult | null = null;
 let failure: string | null = null;
@@ -168,6 +176,25 @@ try {
       firstUserId += size;
       roomSize.push(await runRoomSize(stack.socketUrl, members, { posts: Number(flags['roomsize-posts']), cpu: processGroups }));
     }
+  }
+  if (scenarios.has('chatmembers')) {
+    const sizes = list(flags['chatmembers-sizes']);
+    const rooms: BenchUser[][] = [];
+    let firstUserId = CHATMEMBERS_USERS_FROM;
+    for (const [i, size] of sizes.entries()) {
+      rooms.push(await createProjects(nats, stack.jwtSecret, 1, size, { firstProjectId: CHATMEMBERS_PROJECTS_FROM + i, firstUserId }));
+      firstUserId += size;
+    }
+    process.stdout.write(`chat members: rooms of ${sizes.join(', ')} members, ${flags['chatmembers-posts']} posts each in turns…\n`);
+    const m = await measured(() =>
+      runChatMembers(stack.socketUrl, db.url, rooms, {
+        posts: Number(flags['chatmembers-posts']),
+        block: Number(flags['chatmembers-block']),
+        cpu: processGroups,
+      }),
+    );
+    chatMembers = m.result;
+    cpu.chatmembers = m;
   }
   if (scenarios.has('fanout')) {
     const opts = { pacedMessages: Number(flags.paced), burstMessages: Number(flags.burst), window: Number(flags.window) };
@@ -276,6 +303,7 @@ const report = {
   room,
   locks,
   roomSize,
+  chatMembers,
   fanout,
   churn,
   joins,
@@ -347,6 +375,30 @@ if (roomSize.length) {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')} |`,
     );
+  lines.push('');
+}
+if (chatMembers.length) {
+  const small = chatMembers[0];
+  lines.push(
+    cpuLine('chatmembers'),
+    '',
+    '| chat members | posts | reply p50 / p95 / p99 ms | delivery p50 / p99 ms | chat CPU ms/post | CPU ms per post | WAL bytes/post | badges (right) |',
+    '|---:|---:|---:|---:|---:|---|---:|---:|',
+  );
+  for (const r of chatMembers) {
+    const vs = (v: number, base: number | undefined) => (small && r !== small && base ? ` (${round(v / base, 2)}×)` : '');
+    const chatCpu = r.cpuMsPerPost.chat ?? 0;
+    lines.push(
+      `| ${r.members} | ${r.posts} | ${ms(r.replyLatency)}${vs(r.replyLatency.p50, small?.replyLatency.p50)} | ${round(r.deliveryLatency.p50)} / ${round(r.deliveryLatency.p99)} | ${chatCpu}${vs(chatCpu, small?.cpuMsPerPost.chat)} | ${Object.entries(
+        r.cpuMsPerPost,
+      )
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(
+          ', ',
+        )} | ${r.walBytesPerPost}${vs(r.walBytesPerPost, small?.walBytesPerPost)} | ${r.badges} (${r.badgesRight ? 'yes' : 'no'}) |`,
+    );
+  }
   lines.push('');
 }
 if (fanout.length) {
