@@ -45,8 +45,10 @@ export function installedServiceCommand(name: SiteflowPartName, from: string = p
     dir = parent;
   }
   throw new Error(
-    `@siteflow/${name} is not installed (looked in ${tried[0]} and every node_modules above). Install the service packages, ` +
-      'pass `services: { siteflowRoot }` (a checkout where they are built) or `services: { command }`.',
+    `@siteflow/${name} is not installed (looked in ${tried[0]} and every node_modules above). ` +
+      "Pass `services: { siteflowRoot: '/path/to/siteflow-collab' }` (a checkout after `npm ci && npm run build:ts`), " +
+      '`services: { command: (name) => ({ command, args }) }` (e.g. a wrapper around `docker run`), ' +
+      'or install the built service packages beside the kit.',
   );
 }
 
