@@ -18,7 +18,7 @@ export {
   type PostgresPoolOptions,
   type PostgresTimeouts,
 } from './pool.js';
-export { createEventStore } from './store.js';
+export { createEventStore, StreamNotReserved, streamLockKey } from './store.js';
 export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';
 export { observeAppends, type AppendObserver } from './append.js';
@@ -33,3 +33,10 @@ export {
 } from './outbox.js';
 export { prepared } from './prepared.js';
 export { withIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';
+export {
+  JETSTREAM_READY_TIMEOUT_MS,
+  JetStreamNotReadyError,
+  retryWhileJetStreamForms,
+  transientJetStreamReason,
+  type JetStreamRetryOptions,
+} from './jetstream-ready.js';

@@ -6,8 +6,33 @@ import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from '
 import { prepared } from './prepared.js';
 import { migrate } from './migrate.js';
 import { readAllEvents, readStreamEvents, readStreamVersion } from './read.js';
-import { storeSchema } from './schema.js';
+import { storeSchema, type StoreSchema } from './schema.js';
 import type { EventStore, EventStoreTx } from './types.js';
+
+/**
+ * A transaction locked an existing stream, or appended to it, without having reserved it before its
+ * first write (docs/consistency.md, rule 3): its transaction id may be older than that of a writer
+ * of this stream it waited for, and the relay would publish its later version first. The pipeline
+ * runs the transaction again (the streams a command declares may have changed since it read them:
+ * a removed member took another document lock meanwhile); a command that never declares the stream
+ * fails every time, which is a programming error.
+ */
+export class StreamNotReserved extends Error {
+  override readonly name = 'StreamNotReserved';
+  constructor(readonly streamId: string) {
+    super(
+      `stream ${streamId} exists and was not reserved before the transaction's first write: reserve every stream a transaction writes (tx.reserveStreams, or the command's alsoWrites) before it writes anything`,
+    );
+  }
+}
+
+/**
+ * The key of a stream's advisory lock: \`<schema>:stream:<id>\`, a key space of its own (idempotency
+ * keys are \`<schema>:<user id>:<key>\`, the migration and relay locks \`siteflow:<purpose>:<schema>\`).
+ */
+export function streamLockKey(s: StoreSchema, streamId: string): string {
+  return `${s.name}:stream:${streamId}`;
+}
 
 /** The event store of one service, in its own Postgres schema (run `migrate()` once at boot). */
 export function createEventStore(opts: {
@@ -61,15 +86,55 @@ export function createEventStore(opts: {
     let broken: Error | undefined;
     const onError = (err: Error) => (broken ??= err);
     client.on('error', onError);
+    // Streams whose advisory lock this transaction holds, and those of them it took before it had a
+    // transaction id (only those keep the relay's order: docs/consistency.md, rule 3).
+    const held = new Set<string>();
+    const ordered = new Set<string>();
+    const reserveStreams = async (streamIds: readonly string[]) => {
+      const fresh = [...new Set(streamIds)].filter((id) => !held.has(id)).sort();
+      if (fresh.length === 0) return;
+      // One order everywhere (sorted ids), so two transactions reserving overlapping sets cannot
+      // deadlock. Advisory locks write nothing: no transaction id is taken here.
+      const { rows } = await client.query<{ assigned: boolean }>(
+        prepared(
+          `SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS assigned
+             FROM (SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest($1::text[]) AS k) AS locked`,
+          [fresh.map((id) => streamLockKey(s, id))],
+        ),
+      );
+      const assigned = rows[0]?.assigned ?? true;
+      for (const id of fresh) {
+        held.add(id);
+        if (!assigned) ordered.add(id);
+      }
+    };
+    const lockStream = async (streamId: string) => {
+      await reserveStreams([streamId]);
+      const { rows } = await client.query<{ version: number }>(
+        prepared(`SELECT version FROM ${s.streams} WHERE stream_id = $1 FOR UPDATE`, [streamId]),
+      );
+      const row = rows[0];
+      // A stream nobody created yet is exempt: nobody else can have written it, and a concurrent
+      // creator fails on the insert of its row.
+      if (row && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
+      return row?.version ?? 0;
+    };
     const tx: EventStoreTx = {
       client,
-      append: (streamId, events, appendOpts) => appendToStream(client, s, streamId, events, appendOpts),
+      append: async (streamId, events, appendOpts) => {
+        await reserveStreams([streamId]);
+        const result = await appendToStream(client, s, streamId, events, appendOpts);
+        // The stream existed (its events follow version > 0) and was reserved late.
+        if (events.length > 0 && result.nextVersion > events.length && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
+        return result;
+      },
       readStream: async (streamId, readOpts) => {
-        if (readOpts?.forUpdate) await readStreamVersion(client, s, streamId, true);
+        if (readOpts?.forUpdate) await lockStream(streamId);
         return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
       },
       streamVersion: (streamId) => readStreamVersion(client, s, streamId),
-      lockStream: (streamId) => readStreamVersion(client, s, streamId, true),
+      reserveStreams,
+      lockStream,
     };
     try {
       await client.query(begin);

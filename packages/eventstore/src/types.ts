@@ -93,20 +93,37 @@ export interface EventStore {
   readAll(opts: { after?: GlobalCheckpoint; limit: number }): Promise<RecordedEvent[]>;
 }
 
+/**
+ * One transaction of the store. Every stream it writes (`lockStream`, `append`, `readStream` with
+ * `forUpdate`) is first reserved: a transaction-scoped advisory lock on the stream, which takes no
+ * transaction id, so the id a writer gets comes after every earlier writer of each of its streams
+ * committed and the relay's (transaction_id, position) order is each stream's version order
+ * (docs/consistency.md, rule 3). A transaction that writes several streams reserves them all,
+ * with `reserveStreams`, before its first write; writing an existing stream it reserved only
+ * after that throws `StreamNotReserved` (streams created in the transaction are exempt).
+ */
 export interface EventStoreTx {
   client: PoolClient;
   /**
    * Appends after checking the expected version; a mismatch or a concurrent append throws
-   * ConcurrencyError. 'any' serialises on the stream row and always succeeds. Notifies the relay on commit.
+   * ConcurrencyError. 'any' serialises on the stream and always succeeds. Notifies the relay on commit.
+   * Reserves the stream first if it is not yet.
    */
   append(streamId: string, events: NewEvent[], opts: AppendOptions): Promise<AppendResult>;
-  /** `forUpdate` locks the stream row until the transaction ends (other appenders wait). */
+  /** `forUpdate` locks the stream like `lockStream` until the transaction ends (other appenders wait). */
   readStream(streamId: string, opts?: { fromVersion?: number; forUpdate?: boolean }): Promise<RecordedEvent[]>;
   streamVersion(streamId: string): Promise<number>;
   /**
-   * Locks the stream row until the transaction ends (other writers of the stream wait) and returns
-   * its version, in one statement: what a command that decides from state and appends needs first.
-   * A stream not yet created locks nothing and is version 0.
+   * Takes the advisory locks of these streams until the transaction ends, in one statement and in
+   * sorted order (one order everywhere: no deadlock between reservers); streams already reserved
+   * are skipped. Called before the transaction's first write with every stream it will write.
+   */
+  reserveStreams(streamIds: readonly string[]): Promise<void>;
+  /**
+   * Reserves the stream (if not yet), then locks its row until the transaction ends (other writers
+   * of the stream wait) and returns its version: what a command that decides from state and appends
+   * needs first. A stream not yet created locks nothing and is version 0. Throws StreamNotReserved
+   * for an existing stream reserved only after the transaction's first write.
    */
   lockStream(streamId: string): Promise<number>;
 }

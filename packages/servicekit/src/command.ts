@@ -8,11 +8,13 @@ import { SerialByKey } from './serial.js';
  *     lock the stream → load the state at its version → decide → append with that expected version
  *     → project the read models → reply
  *
- * all in one transaction. Locking the stream row (`tx.lockStream`) is the transaction's first write,
- * so writers of one stream queue on it instead of failing and retrying, what `load` reads after it is
- * exact, and the relay's `transaction_id` order is the stream's version order (docs/consistency.md,
- * rule 3). A stream that does not exist yet locks nothing: two commands creating it race, the second
- * append fails with a ConcurrencyError and the whole transaction runs again.
+ * all in one transaction. First the command's streams are reserved (`tx.reserveStreams`: advisory
+ * locks, which take no transaction id) — its own and the others it writes (`alsoWrites`); then
+ * locking the stream row (`tx.lockStream`) is the transaction's first write, so writers of one stream
+ * queue instead of failing and retrying, what `load` reads after it is exact, and the relay's
+ * `transaction_id` order is each stream's version order (docs/consistency.md, rule 3). A stream that
+ * does not exist yet has no row: two commands creating it race, the second append fails with a
+ * ConcurrencyError and the whole transaction runs again.
  *
  * `handle()` wraps it (parse, idempotency key, metrics, error replies); the transaction this runs is
  * the one an idempotency key is recorded in, with `reply`'s value as the outcome.
@@ -20,6 +22,14 @@ import { SerialByKey } from './serial.js';
 export interface StreamCommand<S, E, R> {
   /** The stream the events are appended to. */
   streamId: string;
+  /**
+   * The other existing streams this command's transaction writes (a removed member's documents),
+   * read before anything is written. They are reserved with `streamId`, sorted, before its first
+   * write (`tx.reserveStreams`), so each of their writers is ordered with this one (docs/consistency.md,
+   * rule 3). Streams the transaction creates need not be named. Writing an existing stream not named
+   * here throws StreamNotReserved, and the whole transaction runs again (this is read again).
+   */
+  alsoWrites?(tx: EventStoreTx): readonly string[] | Promise<readonly string[]>;
   /**
    * The decision state at `version` (the locked stream's), from the read models (production) or by
    * folding the stream's events; both must agree (each service has a test that they do). May throw
@@ -69,11 +79,14 @@ const perStream = new SerialByKey<string>();
 
 /**
  * The pipeline inside a transaction the caller owns, for a command that is part of another one (a
- * new project's documents, a removed member's locks). The caller's first write must already have
- * been a stream lock or an append: see docs/consistency.md rule 3 for what one transaction writing
- * several streams may and may not do.
+ * new project's documents, a removed member's locks). It reserves the command's streams, then locks
+ * its stream. Inside another command it writes a stream that one reserved (its `alsoWrites`) or one
+ * created in the transaction; an existing stream reserved late throws StreamNotReserved
+ * (docs/consistency.md, rule 3).
  */
 export async function decideInTransaction<S, E, R>(tx: EventStoreTx, command: StreamCommand<S, E, R>): Promise<R> {
+  const others = command.alsoWrites ? await command.alsoWrites(tx) : [];
+  await tx.reserveStreams([command.streamId, ...others]);
   const version = await tx.lockStream(command.streamId);
   const before: S = await command.load(tx, version);
   const now = new Date();

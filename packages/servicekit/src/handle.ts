@@ -2,7 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { AppError, describeIssues, type ReplyEnvelope } from '@siteflow/contracts';
-import { ConcurrencyError, databaseUnavailableReason, IdempotencyKeyReused, withIdempotencyKey } from '@siteflow/eventstore';
+import {
+  ConcurrencyError,
+  databaseUnavailableReason,
+  IdempotencyKeyReused,
+  StreamNotReserved,
+  withIdempotencyKey,
+} from '@siteflow/eventstore';
 import { currentTraceId } from '@siteflow/telemetry';
 
 /**
@@ -217,14 +223,15 @@ function idempotencyOf(input: unknown): { userId: number; key: string } | null {
 
 /**
  * Runs a read-decide-append unit again when another writer appended to the same stream first
- * (optimistic concurrency). The work must be a whole transaction.
+ * (optimistic concurrency), or when it wrote a stream it had not reserved (StreamNotReserved: the
+ * streams it reserves are read again). The work must be a whole transaction.
  */
 export async function retryOnConcurrency<T>(work: () => Promise<T>, attempts = 8): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (e) {
-      if (!(e instanceof ConcurrencyError) || attempt >= attempts) throw e;
+      if (!(e instanceof ConcurrencyError || e instanceof StreamNotReserved) || attempt >= attempts) throw e;
       await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
     }
   }
