@@ -75,6 +75,12 @@ export const PresenceRefresh = z.object({
   gateway_id: GatewayId,
   /** How many connections the gateway tracks (for operators; compared with what presence holds). */
   connections: z.number().int().min(0),
+  /**
+   * Every connection the gateway tracks, as `<project_id>/<connection_id>`: sent when presence held
+   * more of its connections than it has for two refreshes in a row. Presence then removes the
+   * gateway's other keys (a track it finished after the gateway gave up on it and untracked).
+   */
+  keys: z.array(z.string().max(200)).max(200_000).optional(),
 });
 export type PresenceRefresh = z.infer<typeof PresenceRefresh>;
 /**

@@ -29,6 +29,8 @@ export interface PresenceTrackerOptions {
 
 /** Restores in flight at once when presence asks this gateway to track everything again. */
 const RESYNC_CONCURRENCY = 32;
+/** Refreshes in a row answered with more connections held than tracked before this gateway lists its own. */
+const EXCESS_ROUNDS_BEFORE_LISTING = 2;
 /** How long after its track reply a connection surely is in every presence instance's view. */
 const SETTLE_MS = 1_000;
 
@@ -51,6 +53,8 @@ export class PresenceTracker {
   /** Untracks presence did not confirm: retried every interval (the gateway is alive, no sweep removes them). */
   private readonly unconfirmedUntracks = new Map<string, CommandContext>();
   private resyncing = false;
+  /** Refreshes in a row whose reply said presence holds more of our connections than we have. */
+  private excessRounds = 0;
   private readonly encoder = new TextEncoder();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -126,16 +130,32 @@ export class PresenceTracker {
       void this.queue.run(key, () => this.requestUntrack(key, ctx));
     }
     if (this.live.size === 0) return; // nothing to keep alive; the next track announces it again
-    const batch: PresenceRefresh = { gateway_id: this.gatewayId, connections: this.live.size };
+    // Presence held more of our connections than we have, twice in a row (an untrack in flight
+    // explains one round): our list lets it remove the others.
+    const listed = this.excessRounds >= EXCESS_ROUNDS_BEFORE_LISTING;
+    const batch: PresenceRefresh = {
+      gateway_id: this.gatewayId,
+      connections: this.live.size,
+      ...(listed ? { keys: [...this.live.keys()] } : {}),
+    };
+    if (listed) {
+      this.excessRounds = 0;
+      this.logger.warn(
+        { gateway_id: this.gatewayId, connections: batch.connections },
+        'presence holds connections this gateway does not track; sending our list so it removes them',
+      );
+    }
     const sentAt = Date.now();
     this.nats.request(presenceSubjects.refresh, this.encoder.encode(JSON.stringify(batch)), { timeout: this.opts.refreshMs }).then(
       (msg) => {
         const reply = RefreshReply.safeParse(msg.json());
         if (!reply.success) return;
         if (reply.data.resync) {
+          this.excessRounds = 0;
           void this.resync(sentAt);
           return;
         }
+        this.excessRounds = !listed && reply.data.held > batch.connections ? this.excessRounds + 1 : 0;
         // Confirmed a while before the request: presence's view has them, unless they were lost.
         const settledBefore = sentAt - Math.min(this.opts.refreshMs, SETTLE_MS);
         let settled = 0;

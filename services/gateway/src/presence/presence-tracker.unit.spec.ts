@@ -1,6 +1,8 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { PresenceMeta } from '@siteflow/contracts';
-import { withOwnMeta } from './presence-tracker.js';
+import { presenceSubjects, type CommandContext, type PresenceMeta, type PresenceRefresh, type RefreshReply } from '@siteflow/contracts';
+import { PresenceTracker, withOwnMeta } from './presence-tracker.js';
 
 const meta = (ref: string, user_id = 1): PresenceMeta => ({
   phx_ref: ref,
@@ -32,5 +34,63 @@ describe("the joiner's presence_state", () => {
     expect(withOwnMeta({ '1': { metas: [meta('a1')] } }, { meta: meta('a1'), replaced_phx_ref: null })).toEqual({
       '1': { metas: [meta('a1')] },
     });
+  });
+});
+
+describe('the refresh, when presence holds connections this gateway does not track', () => {
+  /** A NATS stand-in answering track requests ok and refreshes with `held`, recording every refresh sent. */
+  const fakePresence = (held: () => number) => {
+    const refreshes: PresenceRefresh[] = [];
+    const decoder = new TextDecoder();
+    const nats = {
+      request: (subject: string, payload: Uint8Array) => {
+        const body = JSON.parse(decoder.decode(payload)) as { id?: string; data?: { ctx: CommandContext } };
+        if (subject === presenceSubjects.refresh) {
+          refreshes.push(body as unknown as PresenceRefresh);
+          const reply: RefreshReply = { resync: false, held: held() };
+          return Promise.resolve({ json: () => reply });
+        }
+        const response = { ok: true, data: { meta: meta(`r${refreshes.length}`), replaced_phx_ref: null } };
+        return Promise.resolve({ json: () => ({ id: body.id, response }), headers: undefined, data: new Uint8Array() });
+      },
+    };
+    return { nats: nats as unknown as NatsConnection, refreshes };
+  };
+  const ctx = (connection: string): CommandContext => ({
+    user_id: 1,
+    username: 'alice',
+    avatar_url: '',
+    role: 'customer',
+    project_id: 1,
+    connection_id: connection,
+  });
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('lists its connections after two refreshes answered with more held than it has, and only then', async () => {
+    let held = 1;
+    const { nats, refreshes } = fakePresence(() => held);
+    const tracker = new PresenceTracker(nats, pino({ level: 'silent' }), { gatewayId: 'g', refreshMs: 1_000, timeoutMs: 1_000 });
+    await tracker.track(ctx('c1'));
+    for (let round = 0; round < 2; round++) {
+      tracker.refresh();
+      await settle();
+    }
+    // held === tracked: never listed.
+    expect(refreshes.map((r) => r.keys)).toEqual([undefined, undefined]);
+
+    held = 2; // a key of ours presence holds, that we untracked or never had
+    for (let round = 0; round < 4; round++) {
+      tracker.refresh();
+      await settle();
+    }
+    expect(refreshes.slice(2).map((r) => r.keys)).toEqual([undefined, undefined, ['1/c1'], undefined]);
+
+    held = 1; // removed: no more lists
+    for (let round = 0; round < 3; round++) {
+      tracker.refresh();
+      await settle();
+    }
+    expect(refreshes.slice(6).every((r) => r.keys === undefined)).toBe(true);
+    await tracker.close(10);
   });
 });

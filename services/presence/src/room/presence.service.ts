@@ -49,6 +49,8 @@ type Held = BucketEntry<PresenceEntry> & Observed & { value: PresenceEntry };
 type Live = BucketEntry<GatewayLiveness> & Observed & { value: GatewayLiveness };
 type Stored = PresenceEntry | GatewayLiveness;
 
+/** A key written this recently is not removed as untracked by its gateway (its track may postdate the gateway's list). */
+const UNTRACKED_SETTLE_MS = 2_000;
 /** Connection keys rewritten per gateway refresh at most (they are due once per max_age / 3). */
 const REWRITES_PER_REFRESH = 200;
 /** How long boot waits for the view to hold every key before giving up (the process restarts). */
@@ -112,6 +114,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       this.kit.config.PRESENCE_KEY_MAX_AGE_MS,
       this.kit.config.PRESENCE_BUCKET_MAX_BYTES,
       this.kit.config.JETSTREAM_REPLICAS,
+      { logger: this.kit.logger }, // a JetStream cluster still forming is waited for (bounded), not a failed boot
     );
     this.stops.push(() => this.stopWatch());
     // Snapshots, refreshes and the sweep all read the view: none is served from a partial one
@@ -350,7 +353,26 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
         { gateway_id: gatewayId, held: keys.size, connections: batch.connections },
         'gateway declared dead refreshed: asking it to track its connections again',
       );
-    return { resync: revived, held: keys.size };
+    else if (batch.keys) await this.removeUntracked(gatewayId, new Set(batch.keys));
+    return { resync: revived, held: this.byGateway.get(gatewayId)?.size ?? 0 };
+  }
+
+  /**
+   * The gateway listed every connection it tracks, having seen presence hold more of them than it
+   * has: the others are removed. Such a key comes from a track presence finished after the
+   * gateway gave up on it (it refused the join and untracked, and the untrack found nothing yet);
+   * the gateway is alive, so no sweep would ever remove it. A key this instance saw written in the
+   * last moments is spared (a track sent after the list); the gateway lists again while the excess
+   * lasts.
+   */
+  private async removeUntracked(gatewayId: string, tracked: ReadonlySet<string>): Promise<void> {
+    const settledBefore = monotonic() - UNTRACKED_SETTLE_MS;
+    for (const key of [...(this.byGateway.get(gatewayId) ?? [])]) {
+      const held = this.viewOf(key);
+      const k = parsePresenceKey(key);
+      if (!held || !k || held.seenAt > settledBefore || tracked.has(`${k.projectId}/${k.connectionId}`)) continue;
+      await this.evict(key, held, 'removed a connection its gateway does not track (a track that finished after the gateway gave up)');
+    }
   }
 
   /**
@@ -461,7 +483,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     return revision;
   }
 
-  private async evict(key: string, held: Held): Promise<void> {
+  private async evict(key: string, held: Held, why = 'evicted a connection of a gateway that stopped refreshing'): Promise<void> {
     let won = await this.bucket.delete(key, held.revision);
     // The bucket's max_age may have removed the message already (nats-server 2.9 says nothing):
     // then "no message at all" is what the delete expects, and again only one instance wins.
@@ -471,10 +493,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const k = parsePresenceKey(key);
     if (!k) return;
     this.metrics.evictions.inc();
-    this.kit.logger.info(
-      { key, gateway_id: held.value.gateway_id, age_ms: Math.round(monotonic() - held.seenAt) },
-      'evicted a connection of a gateway that stopped refreshing',
-    );
+    this.kit.logger.info({ key, gateway_id: held.value.gateway_id, age_ms: Math.round(monotonic() - held.seenAt) }, why);
     this.broadcast(k.projectId, leaveDiff(held.value.meta));
     await runStreamCommand(
       this.kit.store,
