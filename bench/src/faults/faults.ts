@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gracefulStopSignal } from '@siteflow/devstack';
 import pg from 'pg';
-import { NpmStartRun } from './npm-start.js';
+import type { NpmStartRun } from '@siteflow/testing';
 
 /** What a fault reports back: when it ended (a kill ends at once; a pause at SIGCONT), and anything noticed on the way. */
 export interface Injected {

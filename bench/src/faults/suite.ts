@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
+import { NpmStartRun } from '@siteflow/testing';
 import pg from 'pg';
 import { round } from '../stats.js';
 import { createProjects } from '../users.js';
 import { faultNamed, type Fault } from './faults.js';
 import { FaultLoad, type Episode, type Gap } from './load.js';
-import { NpmStartRun } from './npm-start.js';
 
 export interface SuiteOptions {
   root: string;
@@ -184,7 +184,12 @@ function episodeFigures(episodes: Episode[], kind: Episode['kind'], from: number
 
 export async function runFaultSuite(opts: SuiteOptions): Promise<SuiteReport> {
   const faults: Fault[] = opts.faults.map(faultNamed);
-  const run = await NpmStartRun.launch(opts.root, { ...(opts.onStartLine ? { onLine: opts.onStartLine } : {}) });
+  // Loopback only; warnings and errors only (a fault run is long). Its HS256 key is the one npm start generates (run.jwtSecret).
+  const run = await NpmStartRun.launch({
+    root: opts.root,
+    env: { HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    ...(opts.onStartLine ? { onLine: opts.onStartLine } : {}),
+  });
   let load: FaultLoad | undefined;
   try {
     await run.waitUntilReady(180_000);
