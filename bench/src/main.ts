@@ -19,6 +19,7 @@ import { runJoinStorm, type JoinStormResult } from './joins.js';
 import { runLocks, type LocksResult } from './locks.js';
 import { runRoom, type RoomResult } from './room.js';
 import { runRoomSize, type RoomSizeResult } from './roomsize.js';
+import { runReconnectStorm, type StormResult } from './storm.js';
 import { createDemoMemberProjects, createProjects, type BenchUser } from './users.js';
 import { nextMessage } from './util.js';
 
@@ -45,6 +46,8 @@ const { values: flags } = parseArgs({
     /** Join storm: sockets joining at once, spread round robin over rooms of --join-room-size. */
     'join-sockets': { type: 'string', default: '10000' },
     'join-room-size': { type: 'string', default: '25' },
+    /** Reconnect storm (issue 17): sockets joined in rooms of --join-room-size whose gateway is killed (kill -9) and started again. */
+    'storm-sockets': { type: 'string', default: '10000' },
     /** Chat post cost: project sizes (members) and posts in each. */
     'roomsize-members': { type: 'string', default: '5,500' },
     'roomsize-posts': { type: 'string', default: '200' },
@@ -68,6 +71,7 @@ const { values: flags } = parseArgs({
 const CONNECTION_PROJECTS_FROM = 100_000;
 const JOIN_PROJECTS_FROM = 120_000;
 const CHURN_PROJECTS_FROM = 150_000;
+const STORM_PROJECTS_FROM = 170_000;
 const ROOMSIZE_PROJECTS_FROM = 50_000;
 const ROOMSIZE_USERS_FROM = 200_000;
 const CHATMEMBERS_PROJECTS_FROM = 60_000;
@@ -142,6 +146,7 @@ const roomSize: RoomSizeResult[] = [];
 let chatMembers: ChatMembersResult[] = [];
 let churn: ChurnResult | null = null;
 let joins: JoinStormResult | null = null;
+let storm: StormResult | null = null;
 let failure: string | null = null;
 try {
   if (scenarios.has('room') || scenarios.has('locks')) {
@@ -241,6 +246,28 @@ try {
     joins = m.result;
     cpu.joins = m;
   }
+  if (scenarios.has('storm')) {
+    const sockets = Number(flags['storm-sockets']);
+    const roomSize = Number(flags['join-room-size']);
+    const ids = Array.from({ length: Math.ceil(sockets / roomSize) }, (_, i) => STORM_PROJECTS_FROM + i);
+    process.stdout.write(`reconnect storm: creating ${ids.length} rooms, ${sockets} sockets in rooms of ${roomSize}…\n`);
+    await createDemoMemberProjects(nats, ids);
+    const m = await measured(() =>
+      runReconnectStorm({
+        socketUrl: stack.socketUrl,
+        tokens,
+        projects: ids,
+        sockets,
+        roomSize,
+        perWorker: Number(flags['per-worker']),
+        // kill -9 of the gateway's pid (the harness's handle waits for the exit), then a new one on the same port.
+        kill: () => stack.kill('gateway', 'SIGKILL'),
+        restart: () => stack.start('gateway'),
+      }),
+    );
+    storm = m.result;
+    cpu.storm = m;
+  }
   if (scenarios.has('connections')) {
     process.stdout.write('idle joined connections…\n');
     if (scenarios.size > 1) {
@@ -307,6 +334,7 @@ const report = {
   fanout,
   churn,
   joins,
+  storm,
   connections,
   cpu,
   failure,
@@ -451,6 +479,19 @@ if (joins) {
     `| ${joins.sockets} | ${joins.rooms} | ${round(joins.seconds, 1)} | ${round(joins.joinsPerSecond, 0)} | ${round(joins.replyLatency.p50, 0)} / ${round(joins.replyLatency.p99, 0)} | ${round(joins.presenceSettledMs / 1000, 1)} | ${joins.failed} | ${joins.unsettled} |`,
     '',
     `Failed joins by code: ${JSON.stringify(joins.errors)}`,
+  );
+}
+if (storm) {
+  const s = (v: number) => round(v / 1000, 1);
+  lines.push(
+    '',
+    cpuLine('storm'),
+    '',
+    '| reconnect storm: sockets | gateway back s | all reconnected s | all rejoined s | ghosts gone s | presence settled s | rejoin p50 / p99 s | rate_limited | retried | failed | unsettled |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${storm.sockets} | ${s(storm.gatewayBackMs)} | ${s(storm.killToAllReconnectedMs)} | ${s(storm.killToAllRejoinedMs)} | ${s(storm.killToGhostsGoneMs)} | ${s(storm.killToPresenceSettledMs)} | ${s(storm.rejoinLatency.p50)} / ${s(storm.rejoinLatency.p99)} | ${storm.rateLimited} | ${storm.retried} | ${storm.failed} | ${storm.unsettled} |`,
+    '',
+    `Storm: ghost leaves seen ${s(storm.ghostLeavesMs.first)}–${s(storm.ghostLeavesMs.last)} s after the kill; reconnect p50 / p99 ${s(storm.reconnectLatency.p50)} / ${s(storm.reconnectLatency.p99)} s; ${storm.connectFailures} reconnect attempts refused; join errors by code: ${JSON.stringify(storm.errors)}`,
   );
 }
 if (traced) {
