@@ -17,13 +17,13 @@ import {
   projectClientEvents,
   SERVICES,
   subjects,
-  type ChatMessage,
   type PresenceMeta,
   type RoomSnapshot,
 } from '@siteflow/contracts';
 import { startNatsServer, type NatsServer } from '@siteflow/devstack';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import {
+  assertOk,
   connectClient,
   createTestDatabase,
   joinChannel,
@@ -199,18 +199,18 @@ describe('NATS least privilege', () => {
     await expect.poll(() => [metasOf(alice.user.id).length, metasOf(bob.user.id).length], { timeout: 10_000 }).toEqual([1, 1]);
 
     // Chat: alice's message reaches bob live, typing too, and bob's unread count on user:<bob>.
-    const typing = nextEvent(cb, 'chat:typing', (t: { user_id: number }) => t.user_id === alice.user.id, 10_000);
+    const typing = nextEvent(cb, 'chat:typing', (t) => t.user_id === alice.user.id, 10_000);
     expect((await push(ca, 'chat:typing', {})).status).toBe('ok');
     expect(await typing).toMatchObject({ user_id: alice.user.id, typing: true });
-    const received = nextEvent<ChatMessage>(cb, 'chat:new_message', () => true, 10_000);
+    const received = nextEvent(cb, 'chat:new_message', () => true, 10_000);
     const unread = nextEvent(bobUser, 'chat:unread', () => true, 10_000);
-    const posted = await push<ChatMessage>(ca, 'chat:message', { text: 'Permissions are in place' });
-    expect(posted.status).toBe('ok');
+    const posted = await push(ca, 'chat:message', { text: 'Permissions are in place' });
+    assertOk(posted);
     expect(await received).toEqual(posted.response);
     expect(await unread).toEqual({ project_id: 1, count: 1 });
 
     // Documents: alice locks and saves; bob sees both; his request to edit reaches alice's user topic.
-    const locked = nextEvent(cb, 'document:locked', (l: { document_id: number }) => l.document_id === 1, 10_000);
+    const locked = nextEvent(cb, 'document:locked', (l) => l.document_id === 1, 10_000);
     expect((await push(ca, 'document:start_editing', { document_id: 1 })).status).toBe('ok');
     expect(await locked).toMatchObject({ document_id: 1, user_id: alice.user.id });
     // Presence follows documents' lock events (its durable consumer on EVENTS_DOCUMENTS).
@@ -218,7 +218,7 @@ describe('NATS least privilege', () => {
     const requested = nextEvent(aliceUser, 'document:edit_requested', () => true, 10_000);
     expect((await push(cb, 'document:request_edit', { document_id: 1 })).status).toBe('ok');
     expect(await requested).toMatchObject({ document_id: 1, user_id: bob.user.id });
-    const updated = nextEvent(cb, 'document:updated', (u: { document_id: number }) => u.document_id === 1, 10_000);
+    const updated = nextEvent(cb, 'document:updated', (u) => u.document_id === 1, 10_000);
     const saved = await push(ca, 'document:save', { document_id: 1, content: '<p>Spec v2</p>', base_version: 1 });
     expect(saved.status).toBe('ok');
     expect(await updated).toMatchObject({ document_id: 1, version: 2, content: '<p>Spec v2</p>' });
@@ -233,7 +233,7 @@ describe('NATS least privilege', () => {
 
     // Alice's socket closes while she holds the lock: the gateway's gateway.connection.closed makes
     // documents release it, and presence tells bob she left.
-    const unlocked = nextEvent(cb, 'document:unlocked', (u: { document_id: number }) => u.document_id === 1, 15_000);
+    const unlocked = nextEvent(cb, 'document:unlocked', (u) => u.document_id === 1, 15_000);
     sa.disconnect();
     expect(await unlocked).toMatchObject({ document_id: 1, user_id: alice.user.id });
     await expect.poll(() => metasOf(alice.user.id).length, { timeout: 15_000 }).toBe(0);

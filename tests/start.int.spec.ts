@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Socket } from 'phoenix';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
+import type { RoomSnapshot } from '@siteflow/contracts';
 import { canConnect, findExecutable, freePort, type ProcessExit } from '@siteflow/devstack';
 import { connectClient, createTestDatabase, joinChannel, NpmStartRun, push, recordEvents, type TestDatabase } from '@siteflow/testing';
 
@@ -65,7 +65,7 @@ async function joinAndChat(port: number, text: string, timeoutMs: number): Promi
       socket = await connectClient(`ws://127.0.0.1:${port}/socket`, await login(port, 'alice'));
       const channel = socket.channel('project:1', {});
       const snapshot = await joinChannel<RoomSnapshot>(channel, 10_000);
-      const received = recordEvents<ChatMessage>(channel, 'chat:new_message');
+      const received = recordEvents(channel, 'chat:new_message');
       const reply = await push(channel, 'chat:message', { text });
       if (reply.status !== 'ok') throw new Error(`chat:message answered ${reply.status}: ${JSON.stringify(reply.response)}`);
       await expect.poll(() => received.events.some((m) => m.text === text), { timeout: 10_000 }).toBe(true);

@@ -48,7 +48,7 @@ describe('tracing: one chat message is one trace across the gateway, the chat se
     const alice = await joined('alice');
     const bob = await joined('bob');
     const text = `traced ${Date.now().toString(36)}`;
-    const received = nextEvent<{ text: string }>(bob.channel, 'chat:new_message', (m) => m.text === text, 15_000);
+    const received = nextEvent(bob.channel, 'chat:new_message', (m) => m.text === text, 15_000);
     expect((await push(alice.channel, 'chat:message', { text })).status).toBe('ok');
     await received;
 

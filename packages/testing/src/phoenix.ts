@@ -1,5 +1,7 @@
 import { Socket, type Channel } from 'phoenix';
 import WebSocket from 'ws';
+import type { ErrorCode, ProjectClientEvent, RoomSnapshot, ServerEvent, ServerPayload } from '@siteflow/contracts';
+import type { PushPayload, PushReply } from '@siteflow/testkit';
 
 /**
  * Clients for the gateway's Phoenix Channels endpoint: the stock `phoenix` client (what the web
@@ -63,54 +65,65 @@ export function connectClient(socketUrl: string, token: string, opts: ConnectCli
   });
 }
 
+/** The `phx_join` reply on `topic`: the whole room on `project:<id>`, `{}` on `user:<id>`. */
+export type JoinReply<Topic extends string = string> = Topic extends `project:${string}`
+  ? RoomSnapshot
+  : Topic extends `user:${string}`
+    ? Record<string, never>
+    : RoomSnapshot | Record<string, never>;
+
 /**
  * Joins a channel and resolves with the `phx_join` reply's response (for `project:<id>` the room
  * snapshot); rejects with the error reply's response (e.g. `{reason, code}`) — after leaving the
  * channel, so phoenix does not keep rejoining — or with an Error on timeout.
  *
- *   const channel = socket.channel('project:1');  const snapshot = await joinChannel(channel);
- *   const snapshot = await joinChannel(socket, 'project:1');   // when the channel is not needed
+ *   const snapshot = await joinChannel(socket, 'project:1');   // a RoomSnapshot, from the topic
+ *   const channel = socket.channel(topic);  const snapshot = await joinChannel<RoomSnapshot>(channel);
+ *
+ * A channel does not carry its topic in its type: the reply is either join reply unless the caller
+ * names the one its topic gets.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export function joinChannel<T = any>(channel: Channel, timeoutMs?: number): Promise<T>;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export function joinChannel<T = any>(socket: Socket, topic: string, params?: object, timeoutMs?: number): Promise<T>;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export function joinChannel<T = any>(
+export function joinChannel<R extends JoinReply = JoinReply>(channel: Channel, timeoutMs?: number): Promise<R>;
+export function joinChannel<Topic extends string>(
+  socket: Socket,
+  topic: Topic,
+  params?: object,
+  timeoutMs?: number,
+): Promise<JoinReply<Topic>>;
+export function joinChannel(
   target: Channel | Socket,
   topicOrTimeout?: string | number,
   params: object = {},
   timeoutMs?: number,
-): Promise<T> {
-  if (isChannel(target)) return join<T>(target, typeof topicOrTimeout === 'number' ? topicOrTimeout : undefined);
+): Promise<JoinReply> {
+  if (isChannel(target)) return join(target, typeof topicOrTimeout === 'number' ? topicOrTimeout : undefined);
   if (typeof topicOrTimeout !== 'string') throw new TypeError('joinChannel(socket, topic, params?, timeoutMs?) needs a topic');
-  return join<T>(target.channel(topicOrTimeout, params), timeoutMs);
+  return join(target.channel(topicOrTimeout, params), timeoutMs);
 }
 
 /** A joined channel and the join reply's response. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export interface OpenedChannel<T = any> {
+export interface OpenedChannel<R extends JoinReply = JoinReply> {
   channel: Channel;
-  response: T;
+  response: R;
 }
 
 /** Creates and joins a channel: `joinChannel` that also hands back the channel. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export async function openChannel<T = any>(
+export async function openChannel<Topic extends string>(
   socket: Socket,
-  topic: string,
+  topic: Topic,
   params: object = {},
   timeoutMs?: number,
-): Promise<OpenedChannel<T>> {
+): Promise<OpenedChannel<JoinReply<Topic>>> {
   const channel = socket.channel(topic, params);
-  return { channel, response: await join<T>(channel, timeoutMs) };
+  return { channel, response: (await join(channel, timeoutMs)) as JoinReply<Topic> };
 }
 
-function join<T>(channel: Channel, timeoutMs = 10_000): Promise<T> {
+/** The join, its reply as the server sent it (JSON: the reply of a `project:` or `user:` topic). */
+function join(channel: Channel, timeoutMs = 10_000): Promise<JoinReply> {
   return new Promise((resolve, reject) => {
     channel
       .join(timeoutMs)
-      .receive('ok', (response: T) => resolve(response))
+      .receive('ok', (response: JoinReply) => resolve(response))
       .receive('error', (response: unknown) => {
         channel.leave();
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- documented contract: rejects with the server's error response ({reason, code}), which tests assert on
@@ -128,34 +141,79 @@ function isChannel(target: Channel | Socket): target is Channel {
 }
 
 export type PushStatus = 'ok' | 'error' | 'timeout';
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export interface PushResult<T = any> {
-  status: PushStatus;
-  response: T;
+
+/** The `error` reply of a push: Phoenix's `reason` plus the contracts' `code` (docs/protocol.md, "Error codes"). */
+export interface PushError {
+  reason: string;
+  code: ErrorCode;
+  /** `rate_limited`, and an overloaded service's `unavailable`, say when to try again. */
+  details?: { retry_after_ms?: number; [detail: string]: unknown };
 }
 
-/** Pushes an event on a joined channel; resolves with the reply's status and response. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export function push<T = any>(channel: Channel, event: string, payload: object, timeoutMs = 15_000): Promise<PushResult<T>> {
+/** How a push was answered: `ok` with its reply, `error` with a code, or not at all. */
+export type PushResult<R = unknown> =
+  { status: 'ok'; response: R } | { status: 'error'; response: PushError } | { status: 'timeout'; response: undefined };
+
+/**
+ * Pushes an event on a joined channel; resolves with the reply's status and response. The payload
+ * and the `ok` reply are typed from the event (`@siteflow/contracts`, as `@siteflow/testkit` reads
+ * them); an event or payload the contracts refuse (what protocol tests send) gets an `unknown` reply.
+ *
+ *   const sent = await push(channel, 'chat:message', { text: 'hi' });
+ *   if (sent.status === 'ok') sent.response.id;   // a ChatMessage
+ */
+export function push<E extends ProjectClientEvent>(
+  channel: Channel,
+  event: E,
+  payload: PushPayload<E>,
+  timeoutMs?: number,
+): Promise<PushResult<PushReply<E>>>;
+export function push(channel: Channel, event: string, payload: object, timeoutMs?: number): Promise<PushResult>;
+/**
+ * Legacy: name the event and read the typed result instead. Kept, without the `any` it had, for
+ * the specs other engineers were editing when the helpers got typed (issue 14): the caller names
+ * the reply and the result does not tell ok from error.
+ */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the reply: what this deprecated overload is kept for
+export function push<R>(channel: Channel, event: string, payload: object, timeoutMs?: number): Promise<{ status: PushStatus; response: R }>;
+export function push(channel: Channel, event: string, payload: object, timeoutMs = 15_000): Promise<PushResult> {
   return new Promise((resolve) => {
     channel
       .push(event, payload, timeoutMs)
-      .receive('ok', (response: T) => resolve({ status: 'ok', response }))
-      .receive('error', (response: T) => resolve({ status: 'error', response }))
-      .receive('timeout', () => resolve({ status: 'timeout', response: undefined as T }));
+      .receive('ok', (response: unknown) => resolve({ status: 'ok', response }))
+      .receive('error', (response: PushError) => resolve({ status: 'error', response }))
+      .receive('timeout', () => resolve({ status: 'timeout', response: undefined }));
   });
 }
 
-/** The payload of the next `event` on the channel (that satisfies `predicate`, when given). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for callers that only pass the reply to toMatchObject/toEqual; a caller reading fields names T (48 spec files use these helpers)
-export function nextEvent<T = any>(
+/** Narrows a push result to its `ok` reply; throws (failing the test) with what came instead. */
+export function assertOk<R>(result: PushResult<R>): asserts result is { status: 'ok'; response: R } {
+  if (result.status !== 'ok') throw new Error(`expected an ok reply, got ${result.status}: ${JSON.stringify(result.response)}`);
+}
+
+/** The payload of a server push: typed from the contracts for the events they describe. */
+export type EventPayload<E extends string> = E extends ServerEvent ? ServerPayload<E> : unknown;
+
+/**
+ * The payload of the next `event` on the channel (that satisfies `predicate`, when given), typed
+ * from the event name: `nextEvent(channel, 'chat:new_message', (m) => m.text === 'hi')`.
+ */
+export function nextEvent<E extends string>(
+  channel: Channel,
+  event: E,
+  predicate?: (payload: EventPayload<E>) => boolean,
+  timeoutMs?: number,
+): Promise<EventPayload<E>>;
+/** Legacy: the caller names the payload type. Name the event instead (see the `push` overload kept for issue 14). */
+export function nextEvent<T>(channel: Channel, event: string, predicate?: (payload: T) => boolean, timeoutMs?: number): Promise<T>;
+export function nextEvent(
   channel: Channel,
   event: string,
-  predicate: (payload: T) => boolean = () => true,
+  predicate: (payload: unknown) => boolean = () => true,
   timeoutMs = 5_000,
-): Promise<T> {
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const ref = channel.on(event, (payload: T) => {
+    const ref = channel.on(event, (payload: unknown) => {
       let matches: boolean;
       try {
         matches = predicate(payload);
@@ -180,19 +238,27 @@ export function nextEvent<T = any>(
   });
 }
 
+/** What {@link recordEvents} hands back: every payload so far, in order. */
+export interface RecordedEvents<P> {
+  readonly events: P[];
+  stop(): void;
+}
+
 /** Records every `event` on the channel from now on, e.g. to assert that something did NOT arrive. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-unnecessary-type-parameters -- T names the payload type the caller reads (see joinChannel's default)
-export function recordEvents<T = any>(channel: Channel, event: string): { readonly events: T[]; stop(): void } {
-  const events: T[] = [];
-  const ref = channel.on(event, (payload: T) => {
+export function recordEvents<E extends string>(channel: Channel, event: E): RecordedEvents<EventPayload<E>>;
+/** Legacy: the caller names the payload type. Name the event instead (see the `push` overload kept for issue 14). */
+export function recordEvents<T>(channel: Channel, event: string): RecordedEvents<T>;
+export function recordEvents(channel: Channel, event: string): RecordedEvents<unknown> {
+  const events: unknown[] = [];
+  const ref = channel.on(event, (payload: unknown) => {
     events.push(payload);
   });
   return { events, stop: () => channel.off(event, ref) };
 }
 
 /** A Phoenix Channels v2 frame: `[join_ref, ref, topic, event, payload]`. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a frame's payload is whatever the server sent; protocol specs cast it where they read a field
-export type Frame = [joinRef: string | null, ref: string | null, topic: string, event: string, payload: any];
+/** Its payload is whatever the server sent: protocol specs narrow it where they read a field. */
+export type Frame = [joinRef: string | null, ref: string | null, topic: string, event: string, payload: unknown];
 
 export interface RawSocket {
   readonly ws: WebSocket;

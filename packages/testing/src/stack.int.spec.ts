@@ -81,12 +81,12 @@ describe('phoenix client helpers (stock phoenix client in Node)', () => {
   afterAll(() => (socket as Socket | undefined)?.disconnect());
 
   it('joins, pushes and receives events', async () => {
-    const { channel, response } = await openChannel<unknown>(socket, 'project:1', { since: 3 });
+    const { channel, response } = await openChannel(socket, 'project:1', { since: 3 });
     expect(response).toEqual({ joined: 'project:1', params: { since: 3 } });
     expect(await joinChannel(socket.channel('project:2'))).toEqual({ joined: 'project:2', params: {} });
     expect(await joinChannel(socket, 'project:3', { a: 1 })).toEqual({ joined: 'project:3', params: { a: 1 } });
     const recorder = recordEvents(channel, 'echoed');
-    const event = nextEvent(channel, 'echoed', (p: { n: number }) => p.n === 2);
+    const event = nextEvent(channel, 'echoed', (p) => (p as { n: number }).n === 2);
     expect(await push(channel, 'echo', { n: 1 })).toEqual({ status: 'ok', response: { echoed: { n: 1 } } });
     expect(await push(channel, 'echo', { n: 2 })).toMatchObject({ status: 'ok' });
     expect(await event).toEqual({ n: 2 });

@@ -1,6 +1,9 @@
 import type { z } from 'zod';
 import type {
   AddItemPayload,
+  ChecklistReply,
+  DocumentVersion,
+  DocumentWithContent,
   EditItemPayload,
   ErrorCode,
   ForceUnlockPayload,
@@ -70,12 +73,18 @@ export interface KnownPushReplies {
   'document:save': z.infer<typeof SaveReply>;
   'document:auto_save': z.infer<typeof SaveReply>;
   'document:history': z.infer<typeof HistoryOfDocumentReply>;
+  'document:get': z.infer<typeof DocumentWithContent>;
+  'document:get_version': z.infer<typeof DocumentVersion>;
   'chat:message': z.infer<typeof PostMessageReply>;
   'chat:history': z.infer<typeof HistoryReply>;
   'chat:mark_read': z.infer<typeof MarkReadReply>;
   'chat:typing': z.infer<typeof TypingReply>;
   'chat:stop_typing': z.infer<typeof TypingReply>;
   'checklist:toggle': z.infer<typeof ToggleReply>;
+  'checklist:add_item': z.infer<typeof ChecklistReply>;
+  'checklist:edit_item': z.infer<typeof ChecklistReply>;
+  'checklist:reorder': z.infer<typeof ChecklistReply>;
+  'checklist:remove_item': z.infer<typeof ChecklistReply>;
 }
 
 /** Fails to compile when the contracts gain a client event this kit does not type yet. */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Socket } from 'phoenix';
-import type { ChecklistItem, ChecklistSnapshot, Progress, RoomSnapshot, ToggleReply } from '@siteflow/contracts';
+import type { Progress, RoomSnapshot } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
-import { connectClient, joinChannel, nextEvent, push, recordEvents, useStack } from '@siteflow/testing';
+import { assertOk, connectClient, joinChannel, nextEvent, push, recordEvents, useStack } from '@siteflow/testing';
 
 /** The checklist end to end: stock phoenix clients → gateway → NATS → checklist service → Postgres → everyone. */
 describe('checklist end to end', () => {
@@ -76,9 +76,9 @@ describe('checklist end to end', () => {
     try {
       const item = a.snapshot.checklist.items[0]!;
       const updated = nextEvent(b.channel, 'checklist:updated');
-      const progressed = nextEvent<Progress>(b.channel, 'progress:updated');
-      const reply = await push<ToggleReply>(a.channel, 'checklist:toggle', { item_id: item.id, checked: true });
-      expect(reply.status).toBe('ok');
+      const progressed = nextEvent(b.channel, 'progress:updated');
+      const reply = await push(a.channel, 'checklist:toggle', { item_id: item.id, checked: true });
+      assertOk(reply);
       expect(reply.response.item).toMatchObject({ id: item.id, checked: true, checked_by: 1 });
       expect(reply.response.progress).toEqual({ progress: 8.3, completed_items: 1, total_items: 12 });
       expect(await updated).toMatchObject({ item_id: item.id, checked: true, updated_by: 'alice' });
@@ -88,8 +88,8 @@ describe('checklist end to end', () => {
         withPool(async (pool) => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checklist.events')).rows[0]!.n);
       const before = await count();
       const seen = recordEvents(b.channel, 'checklist:updated');
-      const again = await push<ToggleReply>(b.channel, 'checklist:toggle', { item_id: item.id, checked: true });
-      expect(again.status).toBe('ok');
+      const again = await push(b.channel, 'checklist:toggle', { item_id: item.id, checked: true });
+      assertOk(again);
       expect(again.response.item.checked_by).toBe(1);
       expect(await count()).toBe(before);
       // A no-op must not reach anyone: a real toggle after it is the next thing clients see.
@@ -114,19 +114,22 @@ describe('checklist end to end', () => {
       expect((await push(a.channel, 'checklist:add_item', { title: '   ' })).response).toMatchObject({ code: 'invalid_payload' });
       expect((await push(a.channel, 'checklist:reorder', { item_ids: [1, 2] })).response).toMatchObject({ code: 'invalid_payload' });
 
-      const changed = nextEvent<{ items: ChecklistItem[] }>(c.channel, 'checklist:changed');
-      const added = await push<ChecklistSnapshot>(a.channel, 'checklist:add_item', { title: 'Sign the contract', order_index: 0 });
-      expect(added.status).toBe('ok');
+      const changed = nextEvent(c.channel, 'checklist:changed');
+      const added = await push(a.channel, 'checklist:add_item', { title: 'Sign the contract', order_index: 0 });
+      assertOk(added);
       expect(added.response.items[0]).toMatchObject({ title: 'Sign the contract', order_index: 0, checked: false });
       expect((await changed).items).toEqual(added.response.items);
 
       const newId = added.response.items[0]!.id;
-      const edited = await push<ChecklistSnapshot>(a.channel, 'checklist:edit_item', { item_id: newId, description: 'Both parties' });
+      const edited = await push(a.channel, 'checklist:edit_item', { item_id: newId, description: 'Both parties' });
+      assertOk(edited);
       expect(edited.response.items[0]).toMatchObject({ id: newId, title: 'Sign the contract', description: 'Both parties' });
       const reversed = edited.response.items.map((i) => i.id).reverse();
-      const reordered = await push<ChecklistSnapshot>(a.channel, 'checklist:reorder', { item_ids: reversed });
+      const reordered = await push(a.channel, 'checklist:reorder', { item_ids: reversed });
+      assertOk(reordered);
       expect(reordered.response.items.map((i) => i.id)).toEqual(reversed);
-      const removed = await push<ChecklistSnapshot>(a.channel, 'checklist:remove_item', { item_id: newId });
+      const removed = await push(a.channel, 'checklist:remove_item', { item_id: newId });
+      assertOk(removed);
       expect(removed.response.items.map((i) => i.id)).not.toContain(newId);
       expect(removed.response.progress).toEqual(await dbProgress());
     } finally {
@@ -159,8 +162,8 @@ describe('checklist end to end', () => {
       const admin = clients[0]!;
       let items = admin.snapshot.checklist.items;
       while (items.length < 40) {
-        const r = await push<ChecklistSnapshot>(admin.channel, 'checklist:add_item', { title: `extra ${items.length + 1}` });
-        expect(r.status).toBe('ok');
+        const r = await push(admin.channel, 'checklist:add_item', { title: `extra ${items.length + 1}` });
+        assertOk(r);
         items = r.response.items;
       }
       const last = clients.map(() => null as Progress | null);

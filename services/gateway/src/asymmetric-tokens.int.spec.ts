@@ -5,7 +5,6 @@ import { promisify } from 'node:util';
 import { decodeProtectedHeader, SignJWT, UnsecuredJWT } from 'jose';
 import type { Socket } from 'phoenix';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
 import { DEMO_USERS } from '@siteflow/demo';
 import { connectClient, openChannel, push, rawSocket, REPO_ROOT, SocketRefused, useStack } from '@siteflow/testing';
 
@@ -68,9 +67,9 @@ describe('gateway with JWT_ALG=EdDSA', () => {
   async function chatAs(socketUrl: string, token: string, text: string) {
     const socket = await connectClient(socketUrl, token);
     clients.push(socket);
-    const { channel, response } = await openChannel<RoomSnapshot>(socket, 'project:1');
+    const { channel, response } = await openChannel(socket, 'project:1');
     expect(response.project).toMatchObject({ id: 1, name: 'Demo project' });
-    const reply = await push<ChatMessage>(channel, 'chat:message', { text });
+    const reply = await push(channel, 'chat:message', { text });
     return reply;
   }
 

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChatMessage } from '@siteflow/contracts';
 import { DEMO_USERS } from '@siteflow/demo';
 import { connectClient, openChannel, push, rawSocket, REPO_ROOT, SocketRefused, useStack, type GatewayProcess } from '@siteflow/testing';
 
@@ -94,7 +93,7 @@ describe('gateway with session keys from a JWKS', () => {
       // The user comes from Siteflow's claims: bob joins project:1 and chats as bob.
       const socket = await connectClient(gateway.socketUrl, await siteflowToken(keyA.privateKey, 'a'));
       const { channel } = await openChannel(socket, 'project:1');
-      const reply = await push<ChatMessage>(channel, 'chat:message', { text: 'signed by Siteflow, key a' });
+      const reply = await push(channel, 'chat:message', { text: 'signed by Siteflow, key a' });
       expect(reply).toMatchObject({ status: 'ok', response: { user_id: bob.id, username: 'bob' } });
       expect(endpoint.fetches).toBe(1);
       // Gone before the rotation: a reconnect with the withdrawn kid would be one more fetch.

@@ -19,7 +19,7 @@ describe('Phoenix Channels v2 protocol', () => {
     return s;
   };
   const reply = (s: RawSocket, ref: string, timeoutMs = 5000) =>
-    s.next((f: Frame) => f[1] === ref && f[3] === 'phx_reply', timeoutMs) as Promise<Frame>;
+    s.next((f) => f[1] === ref && f[3] === 'phx_reply', timeoutMs) as Promise<Frame>;
   const joinProject = async (s: RawSocket, joinRef: string, topic = 'project:1') => {
     s.send([joinRef, joinRef, topic, 'phx_join', {}]);
     return reply(s, joinRef);
@@ -60,7 +60,7 @@ describe('Phoenix Channels v2 protocol', () => {
       chat: { messages: [], has_more: false, unread_count: 0 },
       checklist: { progress: { progress: 0 } },
     });
-    const presence = (await s.next((f: Frame) => f[3] === 'presence_state')) as Frame;
+    const presence = (await s.next((f) => f[3] === 'presence_state')) as Frame;
     expect(presence[0]).toBe('1');
     expect(presence[2]).toBe('project:1');
     expect(typeof presence[4]).toBe('object');
@@ -88,7 +88,7 @@ describe('Phoenix Channels v2 protocol', () => {
     const s = await open();
     await joinProject(s, '1');
     s.send(['2', '2', 'project:1', 'phx_join', {}]);
-    const close = (await s.next((f: Frame) => f[3] === 'phx_close')) as Frame;
+    const close = (await s.next((f) => f[3] === 'phx_close')) as Frame;
     expect(close[0]).toBe('1');
     expect(close[2]).toBe('project:1');
     expect((await reply(s, '2'))[4].status).toBe('ok');
@@ -110,7 +110,7 @@ describe('Phoenix Channels v2 protocol', () => {
     await joinProject(s, '1');
     s.send(['1', '2', 'project:1', 'phx_leave', {}]);
     expect((await reply(s, '2'))[4]).toEqual({ status: 'ok', response: {} });
-    expect((await s.next((f: Frame) => f[3] === 'phx_close')) as Frame).toEqual(['1', '1', 'project:1', 'phx_close', {}]);
+    expect((await s.next((f) => f[3] === 'phx_close')) as Frame).toEqual(['1', '1', 'project:1', 'phx_close', {}]);
     // After leaving, pushes on that topic are unmatched again.
     s.send(['1', '3', 'project:1', 'chat:message', { text: 'hi' }]);
     expect((await reply(s, '3'))[4]).toMatchObject({ status: 'error', response: { code: 'unmatched_topic' } });
@@ -138,9 +138,9 @@ describe('Phoenix Channels v2 protocol', () => {
     });
     for (const ref of refs) await reply(s, ref);
     await new Promise((r) => setTimeout(r, 300));
-    const replies = s.frames.filter((f: Frame) => f[3] === 'phx_reply' && refs.includes(f[1] as string));
+    const replies = s.frames.filter((f) => f[3] === 'phx_reply' && refs.includes(f[1] as string));
     expect(replies).toHaveLength(refs.length);
-    expect(new Set(replies.map((f: Frame) => f[1])).size).toBe(refs.length);
+    expect(new Set(replies.map((f) => f[1])).size).toBe(refs.length);
   });
 
   it('closes on a frame that is not JSON (1007), on a binary frame (1003) and on an oversized frame (1009)', async () => {
@@ -174,7 +174,7 @@ describe('Phoenix Channels v2 protocol', () => {
     await joinProject(s, '1');
     s.send(['1', '2', 'project:1', 'chat:message', { text: 'once only' }]);
     const posted = (await reply(s, '2'))[4].response;
-    const first = (await s.next((f: Frame) => f[3] === 'chat:new_message' && f[4].id === posted.id)) as Frame;
+    const first = (await s.next((f) => f[3] === 'chat:new_message' && (f[4] as Payload).id === posted.id)) as Frame;
     expect(first[0]).toBeNull();
     // Replay the very same published event, as a relay retry would.
     const nc = await connect({ servers: inject('natsUrl') });
@@ -188,7 +188,7 @@ describe('Phoenix Channels v2 protocol', () => {
       nc.publish('project.1.ev.chat.MessagePosted', JSON.stringify(event));
       await nc.flush();
       await new Promise((r) => setTimeout(r, 500));
-      const copies = s.frames.filter((f: Frame) => f[3] === 'chat:new_message' && f[4].id === event.broadcast.payload.id);
+      const copies = s.frames.filter((f) => f[3] === 'chat:new_message' && (f[4] as Payload).id === event.broadcast.payload.id);
       expect(copies).toHaveLength(1);
     } finally {
       await nc.close();

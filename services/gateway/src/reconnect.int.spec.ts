@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
+import type { RoomSnapshot } from '@siteflow/contracts';
 import { freePort, startNatsServer, type LocalServer } from '@siteflow/devstack';
 import { connectClient, createTestDatabase, push, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
 
@@ -65,7 +65,7 @@ describe('NATS reconnect', () => {
 
       // And the room is live again: a message round-trips through the outbox and back. Listen
       // before pushing: the broadcast may arrive before the reply.
-      const received = recordEvents<ChatMessage>(channel, 'chat:new_message');
+      const received = recordEvents(channel, 'chat:new_message');
       await expect
         .poll(async () => (await push(channel, 'chat:message', { text: 'after the outage' })).status, { timeout: 15_000, interval: 250 })
         .toBe('ok');

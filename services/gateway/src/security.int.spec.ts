@@ -24,7 +24,7 @@ describe('socket limits and origin check', () => {
     open.push(s);
     return s;
   };
-  const reply = (s: RawSocket, ref: string) => s.next((f: Frame) => f[1] === ref && f[3] === 'phx_reply', 5000) as Promise<Frame>;
+  const reply = (s: RawSocket, ref: string) => s.next((f) => f[1] === ref && f[3] === 'phx_reply', 5000) as Promise<Frame>;
 
   beforeAll(async () => {
     token = (await stack().devLogin('alice')).token;
@@ -78,10 +78,8 @@ describe('socket limits and origin check', () => {
     const flooder = await connect(token);
     const calm = await connect(bobToken);
     for (let i = 0; i < 20; i++) flooder.send([null, `f${i}`, 'phoenix', 'heartbeat', {}]);
-    await flooder.next((f: Frame) => f[3] === 'phx_reply' && f[4].status === 'error', 5000);
-    const limited = flooder.frames.filter(
-      (f: Frame) => f[3] === 'phx_reply' && (f[4] as Payload | undefined)?.response?.code === 'rate_limited',
-    );
+    await flooder.next((f) => f[3] === 'phx_reply' && (f[4] as Payload).status === 'error', 5000);
+    const limited = flooder.frames.filter((f) => f[3] === 'phx_reply' && (f[4] as Payload | undefined)?.response?.code === 'rate_limited');
     expect(limited.length).toBeGreaterThan(0);
     for (let i = 20; i < 80 && flooder.isOpen; i++) flooder.send([null, `f${i}`, 'phoenix', 'heartbeat', {}]);
     expect((await flooder.closed).code).toBe(1008);
@@ -114,11 +112,11 @@ describe('socket limits and origin check', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
     }
-    await expect.poll(() => reader.frames.filter((f: Frame) => f[3] === 'bench:message').length, { timeout: 20_000 }).toBe(total);
+    await expect.poll(() => reader.frames.filter((f) => f[3] === 'bench:message').length, { timeout: 20_000 }).toBe(total);
     expect(reader.isOpen).toBe(true);
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     const closed = await slow.closed;
     expect(closed.code).not.toBe(1000);
-    expect(slow.frames.filter((f: Frame) => f[3] === 'bench:message').length).toBeLessThan(total);
+    expect(slow.frames.filter((f) => f[3] === 'bench:message').length).toBeLessThan(total);
   });
 });

@@ -36,7 +36,7 @@ describe('tokens never reach the logs', () => {
     open.push(a);
     const b = await rawSocket(stack().socketUrl, bob, { query: { extra: 'x' } });
     open.push(b);
-    const reply = (s: RawSocket, ref: string) => s.next((f: Frame) => f[1] === ref && f[3] === 'phx_reply', 5_000) as Promise<Frame>;
+    const reply = (s: RawSocket, ref: string) => s.next((f) => f[1] === ref && f[3] === 'phx_reply', 5_000) as Promise<Frame>;
 
     a.send(['1', '1', 'project:1', 'phx_join', {}]);
     expect((await reply(a, '1'))[4].status).toBe('ok');

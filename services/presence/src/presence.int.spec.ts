@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { jetstream } from '@nats-io/jetstream';
-import { presenceSubjects, type PresenceDiff, type PresenceMeta, type RoomSnapshot } from '@siteflow/contracts';
+import { presenceSubjects, type PresenceMeta, type RoomSnapshot } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
 import { connectClient, createTestDatabase, joinChannel, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
 import { PresenceBucket } from './bucket/presence-bucket.js';
@@ -127,7 +127,7 @@ describe('presence with the stock phoenix client', () => {
       await expect.poll(() => a.online()).toEqual({ [alice.user.id]: 1, [bob.user.id]: 1 });
 
       // Several refresh intervals pass: the refreshes rewrite keys but no diff reaches anyone.
-      const diffs = recordEvents<PresenceDiff>(a.channel, 'presence_diff');
+      const diffs = recordEvents(a.channel, 'presence_diff');
       await new Promise((r) => setTimeout(r, 1_200));
       expect(diffs.events).toEqual([]);
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Socket } from 'phoenix';
 import { DOCUMENT_MAX_BYTES, type RoomSnapshot } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
-import { connectClient, joinChannel, nextEvent, push, useStack } from '@siteflow/testing';
+import { assertOk, connectClient, joinChannel, nextEvent, push, useStack } from '@siteflow/testing';
 
 const LEASE_MS = 2000;
 const IDLE_CAP_MS = 4000;
@@ -83,10 +83,8 @@ describe('documents: saves, versions, leases', () => {
     });
     expect(tooManyBytes).toMatchObject({ status: 'error', response: { code: 'payload_too_large' } });
 
-    const history = await push<{ versions: Array<{ version: number; saved_by_name: string | null }> }>(carol.channel, 'document:history', {
-      document_id: 5,
-    });
-    expect(history.status).toBe('ok');
+    const history = await push(carol.channel, 'document:history', { document_id: 5 });
+    assertOk(history);
     expect(history.response.versions.map((v) => [v.version, v.saved_by_name])).toEqual([
       [3, 'bob'],
       [2, 'bob'],
@@ -94,7 +92,8 @@ describe('documents: saves, versions, leases', () => {
     ]);
     const page = await push(carol.channel, 'document:history', { document_id: 5, before: 3, limit: 1 });
     expect(page.response).toMatchObject({ versions: [{ version: 2 }], has_more: true });
-    const v1 = await push<{ version: number; content: string }>(carol.channel, 'document:get_version', { document_id: 5, version: 1 });
+    const v1 = await push(carol.channel, 'document:get_version', { document_id: 5, version: 1 });
+    assertOk(v1);
     expect(v1.response).toMatchObject({ version: 1, content: expect.stringContaining('# Timeline') as string });
     expect((await push(carol.channel, 'document:get_version', { document_id: 5, version: 42 })).response).toMatchObject({
       code: 'not_found',
@@ -103,7 +102,7 @@ describe('documents: saves, versions, leases', () => {
     expect((await push(carol.channel, 'document:restore', { document_id: 5, version: 1 })).response).toMatchObject({
       code: 'not_lock_holder',
     });
-    const restoredSeen = nextEvent(carol.channel, 'document:updated', (p: { version: number }) => p.version === 4);
+    const restoredSeen = nextEvent(carol.channel, 'document:updated', (p) => p.version === 4);
     const restored = await push(bob.channel, 'document:restore', { document_id: 5, version: 1 });
     expect(restored).toMatchObject({ status: 'ok', response: { version: 4, restored_from: 1, content: v1.response.content } });
     expect(await restoredSeen).toMatchObject({ version: 4, content: v1.response.content });
@@ -156,10 +155,10 @@ describe('documents: saves, versions, leases', () => {
 
   it('heartbeats alone do not hold a lock past the idle cap after the last save', async () => {
     const bob = await connect('bob');
-    const acquired = await push<{ locked_at: string }>(bob.channel, 'document:start_editing', { document_id: 7 });
-    expect(acquired.status).toBe('ok');
+    const acquired = await push(bob.channel, 'document:start_editing', { document_id: 7 });
+    assertOk(acquired);
     const cap = Date.parse(acquired.response.locked_at) + IDLE_CAP_MS;
-    const unlocked = nextEvent(bob.channel, 'document:unlocked', (p: { document_id: number }) => p.document_id === 7, IDLE_CAP_MS * 3);
+    const unlocked = nextEvent(bob.channel, 'document:unlocked', (p) => p.document_id === 7, IDLE_CAP_MS * 3);
     // Set by the `unlocked` callback while the loop awaits, which narrowing cannot see.
     let lapsed = false as boolean;
     void unlocked.then(
@@ -167,7 +166,7 @@ describe('documents: saves, versions, leases', () => {
       () => undefined,
     );
     while (!lapsed) {
-      const hb = await push<{ expires_at: string }>(bob.channel, 'document:heartbeat', { document_id: 7 });
+      const hb = await push(bob.channel, 'document:heartbeat', { document_id: 7 });
       if (hb.status !== 'ok') break;
       expect(Date.parse(hb.response.expires_at)).toBeLessThanOrEqual(cap);
       await new Promise((r) => setTimeout(r, 500));
@@ -188,12 +187,7 @@ describe('documents: saves, versions, leases', () => {
       let base = 1;
       for (let i = 0; i < 200; i++) {
         const content = `# Document ${documentId}\n\nsave ${i}`;
-        const r = await push<{ version: number }>(
-          bob.channel,
-          'document:save',
-          { document_id: documentId, content, base_version: base },
-          30_000,
-        );
+        const r = await push(bob.channel, 'document:save', { document_id: documentId, content, base_version: base }, 30_000);
         if (r.status !== 'ok') {
           expect(r.response).toMatchObject({ code: 'unavailable' });
           return;
@@ -219,9 +213,11 @@ describe('documents: saves, versions, leases', () => {
     for (const id of documents) {
       const last = acked.filter((a) => a.documentId === id).at(-1);
       if (!last) continue;
-      const doc = await push<{ version: number }>(carol.channel, 'document:get', { document_id: id });
+      const doc = await push(carol.channel, 'document:get', { document_id: id });
+      assertOk(doc);
       expect(doc.response.version).toBeGreaterThanOrEqual(last.version);
-      const v = await push<{ content: string }>(carol.channel, 'document:get_version', { document_id: id, version: last.version });
+      const v = await push(carol.channel, 'document:get_version', { document_id: id, version: last.version });
+      assertOk(v);
       expect(v.response.content).toBe(last.content);
     }
     closeAll();

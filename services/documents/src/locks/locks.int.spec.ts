@@ -66,9 +66,7 @@ describe('edit locks', () => {
     const documentId = 9;
     const started = Date.now();
     for (let round = 0; round < 200; round++) {
-      const replies = await Promise.all(
-        clients.map((c) => push<{ code?: string }>(c.channel, 'document:start_editing', { document_id: documentId })),
-      );
+      const replies = await Promise.all(clients.map((c) => push(c.channel, 'document:start_editing', { document_id: documentId })));
       const winners = replies.flatMap((r, i) => (r.status === 'ok' ? [i] : []));
       expect(winners, `round ${round}`).toHaveLength(1);
       expect(replies.filter((r) => r.status === 'error' && r.response.code === 'locked')).toHaveLength(9);
@@ -99,7 +97,7 @@ describe('edit locks', () => {
     expect(refused).toMatchObject({ status: 'error', response: { code: 'locked', reason: 'Document is being edited by bob' } });
     const secondTab = await push(bob2.channel, 'document:start_editing', { document_id: 1 });
     expect(secondTab).toMatchObject({ status: 'error', response: { code: 'locked', details: { same_user: true } } });
-    const unlocked = nextEvent(carol.channel, 'document:unlocked', (p: { document_id: number }) => p.document_id === 1);
+    const unlocked = nextEvent(carol.channel, 'document:unlocked', (p) => p.document_id === 1);
     const takeOver = await push(bob2.channel, 'document:start_editing', { document_id: 1, take_over: true });
     expect(takeOver.status).toBe('ok');
     expect(await unlocked).toEqual({ document_id: 1, user_id: bob1.user.id, reason: 'released' });
@@ -113,10 +111,10 @@ describe('edit locks', () => {
   it('a closed socket releases its lock within 1 s (gateway.connection.closed)', async () => {
     const bob = await connect('bob');
     const carol = await connect('carol');
-    const locked = nextEvent(carol.channel, 'document:locked', (p: { document_id: number }) => p.document_id === 2);
+    const locked = nextEvent(carol.channel, 'document:locked', (p) => p.document_id === 2);
     expect((await push(bob.channel, 'document:start_editing', { document_id: 2 })).status).toBe('ok');
     expect(await locked).toMatchObject({ document_id: 2, user_id: bob.user.id, username: 'bob' });
-    const unlocked = recordEvents<{ document_id: number; reason: string }>(carol.channel, 'document:unlocked');
+    const unlocked = recordEvents(carol.channel, 'document:unlocked');
     const closedAt = Date.now();
     bob.socket.disconnect();
     await expect
@@ -140,7 +138,7 @@ describe('edit locks', () => {
     const connectionId = doc.lock!.connection_id;
 
     // What presence's outbox publishes when its sweep evicts a connection.
-    const unlocked = nextEvent(carol.channel, 'document:unlocked', (p: { document_id: number }) => p.document_id === 3);
+    const unlocked = nextEvent(carol.channel, 'document:unlocked', (p) => p.document_id === 3);
     const eventId = randomUUID();
     const evicted: PublishedEvent = {
       event_id: eventId,
@@ -177,7 +175,7 @@ describe('edit locks', () => {
     expect(notAdmin).toMatchObject({ status: 'error', response: { code: 'forbidden' } });
 
     const revoked = nextEvent(bobUser, 'document:lock_revoked');
-    const unlocked = nextEvent(carol.channel, 'document:unlocked', (p: { document_id: number }) => p.document_id === 4);
+    const unlocked = nextEvent(carol.channel, 'document:unlocked', (p) => p.document_id === 4);
     const forced = await push(alice.channel, 'document:force_unlock', { document_id: 4, reason: 'bob went home' });
     expect(forced).toMatchObject({ status: 'ok', response: { lock_released: true, former_holder_id: bob.user.id } });
     expect(await revoked).toMatchObject({
