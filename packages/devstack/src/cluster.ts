@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { startNatsServer, type NatsClusterNode, type NatsServer } from './nats-server.js';
 import { freePort, isPortFree, portFromEnv, waitUntil } from './ports.js';
 import { StackSupervisor, type StackSupervisorOptions } from './stack-supervisor.js';
 
@@ -44,6 +44,47 @@ export function clusterShape(env: Record<string, string | undefined>): ClusterSh
   return { natsNodes, instances, gatewayPorts, replicas };
 }
 
+/** One node of a NATS cluster on loopback: its ports and its part of the cluster's configuration. */
+export interface NatsClusterNodePlan {
+  /** `nats-<n>`: also its server name, which JetStream knows it by across restarts. */
+  name: string;
+  port: number;
+  monitorPort: number;
+  routePort: number;
+  /** What startNatsServer's `cluster` option takes for this node. */
+  cluster: NatsClusterNode;
+}
+
+/**
+ * Ports and route configuration for `nodes` clustered nats-server nodes on 127.0.0.1, each routed
+ * to all the others; start them together or one at a time (a cluster forms once a majority
+ * runs). `firstPort` / `firstMonitorPort`: the first node's ports, the others follow; otherwise
+ * free ports.
+ */
+export async function planNatsCluster(
+  nodes: number,
+  opts: { firstPort?: number | undefined; firstMonitorPort?: number | undefined; name?: string } = {},
+): Promise<NatsClusterNodePlan[]> {
+  const planned = await Promise.all(
+    Array.from({ length: nodes }, async (_, i) => {
+      const port = opts.firstPort === undefined ? await freePort() : opts.firstPort + i;
+      const monitorPort = opts.firstMonitorPort === undefined ? await freePort() : opts.firstMonitorPort + i;
+      for (const p of [port, monitorPort]) if (!(await isPortFree(p))) throw new Error(`port ${p} (NATS node ${i + 1}) is already in use`);
+      return { name: `nats-${i + 1}`, port, monitorPort, routePort: await freePort() };
+    }),
+  );
+  const routePorts = planned.map((n) => n.routePort);
+  return planned.map((node) => ({
+    ...node,
+    cluster: {
+      name: opts.name ?? 'siteflow',
+      serverName: node.name,
+      routePort: node.routePort,
+      peers: routePorts.filter((p) => p !== node.routePort),
+    },
+  }));
+}
+
 /**
  * `npm run cluster`: the distributed shape on one machine, no Docker. Everything `npm start`
  * does (the same StackSupervisor: supervision, logs, `.data/stack.json`, ordered stop), with
@@ -72,26 +113,11 @@ export class ClusterSupervisor extends StackSupervisor {
     timeoutMs: number,
   ): Promise<void> {
     if (env.NATS_URL) return super.provideNats(env, ports, timeoutMs);
-    const nodes = await Promise.all(
-      Array.from({ length: this.shape.natsNodes }, async (_, i) => {
-        // NATS_PORT / NATS_MONITOR_PORT: the first node's; the others follow on the next ports.
-        const port = ports.NATS_PORT === undefined ? await freePort() : ports.NATS_PORT + i;
-        const monitorPort = ports.NATS_MONITOR_PORT === undefined ? await freePort() : ports.NATS_MONITOR_PORT + i;
-        for (const p of [port, monitorPort])
-          if (!(await isPortFree(p))) throw new Error(`port ${p} (NATS node ${i + 1}) is already in use`);
-        return { name: `nats-${i + 1}`, port, monitorPort, routePort: await freePort() };
-      }),
-    );
-    const routePorts = nodes.map((n) => n.routePort);
+    const nodes = await planNatsCluster(this.shape.natsNodes, { firstPort: ports.NATS_PORT, firstMonitorPort: ports.NATS_MONITOR_PORT });
     const started = await Promise.allSettled(
       nodes.map(async (node) => {
         const dataDir = path.join(this.dataDir, node.name);
-        const cluster = {
-          name: 'siteflow',
-          serverName: node.name,
-          routePort: node.routePort,
-          peers: routePorts.filter((p) => p !== node.routePort),
-        };
+        const { cluster } = node;
         const entry = await this.superviseInfra(
           node.name,
           'nats',

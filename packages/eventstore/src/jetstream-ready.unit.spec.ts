@@ -35,9 +35,14 @@ describe('transientJetStreamReason', () => {
     expect(transientJetStreamReason(apiError(404, 10059, 'stream not found'))).toBeNull();
     expect(transientJetStreamReason(jetStreamNotEnabled(apiError(503, 10039, 'jetstream not enabled for account')))).toBeNull();
     expect(
-      transientJetStreamReason(new natsErrors.PermissionViolationError('Permissions Violation for Publish to "$JS.API.STREAM.CREATE.X"')),
+      transientJetStreamReason(
+        new natsErrors.PermissionViolationError(
+          'Permissions Violation for Publish to "$JS.API.STREAM.CREATE.X"',
+          'publish',
+          '$JS.API.STREAM.CREATE.X',
+        ),
+      ),
     ).toBeNull();
-    expect(transientJetStreamReason(new Error('anything else'))).toBeNull();
   });
 });
 

@@ -21,6 +21,7 @@ import {
   tracingEnabled,
   withSpan,
 } from '@siteflow/telemetry';
+import { retryWhileJetStreamForms } from './jetstream-ready.js';
 import { DEFAULT_POSTGRES_TIMEOUTS } from './pool.js';
 import { prepared } from './prepared.js';
 import { toPublishedEvent } from './published.js';
@@ -61,6 +62,12 @@ export interface OutboxRelayOptions {
   afterPublish?: (e: RecordedEvent) => void | Promise<void>;
   /** Called for an event given up on (recorded in dead_letters): counters, alarms. */
   onDeadLetter?: (e: RecordedEvent) => void;
+  /**
+   * How long startOutboxRelay waits for JetStream to answer while a cluster forms (timeouts, no
+   * meta leader, not enough peers yet) before giving up with a JetStreamNotReadyError; default
+   * 120 s. A configuration JetStream refuses (conflicting settings, no permission) fails at once.
+   */
+  jetStreamReadyTimeoutMs?: number;
 }
 
 export interface OutboxRelay {
@@ -97,7 +104,9 @@ const FLUSH_POLL_MS = 20;
  */
 export async function startOutboxRelay(opts: OutboxRelayOptions): Promise<OutboxRelay> {
   const relay = new Relay(opts);
-  await relay.ensureStream(); // a misconfigured stream or unreachable NATS fails the boot, not silently later
+  // A misconfigured stream fails the boot, not silently later; a JetStream cluster still forming
+  // (a 3-replica stream needs a meta leader and its peers) is waited for, within a bound.
+  await relay.ensureStreamWhenReady();
   await relay.start();
   return relay;
 }
@@ -245,6 +254,15 @@ class Relay implements OutboxRelay {
   async ensureStream(): Promise<void> {
     await ensureStream(await jetstreamManager(this.#opts.nats), this.#opts.stream, this.#opts.streamLimits);
     this.#streamReady = true;
+  }
+
+  /** ensureStream, asked again while JetStream answers "not yet" (see retryWhileJetStreamForms). */
+  async ensureStreamWhenReady(): Promise<void> {
+    await retryWhileJetStreamForms(`creating or checking the stream ${this.#opts.stream.name}`, () => this.ensureStream(), {
+      logger: this.#log,
+      ...(this.#opts.jetStreamReadyTimeoutMs === undefined ? {} : { timeoutMs: this.#opts.jetStreamReadyTimeoutMs }),
+      stopped: () => this.#stopped,
+    });
   }
 
   /** Starts the loop; resolves after the first leadership attempt, so `isLeader` is meaningful. */

@@ -11,6 +11,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { retryWhileJetStreamForms, type JetStreamRetryOptions } from '@siteflow/eventstore';
 
 /**
  * The presence bucket: one key per live connection, laid out exactly as a JetStream KV bucket
@@ -53,8 +54,28 @@ export class PresenceBucket<V> {
    * harmlessly. A full bucket drops its oldest keys (discard old), never refuses a write: those are
    * delete markers and the keys not rewritten longest, and a live connection whose key went is
    * tracked again by its gateway (a refresh reports fewer keys held than it has connections).
+   *
+   * With `ready.logger`, a JetStream cluster still forming (timeouts, no meta leader, not enough
+   * peers for the replicas yet) is waited for, saying so, for up to `ready.timeoutMs` (default
+   * 120 s); without it, the first failure is thrown. A refusal (conflicting settings, no
+   * permission) is thrown at once either way.
    */
-  static async open<V>(nats: NatsConnection, maxAgeMs: number, maxBytes?: number, replicas?: number): Promise<PresenceBucket<V>> {
+  static async open<V>(
+    nats: NatsConnection,
+    maxAgeMs: number,
+    maxBytes?: number,
+    replicas?: number,
+    ready?: { logger: JetStreamRetryOptions['logger']; timeoutMs?: number },
+  ): Promise<PresenceBucket<V>> {
+    const attempt = () => PresenceBucket.ensure<V>(nats, maxAgeMs, maxBytes, replicas);
+    if (!ready) return attempt();
+    return retryWhileJetStreamForms(`creating or checking the presence bucket (stream ${STREAM})`, attempt, {
+      logger: ready.logger,
+      ...(ready.timeoutMs === undefined ? {} : { timeoutMs: ready.timeoutMs }),
+    });
+  }
+
+  private static async ensure<V>(nats: NatsConnection, maxAgeMs: number, maxBytes?: number, replicas?: number): Promise<PresenceBucket<V>> {
     const jsm = await jetstreamManager(nats);
     const max_age = nanos(maxAgeMs);
     // Unset: leave the bound as it is (a tool or test opening the bucket does not decide it).
