@@ -7,6 +7,7 @@ import { streamFor, subjects, type ServiceName } from '@siteflow/contracts';
 import {
   createEventStore,
   createPostgresPool,
+  JetStreamNotReadyError,
   startOutboxRelay,
   type Migration,
   type OutboxRelay,
@@ -36,6 +37,22 @@ export interface ServiceDefinition<C extends BaseServiceConfig> {
 export interface RunningService<C extends BaseServiceConfig = BaseServiceConfig> {
   kit: ServiceKit<C>;
   stop(): Promise<void>;
+}
+
+/**
+ * EX_UNAVAILABLE: JetStream did not become ready within the bounded wait (a cluster that never
+ * formed a meta leader, say). A supervisor starts the service again; unlike a refused
+ * configuration (78), trying again can help.
+ */
+export const EXIT_JETSTREAM_NOT_READY = 69;
+
+/** Ends the process with a clear line and EXIT_JETSTREAM_NOT_READY when `err` is JetStream not becoming ready; rethrows anything else. */
+function exitIfJetStreamNotReady(logger: ReturnType<typeof createLogger>) {
+  return (err: unknown): never => {
+    if (!(err instanceof JetStreamNotReadyError)) throw err; // a refusal or anything else: as before
+    logger.fatal({ err }, `${err.message}; exiting with ${EXIT_JETSTREAM_NOT_READY} so that it is started again`);
+    return process.exit(EXIT_JETSTREAM_NOT_READY);
+  };
 }
 
 /** Where a stored event is published: per project, or per user for user-level events. */
@@ -91,7 +108,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     streamLimits: { maxBytes: config.STREAM_MAX_BYTES, maxAgeMs: config.STREAM_MAX_AGE_MS, replicas: config.JETSTREAM_REPLICAS },
     subjectFor: defaultSubjectFor(def.name),
     heldBackWarnMs: config.OUTBOX_HELD_BACK_WARN_MS,
-  });
+  }).catch(exitIfJetStreamNotReady(logger));
   const encoder = new TextEncoder();
   const kit: ServiceKit<C> = {
     name: def.name,
@@ -136,7 +153,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     bufferLogs: false,
   });
   app.useGlobalInterceptors(new InflightInterceptor(inflight), new TracingInterceptor());
-  await app.listen();
+  await app.listen().catch(exitIfJetStreamNotReady(logger)); // the modules' init may wait for JetStream too (the presence bucket)
   logger.info({ queue: def.name }, `${def.name} service listening`);
 
   let stopping: Promise<void> | null = null;
