@@ -3,7 +3,7 @@ import { AppError, type ProjectMember } from '@siteflow/contracts';
 import { ConcurrencyError, type EventStoreTx, type RecordedEvent } from '@siteflow/eventstore';
 import { decideInTransaction, runStreamCommand, type ServiceKit, type StreamCommand } from '@siteflow/servicekit';
 import { decideDocument } from '../documents/decide.js';
-import { DOCUMENT_TYPES, initialDocumentState, type LockReleased } from '../documents/document.js';
+import { DOCUMENT_TYPES, documentStreamId, initialDocumentState, type LockReleased } from '../documents/document.js';
 import { documentCommand, type PublishLimit } from '../documents/document-stream.js';
 import { allocateDocumentId, documentTypesOf, projectsMissingDocuments } from '../documents/documents.read-model.js';
 import {
@@ -65,15 +65,19 @@ function broadcastOf(e: ProjectEvent, state: ProjectState) {
 /**
  * A command on a project's stream. Projects have few writers and no read model holding their whole
  * decision state, so it is folded from the stream's events. `inTx` runs after the project's events
- * are stored, in the same transaction (a new project's documents, a removed member's locks).
+ * are stored, in the same transaction (a new project's documents, a removed member's locks); the
+ * existing streams it writes must be named by `alsoWrites`, read before anything is written
+ * (docs/consistency.md, rule 3). New documents need not be named.
  */
 export function projectCommand(
   projectId: number,
   command: (now: Date) => ProjectCommand,
   inTx?: (tx: EventStoreTx, now: Date) => Promise<void>,
+  alsoWrites?: (tx: EventStoreTx) => Promise<readonly string[]>,
 ): StreamCommand<ProjectState, ProjectEvent, { events: ProjectEvent[]; state: ProjectState }> {
   return {
     streamId: projectStreamId(projectId),
+    ...(alsoWrites ? { alsoWrites } : {}),
     load: async (tx) => (await tx.readStream(projectStreamId(projectId))).map(toProjectEvent).reduce(evolve, initialProjectState),
     decide: (state, { now }) => decide(command(now), state),
     evolve,
@@ -196,9 +200,24 @@ export function putMember(kit: ServiceKit, projectId: number, member: ProjectMem
   );
 }
 
+/** The documents of the project whose lock the user holds. */
+async function documentsLockedBy(tx: EventStoreTx, projectId: number, userId: number): Promise<number[]> {
+  const { rows } = await tx.client.query<{ id: string }>(
+    'SELECT id FROM documents.documents WHERE project_id = $1 AND lock_user_id = $2 ORDER BY id',
+    [projectId, userId],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
 /**
  * Removes a member and, in the same transaction, releases every lock they hold in the project
  * (reason `revoked`, note `removed from the project`): whoever is removed keeps nothing.
+ *
+ * The documents they hold are read, and their streams reserved with the project's, before anything
+ * is written: a save of one of them then either commits before this transaction takes its id or
+ * waits for it, and the relay publishes the document's versions in order (docs/consistency.md,
+ * rule 3). A lock they took between that read and the release is not reserved: the release throws
+ * StreamNotReserved and the command runs again, reading their documents again.
  */
 export function removeMember(kit: ServiceKit, projectId: number, userId: number, changedBy: number | null) {
   return runStreamCommand(
@@ -207,16 +226,12 @@ export function removeMember(kit: ServiceKit, projectId: number, userId: number,
       projectId,
       (now) => ({ type: 'RemoveMember', data: { userId, changedBy, now } }),
       async (tx, now) => {
-        const { rows } = await tx.client.query<{ id: string }>(
-          'SELECT id FROM documents.documents WHERE project_id = $1 AND lock_user_id = $2 ORDER BY id',
-          [projectId, userId],
-        );
-        for (const row of rows) {
+        for (const documentId of await documentsLockedBy(tx, projectId, userId)) {
           await decideInTransaction(
             tx,
             documentCommand(
               kit,
-              Number(row.id),
+              documentId,
               projectId,
               (doc) => {
                 if (doc.status === 'absent' || doc.lock?.userId !== userId) return [];
@@ -240,6 +255,7 @@ export function removeMember(kit: ServiceKit, projectId: number, userId: number,
           );
         }
       },
+      async (tx) => (await documentsLockedBy(tx, projectId, userId)).map(documentStreamId),
     ),
   );
 }
