@@ -63,4 +63,28 @@ export const chatMigrations: Migration[] = [
       ALTER TABLE chat.members ADD COLUMN role text NOT NULL;
     `,
   },
+  {
+    id: 4,
+    name: 'unread counts kept as a counter per member (issue 16)',
+    // A post used to count every member's unread messages (a correlated count(*) over the history
+    // per member) and append one UnreadCountChanged per member. Now each (project, user) has its
+    // count here: a post adds one for everyone but its author, a read mark recounts the reader's.
+    // Existing data keeps its counts: computed once here, for every member and every reader, as
+    // the messages by others after their read mark (what the count has always meant).
+    up: `
+      CREATE TABLE chat.unread (
+        project_id bigint NOT NULL,
+        user_id    bigint NOT NULL,
+        unread     integer NOT NULL CHECK (unread >= 0),
+        PRIMARY KEY (project_id, user_id)
+      );
+      INSERT INTO chat.unread (project_id, user_id, unread)
+      SELECT k.project_id, k.user_id,
+             (SELECT count(*)::int FROM chat.messages m
+               WHERE m.project_id = k.project_id AND m.user_id <> k.user_id
+                 AND m.stream_version > coalesce(r.last_read_version, 0))
+        FROM (SELECT project_id, user_id FROM chat.members UNION SELECT project_id, user_id FROM chat.read_marks) k
+        LEFT JOIN chat.read_marks r ON r.project_id = k.project_id AND r.user_id = k.user_id;
+    `,
+  },
 ];

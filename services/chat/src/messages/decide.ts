@@ -19,8 +19,6 @@ export type MarkRead = {
     messageId: string;
     /** The stream version of `messageId` (looked up by the caller; unknown ids never get here). */
     messageVersion: number;
-    /** The reader's unread count once the mark is at `messageVersion` (a read-model count). */
-    unreadAfter: number;
     now: Date;
   };
 };
@@ -53,6 +51,8 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
           },
         );
       }
+      // One event whatever the number of members: that everyone else has one more unread message
+      // (and the author none) follows from it, and is kept by the read model (chat.unread).
       return [
         {
           type: 'MessagePosted',
@@ -66,21 +66,15 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
             posted_at: now.toISOString(),
           },
         },
-        // Everyone else has one more unread message; the author read what they wrote.
-        ...state.members
-          .filter((m) => m.user_id !== author.user_id)
-          .map((m): ChatRoomEvent => ({
-            type: 'UnreadCountChanged',
-            data: { project_id: projectId, user_id: m.user_id, count: m.unread + 1 },
-          })),
       ];
     }
     case 'MarkRead': {
-      const { projectId, userId, messageId, messageVersion, unreadAfter, now } = command.data;
+      const { projectId, userId, messageId, messageVersion, now } = command.data;
       const member = state.members.find((m) => m.user_id === userId);
       // A read mark only moves forward: marking an older message (another tab behind) changes nothing.
       if (member && messageVersion <= member.last_read_version) return [];
-      const events: ChatRoomEvent[] = [
+      // The reader's unread count becomes the messages by others after the mark (the read model recounts them).
+      return [
         {
           type: 'ReadMarked',
           data: {
@@ -92,9 +86,6 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
           },
         },
       ];
-      if (member?.unread !== unreadAfter)
-        events.push({ type: 'UnreadCountChanged', data: { project_id: projectId, user_id: userId, count: unreadAfter } });
-      return events;
     }
     default: {
       const unknown: never = command;

@@ -12,6 +12,7 @@ import {
   subjects,
   type ChatMessage,
   type ChatSnapshot,
+  type EphemeralMessage,
   type HistoryReply,
   type MarkReadReply,
   type ReplyEnvelope,
@@ -19,10 +20,9 @@ import {
 } from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
 import { z } from 'zod';
-import { decide } from './decide.js';
-import { loadRoomForPost, pageBefore, readStateOf, unreadAfter, unreadCount, versionOfMessage } from './messages.read-model.js';
-import { chatStreamId, toChatMessage } from './room.js';
-import { chatRoom } from './room-stream.js';
+import { pageBefore, unreadCount, versionOfMessage, type UnreadBadge } from './messages.read-model.js';
+import { chatStreamId } from './room.js';
+import { markReadCommand, postCommand } from './room-stream.js';
 
 const PostRequest = commandRequest(PostMessagePayload);
 const HistoryRequest = commandRequest(HistoryPayload);
@@ -36,57 +36,62 @@ export class MessagesController {
     @Inject(PROJECT_MEMBERSHIP) private readonly members: ProjectMembership,
   ) {}
 
-  /** `chat:message`: decide (rate limit included), append `MessagePosted` and the others' new unread counts, project, reply. */
+  /**
+   * `chat:message`: decide (rate limit included), append `MessagePosted`, project (the message, and
+   * one more unread for every other member), reply; then each other member's new count goes to
+   * `user:<id>`.
+   */
   @MessagePattern(projectClientEvents['chat:message'].subject)
   post(@Payload() raw: unknown): Promise<ReplyEnvelope<ChatMessage>> {
     return handle(this.kit.logger, 'chat.message.post', PostRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
       const messageId = `m_${randomUUID()}`;
       const author = { user_id: ctx.user_id, username: ctx.username, avatar_url: ctx.avatar_url };
-      return runStreamCommand(this.kit.store, {
-        ...chatRoom(ctx.project_id),
-        // The rate window and the unread counts, read after the stream lock: exact.
-        load: (tx, version) => loadRoomForPost(tx.client, ctx.project_id, version, ctx.user_id),
-        decide: (state, { now }) =>
-          decide({ type: 'PostMessage', data: { messageId, projectId: ctx.project_id, text: payload.text, author, now } }, state),
-        reply: ({ events }) => {
-          const posted = events.find((e) => e.type === 'MessagePosted');
-          if (!posted) throw new AppError('internal', 'no message was posted');
-          return toChatMessage(posted);
-        },
-      });
+      const badges: UnreadBadge[] = [];
+      const message = await runStreamCommand(
+        this.kit.store,
+        postCommand({ projectId: ctx.project_id, messageId, text: payload.text, author }, badges),
+      );
+      this.publishBadges(ctx.project_id, badges);
+      return message;
     });
   }
 
-  /** `chat:mark_read`: moves the user's read mark forward; their new unread count goes to `user:<id>`. */
+  /** `chat:mark_read`: moves the user's read mark forward; their new unread count goes to `user:<id>` when it changed. */
   @MessagePattern(projectClientEvents['chat:mark_read'].subject)
   markRead(@Payload() raw: unknown): Promise<ReplyEnvelope<MarkReadReply>> {
     return handle(this.kit.logger, 'chat.read.mark', MarkReadRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
-      return runStreamCommand(this.kit.store, {
-        ...chatRoom(ctx.project_id),
-        load: async (tx, version) => ({ version, members: [await readStateOf(tx.client, ctx.project_id, ctx.user_id)], recentPosts: {} }),
-        decide: async (state, { now, tx }) => {
-          const messageVersion = await versionOfMessage(tx.client, ctx.project_id, payload.last_read_id);
-          if (messageVersion === null) throw new AppError('not_found', 'no such message in this project');
-          const unread = await unreadAfter(tx.client, ctx.project_id, ctx.user_id, messageVersion);
-          return decide(
-            {
-              type: 'MarkRead',
-              data: {
-                projectId: ctx.project_id,
-                userId: ctx.user_id,
-                messageId: payload.last_read_id,
-                messageVersion,
-                unreadAfter: unread,
-                now,
-              },
-            },
-            state,
-          );
-        },
-        reply: ({ after }) => ({ unread_count: after.members.find((m) => m.user_id === ctx.user_id)?.unread ?? 0 }),
-      });
+      const badges: UnreadBadge[] = [];
+      const read = { before: 0 };
+      const reply = await runStreamCommand(
+        this.kit.store,
+        markReadCommand({ projectId: ctx.project_id, userId: ctx.user_id, lastReadId: payload.last_read_id }, badges, read),
+      );
+      this.publishBadges(
+        ctx.project_id,
+        badges.filter((b) => b.count !== read.before),
+      );
+      return reply;
+    });
+  }
+
+  /**
+   * Each member's unread count after a committed command, to their own `user:<id>` topic as
+   * `chat:unread {project_id, count}`: ephemeral (core NATS, never stored), the count read in the
+   * command's transaction. Sent once the reply is on its way (a room of 500 has 499 to send), in
+   * commit order within this instance: a room's commands run one at a time here, and the next can
+   * only commit after round trips to Postgres, and these go out in this turn of the event loop. The
+   * count of record is the read model, which the join snapshot and the mark_read reply carry
+   * (docs/architecture.md, "Unread counts").
+   */
+  private publishBadges(projectId: number, badges: UnreadBadge[]): void {
+    if (badges.length === 0) return;
+    setImmediate(() => {
+      for (const b of badges) {
+        const message: EphemeralMessage = { broadcast: { event: 'chat:unread', payload: { project_id: projectId, count: b.count } } };
+        this.kit.publishEphemeral(subjects.userEphemeral(b.user_id, 'chat', 'unread'), message);
+      }
     });
   }
 

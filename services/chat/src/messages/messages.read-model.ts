@@ -60,16 +60,76 @@ export async function versionOfMessage(client: PoolClient, projectId: number, me
   return rows[0]?.stream_version ?? null;
 }
 
-/** Messages by others after the user's read mark. */
+/**
+ * The user's unread count: messages by others after their read mark. Kept in `chat.unread`; a user
+ * with no counter there yet (a member added since the last post, who never marked read) is counted.
+ */
 export async function unreadCount(client: PoolClient, projectId: number, userId: number): Promise<number> {
-  const { rows } = await client.query<{ n: string }>(
-    `SELECT count(*) AS n
-       FROM chat.messages m
-       LEFT JOIN chat.read_marks r ON r.project_id = m.project_id AND r.user_id = $2
-      WHERE m.project_id = $1 AND m.user_id <> $2 AND m.stream_version > coalesce(r.last_read_version, 0)`,
-    [projectId, userId],
+  const { rows } = await client.query<{ n: number }>(
+    prepared(
+      `SELECT coalesce(
+                (SELECT unread FROM chat.unread WHERE project_id = $1 AND user_id = $2),
+                (SELECT count(*)::int
+                   FROM chat.messages m
+                  WHERE m.project_id = $1 AND m.user_id <> $2
+                    AND m.stream_version > coalesce((SELECT last_read_version FROM chat.read_marks WHERE project_id = $1 AND user_id = $2), 0))
+              ) AS n`,
+      [projectId, userId],
+    ),
   );
-  return Number(rows[0]?.n ?? 0);
+  return rows[0]?.n ?? 0;
+}
+
+/** A member's unread count as it now is (what their `chat:unread` badge says). */
+export type UnreadBadge = { user_id: number; count: number };
+
+/**
+ * A post's effect on the unread counts, in its transaction after the message's row: one more for
+ * everyone in the project but the author (one UPDATE, no counting), and a first counter for members
+ * who have none yet (added since: counted once, this post included). Returns the new counts of the
+ * project's members, for their badges.
+ */
+export async function countPostAsUnread(client: PoolClient, projectId: number, authorId: number): Promise<UnreadBadge[]> {
+  const { rows } = await client.query<{ user_id: string; unread: number }>(
+    prepared(
+      `WITH bumped AS (
+         UPDATE chat.unread SET unread = unread + 1
+          WHERE project_id = $1 AND user_id <> $2
+         RETURNING user_id, unread
+       ), added AS (
+         INSERT INTO chat.unread (project_id, user_id, unread)
+         SELECT mb.project_id, mb.user_id,
+                (SELECT count(*)::int FROM chat.messages m
+                  WHERE m.project_id = mb.project_id AND m.user_id <> mb.user_id
+                    AND m.stream_version > coalesce(
+                      (SELECT r.last_read_version FROM chat.read_marks r WHERE r.project_id = mb.project_id AND r.user_id = mb.user_id), 0))
+           FROM chat.members mb
+          WHERE mb.project_id = $1 AND mb.user_id <> $2
+            AND NOT EXISTS (SELECT 1 FROM chat.unread u WHERE u.project_id = mb.project_id AND u.user_id = mb.user_id)
+         RETURNING user_id, unread
+       )
+       SELECT c.user_id, c.unread
+         FROM (SELECT user_id, unread FROM bumped UNION ALL SELECT user_id, unread FROM added) c
+         JOIN chat.members mb ON mb.project_id = $1 AND mb.user_id = c.user_id`,
+      [projectId, authorId],
+    ),
+  );
+  return rows.map((r) => ({ user_id: Number(r.user_id), count: r.unread }));
+}
+
+/** A read mark's effect: the reader's count becomes the messages by others after the mark. Returns it. */
+export async function countUnreadAfterMark(client: PoolClient, event: ReadMarked): Promise<number> {
+  const d = event.data;
+  const { rows } = await client.query<{ unread: number }>(
+    prepared(
+      `INSERT INTO chat.unread (project_id, user_id, unread)
+       VALUES ($1, $2, (SELECT count(*)::int FROM chat.messages WHERE project_id = $1 AND user_id <> $2 AND stream_version > $3))
+       ON CONFLICT (project_id, user_id) DO UPDATE SET unread = EXCLUDED.unread
+       RETURNING unread`,
+      [d.project_id, d.user_id, d.last_read_version],
+    ),
+  );
+  return rows[0]?.unread ?? 0;
 }
 
 /** When the user posted in the project since `since`, oldest first (the rate limit's window). */
@@ -85,58 +145,30 @@ export async function recentPostTimes(client: PoolClient, projectId: number, use
 }
 
 /**
- * The room as deciding a post needs it, at the locked stream `version`: every member's read state and
- * the author's posts within the rate window.
+ * The room as deciding a post needs it, at the locked stream `version`: the author's posts within
+ * the rate window. Nothing about the other members: a post's cost does not grow with them.
  */
 export async function loadRoomForPost(client: PoolClient, projectId: number, version: number, authorId: number): Promise<ChatRoomState> {
   const since = new Date(Date.now() - CHAT_RATE_WINDOW_MS);
-  return {
-    version,
-    members: await memberReadStates(client, projectId),
-    recentPosts: { [authorId]: await recentPostTimes(client, projectId, authorId, since) },
-  };
+  return { version, members: [], recentPosts: { [authorId]: await recentPostTimes(client, projectId, authorId, since) } };
 }
 
-/** Every known member's read mark and unread count (messages by others after the mark). */
-export async function memberReadStates(client: PoolClient, projectId: number): Promise<MemberReadState[]> {
-  const { rows } = await client.query<{ user_id: string; last_read_version: number; unread: number }>(
-    prepared(
-      `SELECT mb.user_id, coalesce(r.last_read_version, 0) AS last_read_version,
-              (SELECT count(*)::int FROM chat.messages m
-                WHERE m.project_id = mb.project_id AND m.user_id <> mb.user_id AND m.stream_version > coalesce(r.last_read_version, 0)) AS unread
-         FROM chat.members mb
-         LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
-        WHERE mb.project_id = $1`,
-      [projectId],
-    ),
-  );
-  return rows.map((r) => ({ user_id: Number(r.user_id), last_read_version: r.last_read_version, unread: r.unread }));
-}
-
-/** The read state of one user, member row or not. */
+/** The read mark of one user, member row or not. */
 export async function readStateOf(client: PoolClient, projectId: number, userId: number): Promise<MemberReadState> {
   const { rows } = await client.query<{ last_read_version: number | null }>(
-    'SELECT last_read_version FROM chat.read_marks WHERE project_id = $1 AND user_id = $2',
-    [projectId, userId],
+    prepared('SELECT last_read_version FROM chat.read_marks WHERE project_id = $1 AND user_id = $2', [projectId, userId]),
   );
-  return { user_id: userId, last_read_version: rows[0]?.last_read_version ?? 0, unread: await unreadCount(client, projectId, userId) };
-}
-
-/** Messages by others after `version`: what the user's unread count is once marked there. */
-export async function unreadAfter(client: PoolClient, projectId: number, userId: number, version: number): Promise<number> {
-  const { rows } = await client.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM chat.messages WHERE project_id = $1 AND user_id <> $2 AND stream_version > $3',
-    [projectId, userId, version],
-  );
-  return rows[0]?.n ?? 0;
+  return { user_id: userId, last_read_version: rows[0]?.last_read_version ?? 0 };
 }
 
 export async function saveReadMark(client: PoolClient, event: ReadMarked): Promise<void> {
   const d = event.data;
   await client.query(
-    `INSERT INTO chat.read_marks (project_id, user_id, last_read_version, marked_at) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (project_id, user_id) DO UPDATE SET last_read_version = EXCLUDED.last_read_version, marked_at = EXCLUDED.marked_at
-     WHERE chat.read_marks.last_read_version < EXCLUDED.last_read_version`,
-    [d.project_id, d.user_id, d.last_read_version, d.marked_at],
+    prepared(
+      `INSERT INTO chat.read_marks (project_id, user_id, last_read_version, marked_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (project_id, user_id) DO UPDATE SET last_read_version = EXCLUDED.last_read_version, marked_at = EXCLUDED.marked_at
+       WHERE chat.read_marks.last_read_version < EXCLUDED.last_read_version`,
+      [d.project_id, d.user_id, d.last_read_version, d.marked_at],
+    ),
   );
 }

@@ -1,15 +1,34 @@
 import { randomUUID } from 'node:crypto';
+import { AppError, type ChatMessage, type MarkReadReply } from '@siteflow/contracts';
 import type { StreamCommand } from '@siteflow/servicekit';
-import { insertMessage, saveReadMark } from './messages.read-model.js';
+import { decide } from './decide.js';
+import {
+  countPostAsUnread,
+  countUnreadAfterMark,
+  insertMessage,
+  loadRoomForPost,
+  readStateOf,
+  saveReadMark,
+  unreadCount,
+  versionOfMessage,
+  type UnreadBadge,
+} from './messages.read-model.js';
 import { chatStreamId, evolve, toChatMessage, type ChatRoomEvent, type ChatRoomState } from './room.js';
 
 /**
  * What every command on a room's stream shares (the command pipeline): how its events evolve the
- * state, are stored (messages to the room, read marks and unread counts to each member's own topic)
- * and projected. Each command brings its own `load` (only what it decides on), `decide` and `reply`.
+ * state, are stored (messages to the room, read marks to each member's own subject) and projected.
+ * Each command brings its own `load` (only what it decides on), `decide` and `reply`.
+ *
+ * The projection keeps each member's unread count in `chat.unread` and fills `badges` with the
+ * counts it changed (the members' new counts after a post, the reader's after a read mark): the
+ * caller publishes them once the transaction has committed, as ephemeral `chat:unread` messages on
+ * each member's own subject. They are not events: the event store holds what happened (one
+ * `MessagePosted` per post, whatever the number of members), and a count follows from it.
  */
 export function chatRoom(
   projectId: number,
+  badges: UnreadBadge[] = [],
 ): Pick<StreamCommand<ChatRoomState, ChatRoomEvent, unknown>, 'streamId' | 'evolve' | 'toNewEvent' | 'project'> {
   return {
     streamId: chatStreamId(projectId),
@@ -27,6 +46,7 @@ export function chatRoom(
         case 'ReadMarked':
           return { id: randomUUID(), type: e.type, data: e.data, projectId: null, userId: e.data.user_id, broadcast: null };
         case 'UnreadCountChanged':
+          // No longer decided (issue 16); older streams hold them, and they were stored like this.
           return {
             id: randomUUID(),
             type: e.type,
@@ -38,10 +58,66 @@ export function chatRoom(
       }
     },
     project: async (tx, { events, recorded }) => {
+      // A transaction run again (a concurrent creator of the stream won) projects again from scratch.
+      badges.length = 0;
       for (const [i, e] of events.entries()) {
-        if (e.type === 'MessagePosted') await insertMessage(tx.client, e, recorded[i]?.version ?? 0);
-        if (e.type === 'ReadMarked') await saveReadMark(tx.client, e);
+        if (e.type === 'MessagePosted') {
+          await insertMessage(tx.client, e, recorded[i]?.version ?? 0);
+          badges.push(...(await countPostAsUnread(tx.client, e.data.project_id, e.data.user_id)));
+        }
+        if (e.type === 'ReadMarked') {
+          await saveReadMark(tx.client, e);
+          badges.push({ user_id: e.data.user_id, count: await countUnreadAfterMark(tx.client, e) });
+        }
       }
     },
+  };
+}
+
+/**
+ * `chat:message` as a stream command: the author's rate window (read after the stream lock: exact),
+ * decide, append `MessagePosted`, project. `badges` gets the other members' new unread counts.
+ */
+export function postCommand(
+  post: { projectId: number; messageId: string; text: string; author: { user_id: number; username: string; avatar_url: string } },
+  badges: UnreadBadge[],
+): StreamCommand<ChatRoomState, ChatRoomEvent, ChatMessage> {
+  return {
+    ...chatRoom(post.projectId, badges),
+    load: (tx, version) => loadRoomForPost(tx.client, post.projectId, version, post.author.user_id),
+    decide: (state, { now }) => decide({ type: 'PostMessage', data: { ...post, now } }, state),
+    reply: ({ events }) => {
+      const posted = events.find((e) => e.type === 'MessagePosted');
+      if (!posted) throw new AppError('internal', 'no message was posted');
+      return toChatMessage(posted);
+    },
+  };
+}
+
+/**
+ * `chat:mark_read` as a stream command: moves the reader's mark forward (a mark at or behind it
+ * changes nothing). `badges` gets the reader's new count when a mark was made, `read.before` the
+ * count before it (the caller announces the new one only when it differs, as always).
+ */
+export function markReadCommand(
+  mark: { projectId: number; userId: number; lastReadId: string },
+  badges: UnreadBadge[],
+  read: { before: number },
+): StreamCommand<ChatRoomState, ChatRoomEvent, MarkReadReply> {
+  return {
+    ...chatRoom(mark.projectId, badges),
+    load: async (tx, version) => {
+      read.before = await unreadCount(tx.client, mark.projectId, mark.userId);
+      return { version, members: [await readStateOf(tx.client, mark.projectId, mark.userId)], recentPosts: {} };
+    },
+    decide: async (state, { now, tx }) => {
+      const messageVersion = await versionOfMessage(tx.client, mark.projectId, mark.lastReadId);
+      if (messageVersion === null) throw new AppError('not_found', 'no such message in this project');
+      return decide(
+        { type: 'MarkRead', data: { projectId: mark.projectId, userId: mark.userId, messageId: mark.lastReadId, messageVersion, now } },
+        state,
+      );
+    },
+    reply: ({ events }) => ({ unread_count: events.length > 0 ? (badges[0]?.count ?? read.before) : read.before }),
   };
 }

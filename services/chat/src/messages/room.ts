@@ -15,13 +15,14 @@ export type ReadMarked = z.infer<typeof ReadMarkedSchema>;
 export type UnreadCountChanged = z.infer<typeof UnreadCountChangedSchema>;
 export type ChatRoomEvent = MessagePosted | ReadMarked | UnreadCountChanged;
 
-/** A member's read state. */
-export type MemberReadState = { user_id: number; last_read_version: number; unread: number };
+/** A member's read mark: the stream version of the last message they read (0: none yet). */
+export type MemberReadState = { user_id: number; last_read_version: number };
 
 /**
  * What deciding needs to know about a room, loaded from the read models at the stream's version
- * (in the transaction that appends): the members' read state and who posted when within the rate
- * window (only the actor's posts need be loaded).
+ * (in the transaction that appends): the read mark of whoever marks read, and who posted when within
+ * the rate window (only the actor's posts need be loaded). Unread counts are not decision state: they
+ * are a read model (`chat.unread`, see `unreadOf`), so a post never reads the other members.
  */
 export type ChatRoomState = {
   version: number;
@@ -46,13 +47,16 @@ export function evolve(state: ChatRoomState, event: ChatRoomEvent): ChatRoomStat
       return {
         ...state,
         version,
-        members: upsertMember(state.members, d.user_id, (m) => ({ ...m, last_read_version: d.last_read_version })),
+        members: upsertMember(state.members, d.user_id, (m) => ({
+          ...m,
+          last_read_version: Math.max(m.last_read_version, d.last_read_version),
+        })),
       };
     }
-    case 'UnreadCountChanged': {
-      const d = event.data;
-      return { ...state, version, members: upsertMember(state.members, d.user_id, (m) => ({ ...m, unread: d.count })) };
-    }
+    case 'UnreadCountChanged':
+      // Appended by posts and marks until issue 16 (one per member per post); still in older streams.
+      // The count it carried follows from the messages and read marks, which is what `unreadOf` folds.
+      return { ...state, version };
     default: {
       const unknown: never = event;
       return unknown;
@@ -62,8 +66,22 @@ export function evolve(state: ChatRoomState, event: ChatRoomEvent): ChatRoomStat
 
 function upsertMember(members: MemberReadState[], userId: number, change: (m: MemberReadState) => MemberReadState): MemberReadState[] {
   const found = members.some((m) => m.user_id === userId);
-  const base = found ? members : [...members, { user_id: userId, last_read_version: 0, unread: 0 }];
+  const base = found ? members : [...members, { user_id: userId, last_read_version: 0 }];
   return base.map((m) => (m.user_id === userId ? change(m) : m));
+}
+
+/**
+ * A user's unread count, by definition, folded from the room's events: the messages by others
+ * after the user's read mark (`stream`: the whole stream from its first event). The read model `chat.unread` keeps it as a counter (one more for
+ * everyone but the author on each post, recomputed on a read mark); this is what it must equal.
+ */
+export function unreadOf(stream: readonly ChatRoomEvent[], userId: number): number {
+  // `stream` is the whole stream from its first event: event i is version i + 1.
+  const mark = stream.reduce(
+    (m, e) => (e.type === 'ReadMarked' && e.data.user_id === userId ? Math.max(m, e.data.last_read_version) : m),
+    0,
+  );
+  return stream.filter((e, i) => e.type === 'MessagePosted' && e.data.user_id !== userId && i + 1 > mark).length;
 }
 
 export function toChatMessage(e: MessagePosted): ChatMessage {
