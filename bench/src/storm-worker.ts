@@ -214,6 +214,7 @@ async function onMessage(msg: Command): Promise<void> {
   if (msg.arm) {
     for (const r of rooms) r.markGhosts();
     armed = true;
+    const cpuBefore = process.cpuUsage();
     process.send?.({ armed: true });
     await until(() => sockets.every((s) => s.lostAt > 0) && rooms.every((r) => r.settled()), stormTimeoutMs);
     const report: StormWorkerReport = {
@@ -225,6 +226,10 @@ async function onMessage(msg: Command): Promise<void> {
       ghostFreeAt: sockets.map((s) => (s.lostAt > 0 && s.rejoinedAt > 0 ? s.member.ghostFreeSince : 0)),
       firstGhostLeaveAt: ghostLeaves.first,
       lastGhostLeaveAt: ghostLeaves.last,
+      cpuSeconds: (() => {
+        const used = process.cpuUsage(cpuBefore);
+        return (used.user + used.system) / 1e6;
+      })(),
       ...stats,
     };
     process.send?.(report);

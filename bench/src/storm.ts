@@ -122,6 +122,8 @@ export interface StormWorkerReport {
   firstGhostLeaveAt: number;
   lastGhostLeaveAt: number;
   joinsSent: number;
+  /** CPU seconds this worker spent (user + system) from the arm to its report: is the generator the bottleneck? */
+  cpuSeconds: number;
   rateLimited: number;
   connectFailures: number;
   errors: Record<string, number>;
@@ -146,6 +148,10 @@ export interface StormResult {
   reconnectLatency: LatencySummary;
   /** Per socket, kill → its room rejoined. */
   rejoinLatency: LatencySummary;
+  /** Per socket, its connection open again → its room rejoined (join admission: rate_limited waits, queueing). */
+  reconnectToRejoin: LatencySummary;
+  /** CPU seconds of the load generator's worker processes from the kill to their reports. */
+  workerCpuSeconds: number;
   /** Joins answered `rate_limited` (each retried after its retry_after_ms). */
   rateLimited: number;
   /** Joins sent beyond one per socket (after rate_limited, another error or a timeout). */
@@ -246,6 +252,8 @@ export async function runReconnectStorm(opts: {
         : { first: NaN, last: NaN },
       reconnectLatency: summarize(since(reopenedAt)),
       rejoinLatency: summarize(since(rejoinedAt)),
+      reconnectToRejoin: summarize(rejoinedAt.flatMap((t, i) => (t > 0 && (reopenedAt[i] ?? 0) > 0 ? [t - (reopenedAt[i] ?? 0)] : []))),
+      workerCpuSeconds: Math.round(results.reduce((a, r) => a + r.cpuSeconds, 0) * 100) / 100,
       rateLimited: sum('rateLimited'),
       retried: sum('joinsSent') - opened,
       connectFailures: sum('connectFailures'),
