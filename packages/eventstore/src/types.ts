@@ -120,9 +120,9 @@ export interface EventStoreTx {
    */
   reserveStreams(streamIds: readonly string[]): Promise<void>;
   /**
-   * Reserves the stream (if not yet), then locks its row until the transaction ends (other writers
-   * of the stream wait) and returns its version: what a command that decides from state and appends
-   * needs first. A stream not yet created locks nothing and is version 0. Throws StreamNotReserved
+   * Reserves the stream (if not yet; in the same statement), then locks its row until the
+   * transaction ends (other writers of the stream wait) and returns its version: what a command that
+   * decides from state and appends needs first. A stream not yet created locks nothing and is version 0. Throws StreamNotReserved
    * for an existing stream reserved only after the transaction's first write.
    */
   lockStream(streamId: string): Promise<number>;

@@ -86,7 +86,8 @@ const perStream = new SerialByKey<string>();
  */
 export async function decideInTransaction<S, E, R>(tx: EventStoreTx, command: StreamCommand<S, E, R>): Promise<R> {
   const others = command.alsoWrites ? await command.alsoWrites(tx) : [];
-  await tx.reserveStreams([command.streamId, ...others]);
+  // lockStream reserves its own stream (in the same statement); others are reserved with it first.
+  if (others.length > 0) await tx.reserveStreams([command.streamId, ...others]);
   const version = await tx.lockStream(command.streamId);
   const before: S = await command.load(tx, version);
   const now = new Date();
