@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PhxClient, type Reply } from './phx-client.js';
 import { reconnectAfterMs, RoomPresence, WEB_CLIENT, type Member, type StormWorkerReport } from './storm.js';
 import { nth, requiredEnv } from './util.js';
@@ -32,6 +33,9 @@ type Metas = Record<string, { metas: Array<{ phx_ref: string }> }>;
 let armed = false;
 const stats = { joinsSent: 0, rateLimited: 0, connectFailures: 0, errors: {} as Record<string, number> };
 const ghostLeaves = { first: 0, last: 0 };
+/** After the kill: how long each connection attempt took until open, or until it failed. */
+const connectMs: number[] = [];
+const failedConnectMs: number[] = [];
 
 class StormSocket {
   private c: PhxClient | null = null;
@@ -59,16 +63,21 @@ class StormSocket {
 
   /** Connects (and then joins); resolves once the first attempt opened or failed. */
   async connect(): Promise<boolean> {
+    const started = now();
     try {
       const c = await PhxClient.connect(socketUrl, this.token, { heartbeatMs: 30_000 });
       if (this.stopped) {
         c.close();
         return false;
       }
+      if (armed) connectMs.push(now() - started);
       this.opened(c);
       return true;
     } catch {
-      if (armed) stats.connectFailures++;
+      if (armed) {
+        stats.connectFailures++;
+        failedConnectMs.push(now() - started);
+      }
       this.scheduleReconnect();
       return false;
     }
@@ -215,6 +224,9 @@ async function onMessage(msg: Command): Promise<void> {
     for (const r of rooms) r.markGhosts();
     armed = true;
     const cpuBefore = process.cpuUsage();
+    // This process's own lag: on a starved machine the generator's timings include it.
+    const lag = monitorEventLoopDelay({ resolution: 20 });
+    lag.enable();
     process.send?.({ armed: true });
     await until(() => sockets.every((s) => s.lostAt > 0) && rooms.every((r) => r.settled()), stormTimeoutMs);
     const report: StormWorkerReport = {
@@ -230,6 +242,9 @@ async function onMessage(msg: Command): Promise<void> {
         const used = process.cpuUsage(cpuBefore);
         return (used.user + used.system) / 1e6;
       })(),
+      connectMs,
+      failedConnectMs,
+      loopDelayMs: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
       ...stats,
     };
     process.send?.(report);

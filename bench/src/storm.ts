@@ -122,6 +122,11 @@ export interface StormWorkerReport {
   firstGhostLeaveAt: number;
   lastGhostLeaveAt: number;
   joinsSent: number;
+  /** Connection attempts after the kill: start → open, start → failed. */
+  connectMs: number[];
+  failedConnectMs: number[];
+  /** This worker's event-loop delay after the kill (its timings include it). */
+  loopDelayMs: { p99: number; max: number };
   /** CPU seconds this worker spent (user + system) from the arm to its report: is the generator the bottleneck? */
   cpuSeconds: number;
   rateLimited: number;
@@ -150,8 +155,13 @@ export interface StormResult {
   rejoinLatency: LatencySummary;
   /** Per socket, its connection open again → its room rejoined (join admission: rate_limited waits, queueing). */
   reconnectToRejoin: LatencySummary;
+  /** Connection attempts after the kill, start → open (the gateway's accept and upgrade queue) and start → refused. */
+  connectAttempt: LatencySummary;
+  failedConnectAttempt: LatencySummary;
   /** CPU seconds of the load generator's worker processes from the kill to their reports. */
   workerCpuSeconds: number;
+  /** The generator workers' worst event-loop delay after the kill (p99 and max over workers): its own lag, in every time above. */
+  generatorLoopDelayMs: { p99: number; max: number };
   /** Joins answered `rate_limited` (each retried after its retry_after_ms). */
   rateLimited: number;
   /** Joins sent beyond one per socket (after rate_limited, another error or a timeout). */
@@ -253,6 +263,12 @@ export async function runReconnectStorm(opts: {
       reconnectLatency: summarize(since(reopenedAt)),
       rejoinLatency: summarize(since(rejoinedAt)),
       reconnectToRejoin: summarize(rejoinedAt.flatMap((t, i) => (t > 0 && (reopenedAt[i] ?? 0) > 0 ? [t - (reopenedAt[i] ?? 0)] : []))),
+      connectAttempt: summarize(results.flatMap((r) => r.connectMs)),
+      failedConnectAttempt: summarize(results.flatMap((r) => r.failedConnectMs)),
+      generatorLoopDelayMs: {
+        p99: Math.max(...results.map((r) => r.loopDelayMs.p99)),
+        max: Math.max(...results.map((r) => r.loopDelayMs.max)),
+      },
       workerCpuSeconds: Math.round(results.reduce((a, r) => a + r.cpuSeconds, 0) * 100) / 100,
       rateLimited: sum('rateLimited'),
       retried: sum('joinsSent') - opened,
