@@ -111,154 +111,66 @@ interface Instance {
   ready: boolean;
 }
 
-export async function startStack(opts: StackOptions): Promise<Stack> {
-  const services = opts.services ?? [...SERVICES];
-  const withGateway = opts.gateway ?? true;
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
-  const jwtSecret = randomBytes(36).toString('base64url'); // 48 characters
-  const gatewayPort = await freePort();
-  // Fails fast on a wrong URL (connectNats would wait for the server forever), then reconnects
-  // endlessly, as tests may restart things.
-  const nats = await connect({
-    ...natsOptionsFromUrl(opts.natsUrl),
-    name: 'stack-harness',
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    timeout: 5_000,
-  });
-  if (opts.freshJetStream !== false) await deleteAllStreams(nats);
-
-  const primaries = new Map<StackProcessName, Instance>();
-  const all = new Set<Instance>();
-  const counters = new Map<StackProcessName, number>();
-  let stopping = false;
-
-  const envFor = (name: StackProcessName, instanceId: string, port: number | undefined, extra: Record<string, string> = {}) => {
-    const env: Record<string, string> = {
-      ...definedEnv(process.env),
-      NATS_URL: opts.natsUrl,
-      DATABASE_URL: opts.databaseUrl,
-      LOG_LEVEL: 'warn',
-      SEED_DEMO: 'true',
-      INSTANCE_ID: instanceId,
-    };
-    if (name === 'gateway') {
-      Object.assign(env, {
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        JWT_SECRET: jwtSecret,
-        DEV_LOGIN: 'true',
-        // Long enough that a busy machine (tests run beside other work) is not taken for a dead
-        // service; a stopped service is answered at once anyway (no responders).
-        PUSH_TIMEOUT_MS: '10000',
-        // Tests drive sockets far harder than people do (e.g. lock races); the frame-rate limit is
-        // exercised on its own in the security tests.
-        FRAMES_PER_SECOND: '2000',
-        // Load and storm tests hold hundreds of sockets per demo user; the per-user cap is
-        // exercised on its own in the security tests.
-        MAX_CONNECTIONS_PER_USER: '10000',
-      });
-    }
-    return { ...env, ...opts.env, ...opts.processEnv?.[name], ...extra };
-  };
-
-  const launch = (name: StackProcessName, instanceId: string, env: Record<string, string>): Instance => {
-    const main = opts.entryPoint?.(name) ?? path.join(REPO_ROOT, 'services', name, 'dist', 'main.js');
-    if (!existsSync(main)) {
-      throw new Error(`${path.relative(REPO_ROOT, main)} does not exist: build first (npx tsc -b tsconfig.build.json)`);
-    }
-    const child = spawn(process.execPath, [...(opts.nodeArgs?.[name] ?? []), main], {
-      cwd: path.dirname(path.dirname(main)),
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const tail = new OutputTail(500);
-    const instance: Instance = { name, instanceId, env, child, tail, expectedExit: false, ready: false };
-    const mirror = process.env.SITEFLOW_STACK_LOGS === '1';
-    const onOutput = (chunk: Buffer) => {
-      tail.write(chunk);
-      if (mirror) process.stderr.write(prefixLines(`[${instanceId}] `, chunk.toString('utf8')));
-    };
-    child.stdout.on('data', onOutput);
-    child.stderr.on('data', onOutput);
-    child.on('error', (err) => tail.write(`[harness] spawn failed: ${err.message}\n`));
-    child.once('exit', (code, signal) => {
-      if (instance.expectedExit || stopping || !instance.ready) return;
-      process.stderr.write(
-        `[stack] ${instanceId} (pid ${child.pid ?? '?'}) exited unexpectedly (code ${code ?? '-'}, signal ${signal ?? '-'}). Last output:\n` +
-          `${prefixLines(`  ${instanceId} | `, tail.text(60))}\n`,
-      );
-    });
-    stopOnProcessExit(child, 'SIGKILL');
-    all.add(instance);
-    return instance;
-  };
-
-  const waitReady = async (instance: Instance, port: number | undefined) => {
-    await untilReady(instance, port);
-    instance.ready = true;
-  };
-  const untilReady = async (instance: Instance, port: number | undefined) => {
-    const deadline = Date.now() + readyTimeoutMs;
-    let last = 'no answer yet';
-    while (Date.now() < deadline) {
-      if (hasExited(instance.child)) {
-        throw new Error(
-          `${instance.instanceId} exited before it was ready (code ${instance.child.exitCode ?? '-'}, signal ${instance.child.signalCode ?? '-'}). Last output:\n${instance.tail.text(60)}`,
-        );
-      }
-      if (instance.name === 'gateway') {
-        try {
-          const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1_000) });
-          if (res.status === 200) return;
-          last = `GET /readyz answered ${res.status}`;
-        } catch (err) {
-          last = `GET /readyz failed: ${errorText(err)}`;
-        }
-      } else {
-        const reply = await requestService(nats, subjects.health(instance.name), {}, { timeoutMs: 500 });
-        if (reply.ok) {
-          const health = HealthReply.safeParse(reply.data);
-          // Another instance of the same service may answer first (queue group): ask again.
-          if (!health.success || health.data.instance === instance.instanceId) return;
-          last = `answered by ${health.data.instance}`;
-        } else {
-          last = `${reply.error.code}: ${reply.error.message}`;
-        }
-      }
-      await sleep(100);
-    }
-    throw new Error(`${instance.instanceId} was not ready within ${readyTimeoutMs} ms (${last}). Last output:\n${instance.tail.text(60)}`);
-  };
-
-  const stopInstance = async (instance: Instance, signal: NodeJS.Signals = 'SIGTERM') => {
-    instance.expectedExit = true;
-    await stopChild(instance.child, { signal, graceMs: STOP_GRACE_MS });
-  };
-
+/** The processes of one stack and how to start, watch and stop them. */
+class StackProcesses {
+  readonly jwtSecret = randomBytes(36).toString('base64url'); // 48 characters
+  readonly #primaries = new Map<StackProcessName, Instance>();
+  readonly #all = new Set<Instance>();
+  readonly #counters = new Map<StackProcessName, number>();
   // Unique per stack: another test run on the same NATS must not pass for one of ours.
-  const stackId = randomBytes(3).toString('hex');
-  const instanceIdOf = (name: StackProcessName, n: number) => `${name}-${n}-${stackId}`;
-  const nextInstanceId = (name: StackProcessName) => {
-    const n = (counters.get(name) ?? 0) + 1;
-    counters.set(name, n);
-    return instanceIdOf(name, n);
-  };
+  readonly #stackId = randomBytes(3).toString('hex');
+  readonly #readyTimeoutMs: number;
+  #stopping = false;
 
-  const startPrimary = async (name: StackProcessName, instanceId: string) => {
-    const port = name === 'gateway' ? gatewayPort : undefined;
-    const instance = launch(name, instanceId, envFor(name, instanceId, port));
-    primaries.set(name, instance);
-    await waitReady(instance, port);
-  };
+  constructor(
+    private readonly opts: StackOptions,
+    readonly nats: NatsConnection,
+    readonly gatewayPort: number,
+  ) {
+    this.#readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
+  }
 
-  const stopAll = async () => {
-    stopping = true;
-    await Promise.allSettled([...all].map((i) => stopInstance(i)));
-    await nats.close().catch(() => undefined);
-  };
+  /** Services first (in parallel), as the gateway's readiness may depend on them; stops everything when one fails. */
+  async startAll(services: readonly ServiceName[], withGateway: boolean): Promise<void> {
+    try {
+      const names = new Set<StackProcessName>(services);
+      await Promise.all([...names].map((name) => this.startPrimary(name, this.nextInstanceId(name))));
+      if (withGateway) await this.startPrimary('gateway', this.nextInstanceId('gateway'));
+    } catch (err) {
+      await this.stopAll();
+      throw err;
+    }
+  }
 
-  const handle = (instance: Instance, extra?: { port: number }): StackProcess | GatewayProcess => {
+  /** The primary process of that name, started again under its own instance id when it ran before. */
+  async restart(name: StackProcessName): Promise<void> {
+    const current = this.#primaries.get(name);
+    if (current && !hasExited(current.child)) throw new Error(`${current.instanceId} is still running; kill it first`);
+    if (this.#stopping) throw new Error('the stack was stopped');
+    await this.startPrimary(name, current?.instanceId ?? this.nextInstanceId(name));
+  }
+
+  async startExtra(name: StackProcessName, env?: Record<string, string>): Promise<StackProcess | GatewayProcess> {
+    if (this.#stopping) throw new Error('the stack was stopped');
+    const instanceId = this.nextInstanceId(name);
+    const port = name === 'gateway' ? await freePort() : undefined;
+    const instance = this.launch(name, instanceId, this.envFor(name, instanceId, port, env));
+    try {
+      await this.waitReady(instance, port);
+    } catch (err) {
+      await this.stopInstance(instance, 'SIGKILL');
+      throw err;
+    }
+    return this.handle(instance, port === undefined ? undefined : { port });
+  }
+
+  primary(name: StackProcessName): Instance {
+    const instance = this.#primaries.get(name);
+    if (!instance) throw new Error(`the stack has no ${name} (started with: ${[...this.#primaries.keys()].join(', ')})`);
+    return instance;
+  }
+
+  handle(instance: Instance, extra?: { port: number }): StackProcess | GatewayProcess {
     const base: StackProcess = {
       name: instance.name,
       instanceId: instance.instanceId,
@@ -269,7 +181,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         return !hasExited(instance.child);
       },
       logs: () => instance.tail.text(),
-      kill: (signal: NodeJS.Signals = 'SIGKILL') => stopInstance(instance, signal),
+      kill: (signal: NodeJS.Signals = 'SIGKILL') => this.stopInstance(instance, signal),
     };
     if (!extra) return base;
     return Object.assign(base, {
@@ -277,80 +189,218 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       gatewayUrl: `http://127.0.0.1:${extra.port}`,
       socketUrl: `ws://127.0.0.1:${extra.port}/socket`,
     });
-  };
-
-  const primary = (name: StackProcessName): Instance => {
-    const instance = primaries.get(name);
-    if (!instance) throw new Error(`the stack has no ${name} (started with: ${[...primaries.keys()].join(', ')})`);
-    return instance;
-  };
-
-  try {
-    // Services first: the gateway's readiness may depend on them. Each gets its own first
-    // instance id; all start in parallel.
-    const names = new Set<StackProcessName>(services);
-    await Promise.all([...names].map((name) => startPrimary(name, nextInstanceId(name))));
-    if (withGateway) await startPrimary('gateway', nextInstanceId('gateway'));
-  } catch (err) {
-    await stopAll();
-    throw err;
   }
 
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  const stack: Stack = {
-    gatewayUrl,
-    socketUrl: `ws://127.0.0.1:${gatewayPort}/socket`,
-    gatewayPort,
-    jwtSecret,
-    natsUrl: opts.natsUrl,
-    databaseUrl: opts.databaseUrl,
-    nats,
-    process: (name) => handle(primary(name)),
-    logs: (name) => primary(name).tail.text(),
-    dumpLogs(names) {
-      const chosen = [...all].filter((i) => !names || names.includes(i.name));
-      for (const i of chosen) {
-        process.stderr.write(
-          `----- ${i.instanceId} (pid ${i.child.pid ?? '?'}${hasExited(i.child) ? ', exited' : ''}) -----\n${i.tail.text(120)}\n`,
+  dumpLogs(names?: StackProcessName[]): void {
+    const chosen = [...this.#all].filter((i) => !names || names.includes(i.name));
+    for (const i of chosen) {
+      process.stderr.write(
+        `----- ${i.instanceId} (pid ${i.child.pid ?? '?'}${hasExited(i.child) ? ', exited' : ''}) -----\n${i.tail.text(120)}\n`,
+      );
+    }
+  }
+
+  async stopInstance(instance: Instance, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    instance.expectedExit = true;
+    await stopChild(instance.child, { signal, graceMs: STOP_GRACE_MS });
+  }
+
+  async stopAll(): Promise<void> {
+    this.#stopping = true;
+    await Promise.allSettled([...this.#all].map((i) => this.stopInstance(i)));
+    await this.nats.close().catch(() => undefined);
+  }
+
+  private nextInstanceId(name: StackProcessName): string {
+    const n = (this.#counters.get(name) ?? 0) + 1;
+    this.#counters.set(name, n);
+    return `${name}-${n}-${this.#stackId}`;
+  }
+
+  private async startPrimary(name: StackProcessName, instanceId: string): Promise<void> {
+    const port = name === 'gateway' ? this.gatewayPort : undefined;
+    const instance = this.launch(name, instanceId, this.envFor(name, instanceId, port));
+    this.#primaries.set(name, instance);
+    await this.waitReady(instance, port);
+  }
+
+  private envFor(
+    name: StackProcessName,
+    instanceId: string,
+    port: number | undefined,
+    extra: Record<string, string> = {},
+  ): Record<string, string> {
+    const env: Record<string, string> = {
+      ...definedEnv(process.env),
+      NATS_URL: this.opts.natsUrl,
+      DATABASE_URL: this.opts.databaseUrl,
+      LOG_LEVEL: 'warn',
+      SEED_DEMO: 'true',
+      INSTANCE_ID: instanceId,
+      ...(name === 'gateway' ? gatewayEnv(port, this.jwtSecret) : {}),
+    };
+    return { ...env, ...this.opts.env, ...this.opts.processEnv?.[name], ...extra };
+  }
+
+  private launch(name: StackProcessName, instanceId: string, env: Record<string, string>): Instance {
+    const main = this.opts.entryPoint?.(name) ?? path.join(REPO_ROOT, 'services', name, 'dist', 'main.js');
+    if (!existsSync(main)) {
+      throw new Error(`${path.relative(REPO_ROOT, main)} does not exist: build first (npx tsc -b tsconfig.build.json)`);
+    }
+    const child = spawn(process.execPath, [...(this.opts.nodeArgs?.[name] ?? []), main], {
+      cwd: path.dirname(path.dirname(main)),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const instance: Instance = { name, instanceId, env, child, tail: new OutputTail(500), expectedExit: false, ready: false };
+    this.watch(instance);
+    stopOnProcessExit(child, 'SIGKILL');
+    this.#all.add(instance);
+    return instance;
+  }
+
+  /** Keeps the process's last output (mirrored to stderr with SITEFLOW_STACK_LOGS=1) and reports an unexpected exit once it was ready. */
+  private watch(instance: Instance): void {
+    const { child, tail, instanceId } = instance;
+    const mirror = process.env.SITEFLOW_STACK_LOGS === '1';
+    const onOutput = (chunk: Buffer) => {
+      tail.write(chunk);
+      if (mirror) process.stderr.write(prefixLines(`[${instanceId}] `, chunk.toString('utf8')));
+    };
+    child.stdout?.on('data', onOutput);
+    child.stderr?.on('data', onOutput);
+    child.on('error', (err) => tail.write(`[harness] spawn failed: ${err.message}\n`));
+    child.once('exit', (code, signal) => {
+      if (instance.expectedExit || this.#stopping || !instance.ready) return;
+      process.stderr.write(
+        `[stack] ${instanceId} (pid ${child.pid ?? '?'}) exited unexpectedly (code ${code ?? '-'}, signal ${signal ?? '-'}). Last output:\n` +
+          `${prefixLines(`  ${instanceId} | `, tail.text(60))}\n`,
+      );
+    });
+  }
+
+  private async waitReady(instance: Instance, port: number | undefined): Promise<void> {
+    await this.untilReady(instance, port);
+    instance.ready = true;
+  }
+
+  private async untilReady(instance: Instance, port: number | undefined): Promise<void> {
+    const deadline = Date.now() + this.#readyTimeoutMs;
+    let last = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (hasExited(instance.child)) {
+        throw new Error(
+          `${instance.instanceId} exited before it was ready (code ${instance.child.exitCode ?? '-'}, signal ${instance.child.signalCode ?? '-'}). Last output:\n${instance.tail.text(60)}`,
         );
       }
-    },
-    kill: (name, signal = 'SIGKILL') => stopInstance(primary(name), signal),
-    async start(name) {
-      const current = primaries.get(name);
-      if (current && !hasExited(current.child)) throw new Error(`${current.instanceId} is still running; kill it first`);
-      if (stopping) throw new Error('the stack was stopped');
-      await startPrimary(name, current?.instanceId ?? nextInstanceId(name));
-    },
-    async startExtra(name: StackProcessName, env?: Record<string, string>) {
-      if (stopping) throw new Error('the stack was stopped');
-      const instanceId = nextInstanceId(name);
-      const port = name === 'gateway' ? await freePort() : undefined;
-      const instance = launch(name, instanceId, envFor(name, instanceId, port, env));
-      try {
-        await waitReady(instance, port);
-      } catch (err) {
-        await stopInstance(instance, 'SIGKILL');
-        throw err;
-      }
-      return handle(instance, port === undefined ? undefined : { port }) as GatewayProcess;
-    },
-    async devLogin(username) {
-      const res = await fetch(`${gatewayUrl}/api/auth/dev-login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const body = await res.text();
-      if (res.status !== 200) throw new Error(`dev-login as ${username} answered ${res.status}: ${body}`);
-      const parsed = DevLoginResponse.safeParse(JSON.parse(body));
-      if (!parsed.success) throw new Error(`dev-login as ${username} answered an unexpected body: ${body}`);
-      return parsed.data;
-    },
-    stop: stopAll,
+      const notReady =
+        instance.name === 'gateway' ? await gatewayNotReady(port) : await serviceNotReady(this.nats, instance.name, instance.instanceId);
+      if (notReady === null) return;
+      last = notReady;
+      await sleep(100);
+    }
+    throw new Error(
+      `${instance.instanceId} was not ready within ${this.#readyTimeoutMs} ms (${last}). Last output:\n${instance.tail.text(60)}`,
+    );
+  }
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const gatewayPort = await freePort();
+  const nats = await connectHarness(opts.natsUrl);
+  if (opts.freshJetStream !== false) await deleteAllStreams(nats);
+  const processes = new StackProcesses(opts, nats, gatewayPort);
+  await processes.startAll(opts.services ?? [...SERVICES], opts.gateway ?? true);
+  return stackOf(processes, opts);
+}
+
+/** The harness's own NATS connection. */
+function connectHarness(natsUrl: string): Promise<NatsConnection> {
+  // Fails fast on a wrong URL (connectNats would wait for the server forever), then reconnects
+  // endlessly, as tests may restart things.
+  return connect({
+    ...natsOptionsFromUrl(natsUrl),
+    name: 'stack-harness',
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: 5_000,
+  });
+}
+
+/** The gateway's part of the harness defaults. */
+function gatewayEnv(port: number | undefined, jwtSecret: string): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    JWT_SECRET: jwtSecret,
+    DEV_LOGIN: 'true',
+    // Long enough that a busy machine (tests run beside other work) is not taken for a dead
+    // service; a stopped service is answered at once anyway (no responders).
+    PUSH_TIMEOUT_MS: '10000',
+    // Tests drive sockets far harder than people do (e.g. lock races); the frame-rate limit is
+    // exercised on its own in the security tests.
+    FRAMES_PER_SECOND: '2000',
+    // Load and storm tests hold hundreds of sockets per demo user; the per-user cap is
+    // exercised on its own in the security tests.
+    MAX_CONNECTIONS_PER_USER: '10000',
   };
-  return stack;
+}
+
+/** Why the gateway is not ready yet, or null once `GET /readyz` answers 200. */
+async function gatewayNotReady(port: number | undefined): Promise<string | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1_000) });
+    return res.status === 200 ? null : `GET /readyz answered ${res.status}`;
+  } catch (err) {
+    return `GET /readyz failed: ${errorText(err)}`;
+  }
+}
+
+/** Why a service instance is not ready yet, or null once it answers its health request itself. */
+async function serviceNotReady(nats: NatsConnection, name: ServiceName, instanceId: string): Promise<string | null> {
+  const reply = await requestService(nats, subjects.health(name), {}, { timeoutMs: 500 });
+  if (!reply.ok) return `${reply.error.code}: ${reply.error.message}`;
+  const health = HealthReply.safeParse(reply.data);
+  // Another instance of the same service may answer first (queue group): ask again.
+  if (!health.success || health.data.instance === instanceId) return null;
+  return `answered by ${health.data.instance}`;
+}
+
+/** The stack as tests see it. */
+function stackOf(processes: StackProcesses, opts: StackOptions): Stack {
+  const gatewayUrl = `http://127.0.0.1:${processes.gatewayPort}`;
+  return {
+    gatewayUrl,
+    socketUrl: `ws://127.0.0.1:${processes.gatewayPort}/socket`,
+    gatewayPort: processes.gatewayPort,
+    jwtSecret: processes.jwtSecret,
+    natsUrl: opts.natsUrl,
+    databaseUrl: opts.databaseUrl,
+    nats: processes.nats,
+    process: (name) => processes.handle(processes.primary(name)),
+    logs: (name) => processes.primary(name).tail.text(),
+    dumpLogs: (names) => processes.dumpLogs(names),
+    kill: (name, signal = 'SIGKILL') => processes.stopInstance(processes.primary(name), signal),
+    start: (name) => processes.restart(name),
+    startExtra: async (name: StackProcessName, env?: Record<string, string>) => (await processes.startExtra(name, env)) as GatewayProcess,
+    devLogin: (username) => devLogin(gatewayUrl, username),
+    stop: () => processes.stopAll(),
+  };
+}
+
+/** `POST /api/auth/dev-login` on the gateway. */
+async function devLogin(gatewayUrl: string, username: string): Promise<DevLoginResponse> {
+  const res = await fetch(`${gatewayUrl}/api/auth/dev-login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`dev-login as ${username} answered ${res.status}: ${body}`);
+  const parsed = DevLoginResponse.safeParse(JSON.parse(body));
+  if (!parsed.success) throw new Error(`dev-login as ${username} answered an unexpected body: ${body}`);
+  return parsed.data;
 }
 
 function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
