@@ -314,92 +314,117 @@ export function rawSocket(socketUrl: string, token: string | null, opts: RawSock
   for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
 
   const ws = new WebSocket(url, { perMessageDeflate: false, ...(opts.headers ? { headers: opts.headers } : {}) });
-  const received: Frame[] = [];
-  const consumed = new Set<number>();
-  const waiters = new Set<() => void>();
-  let closedInfo: { code: number; reason: string } | undefined;
-  let lastError: Error | undefined;
-  // Always listened to: an 'error' without a listener (say the gateway is killed) would throw.
-  ws.on('error', (err) => {
-    lastError = err;
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    ws.once('close', (code, reason) => {
-      closedInfo = { code, reason: reason.toString('utf8') };
-      resolve(closedInfo);
-      for (const w of waiters) w();
-    });
-  });
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) return;
-    try {
-      // A text message arrives as one Buffer (ws's default binaryType).
-      const frame = JSON.parse((data as Buffer).toString()) as Frame;
-      if (Array.isArray(frame)) received.push(frame);
-    } catch {
-      // not a JSON frame; `frames` holds only what parsed
-    }
-    for (const w of waiters) w();
-  });
-
+  const inbox = new Inbox(ws);
   const socket: RawSocket = {
     ws,
-    frames: received,
+    frames: inbox.received,
     get isOpen() {
       return ws.readyState === WebSocket.OPEN;
     },
-    closed,
+    closed: inbox.closed,
     send: (frame) => ws.send(JSON.stringify(frame)),
     sendRaw: (text) => ws.send(text),
     sendBinary: (data) => ws.send(data, { binary: true }),
-    next(predicate = () => true, timeoutMs = 5_000) {
-      return new Promise((resolve, reject) => {
-        const scan = (): boolean => {
-          for (let i = 0; i < received.length; i++) {
-            const frame = received[i];
-            if (frame === undefined || consumed.has(i)) continue;
-            if (predicate(frame)) {
-              consumed.add(i);
-              resolve(frame);
-              return true;
-            }
-          }
-          return false;
-        };
-        if (scan()) return;
-        const waiter = () => {
-          if (scan()) {
-            done();
-            return;
-          }
-          if (closedInfo) {
-            done();
-            reject(new Error(`socket closed (${closedInfo.code} ${closedInfo.reason}) before a matching frame arrived`));
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`no matching frame within ${timeoutMs} ms; received: ${JSON.stringify(received.slice(-10))}`));
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(waiter);
-        };
-        waiters.add(waiter);
-        if (closedInfo) waiter();
-      });
-    },
+    next: (predicate = () => true, timeoutMs = 5_000) => inbox.next(predicate, timeoutMs),
     async close(code) {
       if (ws.readyState !== WebSocket.CLOSED) ws.close(code);
-      await closed;
+      await inbox.closed;
     },
   };
+  return whenOpen(ws, `${url.origin}${url.pathname}`, opts.timeoutMs ?? 5_000, inbox, socket);
+}
 
+/** What a raw socket received: every frame in order, which of them `next` handed out, and its close. */
+class Inbox {
+  readonly received: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  lastError: Error | undefined;
+  readonly #consumed = new Set<number>();
+  readonly #waiters = new Set<() => void>();
+  #closedInfo: { code: number; reason: string } | undefined;
+
+  constructor(ws: WebSocket) {
+    // Always listened to: an 'error' without a listener (say the gateway is killed) would throw.
+    ws.on('error', (err) => {
+      this.lastError = err;
+    });
+    this.closed = new Promise((resolve) => {
+      ws.once('close', (code, reason) => {
+        const info = { code, reason: reason.toString('utf8') };
+        this.#closedInfo = info;
+        resolve(info);
+        for (const w of this.#waiters) w();
+      });
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      try {
+        // A text message arrives as one Buffer (ws's default binaryType).
+        const frame = JSON.parse((data as Buffer).toString()) as Frame;
+        if (Array.isArray(frame)) this.received.push(frame);
+      } catch {
+        // not a JSON frame; `frames` holds only what parsed
+      }
+      for (const w of this.#waiters) w();
+    });
+  }
+
+  /** The first frame satisfying `predicate` that no earlier call returned; waits for one until `timeoutMs`. */
+  next(predicate: (frame: Frame) => boolean, timeoutMs: number): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const scan = (): boolean => {
+        const frame = this.#take(predicate);
+        if (frame) resolve(frame);
+        return frame !== undefined;
+      };
+      if (scan()) return;
+      const waiter = () => {
+        if (scan()) {
+          done();
+          return;
+        }
+        const closedInfo = this.#closedInfo;
+        if (closedInfo) {
+          done();
+          reject(new Error(`socket closed (${closedInfo.code} ${closedInfo.reason}) before a matching frame arrived`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no matching frame within ${timeoutMs} ms; received: ${JSON.stringify(this.received.slice(-10))}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(waiter);
+      };
+      this.#waiters.add(waiter);
+      if (this.#closedInfo) waiter();
+    });
+  }
+
+  #take(predicate: (frame: Frame) => boolean): Frame | undefined {
+    for (let i = 0; i < this.received.length; i++) {
+      const frame = this.received[i];
+      if (frame === undefined || this.#consumed.has(i)) continue;
+      if (predicate(frame)) {
+        this.#consumed.add(i);
+        return frame;
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Resolves with `socket` once `ws` is open; rejects with `SocketRefused` when the upgrade is
+ * refused, with the error or close that came first, or after `timeoutMs`.
+ */
+function whenOpen(ws: WebSocket, where: string, timeoutMs: number, inbox: Inbox, socket: RawSocket): Promise<RawSocket> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
-      reject(new Error(`WebSocket to ${url.origin}${url.pathname} did not open within ${opts.timeoutMs ?? 5_000} ms`));
-    }, opts.timeoutMs ?? 5_000);
+      reject(new Error(`WebSocket to ${where} did not open within ${timeoutMs} ms`));
+    }, timeoutMs);
     ws.once('open', () => {
       clearTimeout(timer);
       resolve(socket);
@@ -420,7 +445,7 @@ export function rawSocket(socketUrl: string, token: string | null, opts: RawSock
     });
     ws.once('close', () => {
       clearTimeout(timer);
-      reject(lastError ?? new Error(`WebSocket to ${url.origin}${url.pathname} closed before it opened`));
+      reject(inbox.lastError ?? new Error(`WebSocket to ${where} closed before it opened`));
     });
   });
 }
