@@ -154,7 +154,7 @@ describe('join authorization and per-project roles', () => {
     const refusal = async (topic: string) => {
       const r = ref();
       s.send([r, r, topic, 'phx_join', {}]);
-      return (await replyTo(s, r))[4] as unknown;
+      return (await replyTo(s, r))[4];
     };
     const foreign = await refusal('project:2');
     const missing = await refusal(`project:${MISSING_PROJECT}`);
