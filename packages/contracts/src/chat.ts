@@ -76,9 +76,10 @@ export const ReadMarked = z.object({
   }),
 });
 /**
- * A member's unread count after a message or a read mark. Stored (not ephemeral) so the counts a
- * user sees arrive in commit order and survive a crash between commit and publish; published on
- * the member's own subject (`user.<id>.ev.chat.UnreadCountChanged`).
+ * A member's unread count after a message or a read mark, on the member's own subject
+ * (`user.<id>.ev.chat.UnreadCountChanged`). No longer appended (issue 16: one per member per post
+ * made a post's cost grow with the members); older chat streams still hold them. The count is now
+ * a read model, and `chat:unread` an ephemeral message (docs/architecture.md, "Unread counts").
  */
 export const UnreadCountChanged = z.object({
   type: z.literal('UnreadCountChanged'),
