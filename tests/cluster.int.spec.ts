@@ -158,17 +158,15 @@ const online = (client: Client) =>
 /** Every chat message of project 1 that `client` can page through (oldest first). */
 async function chatHistory(client: Client): Promise<ChatMessage[]> {
   const all: ChatMessage[] = [];
-  let before: number | undefined;
+  let before: string | undefined;
   for (;;) {
-    const reply = await push<{ messages: ChatMessage[]; has_more: boolean }>(
-      client.channel,
-      'chat:history',
-      before === undefined ? { limit: 100 } : { limit: 100, before_id: before },
-    );
+    const reply = await push(client.channel, 'chat:history', before === undefined ? { limit: 100 } : { limit: 100, before_id: before });
     if (reply.status !== 'ok') throw new Error(`chat:history ${reply.status}: ${JSON.stringify(reply.response)}`);
     all.unshift(...reply.response.messages);
-    if (!reply.response.has_more || reply.response.messages.length === 0) return all;
-    before = Math.min(...reply.response.messages.map((m) => Number(m.id)));
+    // A page is oldest first: the next one ends before its first message (ids are `m_<uuid>`, not numbers).
+    const oldest = reply.response.messages[0];
+    if (!reply.response.has_more || oldest === undefined) return all;
+    before = oldest.id;
   }
 }
 
