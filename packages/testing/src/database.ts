@@ -1,5 +1,7 @@
-import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, inject } from 'vitest';
+import type {} from './provided-context.js';
 
 /** A database of its own for one test file, dropped afterwards. */
 export interface TestDatabase {
@@ -31,5 +33,44 @@ export async function createTestDatabase(baseUrl: string, prefix = 'sf_test'): P
         await c.end();
       }
     },
+  };
+}
+
+/** What `useTestPool` gives the tests of its block: a pool on a database of their own, and what `setup` made with it. */
+export type TestPool<T> = T & { pool: pg.Pool; database: TestDatabase };
+
+/**
+ * The usual lifecycle of a database in a test file (or describe block) that talks to Postgres
+ * without the services: before all tests a database of its own and a pool on it, then `setup`
+ * (an event store migrated, say); after them the pool is ended and the database dropped. Returns
+ * a getter, as the pool exists only once `beforeAll` ran:
+ *
+ *   const db = useTestPool(async (pool) => {
+ *     const store = createEventStore({ pool, schema: 'chat' });
+ *     await store.migrate(chatMigrations);
+ *     return { store };
+ *   });
+ *   it('…', async () => { await runStreamCommand(db().store, …); });
+ */
+export function useTestPool<T extends object = object>(
+  setup: (pool: pg.Pool) => Promise<T> = () => Promise.resolve({} as T),
+  opts: { max?: number } = {},
+): () => TestPool<T> {
+  let current: TestPool<T> | undefined;
+  let database: TestDatabase | undefined;
+  let pool: pg.Pool | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(inject('databaseUrl'));
+    pool = new pg.Pool({ connectionString: database.url, max: opts.max ?? 4 });
+    current = { ...(await setup(pool)), pool, database };
+  });
+  afterAll(async () => {
+    current = undefined;
+    await pool?.end();
+    await database?.drop();
+  });
+  return () => {
+    if (!current) throw new Error('the test database is not ready (used outside the tests of the block that called useTestPool?)');
+    return current;
   };
 }

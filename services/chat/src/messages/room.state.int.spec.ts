@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import fc from 'fast-check';
 import pg from 'pg';
-import { createEventStore, type EventStore } from '@siteflow/eventstore';
+import { createEventStore } from '@siteflow/eventstore';
 import { runStreamCommand } from '@siteflow/servicekit';
-import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, useTestPool } from '@siteflow/testing';
 import { chatMigrations } from '../migrations.js';
 import { loadRoomForPost, readStateOf, unreadCount, type UnreadBadge } from './messages.read-model.js';
 import { chatStreamId, evolve, initialRoomState, unreadOf, type ChatRoomEvent } from './room.js';
@@ -28,21 +28,14 @@ const step = fc.oneof(
  * decision state loaded from the read models is the one folded from the events.
  */
 describe('chat: the read models are what folding the room events gives', () => {
-  let database: TestDatabase;
-  let pool: pg.Pool;
-  let store: EventStore;
-  beforeAll(async () => {
-    database = await createTestDatabase(inject('databaseUrl'));
-    pool = new pg.Pool({ connectionString: database.url, max: 4 });
-    store = createEventStore({ pool, schema: 'chat' });
+  const db = useTestPool(async (pool) => {
+    const store = createEventStore({ pool, schema: 'chat' });
     await store.migrate(chatMigrations);
-  });
-  afterAll(async () => {
-    await pool.end();
-    await database.drop();
+    return { store };
   });
 
   it('for generated sequences of posts, read marks and membership changes', async () => {
+    const { pool, store } = db();
     let projectId = 0;
     await fc.assert(
       fc.asyncProperty(fc.subarray(users, { minLength: 1 }), fc.array(step, { maxLength: 24 }), async (initialMembers, steps) => {

@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import pg from 'pg';
 import { AppError } from '@siteflow/contracts';
-import { createEventStore, type EventStore } from '@siteflow/eventstore';
+import { createEventStore } from '@siteflow/eventstore';
 import { runStreamCommand } from '@siteflow/servicekit';
-import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import { useTestPool } from '@siteflow/testing';
 import { checklistMigrations } from '../migrations.js';
 import { checklistStreamId, evolve, initialChecklistState, type ChecklistEvent } from './checklist.js';
 import { checklistCommand } from './checklist.service.js';
@@ -46,21 +45,14 @@ function toCommand(projectId: number, g: Generated, now: Date): ChecklistCommand
  * the events. After any sequence of commands run through the pipeline, the two are the same state.
  */
 describe('checklist: the state loaded from the read model is the state folded from the events', () => {
-  let database: TestDatabase;
-  let pool: pg.Pool;
-  let store: EventStore;
-  beforeAll(async () => {
-    database = await createTestDatabase(inject('databaseUrl'));
-    pool = new pg.Pool({ connectionString: database.url, max: 4 });
-    store = createEventStore({ pool, schema: 'checklist' });
+  const db = useTestPool(async (pool) => {
+    const store = createEventStore({ pool, schema: 'checklist' });
     await store.migrate(checklistMigrations);
-  });
-  afterAll(async () => {
-    await pool.end();
-    await database.drop();
+    return { store };
   });
 
   it('for generated command sequences', async () => {
+    const { store } = db();
     let projectId = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(command, { maxLength: 12 }), async (commands) => {

@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import pg from 'pg';
 import { AppError } from '@siteflow/contracts';
-import { createEventStore, type EventStore } from '@siteflow/eventstore';
+import { createEventStore } from '@siteflow/eventstore';
 import { runStreamCommand, type ServiceKit } from '@siteflow/servicekit';
-import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import { useTestPool } from '@siteflow/testing';
 import type { LockActor } from '../locks/decide.js';
 import { documentsMigrations } from '../migrations.js';
 import { createProject } from '../projects/projects.service.js';
@@ -62,22 +61,15 @@ function toCommand(g: Generated, version: number, now: Date): DocumentStreamComm
  * pipeline, the two are the same state.
  */
 describe('documents: the state loaded from the read model is the state folded from the events', () => {
-  let database: TestDatabase;
-  let pool: pg.Pool;
-  let store: EventStore;
-  const kit = { nats: {} };
-  beforeAll(async () => {
-    database = await createTestDatabase(inject('databaseUrl'));
-    pool = new pg.Pool({ connectionString: database.url, max: 4 });
-    store = createEventStore({ pool, schema: 'documents' });
+  const db = useTestPool(async (pool) => {
+    const store = createEventStore({ pool, schema: 'documents' });
     await store.migrate(documentsMigrations);
+    return { store };
   });
-  afterAll(async () => {
-    await pool.end();
-    await database.drop();
-  });
+  const kit = { nats: {} };
 
   it('for generated command sequences', async () => {
+    const { pool, store } = db();
     let projectId = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(command, { maxLength: 12 }), async (commands) => {
