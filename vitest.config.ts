@@ -21,10 +21,10 @@ export default defineConfig({
           name: 'int',
           sequence: { groupOrder: 1 },
           include: ['**/*.int.spec.ts'],
-          // The cluster tests (three NATS nodes, two gateways, two of each service) run with
-          // `npm run test:cluster`: eleven processes and several minutes, kept out of the suite's
-          // 20-minute budget (README, Running in production).
-          exclude: process.env.CLUSTER_TESTS === '1' ? exclude : [...exclude, 'tests/cluster.int.spec.ts'],
+          // The cluster tests (tests/cluster*.int.spec.ts: three NATS nodes, two gateways, two of
+          // each service) run with `npm run test:cluster`: eleven processes and several minutes,
+          // kept out of the suite's 20-minute budget (README, Running in production).
+          exclude: process.env.CLUSTER_TESTS === '1' ? exclude : [...exclude, 'tests/cluster*.int.spec.ts'],
           globalSetup: ['packages/testing/dist/global-setup.js'],
           fileParallelism: false,
           testTimeout: 60_000,
