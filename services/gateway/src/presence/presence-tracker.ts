@@ -52,6 +52,8 @@ export class PresenceTracker {
   private readonly confirmedAt = new Map<string, number>();
   /** Untracks presence did not confirm: retried every interval (the gateway is alive, no sweep removes them). */
   private readonly unconfirmedUntracks = new Map<string, CommandContext>();
+  /** Untracks queued or in flight: presence may still hold these keys, and they are on their way out. */
+  private readonly untracking = new Set<string>();
   private resyncing = false;
   /** Refreshes in a row whose reply said presence holds more of our connections than we have. */
   private excessRounds = 0;
@@ -103,7 +105,13 @@ export class PresenceTracker {
     const key = keyOf(ctx);
     this.confirmedAt.delete(key);
     if (!this.live.delete(key) || this.closed) return;
-    void this.queue.run(key, () => this.requestUntrack(key, ctx));
+    void this.queueUntrack(key, ctx);
+  }
+
+  /** Queues an untrack behind the key's earlier requests; the key counts as leaving until it is answered. */
+  private queueUntrack(key: string, ctx: CommandContext): Promise<void> {
+    this.untracking.add(key);
+    return this.queue.run(key, () => this.requestUntrack(key, ctx)).finally(() => this.untracking.delete(key));
   }
 
   private async requestUntrack(key: string, ctx: CommandContext): Promise<void> {
@@ -127,16 +135,20 @@ export class PresenceTracker {
     if (this.closed) return;
     for (const [key, ctx] of this.unconfirmedUntracks) {
       this.unconfirmedUntracks.delete(key);
-      void this.queue.run(key, () => this.requestUntrack(key, ctx));
+      void this.queueUntrack(key, ctx);
     }
     if (this.live.size === 0) return; // nothing to keep alive; the next track announces it again
     // Presence held more of our connections than we have, twice in a row (an untrack in flight
     // explains one round): our list lets it remove the others.
+    // Keys whose untrack is on its way count as ours: presence may hold them a moment longer, and
+    // the untrack (not an eviction) removes them.
     const listed = this.excessRounds >= EXCESS_ROUNDS_BEFORE_LISTING;
+    const leaving = new Set([...this.untracking, ...this.unconfirmedUntracks.keys()]);
+    const ours = this.live.size + leaving.size;
     const batch: PresenceRefresh = {
       gateway_id: this.gatewayId,
       connections: this.live.size,
-      ...(listed ? { keys: [...this.live.keys()] } : {}),
+      ...(listed ? { keys: [...this.live.keys(), ...leaving] } : {}),
     };
     if (listed) {
       this.excessRounds = 0;
@@ -155,7 +167,7 @@ export class PresenceTracker {
           void this.resync(sentAt);
           return;
         }
-        this.excessRounds = !listed && reply.data.held > batch.connections ? this.excessRounds + 1 : 0;
+        this.excessRounds = !listed && reply.data.held > ours ? this.excessRounds + 1 : 0;
         // Confirmed a while before the request: presence's view has them, unless they were lost.
         const settledBefore = sentAt - Math.min(this.opts.refreshMs, SETTLE_MS);
         let settled = 0;
@@ -218,9 +230,9 @@ export class PresenceTracker {
   async close(timeoutMs = 2_000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.closed = true;
-    for (const [key, ctx] of this.unconfirmedUntracks) void this.queue.run(key, () => this.requestUntrack(key, ctx));
+    for (const [key, ctx] of this.unconfirmedUntracks) void this.queueUntrack(key, ctx);
     this.unconfirmedUntracks.clear();
-    for (const [key, ctx] of this.live) void this.queue.run(key, () => this.requestUntrack(key, ctx));
+    for (const [key, ctx] of this.live) void this.queueUntrack(key, ctx);
     this.live.clear();
     await Promise.race([this.queue.allIdle(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }

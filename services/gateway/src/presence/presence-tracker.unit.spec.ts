@@ -39,19 +39,20 @@ describe("the joiner's presence_state", () => {
 
 describe('the refresh, when presence holds connections this gateway does not track', () => {
   /** A NATS stand-in answering track requests ok and refreshes with `held`, recording every refresh sent. */
-  const fakePresence = (held: () => number) => {
+  const fakePresence = (held: () => number, untrackAnswered: Promise<void> = Promise.resolve()) => {
     const refreshes: PresenceRefresh[] = [];
     const decoder = new TextDecoder();
     const nats = {
-      request: (subject: string, payload: Uint8Array) => {
+      request: async (subject: string, payload: Uint8Array) => {
         const body = JSON.parse(decoder.decode(payload)) as { id?: string; data?: { ctx: CommandContext } };
         if (subject === presenceSubjects.refresh) {
           refreshes.push(body as unknown as PresenceRefresh);
           const reply: RefreshReply = { resync: false, held: held() };
-          return Promise.resolve({ json: () => reply });
+          return { json: () => reply };
         }
+        if (subject === presenceSubjects.untrack) await untrackAnswered;
         const response = { ok: true, data: { meta: meta(`r${refreshes.length}`), replaced_phx_ref: null } };
-        return Promise.resolve({ json: () => ({ id: body.id, response }), headers: undefined, data: new Uint8Array() });
+        return { data: new TextEncoder().encode(JSON.stringify({ id: body.id, response, isDisposed: true })), headers: undefined };
       },
     };
     return { nats: nats as unknown as NatsConnection, refreshes };
@@ -91,6 +92,31 @@ describe('the refresh, when presence holds connections this gateway does not tra
       await settle();
     }
     expect(refreshes.slice(6).every((r) => r.keys === undefined)).toBe(true);
+    await tracker.close(10);
+  });
+
+  it('counts a connection whose untrack is on its way as its own: no list while presence still holds it, and the list names it', async () => {
+    let answerUntrack = () => {};
+    const untrackAnswered = new Promise<void>((resolve) => (answerUntrack = resolve));
+    const { nats, refreshes } = fakePresence(() => 2, untrackAnswered);
+    const tracker = new PresenceTracker(nats, pino({ level: 'silent' }), { gatewayId: 'g', refreshMs: 1_000, timeoutMs: 60_000 });
+    await tracker.track(ctx('c1'));
+    await tracker.track(ctx('c2'));
+    tracker.untrack(ctx('c2')); // presence holds both until this is answered
+    for (let round = 0; round < 4; round++) {
+      tracker.refresh();
+      await settle();
+    }
+    expect(refreshes.map((r) => [r.connections, r.keys])).toEqual(Array.from({ length: 4 }, () => [1, undefined]));
+
+    // Answered, but presence still holds two (a track it finished late): listed after two rounds, without c2.
+    answerUntrack();
+    await settle();
+    for (let round = 0; round < 3; round++) {
+      tracker.refresh();
+      await settle();
+    }
+    expect(refreshes.slice(4).map((r) => r.keys)).toEqual([undefined, undefined, ['1/c1']]);
     await tracker.close(10);
   });
 });
