@@ -95,7 +95,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
       const untracked = presence.close();
       stopAccepting();
       // A socket's 'close' publishes its connection.closed notice (documents releases its locks).
-      const unanswered = await sockets.closeAll(CLOSE_GRACE_MS);
+      const unanswered = await sockets.closeAll(CLOSE_GRACE_MS, config.SHUTDOWN_PUSH_GRACE_MS);
       await untracked;
       // The server has every notice once this returns; only then may the caller drain NATS.
       await nats.flush();

@@ -60,6 +60,8 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   SEED_DEMO: flag.default(false),
   WEB_DIST: z.string().optional(),
   PUSH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  /** On SIGTERM, how long pushes in flight may take to be answered before the sockets close (then: `unavailable`). */
+  SHUTDOWN_PUSH_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(3_000),
   SNAPSHOT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   IDLE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
   /** Largest frame for ordinary events; document saves have their own bound (contracts). */

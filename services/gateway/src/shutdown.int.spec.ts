@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { Socket } from 'phoenix';
-import { subjects, type RoomSnapshot } from '@siteflow/contracts';
-import { connectClient, joinChannel, push, REPO_ROOT, useStack } from '@siteflow/testing';
+import { projectClientEvents, subjects, type RoomSnapshot } from '@siteflow/contracts';
+import { connectClient, joinChannel, push, rawSocket, REPO_ROOT, useStack } from '@siteflow/testing';
 
 /**
  * A client in a process of its own, speaking raw Phoenix v2 frames: it joins project 1, takes the
@@ -55,6 +55,41 @@ async function startFrozenClient(socketUrl: string, token: string, documentId: n
 describe('gateway: SIGTERM', () => {
   // The lease is far beyond the test's wait: only the connection-closed notices can release the locks in time.
   const stack = useStack({ env: { LOCK_LEASE_MS: '600000' } });
+
+  it('answers the pushes in flight (unavailable after its bound) before it closes their sockets', async () => {
+    const { token } = await stack().devLogin('alice');
+    const chat = stack().process('chat');
+    const raw = await rawSocket(stack().socketUrl, token);
+    let chatStopped = false;
+    try {
+      raw.send(['1', '1', 'project:1', 'phx_join', {}]);
+      expect((await raw.next((f) => f[1] === '1' && f[3] === 'phx_reply'))[4]).toMatchObject({ status: 'ok' });
+      // Chat is frozen, so the push stays in flight at the gateway until the gateway's bound.
+      const asked = new Promise<void>((resolve) => {
+        const sub = stack().nats.subscribe(projectClientEvents['chat:message'].subject, {
+          callback: () => {
+            sub.unsubscribe();
+            resolve();
+          },
+        });
+      });
+      await stack().nats.flush();
+      process.kill(chat.pid!, 'SIGSTOP');
+      chatStopped = true;
+      raw.send(['1', '2', 'project:1', 'chat:message', { text: 'in flight at shutdown', idempotency_key: 'shutdown-push-1' }]);
+      await asked;
+
+      await stack().kill('gateway', 'SIGTERM');
+      const reply = raw.frames.find((f) => f[1] === '2' && f[3] === 'phx_reply');
+      expect(reply, `frames before the close: ${JSON.stringify(raw.frames)}`).toBeDefined();
+      expect(reply![4]).toMatchObject({ status: 'error', response: { code: 'unavailable' } });
+      expect(raw.isOpen).toBe(false);
+    } finally {
+      if (chatStopped) process.kill(chat.pid!, 'SIGCONT');
+      await raw.close().catch(() => undefined);
+    }
+    await stack().start('gateway');
+  });
 
   it('publishes every closed socket’s notice before draining NATS, so edit locks are released at once', async () => {
     const { token, user } = await stack().devLogin('bob');

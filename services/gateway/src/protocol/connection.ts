@@ -63,6 +63,8 @@ export class Connection implements RoomClient {
   private readonly joins = new Map<string, Join>();
   lastFrameAt: number;
   private closed = false;
+  /** The gateway is shutting down: pushes are refused, those in flight finish (`finishPushes`). */
+  private draining = false;
   /** Token bucket of frames: FRAMES_PER_SECOND, bursts up to twice that. */
   private tokens: number;
   private tokensAt: number;
@@ -211,6 +213,10 @@ export class Connection implements RoomClient {
     }
     if (!current.joined) {
       this.replyErr(joinRef, ref, topic, { code: 'unmatched_topic', message: `not joined to ${topic} yet: push after the join's reply` });
+      return;
+    }
+    if (this.draining) {
+      this.replyErr(joinRef, ref, topic, { code: 'unavailable', message: 'this server is shutting down: push again once reconnected' });
       return;
     }
     const started = performance.now();
@@ -422,6 +428,29 @@ export class Connection implements RoomClient {
     this.leave(topic, join);
     this.sendFrame([joinRef, null, topic, 'error', { code: NOT_A_MEMBER.code, message: 'you were removed from this project' }]);
     this.sendFrame([joinRef, joinRef, topic, PhxEvent.close, {}]);
+  }
+
+  /**
+   * Gateway shutdown, before the socket is closed: new pushes are refused `unavailable`, and those in
+   * flight get their service's answer (each is bounded by PUSH_TIMEOUT_MS anyway) for up to
+   * `boundMs`; any still unanswered then is answered `unavailable`. Closing at once would leave
+   * them unanswered: the client would only see its push time out (rule 7, docs/consistency.md).
+   */
+  async finishPushes(boundMs: number): Promise<void> {
+    this.draining = true;
+    const pending = () => [...this.joins.values()].reduce((n, j) => n + j.pending.size, 0);
+    const until = Date.now() + boundMs;
+    while (pending() > 0 && !this.closed && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const [topic, join] of this.joins) {
+      for (const ref of join.pending) {
+        this.replyErr(join.joinRef, ref, topic, {
+          code: 'unavailable',
+          message:
+            'this server shut down before the service answered; it may or may not have been applied: retry with the same idempotency key',
+        });
+      }
+      join.pending.clear();
+    }
   }
 
   /** NATS reconnected: this socket's joins are void; tell the client to rejoin (fresh snapshot). */

@@ -97,7 +97,9 @@ export class Sockets {
    * drained NATS, and its locks would stay held until their lease lapses: after `graceMs` it is
    * released here instead. Resolves to how many did not answer.
    */
-  async closeAll(graceMs: number): Promise<number> {
+  async closeAll(graceMs: number, pushGraceMs = 0): Promise<number> {
+    // Pushes in flight are answered first (bounded), then every socket is closed.
+    await Promise.all([...this.open].map((c) => c.finishPushes(pushGraceMs)));
     for (const c of this.open) c.close(CloseCode.goingAway, 'server shutting down');
     const graceEnds = Date.now() + graceMs;
     while (this.open.size > 0 && Date.now() < graceEnds) await new Promise((resolve) => setTimeout(resolve, 10));
