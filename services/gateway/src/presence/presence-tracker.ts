@@ -137,7 +137,10 @@ export class PresenceTracker {
       this.unconfirmedUntracks.delete(key);
       void this.queueUntrack(key, ctx);
     }
-    if (this.live.size === 0) return; // nothing to keep alive; the next track announces it again
+    // Nothing to keep alive (the next track announces it again), unless untracks are on their way:
+    // until presence has them, the keys are this gateway's, and a silent gateway's keys are evicted
+    // (recorded as evictions, not leaves).
+    if (this.live.size === 0 && this.untracking.size === 0 && this.unconfirmedUntracks.size === 0) return;
     // Presence held more of our connections than we have, twice in a row (an untrack in flight
     // explains one round): our list lets it remove the others.
     // Keys whose untrack is on its way count as ours: presence may hold them a moment longer, and

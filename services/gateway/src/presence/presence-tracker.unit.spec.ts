@@ -95,6 +95,25 @@ describe('the refresh, when presence holds connections this gateway does not tra
     await tracker.close(10);
   });
 
+  it('keeps refreshing while its last connections are being untracked, so presence does not evict them as a dead gateway', async () => {
+    let answerUntrack = () => {};
+    const untrackAnswered = new Promise<void>((resolve) => (answerUntrack = resolve));
+    const { nats, refreshes } = fakePresence(() => 1, untrackAnswered);
+    const tracker = new PresenceTracker(nats, pino({ level: 'silent' }), { gatewayId: 'g', refreshMs: 1_000, timeoutMs: 60_000 });
+    await tracker.track(ctx('c1'));
+    tracker.untrack(ctx('c1'));
+    tracker.refresh();
+    await settle();
+    expect(refreshes).toHaveLength(1);
+    expect(refreshes[0]).toMatchObject({ connections: 0 });
+    answerUntrack();
+    await settle();
+    tracker.refresh(); // nothing left: silent
+    await settle();
+    expect(refreshes).toHaveLength(1);
+    await tracker.close(10);
+  });
+
   it('counts a connection whose untrack is on its way as its own: no list while presence still holds it, and the list names it', async () => {
     let answerUntrack = () => {};
     const untrackAnswered = new Promise<void>((resolve) => (answerUntrack = resolve));
