@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Push } from 'phoenix';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '@siteflow/contracts';
 import { push } from '@siteflow/testing';
-import { chatHistory, ClusterRun, joinRoom, nodeServing, servingInstances, untilJoined, type Client } from './support/cluster.js';
+import { chatHistory, joinRoom, nodeServing, servingInstances, untilJoined, useCluster, type Client } from './support/cluster.js';
 
 /**
  * A rolling restart of `npm run cluster` (issue 17), as a platform's rolling deploy does it: every
@@ -87,34 +84,7 @@ const answers200 = (url: string) =>
   );
 
 describe('npm run cluster: a rolling restart of every process, one at a time (SIGTERM)', () => {
-  let dir: string;
-  let started: ClusterRun | undefined;
-  const cluster = (): ClusterRun => {
-    if (!started) throw new Error('the cluster did not start');
-    return started;
-  };
-  const clients: Client[] = [];
-
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'sf-cluster-rolling-'));
-    // Under root PostgreSQL runs as the postgres user, which must enter the directory.
-    await chmod(dir, 0o755);
-    started = await ClusterRun.launch(dir);
-    await started.waitUntilReady();
-  }, 240_000);
-
-  beforeEach((ctx) => {
-    ctx.onTestFailed(() => console.log(started?.output() ?? 'the cluster did not start'));
-  });
-
-  afterAll(async () => {
-    for (const c of clients) c.socket.disconnect();
-    if (started) {
-      const stopped = await Promise.race([started.stop(), new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
-      if (stopped === null) await started.destroy();
-    }
-    if (dir) await rm(dir, { recursive: true, force: true });
-  }, 90_000);
+  const { cluster, clients } = useCluster('sf-cluster-rolling-');
 
   it('under chat writes and checklist toggles on both gateways: no acknowledged write lost or doubled, errors only for requests in flight at a stopping process', async () => {
     const [gw1, gw2] = cluster().ports;

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '@siteflow/contracts';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { push } from '@siteflow/testing';
-import { chatHistory, ClusterRun, joinRoom, nodeServing, servingInstances, untilJoined, type Client } from './support/cluster.js';
+import { chatHistory, joinRoom, nodeServing, servingInstances, untilJoined, useCluster, type Client } from './support/cluster.js';
 
 /**
  * `npm run cluster` (scripts/cluster.mjs, already built: --no-build) on a fresh data directory and
@@ -50,35 +47,7 @@ function kill9(pid: number): void {
 }
 
 describe('npm run cluster: three NATS nodes, two gateways, two instances of each service', () => {
-  let dir: string;
-  let started: ClusterRun | undefined;
-  const cluster = (): ClusterRun => {
-    if (!started) throw new Error('the cluster did not start');
-    return started;
-  };
-  const clients: Client[] = [];
-
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'sf-cluster-'));
-    // Under root PostgreSQL runs as the postgres user, which must enter the directory.
-    await chmod(dir, 0o755);
-    started = await ClusterRun.launch(dir);
-    await started.waitUntilReady();
-  }, 240_000);
-
-  beforeEach((ctx) => {
-    // What the cluster's processes said (warnings and errors: LOG_LEVEL warn), for a failed test.
-    ctx.onTestFailed(() => console.log(started?.output() ?? 'the cluster did not start'));
-  });
-
-  afterAll(async () => {
-    for (const c of clients) c.socket.disconnect();
-    if (started) {
-      const stopped = await Promise.race([started.stop(), new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
-      if (stopped === null) await started.destroy();
-    }
-    if (dir) await rm(dir, { recursive: true, force: true });
-  }, 90_000);
+  const { cluster, clients } = useCluster('sf-cluster-');
 
   it('lists every process with its role and URLs, and the NATS nodes with client and monitoring URLs', () => {
     const stack = cluster().stack();

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Presence, type Channel, type Socket } from 'phoenix';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
 import { exitOf, freePort, readStackFile, type ProcessExit, type StackFile } from '@siteflow/devstack';
 import { connectClient, push, REPO_ROOT } from '@siteflow/testing';
@@ -193,4 +195,40 @@ export async function untilJoined(client: Client, timeoutMs = 60_000): Promise<n
     await new Promise((r) => setTimeout(r, 50));
   }
   return Date.now() - started;
+}
+
+/**
+ * The lifecycle of `npm run cluster` in a describe block: started in a fresh directory before its
+ * tests (ready: every process up), its warnings and errors printed for a failed test, its clients
+ * disconnected and the cluster stopped (killed after 60 s) and its directory removed after them.
+ * Returns a getter for the running cluster and the list the tests add their clients to.
+ */
+export function useCluster(prefix: string): { cluster: () => ClusterRun; clients: Client[] } {
+  let dir: string | undefined;
+  let started: ClusterRun | undefined;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), prefix));
+    // Under root PostgreSQL runs as the postgres user, which must enter the directory.
+    await chmod(dir, 0o755);
+    started = await ClusterRun.launch(dir);
+    await started.waitUntilReady();
+  }, 240_000);
+  beforeEach((ctx) => {
+    // What the cluster's processes said (warnings and errors: LOG_LEVEL warn), for a failed test.
+    ctx.onTestFailed(() => console.log(started?.output() ?? 'the cluster did not start'));
+  });
+  afterAll(async () => {
+    for (const c of clients) c.socket.disconnect();
+    if (started) {
+      const stopped = await Promise.race([started.stop(), new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
+      if (stopped === null) await started.destroy();
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 90_000);
+  const cluster = (): ClusterRun => {
+    if (!started) throw new Error('the cluster did not start');
+    return started;
+  };
+  return { cluster, clients };
 }
