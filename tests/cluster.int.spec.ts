@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import type { ChatMessage } from '@siteflow/contracts';
+import type { Channel } from 'phoenix';
+import type { ChatMessage, ProjectClientEvent } from '@siteflow/contracts';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
-import { push } from '@siteflow/testing';
+import { push, type PushPayload } from '@siteflow/testing';
 import { chatHistory, joinRoom, nodeServing, servingInstances, untilJoined, useCluster, type Client } from './support/cluster.js';
 
 /**
@@ -206,7 +207,7 @@ describe('npm run cluster: three NATS nodes, two gateways, two instances of each
         // writer waits until its channel is joined again: a push phoenix buffers meanwhile never
         // reaches the gateway, so no gateway could answer it.
         rejoinWaitMs = Math.max(rejoinWaitMs, await untilJoined(client));
-        const reply = await push<ChatMessage>(client.channel, 'chat:message', { text, idempotency_key: key }, 15_000);
+        const reply = await push(client.channel, 'chat:message', { text, idempotency_key: key }, 15_000);
         if (reply.status === 'timeout') {
           unanswered.push(`${text} (asked ${killedAt ? Date.now() - 15_000 - killedAt : 'before'} ms after the kill)`);
           return;
@@ -267,19 +268,31 @@ describe('npm run cluster: three NATS nodes, two gateways, two instances of each
     clients.push(...users);
     const item = users[0].snapshot.checklist.items[0]!;
     const document = users[0].snapshot.documents[0]!;
-    const requests: Array<[string, object]> = [
-      ['chat:history', { limit: 5 }],
-      ['document:get', { document_id: document.id }],
-      ['checklist:toggle', { item_id: item.id, checked: true }],
+    // Each a push typed from its event (a list of [event, payload] pairs would reach push as a
+    // union, which it types as a push the contracts do not describe).
+    const request = <E extends ProjectClientEvent>(event: E, payload: PushPayload<E>) => ({
+      event,
+      send: (channel: Channel) => push(channel, event, payload, 15_000),
+    });
+    const requests = [
+      request('chat:history', { limit: 5 }),
+      request('document:get', { document_id: document.id }),
+      request('checklist:toggle', { item_id: item.id, checked: true }),
     ];
     let stop = false;
     const outcomes: Array<{ at: number; ended: number; event: string; status: string; code?: string }> = [];
     const loops = users.flatMap((client) =>
-      requests.map(async ([event, payload]) => {
+      requests.map(async ({ event, send }) => {
         while (!stop) {
           const at = Date.now();
-          const reply = await push<{ code?: string } | undefined>(client.channel, event, payload, 15_000);
-          outcomes.push({ at, ended: Date.now(), event, status: reply.status, code: reply.response?.code });
+          const reply = await send(client.channel);
+          outcomes.push({
+            at,
+            ended: Date.now(),
+            event,
+            status: reply.status,
+            code: reply.status === 'error' ? reply.response.code : undefined,
+          });
         }
       }),
     );

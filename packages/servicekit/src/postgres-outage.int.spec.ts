@@ -4,15 +4,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import type { Channel, Socket } from 'phoenix';
-import { CHAT_RATE_LIMIT, type ChatMessage } from '@siteflow/contracts';
+import { CHAT_RATE_LIMIT, type ChatMessage, type ProjectClientEvent } from '@siteflow/contracts';
 import { startEmbeddedPostgres, type LocalServer } from '@siteflow/devstack';
 import { requestService } from '@siteflow/messaging';
 import {
+  assertOk,
   connectClient,
   joinChannel,
   push,
   recordEvents,
   startStack,
+  type PushPayload,
   type PushResult,
   type Stack,
   type StackProcessName,
@@ -60,14 +62,14 @@ describe('Postgres outage under load', () => {
       await joinChannel(channel);
       channels.push(channel);
     }
-    const received = recordEvents<ChatMessage>(channels[0]!, 'chat:new_message');
+    const received = recordEvents(channels[0]!, 'chat:new_message');
 
     // Load: per user, a writer posting messages (fewer than the rate limit allows) and a reader
     // typing and paging history, each with its own transactions and checked-out connections.
     const acknowledged: ChatMessage[] = [];
     const outcomes: Array<{ event: string; result: PushResult }> = [];
     let stopLoad = false;
-    const record = async (channel: Channel, event: string, payload: object) => {
+    const record = async <E extends ProjectClientEvent>(channel: Channel, event: E, payload: PushPayload<E>) => {
       const result = await push(channel, event, payload);
       outcomes.push({ event, result });
       return result;
@@ -75,7 +77,7 @@ describe('Postgres outage under load', () => {
     const writer = async (channel: Channel, user: number) => {
       for (let n = 0; n < CHAT_RATE_LIMIT / 2 && !stopLoad; n++) {
         const r = await record(channel, 'chat:message', { text: `user ${user} message ${n}` });
-        if (r.status === 'ok') acknowledged.push(r.response as ChatMessage);
+        if (r.status === 'ok') acknowledged.push(r.response);
       }
     };
     const reader = async (channel: Channel) => {
@@ -135,17 +137,15 @@ describe('Postgres outage under load', () => {
 
     // Writes work again, and reach the room live (the relay is back too).
     const after = await push(channels[1]!, 'chat:message', { text: 'after the outage' });
-    expect(after.status).toBe('ok');
-    await expect.poll(() => received.events.some((m) => m.id === (after.response as ChatMessage).id), { timeout: 20_000 }).toBe(true);
+    assertOk(after);
+    await expect.poll(() => received.events.some((m) => m.id === after.response.id), { timeout: 20_000 }).toBe(true);
 
     for (const [name, pid] of Object.entries(pids)) {
       const now = stack.process(name as StackProcessName);
       expect({ name, pid: now.pid, running: now.running }).toEqual({ name, pid, running: true });
     }
     const errors = outcomes.filter((o) => o.result.status !== 'ok');
-    const codes = new Set(
-      errors.map((o) => (o.result.status === 'timeout' ? 'timeout (no reply)' : (o.result.response as { code: string }).code)),
-    );
+    const codes = new Set(errors.map((o) => (o.result.status === 'error' ? o.result.response.code : 'timeout (no reply)')));
     expect([...codes].filter((c) => c !== 'unavailable')).toEqual([]);
 
     const db = new pg.Client({ connectionString: postgres.url });

@@ -3,6 +3,9 @@ import WebSocket from 'ws';
 import type { ErrorCode, ProjectClientEvent, RoomSnapshot, ServerEvent, ServerPayload } from '@siteflow/contracts';
 import type { PushPayload, PushReply } from '@siteflow/testkit';
 
+/** What a push's payload and `ok` reply are, from its event name: for helpers that wrap {@link push}. */
+export type { PushPayload, PushReply };
+
 /**
  * Clients for the gateway's Phoenix Channels endpoint: the stock `phoenix` client (what the web
  * app uses) with small promise helpers, and a raw-frame client for protocol tests.
@@ -169,13 +172,6 @@ export function push<E extends ProjectClientEvent>(
   timeoutMs?: number,
 ): Promise<PushResult<PushReply<E>>>;
 export function push(channel: Channel, event: string, payload: object, timeoutMs?: number): Promise<PushResult>;
-/**
- * Legacy: name the event and read the typed result instead. Kept, without the `any` it had, for
- * the specs other engineers were editing when the helpers got typed (issue 14): the caller names
- * the reply and the result does not tell ok from error.
- */
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the reply: what this deprecated overload is kept for
-export function push<R>(channel: Channel, event: string, payload: object, timeoutMs?: number): Promise<{ status: PushStatus; response: R }>;
 export function push(channel: Channel, event: string, payload: object, timeoutMs = 15_000): Promise<PushResult> {
   return new Promise((resolve) => {
     channel
@@ -204,8 +200,6 @@ export function nextEvent<E extends string>(
   predicate?: (payload: EventPayload<E>) => boolean,
   timeoutMs?: number,
 ): Promise<EventPayload<E>>;
-/** Legacy: the caller names the payload type. Name the event instead (see the `push` overload kept for issue 14). */
-export function nextEvent<T>(channel: Channel, event: string, predicate?: (payload: T) => boolean, timeoutMs?: number): Promise<T>;
 export function nextEvent(
   channel: Channel,
   event: string,
@@ -246,8 +240,6 @@ export interface RecordedEvents<P> {
 
 /** Records every `event` on the channel from now on, e.g. to assert that something did NOT arrive. */
 export function recordEvents<E extends string>(channel: Channel, event: E): RecordedEvents<EventPayload<E>>;
-/** Legacy: the caller names the payload type. Name the event instead (see the `push` overload kept for issue 14). */
-export function recordEvents<T>(channel: Channel, event: string): RecordedEvents<T>;
 export function recordEvents(channel: Channel, event: string): RecordedEvents<unknown> {
   const events: unknown[] = [];
   const ref = channel.on(event, (payload: unknown) => {

@@ -2,10 +2,7 @@ import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Socket } from 'phoenix';
 import { CHAT_RATE_LIMIT, type ChatMessage, type RoomSnapshot } from '@siteflow/contracts';
-import { connectClient, joinChannel, nextEvent, push, recordEvents, useStack } from '@siteflow/testing';
-
-type Typing = { user_id: number; username: string; typing: boolean };
-type Unread = { project_id: number; count: number };
+import { assertOk, connectClient, joinChannel, nextEvent, push, recordEvents, useStack } from '@siteflow/testing';
 
 /** Typing, read state and the rate limit, across chat instances, with stock phoenix clients. */
 describe('chat: typing, unread counts, rate limit', () => {
@@ -33,11 +30,11 @@ describe('chat: typing, unread counts, rate limit', () => {
     const a = await join('alice');
     const b = await join('bob');
     try {
-      const own = recordEvents<Typing>(a.channel, 'chat:typing');
-      const started = nextEvent<Typing>(b.channel, 'chat:typing');
+      const own = recordEvents(a.channel, 'chat:typing');
+      const started = nextEvent(b.channel, 'chat:typing');
       expect(await push(a.channel, 'chat:typing', {})).toEqual({ status: 'ok', response: { typing: true } });
       expect(await started).toEqual({ user_id: a.user.id, username: 'alice', typing: true });
-      const stopped = nextEvent<Typing>(b.channel, 'chat:typing');
+      const stopped = nextEvent(b.channel, 'chat:typing');
       expect(await push(a.channel, 'chat:stop_typing', {})).toEqual({ status: 'ok', response: { typing: false } });
       expect(await stopped).toEqual({ user_id: a.user.id, username: 'alice', typing: false });
       expect((await push(a.channel, 'chat:typing', { extra: 1 })).response).toMatchObject({ code: 'invalid_payload' });
@@ -45,10 +42,10 @@ describe('chat: typing, unread counts, rate limit', () => {
 
       // A typist whose socket closes stops typing at once (the 5 s expiry is only the fallback).
       const typist = await join('carol');
-      const typing = nextEvent<Typing>(b.channel, 'chat:typing', (t) => t.username === 'carol' && t.typing);
+      const typing = nextEvent(b.channel, 'chat:typing', (t) => t.username === 'carol' && t.typing);
       await push(typist.channel, 'chat:typing', {});
       await typing;
-      const ended = nextEvent<Typing>(b.channel, 'chat:typing', (t) => t.username === 'carol' && !t.typing, 3_000);
+      const ended = nextEvent(b.channel, 'chat:typing', (t) => t.username === 'carol' && !t.typing, 3_000);
       typist.socket.disconnect();
       expect(await ended).toEqual({ user_id: typist.user.id, username: 'carol', typing: false });
       // Never stored: typing is not an event of the chat store.
@@ -63,7 +60,7 @@ describe('chat: typing, unread counts, rate limit', () => {
     const a = await join('alice');
     const b = await join('bob');
     try {
-      const seen = recordEvents<Typing>(b.channel, 'chat:typing');
+      const seen = recordEvents(b.channel, 'chat:typing');
       await push(a.channel, 'chat:typing', {});
       // Renewed after 1 s: the state must outlive the first expiry.
       await new Promise((r) => setTimeout(r, 1_000));
@@ -92,7 +89,7 @@ describe('chat: typing, unread counts, rate limit', () => {
     try {
       const own = c.socket.channel(`user:${c.user.id}`, {});
       await joinChannel(own);
-      const counts = recordEvents<Unread>(own, 'chat:unread');
+      const counts = recordEvents(own, 'chat:unread');
       // The chat service learns the members from the documents service's ProjectCreated.
       await expect
         .poll(
@@ -107,8 +104,8 @@ describe('chat: typing, unread counts, rate limit', () => {
 
       const posted: ChatMessage[] = [];
       for (const text of ['first', 'second']) {
-        const r = await push<ChatMessage>(a.channel, 'chat:message', { text });
-        expect(r.status).toBe('ok');
+        const r = await push(a.channel, 'chat:message', { text });
+        assertOk(r);
         posted.push(r.response);
       }
       await expect
