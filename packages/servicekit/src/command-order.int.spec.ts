@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import pg from 'pg';
-import { createEventStore, StreamNotReserved, type EventStore, type EventStoreTx } from '@siteflow/eventstore';
-import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import { describe, expect, it } from 'vitest';
+import { createEventStore, StreamNotReserved, type EventStoreTx } from '@siteflow/eventstore';
+import { useTestPool } from '@siteflow/testing';
 import { decideInTransaction, runStreamCommand, type StreamCommand } from './command.js';
 
 /**
@@ -10,22 +9,14 @@ import { decideInTransaction, runStreamCommand, type StreamCommand } from './com
  * (docs/consistency.md, rule 3), or gateways drop the lower version as a duplicate.
  */
 describe('a command that writes several streams', () => {
-  let db: TestDatabase;
-  let pool: pg.Pool;
-  let store: EventStore;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(inject('databaseUrl'));
-    pool = new pg.Pool({ connectionString: db.url, max: 6 });
-    store = createEventStore({ pool, schema: 'order_spec' });
-    await store.migrate([{ id: 1, name: 'targets', up: 'CREATE TABLE targets (stream_id text PRIMARY KEY)' }]);
-  });
-  afterAll(async () => {
-    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
-    await pool?.end();
-    await db?.drop();
-    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
-  });
+  const db = useTestPool(
+    async (pool) => {
+      const store = createEventStore({ pool, schema: 'order_spec' });
+      await store.migrate([{ id: 1, name: 'targets', up: 'CREATE TABLE targets (stream_id text PRIMARY KEY)' }]);
+      return { store };
+    },
+    { max: 6 },
+  );
 
   /** Appends one `Bumped` to the stream; `project` runs after the append, in the transaction. */
   const bump = (
@@ -45,7 +36,7 @@ describe('a command that writes several streams', () => {
   const relayOrder = async (streamId: string, count: number): Promise<number[]> => {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const versions = (await store.readAll({ limit: 10_000 })).filter((e) => e.streamId === streamId).map((e) => e.version);
+      const versions = (await db().store.readAll({ limit: 10_000 })).filter((e) => e.streamId === streamId).map((e) => e.version);
       // readAll holds back everything from the oldest running transaction on: wait for it to end.
       if (versions.length >= count || Date.now() > deadline) return versions;
       await new Promise((r) => setTimeout(r, 25));
@@ -61,7 +52,7 @@ describe('a command that writes several streams', () => {
     }
   };
   const someoneWaitsOnALock = async () => {
-    const { rows } = await pool.query<{ n: number }>(
+    const { rows } = await db().pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
     );
     return rows[0]!.n > 0;
@@ -74,11 +65,11 @@ describe('a command that writes several streams', () => {
   };
 
   it('A writes P then D, B writes D meanwhile: the relay still sees D in version order', async () => {
-    await runStreamCommand(store, bump('race-d')); // D exists: version 1
+    await runStreamCommand(db().store, bump('race-d')); // D exists: version 1
     const aWroteP = deferred();
     const releaseA = deferred();
     const a = runStreamCommand(
-      store,
+      db().store,
       bump('race-p', {
         alsoWrites: () => ['race-d'],
         project: async (tx) => {
@@ -91,7 +82,7 @@ describe('a command that writes several streams', () => {
     await aWroteP.promise;
 
     let bDone = false;
-    const b = runStreamCommand(store, bump('race-d')).finally(() => (bDone = true));
+    const b = runStreamCommand(db().store, bump('race-d')).finally(() => (bDone = true));
     // B either finished (nothing held D for it) or waits for A (which reserved D before its first write).
     await until(async () => bDone || (await someoneWaitsOnALock()), 'B to finish or to wait on a lock');
     releaseA.resolve();
@@ -102,9 +93,9 @@ describe('a command that writes several streams', () => {
   });
 
   it('an existing stream written without being reserved before the first write is refused, and nothing is stored', async () => {
-    await runStreamCommand(store, bump('undeclared-d'));
+    await runStreamCommand(db().store, bump('undeclared-d'));
     const attempt = runStreamCommand(
-      store,
+      db().store,
       bump('undeclared-p', {
         project: async (tx) => {
           await decideInTransaction(tx, bump('undeclared-d'));
@@ -113,26 +104,26 @@ describe('a command that writes several streams', () => {
     );
     await expect(attempt).rejects.toBeInstanceOf(StreamNotReserved);
     await expect(attempt).rejects.toMatchObject({ streamId: 'undeclared-d' });
-    expect(await store.streamVersion('undeclared-p')).toBe(0);
-    expect(await store.streamVersion('undeclared-d')).toBe(1);
+    expect(await db().store.streamVersion('undeclared-p')).toBe(0);
+    expect(await db().store.streamVersion('undeclared-d')).toBe(1);
   });
 
   it('a stream created in the transaction needs no reservation', async () => {
     await runStreamCommand(
-      store,
+      db().store,
       bump('creator-p', {
         project: async (tx) => {
           await decideInTransaction(tx, bump('created-d'));
         },
       }),
     );
-    expect(await store.streamVersion('created-d')).toBe(1);
+    expect(await db().store.streamVersion('created-d')).toBe(1);
   });
 
   it('runs again, reading its streams again, when the set it reserved changed before it wrote them', async () => {
-    await runStreamCommand(store, bump('late-d1'));
-    await runStreamCommand(store, bump('late-d2'));
-    await pool.query(`INSERT INTO order_spec.targets VALUES ('late-d1')`);
+    await runStreamCommand(db().store, bump('late-d1'));
+    await runStreamCommand(db().store, bump('late-d2'));
+    await db().pool.query(`INSERT INTO order_spec.targets VALUES ('late-d1')`);
     const targets = async (tx: EventStoreTx) =>
       (await tx.client.query<{ stream_id: string }>('SELECT stream_id FROM order_spec.targets ORDER BY stream_id')).rows.map(
         (r) => r.stream_id,
@@ -142,7 +133,7 @@ describe('a command that writes several streams', () => {
     const firstWrote = deferred();
     const releaseFirst = deferred();
     const a = runStreamCommand(
-      store,
+      db().store,
       bump('late-p', {
         alsoWrites: async (tx) => {
           const ids = await targets(tx);
@@ -160,12 +151,12 @@ describe('a command that writes several streams', () => {
     );
     await firstWrote.promise;
     // Between A's reservation and its writes, another target appears (a removed member took another lock).
-    await pool.query(`INSERT INTO order_spec.targets VALUES ('late-d2')`);
+    await db().pool.query(`INSERT INTO order_spec.targets VALUES ('late-d2')`);
     releaseFirst.resolve();
     await a;
 
     expect(reserved).toEqual([['late-d1'], ['late-d1', 'late-d2']]);
-    expect(await store.streamVersion('late-p')).toBe(1);
+    expect(await db().store.streamVersion('late-p')).toBe(1);
     expect(await relayOrder('late-d1', 2)).toEqual([1, 2]);
     expect(await relayOrder('late-d2', 2)).toEqual([1, 2]);
   });
