@@ -14,10 +14,12 @@ import {
   type ReplyEnvelope,
 } from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import type { EventStoreTx } from '@siteflow/eventstore';
 
 import { lockPolicyOf } from '../config.js';
 import { documentCommand, existing } from '../documents/document-stream.js';
 import type { DocumentEvent, DocumentState } from '../documents/document.js';
+import { holdMembership } from '../projects/projects.read-model.js';
 import { decideLock, type LockActor } from './decide.js';
 import { lockMetrics } from './locks.metrics.js';
 
@@ -45,16 +47,21 @@ export class LocksController {
   private run<R>(
     documentId: number,
     projectId: number,
-    decide: (state: DocumentState, now: Date) => DocumentEvent[],
+    decide: (state: DocumentState, now: Date, tx: EventStoreTx) => DocumentEvent[] | Promise<DocumentEvent[]>,
     reply: (change: { events: DocumentEvent[]; after: DocumentState }) => R,
   ): Promise<R> {
     return runStreamCommand(
       this.kit.store,
-      documentCommand(this.kit, documentId, projectId, (s, { now }) => decide(s, now), reply),
+      documentCommand(this.kit, documentId, projectId, (s, { now, tx }) => decide(s, now, tx), reply),
     );
   }
 
-  /** `document:start_editing`: one holder (user + connection) per document, across every instance. */
+  /**
+   * `document:start_editing`: one holder (user + connection) per document, across every instance.
+   * Membership is checked again inside the lock's transaction, holding the member's row
+   * (`holdMembership`): a removal running meanwhile either waits and then releases this lock, or has
+   * committed and this is refused (the check before it reads committed rows only, without a lock).
+   */
   @MessagePattern(projectClientEvents['document:start_editing'].subject)
   acquire(@Payload() raw: unknown): Promise<ReplyEnvelope<{ lock_acquired: true; locked_at: string; expires_at: string }>> {
     return handle(this.kit.logger, 'documents.lock.acquire', AcquireRequest, raw, async ({ ctx: asked, payload }) => {
@@ -63,8 +70,10 @@ export class LocksController {
       return this.run(
         payload.document_id,
         ctx.project_id,
-        (s, now) =>
-          decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s),
+        async (s, now, tx) => {
+          await holdMembership(tx.client, ctx.project_id, ctx.user_id);
+          return decideLock({ type: 'AcquireLock', data: { actor: actorOf(ctx), takeOver: payload.take_over ?? false, now, policy } }, s);
+        },
         ({ after }) => {
           const lock = heldLock(after);
           return { lock_acquired: true as const, locked_at: lock.lockedAt, expires_at: lock.expiresAt };

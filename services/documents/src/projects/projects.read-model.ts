@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
-import type { ProjectInfo } from '@siteflow/contracts';
+import { AppError, NOT_A_MEMBER, type ProjectInfo } from '@siteflow/contracts';
+import { prepared } from '@siteflow/eventstore';
 import type { ProjectEvent } from './project.js';
 
 /** Projects one project event (same transaction as the append). */
@@ -71,6 +72,20 @@ export async function loadProject(client: PoolClient, projectId: number): Promis
     updated_at: p.updated_at.toISOString(),
     members: members.rows.map((m) => ({ user_id: Number(m.user_id), username: m.username, role: m.role, avatar_url: m.avatar_url })),
   };
+}
+
+/**
+ * Checks, inside a command's transaction, that the user is still a member, and keeps their member
+ * row (FOR KEY SHARE) until the transaction ends; `unauthorized` otherwise. A removal deletes that
+ * row: it waits for this transaction to commit and then sees what it wrote (a lock, which it
+ * releases), or this waits for the removal and finds no row. Either way nothing this transaction
+ * takes outlives the membership (a role change does not conflict with the key share).
+ */
+export async function holdMembership(client: PoolClient, projectId: number, userId: number): Promise<void> {
+  const { rowCount } = await client.query(
+    prepared('SELECT 1 FROM documents.project_members WHERE project_id = $1 AND user_id = $2 FOR KEY SHARE', [projectId, userId]),
+  );
+  if (!rowCount) throw new AppError(NOT_A_MEMBER.code, NOT_A_MEMBER.message);
 }
 
 /** Row-locks the project until the transaction ends: creators of its documents queue here. */

@@ -218,6 +218,11 @@ async function documentsLockedBy(tx: EventStoreTx, projectId: number, userId: nu
  * waits for it, and the relay publishes the document's versions in order (docs/consistency.md,
  * rule 3). A lock they took between that read and the release is not reserved: the release throws
  * StreamNotReserved and the command runs again, reading their documents again.
+ *
+ * A lock being taken while this runs cannot outlive it: taking one holds the member's row in its own
+ * transaction (`holdMembership`), so this transaction's DELETE of that row waits for it to commit, and
+ * the release's read of their documents, a later statement, sees the lock; a lock asked for after the
+ * DELETE waits for this transaction and is refused once it commits.
  */
 export function removeMember(kit: ServiceKit, projectId: number, userId: number, changedBy: number | null) {
   return runStreamCommand(
