@@ -1,15 +1,8 @@
 import { prettyFactory } from 'pino-pretty';
+import type { LogFormat } from '@siteflow/telemetry';
 
-/** `pretty`: one readable line per entry, for a person; `json`: pino's JSON lines, for machines. */
-export type LogFormat = 'pretty' | 'json';
-
-/** `LOG_FORMAT` when set (`json` or `pretty`), otherwise pretty on a terminal and JSON elsewhere. */
-export function chooseLogFormat(value: string | undefined, isTTY: boolean): LogFormat {
-  const wanted = value?.trim().toLowerCase();
-  if (!wanted) return isTTY ? 'pretty' : 'json';
-  if (wanted === 'json' || wanted === 'pretty') return wanted;
-  throw new Error(`LOG_FORMAT must be json or pretty, not "${value}"`);
-}
+// One rule for every process: the services and the gateway choose their own format the same way.
+export { chooseLogFormat, type LogFormat } from '@siteflow/telemetry';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const PINO_LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50 };

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { chooseLogFormat, ProcessLogFormatter } from './process-logs.js';
+import { ProcessLogFormatter } from './process-logs.js';
+
+// chooseLogFormat (LOG_FORMAT, terminal or not) is @siteflow/telemetry's: logger.unit.spec.ts.
 
 const entry = JSON.stringify({
   level: 30,
@@ -10,17 +12,6 @@ const entry = JSON.stringify({
   instance: 'h-7',
   msg: 'chat service listening',
   queue: 'chat',
-});
-
-describe('chooseLogFormat', () => {
-  it('is pretty on a terminal and JSON elsewhere, unless LOG_FORMAT says otherwise', () => {
-    expect(chooseLogFormat(undefined, true)).toBe('pretty');
-    expect(chooseLogFormat(undefined, false)).toBe('json');
-    expect(chooseLogFormat('', true)).toBe('pretty');
-    expect(chooseLogFormat('json', true)).toBe('json');
-    expect(chooseLogFormat('PRETTY', false)).toBe('pretty');
-    expect(() => chooseLogFormat('xml', true)).toThrow('LOG_FORMAT must be json or pretty, not "xml"');
-  });
 });
 
 describe('ProcessLogFormatter', () => {

@@ -161,6 +161,8 @@ export class StackSupervisor {
       NATS_URL: this.natsUrl,
       DATABASE_URL: this.databaseUrl,
       LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+      // Whatever LOG_FORMAT says of npm start's own output: the processes write JSON, which it formats.
+      LOG_FORMAT: 'json',
       SEED_DEMO: env.SEED_DEMO ?? 'true',
     };
     const instances = this.opts.instances ?? 1;

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { MicroserviceOptions } from '@nestjs/microservices';
+import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { streamFor, subjects, type ServiceName } from '@siteflow/contracts';
 import {
@@ -47,7 +48,7 @@ export interface RunningService<C extends BaseServiceConfig = BaseServiceConfig>
 export const EXIT_JETSTREAM_NOT_READY = 69;
 
 /** Ends the process with a clear line and EXIT_JETSTREAM_NOT_READY when `err` is JetStream not becoming ready; rethrows anything else. */
-function exitIfJetStreamNotReady(logger: ReturnType<typeof createLogger>) {
+function exitIfJetStreamNotReady(logger: Logger) {
   return (err: unknown): never => {
     if (!(err instanceof JetStreamNotReadyError)) throw err; // a refusal or anything else: as before
     logger.fatal({ err }, `${err.message}; exiting with ${EXIT_JETSTREAM_NOT_READY} so that it is started again`);
@@ -71,7 +72,7 @@ export function defaultSubjectFor(service: ServiceName) {
  */
 export async function bootService<C extends BaseServiceConfig>(def: ServiceDefinition<C>): Promise<RunningService<C>> {
   const config = loadConfig((def.configSchema ?? BaseServiceConfig) as z.ZodType<C>);
-  const logger = createLogger(def.name, config.LOG_LEVEL, config.INSTANCE_ID);
+  const logger = await createLogger(def.name, config.LOG_LEVEL, config.INSTANCE_ID, config.LOG_FORMAT);
   // Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing is loaded.
   const tracing = await startTracing({ service: def.name, instance: config.INSTANCE_ID, logger }).catch((err: unknown) => {
     process.stderr.write(`invalid configuration: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -9,6 +9,8 @@ export const BaseServiceConfig = z.object({
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
   DATABASE_URL: z.url(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `json` or `pretty` (readable lines); unset, pretty on a terminal and JSON otherwise (npm start, containers). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   INSTANCE_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
   SEED_DEMO: booleanFlag.default(false),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),

@@ -13,6 +13,15 @@ describe("a service's configuration", () => {
     expect(missing.ok ? 'parsed' : missing.message).toMatch(/^invalid configuration: DATABASE_URL: /);
   });
 
+  it('LOG_FORMAT is json, pretty or unset (then chosen by whether stdout is a terminal)', () => {
+    const url = { DATABASE_URL: 'postgres://db/collab' };
+    expect(parseConfig(BaseServiceConfig, { ...url, LOG_FORMAT: 'pretty' })).toMatchObject({ ok: true, config: { LOG_FORMAT: 'pretty' } });
+    const unset = parseConfig(BaseServiceConfig, url);
+    expect(unset.ok && unset.config.LOG_FORMAT).toBeUndefined();
+    const bad = parseConfig(BaseServiceConfig, { ...url, LOG_FORMAT: 'xml' });
+    expect(bad.ok ? 'parsed' : bad.message).toMatch(/^invalid configuration: LOG_FORMAT: /);
+  });
+
   it('defaults and flags as before', () => {
     expect(parseConfig(BaseServiceConfig, { DATABASE_URL: 'postgres://db/collab', SEED_DEMO: '1' })).toMatchObject({
       ok: true,

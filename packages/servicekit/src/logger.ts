@@ -1,8 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createProcessLogger } from '@siteflow/telemetry';
 
-export function createLogger(service: string, level: string, instance: string): Logger {
-  return pino({ level, base: { service, instance } });
+/** A service's logger: JSON lines, or readable ones on a terminal or with LOG_FORMAT=pretty. */
+export function createLogger(service: string, level: string, instance: string, format?: string): Promise<Logger> {
+  return createProcessLogger({ service, instance, level, format });
 }
 
 /**

@@ -235,6 +235,8 @@ class StackProcesses {
       NATS_URL: this.opts.natsUrl,
       DATABASE_URL: this.opts.databaseUrl,
       LOG_LEVEL: 'warn',
+      // The tests read JSON lines, whatever LOG_FORMAT the shell that runs them has.
+      LOG_FORMAT: 'json',
       SEED_DEMO: 'true',
       INSTANCE_ID: instanceId,
       ...(name === 'gateway' ? gatewayEnv(port, this.jwtSecret) : {}),

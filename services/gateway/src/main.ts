@@ -1,12 +1,20 @@
-import { pino } from 'pino';
 import { connectNats } from '@siteflow/messaging';
-import { startTracing } from '@siteflow/telemetry';
+import { createProcessLogger, startTracing } from '@siteflow/telemetry';
 import { buildApp } from './app.js';
 import { createTokenService } from './auth/tokens.js';
 import { loadGatewayConfig } from './config.js';
 
 const config = loadGatewayConfig();
-const logger = pino({ level: config.LOG_LEVEL, base: { service: 'gateway', instance: config.INSTANCE_ID } });
+// JSON lines, or readable ones on a terminal or with LOG_FORMAT=pretty (json or pretty; anything else exits 78).
+const logger = await createProcessLogger({
+  service: 'gateway',
+  instance: config.INSTANCE_ID,
+  level: config.LOG_LEVEL,
+  format: process.env.LOG_FORMAT,
+}).catch((err: unknown) => {
+  process.stderr.write(`invalid configuration: ${err instanceof Error ? err.message : String(err)}\n`);
+  return process.exit(78);
+});
 // Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing is loaded.
 const tracing = await startTracing({ service: 'gateway', instance: config.INSTANCE_ID, logger }).catch((err: unknown) => {
   process.stderr.write(`invalid configuration: ${err instanceof Error ? err.message : String(err)}\n`);
