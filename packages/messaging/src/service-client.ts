@@ -94,13 +94,19 @@ async function ask<T>(
 
 /** What a request concerns, for its log line: the command, who asked, from where, in which project and trace. */
 function requestConcerns(subject: string, data: unknown): Record<string, unknown> {
-  const ctx = typeof data === 'object' && data !== null ? (data as { ctx?: Record<string, unknown> }).ctx : undefined;
+  // A client's command carries `ctx`; the projects API's carries `by` (the caller) and the project in its payload.
+  const request =
+    typeof data === 'object' && data !== null
+      ? (data as { ctx?: Record<string, unknown>; by?: Record<string, unknown>; payload?: unknown })
+      : undefined;
+  const payload =
+    typeof request?.payload === 'object' && request.payload !== null ? (request.payload as Record<string, unknown>) : undefined;
   return {
     subject,
     command: subject,
-    user: ctx?.user_id,
-    connection: ctx?.connection_id,
-    project: ctx?.project_id,
+    user: request?.ctx?.user_id ?? request?.by?.user_id,
+    connection: request?.ctx?.connection_id,
+    project: request?.ctx?.project_id ?? payload?.project_id,
     trace: currentTraceId(),
   };
 }

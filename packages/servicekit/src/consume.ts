@@ -132,7 +132,10 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit, opts: EventC
             } else if (m.info.deliveryCount >= maxFailures) {
               await giveUp(m, `handling failed ${m.info.deliveryCount} times: ${err instanceof Error ? err.message : String(err)}`);
             } else {
-              log.error({ err, subject: m.subject, delivery: m.info.deliveryCount }, 'handling failed; retrying');
+              log.error(
+                { err, subject: m.subject, position: `${m.info.stream}:${m.info.streamSequence}`, delivery: m.info.deliveryCount },
+                'handling failed; retrying',
+              );
               m.nak(opts.retryDelayMs ?? 1_000);
             }
           }

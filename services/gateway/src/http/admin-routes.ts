@@ -79,12 +79,13 @@ export function registerAdminRoutes(
     return parsed.data;
   }
 
-  async function ask<T>(subject: string, user: SessionUser, payload: unknown): Promise<T> {
+  /** Asks documents; a failure of the service itself (answered `internal`) is logged with the request's line. */
+  async function ask<T>(req: FastifyRequest, subject: string, user: SessionUser, payload: unknown): Promise<T> {
     const reply = await requestService<T>(
       nats,
       subject,
       { by: { user_id: user.id, username: user.username }, payload },
-      { timeoutMs: config.PUSH_TIMEOUT_MS },
+      { timeoutMs: config.PUSH_TIMEOUT_MS, logger: req.log },
     );
     if (!reply.ok) throw new HttpRefusal({ code: reply.error.code, message: reply.error.message });
     return reply.data;
@@ -128,7 +129,7 @@ export function registerAdminRoutes(
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode ?? 500;
     if (status >= 500) {
-      req.log.error({ err }, 'projects API request failed');
+      req.log.error({ err, method: req.method, route: req.routeOptions.url }, 'projects API request failed');
       return reply.code(500).send({ code: 'internal', message: 'internal error' });
     }
     const code: ErrorCode = status === 413 ? 'payload_too_large' : 'invalid_payload';
@@ -139,13 +140,13 @@ export function registerAdminRoutes(
     '/api/projects',
     route(async (req) => {
       const user = await caller(req);
-      return ask(PROJECTS_OF_USER_SUBJECT, user, {});
+      return ask(req, PROJECTS_OF_USER_SUBJECT, user, {});
     }),
   );
 
   app.get(
     '/api/admin/projects',
-    route(async (req) => ask(adminProjectSubjects.list, await administrator(req), {})),
+    route(async (req) => ask(req, adminProjectSubjects.list, await administrator(req), {})),
   );
 
   app.post(
@@ -153,7 +154,7 @@ export function registerAdminRoutes(
     route(async (req, reply) => {
       const user = await administrator(req);
       const body = parse(ApiCreateProject, req.body, 'project');
-      const project = await ask(adminProjectSubjects.create, user, {
+      const project = await ask(req, adminProjectSubjects.create, user, {
         project_id: body.id,
         name: body.name,
         members: body.members.map(member),
@@ -168,7 +169,7 @@ export function registerAdminRoutes(
       const user = await administrator(req);
       const projectId = parse(ProjectIdParam, params(req).id, 'project id');
       const body = parse(ApiPatchProject, req.body, 'change');
-      return ask(adminProjectSubjects.update, user, { project_id: projectId, ...body });
+      return ask(req, adminProjectSubjects.update, user, { project_id: projectId, ...body });
     }),
   );
 
@@ -179,7 +180,7 @@ export function registerAdminRoutes(
       const projectId = parse(ProjectIdParam, params(req).id, 'project id');
       const userId = parse(UserIdParam, params(req).user_id, 'user id');
       const body = parse(ApiPutMember, req.body, 'member');
-      return ask(adminProjectSubjects.putMember, user, { project_id: projectId, member: member({ user_id: userId, ...body }) });
+      return ask(req, adminProjectSubjects.putMember, user, { project_id: projectId, member: member({ user_id: userId, ...body }) });
     }),
   );
 
@@ -189,7 +190,7 @@ export function registerAdminRoutes(
       const user = await administrator(req);
       const projectId = parse(ProjectIdParam, params(req).id, 'project id');
       const userId = parse(UserIdParam, params(req).user_id, 'user id');
-      await ask(adminProjectSubjects.removeMember, user, { project_id: projectId, user_id: userId });
+      await ask(req, adminProjectSubjects.removeMember, user, { project_id: projectId, user_id: userId });
       return reply.code(204).send();
     }),
   );

@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECTS_ADMIN_SCOPE, SERVICES, subjects } from '@siteflow/contracts';
+import { adminProjectSubjects, PROJECTS_ADMIN_SCOPE, SERVICES, subjects, type ReplyEnvelope } from '@siteflow/contracts';
 import { createTokenService, type TokenService } from '../auth/tokens.js';
 import { GatewayMetrics } from '../metrics.js';
 import { alice, FakeNats, matching, silentLogger, testConfig } from '../test-fixtures/fakes.js';
@@ -28,10 +29,10 @@ describe('gateway HTTP routes', () => {
     await Promise.all(open.splice(0).map((http) => http.close()));
   });
 
-  async function server(env: Record<string, string> = {}, nats = new FakeNats()) {
+  async function server(env: Record<string, string> = {}, nats = new FakeNats(), logger: Logger = silentLogger) {
     const http = await buildHttpServer({
       config: testConfig(env),
-      logger: silentLogger,
+      logger,
       nats: nats.asConnection(),
       tokens,
       metrics: new GatewayMetrics(),
@@ -201,6 +202,30 @@ describe('gateway HTTP routes', () => {
       expect(up.statusCode).toBe(200);
       expect(up.json()).toEqual({ projects: [] });
       expect(nats.requests[1]!.data).toMatchObject({ by: { user_id: alice.id, username: 'alice' } });
+    });
+
+    it('documents failing (its reply is not an envelope): 500 internal, and an error line naming the command, the caller and the project', async () => {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+      const nats = new FakeNats().answer(adminProjectSubjects.update, () => ({ nope: true }) as unknown as ReplyEnvelope);
+      const http = await server({}, nats, logger);
+      const res = await http.inject({
+        method: 'PATCH',
+        url: '/api/admin/projects/7',
+        headers: await bearer([PROJECTS_ADMIN_SCOPE]),
+        payload: { name: 'Renamed' },
+      });
+      expect(res.statusCode).toBe(500);
+      expect(res.json()).toMatchObject({ code: 'internal' });
+      expect(lines.filter((l) => l.level === 50)).toEqual([
+        expect.objectContaining({
+          msg: `reply on ${adminProjectSubjects.update} is not an envelope`,
+          command: adminProjectSubjects.update,
+          user: alice.id,
+          project: 7,
+          component: 'http',
+        }),
+      ]);
     });
   });
 

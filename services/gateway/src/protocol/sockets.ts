@@ -51,7 +51,7 @@ export class Sockets {
         }
         conn.onFrame(text);
       } catch (err) {
-        logger.error({ err, connection: conn.id }, 'frame handling failed');
+        logger.error({ err, connection: conn.id, user: conn.user.id }, 'frame handling failed');
       }
     });
     ws.on('error', (err) => logger.debug({ err, connection: conn.id }, 'socket error'));
