@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RoomSnapshot } from '@siteflow/contracts';
-import { freePort, startNatsServer, type LocalServer } from '@siteflow/devstack';
-import { connectClient, createTestDatabase, push, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+import { connectClient, push, useStackOnOwnNats } from '@siteflow/testing';
 import { joinKeepingRejoins } from './support/join-keeping-rejoins.js';
 
 /**
@@ -15,28 +11,10 @@ import { joinKeepingRejoins } from './support/join-keeping-rejoins.js';
  * answered. Here presence is simply down during the failover, then started again.
  */
 describe('a rejoin refused unavailable after a NATS failover', () => {
-  let dir: string;
-  let port: number;
-  let nats: LocalServer;
-  let db: TestDatabase;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'sf-rejoin-refused-'));
-    port = await freePort();
-    nats = await startNatsServer({ dataDir: path.join(dir, 'nats'), port });
-    db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: nats.url, databaseUrl: db.url });
-  });
-  afterAll(async () => {
-    // Unset when beforeAll failed.
-    await (stack as Stack | undefined)?.stop();
-    await (nats as LocalServer | undefined)?.stop();
-    await (db as TestDatabase | undefined)?.drop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const own = useStackOnOwnNats();
 
   it('keeps rejoining, and a push made while refused is answered once presence is back', async () => {
+    const { stack, restartNats } = own();
     const alice = await stack.devLogin('alice');
     // The refused replies, as phoenix logs them (a join's reply hooks are not in its types).
     const refusals: unknown[] = [];
@@ -51,8 +29,7 @@ describe('a rejoin refused unavailable after a NATS failover', () => {
       expect((await push(channel, 'chat:message', { text: 'before' })).status).toBe('ok');
 
       await stack.kill('presence');
-      await nats.stop();
-      nats = await startNatsServer({ dataDir: path.join(dir, 'nats'), port });
+      await restartNats();
       // The gateway reconnects and makes the client rejoin; without presence the rejoin is refused.
       await expect.poll(() => refusals.length, { timeout: 30_000 }).toBeGreaterThan(0);
       expect(refusals[0]).toMatchObject({ code: 'unavailable' });

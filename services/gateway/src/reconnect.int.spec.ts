@@ -1,38 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RoomSnapshot } from '@siteflow/contracts';
-import { freePort, startNatsServer, type LocalServer } from '@siteflow/devstack';
-import { connectClient, createTestDatabase, push, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+import { connectClient, push, recordEvents, useStackOnOwnNats } from '@siteflow/testing';
 
 /**
  * docs/consistency.md, rule 6: when the gateway loses NATS it cannot know what it missed, so on reconnect it makes its
- * clients rejoin and they get a fresh snapshot. This file runs its own nats-server to restart it.
+ * clients rejoin and they get a fresh snapshot. This file runs its own nats-server (useStackOnOwnNats) to restart it.
  */
 describe('NATS reconnect', () => {
-  let dir: string;
-  let port: number;
-  let nats: LocalServer;
-  let db: TestDatabase;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'sf-reconnect-'));
-    port = await freePort();
-    nats = await startNatsServer({ dataDir: path.join(dir, 'nats'), port });
-    db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: nats.url, databaseUrl: db.url });
-  });
-  afterAll(async () => {
-    // Unset when beforeAll failed.
-    await (stack as Stack | undefined)?.stop();
-    await (nats as LocalServer | undefined)?.stop();
-    await (db as TestDatabase | undefined)?.drop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const own = useStackOnOwnNats();
 
   it('makes joined clients rejoin with a fresh snapshot after NATS comes back', async () => {
+    const { stack, restartNats } = own();
     const alice = await stack.devLogin('alice');
     const socket = await connectClient(stack.socketUrl, alice.token);
     try {
@@ -54,8 +32,7 @@ describe('NATS reconnect', () => {
       const before = await push(channel, 'chat:message', { text: 'before the outage' });
       expect(before.status).toBe('ok');
 
-      await nats.stop();
-      nats = await startNatsServer({ dataDir: path.join(dir, 'nats'), port });
+      await restartNats();
 
       // The gateway errors the channel (phx_error); the stock client rejoins and gets a new snapshot.
       await expect.poll(() => joins.length, { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(2);
