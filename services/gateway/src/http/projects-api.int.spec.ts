@@ -106,9 +106,13 @@ describe('projects API', () => {
       { expiresIn: Math.floor(Date.now() / 1000) - 60 },
     );
     const noScope = await mint({ sub: '900', username: 'siteflow' });
+    // A genuine token without the scope, its claims rewritten to add it and its signature kept.
+    const [header, claims, signature] = noScope.split('.') as [string, string, string];
+    const withScope = { ...(JSON.parse(Buffer.from(claims, 'base64url').toString()) as object), scope: 'projects:admin' };
+    const tampered = [header, Buffer.from(JSON.stringify(withScope)).toString('base64url'), signature].join('.');
     const otherScope = await mint({ sub: '900', username: 'siteflow', scope: 'projects:read projects:administer' });
     for (const [method, path, body] of paths) {
-      for (const token of [null, 'not-a-jwt', forged, expired]) {
+      for (const token of [null, 'not-a-jwt', forged, tampered, expired]) {
         const res = await api(method, path, { token, body });
         expect([method, path, res.status, res.body?.code]).toEqual([method, path, 401, 'unauthorized']);
         expect(typeof res.body!.message).toBe('string');
@@ -315,6 +319,12 @@ describe('projects API', () => {
     const sent = await pushOn(fay, fayJoin.joinRef, topic, 'chat:message', { text: 'hello from fay' });
     expect(sent.status).toBe('ok');
     await dana.next((f) => f[2] === topic && f[3] === 'chat:new_message' && (f[4] as { text?: string }).text === 'hello from fay', 15_000);
+    // She is counted for unread at once: dana's next message is one more for her, on her user topic.
+    expect((await join(fay, 'user:503')).reply.status).toBe('ok');
+    const unreadAtJoin = (fayJoin.reply.response as RoomSnapshot).chat.unread_count;
+    expect((await pushOn(dana, danaJoin.joinRef, topic, 'chat:message', { text: 'for fay' })).status).toBe('ok');
+    const badge = await fay.next((f) => f[2] === 'user:503' && f[3] === 'chat:unread', 15_000);
+    expect(badge[4]).toEqual({ project_id: 7100, count: unreadAtJoin + 1 });
     // And her role changes: 200 with the new role, as the projects list says.
     const promoted = await api('PUT', '/api/admin/projects/7100/members/503', { body: { username: 'fay', role: 'admin' } });
     expect(promoted.body).toMatchObject({ role: 'admin', changed: true });
