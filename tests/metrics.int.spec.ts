@@ -56,6 +56,8 @@ describe('metrics scraped from the running processes', () => {
       processEnv: {
         gateway: { WEB_DIST: webDist },
         ...Object.fromEntries(services.map((s) => [s, { METRICS_PORT: String(ports[s]) }])),
+        // A lock not renewed lapses within seconds, so the test sees an expiry.
+        documents: { METRICS_PORT: String(ports.documents), LOCK_LEASE_MS: '4000', LOCK_SWEEP_MS: '250' },
       },
     };
   });
@@ -78,9 +80,9 @@ describe('metrics scraped from the running processes', () => {
   const serviceMetricsText = (port: number) => scrape(`http://127.0.0.1:${port}/metrics`);
   const serviceMetrics = async (port: number) => parseExposition(await serviceMetricsText(port));
 
-  const joined = async (username: string) => {
+  const joined = async (username: string, socketUrl = stack().socketUrl) => {
     const { token } = await stack().devLogin(username);
-    const s = await rawSocket(stack().socketUrl, token);
+    const s = await rawSocket(socketUrl, token);
     sockets.push(s);
     const j = ref();
     s.send([j, j, 'project:1', 'phx_join', {}]);
@@ -223,6 +225,104 @@ describe('metrics scraped from the running processes', () => {
     const gw = parseExposition(texts[0]!);
     expect(valueOf(gw, 'siteflow_gateway_pushes_total', { event: 'unknown', outcome: 'unknown_event' })).toBeGreaterThanOrEqual(1);
     expect(valueOf(gw, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'unmatched_topic' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('every process exports the process defaults; the outbox lag and the durable consumers are read live', async () => {
+    const texts = [
+      await scrape(`${stack().gatewayUrl}/metrics`),
+      ...(await Promise.all(services.map((s) => serviceMetricsText(ports[s]!)))),
+    ];
+    for (const [i, text] of texts.entries()) {
+      const samples = parseExposition(text);
+      const who = ['gateway', ...services][i]!;
+      for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes'])
+        expect(valueOf(samples, name), `${who}: ${name}`).toBeGreaterThan(0);
+      expect(
+        samples.some((s) => s.name === 'nodejs_eventloop_lag_seconds'),
+        `${who}: event-loop lag`,
+      ).toBe(true);
+      if (who !== 'gateway') {
+        // Nothing waits in the outbox once the relay caught up: no age, no count.
+        expect(
+          samples.some((s) => s.name === 'siteflow_outbox_lag_seconds'),
+          `${who}: outbox lag`,
+        ).toBe(true);
+        expect(
+          samples.some((s) => s.name === 'siteflow_outbox_relay_leader'),
+          `${who}: relay leader`,
+        ).toBe(true);
+      }
+    }
+    await expect
+      .poll(
+        async () => {
+          const chat = await serviceMetrics(ports.chat!);
+          return [valueOf(chat, 'siteflow_outbox_unpublished_events'), valueOf(chat, 'siteflow_outbox_lag_seconds')];
+        },
+        { timeout: 15_000 },
+      )
+      .toEqual([0, 0]);
+    const documents = await serviceMetrics(ports.documents!);
+    const durable = { durable: 'documents-presence-evictions' };
+    expect(documents.some((s) => s.name === 'siteflow_consumer_pending_messages' && s.labels.durable === durable.durable)).toBe(true);
+    expect(documents.some((s) => s.name === 'siteflow_consumer_redelivered_messages' && s.labels.durable === durable.durable)).toBe(true);
+  });
+
+  it('documents counts a lapsed lock as an expiry and an admin force-unlock as one', async () => {
+    const counts = async () => {
+      const d = await serviceMetrics(ports.documents!);
+      return {
+        expiries: valueOf(d, 'siteflow_documents_lock_expiries_total'),
+        forced: valueOf(d, 'siteflow_documents_force_unlocks_total'),
+      };
+    };
+    const before = await counts();
+    const bob = await joined('bob');
+    const alice = await joined('alice');
+    const [first, second] = bob.snapshot.documents.filter((d) => d.lock === null);
+    // Taken and never renewed: it lapses after LOCK_LEASE_MS and the sweep releases it.
+    expect((await bob.push('document:start_editing', { document_id: first!.id })).status).toBe('ok');
+    await expect.poll(async () => (await counts()).expiries, { timeout: 30_000, interval: 250 }).toBe(before.expiries + 1);
+
+    expect((await bob.push('document:start_editing', { document_id: second!.id })).status).toBe('ok');
+    expect((await alice.push('document:force_unlock', { document_id: second!.id, reason: 'metrics test' })).status).toBe('ok');
+    expect((await counts()).forced).toBe(before.forced + 1);
+  });
+
+  it('an event a durable consumer gives up on shows in dead letters, by consumer', async () => {
+    const source = { source: 'documents-presence-evictions' };
+    const before = valueOf(await serviceMetrics(ports.documents!), 'siteflow_dead_letters_total', source);
+    // A poison message on the subject documents' eviction consumer reads (no room is on project 999).
+    stack().nats.publish('project.999.ev.presence.ConnectionEvicted', 'not an event');
+    await stack().nats.flush();
+    await expect
+      .poll(async () => valueOf(await serviceMetrics(ports.documents!), 'siteflow_dead_letters_total', source), { timeout: 20_000 })
+      .toBe(before + 1);
+  });
+
+  it('frames refused for rate count on the gateway that refused them; a SIGKILLed gateway shows in presence evictions', async () => {
+    const gateway = await stack().startExtra('gateway', { FRAMES_PER_SECOND: '1' });
+    const carol = await joined('carol', gateway.socketUrl);
+    for (let i = 0; i < 4; i++) carol.s.send([null, ref(), 'phoenix', 'heartbeat', {}]);
+    await expect
+      .poll(
+        async () => valueOf(parseExposition(await scrape(`${gateway.gatewayUrl}/metrics`)), 'siteflow_gateway_rate_limited_frames_total'),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBeGreaterThanOrEqual(2);
+
+    const evictions = async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_evictions_total');
+    const gateways = async () => valueOf(await serviceMetrics(ports.presence!), 'siteflow_presence_live_gateways');
+    // Both gateways refresh their liveness (each has sockets).
+    await expect.poll(gateways, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    const live = await gateways();
+    const before = await evictions();
+    await gateway.kill('SIGKILL');
+    // Presence declares it dead after PRESENCE_TTL_MS without a refresh and evicts carol's connection.
+    await expect.poll(evictions, { timeout: 45_000, interval: 500 }).toBeGreaterThanOrEqual(before + 1);
+    expect(await gateways()).toBe(live - 1);
   });
 
   it('a killed relay leader (SIGKILL, one of two instances) shows in the relay leader gauge of the other', async () => {
