@@ -97,7 +97,7 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('lists every process in stack.json with its role, pid and URLs', () => {
+  it('lists every process in stack.json with its role, pid and URLs; each metrics URL serves its metrics', async () => {
     const stack = run.stack();
     expect(stack.supervisorPid).toBe(run.child.pid);
     expect(stack.processes.map((p) => [p.name, p.role]).sort()).toEqual(
@@ -119,6 +119,15 @@ describe('npm start supervises its own NATS and Postgres, and stops in order', (
     expect(byName.get('postgres')?.urls.postgres).toBe(stack.databaseUrl);
     for (const name of ['chat', 'documents', 'presence', 'checklist'])
       expect(byName.get(name)?.urls.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(byName.get('gateway')?.urls.metrics).toBe(`http://localhost:${run.port}/metrics`);
+    // What an operator (or Prometheus) finds there: the process's own families, named by it.
+    for (const p of stack.processes.filter((p) => p.urls.metrics !== undefined)) {
+      const res = await fetch(p.urls.metrics!, { signal: AbortSignal.timeout(10_000) });
+      expect(res.status, p.name).toBe(200);
+      const text = await res.text();
+      expect(text, p.name).toContain(`process_resident_memory_bytes{service="${p.name}"}`);
+      expect(text, p.name).toContain(p.role === 'gateway' ? 'siteflow_gateway_open_sockets' : 'siteflow_outbox_relay_leader');
+    }
   });
 
   it('restarts nats-server after a SIGKILL on the same port, says so, and clients chat again', async () => {
