@@ -155,6 +155,22 @@ describe('gateway HTTP routes', () => {
     });
   });
 
+  describe('dev login without SEED_DEMO', () => {
+    it('offers no demo users and signs none in, even asked for a scope', async () => {
+      const http = await server({ DEV_LOGIN: 'true' });
+      const offered = await http.inject({ method: 'GET', url: '/api/auth/dev-login' });
+      expect(offered.statusCode).toBe(200);
+      expect(offered.json()).toEqual({ users: [] });
+      const res = await http.inject({
+        method: 'POST',
+        url: '/api/auth/dev-login',
+        payload: { username: 'alice', scope: PROJECTS_ADMIN_SCOPE },
+      });
+      expect(res.statusCode).toBe(404);
+      expect(res.json()).toEqual({ code: 'not_found', message: 'no demo user named "alice"' });
+    });
+  });
+
   describe('the projects API refuses before it asks documents', () => {
     it('no token or a bad one: 401 with WWW-Authenticate: Bearer', async () => {
       const http = await server();
