@@ -125,7 +125,10 @@ export function releaseOnConnectionClosed(kit: ServiceKit): void {
         return;
       }
       releaseConnectionLocks(kit, notice.connection_id).catch((e: unknown) =>
-        kit.logger.error({ err: e, connection_id: notice.connection_id }, 'releasing the locks of a closed connection failed'),
+        kit.logger.error(
+          { err: e, connection_id: notice.connection_id, user: notice.user_id, projects: notice.project_ids },
+          'releasing the locks of a closed connection failed',
+        ),
       );
     },
   });
