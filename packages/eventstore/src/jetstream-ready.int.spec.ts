@@ -7,7 +7,7 @@ import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { planNatsCluster, startNatsServer, type NatsClusterNodePlan, type NatsServer } from '@siteflow/devstack';
 import { createEventStore, JetStreamNotReadyError, startOutboxRelay, type EventStore } from './index.js';
-import { newEvents, openTestEnv } from './test-fixtures/harness.js';
+import { newEvents, useTestEnv } from './test-fixtures/harness.js';
 
 /**
  * The relay ensures its stream at boot. On a NATS cluster still forming (no meta leader yet, not
@@ -16,13 +16,12 @@ import { newEvents, openTestEnv } from './test-fixtures/harness.js';
  * Real nats-server nodes, started one at a time.
  */
 
-let env: Awaited<ReturnType<typeof openTestEnv>>;
+const env = useTestEnv();
 let dir: string;
 const servers: NatsServer[] = [];
 const connections: NatsConnection[] = [];
 
 beforeAll(async () => {
-  env = await openTestEnv();
   dir = await mkdtemp(path.join(tmpdir(), 'sf-js-ready-'));
 });
 afterEach(async () => {
@@ -30,8 +29,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
 afterAll(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
-  await env?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -48,7 +45,7 @@ async function connectTo(url: string): Promise<NatsConnection> {
 }
 
 async function migratedStore(schema: string): Promise<EventStore> {
-  const store = createEventStore({ pool: env.newPool(5), schema });
+  const store = createEventStore({ pool: env().newPool(5), schema });
   await store.migrate();
   return store;
 }
@@ -74,7 +71,7 @@ describe('the outbox relay on a JetStream cluster still forming', () => {
     const first = await startNode(nodes[0]!, 'forming');
     const nc = await connectTo(first.url);
     const store = await migratedStore('relay_forming');
-    const { stream, subjectFor } = env.newStream('forming');
+    const { stream, subjectFor } = env().newStream('forming');
     const { logger, lines } = recordingLogger();
 
     let settled: 'started' | Error | null = null;
@@ -112,7 +109,7 @@ describe('the outbox relay on a JetStream cluster still forming', () => {
     const lone = await startNode(nodes[0]!, 'lone');
     const nc = await connectTo(lone.url);
     const store = await migratedStore('relay_lone');
-    const { stream, subjectFor } = env.newStream('lone');
+    const { stream, subjectFor } = env().newStream('lone');
     const { logger } = recordingLogger();
 
     const started = Date.now();
@@ -134,11 +131,11 @@ describe('the outbox relay on a JetStream cluster still forming', () => {
   }, 60_000);
 
   it('fails at once on a stream JetStream refuses: subjects another stream holds', async () => {
-    const nc = await env.natsConnection();
+    const nc = await env().natsConnection();
     const store = await migratedStore('relay_refused');
-    const taken = env.newStream('taken');
+    const taken = env().newStream('taken');
     await (await jetstreamManager(nc)).streams.add({ name: taken.stream.name, subjects: taken.stream.subjects });
-    const { stream, subjectFor } = env.newStream('refused');
+    const { stream, subjectFor } = env().newStream('refused');
     const { logger, lines } = recordingLogger();
 
     const started = Date.now();

@@ -1,25 +1,20 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { createEventStore, startOutboxRelay, toPublishedEvent, type EventStore, type OutboxRelay, type RecordedEvent } from './index.js';
-import { eventually, newEvents, openTestEnv, readJetStream, silentLogger } from './test-fixtures/harness.js';
+import { eventually, newEvents, useTestEnv, readJetStream, silentLogger } from './test-fixtures/harness.js';
 
-let env: Awaited<ReturnType<typeof openTestEnv>>;
+const env = useTestEnv();
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  env = await openTestEnv();
-  nc = await env.natsConnection();
-});
-afterAll(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
-  await env?.close();
+  nc = await env().natsConnection();
 });
 
 async function migratedStore(schema: string): Promise<EventStore> {
-  const store = createEventStore({ pool: env.newPool(5), schema });
+  const store = createEventStore({ pool: env().newPool(5), schema });
   await store.migrate();
   return store;
 }
@@ -43,7 +38,7 @@ const ids = (events: RecordedEvent[]) => events.map((e) => e.eventId);
 describe('outbox relay', () => {
   it('publishes committed events in global order, once each, with msgID = event id, woken by NOTIFY', async () => {
     const store = await migratedStore('relay_order');
-    const { stream, subjectFor } = env.newStream('order');
+    const { stream, subjectFor } = env().newStream('order');
     // A poll interval far beyond the test's patience: only LISTEN/NOTIFY can wake the relay in time.
     const relay = await startOutboxRelay({
       store,
@@ -83,7 +78,7 @@ describe('outbox relay', () => {
   it('saves its checkpoint at most once per interval while busy, and at the latest when it stops', async () => {
     const schema = 'relay_checkpoint';
     const store = await migratedStore(schema);
-    const { stream, subjectFor } = env.newStream('checkpoint');
+    const { stream, subjectFor } = env().newStream('checkpoint');
     const relay = await startOutboxRelay({
       store,
       nats: nc,
@@ -114,7 +109,7 @@ describe('outbox relay', () => {
 
   it('keeps retrying through broker errors: publishes once the stream is back', async () => {
     const store = await migratedStore('relay_retry');
-    const { stream, subjectFor } = env.newStream('retry');
+    const { stream, subjectFor } = env().newStream('retry');
     const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, pollIntervalMs: 100 });
     await appendConcurrently(store, 2, 1);
     await relay.flush(5000);
@@ -131,12 +126,12 @@ describe('outbox relay', () => {
 
   it('elects one leader among relays on the same schema; a standby takes over; each event is published once', async () => {
     const store = await migratedStore('relay_pair');
-    const other = createEventStore({ pool: env.newPool(5), schema: 'relay_pair' });
-    const { stream, subjectFor } = env.newStream('pair');
+    const other = createEventStore({ pool: env().newPool(5), schema: 'relay_pair' });
+    const { stream, subjectFor } = env().newStream('pair');
     const common = { logger: silentLogger, stream, subjectFor, leaderRetryMs: 100, pollIntervalMs: 200, batchSize: 16 };
     const relays: OutboxRelay[] = await Promise.all([
       startOutboxRelay({ ...common, store, nats: nc }),
-      startOutboxRelay({ ...common, store: other, nats: await env.natsConnection() }),
+      startOutboxRelay({ ...common, store: other, nats: await env().natsConnection() }),
     ]);
     const leaders = () => relays.filter((r) => r.isLeader);
     expect(leaders()).toHaveLength(1);
@@ -183,14 +178,14 @@ describe('outbox relay', () => {
   it('publishes once after a crash between publish and checkpoint, and catches up on events committed while no relay ran', async () => {
     const schema = 'relay_crash';
     const store = await migratedStore(schema);
-    const { stream, subjectFor, prefix } = env.newStream('crash');
+    const { stream, subjectFor, prefix } = env().newStream('crash');
     const committed = await appendConcurrently(store, 5, 1);
 
     const child = spawn(process.execPath, [fileURLToPath(new URL('./test-fixtures/crash-relay.mjs', import.meta.url))], {
       env: {
         ...process.env,
-        DATABASE_URL: env.db.url,
-        NATS_URL: env.natsUrl,
+        DATABASE_URL: env().db.url,
+        NATS_URL: env().natsUrl,
         SCHEMA: schema,
         STREAM_NAME: stream.name,
         SUBJECT_PREFIX: prefix,
@@ -231,7 +226,7 @@ describe('outbox relay', () => {
 describe('outbox relay and poison events', () => {
   it('records an event no retry can publish (over max_payload) as a dead letter and publishes the ones behind it', async () => {
     const store = await migratedStore('relay_poison');
-    const { stream, subjectFor } = env.newStream('poison');
+    const { stream, subjectFor } = env().newStream('poison');
     const given: string[] = [];
     const relay = await startOutboxRelay({
       store,

@@ -1,26 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConcurrencyError, createEventStore, type EventStore, type Migration } from './index.js';
-import { deferred, eventually, newEvents, openTestEnv } from './test-fixtures/harness.js';
+import { describe, expect, it } from 'vitest';
+import { ConcurrencyError, createEventStore, type Migration } from './index.js';
+import { deferred, eventually, newEvents, useMigratedStore } from './test-fixtures/harness.js';
 
-let env: Awaited<ReturnType<typeof openTestEnv>>;
-let store: EventStore;
-
-beforeAll(async () => {
-  env = await openTestEnv();
-  store = createEventStore({ pool: env.newPool(25), schema: 'store_test' });
-  await store.migrate();
-});
-afterAll(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
-  await env?.close();
-});
+const { env, store } = useMigratedStore('store_test', 25);
 
 describe('append', () => {
   it('lets exactly one of 20 concurrent appends at the same expected version win', async () => {
     const attempt = (expectedVersion: 'no_stream' | number) =>
       Promise.allSettled(
         Array.from({ length: 20 }, (_, i) =>
-          store.transaction((tx) => tx.append('race-1', [{ type: 'Claimed', data: { by: i }, projectId: 1 }], { expectedVersion })),
+          store().transaction((tx) => tx.append('race-1', [{ type: 'Claimed', data: { by: i }, projectId: 1 }], { expectedVersion })),
         ),
       );
 
@@ -38,29 +27,31 @@ describe('append', () => {
         expect(err).toBeInstanceOf(ConcurrencyError);
         expect(err).toMatchObject({ name: 'ConcurrencyError', streamId: 'race-1', expected: expectedVersion });
       }
-      const events = await store.readStream('race-1');
+      const events = await store().readStream('race-1');
       expect(events.map((e) => e.version)).toEqual(Array.from({ length: nextVersion }, (_, i) => i + 1));
-      expect(await store.streamVersion('race-1')).toBe(nextVersion);
+      expect(await store().streamVersion('race-1')).toBe(nextVersion);
     }
   });
 
   it("reports the actual version on a mismatch, and 'any' appends after whatever is there", async () => {
-    await store.transaction((tx) => tx.append('mismatch', newEvents(2), { expectedVersion: 'no_stream' }));
-    const err = await store.transaction((tx) => tx.append('mismatch', newEvents(1), { expectedVersion: 5 })).catch((e: unknown) => e);
+    await store().transaction((tx) => tx.append('mismatch', newEvents(2), { expectedVersion: 'no_stream' }));
+    const err = await store()
+      .transaction((tx) => tx.append('mismatch', newEvents(1), { expectedVersion: 5 }))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConcurrencyError);
     expect(err).toMatchObject({ expected: 5, actual: 2 });
 
     const results = await Promise.all(
-      Array.from({ length: 10 }, () => store.transaction((tx) => tx.append('mismatch', newEvents(1), { expectedVersion: 'any' }))),
+      Array.from({ length: 10 }, () => store().transaction((tx) => tx.append('mismatch', newEvents(1), { expectedVersion: 'any' }))),
     );
     expect(results.map((r) => r.nextVersion).sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect((await store.readStream('mismatch', { fromVersion: 11 })).map((e) => e.version)).toEqual([11, 12]);
+    expect((await store().readStream('mismatch', { fromVersion: 11 })).map((e) => e.version)).toEqual([11, 12]);
   });
 
   it('records what was appended', async () => {
     const now = new Date('2025-01-02T03:04:05.000Z');
     const id = crypto.randomUUID();
-    const { recorded, nextVersion } = await store.transaction((tx) =>
+    const { recorded, nextVersion } = await store().transaction((tx) =>
       tx.append(
         'fields',
         [
@@ -86,17 +77,17 @@ describe('append', () => {
     expect(recorded[1]).toMatchObject({ version: 2, projectId: 9, userId: null, broadcast: { event: 'b:happened', payload: { y: 2 } } });
     expect(recorded[1]!.globalPosition).toBe(recorded[0]!.globalPosition + 1);
     expect(recorded[0]!.transactionId).toBe(recorded[1]!.transactionId);
-    expect(await store.readStream('fields')).toEqual(recorded);
+    expect(await store().readStream('fields')).toEqual(recorded);
   });
 });
 
 describe('readAll', () => {
   it('never skips a transaction that commits after a later one', async () => {
-    const [before] = (await store.transaction((tx) => tx.append('late-z', newEvents(1, 'LateZ'), { expectedVersion: 'no_stream' })))
+    const [before] = (await store().transaction((tx) => tx.append('late-z', newEvents(1, 'LateZ'), { expectedVersion: 'no_stream' })))
       .recorded;
     // A reader that has caught up with everything committed so far.
     const caughtUp = await eventually(
-      () => store.readAll({ limit: 10_000 }),
+      () => store().readAll({ limit: 10_000 }),
       (all) => all.at(-1)?.eventId === before!.eventId,
     );
     const checkpoint = caughtUp.at(-1)!;
@@ -104,7 +95,7 @@ describe('readAll', () => {
 
     const aAppended = deferred();
     const releaseA = deferred();
-    const txA = store.transaction(async (tx) => {
+    const txA = store().transaction(async (tx) => {
       await tx.append('late-a', newEvents(1, 'LateA'), { expectedVersion: 'no_stream' });
       aAppended.resolve();
       await releaseA.promise;
@@ -112,38 +103,38 @@ describe('readAll', () => {
     await aAppended.promise;
     let bId: string;
     try {
-      const b = await store.transaction((tx) => tx.append('late-b', newEvents(1, 'LateB'), { expectedVersion: 'no_stream' }));
+      const b = await store().transaction((tx) => tx.append('late-b', newEvents(1, 'LateB'), { expectedVersion: 'no_stream' }));
       bId = b.recorded[0]!.eventId;
       // B is committed and a reader by global position alone would take it (and later skip A) …
-      const { rows: naive } = await store.pool.query<{ type: string }>('SELECT type FROM store_test.events WHERE global_position > $1', [
+      const { rows: naive } = await store().pool.query<{ type: string }>('SELECT type FROM store_test.events WHERE global_position > $1', [
         checkpoint.globalPosition,
       ]);
       expect(naive.map((r) => r.type)).toEqual(['LateB']);
       // … but A is still running with an older xid, so the global reader holds B back.
-      expect(await store.readAll({ after: checkpoint, limit: 100 })).toEqual([]);
-      expect((await store.readAll({ limit: 10_000 })).map((e) => e.type)).not.toContain('LateB');
+      expect(await store().readAll({ after: checkpoint, limit: 100 })).toEqual([]);
+      expect((await store().readAll({ limit: 10_000 })).map((e) => e.type)).not.toContain('LateB');
     } finally {
       releaseA.resolve();
       await txA;
     }
     const after = await eventually(
-      () => store.readAll({ after: checkpoint, limit: 100 }),
+      () => store().readAll({ after: checkpoint, limit: 100 }),
       (events) => events.length >= 2,
     );
     expect(after.map((e) => e.type)).toEqual(['LateA', 'LateB']);
     expect(after[1]!.eventId).toBe(bId);
     expect(BigInt(after[0]!.transactionId)).toBeLessThan(BigInt(after[1]!.transactionId));
     // Continuing from B's checkpoint yields nothing more.
-    expect(await store.readAll({ after: after[1]!, limit: 100 })).toEqual([]);
+    expect(await store().readAll({ after: after[1]!, limit: 100 })).toEqual([]);
   });
 
   it('pages in global order', async () => {
-    const all = await store.readAll({ limit: 10_000 });
+    const all = await store().readAll({ limit: 10_000 });
     expect(all.length).toBeGreaterThan(10);
     const paged = [];
     let after;
     for (;;) {
-      const page = await store.readAll({ after, limit: 7 });
+      const page = await store().readAll({ after, limit: 7 });
       if (page.length === 0) break;
       paged.push(...page);
       after = page.at(-1);
@@ -165,12 +156,12 @@ describe('migrate', () => {
   ];
 
   it('applies each migration once when 5 instances migrate at the same time', async () => {
-    const stores = Array.from({ length: 5 }, () => createEventStore({ pool: env.newPool(2), schema: 'migrate_test' }));
+    const stores = Array.from({ length: 5 }, () => createEventStore({ pool: env().newPool(2), schema: 'migrate_test' }));
     await Promise.all(stores.map((s) => s.migrate(migrations)));
 
-    const { rows: runs } = await store.pool.query('SELECT migration FROM migrate_test.runs');
+    const { rows: runs } = await store().pool.query('SELECT migration FROM migrate_test.runs');
     expect(runs).toEqual([{ migration: 2 }]);
-    const { rows: applied } = await store.pool.query('SELECT id, name FROM migrate_test.schema_migrations ORDER BY id');
+    const { rows: applied } = await store().pool.query('SELECT id, name FROM migrate_test.schema_migrations ORDER BY id');
     expect(applied).toEqual([
       { id: 1, name: 'create runs' },
       { id: 2, name: 'count runs' },
@@ -179,7 +170,7 @@ describe('migrate', () => {
     // A later release adds one migration: only that one runs.
     const next: Migration = { id: 3, name: 'count again', up: 'INSERT INTO runs (migration) VALUES (3)' };
     await Promise.all(stores.map((s) => s.migrate([...migrations, next])));
-    const { rows: runs2 } = await store.pool.query('SELECT migration FROM migrate_test.runs ORDER BY migration');
+    const { rows: runs2 } = await store().pool.query('SELECT migration FROM migrate_test.runs ORDER BY migration');
     expect(runs2).toEqual([{ migration: 2 }, { migration: 3 }]);
 
     // A failing migration leaves nothing behind.
@@ -188,18 +179,18 @@ describe('migrate', () => {
       { id: 5, name: 'broken', up: 'SELECT 1/0' },
     ];
     await expect(stores[0]!.migrate([...migrations, next, ...broken])).rejects.toThrow(/division by zero/);
-    const { rows: ids } = await store.pool.query<{ id: number }>('SELECT id FROM migrate_test.schema_migrations ORDER BY id');
+    const { rows: ids } = await store().pool.query<{ id: number }>('SELECT id FROM migrate_test.schema_migrations ORDER BY id');
     expect(ids.map((r) => r.id)).toEqual([1, 2, 3]);
   });
 
   it('rejects a schema name that is not a plain identifier', () => {
-    expect(() => createEventStore({ pool: store.pool, schema: 'Bad; DROP' })).toThrow(/invalid event store schema name/);
+    expect(() => createEventStore({ pool: store().pool, schema: 'Bad; DROP' })).toThrow(/invalid event store schema name/);
   });
 });
 
 describe('transaction', () => {
   it('commits or rolls back the event and the read model together', async () => {
-    const rm = createEventStore({ pool: store.pool, schema: 'readmodel_test' });
+    const rm = createEventStore({ pool: store().pool, schema: 'readmodel_test' });
     await rm.migrate([{ id: 1, name: 'counts', up: 'CREATE TABLE counts (stream_id text PRIMARY KEY, n int NOT NULL)' }]);
     const appendAndProject = (fail: boolean) =>
       rm.transaction(async (tx) => {
@@ -215,19 +206,19 @@ describe('transaction', () => {
     await expect(appendAndProject(true)).rejects.toThrow('boom after append');
     expect(await rm.streamVersion('counted')).toBe(0);
     expect(await rm.readStream('counted')).toEqual([]);
-    expect((await store.pool.query('SELECT * FROM readmodel_test.counts')).rows).toEqual([]);
+    expect((await store().pool.query('SELECT * FROM readmodel_test.counts')).rows).toEqual([]);
 
     expect(await appendAndProject(false)).toBe(1);
     expect(await rm.readStream('counted')).toHaveLength(1);
-    expect((await store.pool.query('SELECT * FROM readmodel_test.counts')).rows).toEqual([{ stream_id: 'counted', n: 1 }]);
+    expect((await store().pool.query('SELECT * FROM readmodel_test.counts')).rows).toEqual([{ stream_id: 'counted', n: 1 }]);
   });
 
   it('readStream forUpdate makes a second writer wait for the first', async () => {
-    await store.transaction((tx) => tx.append('locked', newEvents(1), { expectedVersion: 'no_stream' }));
+    await store().transaction((tx) => tx.append('locked', newEvents(1), { expectedVersion: 'no_stream' }));
     const firstHolds = deferred();
     const releaseFirst = deferred();
     const order: string[] = [];
-    const first = store.transaction(async (tx) => {
+    const first = store().transaction(async (tx) => {
       const events = await tx.readStream('locked', { forUpdate: true });
       firstHolds.resolve();
       await releaseFirst.promise;
@@ -235,7 +226,7 @@ describe('transaction', () => {
       order.push('first');
     });
     await firstHolds.promise;
-    const second = store.transaction(async (tx) => {
+    const second = store().transaction(async (tx) => {
       const events = await tx.readStream('locked', { forUpdate: true });
       await tx.append('locked', newEvents(1), { expectedVersion: events.length });
       order.push('second');
@@ -245,16 +236,16 @@ describe('transaction', () => {
     releaseFirst.resolve();
     await Promise.all([first, second]);
     expect(order).toEqual(['first', 'second']);
-    expect(await store.streamVersion('locked')).toBe(3);
+    expect(await store().streamVersion('locked')).toBe(3);
   });
 
   it("lockStream returns the version and makes a second writer wait, which then sees the first one's append", async () => {
-    expect(await store.transaction((tx) => tx.lockStream('lock-me'))).toBe(0); // no stream yet: version 0
-    await store.transaction((tx) => tx.append('lock-me', newEvents(2), { expectedVersion: 'no_stream' }));
+    expect(await store().transaction((tx) => tx.lockStream('lock-me'))).toBe(0); // no stream yet: version 0
+    await store().transaction((tx) => tx.append('lock-me', newEvents(2), { expectedVersion: 'no_stream' }));
     const firstHolds = deferred();
     const releaseFirst = deferred();
     const seen: number[] = [];
-    const first = store.transaction(async (tx) => {
+    const first = store().transaction(async (tx) => {
       const version = await tx.lockStream('lock-me');
       seen.push(version);
       firstHolds.resolve();
@@ -262,7 +253,7 @@ describe('transaction', () => {
       await tx.append('lock-me', newEvents(1), { expectedVersion: version });
     });
     await firstHolds.promise;
-    const second = store.transaction(async (tx) => {
+    const second = store().transaction(async (tx) => {
       const version = await tx.lockStream('lock-me');
       seen.push(version);
       await tx.append('lock-me', newEvents(1), { expectedVersion: version });
@@ -272,6 +263,6 @@ describe('transaction', () => {
     releaseFirst.resolve();
     await Promise.all([first, second]);
     expect(seen).toEqual([2, 3]);
-    expect(await store.streamVersion('lock-me')).toBe(4);
+    expect(await store().streamVersion('lock-me')).toBe(4);
   });
 });

@@ -1,24 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEventStore, StreamNotReserved, type EventStore, type EventStoreTx } from './index.js';
-import { deferred, eventually, newEvents, openTestEnv } from './test-fixtures/harness.js';
+import { describe, expect, it } from 'vitest';
+import { StreamNotReserved, type EventStoreTx } from './index.js';
+import { deferred, eventually, newEvents, useMigratedStore } from './test-fixtures/harness.js';
 
-let env: Awaited<ReturnType<typeof openTestEnv>>;
-let store: EventStore;
-
-beforeAll(async () => {
-  env = await openTestEnv();
-  store = createEventStore({ pool: env.newPool(10), schema: 'reserve_test' });
-  await store.migrate();
-});
-afterAll(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
-  await env?.close();
-});
+const { store } = useMigratedStore('reserve_test', 10);
 
 /** Backends of the test database waiting for an advisory lock, and whether each has a transaction id. */
 const advisoryWaiters = async () =>
   (
-    await store.pool.query<{ pid: number; has_xid: boolean }>(
+    await store().pool.query<{ pid: number; has_xid: boolean }>(
       `SELECT pid, backend_xid IS NOT NULL AS has_xid FROM pg_stat_activity
         WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
     )
@@ -26,10 +15,10 @@ const advisoryWaiters = async () =>
 
 describe('stream reservations (docs/consistency.md, rule 3)', () => {
   it('a writer of a reserved stream waits without a transaction id, so the relay order is the version order', async () => {
-    await store.transaction((tx) => tx.append('res-d', newEvents(1), { expectedVersion: 'no_stream' }));
+    await store().transaction((tx) => tx.append('res-d', newEvents(1), { expectedVersion: 'no_stream' }));
     const aWroteP = deferred();
     const releaseA = deferred();
-    const a = store.transaction(async (tx) => {
+    const a = store().transaction(async (tx) => {
       await tx.reserveStreams(['res-p', 'res-d']);
       await tx.append('res-p', newEvents(1), { expectedVersion: await tx.lockStream('res-p') });
       aWroteP.resolve();
@@ -37,7 +26,7 @@ describe('stream reservations (docs/consistency.md, rule 3)', () => {
       return tx.append('res-d', newEvents(1), { expectedVersion: await tx.lockStream('res-d') });
     });
     await aWroteP.promise;
-    const b = store.transaction(async (tx) => tx.append('res-d', newEvents(1), { expectedVersion: await tx.lockStream('res-d') }));
+    const b = store().transaction(async (tx) => tx.append('res-d', newEvents(1), { expectedVersion: await tx.lockStream('res-d') }));
     const waiters = await eventually(advisoryWaiters, (w) => w.length > 0);
     expect(waiters.map((w) => w.has_xid)).toEqual([false]); // B waits for D holding no transaction id
     releaseA.resolve();
@@ -47,7 +36,7 @@ describe('stream reservations (docs/consistency.md, rule 3)', () => {
     expect(bResult.recorded[0]!.version).toBe(3);
     expect(BigInt(aResult.recorded[0]!.transactionId)).toBeLessThan(BigInt(bResult.recorded[0]!.transactionId));
     const relayed = await eventually(
-      async () => (await store.readAll({ limit: 10_000 })).filter((e) => e.streamId === 'res-d'),
+      async () => (await store().readAll({ limit: 10_000 })).filter((e) => e.streamId === 'res-d'),
       (events) => events.length >= 3,
     );
     expect(relayed.map((e) => e.version)).toEqual([1, 2, 3]);
@@ -56,19 +45,19 @@ describe('stream reservations (docs/consistency.md, rule 3)', () => {
   it('takes a set of reservations in sorted order: a second reserver holds none of them while it waits', async () => {
     const firstHolds = deferred();
     const releaseFirst = deferred();
-    const first = store.transaction(async (tx) => {
+    const first = store().transaction(async (tx) => {
       await tx.reserveStreams(['sort-b', 'sort-a']);
       firstHolds.resolve();
       await releaseFirst.promise;
     });
     await firstHolds.promise;
     let secondPid = 0;
-    const second = store.transaction(async (tx) => {
+    const second = store().transaction(async (tx) => {
       secondPid = (await tx.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       await tx.reserveStreams(['sort-b', 'sort-a']);
     });
     await eventually(advisoryWaiters, (w) => w.some((x) => x.pid === secondPid));
-    const { rows } = await store.pool.query<{ n: number }>(
+    const { rows } = await store().pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $1`,
       [secondPid],
     );
@@ -78,9 +67,9 @@ describe('stream reservations (docs/consistency.md, rule 3)', () => {
   });
 
   it('writing an existing stream reserved only after the first write throws StreamNotReserved; a new stream does not', async () => {
-    await store.transaction((tx) => tx.append('late-existing', newEvents(1), { expectedVersion: 'no_stream' }));
+    await store().transaction((tx) => tx.append('late-existing', newEvents(1), { expectedVersion: 'no_stream' }));
     const afterFirstWrite = (write: (tx: EventStoreTx) => Promise<unknown>) =>
-      store.transaction(async (tx) => {
+      store().transaction(async (tx) => {
         await tx.append('late-first', newEvents(1), { expectedVersion: 'any' });
         return write(tx);
       });
@@ -97,8 +86,8 @@ describe('stream reservations (docs/consistency.md, rule 3)', () => {
       await expect(afterFirstWrite(write)).rejects.toMatchObject({ name: 'StreamNotReserved', streamId: 'late-existing' });
     }
     await expect(afterFirstWrite((tx) => tx.lockStream('late-existing'))).rejects.toBeInstanceOf(StreamNotReserved);
-    expect(await store.streamVersion('late-existing')).toBe(1);
-    expect(await store.streamVersion('late-first')).toBe(0);
+    expect(await store().streamVersion('late-existing')).toBe(1);
+    expect(await store().streamVersion('late-first')).toBe(0);
 
     // Streams nobody created yet are exempt: nobody else can have written them.
     await afterFirstWrite(async (tx) => {
@@ -106,15 +95,15 @@ describe('stream reservations (docs/consistency.md, rule 3)', () => {
       await tx.append('late-new-1', newEvents(1), { expectedVersion: 'no_stream' });
       await tx.append('late-new-2', newEvents(2), { expectedVersion: 'any' });
     });
-    expect(await store.streamVersion('late-new-1')).toBe(1);
-    expect(await store.streamVersion('late-new-2')).toBe(2);
+    expect(await store().streamVersion('late-new-1')).toBe(1);
+    expect(await store().streamVersion('late-new-2')).toBe(2);
 
     // Reserved before the first write, the same writes pass.
-    await store.transaction(async (tx) => {
+    await store().transaction(async (tx) => {
       await tx.reserveStreams(['late-first', 'late-existing']);
       await tx.append('late-first', newEvents(1), { expectedVersion: 'any' });
       await tx.append('late-existing', newEvents(1), { expectedVersion: await tx.lockStream('late-existing') });
     });
-    expect(await store.streamVersion('late-existing')).toBe(2);
+    expect(await store().streamVersion('late-existing')).toBe(2);
   });
 });

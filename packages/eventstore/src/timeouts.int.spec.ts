@@ -6,26 +6,24 @@ import pg from 'pg';
 import { pino } from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createEventStore, createPostgresPool, databaseUnavailableReason, startOutboxRelay, type PostgresTimeouts } from './index.js';
-import { deferred, newEvents, openTestEnv, readJetStream, silentLogger } from './test-fixtures/harness.js';
+import { deferred, newEvents, useTestEnv, readJetStream, silentLogger } from './test-fixtures/harness.js';
 
-let env: Awaited<ReturnType<typeof openTestEnv>>;
+const env = useTestEnv();
 let nc: NatsConnection;
 const pools: pg.Pool[] = [];
 
 beforeAll(async () => {
-  env = await openTestEnv();
-  nc = await env.natsConnection();
+  nc = await env().natsConnection();
 });
+// Registered after useTestEnv's: vitest runs after-all hooks in reverse, so these pools end before the env closes.
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning it
-  await env?.close();
 });
 
 /** A pool the way services make theirs, with bounds short enough to watch. */
 function boundedPool(
   timeouts: Partial<PostgresTimeouts>,
-  connectionString = env.db.url,
+  connectionString = env().db.url,
   max = 2,
   applicationName = 'timeouts-test',
 ): pg.Pool {
@@ -47,7 +45,7 @@ async function elapsed<T>(work: () => Promise<T>): Promise<{ ms: number; error: 
 
 describe('every Postgres connection is bounded in time', () => {
   it('a statement running past DB_STATEMENT_TIMEOUT_MS is cancelled, reported as a database outage, and the connection stays usable', async () => {
-    const pool = boundedPool({ statementTimeoutMs: 300 }, env.db.url, 1);
+    const pool = boundedPool({ statementTimeoutMs: 300 }, env().db.url, 1);
     const { ms, error } = await elapsed(() => pool.query('SELECT pg_sleep(30)'));
     expect(error).toMatchObject({ code: '57014' });
     expect(databaseUnavailableReason(error)).toMatch(/did not answer in time/);
@@ -57,7 +55,7 @@ describe('every Postgres connection is bounded in time', () => {
 
   it('a transaction left idle past DB_IDLE_IN_TRANSACTION_TIMEOUT_MS is ended by the server; the process survives, the client is discarded', async () => {
     // A plain pool: the event store's own listener, not the service pool's, must catch the error.
-    const pool = new pg.Pool({ connectionString: env.db.url, max: 1, idle_in_transaction_session_timeout: 300 });
+    const pool = new pg.Pool({ connectionString: env().db.url, max: 1, idle_in_transaction_session_timeout: 300 });
     pool.on('error', () => undefined);
     pools.push(pool);
     const store = createEventStore({ pool, schema: 'timeouts_idle' });
@@ -106,7 +104,7 @@ describe('every Postgres connection is bounded in time', () => {
   });
 
   it('a query whose server stopped answering (SIGSTOP of its backend) fails within DB_QUERY_TIMEOUT_MS', async () => {
-    const pool = boundedPool({ queryTimeoutMs: 500 }, env.db.url, 1);
+    const pool = boundedPool({ queryTimeoutMs: 500 }, env().db.url, 1);
     const backend = (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     process.kill(backend, 'SIGSTOP');
     try {
@@ -121,14 +119,14 @@ describe('every Postgres connection is bounded in time', () => {
 
   it('both ends of a pool connection and of the relay leader session probe with TCP keepalive after DB_KEEPALIVE_IDLE_MS of silence', async () => {
     const keepAliveIdleMs = 7_000;
-    const pool = boundedPool({ keepAliveIdleMs }, env.db.url, 1, 'timeouts-keepalive');
+    const pool = boundedPool({ keepAliveIdleMs }, env().db.url, 1, 'timeouts-keepalive');
     const store = createEventStore({ pool, schema: 'timeouts_keepalive' });
     await store.migrate();
-    const { stream, subjectFor } = env.newStream('keepalive');
+    const { stream, subjectFor } = env().newStream('keepalive');
     const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor });
     try {
       expect(relay.isLeader).toBe(true);
-      const pgPort = Number(new URL(env.db.url).port);
+      const pgPort = Number(new URL(env().db.url).port);
       const { rows } = await pool.query<{ application_name: string; client_port: number }>(
         `SELECT application_name, client_port FROM pg_stat_activity WHERE datname = current_database() AND application_name IN ('timeouts-keepalive', 'outbox-relay:timeouts_keepalive')`,
       );
@@ -152,10 +150,10 @@ describe('every Postgres connection is bounded in time', () => {
 
 describe('the outbox relay whose leader session stops answering', () => {
   it('gives up leadership after DB_QUERY_TIMEOUT_MS instead of waiting forever, and leads again once the database answers', async () => {
-    const pool = boundedPool({ queryTimeoutMs: 500 }, env.db.url, 2, 'timeouts-hung-leader');
+    const pool = boundedPool({ queryTimeoutMs: 500 }, env().db.url, 2, 'timeouts-hung-leader');
     const store = createEventStore({ pool, schema: 'timeouts_hung_leader' });
     await store.migrate();
-    const { stream, subjectFor } = env.newStream('hung');
+    const { stream, subjectFor } = env().newStream('hung');
     const relay = await startOutboxRelay({
       store,
       nats: nc,
@@ -188,10 +186,10 @@ describe('the outbox relay held back by an open transaction', () => {
   it('warns, naming the open transaction, and publishes once it ends', async () => {
     const lines: Array<{ level: number; msg: string; blockers?: Array<{ pid: number }> }> = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
-    const pool = boundedPool({}, env.db.url, 4);
+    const pool = boundedPool({}, env().db.url, 4);
     const store = createEventStore({ pool, schema: 'timeouts_held_back' });
     await store.migrate();
-    const { stream, subjectFor } = env.newStream('held');
+    const { stream, subjectFor } = env().newStream('held');
     const relay = await startOutboxRelay({ store, nats: nc, logger, stream, subjectFor, heldBackWarnMs: 500 });
     const blocker = await pool.connect();
     try {

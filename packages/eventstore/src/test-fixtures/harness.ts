@@ -1,12 +1,12 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { pino } from 'pino';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { PublishedEvent } from '@siteflow/contracts';
 import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
-import type { NewEvent, RecordedEvent } from '../index.js';
+import { createEventStore, type EventStore, type NewEvent, type RecordedEvent } from '../index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -60,6 +60,49 @@ export async function openTestEnv() {
     },
   };
   return env;
+}
+
+export type TestEnv = Awaited<ReturnType<typeof openTestEnv>>;
+
+/**
+ * {@link openTestEnv} for the tests of a file (or describe block): opened before all of them,
+ * closed after them. Returns a getter, as the env exists only once `beforeAll` ran (the pattern
+ * of useTestPool in packages/testing, whose database lifecycle this one adds NATS to).
+ */
+export function useTestEnv(): () => TestEnv {
+  let env: TestEnv | undefined;
+  beforeAll(async () => {
+    env = await openTestEnv();
+  });
+  afterAll(async () => {
+    await env?.close();
+    env = undefined;
+  });
+  return () => {
+    if (!env) throw new Error('the test env is not open (used outside the tests of the block that called useTestEnv?)');
+    return env;
+  };
+}
+
+/**
+ * {@link useTestEnv} and an event store migrated in `schema` before the tests, on a pool of
+ * `poolSize` connections (closed with the env): the setup of a spec of the store itself.
+ */
+export function useMigratedStore(schema: string, poolSize: number): { env: () => TestEnv; store: () => EventStore } {
+  const env = useTestEnv();
+  let store: EventStore | undefined;
+  beforeAll(async () => {
+    store = createEventStore({ pool: env().newPool(poolSize), schema });
+    await store.migrate();
+  });
+  return {
+    env,
+    store: () => {
+      if (!store)
+        throw new Error(`the ${schema} store is not migrated (used outside the tests of the block that called useMigratedStore?)`);
+      return store;
+    },
+  };
 }
 
 async function waitForNoConnections(adminUrl: string, database: string): Promise<void> {
