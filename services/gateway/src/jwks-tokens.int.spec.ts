@@ -139,6 +139,31 @@ describe('gateway with session keys from a JWKS', () => {
     }
   });
 
+  it('JWT_JWKS_URL: the cached keys are fetched again after JWT_JWKS_MAX_AGE_MS, so a withdrawn key stops working with no unknown kid', async () => {
+    endpoint.body = keySet([keyA.publicKey, 'a']);
+    // A cooldown far beyond the test: no kid can make the gateway fetch again, only the keys' age.
+    const gateway = await stack().startExtra('gateway', {
+      JWT_ALG: 'EdDSA',
+      JWT_JWKS_URL: endpoint.url,
+      JWT_JWKS_COOLDOWN_MS: '3600000',
+      JWT_JWKS_MAX_AGE_MS: '1000',
+      DEV_LOGIN: 'false',
+    });
+    try {
+      const fetchesBefore = endpoint.fetches;
+      expect(await handshake(gateway.socketUrl, await siteflowToken(keyA.privateKey, 'a'))).toBe('open');
+      expect(endpoint.fetches - fetchesBefore).toBe(1);
+      // Siteflow rotates: b published, a withdrawn. b is found once the cached set has aged out.
+      endpoint.body = keySet([keyB.publicKey, 'b']);
+      const tokenB = await siteflowToken(keyB.privateKey, 'b');
+      await expect.poll(() => handshake(gateway.socketUrl, tokenB), { timeout: 15_000, interval: 200 }).toBe('open');
+      expect(await handshake(gateway.socketUrl, await siteflowToken(keyA.privateKey, 'a'))).toBe(403);
+      expect(gateway.running).toBe(true);
+    } finally {
+      await gateway.kill('SIGTERM');
+    }
+  });
+
   it('JWT_JWKS_URL unreachable: a handshake needing a fetch fails with 500 and the gateway logs why; it recovers without a restart', async () => {
     endpoint.body = keySet([keyA.publicKey, 'a']);
     endpoint.failWith = 503;
