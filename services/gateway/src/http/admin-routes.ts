@@ -18,6 +18,7 @@ import { requestService } from '@siteflow/messaging';
 import { z } from 'zod';
 import type { SessionUser, TokenService } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
+import { secondsSince, type GatewayMetrics } from '../metrics.js';
 
 /** How each error code of the closed set is answered over HTTP. */
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -48,9 +49,9 @@ const refuse = (code: ErrorCode, message: string) => new HttpRefusal({ code, mes
  */
 export function registerAdminRoutes(
   app: FastifyInstance,
-  deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService },
+  deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService; metrics?: GatewayMetrics },
 ): void {
-  const { config, nats, tokens } = deps;
+  const { config, nats, tokens, metrics } = deps;
 
   async function caller(req: FastifyRequest): Promise<SessionUser> {
     const header = req.headers.authorization;
@@ -81,12 +82,14 @@ export function registerAdminRoutes(
 
   /** Asks documents; a failure of the service itself (answered `internal`) is logged with the request's line. */
   async function ask<T>(req: FastifyRequest, subject: string, user: SessionUser, payload: unknown): Promise<T> {
+    const asked = performance.now();
     const reply = await requestService<T>(
       nats,
       subject,
       { by: { user_id: user.id, username: user.username }, payload },
       { timeoutMs: config.PUSH_TIMEOUT_MS, logger: req.log },
     );
+    metrics?.observeRequest(subject, reply.ok ? 'ok' : reply.error.code, secondsSince(asked));
     if (!reply.ok) throw new HttpRefusal({ code: reply.error.code, message: reply.error.message });
     return reply.data;
   }

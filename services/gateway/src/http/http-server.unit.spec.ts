@@ -29,13 +29,18 @@ describe('gateway HTTP routes', () => {
     await Promise.all(open.splice(0).map((http) => http.close()));
   });
 
-  async function server(env: Record<string, string> = {}, nats = new FakeNats(), logger: Logger = silentLogger) {
+  async function server(
+    env: Record<string, string> = {},
+    nats = new FakeNats(),
+    logger: Logger = silentLogger,
+    metrics = new GatewayMetrics(),
+  ) {
     const http = await buildHttpServer({
       config: testConfig(env),
       logger,
       nats: nats.asConnection(),
       tokens,
-      metrics: new GatewayMetrics(),
+      metrics,
     });
     open.push(http);
     return http;
@@ -220,11 +225,12 @@ describe('gateway HTTP routes', () => {
       expect(nats.requests[1]!.data).toMatchObject({ by: { user_id: alice.id, username: 'alice' } });
     });
 
-    it('documents failing (its reply is not an envelope): 500 internal, and an error line naming the command, the caller and the project', async () => {
+    it('documents failing (its reply is not an envelope): 500 internal, an error line naming the command, the caller and the project, the request timed by subject', async () => {
       const lines: Array<Record<string, unknown>> = [];
       const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
       const nats = new FakeNats().answer(adminProjectSubjects.update, () => ({ nope: true }) as unknown as ReplyEnvelope);
-      const http = await server({}, nats, logger);
+      const metrics = new GatewayMetrics();
+      const http = await server({}, nats, logger, metrics);
       const res = await http.inject({
         method: 'PATCH',
         url: '/api/admin/projects/7',
@@ -242,6 +248,18 @@ describe('gateway HTTP routes', () => {
           component: 'http',
         }),
       ]);
+      // Its NATS request is timed by subject, as the pushes' are; so are /readyz's health requests.
+      await http.inject({ method: 'GET', url: '/readyz' });
+      const requests = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'siteflow_gateway_nats_request_duration_seconds');
+      const count = (subject: string, outcome: string) =>
+        requests?.values.find(
+          (v) =>
+            v.metricName === 'siteflow_gateway_nats_request_duration_seconds_count' &&
+            v.labels.subject === subject &&
+            v.labels.outcome === outcome,
+        )?.value;
+      expect(count(adminProjectSubjects.update, 'internal')).toBe(1);
+      expect(count(subjects.health('chat'), 'unavailable')).toBe(1);
     });
   });
 

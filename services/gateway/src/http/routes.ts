@@ -13,10 +13,14 @@ import {
 import { requestService } from '@siteflow/messaging';
 import type { TokenService } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
+import { secondsSince, type GatewayMetrics } from '../metrics.js';
 import { registerAdminRoutes } from './admin-routes.js';
 
-export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService }): void {
-  const { config, nats, tokens } = deps;
+export function registerRoutes(
+  app: FastifyInstance,
+  deps: { config: GatewayConfig; nats: NatsConnection; tokens: TokenService; metrics?: GatewayMetrics },
+): void {
+  const { config, nats, tokens, metrics } = deps;
 
   // Its own scope, so that its error handler (errors as `{code, message}`) covers only the API.
   void app.register((api, _opts, done) => {
@@ -53,7 +57,9 @@ export function registerRoutes(app: FastifyInstance, deps: { config: GatewayConf
   async function serviceReadiness(
     service: ServiceName,
   ): Promise<{ service: ServiceName; state: 'ok' | 'not_ready' | 'unavailable'; problem?: string }> {
+    const asked = performance.now();
     const r = await requestService(nats, subjects.health(service), {}, { timeoutMs: 1_500 });
+    metrics?.observeRequest(subjects.health(service), r.ok ? 'ok' : r.error.code, secondsSince(asked));
     if (r.ok) return { service, state: 'ok' };
     // A service that answers "not ready" names what failed; one that does not answer is down or unreachable.
     const health = HealthReply.safeParse(r.error.details);
