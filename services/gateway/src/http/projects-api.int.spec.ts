@@ -332,6 +332,27 @@ describe('projects API', () => {
       expect.objectContaining({ id: 7100, role: 'admin' }),
     );
 
+    // Every service follows the changes into its own copy of the members: erik is gone from each,
+    // fay is in each with her latest role.
+    const copies = async (userId: number) => {
+      const roles: Record<string, string | null> = {};
+      for (const table of ['documents.project_members', 'chat.members', 'checklist.project_members', 'presence.project_members']) {
+        const { rows: found } = await pool.query<{ role: string }>(`SELECT role FROM ${table} WHERE project_id = 7100 AND user_id = $1`, [
+          userId,
+        ]);
+        roles[table] = found[0]?.role ?? null;
+      }
+      return roles;
+    };
+    const everywhere = (role: string | null) => ({
+      'documents.project_members': role,
+      'chat.members': role,
+      'checklist.project_members': role,
+      'presence.project_members': role,
+    });
+    await expect.poll(() => copies(502), { timeout: 15_000 }).toEqual(everywhere(null));
+    await expect.poll(() => copies(503), { timeout: 15_000 }).toEqual(everywhere('admin'));
+
     const { rows } = await pool.query<{ type: string; data: { change: string } }>(
       `SELECT type, data FROM documents.events WHERE stream_id = 'project-7100' ORDER BY version`,
     );
