@@ -7,7 +7,16 @@ import type { Socket } from 'phoenix';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RoomSnapshot } from '@siteflow/contracts';
 import { canConnect, findExecutable, freePort, type ProcessExit } from '@siteflow/devstack';
-import { connectClient, createTestDatabase, joinChannel, NpmStartRun, push, recordEvents, type TestDatabase } from '@siteflow/testing';
+import {
+  connectClient,
+  createTestDatabase,
+  devLogin,
+  joinChannel,
+  NpmStartRun,
+  push,
+  recordEvents,
+  type TestDatabase,
+} from '@siteflow/testing';
 
 /**
  * `npm start` as a person runs it (scripts/start.mjs, already built: --no-build), on a fresh data
@@ -40,17 +49,6 @@ function processesUsing(dir: string): string[] {
   return found;
 }
 
-async function login(port: number, username: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/api/auth/dev-login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
-
 /**
  * A client joins project 1 and chats: its message comes back as a broadcast. Retried until the
  * system has recovered (a join or push during recovery may be refused); resolves with the
@@ -62,7 +60,7 @@ async function joinAndChat(port: number, text: string, timeoutMs: number): Promi
   while (Date.now() < deadline) {
     let socket: Socket | undefined;
     try {
-      socket = await connectClient(`ws://127.0.0.1:${port}/socket`, await login(port, 'alice'));
+      socket = await connectClient(`ws://127.0.0.1:${port}/socket`, (await devLogin(`http://127.0.0.1:${port}`, 'alice')).token);
       const channel = socket.channel('project:1', {});
       const snapshot = await joinChannel<RoomSnapshot>(channel, 10_000);
       const received = recordEvents(channel, 'chat:new_message');

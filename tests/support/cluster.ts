@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Presence, type Channel, type Socket } from 'phoenix';
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { ChatMessage, RoomSnapshot } from '@siteflow/contracts';
 import { exitOf, freePort, readStackFile, type ProcessExit, type StackFile } from '@siteflow/devstack';
-import { connectClient, push, REPO_ROOT } from '@siteflow/testing';
+import { connectClient, devLogin, push, REPO_ROOT } from '@siteflow/testing';
 import { joinKeepingRejoins } from './join-keeping-rejoins.js';
 
 // Helpers of the cluster tests (tests/cluster.int.spec.ts, tests/cluster-rolling.int.spec.ts).
@@ -105,17 +105,6 @@ export class ClusterRun {
   }
 }
 
-export async function login(port: number, username: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/api/auth/dev-login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
-
 export interface Client {
   username: string;
   port: number;
@@ -126,7 +115,7 @@ export interface Client {
 }
 
 export async function joinRoom(port: number, username: string): Promise<Client> {
-  const socket = await connectClient(`ws://127.0.0.1:${port}/socket`, await login(port, username));
+  const socket = await connectClient(`ws://127.0.0.1:${port}/socket`, (await devLogin(`http://127.0.0.1:${port}`, username)).token);
   // A join refused `unavailable` (a service slow to answer while the cluster settles, e.g. after a
   // node was killed) is tried again, as the web app's client does, within one budget. Once joined,
   // a refused rejoin (after the gateway's failover) is left to phoenix, which rejoins again: see

@@ -390,8 +390,11 @@ function stackOf(processes: StackProcesses, opts: StackOptions): Stack {
   };
 }
 
-/** `POST /api/auth/dev-login` on the gateway. */
-async function devLogin(gatewayUrl: string, username: string): Promise<DevLoginResponse> {
+/**
+ * `POST /api/auth/dev-login` on the gateway at `gatewayUrl` (`http://127.0.0.1:<port>`): the token
+ * and the user; throws unless it answers 200 with such a body. `Stack.devLogin` is this on its gateway.
+ */
+export async function devLogin(gatewayUrl: string, username: string): Promise<DevLoginResponse> {
   const res = await fetch(`${gatewayUrl}/api/auth/dev-login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
