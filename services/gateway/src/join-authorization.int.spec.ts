@@ -171,6 +171,38 @@ describe('join authorization and per-project roles', () => {
     expect(asked[1]).toEqual(asked[0]);
   });
 
+  it('a non-member costs one membership lookup: no service is asked for its part of the snapshot', async () => {
+    const nats = stack().nats;
+    const asked: string[] = [];
+    const subs = [MEMBERSHIP_SUBJECT, ...(['documents', 'chat', 'checklist', 'presence'] as const).map((s) => subjects.snapshot(s))].map(
+      (subject) =>
+        nats.subscribe(subject, {
+          callback: (_err, msg) => {
+            const ctx = (msg.json<{ data?: { ctx?: { user_id?: number; project_id?: number } } }>().data ?? {}).ctx;
+            if (ctx?.user_id === carol.id && (ctx.project_id === 2 || ctx.project_id === MISSING_PROJECT)) asked.push(subject);
+          },
+        }),
+    );
+    try {
+      await nats.flush();
+      const s = await open('carol');
+      for (const topic of ['project:2', `project:${MISSING_PROJECT}`]) {
+        const r = ref();
+        s.send([r, r, topic, 'phx_join', {}]);
+        expect((await replyTo(s, r))[4]).toMatchObject({ status: 'error', response: { code: 'unauthorized' } });
+      }
+      // A member's join, after them, asks for every part: had the refused joins asked, it would be seen by now.
+      const b = await open('bob');
+      const r = ref();
+      b.send([r, r, 'project:2', 'phx_join', {}]);
+      expect((await replyTo(b, r))[4]).toMatchObject({ status: 'ok' });
+      await nats.flush();
+      expect(asked).toEqual([MEMBERSHIP_SUBJECT, MEMBERSHIP_SUBJECT]);
+    } finally {
+      for (const sub of subs) sub.unsubscribe();
+    }
+  });
+
   it.each(EVENTS)('never runs %s pushed right behind a join that will be refused', async (event) => {
     const s = await open('carol');
     const before = await writes();
