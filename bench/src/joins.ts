@@ -8,9 +8,13 @@ export interface StormReport {
   joined: true;
   started: number;
   replyMs: number[];
+  /** The attempt answered `ok`: its phx_join → its reply (the first send if it was never refused). */
+  admittedMs: number[];
   lastReplyAt: number;
   failed: number;
   errors: Record<string, number>;
+  /** Joins sent again after a `rate_limited` refusal (the gateway's admission), as the web client does. */
+  retried: number;
   /** Per socket, when its presence view was complete; 0 if never. */
   settledAt: number[];
 }
@@ -21,8 +25,10 @@ export interface JoinStormResult {
   /** From the first phx_join sent until the last reply (or failure) came. */
   seconds: number;
   joinsPerSecond: number;
-  /** phx_join → its reply, for every join answered `ok`. */
+  /** First phx_join → the `ok` reply (retries after `rate_limited` included), for every join answered `ok`. */
   replyLatency: LatencySummary;
+  /** The admitted attempt's phx_join → its `ok` reply (the gateway's work on a join it took). */
+  admittedLatency: LatencySummary;
   /** From the first phx_join sent until every socket saw every socket of its room in presence; NaN if some never did. */
   presenceSettledMs: number;
   /** Sockets whose view of presence never completed (within 60 s of the last reply). */
@@ -31,6 +37,8 @@ export interface JoinStormResult {
   failed: number;
   /** Failed joins by error code (`timeout`: no reply within the worker's JOIN_TIMEOUT_MS). */
   errors: Record<string, number>;
+  /** Joins refused `rate_limited` and sent again after their retry_after_ms (not failures). */
+  retried: number;
 }
 
 /**
@@ -87,10 +95,12 @@ export async function runJoinStorm(opts: {
       seconds,
       joinsPerSecond: replyMs.length / seconds,
       replyLatency: summarize(replyMs),
+      admittedLatency: summarize(results.flatMap((r) => r.admittedMs)),
       presenceSettledMs: unsettled > 0 ? NaN : Math.max(...settled) - started,
       unsettled,
       failed,
       errors,
+      retried: results.reduce((a, r) => a + r.retried, 0),
     };
   } finally {
     for (const w of workers) w.send({ close: true });

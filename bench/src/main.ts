@@ -63,6 +63,8 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
     /** Write a V8 CPU profile of the gateway (node --cpu-prof) into this directory. */
     'profile-gateway': { type: 'string' },
+    /** Write a V8 CPU profile of every process of the stack (gateway and services) into this directory. */
+    'profile-all': { type: 'string' },
     /** Tracing on (every process exports its spans to the bench), and the room scenario's chat messages broken down hop by hop. */
     breakdown: { type: 'boolean', default: false },
   },
@@ -95,6 +97,16 @@ const stack = await startStack({
   readyTimeoutMs: 300_000,
   ...(flags['profile-gateway']
     ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } }
+    : {}),
+  ...(flags['profile-all']
+    ? {
+        nodeArgs: Object.fromEntries(
+          (['gateway', 'chat', 'checklist', 'documents', 'presence'] as const).map((name) => [
+            name,
+            ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-all'] ?? '', name)}`],
+          ]),
+        ),
+      }
     : {}),
 });
 // Creates projects (`documents.project.create`): on a NATS with infra/nats/auth.conf, NATS_URL names the admin user.
@@ -474,9 +486,9 @@ if (joins) {
     '',
     cpuLine('joins'),
     '',
-    '| join storm: sockets | rooms | seconds | joins/s | join → reply p50 / p99 ms | presence settled s | failed | unsettled |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${joins.sockets} | ${joins.rooms} | ${round(joins.seconds, 1)} | ${round(joins.joinsPerSecond, 0)} | ${round(joins.replyLatency.p50, 0)} / ${round(joins.replyLatency.p99, 0)} | ${round(joins.presenceSettledMs / 1000, 1)} | ${joins.failed} | ${joins.unsettled} |`,
+    '| join storm: sockets | rooms | seconds | joins/s | join → reply p50 / p99 ms | admitted join → reply p50 / p99 ms | retried | presence settled s | failed | unsettled |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${joins.sockets} | ${joins.rooms} | ${round(joins.seconds, 1)} | ${round(joins.joinsPerSecond, 0)} | ${round(joins.replyLatency.p50, 0)} / ${round(joins.replyLatency.p99, 0)} | ${round(joins.admittedLatency.p50, 0)} / ${round(joins.admittedLatency.p99, 0)} | ${joins.retried} | ${round(joins.presenceSettledMs / 1000, 1)} | ${joins.failed} | ${joins.unsettled} |`,
     '',
     `Failed joins by code: ${JSON.stringify(joins.errors)}`,
   );
