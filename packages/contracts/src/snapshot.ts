@@ -16,6 +16,13 @@ export type ServiceSnapshot<T> = { part: T; versions: Record<string, number> };
 
 export const DocumentsServiceSnapshot = serviceSnapshot(DocumentsSnapshot.extend({ project: ProjectInfo.nullable() }));
 export const ChatServiceSnapshot = serviceSnapshot(ChatSnapshot);
+/**
+ * `chat.snapshot` with `{unread_only: true}`: only the asker's unread count. A join that shares its
+ * room's snapshot read with other joins (docs/protocol.md, Joining) asks this for itself, since the
+ * count is the one part of the room that is the user's own.
+ */
+export const ChatSnapshotPayload = z.object({ unread_only: z.boolean().optional() });
+export const ChatUnreadServiceSnapshot = serviceSnapshot(ChatSnapshot.pick({ unread_count: true }));
 export const ChecklistServiceSnapshot = serviceSnapshot(ChecklistSnapshot);
 export const PresenceServiceSnapshot = serviceSnapshot(PresenceSnapshot);
 

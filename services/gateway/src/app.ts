@@ -46,7 +46,10 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   const metrics = deps.metrics ?? new GatewayMetrics();
   const http = await buildHttpServer({ config, logger, nats, tokens, metrics });
 
-  const rooms = new Rooms(nats, logger.child({ component: 'rooms' }));
+  const rooms = new Rooms(nats, logger.child({ component: 'rooms' }), {
+    ms: config.SNAPSHOT_SHARE_MS,
+    maxLog: config.SNAPSHOT_SHARE_MAX_LOG,
+  });
   const presence = new PresenceTracker(nats, logger.child({ component: 'presence' }), {
     gatewayId: config.INSTANCE_ID,
     refreshMs: config.PRESENCE_REFRESH_MS,

@@ -20,8 +20,10 @@ beforeAll(async () => {
     natsUrl: inject('natsUrl'),
     databaseUrl: inject('databaseUrl'),
     freshJetStream: true,
-    // The join must outlast the paused service; nothing here waits for the timeout itself.
-    partEnv: { gateway: { SNAPSHOT_TIMEOUT_MS: '60000' } },
+    // The join must outlast the paused service; nothing here waits for the timeout itself. Bob's
+    // join reads its own snapshot (no sharing of alice's settled read), so the test can hold
+    // presence's answer to it; a removal reaching a join that shares a read is rooms.unit.spec's.
+    partEnv: { gateway: { SNAPSHOT_TIMEOUT_MS: '60000', SNAPSHOT_SHARE_MS: '0' } },
   });
 });
 

@@ -154,6 +154,16 @@ export class GatewayMetrics {
       'Projections that skipped stream versions on a topic (often harmless: some go to user topics)',
       (s) => s.gaps,
     );
+    counted(
+      'siteflow_gateway_snapshot_reads_total',
+      'Room snapshot reads a join started (one request to each service)',
+      (s) => s.snapshotReads,
+    );
+    counted(
+      'siteflow_gateway_snapshot_reads_shared_total',
+      'Joins served by a snapshot read another join of the room had started',
+      (s) => s.snapshotReadsShared,
+    );
   }
 
   /** `event` becomes a label only when it is in the route table. */

@@ -4,6 +4,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   AppError,
   CHAT_SNAPSHOT_SIZE,
+  ChatSnapshotPayload,
   MarkReadPayload,
   commandRequest,
   HistoryPayload,
@@ -18,7 +19,6 @@ import {
   type ServiceSnapshot,
 } from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
-import { z } from 'zod';
 import { pageBefore, unreadCount, versionOfMessage, type UnreadBadge } from './messages.read-model.js';
 import { chatStreamId } from './room.js';
 import { markReadCommand, postCommand } from './room-stream.js';
@@ -26,7 +26,7 @@ import { markReadCommand, postCommand } from './room-stream.js';
 const PostRequest = commandRequest(PostMessagePayload);
 const HistoryRequest = commandRequest(HistoryPayload);
 const MarkReadRequest = commandRequest(MarkReadPayload);
-const SnapshotRequest = commandRequest(z.object({}));
+const SnapshotRequest = commandRequest(ChatSnapshotPayload);
 
 @Controller()
 export class MessagesController {
@@ -118,9 +118,16 @@ export class MessagesController {
 
   /** The chat part of the room snapshot, read in one consistent snapshot with its stream version. */
   @MessagePattern(subjects.snapshot('chat'))
-  snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<ChatSnapshot>>> {
-    return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, async ({ ctx: asked }) => {
+  snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<ChatSnapshot | Pick<ChatSnapshot, 'unread_count'>>>> {
+    return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, async ({ ctx: asked, payload }) => {
       const ctx = await this.members.require(asked);
+      if (payload.unread_only === true) {
+        // A join that shares its room's read asks only for what is its own (one row).
+        return this.kit.store.snapshot(async (tx) => ({
+          part: { unread_count: await unreadCount(tx.client, ctx.project_id, ctx.user_id) },
+          versions: {},
+        }));
+      }
       // Read only: a join never writes.
       return this.kit.store.snapshot(async (tx) => {
         const streamId = chatStreamId(ctx.project_id);

@@ -24,7 +24,7 @@ import type { SessionUser } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
 import { secondsSince, type GatewayMetrics } from '../metrics.js';
 import { withOwnMeta, type PresenceTracker } from '../presence/presence-tracker.js';
-import { readRoomSnapshot } from '../rooms/snapshot.js';
+import { readOwnUnread, readRoomSnapshot, withOwnUnread, type RoomSnapshotResult } from '../rooms/snapshot.js';
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
 import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
 
@@ -307,15 +307,32 @@ export class Connection implements RoomClient {
     const ctx = this.context(topic.projectId, role.data.role);
     join.ctx = ctx;
 
-    // Subscribe before reading the snapshot, so nothing falls between snapshot and stream.
+    // Subscribe before reading the snapshot, so nothing falls between snapshot and stream. The
+    // room's other joins share one read (Room.addJoiningWithSnapshot).
     const room = this.deps.rooms.acquire(topicName, subject);
-    room.addJoining(this, joinRef);
-    const result = await readRoomSnapshot(this.deps.nats, ctx, this.deps.config.SNAPSHOT_TIMEOUT_MS, this.deps.logger);
+    const timeoutMs = this.deps.config.SNAPSHOT_TIMEOUT_MS;
+    const read = () => readRoomSnapshot(this.deps.nats, ctx, timeoutMs, this.deps.logger);
+    const isMember = (r: RoomSnapshotResult) => r.ok && r.snapshot.project?.members.some((m) => m.user_id === this.user.id) === true;
+    const reading = room.addJoiningWithSnapshot(this, joinRef, read);
+    // A read made for another join: the chat's unread count in it is that user's, so ask for ours.
+    let [result, ownUnread] = await Promise.all([
+      reading.result,
+      reading.shared ? readOwnUnread(this.deps.nats, ctx, timeoutMs, this.deps.logger) : null,
+    ]);
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run during the await; TypeScript keeps the narrowing from before it
     if (this.closed || this.joins.get(topicName) !== join) return 'superseded';
+    if (reading.shared && result.ok && !isMember(result)) {
+      // A read shared from another join that predates this member (added since): read for this
+      // join alone. Its buffer began before this read, so nothing falls between.
+      [result, ownUnread] = [await read(), null];
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run during the await; TypeScript keeps the narrowing from before it
+      if (this.closed || this.joins.get(topicName) !== join) return 'superseded';
+    }
     if (!result.ok) return refuse(result.error.code === 'unauthorized' ? NOT_A_MEMBER : result.error);
+    if (ownUnread && !ownUnread.ok) return refuse(ownUnread.error.code === 'unauthorized' ? NOT_A_MEMBER : ownUnread.error);
     // Removed between the membership read and the snapshot: still no.
-    if (!result.snapshot.project?.members.some((m) => m.user_id === this.user.id)) return refuse(NOT_A_MEMBER);
+    if (!isMember(result)) return refuse(NOT_A_MEMBER);
+    const snapshot = ownUnread ? withOwnUnread(result.snapshot, ownUnread.unread) : result.snapshot;
     let presence = result.presence;
     if (this.deps.presence) {
       // Tracked once the join is allowed; a leave or close meanwhile untracks it after (same queue).
@@ -329,7 +346,7 @@ export class Connection implements RoomClient {
     if (join.removed) return refuse(NOT_A_MEMBER);
     // Joined before the reply goes out: the client may push the moment it reads it.
     join.joined = true;
-    if (ref !== null) this.reply(joinRef, ref, topicName, result.snapshot);
+    if (ref !== null) this.reply(joinRef, ref, topicName, snapshot);
     this.sendFrame([joinRef, null, topicName, 'presence_state', presence]);
     room.activate(this.id, joinRef, result.versions);
     return 'ok';

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Broadcast } from '@siteflow/contracts';
 import { contextFromHeaders, inSpanSync, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { encodeFrame } from '../protocol/frames.js';
+import type { RoomSnapshotResult } from './snapshot.js';
 
 /** A socket as a room sees it. */
 export interface RoomClient {
@@ -35,6 +36,34 @@ export interface RoomStats {
   delivered: number;
   duplicatesDropped: number;
   gaps: number;
+  /** Snapshot reads a join started for its room. */
+  snapshotReads: number;
+  /** Joins served by a read another join of the room had started (in flight or just settled). */
+  snapshotReadsShared: number;
+}
+
+/**
+ * How the joins of a room share one snapshot read: a read is offered to the room's later joins while
+ * it is in flight and for `ms` after it settled, as long as the projections that reached the room
+ * since it was sent stay at most `maxLog` (each joiner is given those, as if it had subscribed when
+ * the read was sent). `ms` 0 shares only reads in flight.
+ */
+export interface SnapshotSharing {
+  ms: number;
+  maxLog: number;
+}
+
+export const DEFAULT_SNAPSHOT_SHARING: SnapshotSharing = { ms: 1_000, maxLog: 500 };
+
+/** One snapshot read of a room and what reached the room since it was sent. */
+interface SharedRead {
+  result: Promise<RoomSnapshotResult>;
+  /** Projections that reached the room since the read was sent, in order. */
+  log: Delivery[];
+  /** performance.now() when it settled; null while in flight. */
+  settledAt: number | null;
+  /** Still offered to new joiners (false once it failed or its log outgrew the bound). */
+  open: boolean;
 }
 
 const decoder = new TextDecoder();
@@ -86,6 +115,8 @@ export class Room {
    */
   private readonly versions = new Map<string, number>();
   private readonly sub: Subscription;
+  /** The room's latest snapshot read, while later joins may still share it. */
+  private shared: SharedRead | null = null;
 
   constructor(
     readonly topic: string,
@@ -93,6 +124,7 @@ export class Room {
     nats: NatsConnection,
     private readonly logger: Logger,
     private readonly stats: RoomStats,
+    private readonly sharing: SnapshotSharing = DEFAULT_SNAPSHOT_SHARING,
   ) {
     this.sub = nats.subscribe(subject, {
       callback: (err, msg) => (err ? this.logger.warn({ err, topic }, 'subscription error') : this.onMessage(msg)),
@@ -102,6 +134,53 @@ export class Room {
   /** Adds a socket whose join is in progress: projections are buffered until `activate`. */
   addJoining(client: RoomClient, joinRef: string): void {
     this.members.set(client.id, { client, joinRef, buffer: [], floors: null });
+  }
+
+  /**
+   * Adds a socket whose join is in progress and gives it the room's snapshot: the read another join
+   * of the room already started, if it is still offered (in flight, or settled less than
+   * `sharing.ms` ago with a short log), else a new `read()`, sent after the socket is added
+   * (subscribe before snapshot). A joiner that shares a read is given, as its buffer, every
+   * projection that reached the room since that read was sent, so what it sees is exactly what it
+   * would have seen had it subscribed then: `activate` drops what the snapshot already contains by
+   * the same version floors. A member removal among those projections is told to the joiner, as it
+   * would have been. Many joins of one room (a gateway restart brings them all back at once) cost one
+   * read of each service instead of one each. `shared` says the read was made for another join (so
+   * what in it is that user's own, the chat's unread count, is not this joiner's).
+   */
+  addJoiningWithSnapshot(
+    client: RoomClient,
+    joinRef: string,
+    read: () => Promise<RoomSnapshotResult>,
+  ): { result: Promise<RoomSnapshotResult>; shared: boolean } {
+    const shared = this.offeredRead(performance.now());
+    if (shared) {
+      this.members.set(client.id, { client, joinRef, buffer: [...shared.log], floors: null });
+      for (const d of shared.log) if (d.removedUserId !== undefined) client.removedFromProject?.(d.removedUserId, this.topic, joinRef);
+      this.stats.snapshotReadsShared++;
+      return { result: shared.result, shared: true };
+    }
+    this.addJoining(client, joinRef);
+    const fresh: SharedRead = { result: read(), log: [], settledAt: null, open: true };
+    this.stats.snapshotReads++;
+    this.shared = fresh;
+    fresh.result.then(
+      (r) => {
+        fresh.settledAt = performance.now();
+        if (!r.ok) fresh.open = false;
+      },
+      () => (fresh.open = false),
+    );
+    return { result: fresh.result, shared: false };
+  }
+
+  /** The read a join may share now, if any; forgets one that may no longer be shared. */
+  private offeredRead(now: number): SharedRead | null {
+    const s = this.shared;
+    if (s === null) return null;
+    if (s.open && (s.settledAt === null || now - s.settledAt <= this.sharing.ms)) return s;
+    this.shared = null;
+    return null;
   }
 
   /**
@@ -140,6 +219,7 @@ export class Room {
   close(): void {
     this.sub.unsubscribe();
     this.members.clear();
+    this.shared = null;
   }
 
   private onMessage(msg: Msg): void {
@@ -174,6 +254,13 @@ export class Room {
   private fanOut(msg: Msg): void {
     const delivery = this.toDelivery(msg);
     if (!delivery) return;
+    if (this.shared !== null) {
+      const shared = this.offeredRead(performance.now());
+      if (shared) {
+        shared.log.push(delivery);
+        if (shared.log.length > this.sharing.maxLog) shared.open = false;
+      }
+    }
     for (const m of this.members.values()) this.deliverTo(m, delivery);
     const removed = delivery.removedUserId;
     if (removed !== undefined) for (const m of [...this.members.values()]) m.client.removedFromProject?.(removed, this.topic, m.joinRef);
@@ -259,18 +346,27 @@ export class Room {
 /** All rooms of this gateway, by topic. */
 export class Rooms {
   private readonly rooms = new Map<string, Room>();
-  readonly stats: RoomStats = { rooms: 0, members: 0, delivered: 0, duplicatesDropped: 0, gaps: 0 };
+  readonly stats: RoomStats = {
+    rooms: 0,
+    members: 0,
+    delivered: 0,
+    duplicatesDropped: 0,
+    gaps: 0,
+    snapshotReads: 0,
+    snapshotReadsShared: 0,
+  };
 
   constructor(
     private readonly nats: NatsConnection,
     private readonly logger: Logger,
+    private readonly sharing: SnapshotSharing = DEFAULT_SNAPSHOT_SHARING,
   ) {}
 
   /** The room of a topic, subscribing to its projections if this is the first member. */
   acquire(topic: string, subject: string): Room {
     let room = this.rooms.get(topic);
     if (!room) {
-      room = new Room(topic, subject, this.nats, this.logger, this.stats);
+      room = new Room(topic, subject, this.nats, this.logger, this.stats, this.sharing);
       this.rooms.set(topic, room);
     }
     return room;

@@ -198,3 +198,122 @@ describe('Rooms', () => {
     expect(rooms.snapshotStats()).toMatchObject({ rooms: 0, members: 0 });
   });
 });
+
+describe('Room: joins share one snapshot read', () => {
+  type Read = Parameters<ReturnType<typeof setup>['room']['addJoiningWithSnapshot']>[2];
+  type Result = Awaited<ReturnType<Read>>;
+  /** A snapshot read the test settles: the room's chat stream at `version`, read for user 1. */
+  function pendingRead() {
+    let settle!: (r: Result) => void;
+    const result = new Promise<Result>((r) => (settle = r));
+    const read = vi.fn(() => result);
+    const ok = (version: number): Result => ({
+      ok: true,
+      snapshot: {
+        project: null,
+        documents: [],
+        checklist: { items: [], progress: { progress: 0, completed_items: 0, total_items: 0 } },
+        chat: { messages: [], has_more: false, unread_count: 0 },
+        members_last_seen: [],
+      },
+      presence: {},
+      versions: { 'chat-7': version },
+    });
+    return { read, settle, ok };
+  }
+
+  it('a join while a read is in flight shares it and is given what reached the room since the read was sent', async () => {
+    const { rooms, room, publish } = setup();
+    const first = pendingRead();
+    const a = client('a');
+    const b = client('b');
+    const ja = room.addJoiningWithSnapshot(a, 'ja', first.read);
+    publish(event('chat-7', 4, said('before b joined, after the read was sent')));
+    const second = pendingRead().read;
+    const jb = room.addJoiningWithSnapshot(b, 'jb', second);
+    publish(event('chat-7', 5, said('after b joined')));
+    expect(second).not.toHaveBeenCalled();
+    expect(first.read).toHaveBeenCalledTimes(1);
+    expect([ja.shared, jb.shared]).toEqual([false, true]);
+    const [ra, rb] = [ja.result, jb.result];
+
+    first.settle(first.ok(4)); // the read saw version 4
+    const [sa, sb] = await Promise.all([ra, rb]);
+    expect(sb).toBe(sa);
+    room.activate('a', 'ja', sa.ok ? sa.versions : {});
+    room.activate('b', 'jb', sb.ok ? sb.versions : {});
+    // Both see exactly what the snapshot lacks: b was given version 4 too, and dropped it by its floor.
+    expect(a.texts()).toEqual(['after b joined']);
+    expect(b.texts()).toEqual(['after b joined']);
+    expect(rooms.snapshotStats()).toMatchObject({ snapshotReads: 1, snapshotReadsShared: 1 });
+  });
+
+  it('what the read did not see reaches a late sharer, as it would have had it subscribed when the read was sent', async () => {
+    const { room, publish } = setup();
+    const first = pendingRead();
+    const a = client('a');
+    const b = client('b');
+    const ra = room.addJoiningWithSnapshot(a, 'ja', first.read).result;
+    publish(event('chat-7', 4, said('four')));
+    const rb = room.addJoiningWithSnapshot(b, 'jb', first.read).result;
+    first.settle(first.ok(3)); // the read was served before version 4 committed
+    const [sa, sb] = await Promise.all([ra, rb]);
+    room.activate('a', 'ja', sa.ok ? sa.versions : {});
+    room.activate('b', 'jb', sb.ok ? sb.versions : {});
+    expect(a.texts()).toEqual(['four']);
+    expect(b.texts()).toEqual(['four']);
+  });
+
+  it('a settled read is shared for sharing.ms, then a join reads again', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const nats = new FakeNats();
+      const rooms = new Rooms(nats.asConnection(), silentLogger, { ms: 1_000, maxLog: 10 });
+      const room = rooms.acquire(TOPIC, SUBJECT);
+      const first = pendingRead();
+      const ra = room.addJoiningWithSnapshot(client('a'), 'ja', first.read).result;
+      first.settle(first.ok(1));
+      await ra;
+      vi.advanceTimersByTime(900);
+      const again = pendingRead();
+      void room.addJoiningWithSnapshot(client('b'), 'jb', again.read);
+      expect(again.read).not.toHaveBeenCalled();
+      vi.advanceTimersByTime(200); // 1,100 ms after it settled
+      void room.addJoiningWithSnapshot(client('c'), 'jc', again.read);
+      expect(again.read).toHaveBeenCalledTimes(1);
+      expect(rooms.snapshotStats()).toMatchObject({ snapshotReads: 2, snapshotReadsShared: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a read whose log outgrew maxLog, or that failed, is not shared', async () => {
+    const nats = new FakeNats();
+    const rooms = new Rooms(nats.asConnection(), silentLogger, { ms: 1_000, maxLog: 2 });
+    const room = rooms.acquire(TOPIC, SUBJECT);
+    const publish = (e: PublishedEvent) => nats.deliver(`project.7.ev.chat.${e.type}`, e);
+    const first = pendingRead();
+    void room.addJoiningWithSnapshot(client('a'), 'ja', first.read);
+    for (let v = 1; v <= 3; v++) publish(event('chat-7', v, said(`m${v}`)));
+    const second = pendingRead();
+    void room.addJoiningWithSnapshot(client('b'), 'jb', second.read);
+    expect(second.read).toHaveBeenCalledTimes(1); // three projections since the first read: not offered
+
+    second.settle({ ok: false, error: { code: 'unavailable', message: 'chat did not answer' } });
+    await Promise.resolve();
+    await Promise.resolve();
+    const third = pendingRead();
+    void room.addJoiningWithSnapshot(client('c'), 'jc', third.read);
+    expect(third.read).toHaveBeenCalledTimes(1);
+  });
+
+  it('a member removal that reached the room before a sharer joined is told to the sharer', () => {
+    const { room, publish } = setup();
+    const first = pendingRead();
+    void room.addJoiningWithSnapshot(client('a'), 'ja', first.read);
+    publish(event('project-7', 2, null, 'ProjectMembershipChanged', { project_id: 7, user_id: 3, role: null }));
+    const b = client('b');
+    void room.addJoiningWithSnapshot(b, 'jb', first.read);
+    expect(b.removedFromProject).toHaveBeenCalledWith(3, TOPIC, 'jb');
+  });
+});

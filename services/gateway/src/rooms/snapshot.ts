@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   ChatServiceSnapshot,
+  ChatUnreadServiceSnapshot,
   ChecklistServiceSnapshot,
   DocumentsServiceSnapshot,
   PresenceServiceSnapshot,
@@ -45,6 +46,35 @@ async function part<S extends z.ZodType>(
     return { ok: false, error: { code: 'internal', message: `${service} snapshot is malformed` } };
   }
   return { ok: true, value: parsed.data };
+}
+
+/**
+ * The user's own unread chat count (`chat.snapshot` with `unread_only`), for a join that shares its
+ * room's snapshot read with others: the one part of the room that is the user's own.
+ */
+export async function readOwnUnread(
+  nats: NatsConnection,
+  ctx: CommandContext,
+  timeoutMs: number,
+  logger?: ServiceFailureLogger,
+): Promise<{ ok: true; unread: number } | { ok: false; error: ErrorBody }> {
+  const subject = subjects.snapshot('chat');
+  const reply = await requestService(nats, subject, { ctx, payload: { unread_only: true } }, { timeoutMs, logger });
+  if (!reply.ok) return reply;
+  const parsed = ChatUnreadServiceSnapshot.safeParse(reply.data);
+  if (!parsed.success) {
+    logger?.error(
+      { subject, service: 'chat', user: ctx.user_id, connection: ctx.connection_id, project: ctx.project_id },
+      'chat answered a malformed unread count; the join is refused with internal',
+    );
+    return { ok: false, error: { code: 'internal', message: 'chat unread count is malformed' } };
+  }
+  return { ok: true, unread: parsed.data.part.unread_count };
+}
+
+/** `result`'s room with `unread` as the chat's unread count (the joiner's own, read for itself). */
+export function withOwnUnread(snapshot: RoomSnapshot, unread: number): RoomSnapshot {
+  return { ...snapshot, chat: { ...snapshot.chat, unread_count: unread } };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { subjects, type CommandContext } from '@siteflow/contracts';
 import { FakeNats } from '../test-fixtures/fakes.js';
-import { readRoomSnapshot } from './snapshot.js';
+import { readOwnUnread, readRoomSnapshot, withOwnUnread } from './snapshot.js';
 
 const ctx: CommandContext = {
   user_id: 2,
@@ -28,5 +28,42 @@ describe('readRoomSnapshot', () => {
     expect(documents?.msg).toMatch(/malformed snapshot part/);
     expect(documents?.obj).toMatchObject({ subject: subjects.snapshot('documents'), user: 2, connection: 'c-1', project: 7 });
     expect(lines).toHaveLength(4);
+  });
+});
+
+describe('readOwnUnread: the joiner of a shared read asks chat for its own count only', () => {
+  it('sends chat.snapshot with unread_only for the joiner and returns its count', async () => {
+    const nats = new FakeNats();
+    const asked: unknown[] = [];
+    nats.answer(subjects.snapshot('chat'), (body) => {
+      asked.push(body);
+      return { ok: true, data: { part: { unread_count: 9 }, versions: {} } };
+    });
+    expect(await readOwnUnread(nats.asConnection(), ctx, 1000)).toEqual({ ok: true, unread: 9 });
+    expect(asked).toEqual([{ ctx, payload: { unread_only: true } }]);
+  });
+
+  it('refuses with internal, naming whose join, when chat answers something else', async () => {
+    const nats = new FakeNats();
+    nats.answer(subjects.snapshot('chat'), () => ({ ok: true, data: { part: {}, versions: {} } }));
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { error: (obj: object) => lines.push(obj as Record<string, unknown>) };
+    expect(await readOwnUnread(nats.asConnection(), ctx, 1000, logger)).toEqual({
+      ok: false,
+      error: { code: 'internal', message: 'chat unread count is malformed' },
+    });
+    expect(lines[0]).toMatchObject({ service: 'chat', user: 2, connection: 'c-1', project: 7 });
+  });
+
+  it('withOwnUnread changes only the chat unread count', () => {
+    const room = {
+      project: null,
+      documents: [],
+      checklist: { items: [], progress: { progress: 0, completed_items: 0, total_items: 0 } },
+      chat: { messages: [], has_more: true, unread_count: 4 },
+      members_last_seen: [],
+    };
+    expect(withOwnUnread(room, 1)).toEqual({ ...room, chat: { messages: [], has_more: true, unread_count: 1 } });
+    expect(room.chat.unread_count).toBe(4);
   });
 });

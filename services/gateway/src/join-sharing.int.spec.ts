@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { ChatMessage } from '@siteflow/contracts';
+import type {} from '@siteflow/testing';
+import { startSiteflow, type RealtimeClient, type Siteflow, type TestUser } from '@siteflow/testkit';
+
+/**
+ * The joins of a room share one snapshot read (Room.addJoiningWithSnapshot, docs/protocol.md,
+ * Joining): what each joiner sees must be exactly what it would have seen reading for itself.
+ * Against the running system: the gateway's counters say the reads were shared, and the room each
+ * joiner ends up with (its snapshot, then what it was sent) holds every message once, in order,
+ * while messages are being posted during the joins; the unread count is each joiner's own.
+ */
+let siteflow: Siteflow;
+
+beforeAll(async () => {
+  siteflow = await startSiteflow({ natsUrl: inject('natsUrl'), databaseUrl: inject('databaseUrl'), freshJetStream: true });
+});
+
+afterAll(async () => {
+  await (siteflow as Siteflow | undefined)?.stop(); // undefined when the start failed
+});
+
+/** A counter of the gateway's /metrics, summed over its label sets. */
+async function gatewayCounter(name: string): Promise<number> {
+  const text = await (await fetch(`${siteflow.gatewayUrl}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
+}
+
+function members(n: number): TestUser[] {
+  return [siteflow.user(`admin-${n}`, 'admin'), ...Array.from({ length: n - 1 }, (_, i) => siteflow.user(`member-${n}-${i}`))];
+}
+
+it('joiners that share a read while messages are posted each see every message exactly once, in order', async () => {
+  const users = members(12);
+  const [writerUser] = users;
+  if (!writerUser) throw new Error('no users');
+  const project = await siteflow.createProject({ members: users });
+  const writer = await siteflow.connect(writerUser);
+  const joiners: RealtimeClient[] = await Promise.all(users.map((u) => siteflow.connect(u)));
+  try {
+    await writer.join(project.topic);
+    const posted: string[] = [];
+    const post = async (text: string) => posted.push((await writer.pushOk(project.topic, 'chat:message', { text })).id);
+    for (let i = 0; i < 3; i++) await post(`before ${i}`);
+    const readsBefore = await gatewayCounter('siteflow_gateway_snapshot_reads_total');
+    const sharedBefore = await gatewayCounter('siteflow_gateway_snapshot_reads_shared_total');
+
+    // Posting goes on while every joiner joins at once.
+    const state = { writing: true };
+    const writes = (async () => {
+      for (let i = 0; state.writing || i < 3; i++) await post(`during ${i}`);
+    })();
+    const joined = await Promise.all(joiners.map((c) => c.join(project.topic)));
+    state.writing = false;
+    await writes;
+    const last = posted.at(-1);
+
+    // Twelve joins at once: at least some of them shared a read.
+    expect(await gatewayCounter('siteflow_gateway_snapshot_reads_shared_total')).toBeGreaterThan(sharedBefore);
+    expect(await gatewayCounter('siteflow_gateway_snapshot_reads_total')).toBeLessThan(readsBefore + joiners.length);
+
+    for (const [i, client] of joiners.entries()) {
+      const room = joined[i];
+      if (!room) throw new Error('missing join');
+      const fromSnapshot = room.snapshot.chat.messages.map((m) => m.id);
+      const view = () => [
+        ...fromSnapshot,
+        ...client
+          .frames()
+          .filter((f) => f.direction === 'in' && f.topic === project.topic && f.event === 'chat:new_message')
+          .map((f) => (f.payload as ChatMessage).id),
+      ];
+      await expect.poll(() => view().includes(last ?? ''), { timeout: 15_000 }).toBe(true);
+      // Its snapshot, then what it was sent: every message once, in the order they were posted.
+      expect(view(), `joiner ${i}`).toEqual(posted);
+    }
+  } finally {
+    await Promise.all([writer.close(), ...joiners.map((c) => c.close())]);
+  }
+});
+
+it("a joiner that shares another user's read gets its own unread count, never the other's", async () => {
+  const users = members(9);
+  const [admin] = users;
+  if (!admin) throw new Error('no users');
+  const project = await siteflow.createProject({ members: users });
+  const a = await siteflow.connect(admin);
+  try {
+    await a.join(project.topic);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await a.pushOk(project.topic, 'chat:message', { text: `m${i}` })).id);
+    // Readers: the first four have read up to the second message, the others nothing.
+    const readers = users.slice(1, 5);
+    for (const u of readers) {
+      const c = await siteflow.connect(u);
+      try {
+        await c.join(project.topic);
+        await c.pushOk(project.topic, 'chat:mark_read', { last_read_id: ids[1] ?? '' });
+      } finally {
+        await c.close();
+      }
+    }
+    const sharedBefore = await gatewayCounter('siteflow_gateway_snapshot_reads_shared_total');
+    const clients = await Promise.all(users.slice(1).map((u) => siteflow.connect(u)));
+    try {
+      const rooms = await Promise.all(clients.map((c) => c.join(project.topic)));
+      expect(await gatewayCounter('siteflow_gateway_snapshot_reads_shared_total')).toBeGreaterThan(sharedBefore);
+      const counts = rooms.map((r) => r.snapshot.chat.unread_count);
+      expect(counts).toEqual(users.slice(1).map((u) => (readers.includes(u) ? 2 : 4)));
+      for (const r of rooms) expect(Object.keys(r.snapshot.chat).sort()).toEqual(['has_more', 'messages', 'unread_count']);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  } finally {
+    await a.close();
+  }
+});
