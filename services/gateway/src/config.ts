@@ -64,11 +64,12 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   SHUTDOWN_PUSH_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(3_000),
   SNAPSHOT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   /**
-   * A room's snapshot read serves the room's other joins while in flight and this long after it
-   * settled (each such joiner is given what reached the room since the read was sent); 0 shares
-   * only reads in flight. See docs/protocol.md, Joining.
+   * A room's snapshot read serves the room's other joins while in flight (each such joiner is given
+   * what reached the room since the read was sent) and, if set, this long after it settled. 0, the
+   * default, shares only reads in flight: a reply then never lags a write acknowledged before its
+   * join was sent by more than one read's duration. See docs/protocol.md, Joining.
    */
-  SNAPSHOT_SHARE_MS: z.coerce.number().int().min(0).max(10_000).default(1_000),
+  SNAPSHOT_SHARE_MS: z.coerce.number().int().min(0).max(10_000).default(0),
   /** A shared read stops being offered once this many projections reached its room since it was sent. */
   SNAPSHOT_SHARE_MAX_LOG: z.coerce.number().int().min(0).max(100_000).default(500),
   IDLE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),

@@ -53,7 +53,7 @@ export interface SnapshotSharing {
   maxLog: number;
 }
 
-export const DEFAULT_SNAPSHOT_SHARING: SnapshotSharing = { ms: 1_000, maxLog: 500 };
+export const DEFAULT_SNAPSHOT_SHARING: SnapshotSharing = { ms: 0, maxLog: 500 };
 
 /** One snapshot read of a room and what reached the room since it was sent. */
 interface SharedRead {

@@ -264,6 +264,19 @@ describe('Room: joins share one snapshot read', () => {
     expect(b.texts()).toEqual(['four']);
   });
 
+  it('by default only a read in flight is shared: once settled, the next join reads again', async () => {
+    const { rooms, room } = setup();
+    const first = pendingRead();
+    const ra = room.addJoiningWithSnapshot(client('a'), 'ja', first.read).result;
+    first.settle(first.ok(1));
+    await ra;
+    await Promise.resolve(); // the read's own settle handler
+    const again = pendingRead();
+    expect(room.addJoiningWithSnapshot(client('b'), 'jb', again.read).shared).toBe(false);
+    expect(again.read).toHaveBeenCalledTimes(1);
+    expect(rooms.snapshotStats()).toMatchObject({ snapshotReads: 2, snapshotReadsShared: 0 });
+  });
+
   it('a settled read is shared for sharing.ms, then a join reads again', async () => {
     vi.useFakeTimers({ toFake: ['performance'] });
     try {
