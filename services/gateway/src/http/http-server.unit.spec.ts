@@ -250,10 +250,11 @@ describe('gateway HTTP routes', () => {
       ]);
       // Its NATS request is timed by subject, as the pushes' are; so are /readyz's health requests.
       await http.inject({ method: 'GET', url: '/readyz' });
-      const requests = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'siteflow_gateway_nats_request_duration_seconds');
+      const requests = await metrics.registry.getSingleMetric('siteflow_gateway_nats_request_duration_seconds')?.get();
       const count = (subject: string, outcome: string) =>
         requests?.values.find(
           (v) =>
+            'metricName' in v &&
             v.metricName === 'siteflow_gateway_nats_request_duration_seconds_count' &&
             v.labels.subject === subject &&
             v.labels.outcome === outcome,
