@@ -108,11 +108,20 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   /** Channels (topics) one socket may join. */
   MAX_CHANNELS_PER_CONNECTION: z.coerce.number().int().min(1).max(10_000).default(100),
   /**
-   * Joins this gateway works on at once (each is a membership read, a snapshot and a presence
-   * track). When a gateway dies its sockets come back here all at once: the joins beyond this are
-   * refused with `rate_limited` and a retry-after the web client honours, so they arrive spread out.
+   * Project joins this gateway works on at once (each is a membership read, a snapshot and a
+   * presence track). When a gateway dies its sockets come back here all at once: the joins beyond
+   * this wait in line (MAX_QUEUED_JOINS), and beyond the line are refused with `rate_limited` and a
+   * retry-after the web client honours, so they arrive spread out.
    */
   MAX_CONCURRENT_JOINS: z.coerce.number().int().min(1).max(100_000).default(100),
+  /**
+   * Project joins that may wait in line for their turn, beyond MAX_CONCURRENT_JOINS; grouped by room,
+   * a room's waiting joins start together and share one snapshot read. Beyond this line a join is
+   * refused `rate_limited` with a retry-after.
+   */
+  MAX_QUEUED_JOINS: z.coerce.number().int().min(0).max(1_000_000).default(5_000),
+  /** A join that waited this long for its turn is refused `rate_limited` (below the client's 10 s join timeout). */
+  JOIN_QUEUE_MAX_WAIT_MS: z.coerce.number().int().min(100).max(60_000).default(8_000),
   /** A refused join is told to retry after a random delay between this and twice this. */
   JOIN_RETRY_AFTER_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
   /** Frames per second per socket (token bucket; bursts up to twice this). */

@@ -27,6 +27,7 @@ import { withOwnMeta, type PresenceTracker } from '../presence/presence-tracker.
 import { readOwnUnread, readRoomSnapshot, withOwnUnread, type RoomSnapshotResult } from '../rooms/snapshot.js';
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
 import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
+import { JoinAdmission } from './join-admission.js';
 
 export interface ConnectionDeps {
   config: GatewayConfig;
@@ -63,6 +64,8 @@ export class Connection implements RoomClient {
   private readonly joins = new Map<string, Join>();
   lastFrameAt: number;
   private closed = false;
+  /** Project joins waiting for their turn (JoinAdmission): topic → join_ref. */
+  private readonly queuedJoins = new Map<string, string>();
   /** The gateway is shutting down: pushes are refused, those in flight finish (`finishPushes`). */
   private draining = false;
   /** Token bucket of frames: FRAMES_PER_SECOND, bursts up to twice that. */
@@ -171,24 +174,41 @@ export class Connection implements RoomClient {
     }
     if (event === PhxEvent.join) {
       const started = performance.now();
-      const admitted = admitJoin(this.deps.config);
-      if (!admitted) {
-        this.deps.metrics?.observeJoin('rate_limited', secondsSince(started));
-        this.replyErr(joinRef ?? ref, ref, topic, busyJoining(this.deps.config));
+      const jr = joinRef ?? ref;
+      // A user topic costs no request: joined at once. A project join waits its turn (JoinAdmission).
+      if (!topic.startsWith('project:')) {
+        void this.runJoin(jr, ref, topic, started);
         return;
       }
-      const joining = this.join(joinRef ?? ref, ref, topic).finally(admitted);
-      void joining.then(
-        (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
-        (err: unknown) => {
-          this.deps.logger.error(
-            { err, topic, user: this.user.id, connection: this.id, project: this.joins.get(topic)?.ctx?.project_id },
-            'join failed',
-          );
-          this.deps.metrics?.observeJoin('internal', secondsSince(started));
-          this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
+      const busy = () => {
+        this.deps.metrics?.observeJoin('rate_limited', secondsSince(started));
+        this.replyErr(jr, ref, topic, busyJoining(this.deps.config));
+      };
+      this.queuedJoins.set(topic, jr);
+      const mine = () => this.queuedJoins.get(topic) === jr;
+      const accepted = joinAdmissionOf(this.deps.config).offer(topic, {
+        start: () => {
+          if (mine()) this.queuedJoins.delete(topic);
+          return this.runJoin(jr, ref, topic, started);
         },
-      );
+        refuse: () => {
+          if (mine()) this.queuedJoins.delete(topic);
+          busy();
+        },
+        // Closed, left, or joined again meanwhile: nobody waits for this one.
+        abandoned: () => this.closed || !mine(),
+      });
+      if (!accepted) {
+        if (mine()) this.queuedJoins.delete(topic);
+        busy();
+      }
+      return;
+    }
+    if (event === PhxEvent.leave && this.queuedJoins.get(topic) === joinRef) {
+      // Left while its join waited for its turn: the join is dropped, the leave answered as usual.
+      this.queuedJoins.delete(topic);
+      this.reply(joinRef, ref, topic, {});
+      this.sendFrame([joinRef, joinRef, topic, PhxEvent.close, {}]);
       return;
     }
     const current = this.joins.get(topic);
@@ -352,6 +372,21 @@ export class Connection implements RoomClient {
     return 'ok';
   }
 
+  /** A join's work, with its outcome counted and an unexpected failure answered `internal`. */
+  private runJoin(joinRef: string, ref: string | null, topic: string, started: number): Promise<void> {
+    return this.join(joinRef, ref, topic).then(
+      (outcome) => this.deps.metrics?.observeJoin(outcome, secondsSince(started)),
+      (err: unknown) => {
+        this.deps.logger.error(
+          { err, topic, user: this.user.id, connection: this.id, project: this.joins.get(topic)?.ctx?.project_id },
+          'join failed',
+        );
+        this.deps.metrics?.observeJoin('internal', secondsSince(started));
+        this.replyErr(joinRef, ref, topic, { code: 'internal', message: 'internal error' });
+      },
+    );
+  }
+
   private leave(topicName: string, join: Join): void {
     if (this.joins.get(topicName) === join) this.joins.delete(topicName);
     this.deps.rooms.leave(topicName, this.id, join.joinRef);
@@ -490,28 +525,21 @@ export class Connection implements RoomClient {
   }
 }
 
-/** Joins each gateway (one config object) is working on now. */
-const joinsInProgress = new WeakMap<GatewayConfig, { count: number }>();
+/** Each gateway's (one config object's) line of project joins. */
+const admissions = new WeakMap<GatewayConfig, JoinAdmission>();
 
-/**
- * A turn for one join, or null when MAX_CONCURRENT_JOINS are in progress on this gateway; the
- * returned function gives the turn back (once, however often it is called).
- */
-export function admitJoin(config: GatewayConfig): (() => void) | null {
-  let state = joinsInProgress.get(config);
-  if (!state) {
-    state = { count: 0 };
-    joinsInProgress.set(config, state);
+/** The join admission of the gateway `config` belongs to: MAX_CONCURRENT_JOINS at once, MAX_QUEUED_JOINS waiting. */
+export function joinAdmissionOf(config: GatewayConfig): JoinAdmission {
+  let admission = admissions.get(config);
+  if (!admission) {
+    admission = new JoinAdmission({
+      maxRunning: config.MAX_CONCURRENT_JOINS,
+      maxQueued: config.MAX_QUEUED_JOINS,
+      maxWaitMs: config.JOIN_QUEUE_MAX_WAIT_MS,
+    });
+    admissions.set(config, admission);
   }
-  if (state.count >= config.MAX_CONCURRENT_JOINS) return null;
-  const held = state;
-  held.count++;
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    held.count--;
-  };
+  return admission;
 }
 
 /** A join refused for load: retry after a random delay in [JOIN_RETRY_AFTER_MS, 2 × that), so the refused come back spread out. */
