@@ -46,7 +46,12 @@ export function inboxPrefixFor(user: string): string | undefined {
   return /^[A-Za-z0-9_-]{1,64}$/.test(user) ? `_INBOX_${user}` : undefined;
 }
 
-/** Connects with the settings every process here uses: endless reconnects, a name for monitoring. */
+/**
+ * Connects with the settings every process here uses: endless reconnects, a name for monitoring,
+ * and no async stack traces: nats.js otherwise builds an Error for every request to keep the
+ * caller's stack for a failure it might have (4 % of the gateway's CPU in a join storm, profiled;
+ * README, Benchmarks), and every failure here becomes a coded reply that names its subject anyway.
+ */
 export async function connectNats(url: string, name: string): Promise<NatsConnection> {
   return connect({
     ...natsOptionsFromUrl(url),
@@ -55,5 +60,6 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
     reconnectTimeWait: 500,
     waitOnFirstConnect: true,
     pingInterval: 10_000,
+    noAsyncTraces: true,
   });
 }

@@ -146,7 +146,13 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest declares its options as a class but reads them as a plain object (its own docs pass a literal)
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(ServiceRootModule, {
     strategy: new DrainingServerNats(
-      { ...natsOptionsFromUrl(config.NATS_URL), queue: def.name, name: `${def.name}-rpc:${config.INSTANCE_ID}`, maxReconnectAttempts: -1 },
+      {
+        ...natsOptionsFromUrl(config.NATS_URL),
+        queue: def.name,
+        name: `${def.name}-rpc:${config.INSTANCE_ID}`,
+        maxReconnectAttempts: -1,
+        noAsyncTraces: true,
+      },
       inflight,
       config.SHUTDOWN_TIMEOUT_MS,
     ),
