@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { projectClientEvents, type RoomSnapshot } from '@siteflow/contracts';
+import { presenceSubjects, projectClientEvents, type RoomSnapshot } from '@siteflow/contracts';
 import { rawSocket, useStack, type RawSocket, type StackProcess } from '@siteflow/testing';
 
 /** A port free now (the process given it binds it moments later). */
@@ -146,6 +146,21 @@ describe('metrics scraped from the running processes', () => {
     expect(
       valueOf(gw, 'siteflow_gateway_nats_request_duration_seconds_count', { subject: chatSubject, outcome: 'ok' }),
     ).toBeGreaterThanOrEqual(1);
+    // Each join tracked its connection in presence; the gateway's liveness refresh is a request too.
+    expect(
+      valueOf(gw, 'siteflow_gateway_nats_request_duration_seconds_count', { subject: presenceSubjects.track, outcome: 'ok' }) -
+        valueOf(gwBefore, 'siteflow_gateway_nats_request_duration_seconds_count', { subject: presenceSubjects.track, outcome: 'ok' }),
+    ).toBe(2);
+    await expect
+      .poll(
+        async () =>
+          valueOf(await gatewayMetrics(), 'siteflow_gateway_nats_request_duration_seconds_count', {
+            subject: presenceSubjects.refresh,
+            outcome: 'ok',
+          }),
+        { timeout: 15_000 },
+      )
+      .toBeGreaterThanOrEqual(1);
     expect(
       valueOf(gw, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' }) -
         valueOf(gwBefore, 'siteflow_gateway_join_duration_seconds_count', { outcome: 'ok' }),

@@ -54,6 +54,7 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
     gatewayId: config.INSTANCE_ID,
     refreshMs: config.PRESENCE_REFRESH_MS,
     timeoutMs: config.PUSH_TIMEOUT_MS,
+    observeRequest: (subject, outcome, seconds) => metrics.observeRequest(subject, outcome, seconds),
   });
   presence.start();
   const socketLogger = logger.child({ component: 'socket' });

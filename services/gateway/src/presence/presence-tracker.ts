@@ -25,6 +25,8 @@ export interface PresenceTrackerOptions {
   gatewayId: string;
   refreshMs: number;
   timeoutMs: number;
+  /** Told of each request to presence (track, untrack, refresh): its subject, outcome and seconds (the gateway's metrics). */
+  observeRequest?: (subject: string, outcome: string, seconds: number) => void;
 }
 
 /** Restores in flight at once when presence asks this gateway to track everything again. */
@@ -69,6 +71,10 @@ export class PresenceTracker {
     this.gatewayId = `${opts.gatewayId.slice(0, 180)}~${randomBytes(6).toString('base64url')}`;
   }
 
+  private observed(subject: string, outcome: string, asked: number): void {
+    this.opts.observeRequest?.(subject, outcome, (performance.now() - asked) / 1000);
+  }
+
   get size(): number {
     return this.live.size;
   }
@@ -92,7 +98,9 @@ export class PresenceTracker {
     ctx: CommandContext,
     payload: TrackPayload,
   ): Promise<{ ok: true; tracked: TrackReply } | { ok: false; error: ErrorBody }> {
+    const asked = performance.now();
     const reply = await requestService(this.nats, presenceSubjects.track, { ctx, payload }, { timeoutMs: this.opts.timeoutMs });
+    this.observed(presenceSubjects.track, reply.ok ? 'ok' : reply.error.code, asked);
     if (!reply.ok) return reply;
     const parsed = TrackReply.safeParse(reply.data);
     if (!parsed.success) return { ok: false, error: { code: 'internal', message: 'presence track reply is malformed' } };
@@ -115,7 +123,9 @@ export class PresenceTracker {
   }
 
   private async requestUntrack(key: string, ctx: CommandContext): Promise<void> {
+    const asked = performance.now();
     const reply = await requestService(this.nats, presenceSubjects.untrack, { ctx, payload: {} }, { timeoutMs: this.opts.timeoutMs });
+    this.observed(presenceSubjects.untrack, reply.ok ? 'ok' : reply.error.code, asked);
     if (reply.ok) return;
     // This gateway stays alive, so nothing else would remove the key: retried every interval
     // (an untrack is idempotent), unless the connection joined again meanwhile.
@@ -161,8 +171,10 @@ export class PresenceTracker {
       );
     }
     const sentAt = Date.now();
+    const asked = performance.now();
     this.nats.request(presenceSubjects.refresh, this.encoder.encode(JSON.stringify(batch)), { timeout: this.opts.refreshMs }).then(
       (msg) => {
+        this.observed(presenceSubjects.refresh, 'ok', asked);
         const reply = RefreshReply.safeParse(msg.json());
         if (!reply.success) return;
         if (reply.data.resync) {
@@ -184,7 +196,10 @@ export class PresenceTracker {
         }
       },
       // No presence instance answered this round: the liveness ages, the next round tries again.
-      (err: unknown) => this.logger.debug({ err }, 'presence refresh unanswered'),
+      (err: unknown) => {
+        this.observed(presenceSubjects.refresh, 'unavailable', asked);
+        this.logger.debug({ err }, 'presence refresh unanswered');
+      },
     );
   }
 
