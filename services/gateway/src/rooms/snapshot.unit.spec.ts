@@ -67,3 +67,32 @@ describe('readOwnUnread: the joiner of a shared read asks chat for its own count
     expect(room.chat.unread_count).toBe(4);
   });
 });
+
+describe('snapshot requests are timed', () => {
+  it('each part and the own unread count is observed by subject and outcome', async () => {
+    const nats = new FakeNats();
+    nats.answer(subjects.snapshot('documents'), () => ({ ok: true, data: { part: { project: null, documents: [] }, versions: {} } }));
+    nats.answer(subjects.snapshot('presence'), () => ({ ok: true, data: { part: { state: {}, last_seen: [] }, versions: {} } }));
+    nats.answer(subjects.snapshot('chat'), () => ({ ok: false, error: { code: 'unavailable', message: 'down' } }));
+    nats.answer(subjects.snapshot('checklist'), () => ({
+      ok: true,
+      data: { part: { items: [], progress: { progress: 0, completed_items: 0, total_items: 0 } }, versions: {} },
+    }));
+    const seen: Array<[string, string]> = [];
+    const observe = (subject: string, outcome: string, seconds: number) => {
+      expect(seconds).toBeGreaterThanOrEqual(0);
+      seen.push([subject, outcome]);
+    };
+    await readRoomSnapshot(nats.asConnection(), ctx, 1000, undefined, observe);
+    await readOwnUnread(nats.asConnection(), ctx, 1000, undefined, observe);
+    expect(seen.sort()).toEqual(
+      [
+        ['checklist.snapshot', 'ok'],
+        ['chat.snapshot', 'unavailable'],
+        ['chat.snapshot', 'unavailable'],
+        ['documents.snapshot', 'ok'],
+        ['presence.snapshot', 'ok'],
+      ].sort(),
+    );
+  });
+});
