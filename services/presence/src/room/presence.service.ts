@@ -153,7 +153,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
           (reply) => {
             if (msg.reply) msg.respond(JSON.stringify(reply));
           },
-          (e: unknown) => this.kit.logger.error({ err: e }, 'presence refresh failed'),
+          (e: unknown) =>
+            this.kit.logger.error({ err: e, gateway: parsed.data.gateway_id, subject: msg.subject }, 'presence refresh failed'),
         );
       },
     });
