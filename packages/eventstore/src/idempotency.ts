@@ -30,6 +30,11 @@ export function withIdempotencyKey<T>(id: Omit<IdempotencyScope, 'used'>, fn: ()
   return scope.run({ ...id }, fn);
 }
 
+/** Runs `fn` with no idempotency key in force (work done for many callers at once, none of whose keys it is). */
+export function withoutIdempotencyKey<T>(fn: () => Promise<T>): Promise<T> {
+  return scope.exit(fn);
+}
+
 export function currentIdempotencyScope(): IdempotencyScope | undefined {
   const s = scope.getStore();
   return s && !s.used ? s : undefined;

@@ -32,7 +32,7 @@ export {
   type StreamLimits,
 } from './outbox.js';
 export { prepared } from './prepared.js';
-export { withIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';
+export { withIdempotencyKey, withoutIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';
 export {
   JETSTREAM_READY_TIMEOUT_MS,
   JetStreamNotReadyError,
