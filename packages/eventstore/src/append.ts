@@ -78,6 +78,14 @@ function tracedAppend(client: PoolClient, s: StoreSchema, streamId: string, even
   );
 }
 
+/**
+ * The append in as few round trips as its expected version allows: with an exact expected version
+ * (every command does: it locked its stream first), claiming the versions, inserting the events
+ * and the relay's notification are one statement (profiled: each statement is a round trip, and
+ * the command pipeline's statements were half of a service's busy time in the room benchmark).
+ * Claimed nothing (another writer moved the stream): no event is inserted, and the caller gets a
+ * ConcurrencyError, as before.
+ */
 async function appendEvents(
   client: PoolClient,
   s: StoreSchema,
@@ -86,21 +94,53 @@ async function appendEvents(
   opts: AppendOptions,
 ): Promise<AppendResult> {
   const expected = opts.expectedVersion;
-  const start = await claimVersions(client, s, streamId, events.length, expected);
-  if (events.length === 0) return { nextVersion: start, recorded: [] };
+  if (expected === 'any' || events.length === 0) {
+    const start = await claimVersions(client, s, streamId, events.length, expected);
+    if (events.length === 0) return { nextVersion: start, recorded: [] };
+    const rows = await insertEvents(client, s, streamId, events, opts, { start, claim: null }, expected);
+    return { nextVersion: start + events.length, recorded: rows.map(toRecordedEvent).sort((a, b) => a.version - b.version) };
+  }
+  const version = expected === 'no_stream' ? 0 : expected;
+  if (!Number.isInteger(version) || version < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
+  const claim =
+    version === 0
+      ? `INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2::int + $12::int) ON CONFLICT (stream_id) DO NOTHING RETURNING version`
+      : `UPDATE ${s.streams} SET version = $2::int + $12::int WHERE stream_id = $1 AND version = $2 RETURNING version`;
+  const rows = await insertEvents(client, s, streamId, events, opts, { start: version, claim }, expected);
+  if (rows.length === 0) throw new ConcurrencyError(streamId, expected, await readStreamVersion(client, s, streamId));
+  return { nextVersion: version + events.length, recorded: rows.map(toRecordedEvent).sort((a, b) => a.version - b.version) };
+}
 
-  let rows: EventRow[];
+/**
+ * Inserts the events after `start` and notifies the relay (delivered on commit; Postgres folds
+ * repeats within one transaction into one notification), in one statement. With `claim`, a
+ * data-modifying statement that returns the stream's new version when it moved it, the events
+ * are inserted only if it did: none are when another writer got there first.
+ */
+async function insertEvents(
+  client: PoolClient,
+  s: StoreSchema,
+  streamId: string,
+  events: NewEvent[],
+  opts: AppendOptions,
+  at: { start: number; claim: string | null },
+  expected: ExpectedVersion,
+): Promise<EventRow[]> {
+  const claimed = at.claim === null ? '' : `claimed AS (${at.claim}), `;
+  const onlyIfClaimed = at.claim === null ? '' : ', claimed';
   try {
-    ({ rows } = await client.query<EventRow>(
+    const { rows } = await client.query<EventRow>(
       prepared(
-        `INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
+        `WITH ${claimed}notified AS (SELECT pg_notify($11, ''))
+         INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
          SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
            FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
-                WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord)
+                WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord),
+                notified${onlyIfClaimed}
          RETURNING ${EVENT_COLUMNS}`,
         [
           streamId,
-          start,
+          at.start,
           opts.now ?? null,
           events.map((e) => e.id ?? randomUUID()),
           events.map((e) => e.type),
@@ -109,17 +149,17 @@ async function appendEvents(
           events.map((e) => e.projectId),
           events.map((e) => e.userId ?? null),
           events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
+          s.channel,
+          // The claim's count only where there is a claim (a parameter no statement uses has no type).
+          ...(at.claim === null ? [] : [events.length]),
         ],
       ),
-    ));
+    );
+    return rows;
   } catch (err) {
     if (isStreamVersionConflict(err)) throw new ConcurrencyError(streamId, expected, -1);
     throw err;
   }
-  // Delivered on commit; Postgres folds repeats within one transaction into one notification.
-  await client.query(prepared('SELECT pg_notify($1, $2)', [s.channel, '']));
-  const recorded = rows.map(toRecordedEvent).sort((a, b) => a.version - b.version);
-  return { nextVersion: start + events.length, recorded };
 }
 
 /** Moves the stream's version forward by `count` and returns the version the new events follow. */
