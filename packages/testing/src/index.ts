@@ -7,3 +7,4 @@ export * from './use-stack.js';
 export * from './browser.js';
 export * from './use-browser-room.js';
 export * from './npm-start.js';
+export * from './metrics.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { ChatMessage } from '@siteflow/contracts';
-import type {} from '@siteflow/testing';
+import { scrapeValue } from '@siteflow/testing';
 import { startSiteflow, type RealtimeClient, type Siteflow, type TestUser } from '@siteflow/testkit';
 
 /**
@@ -21,12 +21,7 @@ afterAll(async () => {
 });
 
 /** A counter of the gateway's /metrics, summed over its label sets. */
-async function gatewayCounter(name: string): Promise<number> {
-  const text = await (await fetch(`${siteflow.gatewayUrl}/metrics`)).text();
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'gm'))) sum += Number(m[1]);
-  return sum;
-}
+const gatewayCounter = (name: string) => scrapeValue(`${siteflow.gatewayUrl}/metrics`, name);
 
 function members(n: number): TestUser[] {
   return [siteflow.user(`admin-${n}`, 'admin'), ...Array.from({ length: n - 1 }, (_, i) => siteflow.user(`member-${n}-${i}`))];

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
-import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, rawSocket, scrapeValue, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
 
 /** A reply carries status and response; a broadcast (chat:new_message) carries the message itself. */
 type Payload = { status: string; response: { id?: unknown }; id?: unknown };
@@ -209,15 +209,7 @@ describe('Phoenix Channels v2 protocol', () => {
     // hole. (A join may share a complete read another join of its room made in the last
     // SNAPSHOT_SHARE_MS: so the earlier tests' sockets leave first, and the room with them.)
     for (const old of sockets.splice(0)) await old.close();
-    await expect
-      .poll(
-        async () =>
-          (await (await fetch(`${stack.gatewayUrl}/metrics`)).text()).match(/^siteflow_gateway_room_members(?:{[^}]*})? (\d+)/m)?.[1],
-        {
-          timeout: 10_000,
-        },
-      )
-      .toBe('0');
+    await expect.poll(() => scrapeValue(`${stack.gatewayUrl}/metrics`, 'siteflow_gateway_room_members'), { timeout: 10_000 }).toBe(0);
     const s = await open();
     expect((await joinProject(s, '1'))[4]).toMatchObject({ status: 'error', response: { code: 'unavailable' } });
     await stack.start('checklist');
