@@ -331,17 +331,13 @@ export class Connection implements RoomClient {
     // room's other joins share one read (Room.addJoiningWithSnapshot).
     const room = this.deps.rooms.acquire(topicName, subject);
     const timeoutMs = this.deps.config.SNAPSHOT_TIMEOUT_MS;
-    const metrics = this.deps.metrics;
-    const observe = metrics
-      ? (subject: string, outcome: string, seconds: number) => metrics.observeRequest(subject, outcome, seconds)
-      : undefined;
-    const read = () => readRoomSnapshot(this.deps.nats, ctx, timeoutMs, this.deps.logger, observe);
+    const read = () => readRoomSnapshot(this.deps.nats, ctx, timeoutMs, this.deps.logger, this.deps.metrics);
     const isMember = (r: RoomSnapshotResult) => r.ok && r.snapshot.project?.members.some((m) => m.user_id === this.user.id) === true;
     const reading = room.addJoiningWithSnapshot(this, joinRef, read);
     // A read made for another join: the chat's unread count in it is that user's, so ask for ours.
     let [result, ownUnread] = await Promise.all([
       reading.result,
-      reading.shared ? readOwnUnread(this.deps.nats, ctx, timeoutMs, this.deps.logger, observe) : null,
+      reading.shared ? readOwnUnread(this.deps.nats, ctx, timeoutMs, this.deps.logger, this.deps.metrics) : null,
     ]);
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run during the await; TypeScript keeps the narrowing from before it
     if (this.closed || this.joins.get(topicName) !== join) return 'superseded';

@@ -15,19 +15,21 @@ import {
 import { requestService, type ServiceFailureLogger } from '@siteflow/messaging';
 import type { z } from 'zod';
 
-/** Times a request (the gateway's siteflow_gateway_nats_request_duration_seconds, by subject and outcome). */
-export type ObserveRequest = (subject: string, outcome: string, seconds: number) => void;
+/** Times a request (GatewayMetrics: siteflow_gateway_nats_request_duration_seconds, by subject and outcome). */
+export interface RequestTimer {
+  observeRequest(subject: string, outcome: string, seconds: number): void;
+}
 
 async function timed(
   nats: NatsConnection,
   subject: string,
   body: { ctx: CommandContext; payload: Record<string, unknown> },
   opts: { timeoutMs: number; logger: ServiceFailureLogger | undefined },
-  observe: ObserveRequest | undefined,
+  timer: RequestTimer | undefined,
 ) {
   const asked = performance.now();
   const reply = await requestService(nats, subject, body, opts);
-  observe?.(subject, reply.ok ? 'ok' : reply.error.code, (performance.now() - asked) / 1000);
+  timer?.observeRequest(subject, reply.ok ? 'ok' : reply.error.code, (performance.now() - asked) / 1000);
   return reply;
 }
 
@@ -41,10 +43,10 @@ async function part<S extends z.ZodType>(
   ctx: CommandContext,
   timeoutMs: number,
   logger: ServiceFailureLogger | undefined,
-  observe: ObserveRequest | undefined,
+  timer: RequestTimer | undefined,
 ): Promise<{ ok: true; value: z.infer<S> } | { ok: false; error: ErrorBody }> {
   const subject = subjects.snapshot(service);
-  const reply = await timed(nats, subject, { ctx, payload: {} }, { timeoutMs, logger }, observe);
+  const reply = await timed(nats, subject, { ctx, payload: {} }, { timeoutMs, logger }, timer);
   if (!reply.ok) return reply;
   const parsed = schema.safeParse(reply.data);
   if (!parsed.success) {
@@ -74,10 +76,10 @@ export async function readOwnUnread(
   ctx: CommandContext,
   timeoutMs: number,
   logger?: ServiceFailureLogger,
-  observe?: ObserveRequest,
+  timer?: RequestTimer,
 ): Promise<{ ok: true; unread: number } | { ok: false; error: ErrorBody }> {
   const subject = subjects.snapshot('chat');
-  const reply = await timed(nats, subject, { ctx, payload: { unread_only: true } }, { timeoutMs, logger }, observe);
+  const reply = await timed(nats, subject, { ctx, payload: { unread_only: true } }, { timeoutMs, logger }, timer);
   if (!reply.ok) return reply;
   const parsed = ChatUnreadServiceSnapshot.safeParse(reply.data);
   if (!parsed.success) {
@@ -104,13 +106,13 @@ export async function readRoomSnapshot(
   ctx: CommandContext,
   timeoutMs: number,
   logger?: ServiceFailureLogger,
-  observe?: ObserveRequest,
+  timer?: RequestTimer,
 ): Promise<RoomSnapshotResult> {
   const [documents, presence, chat, checklist] = await Promise.all([
-    part(nats, 'documents', DocumentsServiceSnapshot, ctx, timeoutMs, logger, observe),
-    part(nats, 'presence', PresenceServiceSnapshot, ctx, timeoutMs, logger, observe),
-    part(nats, 'chat', ChatServiceSnapshot, ctx, timeoutMs, logger, observe),
-    part(nats, 'checklist', ChecklistServiceSnapshot, ctx, timeoutMs, logger, observe),
+    part(nats, 'documents', DocumentsServiceSnapshot, ctx, timeoutMs, logger, timer),
+    part(nats, 'presence', PresenceServiceSnapshot, ctx, timeoutMs, logger, timer),
+    part(nats, 'chat', ChatServiceSnapshot, ctx, timeoutMs, logger, timer),
+    part(nats, 'checklist', ChecklistServiceSnapshot, ctx, timeoutMs, logger, timer),
   ]);
   for (const p of [documents, presence, chat, checklist]) if (!p.ok) return { ok: false, error: p.error };
   if (!documents.ok || !presence.ok || !chat.ok || !checklist.ok) throw new Error('unreachable');

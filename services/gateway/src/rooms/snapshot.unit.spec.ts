@@ -79,12 +79,14 @@ describe('snapshot requests are timed', () => {
       data: { part: { items: [], progress: { progress: 0, completed_items: 0, total_items: 0 } }, versions: {} },
     }));
     const seen: Array<[string, string]> = [];
-    const observe = (subject: string, outcome: string, seconds: number) => {
-      expect(seconds).toBeGreaterThanOrEqual(0);
-      seen.push([subject, outcome]);
+    const timer = {
+      observeRequest: (subject: string, outcome: string, seconds: number) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        seen.push([subject, outcome]);
+      },
     };
-    await readRoomSnapshot(nats.asConnection(), ctx, 1000, undefined, observe);
-    await readOwnUnread(nats.asConnection(), ctx, 1000, undefined, observe);
+    await readRoomSnapshot(nats.asConnection(), ctx, 1000, undefined, timer);
+    await readOwnUnread(nats.asConnection(), ctx, 1000, undefined, timer);
     expect(seen.sort()).toEqual(
       [
         ['checklist.snapshot', 'ok'],
