@@ -87,4 +87,49 @@ export const chatMigrations: Migration[] = [
         LEFT JOIN chat.read_marks r ON r.project_id = k.project_id AND r.user_id = k.user_id;
     `,
   },
+  {
+    id: 5,
+    name: 'unread counts from positions: no write per member on a post (issue 16)',
+    // Migration 4's counter moved every member's row on every post (an UPDATE of 499 rows in a room
+    // of 500, under the stream lock). Now nothing per member is written on a post; a count is
+    // computed from positions:
+    //   unread = (room messages now − room messages at the mark) − (own posts now − own posts at the mark)
+    // Each message carries its ordinal in the room (room_seq) and its author's own-post ordinal
+    // (author_seq); chat.posters keeps each author's own-post count (moved only for the author);
+    // each read mark carries the room ordinal and the reader's own posts at the mark. A member
+    // with no mark (added since, or never read) has zeros there: every message by others.
+    // Existing data is converted: ordinals numbered in stream order, marks positioned at the
+    // messages they name, authors' counts counted: the counts are the messages by others after
+    // the mark, what chat.unread held (room.state.int.spec.ts checks the conversion against it).
+    up: `
+      ALTER TABLE chat.messages ADD COLUMN room_seq integer, ADD COLUMN author_seq integer;
+      UPDATE chat.messages m SET room_seq = s.room_seq, author_seq = s.author_seq
+        FROM (SELECT message_id,
+                     row_number() OVER (PARTITION BY project_id ORDER BY stream_version)::int AS room_seq,
+                     row_number() OVER (PARTITION BY project_id, user_id ORDER BY stream_version)::int AS author_seq
+                FROM chat.messages) s
+       WHERE m.message_id = s.message_id;
+      ALTER TABLE chat.messages ALTER COLUMN room_seq SET NOT NULL, ALTER COLUMN author_seq SET NOT NULL;
+      -- Own posts now and at a mark: the author's latest message, overall or at a stream version.
+      CREATE INDEX messages_by_author_version ON chat.messages (project_id, user_id, stream_version) INCLUDE (author_seq);
+
+      CREATE TABLE chat.posters (
+        project_id bigint NOT NULL,
+        user_id    bigint NOT NULL,
+        posts      integer NOT NULL CHECK (posts > 0),
+        PRIMARY KEY (project_id, user_id)
+      );
+      INSERT INTO chat.posters (project_id, user_id, posts)
+      SELECT project_id, user_id, count(*)::int FROM chat.messages GROUP BY project_id, user_id;
+
+      ALTER TABLE chat.read_marks ADD COLUMN read_seq integer NOT NULL DEFAULT 0, ADD COLUMN own_at_mark integer NOT NULL DEFAULT 0;
+      UPDATE chat.read_marks r
+         SET read_seq = (SELECT count(*) FROM chat.messages m WHERE m.project_id = r.project_id AND m.stream_version <= r.last_read_version),
+             own_at_mark = (SELECT count(*) FROM chat.messages m
+                             WHERE m.project_id = r.project_id AND m.user_id = r.user_id AND m.stream_version <= r.last_read_version);
+      ALTER TABLE chat.read_marks ALTER COLUMN read_seq DROP DEFAULT, ALTER COLUMN own_at_mark DROP DEFAULT;
+
+      DROP TABLE chat.unread;
+    `,
+  },
 ];

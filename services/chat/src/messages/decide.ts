@@ -52,7 +52,7 @@ export function decide(command: ChatCommand, state: ChatRoomState): ChatRoomEven
         );
       }
       // One event whatever the number of members: that everyone else has one more unread message
-      // (and the author none) follows from it, and is kept by the read model (chat.unread).
+      // (and the author none) follows from it: the read models keep positions to compute it from.
       return [
         {
           type: 'MessagePosted',

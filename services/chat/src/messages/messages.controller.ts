@@ -36,9 +36,9 @@ export class MessagesController {
   ) {}
 
   /**
-   * `chat:message`: decide (rate limit included), append `MessagePosted`, project (the message, and
-   * one more unread for every other member), reply; then each other member's new count goes to
-   * `user:<id>`.
+   * `chat:message`: decide (rate limit included), append `MessagePosted`, project (the message
+   * numbered in the room, the author's own-post count; the other members' new counts read in the
+   * same statement), reply; then each other member's new count goes to `user:<id>`.
    */
   @MessagePattern(projectClientEvents['chat:message'].subject)
   post(@Payload() raw: unknown): Promise<ReplyEnvelope<ChatMessage>> {

@@ -21,16 +21,43 @@ const toMessage = (r: Row): ChatMessage => ({
   timestamp: r.posted_at.toISOString(),
 });
 
-/** Projects a posted message into `chat.messages` (same transaction as the append). */
-export async function insertMessage(client: PoolClient, event: MessagePosted, streamVersion: number): Promise<void> {
+/** A member's unread count as it now is (what their `chat:unread` badge says). */
+export type UnreadBadge = { user_id: number; count: number };
+
+/**
+ * Projects a posted message (same transaction as the append, under the stream lock) and reads the
+ * other members' new unread counts, in one statement. What it writes: the message's row, numbered
+ * in the room (`room_seq`) and among its author's posts (`author_seq`), and the author's own-post
+ * count (`chat.posters`); nothing per member. What it reads: each other member's read mark and
+ * own-post count (two primary-key ranges of the project), to compute
+ * `unread = (room_seq − read_seq) − (posts − own_at_mark)` for their badges.
+ */
+export async function insertMessage(client: PoolClient, event: MessagePosted, streamVersion: number): Promise<UnreadBadge[]> {
   const d = event.data;
-  await client.query(
+  const { rows } = await client.query<{ user_id: string; unread: number }>(
     prepared(
-      `INSERT INTO chat.messages (message_id, project_id, stream_version, user_id, username, avatar_url, text, posted_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      `WITH own AS (
+         INSERT INTO chat.posters AS p (project_id, user_id, posts) VALUES ($2, $4, 1)
+         ON CONFLICT (project_id, user_id) DO UPDATE SET posts = p.posts + 1
+         RETURNING posts
+       ), msg AS (
+         INSERT INTO chat.messages (message_id, project_id, stream_version, user_id, username, avatar_url, text, posted_at, room_seq, author_seq)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8,
+                coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $2 ORDER BY m.stream_version DESC LIMIT 1), 0) + 1,
+                own.posts
+           FROM own
+         RETURNING room_seq
+       )
+       SELECT mb.user_id, (msg.room_seq - coalesce(r.read_seq, 0)) - (coalesce(p.posts, 0) - coalesce(r.own_at_mark, 0)) AS unread
+         FROM msg
+         CROSS JOIN chat.members mb
+         LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
+         LEFT JOIN chat.posters p ON p.project_id = mb.project_id AND p.user_id = mb.user_id
+        WHERE mb.project_id = $2 AND mb.user_id <> $4`,
       [d.message_id, d.project_id, streamVersion, d.user_id, d.username, d.avatar_url, d.text, d.posted_at],
     ),
   );
+  return rows.map((r) => ({ user_id: Number(r.user_id), count: r.unread }));
 }
 
 /** A page of messages, oldest first, before a stream version (exclusive), plus whether more exist. */
@@ -61,75 +88,56 @@ export async function versionOfMessage(client: PoolClient, projectId: number, me
 }
 
 /**
- * The user's unread count: messages by others after their read mark. Kept in `chat.unread`; a user
- * with no counter there yet (a member added since the last post, who never marked read) is counted.
+ * The user's unread count: the messages by others after their read mark, from positions (three
+ * index probes, whatever the length of the history): the room's messages since the mark less the
+ * user's own posts since it. A user with no mark (a member added since, or who never read) counts
+ * every message by others.
  */
 export async function unreadCount(client: PoolClient, projectId: number, userId: number): Promise<number> {
   const { rows } = await client.query<{ n: number }>(
     prepared(
-      `SELECT coalesce(
-                (SELECT unread FROM chat.unread WHERE project_id = $1 AND user_id = $2),
-                (SELECT count(*)::int
-                   FROM chat.messages m
-                  WHERE m.project_id = $1 AND m.user_id <> $2
-                    AND m.stream_version > coalesce((SELECT last_read_version FROM chat.read_marks WHERE project_id = $1 AND user_id = $2), 0))
-              ) AS n`,
+      `SELECT (coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $1 ORDER BY m.stream_version DESC LIMIT 1), 0)
+                - coalesce(r.read_seq, 0))
+            - (coalesce((SELECT p.posts FROM chat.posters p WHERE p.project_id = $1 AND p.user_id = $2), 0) - coalesce(r.own_at_mark, 0)) AS n
+         FROM (SELECT 1) one
+         LEFT JOIN chat.read_marks r ON r.project_id = $1 AND r.user_id = $2`,
       [projectId, userId],
     ),
   );
   return rows[0]?.n ?? 0;
 }
 
-/** A member's unread count as it now is (what their `chat:unread` badge says). */
-export type UnreadBadge = { user_id: number; count: number };
-
 /**
- * A post's effect on the unread counts, in its transaction after the message's row: one more for
- * everyone in the project but the author (one UPDATE, no counting), and a first counter for members
- * who have none yet (added since: counted once, this post included). Returns the new counts of the
- * project's members, for their badges.
+ * Saves a read mark (it only moves forward; the decider emits none that does not) positioned in the
+ * room: the room ordinal of the message it names and the reader's own posts up to it. Returns the
+ * reader's unread count after it, computed in the same statement.
  */
-export async function countPostAsUnread(client: PoolClient, projectId: number, authorId: number): Promise<UnreadBadge[]> {
-  const { rows } = await client.query<{ user_id: string; unread: number }>(
-    prepared(
-      `WITH bumped AS (
-         UPDATE chat.unread SET unread = unread + 1
-          WHERE project_id = $1 AND user_id <> $2
-         RETURNING user_id, unread
-       ), added AS (
-         INSERT INTO chat.unread (project_id, user_id, unread)
-         SELECT mb.project_id, mb.user_id,
-                (SELECT count(*)::int FROM chat.messages m
-                  WHERE m.project_id = mb.project_id AND m.user_id <> mb.user_id
-                    AND m.stream_version > coalesce(
-                      (SELECT r.last_read_version FROM chat.read_marks r WHERE r.project_id = mb.project_id AND r.user_id = mb.user_id), 0))
-           FROM chat.members mb
-          WHERE mb.project_id = $1 AND mb.user_id <> $2
-            AND NOT EXISTS (SELECT 1 FROM chat.unread u WHERE u.project_id = mb.project_id AND u.user_id = mb.user_id)
-         RETURNING user_id, unread
-       )
-       SELECT c.user_id, c.unread
-         FROM (SELECT user_id, unread FROM bumped UNION ALL SELECT user_id, unread FROM added) c
-         JOIN chat.members mb ON mb.project_id = $1 AND mb.user_id = c.user_id`,
-      [projectId, authorId],
-    ),
-  );
-  return rows.map((r) => ({ user_id: Number(r.user_id), count: r.unread }));
-}
-
-/** A read mark's effect: the reader's count becomes the messages by others after the mark. Returns it. */
-export async function countUnreadAfterMark(client: PoolClient, event: ReadMarked): Promise<number> {
+export async function saveReadMark(client: PoolClient, event: ReadMarked): Promise<number> {
   const d = event.data;
-  const { rows } = await client.query<{ unread: number }>(
+  const { rows } = await client.query<{ n: number }>(
     prepared(
-      `INSERT INTO chat.unread (project_id, user_id, unread)
-       VALUES ($1, $2, (SELECT count(*)::int FROM chat.messages WHERE project_id = $1 AND user_id <> $2 AND stream_version > $3))
-       ON CONFLICT (project_id, user_id) DO UPDATE SET unread = EXCLUDED.unread
-       RETURNING unread`,
-      [d.project_id, d.user_id, d.last_read_version],
+      `WITH mark AS (
+         INSERT INTO chat.read_marks AS r (project_id, user_id, last_read_version, marked_at, read_seq, own_at_mark)
+         VALUES ($1, $2, $3, $4,
+                 coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $1 AND m.stream_version <= $3
+                            ORDER BY m.stream_version DESC LIMIT 1), 0),
+                 coalesce((SELECT m.author_seq FROM chat.messages m WHERE m.project_id = $1 AND m.user_id = $2 AND m.stream_version <= $3
+                            ORDER BY m.stream_version DESC LIMIT 1), 0))
+         ON CONFLICT (project_id, user_id) DO UPDATE
+           SET last_read_version = EXCLUDED.last_read_version, marked_at = EXCLUDED.marked_at,
+               read_seq = EXCLUDED.read_seq, own_at_mark = EXCLUDED.own_at_mark
+         WHERE r.last_read_version < EXCLUDED.last_read_version
+         RETURNING read_seq, own_at_mark
+       )
+       SELECT (coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $1 ORDER BY m.stream_version DESC LIMIT 1), 0)
+                - mark.read_seq)
+            - (coalesce((SELECT p.posts FROM chat.posters p WHERE p.project_id = $1 AND p.user_id = $2), 0) - mark.own_at_mark) AS n
+         FROM mark`,
+      [d.project_id, d.user_id, d.last_read_version, d.marked_at],
     ),
   );
-  return rows[0]?.unread ?? 0;
+  // No row: the mark was behind the one stored (not decided so; read the count of record then).
+  return rows[0]?.n ?? (await unreadCount(client, d.project_id, d.user_id));
 }
 
 /** When the user posted in the project since `since`, oldest first (the rate limit's window). */
@@ -159,16 +167,4 @@ export async function readStateOf(client: PoolClient, projectId: number, userId:
     prepared('SELECT last_read_version FROM chat.read_marks WHERE project_id = $1 AND user_id = $2', [projectId, userId]),
   );
   return { user_id: userId, last_read_version: rows[0]?.last_read_version ?? 0 };
-}
-
-export async function saveReadMark(client: PoolClient, event: ReadMarked): Promise<void> {
-  const d = event.data;
-  await client.query(
-    prepared(
-      `INSERT INTO chat.read_marks (project_id, user_id, last_read_version, marked_at) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (project_id, user_id) DO UPDATE SET last_read_version = EXCLUDED.last_read_version, marked_at = EXCLUDED.marked_at
-       WHERE chat.read_marks.last_read_version < EXCLUDED.last_read_version`,
-      [d.project_id, d.user_id, d.last_read_version, d.marked_at],
-    ),
-  );
 }

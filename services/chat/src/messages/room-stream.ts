@@ -3,8 +3,6 @@ import { AppError, type ChatMessage, type MarkReadReply } from '@siteflow/contra
 import type { StreamCommand } from '@siteflow/servicekit';
 import { decide } from './decide.js';
 import {
-  countPostAsUnread,
-  countUnreadAfterMark,
   insertMessage,
   loadRoomForPost,
   readStateOf,
@@ -20,11 +18,14 @@ import { chatStreamId, evolve, toChatMessage, type ChatRoomEvent, type ChatRoomS
  * state, are stored (messages to the room, read marks to each member's own subject) and projected.
  * Each command brings its own `load` (only what it decides on), `decide` and `reply`.
  *
- * The projection keeps each member's unread count in `chat.unread` and fills `badges` with the
- * counts it changed (the members' new counts after a post, the reader's after a read mark): the
- * caller publishes them once the transaction has committed, as ephemeral `chat:unread` messages on
- * each member's own subject. They are not events: the event store holds what happened (one
- * `MessagePosted` per post, whatever the number of members), and a count follows from it.
+ * The projection writes nothing per member: a message row numbered in the room and among its
+ * author's posts, the author's own-post count, a read mark positioned in the room (unread counts
+ * follow from these positions: docs/architecture.md, "Unread counts"). It fills `badges` with the
+ * counts that changed (the other members' after a post, read in the statement that inserts the
+ * message; the reader's after a read mark): the caller publishes them once the transaction has
+ * committed, as ephemeral `chat:unread` messages on each member's own subject. They are not
+ * events: the event store holds what happened (one `MessagePosted` per post, whatever the number
+ * of members), and a count follows from it.
  */
 export function chatRoom(
   projectId: number,
@@ -61,14 +62,8 @@ export function chatRoom(
       // A transaction run again (a concurrent creator of the stream won) projects again from scratch.
       badges.length = 0;
       for (const [i, e] of events.entries()) {
-        if (e.type === 'MessagePosted') {
-          await insertMessage(tx.client, e, recorded[i]?.version ?? 0);
-          badges.push(...(await countPostAsUnread(tx.client, e.data.project_id, e.data.user_id)));
-        }
-        if (e.type === 'ReadMarked') {
-          await saveReadMark(tx.client, e);
-          badges.push({ user_id: e.data.user_id, count: await countUnreadAfterMark(tx.client, e) });
-        }
+        if (e.type === 'MessagePosted') badges.push(...(await insertMessage(tx.client, e, recorded[i]?.version ?? 0)));
+        if (e.type === 'ReadMarked') badges.push({ user_id: e.data.user_id, count: await saveReadMark(tx.client, e) });
       }
     },
   };

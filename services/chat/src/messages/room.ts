@@ -22,7 +22,7 @@ export type MemberReadState = { user_id: number; last_read_version: number };
  * What deciding needs to know about a room, loaded from the read models at the stream's version
  * (in the transaction that appends): the read mark of whoever marks read, and who posted when within
  * the rate window (only the actor's posts need be loaded). Unread counts are not decision state: they
- * are a read model (`chat.unread`, see `unreadOf`), so a post never reads the other members.
+ * follow from the read models' positions (see `unreadOf`), so a post decides without the other members.
  */
 export type ChatRoomState = {
   version: number;
@@ -72,8 +72,10 @@ function upsertMember(members: MemberReadState[], userId: number, change: (m: Me
 
 /**
  * A user's unread count, by definition, folded from the room's events: the messages by others
- * after the user's read mark (`stream`: the whole stream from its first event). The read model `chat.unread` keeps it as a counter (one more for
- * everyone but the author on each post, recomputed on a read mark); this is what it must equal.
+ * after the user's read mark (`stream`: the whole stream from its first event). The read models
+ * compute it from positions (messages numbered in the room and among their author's posts, the read
+ * mark placed among them): (room messages − those at the mark) − (own posts − those at the mark).
+ * This is what that must equal.
  */
 export function unreadOf(stream: readonly ChatRoomEvent[], userId: number): number {
   // `stream` is the whole stream from its first event: event i is version i + 1.
