@@ -52,6 +52,14 @@ export async function readStreamEvents(db: Queryable, s: StoreSchema, streamId: 
   return rows.map(toRecordedEvent);
 }
 
+/** The events of several streams, each stream's in version order (one statement). */
+export async function readManyStreamEvents(db: Queryable, s: StoreSchema, streamIds: readonly string[]): Promise<RecordedEvent[]> {
+  const { rows } = await db.query<EventRow>(
+    prepared(`SELECT ${EVENT_COLUMNS} FROM ${s.events} WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version`, [streamIds]),
+  );
+  return rows.map(toRecordedEvent);
+}
+
 export async function readStreamVersion(db: Queryable, s: StoreSchema, streamId: string, forUpdate = false): Promise<number> {
   const { rows } = await db.query<{ version: number }>(
     prepared(`SELECT version FROM ${s.streams} WHERE stream_id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [streamId]),

@@ -5,9 +5,9 @@ import { appendToStream } from './append.js';
 import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
 import { prepared } from './prepared.js';
 import { migrate } from './migrate.js';
-import { readAllEvents, readStreamEvents, readStreamVersion } from './read.js';
+import { readAllEvents, readManyStreamEvents, readStreamEvents, readStreamVersion } from './read.js';
 import { storeSchema, type StoreSchema } from './schema.js';
-import type { EventStore, EventStoreTx } from './types.js';
+import type { EventStore, EventStoreTx, RecordedEvent } from './types.js';
 
 /**
  * A transaction locked an existing stream, or appended to it, without having reserved it before its
@@ -108,7 +108,13 @@ export function createEventStore(opts: {
         if (!assigned) ordered.add(id);
       }
     };
+    // Versions of streams whose rows `lockStreams` locked (0: no row yet), kept as this transaction
+    // appends; and events `readStreams` read ahead, until the stream is appended to.
+    const locked = new Map<string, number>();
+    const readAhead = new Map<string, RecordedEvent[]>();
     const lockStream = async (streamId: string) => {
+      const known = locked.get(streamId);
+      if (known !== undefined) return known;
       let version: number | null;
       if (held.has(streamId)) {
         const { rows } = await client.query<{ version: number }>(
@@ -138,6 +144,30 @@ export function createEventStore(opts: {
       if (version !== null && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
       return version ?? 0;
     };
+    const lockStreams = async (streamIds: readonly string[]) => {
+      await reserveStreams(streamIds);
+      const fresh = [...new Set(streamIds)].filter((id) => !locked.has(id)).sort();
+      if (fresh.length > 0) {
+        const { rows } = await client.query<{ stream_id: string; version: number }>(
+          prepared(`SELECT stream_id, version FROM ${s.streams} WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE`, [fresh]),
+        );
+        const found = new Map(rows.map((r) => [r.stream_id, r.version]));
+        for (const id of fresh) {
+          const version = found.get(id) ?? null;
+          // As lockStream: an existing stream reserved after the transaction's first write is out of order.
+          if (version !== null && !ordered.has(id)) throw new StreamNotReserved(id);
+          locked.set(id, version ?? 0);
+        }
+      }
+      return new Map(streamIds.map((id) => [id, locked.get(id) ?? 0]));
+    };
+    const readStreams = async (streamIds: readonly string[]) => {
+      const fresh = [...new Set(streamIds)].filter((id) => !readAhead.has(id));
+      if (fresh.length === 0) return;
+      const events = await readManyStreamEvents(client, s, fresh);
+      for (const id of fresh) readAhead.set(id, []);
+      for (const e of events) readAhead.get(e.streamId)?.push(e);
+    };
     const tx: EventStoreTx = {
       client,
       append: async (streamId, events, appendOpts) => {
@@ -145,12 +175,21 @@ export function createEventStore(opts: {
         const result = await appendToStream(client, s, streamId, events, appendOpts);
         // The stream existed (its events follow version > 0) and was reserved late.
         if (events.length > 0 && result.nextVersion > events.length && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
+        if (locked.has(streamId)) locked.set(streamId, result.nextVersion);
+        readAhead.delete(streamId);
         return result;
       },
       readStream: async (streamId, readOpts) => {
         if (readOpts?.forUpdate) await lockStream(streamId);
+        const ahead = readAhead.get(streamId);
+        if (ahead) {
+          const from = readOpts?.fromVersion ?? 1;
+          return ahead.filter((e) => e.version >= from);
+        }
         return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
       },
+      lockStreams,
+      readStreams,
       streamVersion: (streamId) => readStreamVersion(client, s, streamId),
       reserveStreams,
       lockStream,

@@ -126,6 +126,18 @@ export interface EventStoreTx {
    * for an existing stream reserved only after the transaction's first write.
    */
   lockStream(streamId: string): Promise<number>;
+  /**
+   * `lockStream` for many streams in two statements (their reservation, then their rows, sorted),
+   * returning each one's version: a later `lockStream` of one of them asks the database nothing.
+   * For work done for many streams at once (a group commit).
+   */
+  lockStreams(streamIds: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * Reads these streams' events in one statement, ahead of the `readStream` calls that want them:
+   * until the transaction appends to one, its `readStream` is answered from what was read here.
+   * Read after `lockStreams`, they are what the locked versions hold.
+   */
+  readStreams(streamIds: readonly string[]): Promise<void>;
 }
 
 /** A message given up on. */

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEventStore } from '@siteflow/eventstore';
 import { useTestPool } from '@siteflow/testing';
 import { StreamCommandBatcher, type StreamCommand } from './command.js';
@@ -59,5 +60,55 @@ describe('StreamCommandBatcher', () => {
     const batcher = new StreamCommandBatcher(db().store, { maxBatch: 64, concurrency: 1 });
     const [a, b, c] = await Promise.all([batcher.run(start('twice')), batcher.run(start('twice')), batcher.run(start('other'))]);
     expect([a, b, c]).toEqual([1, 2, 1]);
+  });
+
+  /** Folds its own stream (as presence's sessions do): the reply is every event type it held before, then its own. */
+  const fold = (streamId: string, type: string): StreamCommand<string[], string, string[]> => ({
+    streamId,
+    load: async (tx) => (await tx.readStream(streamId)).map((e) => e.type),
+    decide: () => [type],
+    evolve: (seen, t) => [...seen, t],
+    toNewEvent: (t) => ({ type: t, data: {}, projectId: 1 }),
+    reply: ({ after }) => after,
+  });
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('with readAhead, a batch locks and reads all its streams in one statement each: a command then costs its append alone', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `ahead-${String(i).padStart(2, '0')}`);
+    // History first (one command each, outside the batch under test).
+    const setup = new StreamCommandBatcher(db().store, { maxBatch: 1, concurrency: 1 });
+    for (const id of ids.slice(0, 10)) await setup.run(fold(id, 'Opened'));
+
+    const sent = vi.spyOn(pg.Client.prototype, 'query');
+    const batcher = new StreamCommandBatcher(db().store, { maxBatch: 64, concurrency: 1, readAhead: true });
+    // A first command holds the batcher's one transaction until the others have all arrived.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = batcher.run({ ...fold('ahead-first', 'Seen'), load: async () => (await gate, []) });
+    // Both streams with history and new ones; `ahead-03` twice: its second command folds the first's event.
+    const rest = Promise.all([...ids, 'ahead-03'].map((id) => batcher.run(fold(id, 'Seen'))));
+    release();
+    expect(await first).toEqual(['Seen']);
+    const replies = await rest;
+    expect(replies.slice(0, 10)).toEqual(ids.slice(0, 10).map(() => ['Opened', 'Seen']));
+    expect(replies.slice(10, 20)).toEqual(ids.slice(10).map(() => ['Seen']));
+    expect(replies[20]).toEqual(['Opened', 'Seen', 'Seen']);
+    expect(batcher.stats.transactions).toBe(2);
+    // The first alone: BEGIN, its lock, its append, COMMIT (its load reads nothing): 4. Then the batch:
+    // BEGIN, the reservation, the row locks, the read ahead, 21 appends, the re-read of ahead-03
+    // (appended to since it was read ahead) and COMMIT: 27. Without read ahead and batched locks each
+    // command also locked and read its stream on its own: 21 × 3 + 3 = 66.
+    expect(sent.mock.calls.length).toBe(4 + 27);
+  });
+
+  it('without readAhead, every command still reads its own stream, and sees what the batch appended before it', async () => {
+    const batcher = new StreamCommandBatcher(db().store, { maxBatch: 64, concurrency: 1 });
+    const replies = await Promise.all([
+      batcher.run(fold('plain', 'A')),
+      batcher.run(fold('plain', 'B')),
+      batcher.run(fold('plain-2', 'C')),
+    ]);
+    expect(replies).toEqual([['A'], ['A', 'B'], ['C']]);
   });
 });

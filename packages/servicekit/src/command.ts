@@ -84,6 +84,18 @@ interface Batched {
   reject: (reason: unknown) => void;
 }
 
+export interface BatcherOptions {
+  /** Commands in one transaction at most. */
+  maxBatch: number;
+  /** Transactions at once at most. */
+  concurrency: number;
+  /**
+   * Read every stream of a batch in one statement before its commands run: for commands whose
+   * `load` folds their own stream (`tx.readStream`), which is then answered without a query.
+   */
+  readAhead?: boolean;
+}
+
 /**
  * Group commit for many small commands of independent streams (presence's sessions: one per join):
  * commands that arrive while a transaction of theirs runs wait and then run together in the next
@@ -102,7 +114,7 @@ export class StreamCommandBatcher {
 
   constructor(
     private readonly store: EventStore,
-    private readonly opts: { maxBatch: number; concurrency: number } = { maxBatch: 64, concurrency: 2 },
+    private readonly opts: BatcherOptions = { maxBatch: 64, concurrency: 2 },
   ) {}
 
   run<S, E, R>(command: StreamCommand<S, E, R>): Promise<R> {
@@ -129,7 +141,12 @@ export class StreamCommandBatcher {
       try {
         const results = await retryOnConcurrency(() =>
           this.store.transaction(async (tx) => {
-            await tx.reserveStreams(batch.map((b) => b.command.streamId));
+            // Every stream of the batch reserved, then locked, then (for commands that fold their
+            // stream) read, in a statement each for the whole batch: a command then asks the
+            // database only for its append and its projection.
+            const streams = batch.map((b) => b.command.streamId);
+            await tx.lockStreams(streams);
+            if (this.opts.readAhead) await tx.readStreams(streams);
             const out: unknown[] = [];
             for (const b of batch) out.push(await decideInTransaction(tx, b.command));
             return out;

@@ -109,7 +109,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private readonly sessions: StreamCommandBatcher;
 
   constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit<PresenceConfig>) {
-    this.sessions = new StreamCommandBatcher(kit.store);
+    this.sessions = new StreamCommandBatcher(kit.store, { maxBatch: 64, concurrency: 2, readAhead: true });
     this.metrics = definePresenceMetrics(kit.metrics.registry, {
       trackedConnections: () => this.connectionCount(),
       liveGateways: () => [...this.liveness.values()].filter((l) => l.value.dead !== true).length,
