@@ -21,8 +21,8 @@ const toMessage = (r: Row): ChatMessage => ({
   timestamp: r.posted_at.toISOString(),
 });
 
-/** A member's unread count as it now is (what their `chat:unread` badge says). */
-export type UnreadBadge = { user_id: number; count: number };
+/** Members' unread count as it now is (what their `chat:unread` badges say): `count` for each of `user_ids`. */
+export type UnreadBadge = { count: number; user_ids: number[] };
 
 /**
  * Projects a posted message (same transaction as the append, under the stream lock) and reads the
@@ -30,11 +30,13 @@ export type UnreadBadge = { user_id: number; count: number };
  * in the room (`room_seq`) and among its author's posts (`author_seq`), and the author's own-post
  * count (`chat.posters`); nothing per member. What it reads: each other member's read mark and
  * own-post count (two primary-key ranges of the project), to compute
- * `unread = (room_seq − read_seq) − (posts − own_at_mark)` for their badges.
+ * `unread = (room_seq − read_seq) − (posts − own_at_mark)` for their badges, grouped by count (in
+ * a big room most members share one count, all messages by others: few rows to parse, one payload
+ * to encode per count).
  */
 export async function insertMessage(client: PoolClient, event: MessagePosted, streamVersion: number): Promise<UnreadBadge[]> {
   const d = event.data;
-  const { rows } = await client.query<{ user_id: string; unread: number }>(
+  const { rows } = await client.query<{ unread: number; users: string }>(
     prepared(
       `WITH own AS (
          INSERT INTO chat.posters AS p (project_id, user_id, posts) VALUES ($2, $4, 1)
@@ -48,16 +50,18 @@ export async function insertMessage(client: PoolClient, event: MessagePosted, st
            FROM own
          RETURNING room_seq
        )
-       SELECT mb.user_id, (msg.room_seq - coalesce(r.read_seq, 0)) - (coalesce(p.posts, 0) - coalesce(r.own_at_mark, 0)) AS unread
+       SELECT (msg.room_seq - coalesce(r.read_seq, 0)) - (coalesce(p.posts, 0) - coalesce(r.own_at_mark, 0)) AS unread,
+              string_agg(mb.user_id::text, ',') AS users
          FROM msg
          CROSS JOIN chat.members mb
          LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
          LEFT JOIN chat.posters p ON p.project_id = mb.project_id AND p.user_id = mb.user_id
-        WHERE mb.project_id = $2 AND mb.user_id <> $4`,
+        WHERE mb.project_id = $2 AND mb.user_id <> $4
+        GROUP BY 1`,
       [d.message_id, d.project_id, streamVersion, d.user_id, d.username, d.avatar_url, d.text, d.posted_at],
     ),
   );
-  return rows.map((r) => ({ user_id: Number(r.user_id), count: r.unread }));
+  return rows.map((r) => ({ count: r.unread, user_ids: r.users.split(',').map(Number) }));
 }
 
 /** A page of messages, oldest first, before a stream version (exclusive), plus whether more exist. */

@@ -63,7 +63,7 @@ export function chatRoom(
       badges.length = 0;
       for (const [i, e] of events.entries()) {
         if (e.type === 'MessagePosted') badges.push(...(await insertMessage(tx.client, e, recorded[i]?.version ?? 0)));
-        if (e.type === 'ReadMarked') badges.push({ user_id: e.data.user_id, count: await saveReadMark(tx.client, e) });
+        if (e.type === 'ReadMarked') badges.push({ count: await saveReadMark(tx.client, e), user_ids: [e.data.user_id] });
       }
     },
   };
