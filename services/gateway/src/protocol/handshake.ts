@@ -48,7 +48,9 @@ export function acceptSocketUpgrades(server: Server, deps: HandshakeDeps): () =>
   };
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    // A function of no closure: a listener made here would keep this upgrade's request (its
+    // headers, the URL with the token) and head buffer alive as long as the socket lives.
+    socket.on('error', destroyOnError);
     const url = new URL(req.url ?? '/', 'http://gateway');
     const token = url.searchParams.get('token');
     const refused = requestRefusal(url, req, config.ALLOWED_ORIGINS);
@@ -69,6 +71,11 @@ export function acceptSocketUpgrades(server: Server, deps: HandshakeDeps): () =>
     );
   });
   return () => wss.close();
+}
+
+/** An upgraded socket's error listener: `this` is the socket. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 /** What is wrong with an upgrade request before its token is read, as its HTTP status; null when nothing. */
