@@ -123,10 +123,14 @@ export const chatMigrations: Migration[] = [
       SELECT project_id, user_id, count(*)::int FROM chat.messages GROUP BY project_id, user_id;
 
       ALTER TABLE chat.read_marks ADD COLUMN read_seq integer NOT NULL DEFAULT 0, ADD COLUMN own_at_mark integer NOT NULL DEFAULT 0;
+      -- A mark's positions: those of the last message (and the reader's last own message) at its version.
       UPDATE chat.read_marks r
-         SET read_seq = (SELECT count(*) FROM chat.messages m WHERE m.project_id = r.project_id AND m.stream_version <= r.last_read_version),
-             own_at_mark = (SELECT count(*) FROM chat.messages m
-                             WHERE m.project_id = r.project_id AND m.user_id = r.user_id AND m.stream_version <= r.last_read_version);
+         SET read_seq = coalesce((SELECT m.room_seq FROM chat.messages m
+                                   WHERE m.project_id = r.project_id AND m.stream_version <= r.last_read_version
+                                   ORDER BY m.stream_version DESC LIMIT 1), 0),
+             own_at_mark = coalesce((SELECT m.author_seq FROM chat.messages m
+                                      WHERE m.project_id = r.project_id AND m.user_id = r.user_id AND m.stream_version <= r.last_read_version
+                                      ORDER BY m.stream_version DESC LIMIT 1), 0);
       ALTER TABLE chat.read_marks ALTER COLUMN read_seq DROP DEFAULT, ALTER COLUMN own_at_mark DROP DEFAULT;
 
       DROP TABLE chat.unread;
