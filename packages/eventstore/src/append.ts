@@ -5,7 +5,7 @@ import { ConcurrencyError } from './errors.js';
 import { EVENT_COLUMNS, readStreamVersion, toRecordedEvent, type EventRow } from './read.js';
 import { prepared } from './prepared.js';
 import type { StoreSchema } from './schema.js';
-import type { AppendOptions, AppendResult, ExpectedVersion, NewEvent } from './types.js';
+import type { AppendOptions, AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StreamAppend } from './types.js';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -207,4 +207,117 @@ function isStreamVersionConflict(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const { code, constraint } = err as { code?: unknown; constraint?: unknown };
   return code === UNIQUE_VIOLATION && constraint === 'events_stream_id_version_key';
+}
+
+/**
+ * Appends to several streams in one statement (a group commit's: presence's sessions), each after
+ * its exact expected version: every stream's versions are claimed, its events inserted, and the
+ * relay notified at once. If any stream moved meanwhile, ConcurrencyError (and the caller's
+ * transaction is to be rolled back: the other streams' events were inserted). Each stream once.
+ */
+export async function appendToStreams(client: PoolClient, s: StoreSchema, appends: StreamAppend[]): Promise<AppendResult[]> {
+  if (appends.length === 0) return [];
+  const traced = tracingEnabled()
+    ? (fn: (withTrace: (e: NewEvent) => NewEvent) => Promise<AppendResult[]>) =>
+        inSpan(
+          'eventstore.append',
+          {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              'db.system.name': 'postgresql',
+              'db.namespace': s.name,
+              'db.operation.name': 'append',
+              'siteflow.streams': appends.length,
+              'siteflow.events': appends.reduce((n, a) => n + a.events.length, 0),
+            },
+          },
+          (span) => {
+            const trace = span ? traceFields() : undefined;
+            return fn((e) => (trace ? { ...e, metadata: { ...e.metadata, ...trace } } : e));
+          },
+        )
+    : (fn: (withTrace: (e: NewEvent) => NewEvent) => Promise<AppendResult[]>) => fn((e) => e);
+  return traced(async (withTrace) => {
+    const started = performance.now();
+    const results = await insertIntoStreams(client, s, appends, withTrace);
+    appendObserver?.(
+      (performance.now() - started) / 1000,
+      appends.reduce((n, a) => n + a.events.length, 0),
+    );
+    return results;
+  });
+}
+
+async function insertIntoStreams(
+  client: PoolClient,
+  s: StoreSchema,
+  appends: StreamAppend[],
+  withTrace: (e: NewEvent) => NewEvent,
+): Promise<AppendResult[]> {
+  if (new Set(appends.map((a) => a.streamId)).size !== appends.length) throw new RangeError('appendToStreams: a stream appears twice');
+  for (const a of appends) {
+    if (!Number.isInteger(a.expectedVersion) || a.expectedVersion < 0)
+      throw new RangeError(`invalid expected version ${a.expectedVersion}`);
+  }
+  const events = appends.flatMap((a) => a.events.map((e, i) => ({ a, e: withTrace(e), ord: i + 1 })));
+  let rows: EventRow[];
+  try {
+    ({ rows } = await client.query<EventRow>(
+      prepared(
+        `WITH wanted AS (
+           SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) AS w(stream_id, expected, n)
+         ), moved AS (
+           UPDATE ${s.streams} st SET version = w.expected + w.n FROM wanted w
+            WHERE w.expected > 0 AND st.stream_id = w.stream_id AND st.version = w.expected
+           RETURNING st.stream_id
+         ), created AS (
+           INSERT INTO ${s.streams} (stream_id, version) SELECT stream_id, expected + n FROM wanted WHERE expected = 0
+           ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id
+         ), claimed AS (
+           SELECT stream_id FROM moved UNION ALL SELECT stream_id FROM created
+         ), notified AS (SELECT pg_notify($4, ''))
+         INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
+         SELECT e.event_id, e.stream_id, w.expected + e.ord, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE(e.occurred_at, now())
+           FROM unnest($5::text[], $6::int[], $7::uuid[], $8::text[], $9::jsonb[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::jsonb[], $14::timestamptz[])
+                AS e(stream_id, ord, event_id, type, data, metadata, project_id, user_id, broadcast, occurred_at)
+           JOIN wanted w ON w.stream_id = e.stream_id
+           JOIN claimed c ON c.stream_id = e.stream_id,
+           notified
+         RETURNING ${EVENT_COLUMNS}`,
+        [
+          appends.map((a) => a.streamId),
+          appends.map((a) => a.expectedVersion),
+          appends.map((a) => a.events.length),
+          s.channel,
+          events.map((x) => x.a.streamId),
+          events.map((x) => x.ord),
+          events.map((x) => x.e.id ?? randomUUID()),
+          events.map((x) => x.e.type),
+          events.map((x) => JSON.stringify(x.e.data)),
+          events.map((x) => JSON.stringify(x.e.metadata ?? {})),
+          events.map((x) => x.e.projectId),
+          events.map((x) => x.e.userId ?? null),
+          events.map((x) => (x.e.broadcast ? JSON.stringify(x.e.broadcast) : null)),
+          events.map((x) => x.a.now ?? null),
+        ],
+      ),
+    ));
+  } catch (err) {
+    if (isStreamVersionConflict(err)) throw new ConcurrencyError(appends[0]?.streamId ?? '', appends[0]?.expectedVersion ?? 'any', -1);
+    throw err;
+  }
+  const byStream = new Map<string, RecordedEvent[]>();
+  for (const r of rows) {
+    const e = toRecordedEvent(r);
+    const list = byStream.get(e.streamId);
+    if (list) list.push(e);
+    else byStream.set(e.streamId, [e]);
+  }
+  return appends.map((a) => {
+    const recorded = (byStream.get(a.streamId) ?? []).sort((x, y) => x.version - y.version);
+    // Claimed nothing: another writer moved the stream (its events were not inserted).
+    if (recorded.length !== a.events.length)
+      throw new ConcurrencyError(a.streamId, a.expectedVersion === 0 ? 'no_stream' : a.expectedVersion, -1);
+    return { nextVersion: a.expectedVersion + a.events.length, recorded };
+  });
 }

@@ -9,6 +9,7 @@ export type {
   Migration,
   NewEvent,
   RecordedEvent,
+  StreamAppend,
 } from './types.js';
 export { ConcurrencyError, databaseUnavailableReason, isConcurrencyError } from './errors.js';
 export {

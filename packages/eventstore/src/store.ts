@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { inSpan, SpanKind, tracingEnabled } from '@siteflow/telemetry';
-import { appendToStream } from './append.js';
+import { appendToStream, appendToStreams } from './append.js';
 import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
 import { prepared } from './prepared.js';
 import { migrate } from './migrate.js';
@@ -187,6 +187,19 @@ export function createEventStore(opts: {
           return ahead.filter((e) => e.version >= from);
         }
         return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
+      },
+      appendToStreams: async (appends) => {
+        await reserveStreams(appends.map((a) => a.streamId));
+        for (const a of appends) {
+          // As append: an existing stream must have been reserved before the first write.
+          if (a.expectedVersion > 0 && !ordered.has(a.streamId)) throw new StreamNotReserved(a.streamId);
+        }
+        const results = await appendToStreams(client, s, appends);
+        appends.forEach((a, i) => {
+          if (locked.has(a.streamId)) locked.set(a.streamId, results[i]?.nextVersion ?? a.expectedVersion);
+          readAhead.delete(a.streamId);
+        });
+        return results;
       },
       lockStreams,
       readStreams,

@@ -138,6 +138,20 @@ export interface EventStoreTx {
    * Read after `lockStreams`, they are what the locked versions hold.
    */
   readStreams(streamIds: readonly string[]): Promise<void>;
+  /**
+   * `append` to several streams (each once, each at its exact expected version: 0 for a new one)
+   * in one statement. A ConcurrencyError leaves some streams written: the transaction must not commit.
+   */
+  appendToStreams(appends: StreamAppend[]): Promise<AppendResult[]>;
+}
+
+/** One stream's part of `appendToStreams`: its events after exactly `expectedVersion` (0: the stream is new). */
+export interface StreamAppend {
+  streamId: string;
+  events: NewEvent[];
+  expectedVersion: number;
+  /** occurred_at of these events; the transaction's start time when absent. */
+  now?: Date;
 }
 
 /** A message given up on. */

@@ -96,10 +96,39 @@ describe('StreamCommandBatcher', () => {
     expect(replies[20]).toEqual(['Opened', 'Seen', 'Seen']);
     expect(batcher.stats.transactions).toBe(2);
     // The first alone: BEGIN, its lock, its append, COMMIT (its load reads nothing): 4. Then the batch:
-    // BEGIN, the reservation, the row locks, the read ahead, 21 appends, the re-read of ahead-03
-    // (appended to since it was read ahead) and COMMIT: 27. Without read ahead and batched locks each
-    // command also locked and read its stream on its own: 21 × 3 + 3 = 66.
-    expect(sent.mock.calls.length).toBe(4 + 27);
+    // BEGIN, the reservation, the row locks, the read ahead and one append for the 20 streams' first
+    // commands; then ahead-03's second: its re-read (appended to since it was read ahead) and its
+    // append; COMMIT: 8. Each command on its own would lock, read and append: 21 × 3 + 3 = 66.
+    expect(sent.mock.calls.length).toBe(4 + 8);
+  });
+
+  it('commands sharing a projectMany are projected in one call, with every change; the others by their own project', async () => {
+    const calls: string[][] = [];
+    const projectMany = (_tx: unknown, changes: Array<{ events: string[] }>) => {
+      calls.push(changes.flatMap((c) => c.events));
+      return Promise.resolve();
+    };
+    const projected = (streamId: string, type: string): StreamCommand<string[], string, string[]> => ({
+      ...fold(streamId, type),
+      project: (tx, change) => projectMany(tx, [change]),
+      projectMany,
+    });
+    const own: string[] = [];
+    const batcher = new StreamCommandBatcher(db().store, { maxBatch: 64, concurrency: 1, readAhead: true });
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = batcher.run({ ...fold('proj-first', 'X'), load: async () => (await gate, []) });
+    const rest = Promise.all([
+      batcher.run(projected('proj-a', 'A')),
+      batcher.run({ ...fold('proj-b', 'B'), project: (_tx, change) => Promise.resolve(void own.push(...change.events)) }),
+      batcher.run(projected('proj-c', 'C')),
+    ]);
+    release();
+    await first;
+    expect(await rest).toEqual([['A'], ['B'], ['C']]);
+    expect(calls).toEqual([['A', 'C']]);
+    expect(own).toEqual(['B']);
+    expect(await stored('proj-')).toEqual(['proj-a', 'proj-b', 'proj-c', 'proj-first']);
   });
 
   it('without readAhead, every command still reads its own stream, and sees what the batch appended before it', async () => {

@@ -46,6 +46,11 @@ export interface StreamCommand<S, E, R> {
   /** Brings the read models to `after`, in the same transaction, after the append (skipped when nothing happened). */
   project?(tx: EventStoreTx, change: StreamChange<S, E>): Promise<void>;
   /**
+   * `project` for many changes at once, for a group commit (StreamCommandBatcher): the commands of
+   * a batch that share this function (the same function object) are projected in one call.
+   */
+  projectMany?: (tx: EventStoreTx, changes: StreamChange<S, E>[]) => Promise<void>;
+  /**
    * The command's reply, computed in the transaction: it is what an idempotency key records, so it
    * is kept small (a saved document's state carries its whole text).
    */
@@ -77,9 +82,11 @@ export function runStreamCommand<S, E, R>(store: EventStore, command: StreamComm
 
 const perStream = new SerialByKey<string>();
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commands of any state and event types share a batch; each keeps its own types at run()
+type AnyCommand = StreamCommand<any, any, unknown>;
+
 interface Batched {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commands of any state and event types share a batch; each keeps its own types at run()
-  command: StreamCommand<any, any, unknown>;
+  command: AnyCommand;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
@@ -141,14 +148,28 @@ export class StreamCommandBatcher {
       try {
         const results = await retryOnConcurrency(() =>
           this.store.transaction(async (tx) => {
-            // Every stream of the batch reserved, then locked, then (for commands that fold their
-            // stream) read, in a statement each for the whole batch: a command then asks the
-            // database only for its append and its projection.
-            const streams = batch.map((b) => b.command.streamId);
-            await tx.lockStreams(streams);
-            if (this.opts.readAhead) await tx.readStreams(streams);
-            const out: unknown[] = [];
-            for (const b of batch) out.push(await decideInTransaction(tx, b.command));
+            // Each stream's first command runs in the batch's phases (decideManyInTransaction); a
+            // stream's later commands then run one by one, after it, as they arrived.
+            const seen = new Set<string>();
+            const firsts: number[] = [];
+            const later: number[] = [];
+            batch.forEach((b, i) => {
+              const single = seen.has(b.command.streamId) || b.command.alsoWrites !== undefined;
+              (single ? later : firsts).push(i);
+              seen.add(b.command.streamId);
+            });
+            await tx.reserveStreams(batch.map((b) => b.command.streamId));
+            const out: unknown[] = new Array(batch.length);
+            const decided = await decideManyInTransaction(
+              tx,
+              firsts.map((i) => batch[i]?.command).filter((c) => c !== undefined),
+              this.opts.readAhead === true,
+            );
+            firsts.forEach((i, k) => (out[i] = decided[k]));
+            for (const i of later) {
+              const command = batch[i]?.command;
+              if (command) out[i] = await decideInTransaction(tx, command);
+            }
             return out;
           }),
         );
@@ -170,6 +191,68 @@ export class StreamCommandBatcher {
       ),
     );
   }
+}
+
+/**
+ * The pipeline for commands of distinct streams (none with `alsoWrites`) in one transaction, in
+ * phases, with the same outcome as decideInTransaction for each in turn: their streams reserved and
+ * locked in two statements (and read in one, `readAhead`, for commands that fold their stream),
+ * each loaded and decided, every event appended in one statement, then each projected (commands
+ * sharing a `projectMany` together) and answered. A group commit's database work is then a few
+ * statements, not a few per command.
+ */
+async function decideManyInTransaction(tx: EventStoreTx, commands: AnyCommand[], readAhead: boolean): Promise<unknown[]> {
+  if (commands.length === 0) return [];
+  const versions = await tx.lockStreams(commands.map((c) => c.streamId));
+  if (readAhead) await tx.readStreams(commands.map((c) => c.streamId));
+  const decided = [];
+  for (const command of commands) {
+    const version = versions.get(command.streamId) ?? 0;
+    const before: unknown = await command.load(tx, version);
+    const now = new Date();
+    const events: unknown[] = await command.decide(before, { now, tx });
+    let after = before;
+    const stored = events.map((e) => {
+      after = command.evolve(after, e);
+      return command.toNewEvent(e, after);
+    });
+    if (stored.length > 0) command.accept?.(stored);
+    decided.push({ command, version, before, after, events, stored, now });
+  }
+  const writing = decided.filter((d) => d.events.length > 0);
+  const appended = await tx.appendToStreams(
+    writing.map((d) => ({ streamId: d.command.streamId, events: d.stored, expectedVersion: d.version, now: d.now })),
+  );
+  const changes = new Map<(typeof decided)[number], StreamChange<unknown, unknown>>();
+  writing.forEach((d, i) => {
+    const result = appended[i];
+    if (!result) throw new Error(`no append result for stream ${d.command.streamId}`);
+    changes.set(d, {
+      before: d.before,
+      after: d.after,
+      events: d.events,
+      version: result.nextVersion,
+      recorded: result.recorded,
+      now: d.now,
+    });
+  });
+  const together = new Map<NonNullable<AnyCommand['projectMany']>, StreamChange<unknown, unknown>[]>();
+  for (const d of writing) {
+    const change = changes.get(d);
+    if (!change) continue;
+    const { projectMany } = d.command;
+    if (projectMany) {
+      const group = together.get(projectMany);
+      if (group) group.push(change);
+      else together.set(projectMany, [change]);
+    } else if (d.command.project) {
+      await d.command.project(tx, change);
+    }
+  }
+  for (const [projectMany, group] of together) await projectMany(tx, group);
+  return decided.map((d) =>
+    d.command.reply(changes.get(d) ?? { before: d.before, after: d.before, events: [], version: d.version, recorded: [], now: d.now }),
+  );
 }
 
 /**

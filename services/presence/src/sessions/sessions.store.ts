@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import type { RecordedEvent } from '@siteflow/eventstore';
+import { prepared, type EventStoreTx, type RecordedEvent } from '@siteflow/eventstore';
 import type { StreamCommand } from '@siteflow/servicekit';
 import {
   decide,
@@ -28,9 +28,8 @@ export function sessionCommand(
     decide: (state, { now }) => decide(command(now), state),
     evolve,
     toNewEvent: (e) => ({ type: e.type, data: e.data, projectId: e.data.project_id, broadcast: null }),
-    project: async (tx, { events }) => {
-      for (const e of events) await touchLastSeen(tx.client, e);
-    },
+    project: (tx, change) => projectSessions(tx, [change]),
+    projectMany: projectSessions,
     reply: ({ events }) => events,
   };
 }
@@ -39,11 +38,25 @@ function toSessionEvent(e: RecordedEvent): SessionEvent {
   return { type: e.type, data: e.data } as SessionEvent;
 }
 
-async function touchLastSeen(client: PoolClient, e: SessionEvent): Promise<void> {
+/**
+ * `last_seen` moves with the sessions' events: one statement for every change of a group commit
+ * (each (project, user) once, at its latest, in key order: two transactions meet their rows in one order).
+ */
+async function projectSessions(tx: EventStoreTx, changes: Array<{ events: SessionEvent[] }>): Promise<void> {
+  const events = changes.flatMap((c) => c.events);
+  if (events.length === 0) return;
+  await touchLastSeen(tx.client, events);
+}
+
+async function touchLastSeen(client: PoolClient, events: SessionEvent[]): Promise<void> {
   await client.query(
-    `INSERT INTO presence.last_seen (project_id, user_id, last_seen_at) VALUES ($1, $2, $3)
-     ON CONFLICT (project_id, user_id) DO UPDATE SET last_seen_at = GREATEST(presence.last_seen.last_seen_at, EXCLUDED.last_seen_at)`,
-    [e.data.project_id, e.data.user_id, seenAt(e)],
+    prepared(
+      `INSERT INTO presence.last_seen (project_id, user_id, last_seen_at)
+       SELECT project_id, user_id, max(seen) FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(project_id, user_id, seen)
+        GROUP BY project_id, user_id ORDER BY project_id, user_id
+       ON CONFLICT (project_id, user_id) DO UPDATE SET last_seen_at = GREATEST(presence.last_seen.last_seen_at, EXCLUDED.last_seen_at)`,
+      [events.map((e) => e.data.project_id), events.map((e) => e.data.user_id), events.map((e) => seenAt(e))],
+    ),
   );
 }
 
