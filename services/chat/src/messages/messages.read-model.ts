@@ -97,7 +97,7 @@ export async function versionOfMessage(client: PoolClient, projectId: number, me
  * user's own posts since it. A user with no mark (a member added since, or who never read) counts
  * every message by others.
  */
-export async function unreadCount(client: PoolClient, projectId: number, userId: number): Promise<number> {
+export async function unreadCount(client: Pick<PoolClient, 'query'>, projectId: number, userId: number): Promise<number> {
   const { rows } = await client.query<{ n: number }>(
     prepared(
       `SELECT (coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $1 ORDER BY m.stream_version DESC LIMIT 1), 0)
