@@ -49,8 +49,8 @@ type Join = {
   joined: boolean;
   /** Who and where, with the user's role in that project: set once membership was confirmed. */
   ctx: CommandContext | null;
-  /** Refs of the pushes on this join still waiting for their service's answer. */
-  pending: Set<string>;
+  /** Refs of the pushes on this join still waiting for their service's answer; null when none (most joins, most of the time). */
+  pending: Set<string> | null;
   /** The user was removed from the project while this join was still reading its snapshot. */
   removed?: true;
 };
@@ -64,8 +64,8 @@ export class Connection implements RoomClient {
   private readonly joins = new Map<string, Join>();
   lastFrameAt: number;
   private closed = false;
-  /** Project joins waiting for their turn (JoinAdmission): topic → join_ref. */
-  private readonly queuedJoins = new Map<string, string>();
+  /** Project joins waiting for their turn (JoinAdmission): topic → join_ref; null when none (an idle socket holds no empty map). */
+  private queuedJoins: Map<string, string> | null = null;
   /** The gateway is shutting down: pushes are refused, those in flight finish (`finishPushes`). */
   private draining = false;
   /** Token bucket of frames: FRAMES_PER_SECOND, bursts up to twice that. */
@@ -184,29 +184,29 @@ export class Connection implements RoomClient {
         this.deps.metrics?.observeJoin('rate_limited', secondsSince(started));
         this.replyErr(jr, ref, topic, busyJoining(this.deps.config));
       };
-      this.queuedJoins.set(topic, jr);
-      const mine = () => this.queuedJoins.get(topic) === jr;
+      (this.queuedJoins ??= new Map()).set(topic, jr);
+      const mine = () => this.queuedJoins?.get(topic) === jr;
       const accepted = joinAdmissionOf(this.deps.config).offer(topic, {
         start: () => {
-          if (mine()) this.queuedJoins.delete(topic);
+          if (mine()) this.dequeueJoin(topic);
           return this.runJoin(jr, ref, topic, started);
         },
         refuse: () => {
-          if (mine()) this.queuedJoins.delete(topic);
+          if (mine()) this.dequeueJoin(topic);
           busy();
         },
         // Closed, left, or joined again meanwhile: nobody waits for this one.
         abandoned: () => this.closed || !mine(),
       });
       if (!accepted) {
-        if (mine()) this.queuedJoins.delete(topic);
+        if (mine()) this.dequeueJoin(topic);
         busy();
       }
       return;
     }
-    if (event === PhxEvent.leave && this.queuedJoins.get(topic) === joinRef) {
+    if (event === PhxEvent.leave && this.queuedJoins?.get(topic) === joinRef) {
       // Left while its join waited for its turn: the join is dropped, the leave answered as usual.
-      this.queuedJoins.delete(topic);
+      this.dequeueJoin(topic);
       this.reply(joinRef, ref, topic, {});
       this.sendFrame([joinRef, joinRef, topic, PhxEvent.close, {}]);
       return;
@@ -253,6 +253,11 @@ export class Connection implements RoomClient {
     );
   }
 
+  private dequeueJoin(topic: string): void {
+    this.queuedJoins?.delete(topic);
+    if (this.queuedJoins?.size === 0) this.queuedJoins = null;
+  }
+
   /** The context of a command in a project: the role is the user's role in that project. */
   private context(projectId: number, role: CommandContext['role']): CommandContext {
     return {
@@ -293,7 +298,7 @@ export class Connection implements RoomClient {
       this.leave(topicName, previous);
       this.sendFrame([previous.joinRef, previous.joinRef, topicName, PhxEvent.close, {}]);
     }
-    const join: Join = { joinRef, topic, joined: false, ctx: null, pending: new Set() };
+    const join: Join = { joinRef, topic, joined: false, ctx: null, pending: null };
     this.joins.set(topicName, join);
     const subject = topic.kind === 'project' ? subjects.projectAll(topic.projectId) : subjects.userAll(topic.userId);
 
@@ -419,8 +424,8 @@ export class Connection implements RoomClient {
   /** Forwards a push; resolves to its outcome for metrics: `ok` or the error code replied. */
   private async push(join: Join, ref: string | null, topicName: string, event: string, payload: Record<string, unknown>): Promise<string> {
     // Answered once: forceRejoin may have answered it already (then the service's late answer is dropped).
-    if (ref !== null) join.pending.add(ref);
-    const answer = () => ref !== null && join.pending.delete(ref);
+    if (ref !== null) (join.pending ??= new Set()).add(ref);
+    const answer = () => ref !== null && answered(join, ref);
     const reject = (error: ErrorBody) => {
       if (answer()) this.replyErr(join.joinRef, ref, topicName, error);
       return error.code;
@@ -490,18 +495,18 @@ export class Connection implements RoomClient {
    */
   async finishPushes(boundMs: number): Promise<void> {
     this.draining = true;
-    const pending = () => [...this.joins.values()].reduce((n, j) => n + j.pending.size, 0);
+    const pending = () => [...this.joins.values()].reduce((n, j) => n + (j.pending?.size ?? 0), 0);
     const until = Date.now() + boundMs;
     while (pending() > 0 && !this.closed && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const [topic, join] of this.joins) {
-      for (const ref of join.pending) {
+      for (const ref of join.pending ?? []) {
         this.replyErr(join.joinRef, ref, topic, {
           code: 'unavailable',
           message:
             'this server shut down before the service answered; it may or may not have been applied: retry with the same idempotency key',
         });
       }
-      join.pending.clear();
+      join.pending = null;
     }
   }
 
@@ -514,15 +519,22 @@ export class Connection implements RoomClient {
     // Every push still in flight is answered before the join ends, or the client would drop its
     // answer (it rejoins under a new join ref) and only see a timeout. Whether the service applied
     // it is unknown: a retry with the same idempotency key gets the first outcome.
-    for (const ref of join.pending) {
+    for (const ref of join.pending ?? []) {
       this.replyErr(joinRef, ref, topic, {
         code: 'unavailable',
         message: 'the connection to the services was interrupted; it may or may not have been applied: retry with the same idempotency key',
       });
     }
-    join.pending.clear();
+    join.pending = null;
     this.sendFrame([joinRef, joinRef, topic, PhxEvent.error, {}]);
   }
+}
+
+/** Takes `ref` off the join's pushes waiting for an answer: true when it was waiting (it is answered now, once). */
+function answered(join: Join, ref: string): boolean {
+  if (join.pending === null || !join.pending.delete(ref)) return false;
+  if (join.pending.size === 0) join.pending = null;
+  return true;
 }
 
 /** Each gateway's (one config object's) line of project joins. */
