@@ -24,6 +24,10 @@ function setup() {
   return { room, stats, publish, member };
 }
 
+/** A member's snapshot floors as the room holds them. */
+const floorsOf = (room: Room, id: string) =>
+  (room.members.get(id) as unknown as { floors: { versions: ReadonlyMap<string, number> } | null } | undefined)?.floors ?? null;
+
 let seq = 0;
 const event = (stream_id: string, version: number, text: string | null) => ({
   event_id: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
@@ -91,12 +95,39 @@ describe('Room: what it remembers', () => {
     // snapshot but reaches this room only after the join.
     publish('project.1.ev.chat.MessagePosted', event('chat-1', 2, 'two'));
     expect(room.activate('new', '2', { 'chat-1': 2, 'chat-2': 1, 'session-x': 3 })).toBe(true);
-    const floors = (room.members.get('new') as unknown as { floors: Map<string, number> | null }).floors;
-    expect(floors && [...floors.keys()].sort()).toEqual(['chat-2', 'session-x']);
+    expect(floorsOf(room, 'new') && [...floorsOf(room, 'new')!.versions.keys()].sort()).toEqual(['chat-2', 'session-x']);
     publish('project.1.ev.chat.MessagePosted', event('chat-2', 1, 'late'));
     publish('project.1.ev.chat.MessagePosted', event('chat-1', 3, 'three'));
     publish('project.1.ev.chat.MessagePosted', event('chat-2', 2, 'four'));
     expect(joiner.texts()).toEqual(['three', 'four']);
     expect(old.texts()).toEqual(['one', 'two', 'late', 'three', 'four']);
+  });
+
+  it('members with the same floors share one set, and move to one set as a stream passes them', () => {
+    const { room, publish, member } = setup();
+    const floors = { 'documents-1': 4, 'checklist-1': 2 };
+    const a = member('a');
+    const b = member('b');
+    room.addJoining(a.client, '1');
+    room.activate('a', '1', { ...floors });
+    room.addJoining(b.client, '2');
+    room.activate('b', '2', { ...floors });
+    expect(floorsOf(room, 'a')).not.toBeNull();
+    expect(floorsOf(room, 'a')).toBe(floorsOf(room, 'b'));
+    publish('project.1.ev.documents.DocumentSaved', event('documents-1', 4, 'in both snapshots'));
+    publish('project.1.ev.documents.DocumentSaved', event('documents-1', 5, 'new'));
+    expect(a.texts()).toEqual(['new']);
+    expect(b.texts()).toEqual(['new']);
+    expect([...floorsOf(room, 'a')!.versions.keys()]).toEqual(['checklist-1']);
+    expect(floorsOf(room, 'a')).toBe(floorsOf(room, 'b'));
+    // A later joiner whose snapshot holds the checklist further: its own floors, the others keep theirs.
+    const c = member('c');
+    room.addJoining(c.client, '3');
+    room.activate('c', '3', { 'documents-1': 5, 'checklist-1': 3 });
+    expect(floorsOf(room, 'c')).not.toBe(floorsOf(room, 'a'));
+    publish('project.1.ev.checklist.ItemToggled', event('checklist-1', 3, 'toggled'));
+    expect(a.texts()).toEqual(['new', 'toggled']);
+    expect(c.texts()).toEqual([]);
+    expect(floorsOf(room, 'a')).toBeNull();
   });
 });

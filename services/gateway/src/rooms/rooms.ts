@@ -26,8 +26,39 @@ interface Member {
   joinRef: string;
   /** Projections that arrived while the join snapshot was being read. */
   buffer: Delivery[] | null;
-  /** Per stream, the version the member's snapshot already contains. */
-  floors: Map<string, number> | null;
+  /** Per stream, the version the member's snapshot already contains (shared by the members with the same ones). */
+  floors: Floors | null;
+}
+
+/** Distinct floor sets a room keeps for sharing; beyond it the table starts over (members keep theirs). */
+const FLOOR_SETS_PER_ROOM = 64;
+
+/**
+ * Snapshot floors (stream → the version a member's snapshot already contains) that the room has
+ * not enforced by its own versions yet: the streams quiet since the room opened (most documents,
+ * the checklist), or still on their way. Immutable and shared: the members of a room mostly hold
+ * the same ones, so a member holds a reference, not a map of its own. A member whose stream passes
+ * its floor moves to `without(stream)`, the same object for every member that had these floors.
+ */
+class Floors {
+  /** Stream → these floors without it (null: none left), once a member passed it. */
+  private readonly next = new Map<string, Floors | null>();
+
+  constructor(
+    readonly versions: ReadonlyMap<string, number>,
+    private readonly room: { floorsOf(versions: Map<string, number>): Floors | null },
+  ) {}
+
+  without(streamId: string): Floors | null {
+    let f = this.next.get(streamId);
+    if (f === undefined) {
+      const rest = new Map(this.versions);
+      rest.delete(streamId);
+      f = this.room.floorsOf(rest);
+      this.next.set(streamId, f);
+    }
+    return f;
+  }
 }
 
 export interface RoomStats {
@@ -117,6 +148,8 @@ export class Room {
   private readonly sub: Subscription;
   /** The room's latest snapshot read, while later joins may still share it. */
   private shared: SharedRead | null = null;
+  /** The floor sets its members hold, by content (`floorsOf`). */
+  private readonly floorSets = new Map<string, Floors>();
 
   constructor(
     readonly topic: string,
@@ -193,16 +226,34 @@ export class Room {
     const floors = new Map(Object.entries(snapshotVersions));
     const buffered = m.buffer;
     m.buffer = null;
-    m.floors = floors.size > 0 ? floors : null;
+    // This member's own while its buffer is flushed; shared once what is left of them is known.
+    m.floors = floors.size > 0 ? new Floors(floors, this) : null;
     for (const d of buffered) this.deliverTo(m, d);
     // A floor the room has seen its stream reach is enforced by the room's own versions from now
     // on (a lower version is a duplicate for everyone): only the others are kept. A snapshot names
     // every stream of the room (one per presence session), most of them long quiet.
     if (m.floors !== null) {
-      for (const [streamId, floor] of m.floors) if ((this.versions.get(streamId) ?? 0) >= floor) m.floors.delete(streamId);
-      if (m.floors.size === 0) m.floors = null;
+      const kept = new Map<string, number>();
+      for (const [streamId, floor] of m.floors.versions) if ((this.versions.get(streamId) ?? 0) < floor) kept.set(streamId, floor);
+      m.floors = this.floorsOf(kept);
     }
     return true;
+  }
+
+  /** The room's floor set with exactly these floors (null when none): one object for every member that has them. */
+  floorsOf(versions: Map<string, number>): Floors | null {
+    if (versions.size === 0) return null;
+    const key = [...versions]
+      .map(([streamId, floor]) => `${streamId}\u0000${floor}`)
+      .sort()
+      .join('\u0001');
+    let floors = this.floorSets.get(key);
+    if (floors === undefined) {
+      if (this.floorSets.size >= FLOOR_SETS_PER_ROOM) this.floorSets.clear();
+      floors = new Floors(versions, this);
+      this.floorSets.set(key, floors);
+    }
+    return floors;
   }
 
   remove(clientId: string, joinRef?: string): boolean {
@@ -220,6 +271,7 @@ export class Room {
     this.sub.unsubscribe();
     this.members.clear();
     this.shared = null;
+    this.floorSets.clear();
   }
 
   private onMessage(msg: Msg): void {
@@ -273,11 +325,10 @@ export class Room {
     }
     if (d.exclude !== undefined && d.exclude === m.client.id) return;
     if (m.floors !== null && d.streamId !== null) {
-      const floor = m.floors.get(d.streamId);
+      const floor = m.floors.versions.get(d.streamId);
       if (floor !== undefined) {
         if (d.version <= floor) return;
-        m.floors.delete(d.streamId);
-        if (m.floors.size === 0) m.floors = null;
+        m.floors = m.floors.without(d.streamId);
       }
     }
     if (d.frame === null) return;
