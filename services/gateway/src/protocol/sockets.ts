@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { isProjectClientEvent, projectClientEvents, subjects, type ConnectionClosedNotice } from '@siteflow/contracts';
 import type { SessionUser } from '../auth/tokens.js';
 import { CloseCode, Connection, type ConnectionDeps } from './connection.js';
@@ -16,6 +16,12 @@ export class Sockets {
   private readonly open = new Set<Connection>();
   private readonly byId = new Map<string, Connection>();
   private readonly perUser = new Map<number, number>();
+  /**
+   * Each socket's Connection, for its listeners: every socket has the same three listener functions
+   * (`listenersOf`), where closures made per socket would cost each idle socket their context.
+   */
+  private readonly byWs = new WeakMap<WebSocket, Connection>();
+  private readonly listeners = listenersOf(this);
 
   constructor(private readonly deps: ConnectionDeps & { nats: NatsConnection; newConnectionId: () => string }) {}
 
@@ -30,33 +36,51 @@ export class Sockets {
 
   /** A socket that passed the handshake: its frames go to a new `Connection`. */
   accept(ws: WebSocket, user: SessionUser): Connection {
-    const { config, logger } = this.deps;
     const conn = new Connection(this.deps.newConnectionId(), user, ws, this.deps);
     this.perUser.set(user.id, (this.perUser.get(user.id) ?? 0) + 1);
     this.open.add(conn);
     this.byId.set(conn.id, conn);
-    ws.on('message', (data, isBinary) => {
-      try {
-        if (isBinary) {
-          conn.close(CloseCode.unsupportedData, 'binary frames are not supported');
-          return;
-        }
-        // ws hands text frames over as a Buffer (binaryType 'nodebuffer'); no copy needed.
-        const text = Buffer.isBuffer(data)
-          ? data.toString('utf8')
-          : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
-        if (Buffer.byteLength(text) > config.MAX_FRAME_BYTES && !allowedLargeFrame(text)) {
-          conn.close(CloseCode.tooBig, 'frame too large');
-          return;
-        }
-        conn.onFrame(text);
-      } catch (err) {
-        logger.error({ err, connection: conn.id, user: conn.user.id }, 'frame handling failed');
-      }
-    });
-    ws.on('error', (err) => logger.debug({ err, connection: conn.id }, 'socket error'));
-    ws.on('close', () => this.release(conn));
+    this.byWs.set(ws, conn);
+    /* eslint-disable @typescript-eslint/unbound-method -- unbound on purpose: ws calls each listener with the socket as `this` */
+    ws.on('message', this.listeners.message);
+    ws.on('error', this.listeners.error);
+    ws.on('close', this.listeners.close);
+    /* eslint-enable @typescript-eslint/unbound-method */
     return conn;
+  }
+
+  /** A frame of `ws`'s (its 'message' listener). */
+  onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {
+    const conn = this.byWs.get(ws);
+    if (!conn) return;
+    try {
+      if (isBinary) {
+        conn.close(CloseCode.unsupportedData, 'binary frames are not supported');
+        return;
+      }
+      // ws hands text frames over as a Buffer (binaryType 'nodebuffer'); no copy needed.
+      const text = Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
+      if (Buffer.byteLength(text) > this.deps.config.MAX_FRAME_BYTES && !allowedLargeFrame(text)) {
+        conn.close(CloseCode.tooBig, 'frame too large');
+        return;
+      }
+      conn.onFrame(text);
+    } catch (err) {
+      this.deps.logger.error({ err, connection: conn.id, user: conn.user.id }, 'frame handling failed');
+    }
+  }
+
+  /** `ws` failed (its 'error' listener; its 'close' follows). */
+  onError(ws: WebSocket, err: Error): void {
+    this.deps.logger.debug({ err, connection: this.byWs.get(ws)?.id }, 'socket error');
+  }
+
+  /** `ws` closed (its 'close' listener). */
+  onClose(ws: WebSocket): void {
+    const conn = this.byWs.get(ws);
+    if (conn) this.release(conn);
   }
 
   get(connectionId: string): Connection | undefined {
@@ -107,6 +131,21 @@ export class Sockets {
     for (const c of unanswered) this.release(c);
     return unanswered.length;
   }
+}
+
+/** The listeners every socket of `sockets` shares: ws calls each with the socket as `this`. */
+function listenersOf(sockets: Sockets) {
+  return {
+    message: function (this: WebSocket, data: RawData, isBinary: boolean): void {
+      sockets.onMessage(this, data, isBinary);
+    },
+    error: function (this: WebSocket, err: Error): void {
+      sockets.onError(this, err);
+    },
+    close: function (this: WebSocket): void {
+      sockets.onClose(this);
+    },
+  };
 }
 
 /** A frame above the ordinary bound is allowed only for an event whose own bound covers it. */
