@@ -122,7 +122,7 @@ export const GatewayConfig = GatewayPresenceConfig.extend({
   MAX_QUEUED_JOINS: z.coerce.number().int().min(0).max(1_000_000).default(5_000),
   /** A join that waited this long for its turn is refused `rate_limited` (below the client's 10 s join timeout). */
   JOIN_QUEUE_MAX_WAIT_MS: z.coerce.number().int().min(100).max(60_000).default(8_000),
-  /** A refused join is told to retry after a random delay between this and twice this. */
+  /** A refused join is told to retry after the line's drain time (JoinAdmission.retryAfterMs), at least a random delay between this and twice this. */
   JOIN_RETRY_AFTER_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
   /** Frames per second per socket (token bucket; bursts up to twice this). */
   FRAMES_PER_SECOND: z.coerce.number().min(1).max(100_000).default(50),

@@ -554,9 +554,12 @@ export function joinAdmissionOf(config: GatewayConfig): JoinAdmission {
   return admission;
 }
 
-/** A join refused for load: retry after a random delay in [JOIN_RETRY_AFTER_MS, 2 × that), so the refused come back spread out. */
+/**
+ * A join refused for load: retry after about the time the line ahead takes to drain (JoinAdmission.retryAfterMs),
+ * at least a random delay in [JOIN_RETRY_AFTER_MS, 2 × that), so the refused come back spread out.
+ */
 function busyJoining(config: GatewayConfig): ErrorBody {
-  const retryAfterMs = Math.round(config.JOIN_RETRY_AFTER_MS * (1 + Math.random()));
+  const retryAfterMs = joinAdmissionOf(config).retryAfterMs(config.JOIN_RETRY_AFTER_MS);
   return {
     code: 'rate_limited',
     message: `the server is busy with other joins; retry in ${retryAfterMs} ms`,

@@ -31,16 +31,63 @@ interface Waiting {
   since: number;
 }
 
+/** Joins finished per bucket of this many ms, over the last FINISH_BUCKETS of them: the line's drain rate. */
+const FINISH_BUCKET_MS = 500;
+const FINISH_BUCKETS = 10;
+/** The longest retry-after a refused join is given. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
 export class JoinAdmission {
   private running = 0;
   /** Waiting joins by room, rooms in the order their first join arrived. */
   private readonly waiting = new Map<string, Waiting[]>();
   private queued = 0;
+  /** Joins finished per FINISH_BUCKET_MS, the newest last, and the bucket the newest is. */
+  private readonly finished: number[] = new Array<number>(FINISH_BUCKETS).fill(0);
+  private finishedBucket = 0;
 
   constructor(
     private readonly limits: JoinAdmissionLimits,
     private readonly now: () => number = () => performance.now(),
+    private readonly random: () => number = Math.random,
   ) {}
+
+  /**
+   * When a refused join should come back: when the joins ahead of it (running and waiting, at the
+   * rate joins finished over the last 5 s) will be down to half of `maxWaitMs` of work, spread by
+   * ±25 %. So the refused return to a line with room, before it runs dry, rather than every second
+   * to a full one (each refusal costs a reply and a retry: 28,000 retries for 10,000 sockets with a
+   * fixed 1–2 s). While the line is short or nothing has finished yet: `minMs` × [1, 2), at random.
+   * Never more than a minute.
+   */
+  retryAfterMs(minMs: number): number {
+    const waitMs = this.expectedWaitMs();
+    const backMs = waitMs === null ? 0 : waitMs - this.limits.maxWaitMs / 2;
+    if (backMs <= minMs) return Math.round(minMs * (1 + this.random()));
+    return Math.round(Math.min(MAX_RETRY_AFTER_MS, backMs * (0.75 + this.random() / 2)));
+  }
+
+  /** How long a join offered now would wait for its turn, from the rate joins finished at; null while nothing finished lately. */
+  private expectedWaitMs(): number | null {
+    const rate = this.finishRatePerMs();
+    return rate > 0 ? (this.running + this.queued) / rate : null;
+  }
+
+  private finishRatePerMs(): number {
+    this.rollBuckets();
+    const total = this.finished.reduce((a, b) => a + b, 0);
+    return total / (FINISH_BUCKETS * FINISH_BUCKET_MS);
+  }
+
+  /** Moves the window to now: buckets of the time that passed start empty. */
+  private rollBuckets(): void {
+    const bucket = Math.floor(this.now() / FINISH_BUCKET_MS);
+    const passed = Math.min(FINISH_BUCKETS, bucket - this.finishedBucket);
+    if (passed <= 0) return;
+    this.finished.splice(0, passed);
+    for (let i = 0; i < passed; i++) this.finished.push(0);
+    this.finishedBucket = bucket;
+  }
 
   /** Joins being worked on, and waiting. */
   get counts(): { running: number; queued: number } {
@@ -49,7 +96,8 @@ export class JoinAdmission {
 
   /**
    * Starts `join` now if there is room, else puts it in line with the other joins of its room.
-   * Returns false, starting nothing, when the line is full: refuse it (`rate_limited`).
+   * Returns false, starting nothing, when the line is full, or is longer than the joins that finish
+   * in `maxWaitMs` at the rate they have been finishing: refuse it (`rate_limited`, retryAfterMs).
    */
   offer(room: string, join: QueuedJoin): boolean {
     if (this.running < this.limits.maxRunning && this.queued === 0) {
@@ -57,6 +105,9 @@ export class JoinAdmission {
       return true;
     }
     if (this.queued >= this.limits.maxQueued) return false;
+    // It would wait past maxWaitMs and be refused then: refused now, with a retry-after for when there is room.
+    const waitMs = this.expectedWaitMs();
+    if (waitMs !== null && waitMs > this.limits.maxWaitMs) return false;
     const line = this.waiting.get(room);
     if (line) line.push({ join, since: this.now() });
     else this.waiting.set(room, [{ join, since: this.now() }]);
@@ -71,6 +122,8 @@ export class JoinAdmission {
       if (done) return;
       done = true;
       this.running--;
+      this.rollBuckets();
+      this.finished[FINISH_BUCKETS - 1] = (this.finished[FINISH_BUCKETS - 1] ?? 0) + 1;
       this.next();
     };
     join.start().then(release, release);
