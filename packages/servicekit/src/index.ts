@@ -12,4 +12,5 @@ export * from './serial.js';
 export { safeJson } from '@siteflow/messaging';
 export * from './consume.js';
 export * from './membership.js';
+export * from './membership-cache.js';
 export * from './metrics.js';

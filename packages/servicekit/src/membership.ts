@@ -1,5 +1,5 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { Pool, PoolClient } from 'pg';
+import pg, { type Pool, type PoolClient } from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
   AppError,
@@ -18,6 +18,7 @@ import { requestService } from '@siteflow/messaging';
 import type { z } from 'zod';
 import { consumeEvents } from './consume.js';
 import { SERVICE_KIT, type ServiceKit } from './kit.js';
+import { startMembershipCache, type MembershipCache } from './membership-cache.js';
 
 /**
  * Who belongs to which project, as one service knows it: a read model
@@ -74,23 +75,31 @@ export type MembershipChangesPending = () => Promise<boolean>;
  */
 export type MembershipConfirmation = (ctx: CommandContext) => Promise<Role | null>;
 
+/**
+ * `cache`: answers from memory while it can (see MembershipCache), the same answers as the table's;
+ * a question asked with a `client` (inside a transaction: its snapshot, its locks) always goes to it.
+ */
 export function projectMembership(
   pool: Pool,
   opts: ProjectMembershipOptions,
   changesPending?: MembershipChangesPending,
   confirm?: MembershipConfirmation,
+  cache?: MembershipCache,
 ): ProjectMembership {
   if (!TABLE_NAME.test(opts.table)) throw new Error(`invalid membership table ${JSON.stringify(opts.table)}`);
   const roleSql = `SELECT role FROM ${opts.table} WHERE project_id = $1 AND user_id = $2`;
   const knownSql = `SELECT EXISTS (SELECT 1 FROM ${opts.table} WHERE project_id = $1) AS known`;
-  const known = async (projectId: number) =>
+  const readKnown = async (projectId: number) =>
     (await pool.query<{ known: boolean }>(prepared(knownSql, [projectId]))).rows[0]?.known === true;
+  const known = cache ? (projectId: number) => cache.known(projectId, () => readKnown(projectId)) : readKnown;
 
-  const roleOf = async (projectId: number, userId: number, client: Queryable = pool) => {
+  const readRole = async (projectId: number, userId: number, client: Queryable) => {
     const { rows } = await client.query<{ role: string }>(prepared(roleSql, [projectId, userId]));
     const parsed = Role.safeParse(rows[0]?.role);
     return parsed.success ? parsed.data : null;
   };
+  const roleOf = (projectId: number, userId: number, client?: Queryable) =>
+    client || !cache ? readRole(projectId, userId, client ?? pool) : cache.role(projectId, userId, () => readRole(projectId, userId, pool));
 
   return {
     roleOf,
@@ -244,16 +253,34 @@ export class ProjectMembersModule {
         await Promise.all(this.consumers.map((c) => c.stop()));
       }
     }
+    /** The process's memory of the table (LISTEN session of its own), stopped with the module. */
+    @Injectable()
+    class ProjectMembersCache implements OnModuleDestroy {
+      readonly cache: MembershipCache;
+
+      constructor(@Inject(SERVICE_KIT) kit: ServiceKit) {
+        this.cache = startMembershipCache({
+          table: opts.table,
+          client: () => new pg.Client({ ...kit.pool.options, application_name: `members-cache:${opts.table}` }),
+          logger: kit.logger,
+        });
+      }
+
+      async onModuleDestroy(): Promise<void> {
+        await this.cache.stop();
+      }
+    }
     return {
       module: ProjectMembersModule,
       providers: [
         ProjectMembersFollower,
+        ProjectMembersCache,
         {
           provide: PROJECT_MEMBERSHIP,
-          inject: [SERVICE_KIT],
-          useFactory: (kit: ServiceKit) => {
+          inject: [SERVICE_KIT, ProjectMembersCache],
+          useFactory: (kit: ServiceKit, { cache }: ProjectMembersCache) => {
             const follow = opts.follow;
-            if (!follow) return projectMembership(kit.pool, opts);
+            if (!follow) return projectMembership(kit.pool, opts, undefined, undefined, cache);
             // One small JetStream request, made only when a caller is missing from a known project.
             let manager: ReturnType<typeof jetstreamManager> | null = null;
             const pending = async () => {
@@ -271,7 +298,7 @@ export class ProjectMembersModule {
               const parsed = reply.ok ? MembershipReply.safeParse(reply.data) : null;
               return parsed?.success ? parsed.data.role : null;
             };
-            return projectMembership(kit.pool, opts, pending, confirm);
+            return projectMembership(kit.pool, opts, pending, confirm, cache);
           },
         },
       ],

@@ -1,4 +1,5 @@
 import type { Migration } from '@siteflow/eventstore';
+import { projectMembersNotify } from '@siteflow/servicekit';
 
 /** Read models of the `chat` schema (the event store's own tables are created by the store). */
 export const chatMigrations: Migration[] = [
@@ -135,5 +136,10 @@ export const chatMigrations: Migration[] = [
 
       DROP TABLE chat.unread;
     `,
+  },
+  {
+    id: 6,
+    name: 'members table announces its changes (NOTIFY chat_members): the membership cache forgets them',
+    up: projectMembersNotify('chat.members'),
   },
 ];

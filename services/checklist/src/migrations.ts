@@ -1,5 +1,5 @@
 import type { Migration } from '@siteflow/eventstore';
-import { projectMembersTable } from '@siteflow/servicekit';
+import { projectMembersNotify, projectMembersTable } from '@siteflow/servicekit';
 
 /** Read models of the `checklist` schema (the event store's own tables are created by the store). */
 export const checklistMigrations: Migration[] = [
@@ -35,5 +35,10 @@ export const checklistMigrations: Migration[] = [
     // Filled by the durable consumer checklist-members from documents' ProjectCreated (it replays
     // the stream from its start, so projects created before this table existed are learnt too).
     up: projectMembersTable('checklist.project_members'),
+  },
+  {
+    id: 3,
+    name: 'members table announces its changes (NOTIFY checklist_project_members): the membership cache forgets them',
+    up: projectMembersNotify('checklist.project_members'),
   },
 ];

@@ -1,4 +1,5 @@
 import type { Migration } from '@siteflow/eventstore';
+import { projectMembersNotify } from '@siteflow/servicekit';
 
 export const documentsMigrations: Migration[] = [
   {
@@ -76,5 +77,10 @@ export const documentsMigrations: Migration[] = [
                 (SELECT max(substring(stream_id FROM '^document-([0-9]+)$')::bigint) FROM documents.streams)
               ) AS m) AS highest;
     `,
+  },
+  {
+    id: 4,
+    name: 'members table announces its changes (NOTIFY documents_project_members): the membership cache forgets them',
+    up: projectMembersNotify('documents.project_members'),
   },
 ];

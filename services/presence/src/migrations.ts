@@ -1,5 +1,5 @@
 import type { Migration } from '@siteflow/eventstore';
-import { projectMembersTable } from '@siteflow/servicekit';
+import { projectMembersNotify, projectMembersTable } from '@siteflow/servicekit';
 
 /** Read models of the `presence` schema (the event store's own tables are created by the store). */
 export const presenceMigrations: Migration[] = [
@@ -21,5 +21,10 @@ export const presenceMigrations: Migration[] = [
     // Filled by the durable consumer presence-members from documents' ProjectCreated: a connection
     // is tracked only for a member of the project.
     up: projectMembersTable('presence.project_members'),
+  },
+  {
+    id: 3,
+    name: 'members table announces its changes (NOTIFY presence_project_members): the membership cache forgets them',
+    up: projectMembersNotify('presence.project_members'),
   },
 ];
