@@ -28,6 +28,7 @@ import { readOwnUnread, readRoomSnapshot, withOwnUnread, type RoomSnapshotResult
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
 import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
 import { JoinAdmission } from './join-admission.js';
+import { batchWrites } from './write-batch.js';
 
 export interface ConnectionDeps {
   config: GatewayConfig;
@@ -119,7 +120,8 @@ export class Connection implements RoomClient {
       this.ws.terminate();
       return;
     }
-    // Buffers go out as text frames too (Phoenix v2 JSON is text).
+    // Buffers go out as text frames too (Phoenix v2 JSON is text); this turn's frames in one write.
+    batchWrites(this.ws);
     this.ws.send(text, { binary: false });
     this.deps.metrics?.frameSent();
   }
