@@ -58,22 +58,27 @@ async function observedAppend(
  * child of this span, so a command and the deliveries of its events are one trace.
  */
 function tracedAppend(client: PoolClient, s: StoreSchema, streamId: string, events: NewEvent[], opts: AppendOptions) {
+  return inAppendSpan(s, { 'siteflow.stream_id': streamId, 'siteflow.events': events.length }, (withTrace) =>
+    observedAppend(client, s, streamId, events.map(withTrace), opts),
+  );
+}
+
+/** Runs `fn` in an `eventstore.append` span when tracing; `withTrace` adds the span's context to an event's metadata. */
+function inAppendSpan<T>(
+  s: StoreSchema,
+  attributes: Record<string, string | number>,
+  fn: (withTrace: (e: NewEvent) => NewEvent) => Promise<T>,
+): Promise<T> {
+  if (!tracingEnabled()) return fn((e) => e);
   return inSpan(
     'eventstore.append',
     {
       kind: SpanKind.CLIENT,
-      attributes: {
-        'db.system.name': 'postgresql',
-        'db.namespace': s.name,
-        'db.operation.name': 'append',
-        'siteflow.stream_id': streamId,
-        'siteflow.events': events.length,
-      },
+      attributes: { 'db.system.name': 'postgresql', 'db.namespace': s.name, 'db.operation.name': 'append', ...attributes },
     },
     (span) => {
       const trace = span ? traceFields() : undefined;
-      const traced = trace ? events.map((e) => ({ ...e, metadata: { ...e.metadata, ...trace } })) : events;
-      return observedAppend(client, s, streamId, traced, opts);
+      return fn((e) => (trace ? { ...e, metadata: { ...e.metadata, ...trace } } : e));
     },
   );
 }
@@ -217,33 +222,11 @@ function isStreamVersionConflict(err: unknown): boolean {
  */
 export async function appendToStreams(client: PoolClient, s: StoreSchema, appends: StreamAppend[]): Promise<AppendResult[]> {
   if (appends.length === 0) return [];
-  const traced = tracingEnabled()
-    ? (fn: (withTrace: (e: NewEvent) => NewEvent) => Promise<AppendResult[]>) =>
-        inSpan(
-          'eventstore.append',
-          {
-            kind: SpanKind.CLIENT,
-            attributes: {
-              'db.system.name': 'postgresql',
-              'db.namespace': s.name,
-              'db.operation.name': 'append',
-              'siteflow.streams': appends.length,
-              'siteflow.events': appends.reduce((n, a) => n + a.events.length, 0),
-            },
-          },
-          (span) => {
-            const trace = span ? traceFields() : undefined;
-            return fn((e) => (trace ? { ...e, metadata: { ...e.metadata, ...trace } } : e));
-          },
-        )
-    : (fn: (withTrace: (e: NewEvent) => NewEvent) => Promise<AppendResult[]>) => fn((e) => e);
-  return traced(async (withTrace) => {
+  const events = appends.reduce((n, a) => n + a.events.length, 0);
+  return inAppendSpan(s, { 'siteflow.streams': appends.length, 'siteflow.events': events }, async (withTrace) => {
     const started = performance.now();
     const results = await insertIntoStreams(client, s, appends, withTrace);
-    appendObserver?.(
-      (performance.now() - started) / 1000,
-      appends.reduce((n, a) => n + a.events.length, 0),
-    );
+    appendObserver?.((performance.now() - started) / 1000, events);
     return results;
   });
 }

@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { batchWrites } from './write-batch.js';
 
-/** A real ws pair on loopback: the server side's TCP socket is what batchWrites corks. */
+const open: Array<() => Promise<void>> = [];
+
+/** A real ws pair on loopback (closed after the test): the server side's TCP socket is what batchWrites corks. */
 async function pair() {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
@@ -13,11 +15,14 @@ async function pair() {
   await once(client, 'open');
   const received: string[] = [];
   client.on('message', (data: Buffer) => received.push(data.toString()));
-  return { wss, client, server, received };
+  open.push(async () => {
+    client.close();
+    await new Promise((r) => wss.close(r));
+  });
+  return { server, received };
 }
 
 describe('batchWrites', () => {
-  const open: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const close of open.splice(0)) await close();
   });
@@ -37,11 +42,7 @@ describe('batchWrites', () => {
   };
 
   it('the frames of one turn to one socket leave in one system write, in order', async () => {
-    const { wss, client, server, received } = await pair();
-    open.push(async () => {
-      client.close();
-      await new Promise((r) => wss.close(r));
-    });
+    const { server, received } = await pair();
     const writes = writesOf(server);
     for (let i = 0; i < 5; i++) {
       batchWrites(server);
@@ -53,11 +54,7 @@ describe('batchWrites', () => {
   });
 
   it('without it, each frame is a write of its own (what it saves)', async () => {
-    const { wss, client, server, received } = await pair();
-    open.push(async () => {
-      client.close();
-      await new Promise((r) => wss.close(r));
-    });
+    const { server, received } = await pair();
     const writes = writesOf(server);
     for (let i = 0; i < 5; i++) server.send(`frame ${i}`);
     await vi.waitFor(() => expect(received).toHaveLength(5));
@@ -65,11 +62,7 @@ describe('batchWrites', () => {
   });
 
   it('frames of a later turn are written in that turn, not held', async () => {
-    const { wss, client, server, received } = await pair();
-    open.push(async () => {
-      client.close();
-      await new Promise((r) => wss.close(r));
-    });
+    const { server, received } = await pair();
     batchWrites(server);
     server.send('first');
     await vi.waitFor(() => expect(received).toEqual(['first']));
