@@ -42,6 +42,11 @@ export const BaseServiceConfig = z.object({
   IDEMPOTENCY_KEY_TTL_MS: ms(60_000, 30 * 86_400_000, 86_400_000),
   /** Port of the process's own HTTP server for `GET /metrics` (Prometheus); 0 = no metrics server. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(0),
+  /**
+   * Project members (pairs user, project) each process remembers, forgetting each on its members
+   * table's NOTIFY (servicekit membership-cache.ts); 0 = none: every membership check reads the table.
+   */
+  MEMBERSHIP_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
   /** The outbox relay warns when committed events wait longer than this behind an open transaction. */
   OUTBOX_HELD_BACK_WARN_MS: ms(100, 3_600_000, 10_000),
 });

@@ -16,8 +16,18 @@ import type { Logger } from 'pino';
  * than the change (the notification names one pair, but any one counts, for simplicity).
  */
 export interface MembershipCache {
-  /** `read()` unless remembered; `read()`'s answer is remembered when nothing changed meanwhile. */
-  role<T>(projectId: number, userId: number, read: () => Promise<T>): Promise<T>;
+  /**
+   * `read()` unless remembered; the answer is remembered when nothing changed meanwhile. With
+   * `readProject` (every member of the project and their role, or null when there are too many to
+   * keep), a miss reads the whole project instead, and remembers each of its members: the other
+   * members of a room then cost nothing. A member missing from it is not a member.
+   */
+  role<T>(
+    projectId: number,
+    userId: number,
+    read: () => Promise<T | null>,
+    readProject?: () => Promise<ReadonlyMap<number, T> | null>,
+  ): Promise<T | null>;
   /** Whether the project has any member, as `role`. */
   known(projectId: number, read: () => Promise<boolean>): Promise<boolean>;
   /** Whether answers come from memory now (the LISTEN session is up and was heard from lately). */
@@ -227,18 +237,33 @@ export function startMembershipCache(opts: MembershipCacheOptions): MembershipCa
   void connect();
 
   return {
-    async role<T>(projectId: number, userId: number, read: () => Promise<T>): Promise<T> {
+    async role<T>(
+      projectId: number,
+      userId: number,
+      read: () => Promise<T | null>,
+      readProject?: () => Promise<ReadonlyMap<number, T> | null>,
+    ): Promise<T | null> {
       if (!usable()) return read();
       const key = `${projectId}:${userId}`;
       if (roles.has(key)) {
-        const hit = roles.get(key) as T;
+        const hit = roles.get(key) as T | null;
         roles.delete(key); // most recently used last
         roles.set(key, hit);
         return hit;
       }
       const at = generation;
-      const value = await read();
-      if (at === generation && usable()) bounded(roles, key, value);
+      const all = readProject ? await readProject() : null;
+      if (all === null) {
+        const value = await read();
+        if (at === generation && usable()) bounded(roles, key, value);
+        return value;
+      }
+      const value = all.get(userId) ?? null;
+      if (at === generation && usable()) {
+        for (const [member, role] of all) if (member !== userId) bounded(roles, `${projectId}:${member}`, role);
+        bounded(roles, key, value); // the one asked about last: the most recently used
+        bounded(projects, projectId, all.size > 0);
+      }
       return value;
     },
     async known(projectId: number, read: () => Promise<boolean>): Promise<boolean> {

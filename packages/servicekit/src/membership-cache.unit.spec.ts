@@ -75,6 +75,31 @@ describe('startMembershipCache', () => {
     expect(asked).toEqual(['1:2', '1:3', '1:3']);
   });
 
+  it('a miss may read the whole project: its members are remembered, and anyone else is not a member', async () => {
+    const { cache } = await started();
+    const { asked, read } = reads();
+    let projectReads = 0;
+    const readProject = () => {
+      projectReads++;
+      return Promise.resolve(
+        new Map([
+          [2, 'admin'],
+          [3, 'customer'],
+        ]),
+      );
+    };
+    expect(await cache.role(1, 2, read('admin'), readProject)).toBe('admin');
+    expect(await cache.role(1, 3, read('x'), readProject)).toBe('customer');
+    expect(await cache.role(1, 9, read('x'), readProject)).toBe(null); // not a member: one more read of the project
+    expect(await cache.role(1, 9, read('x'), readProject)).toBe(null);
+    expect(await cache.known(1, () => Promise.resolve(false))).toBe(true);
+    expect(projectReads).toBe(2);
+    expect(asked).toEqual([]);
+    // Too many members to keep (null): the one asked about is read alone.
+    expect(await cache.role(2, 2, read('customer'), () => Promise.resolve(null))).toBe('customer');
+    expect(asked).toHaveLength(1);
+  });
+
   it('does not remember a read that a notification overtook', async () => {
     const { cache, sessions } = await started();
     let answer!: (v: string) => void;

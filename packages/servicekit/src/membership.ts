@@ -56,6 +56,8 @@ export interface ProjectMembershipOptions {
 }
 
 const TABLE_NAME = /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/;
+/** A project with more members than this is not read whole on a miss (its members are read one by one). */
+const PROJECT_READ_MAX = 1_000;
 /** How long a caller missing from a known project is looked for again before consumer lag is asked. */
 const RELAY_GRACE_MS = 300;
 /** How long documents is given to confirm a caller this copy does not know. */
@@ -98,8 +100,27 @@ export function projectMembership(
     const parsed = Role.safeParse(rows[0]?.role);
     return parsed.success ? parsed.data : null;
   };
+  // A miss reads the project's members (a primary-key range; a room's members all join together).
+  const projectSql = `SELECT user_id::text AS user_id, role FROM ${opts.table} WHERE project_id = $1 LIMIT ${PROJECT_READ_MAX + 1}`;
+  const readProject = async (projectId: number) => {
+    const { rows } = await pool.query<{ user_id: string; role: string }>(prepared(projectSql, [projectId]));
+    if (rows.length > PROJECT_READ_MAX) return null;
+    const roles = new Map<number, Role>();
+    for (const r of rows) {
+      const parsed = Role.safeParse(r.role);
+      if (parsed.success) roles.set(Number(r.user_id), parsed.data);
+    }
+    return roles;
+  };
   const roleOf = (projectId: number, userId: number, client?: Queryable) =>
-    client || !cache ? readRole(projectId, userId, client ?? pool) : cache.role(projectId, userId, () => readRole(projectId, userId, pool));
+    client || !cache
+      ? readRole(projectId, userId, client ?? pool)
+      : cache.role(
+          projectId,
+          userId,
+          () => readRole(projectId, userId, pool),
+          () => readProject(projectId),
+        );
 
   return {
     roleOf,
@@ -256,18 +277,24 @@ export class ProjectMembersModule {
     /** The process's memory of the table (LISTEN session of its own), stopped with the module. */
     @Injectable()
     class ProjectMembersCache implements OnModuleDestroy {
-      readonly cache: MembershipCache;
+      /** None when MEMBERSHIP_CACHE_ENTRIES is 0. */
+      readonly cache: MembershipCache | undefined;
 
       constructor(@Inject(SERVICE_KIT) kit: ServiceKit) {
-        this.cache = startMembershipCache({
-          table: opts.table,
-          client: () => new pg.Client({ ...kit.pool.options, application_name: `members-cache:${opts.table}` }),
-          logger: kit.logger,
-        });
+        const maxEntries = kit.config.MEMBERSHIP_CACHE_ENTRIES;
+        this.cache =
+          maxEntries > 0
+            ? startMembershipCache({
+                table: opts.table,
+                client: () => new pg.Client({ ...kit.pool.options, application_name: `members-cache:${opts.table}` }),
+                logger: kit.logger,
+                maxEntries,
+              })
+            : undefined;
       }
 
       async onModuleDestroy(): Promise<void> {
-        await this.cache.stop();
+        await this.cache?.stop();
       }
     }
     return {
