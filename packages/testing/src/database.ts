@@ -62,11 +62,20 @@ export function useTestPool<T extends object = object>(
   beforeAll(async () => {
     database = await createTestDatabase(inject('databaseUrl'));
     pool = new pg.Pool({ connectionString: database.url, max: opts.max ?? 4 });
+    // Every connection's end, awaited before the drop: pool.end() resolves once it has asked its
+    // clients to end, not once they have, and DROP … WITH (FORCE) then terminating one still
+    // closing was an uncaught 57P01 'error' on a client nobody listened to any more.
+    pool.on('connect', (client) => {
+      closed.push(new Promise<void>((resolve) => client.once('end', () => resolve())));
+      client.on('error', () => {});
+    });
     current = { ...(await setup(pool)), pool, database };
   });
+  const closed: Array<Promise<void>> = [];
   afterAll(async () => {
     current = undefined;
     await pool?.end();
+    await Promise.all(closed.splice(0));
     await database?.drop();
   });
   return () => {
