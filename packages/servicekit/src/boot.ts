@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { streamFor, subjects, type ServiceName } from '@siteflow/contracts';
 import {
   createEventStore,
+  databaseUnavailableReason,
   createPostgresPool,
   JetStreamNotReadyError,
   startOutboxRelay,
@@ -56,6 +57,39 @@ function exitIfJetStreamNotReady(logger: Logger) {
   };
 }
 
+/** Exit status when Postgres stayed unreachable through DB_BOOT_WAIT_MS at boot (EX_UNAVAILABLE: start it again). */
+export const EXIT_POSTGRES_UNAVAILABLE = 69;
+
+/**
+ * The boot's first use of Postgres (the migration), tried again while Postgres cannot be reached
+ * (a pod started before its database, a service run by hand with Postgres down), saying so, for up
+ * to `waitMs`; then one clear fatal line and exit 69 instead of an uncaught exception. Any other
+ * failure (a migration that does not apply) is thrown as before.
+ */
+async function migrateOncePostgresAnswers(migrate: () => Promise<void>, waitMs: number, logger: Logger): Promise<void> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrate();
+      return;
+    } catch (err) {
+      const reason = databaseUnavailableReason(err);
+      if (reason === null) throw err;
+      const waited = Date.now() - started;
+      if (waited >= waitMs) {
+        logger.fatal(
+          { err, code: 'postgres_unavailable', reason, waitedMs: waited },
+          `Postgres could not be reached within ${waitMs} ms (${reason}); exiting with ${EXIT_POSTGRES_UNAVAILABLE} so that it is started again`,
+        );
+        return process.exit(EXIT_POSTGRES_UNAVAILABLE);
+      }
+      const retryInMs = Math.min(5_000, 250 * 2 ** Math.min(attempt, 5), Math.max(0, waitMs - waited));
+      logger.warn({ code: 'postgres_unavailable', reason, attempt, retryInMs }, `Postgres cannot be reached yet (${reason}); trying again`);
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+    }
+  }
+}
+
 /** Where a stored event is published: per project, or per user for user-level events. */
 export function defaultSubjectFor(service: ServiceName) {
   return (e: RecordedEvent): string => {
@@ -96,7 +130,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   pool.on('error', (err) => logger.warn({ err }, 'an idle Postgres connection failed; it is discarded'));
 
   const store = createEventStore({ pool, schema: def.name, logger, migrationTimeoutMs: config.DB_MIGRATION_TIMEOUT_MS });
-  await store.migrate(def.migrations);
+  await migrateOncePostgresAnswers(() => store.migrate(def.migrations), config.DB_BOOT_WAIT_MS, logger);
 
   const nats = await connectNats(config.NATS_URL, `${def.name}:${config.INSTANCE_ID}`);
   const deadLetters = new DeadLetterCounter();

@@ -24,6 +24,8 @@ export const BaseServiceConfig = z.object({
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: ms(100, 600_000, 10_000),
   DB_KEEPALIVE_IDLE_MS: ms(1_000, 600_000, 10_000),
   DB_MIGRATION_TIMEOUT_MS: ms(1_000, 3_600_000, 600_000),
+  /** At boot, how long Postgres may stay unreachable (tried again and again) before the service exits 69. */
+  DB_BOOT_WAIT_MS: ms(0, 3_600_000, 120_000),
   /** The service's JetStream stream: bytes it may hold (oldest dropped when full; Postgres keeps everything). 0 = no bound. */
   STREAM_MAX_BYTES: z.coerce
     .number()
