@@ -88,6 +88,15 @@ describe('JoinAdmission', () => {
   });
 });
 
+/** Finishes the first `count` joins one by one, the clock moving `stepMs` before each. */
+async function finishFirst(joins: Array<{ finish: () => void }>, count: number, stepMs: number, clock: { now: number }) {
+  for (const j of joins.slice(0, count)) {
+    clock.now += stepMs;
+    j.finish();
+    await settle();
+  }
+}
+
 describe('JoinAdmission: a line as long as the joins that finish in maxWaitMs', () => {
   it('while nothing has finished yet, the retry-after is the fixed spread, minMs × [1, 2)', () => {
     const admission = new JoinAdmission(
@@ -99,11 +108,11 @@ describe('JoinAdmission: a line as long as the joins that finish in maxWaitMs', 
   });
 
   it('refuses at once a join that would wait past maxWaitMs, and tells it to come back within half of that', async () => {
-    let now = 1_000_000;
+    const clock = { now: 1_000_000 };
     let random = 0.5;
     const admission = new JoinAdmission(
       { maxRunning: 10, maxQueued: 10_000, maxWaitMs: 8_000 },
-      () => now,
+      () => clock.now,
       () => random,
     );
     const log: string[] = [];
@@ -111,11 +120,7 @@ describe('JoinAdmission: a line as long as the joins that finish in maxWaitMs', 
     const joins = Array.from({ length: 1_010 }, (_, i) => join(log, `j${i}`));
     expect(joins.every((j) => admission.offer('r', j))).toBe(true);
     // 100 joins finish within the next 5 s (the rate's window): 20 per second.
-    for (let i = 0; i < 100; i++) {
-      now += 49;
-      joins[i]!.finish();
-      await settle();
-    }
+    await finishFirst(joins, 100, 49, clock);
     expect(admission.counts).toEqual({ running: 10, queued: 900 });
     // 910 ahead at 20 per second is 45.5 s, past the 8 s bound: refused now, not after waiting 8 s...
     expect(admission.offer('r', join(log, 'late'))).toBe(false);
@@ -127,26 +132,22 @@ describe('JoinAdmission: a line as long as the joins that finish in maxWaitMs', 
     random = 0.999;
     expect(admission.retryAfterMs(1_000)).toBe(4_998);
     // Nothing finished for over 5 s: the rate is unknown again, and the fixed spread is given.
-    now += 6_000;
+    clock.now += 6_000;
     random = 0.5;
     expect(admission.retryAfterMs(1_000)).toBe(1_500);
   });
 
   it('takes a join whose wait at the current rate fits in maxWaitMs', async () => {
-    let now = 1_000_000;
+    const clock = { now: 1_000_000 };
     const admission = new JoinAdmission(
       { maxRunning: 2, maxQueued: 100, maxWaitMs: 8_000 },
-      () => now,
+      () => clock.now,
       () => 0.5,
     );
     const log: string[] = [];
     const joins = Array.from({ length: 12 }, (_, i) => join(log, `j${i}`));
     joins.forEach((j) => admission.offer('r', j));
-    for (let i = 0; i < 10; i++) {
-      now += 100;
-      joins[i]!.finish();
-      await settle();
-    }
+    await finishFirst(joins, 10, 100, clock);
     // 10 finished in 1 s of the 5 s window: 2 per second; 2 running + 0 waiting = 1 s ahead.
     expect(admission.counts).toEqual({ running: 2, queued: 0 });
     expect(admission.offer('r', join(log, 'next'))).toBe(true);
