@@ -28,6 +28,14 @@ export async function createTestDatabase(baseUrl: string, prefix = 'sf_test'): P
       const c = new pg.Client({ connectionString: baseUrl });
       await c.connect();
       try {
+        // Connections a pool has just asked to end may still be closing (pg-pool's end() does not
+        // wait for them): give them up to 2 s, so FORCE does not terminate one under a client that
+        // no longer listens for errors (an uncaught 57P01).
+        for (let waited = 0; waited < 2_000; waited += 50) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if ((rows[0]?.n ?? 0) === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {
         await c.end();

@@ -52,7 +52,9 @@ describe('join admission: joins beyond the line are refused with a retry-after, 
     for (const r of refused) {
       expect(r.response.code).toBe('rate_limited');
       expect(retryAfter(r)).toBeGreaterThanOrEqual(JOIN_RETRY_AFTER_MS);
-      expect(retryAfter(r)).toBeLessThan(2 * JOIN_RETRY_AFTER_MS);
+      // [JOIN_RETRY_AFTER_MS, 2×) while the line drains sooner; once the gateway has measured its rate
+      // and the line is long, up to half of JOIN_QUEUE_MAX_WAIT_MS (8 s) ± 25 % (docs/protocol.md).
+      expect(retryAfter(r)).toBeLessThan(Math.max(2 * JOIN_RETRY_AFTER_MS, 1.25 * 4_000));
     }
     // The retry-afters are spread, not one instant for all.
     const delays = refused.map(retryAfter);
