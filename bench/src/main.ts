@@ -17,6 +17,7 @@ import { breakdownTable, TraceBreakdown, type Breakdown } from './breakdown.js';
 import { fanoutChartPng } from './chart.js';
 import { runJoinStorm, type JoinStormResult } from './joins.js';
 import { runLocks, type LocksResult } from './locks.js';
+import { PG_STATEMENTS_SETTINGS, StatementStats, statementsTable, type StatementsReport } from './pg-statements.js';
 import { runRoom, type RoomResult } from './room.js';
 import { runRoomSize, type RoomSizeResult } from './roomsize.js';
 import { runReconnectStorm, type StormResult } from './storm.js';
@@ -67,6 +68,8 @@ const { values: flags } = parseArgs({
     'profile-all': { type: 'string' },
     /** Tracing on (every process exports its spans to the bench), and the room scenario's chat messages broken down hop by hop. */
     breakdown: { type: 'boolean', default: false },
+    /** Postgres statement statistics per scenario (pg_stat_statements loaded into the bench's own Postgres). */
+    'pg-statements': { type: 'boolean', default: false },
   },
 });
 /** Project ids of the connections scenario (the room scenario uses 2 … its project count + 1). */
@@ -86,8 +89,12 @@ const list = (s: string) =>
 const scenarios = new Set(flags.scenarios.split(','));
 
 const startedAt = new Date();
-const infra = await provisionInfra({ log: (line) => process.stdout.write(`${line}\n`) });
+const infra = await provisionInfra({
+  log: (line) => process.stdout.write(`${line}\n`),
+  ...(flags['pg-statements'] ? { postgresSettings: PG_STATEMENTS_SETTINGS } : {}),
+});
 const db = await createTestDatabase(infra.databaseUrl, 'sf_bench');
+const statements = flags['pg-statements'] ? await StatementStats.open(db.url) : null;
 const breakdown = flags.breakdown ? await TraceBreakdown.start() : null;
 const stack = await startStack({
   natsUrl: infra.natsUrl,
@@ -135,16 +142,23 @@ const processGroups: Record<string, () => number[]> = {
 };
 const load = () => os.loadavg().map((l) => round(l, 2));
 /** Runs a scenario, recording the load average before and after and the CPU each process group spent. */
-async function measured<T>(
-  run: () => Promise<T>,
-): Promise<{ result: T; cpuSeconds: Record<string, number>; loadBefore: number[]; loadAfter: number[] }> {
+async function measured<T>(run: () => Promise<T>): Promise<Measured & { result: T }> {
   const meter = new CpuMeter(processGroups);
   const loadBefore = load();
+  await statements?.reset();
   meter.start();
   const result = await run();
-  return { result, cpuSeconds: meter.stop(), loadBefore, loadAfter: load() };
+  const cpuSeconds = meter.stop();
+  return { result, cpuSeconds, loadBefore, loadAfter: load(), ...(statements ? { statements: await statements.read() } : {}) };
 }
-const cpu: Record<string, { cpuSeconds: Record<string, number>; loadBefore: number[]; loadAfter: number[] }> = {};
+interface Measured {
+  cpuSeconds: Record<string, number>;
+  loadBefore: number[];
+  loadAfter: number[];
+  /** With --pg-statements: what Postgres ran in this database meanwhile. */
+  statements?: StatementsReport;
+}
+const cpu: Record<string, Measured> = {};
 const restartGateway = async () => {
   await stack.kill('gateway', 'SIGTERM');
   await stack.start('gateway');
@@ -310,6 +324,7 @@ try {
   baseline.kill();
   floor.kill();
   await nats.close();
+  await statements?.close();
   await stack.stop();
   await db.drop();
   await infra.stop();
@@ -505,6 +520,13 @@ if (storm) {
     '',
     `Storm: ghost leaves seen ${s(storm.ghostLeavesMs.first)}–${s(storm.ghostLeavesMs.last)} s after the kill; reconnect p50 / p99 ${s(storm.reconnectLatency.p50)} / ${s(storm.reconnectLatency.p99)} s, reconnected → rejoined p50 / p99 ${s(storm.reconnectToRejoin.p50)} / ${s(storm.reconnectToRejoin.p99)} s; ${storm.connectFailures} reconnect attempts refused; load generator ${storm.workerCpuSeconds} CPU s; join errors by code: ${JSON.stringify(storm.errors)}`,
   );
+}
+for (const [name, m] of Object.entries(cpu)) {
+  if (!m.statements) continue;
+  const pushes = room.find((r) => `room ${r.target}` === name)?.pushes;
+  const per =
+    pushes !== undefined ? { count: pushes, unit: 'push' } : name === 'joins' && joins ? { count: joins.sockets, unit: 'join' } : undefined;
+  lines.push('', ...statementsTable(name, m.statements, per));
 }
 if (traced) {
   lines.push('', ...breakdownTable(traced));

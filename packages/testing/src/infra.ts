@@ -29,6 +29,8 @@ export interface ProvisionOptions {
   containers?: boolean;
   /** The nats-server of the local-binaries fallback. Default: from PATH. */
   natsServerExecutable?: string;
+  /** Server settings for a Postgres started from local binaries (`-c name=value` each). */
+  postgresSettings?: Record<string, string>;
 }
 
 export async function provisionInfra(opts: ProvisionOptions = {}): Promise<Infra> {
@@ -39,6 +41,7 @@ export async function provisionInfra(opts: ProvisionOptions = {}): Promise<Infra
     ...(opts.runtimeProbeTimeoutMs !== undefined ? { runtimeProbeTimeoutMs: opts.runtimeProbeTimeoutMs } : {}),
     ...(opts.natsServerExecutable ? { natsServerExecutable: opts.natsServerExecutable } : {}),
     ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.postgresSettings ? { postgresSettings: opts.postgresSettings } : {}),
   });
   const source = (s: (typeof infra.sources)['nats']): InfraSource => (s === 'options' ? 'env' : s);
   const sources = { nats: source(infra.sources.nats), database: source(infra.sources.database) };

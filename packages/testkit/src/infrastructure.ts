@@ -26,6 +26,11 @@ export interface InfrastructureOptions {
   runtimeProbeTimeoutMs?: number;
   /** `false`: never fall back to local binaries. Default true. */
   localBinaries?: boolean;
+  /**
+   * Server settings for the Postgres of the local fallback, each passed as `-c name=value` (the bench
+   * loads `pg_stat_statements` this way). Not applied to a given or container Postgres.
+   */
+  postgresSettings?: Record<string, string>;
   /** nats-server for the local fallback. Default: from PATH (or /usr/sbin). */
   natsServerExecutable?: string;
   /** Progress notes (which source was chosen and why). Default: silent. */
@@ -137,7 +142,12 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
             dataDir: path.join(dir, 'nats'),
             ...(opts.natsServerExecutable ? { executable: opts.natsServerExecutable } : {}),
           }).then(asStarted),
-        () => startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), ephemeral: true }).then(asStarted),
+        () =>
+          startEmbeddedPostgres({
+            dataDir: path.join(dir, 'pg'),
+            ephemeral: true,
+            ...(opts.postgresSettings ? { settings: opts.postgresSettings } : {}),
+          }).then(asStarted),
       );
       log(`siteflow testkit: NATS and Postgres from local binaries (in ${dir})`);
       return assemble(given, opts, started, 'local', notes, removeDir);
