@@ -262,7 +262,8 @@ describe('infra/k8s, the production overlay', () => {
     const files = path.join(workdir, 'mounted');
     for (const { process, deployment, container } of deployments) {
       const schema = CONFIG_SCHEMAS[process];
-      const known = envNamesOf(schema);
+      // NODE_OPTIONS is read by Node itself (the V8 heap flags), not by the process's config.
+      const known = [...envNamesOf(schema), 'NODE_OPTIONS'];
       const set = (container.env ?? []).map((e) => e.name);
       expect(
         set.filter((name) => !known.includes(name)),
@@ -359,6 +360,31 @@ describe('infra/k8s, the production overlay', () => {
       expect(container.resources?.limits?.memory, process).toBeDefined();
     }
   });
+
+  it("sizes each process's V8 heap from its memory limit: old generation half the limit, the whole heap within 60 % of it, flags Node accepts", () => {
+    const mebibytes = (quantity: string) => {
+      const m = /^(\d+)(Mi|Gi)$/.exec(quantity);
+      expect(m, `memory limit ${quantity}: Mi or Gi`).not.toBeNull();
+      return Number(m![1]) * (m![2] === 'Gi' ? 1024 : 1);
+    };
+    for (const { process, container } of deployments) {
+      const limit = mebibytes(String(container.resources!.limits!.memory));
+      const options = container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+      const flag = (name: string) => Number(new RegExp(`(?:^|\\s)--${name}=(\\d+)(?:\\s|$)`).exec(options)?.[1]);
+      const oldSpace = flag('max-old-space-size');
+      const semiSpace = flag('max-semi-space-size');
+      expect(oldSpace, `${process}: NODE_OPTIONS --max-old-space-size, half its ${limit} MiB limit`).toBe(limit / 2);
+      expect(semiSpace, `${process}: NODE_OPTIONS --max-semi-space-size`).toBeGreaterThan(0);
+      expect(oldSpace + 3 * semiSpace, `${process}: old generation + 3 semi-spaces`).toBeLessThanOrEqual(limit * 0.6);
+      // Node refuses some V8 flags in NODE_OPTIONS; these it must take, and V8 must apply them.
+      const node = spawnSync(globalThis.process.execPath, ['-p', 'require("node:v8").getHeapStatistics().heap_size_limit'], {
+        encoding: 'utf8',
+        env: { ...globalThis.process.env, NODE_OPTIONS: options },
+      });
+      expect(node.status, `${process}: ${node.stderr}`).toBe(0);
+      expect(Number(node.stdout.trim()) / 2 ** 20, process).toBe(oldSpace + 3 * semiSpace);
+    }
+  }, 30_000);
 
   it('autoscales the gateway on CPU and memory (its sockets) and the services on CPU, never below two, and lets one pod at a time be disrupted', () => {
     const hpas = resources.filter((r) => r.kind === 'HorizontalPodAutoscaler') as unknown as IHorizontalPodAutoscaler[];

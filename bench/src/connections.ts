@@ -2,11 +2,14 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { GatewayHeap } from './gateway-heap.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { nextMessage } from './util.js';
 
 export interface ConnectionStep {
   connections: number;
+  /** The gateway's V8 heap: as deployed (infra/k8s/base/gateway.yaml's flags) or this host's default. */
+  gatewayHeap: GatewayHeap;
   failed: number;
   gatewayRssMiB: number;
   /** (RSS now − RSS with no sockets) / connections. */
@@ -33,6 +36,7 @@ export async function runConnections(opts: {
   /** Projects the sockets join, round robin (every token's user must be a member). */
   projects: number[];
   gatewayPid: number;
+  gatewayHeap: GatewayHeap;
   steps: number[];
   perWorker: number;
 }): Promise<ConnectionStep[]> {
@@ -81,6 +85,7 @@ export async function runConnections(opts: {
       const connections = [...held.values()].reduce((a, b) => a + b, 0);
       results.push({
         connections,
+        gatewayHeap: opts.gatewayHeap,
         failed,
         gatewayRssMiB: rss,
         rssPerConnectionKiB: connections > 0 ? ((rss - base) * 1024) / connections : 0,
@@ -92,7 +97,7 @@ export async function runConnections(opts: {
       const last = results[results.length - 1] ?? results[0];
       if (!last) continue;
       process.stdout.write(
-        `  ${connections} sockets in ${last.rooms} rooms: gateway RSS ${rss.toFixed(0)} MiB, ${last.joinsPerSecond.toFixed(0)} joins/s, presence p99 ${last.presenceSettle.p99.toFixed(0)} ms, ${failed} failed\n`,
+        `  ${connections} sockets in ${last.rooms} rooms: gateway RSS ${rss.toFixed(0)} MiB (heap ${opts.gatewayHeap}), ${last.joinsPerSecond.toFixed(0)} joins/s, presence p99 ${last.presenceSettle.p99.toFixed(0)} ms, ${failed} failed\n`,
       );
       if (failed > 0) break;
     }

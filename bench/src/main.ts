@@ -15,6 +15,7 @@ import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './f
 import { round } from './stats.js';
 import { breakdownTable, TraceBreakdown, type Breakdown } from './breakdown.js';
 import { fanoutChartPng } from './chart.js';
+import { gatewayHeapLine, gatewayHeapReport } from './gateway-heap.js';
 import { runJoinStorm, type JoinStormResult } from './joins.js';
 import { runLocks, type LocksResult } from './locks.js';
 import { PG_STATEMENTS_SETTINGS, StatementStats, statementsTable, type StatementsReport } from './pg-statements.js';
@@ -39,6 +40,11 @@ const { values: flags } = parseArgs({
     'per-worker': { type: 'string', default: '5000' },
     /** Sockets per room in the connections scenario (rooms in this product hold 20–500 people). */
     'connection-room-size': { type: 'string', default: '25' },
+    /**
+     * The gateway's V8 heap: `deployed` (the heap flags of infra/k8s/base/gateway.yaml, as in
+     * production) or `host` (no flags: what Node picks for this machine's memory, ~4 GiB here).
+     */
+    'gateway-heap': { type: 'string', default: 'deployed' },
     'room-users': { type: 'string', default: '500' },
     'room-size': { type: 'string', default: '5' },
     'room-seconds': { type: 'string', default: '60' },
@@ -89,6 +95,12 @@ const list = (s: string) =>
 const scenarios = new Set(flags.scenarios.split(','));
 
 const startedAt = new Date();
+const gatewayHeap = gatewayHeapReport(flags['gateway-heap']);
+/** The gateway's heap flags first, then whatever else it is started with (profiling). */
+const withGatewayHeap = (nodeArgs: NonNullable<Parameters<typeof startStack>[0]['nodeArgs']>) => ({
+  ...nodeArgs,
+  gateway: [...gatewayHeap.nodeArgs, ...(nodeArgs.gateway ?? [])],
+});
 const infra = await provisionInfra({
   log: (line) => process.stdout.write(`${line}\n`),
   ...(flags['pg-statements'] ? { postgresSettings: PG_STATEMENTS_SETTINGS } : {}),
@@ -102,19 +114,18 @@ const stack = await startStack({
   env: { LOG_LEVEL: 'warn', ...breakdown?.env },
   // The machine is shared: a service may take minutes to boot while others run their suites.
   readyTimeoutMs: 300_000,
-  ...(flags['profile-gateway']
-    ? { nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] } }
-    : {}),
-  ...(flags['profile-all']
-    ? {
-        nodeArgs: Object.fromEntries(
+  nodeArgs: withGatewayHeap(
+    flags['profile-all']
+      ? Object.fromEntries(
           (['gateway', 'chat', 'checklist', 'documents', 'presence'] as const).map((name) => [
             name,
             ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-all'] ?? '', name)}`],
           ]),
-        ),
-      }
-    : {}),
+        )
+      : flags['profile-gateway']
+        ? { gateway: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags['profile-gateway'])}`] }
+        : {},
+  ),
 });
 // Creates projects (`documents.project.create`): on a NATS with infra/nats/auth.conf, NATS_URL names the admin user.
 const nats = await connect(natsOptionsFromUrl(infra.natsUrl));
@@ -312,6 +323,7 @@ try {
       tokens,
       projects: projectIds,
       gatewayPid: pid,
+      gatewayHeap: gatewayHeap.heap,
       steps,
       perWorker: Number(flags['per-worker']),
     });
@@ -354,6 +366,7 @@ const report = {
   commit,
   machine,
   settings: flags,
+  gatewayHeap,
   room,
   locks,
   roomSize,
@@ -367,7 +380,7 @@ const report = {
   failure,
 };
 
-const lines: string[] = [];
+const lines: string[] = [gatewayHeapLine(gatewayHeap), ''];
 const ms = (l: { p50: number; p95: number; p99: number }) => `${round(l.p50)} | ${round(l.p95)} | ${round(l.p99)}`;
 const cpuLine = (name: string) => {
   const c = cpu[name];
@@ -472,12 +485,12 @@ if (fanout.length) {
 if (connections.length) {
   lines.push(
     '',
-    '| idle joined sockets | rooms | gateway RSS MiB | RSS per socket KiB | joins/s | join → reply p50 / p99 ms | join → presence_state p50 / p99 ms | failed |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| idle joined sockets | gateway heap | rooms | gateway RSS MiB | RSS per socket KiB | joins/s | join → reply p50 / p99 ms | join → presence_state p50 / p99 ms | failed |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const c of connections) {
     lines.push(
-      `| ${c.connections} | ${c.rooms} | ${round(c.gatewayRssMiB, 0)} | ${round(c.rssPerConnectionKiB, 1)} | ${round(c.joinsPerSecond, 0)} | ${round(c.joinReply.p50, 0)} / ${round(c.joinReply.p99, 0)} | ${round(c.presenceSettle.p50, 0)} / ${round(c.presenceSettle.p99, 0)} | ${c.failed} |`,
+      `| ${c.connections} | ${c.gatewayHeap} | ${c.rooms} | ${round(c.gatewayRssMiB, 0)} | ${round(c.rssPerConnectionKiB, 1)} | ${round(c.joinsPerSecond, 0)} | ${round(c.joinReply.p50, 0)} / ${round(c.joinReply.p99, 0)} | ${round(c.presenceSettle.p50, 0)} / ${round(c.presenceSettle.p99, 0)} | ${c.failed} |`,
     );
   }
 }
