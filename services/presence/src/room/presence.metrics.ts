@@ -9,6 +9,8 @@ export interface PresenceMetricSources {
 export interface PresenceMetrics {
   evictions: Counter;
   sweepSeconds: Histogram;
+  diffsPublished: Counter;
+  diffChanges: Counter;
 }
 
 /** Presence's own families, in the service's registry (kit.metrics.registry). */
@@ -34,6 +36,16 @@ export function definePresenceMetrics(registry: Registry, sources: PresenceMetri
     evictions: new Counter({
       name: 'siteflow_presence_evictions_total',
       help: 'Connections evicted because their gateway stopped refreshing (counted by the instance that won the eviction)',
+      registers,
+    }),
+    diffsPublished: new Counter({
+      name: 'siteflow_presence_diffs_published_total',
+      help: 'presence_diff messages published (the changes of a project in one event-loop turn are merged into one)',
+      registers,
+    }),
+    diffChanges: new Counter({
+      name: 'siteflow_presence_diff_changes_total',
+      help: 'Presence changes (joins, leaves, updates) published in presence_diff messages; over diffs published, the merge factor',
       registers,
     }),
     sweepSeconds: new Histogram({

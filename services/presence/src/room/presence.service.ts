@@ -20,6 +20,7 @@ import { PresenceBucket, type BucketEntry } from '../bucket/presence-bucket.js';
 import type { PresenceConfig } from '../config.js';
 import { sessionCommand } from '../sessions/sessions.store.js';
 import { definePresenceMetrics, type PresenceMetrics } from './presence.metrics.js';
+import { DiffWindow, type PendingDiff } from './diff-window.js';
 import {
   isKeyableConnectionId,
   joinedMeta,
@@ -107,6 +108,12 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
    * each (profiled: the session's transaction was most of presence's and Postgres's work per join).
    */
   private readonly sessions: StreamCommandBatcher;
+  /**
+   * Diffs of a project that become ready in the same event-loop turn are published as one (a
+   * room's joins in a storm arrive together): O(rooms × turns) diffs instead of one per change,
+   * each of which every member's socket receives.
+   */
+  private readonly diffs = new DiffWindow((projectId, merged, changes) => this.publishDiff(projectId, merged, changes));
 
   constructor(@Inject(SERVICE_KIT) private readonly kit: ServiceKit<PresenceConfig>) {
     this.sessions = new StreamCommandBatcher(kit.store, { maxBatch: 64, concurrency: 2, readAhead: true });
@@ -243,6 +250,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    this.diffs.flush(); // what the last turn made is still told
     for (const stop of this.stops.splice(0)) stop();
   }
 
@@ -609,10 +617,25 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     return presenceKey({ projectId: ctx.project_id, userId: ctx.user_id, connectionId: ctx.connection_id });
   }
 
-  /** `exclude` skips the joining connection: its own meta reaches it in its `presence_state`. */
+  /**
+   * `exclude` skips the joining connection: its own meta reaches it in its `presence_state`. The
+   * diff is published at the end of this turn, merged with the project's other diffs of the turn
+   * (`DiffWindow`; a lone one goes out as it is, exclusion included).
+   */
   private broadcast(projectId: number, diff: PresenceDiff, exclude?: string): void {
-    this.kit.publishEphemeral(subjects.projectEphemeral(projectId, 'presence', PRESENCE_DIFF_NAME), {
-      broadcast: { event: 'presence_diff', payload: diff, ...(exclude ? { exclude_connection_id: exclude } : {}) },
-    });
+    this.diffs.add(projectId, diff, exclude);
+  }
+
+  private publishDiff(projectId: number, { diff, exclude }: PendingDiff, changes: number): void {
+    try {
+      this.kit.publishEphemeral(subjects.projectEphemeral(projectId, 'presence', PRESENCE_DIFF_NAME), {
+        broadcast: { event: 'presence_diff', payload: diff, ...(exclude ? { exclude_connection_id: exclude } : {}) },
+      });
+      this.metrics.diffsPublished.inc();
+      this.metrics.diffChanges.inc(changes);
+    } catch (err) {
+      // Published after the change's own call returned: nobody is left to tell but the log.
+      this.kit.logger.error({ err, project_id: projectId, changes }, 'presence diff could not be published');
+    }
   }
 }
