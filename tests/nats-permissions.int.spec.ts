@@ -288,6 +288,10 @@ describe('NATS least privilege', () => {
       jetstream(gateway).publish(forged, JSON.stringify({ forged: true }), { msgID: randomUUID(), timeout: 2_000 }),
     ).rejects.toThrow(/permissions violation/i);
     await expect.poll(() => seen).toContain(`publish ${forged}`);
+    // Nor a forged fast copy, which a gateway would deliver without the relay (core NATS).
+    const forgedFast = 'project.777.now.chat.MessagePosted';
+    gateway.publish(forgedFast, JSON.stringify({ event_id: randomUUID(), type: 'MessagePosted', data: { text: 'forged' } }));
+    await expect.poll(() => seen).toContain(`publish ${forgedFast}`);
     // Nothing reached the chat service's stream.
     const jsm = await jetstreamManager(stack.nats);
     expect(await jsm.streams.getMessage('EVENTS_CHAT', { last_by_subj: forged })).toBeNull();
@@ -316,6 +320,9 @@ describe('NATS least privilege', () => {
     expect(await tryRequest(chat, 'documents.lock.acquire')).toBe('refused');
     chat.publish('documents.document.save', JSON.stringify({}));
     await expect.poll(() => seen).toContain('publish documents.document.save');
+    // Nor another service's fast copies (core NATS, straight to the gateways).
+    chat.publish('project.1.now.documents.ProjectMembershipChanged', JSON.stringify({ forged: true }));
+    await expect.poll(() => seen).toContain('publish project.1.now.documents.ProjectMembershipChanged');
     for (const subject of ['documents.>', 'project.*.ev.documents.>', 'project.1.>', '_INBOX.>', '_INBOX_documents.>']) {
       const end = await subscriptionEnd(chat, subject);
       expect(end, subject).toBeInstanceOf(PermissionViolationError);

@@ -28,7 +28,17 @@ function exportedNames(): Set<string> {
   const gateway = new GatewayMetrics();
   gateway.watch({
     sockets: () => [],
-    rooms: () => ({ rooms: 0, members: 0, delivered: 0, duplicatesDropped: 0, gaps: 0, snapshotReads: 0, snapshotReadsShared: 0 }),
+    rooms: () => ({
+      rooms: 0,
+      members: 0,
+      delivered: 0,
+      duplicatesDropped: 0,
+      gaps: 0,
+      fastDelivered: 0,
+      fastSkipped: 0,
+      snapshotReads: 0,
+      snapshotReadsShared: 0,
+    }),
   });
   const service = new ServiceMetrics('documents');
   const pool = { totalCount: 0, idleCount: 0, waitingCount: 0 } as unknown as Pool;

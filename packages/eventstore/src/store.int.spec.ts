@@ -266,3 +266,66 @@ describe('transaction', () => {
     expect(await store().streamVersion('lock-me')).toBe(4);
   });
 });
+
+describe('afterCommit (fast copies)', () => {
+  it("is given a transaction's appended events in order once COMMIT succeeded, never a rolled-back one's", async () => {
+    const seen: Array<Array<{ streamId: string; version: number; type: string }>> = [];
+    let committedWhenCalled: number | null = null;
+    const s = createEventStore({
+      pool: env().newPool(2),
+      schema: 'store_test',
+      afterCommit: (events) => {
+        seen.push(events.map((e) => ({ streamId: e.streamId, version: e.version, type: e.type })));
+        // Called after the commit: the events are already readable from another connection.
+        void s.readStream('fast-1').then((read) => (committedWhenCalled = read.length));
+      },
+    });
+    await s.transaction(async (tx) => {
+      await tx.append(
+        'fast-1',
+        [
+          { type: 'A', data: {}, projectId: 1 },
+          { type: 'B', data: {}, projectId: 1 },
+        ],
+        { expectedVersion: 'no_stream' },
+      );
+      await tx.appendToStreams([{ streamId: 'fast-2', expectedVersion: 0, events: [{ type: 'C', data: {}, projectId: 1 }] }]);
+    });
+    expect(seen).toEqual([
+      [
+        { streamId: 'fast-1', version: 1, type: 'A' },
+        { streamId: 'fast-1', version: 2, type: 'B' },
+        { streamId: 'fast-2', version: 1, type: 'C' },
+      ],
+    ]);
+    await eventually(
+      () => Promise.resolve(committedWhenCalled),
+      (n) => n === 2,
+      5000,
+    );
+
+    // Rolled back (the command threw after appending), a conflict, a read-only snapshot: nothing.
+    await expect(
+      s.transaction(async (tx) => {
+        await tx.append('fast-1', newEvents(1), { expectedVersion: 2 });
+        throw new Error('decided otherwise');
+      }),
+    ).rejects.toThrow('decided otherwise');
+    await expect(s.transaction((tx) => tx.append('fast-1', newEvents(1), { expectedVersion: 1 }))).rejects.toBeInstanceOf(ConcurrencyError);
+    await s.snapshot((tx) => tx.streamVersion('fast-1'));
+    expect(seen).toHaveLength(1);
+  });
+
+  it('a listener that throws does not fail the command it follows', async () => {
+    const s = createEventStore({
+      pool: env().newPool(1),
+      schema: 'store_test',
+      afterCommit: () => {
+        throw new Error('listener broke');
+      },
+    });
+    const { nextVersion } = await s.transaction((tx) => tx.append('fast-3', newEvents(1), { expectedVersion: 'no_stream' }));
+    expect(nextVersion).toBe(1);
+    expect(await s.streamVersion('fast-3')).toBe(1);
+  });
+});

@@ -41,6 +41,13 @@ export function createEventStore(opts: {
   logger?: Logger;
   /** Statement bound of migrations (default 10 minutes); commands use the pool's. */
   migrationTimeoutMs?: number;
+  /**
+   * Called with a transaction's appended events, in append order, once its COMMIT has succeeded
+   * (not after a rollback, nor when the COMMIT's outcome is unknown): the service's fast copy of
+   * them (docs/event-store.md, "Fast copies"). Must not throw; a throw is logged and ignored (the
+   * events are committed: the relay publishes them whatever happens here).
+   */
+  afterCommit?: (events: readonly RecordedEvent[]) => void;
 }): EventStore {
   const { pool, logger } = opts;
   const s = storeSchema(opts.schema);
@@ -74,6 +81,14 @@ export function createEventStore(opts: {
       return rowCount ?? 0;
     },
   };
+
+  function committed(events: readonly RecordedEvent[]): void {
+    try {
+      opts.afterCommit?.(events);
+    } catch (err) {
+      logger?.warn({ err, events: events.length }, 'afterCommit failed (the relay still publishes the events)');
+    }
+  }
 
   async function run<T>(
     begin: string,
@@ -112,6 +127,8 @@ export function createEventStore(opts: {
     // appends; and events `readStreams` read ahead, until the stream is appended to.
     const locked = new Map<string, number>();
     const readAhead = new Map<string, RecordedEvent[]>();
+    // What this transaction appended, for `afterCommit` (kept only when someone listens).
+    const appended: RecordedEvent[] | null = opts.afterCommit ? [] : null;
     const lockStream = async (streamId: string) => {
       const known = locked.get(streamId);
       if (known !== undefined) return known;
@@ -177,6 +194,7 @@ export function createEventStore(opts: {
         if (events.length > 0 && result.nextVersion > events.length && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
         if (locked.has(streamId)) locked.set(streamId, result.nextVersion);
         readAhead.delete(streamId);
+        appended?.push(...result.recorded);
         return result;
       },
       readStream: async (streamId, readOpts) => {
@@ -198,6 +216,7 @@ export function createEventStore(opts: {
         appends.forEach((a, i) => {
           if (locked.has(a.streamId)) locked.set(a.streamId, results[i]?.nextVersion ?? a.expectedVersion);
           readAhead.delete(a.streamId);
+          appended?.push(...(results[i]?.recorded ?? []));
         });
         return results;
       },
@@ -234,6 +253,7 @@ export function createEventStore(opts: {
       }
       await commit(client, s.name);
       if (idempotency) idempotency.used = true;
+      if (appended !== null && appended.length > 0) committed(appended);
       return result;
     } catch (err) {
       if (!broken) await client.query('ROLLBACK').catch((e: unknown) => (broken ??= e instanceof Error ? e : new Error(String(e))));

@@ -19,6 +19,7 @@ import { connectNats, natsOptionsFromUrl } from '@siteflow/messaging';
 import { startTracing } from '@siteflow/telemetry';
 import { BaseServiceConfig, loadConfig } from './config.js';
 import { DrainingServerNats } from './draining-server.js';
+import { fastCopyPublisher } from './fast-copies.js';
 import { limitCommands } from './handle.js';
 import { healthController } from './health.js';
 import { InflightInterceptor, InflightRequests } from './inflight.js';
@@ -129,10 +130,19 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   });
   pool.on('error', (err) => logger.warn({ err }, 'an idle Postgres connection failed; it is discarded'));
 
-  const store = createEventStore({ pool, schema: def.name, logger, migrationTimeoutMs: config.DB_MIGRATION_TIMEOUT_MS });
+  // Set once NATS is connected; commits before that (none: Nest serves commands later) copy nothing.
+  let fastCopies: ((events: readonly RecordedEvent[]) => void) | null = null;
+  const store = createEventStore({
+    pool,
+    schema: def.name,
+    logger,
+    migrationTimeoutMs: config.DB_MIGRATION_TIMEOUT_MS,
+    afterCommit: (events) => fastCopies?.(events),
+  });
   await migrateOncePostgresAnswers(() => store.migrate(def.migrations), config.DB_BOOT_WAIT_MS, logger);
 
   const nats = await connectNats(config.NATS_URL, `${def.name}:${config.INSTANCE_ID}`);
+  fastCopies = fastCopyPublisher({ nats, subjectFor: defaultSubjectFor(def.name), maxBytes: config.FAST_COPY_MAX_BYTES, logger }).publish;
   const deadLetters = new DeadLetterCounter();
   const relay: OutboxRelay = await startOutboxRelay({
     store,

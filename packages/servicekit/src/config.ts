@@ -49,6 +49,12 @@ export const BaseServiceConfig = z.object({
    * table's NOTIFY (servicekit membership-cache.ts); 0 = none: every membership check reads the table.
    */
   MEMBERSHIP_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+  /**
+   * Fast copies (docs/event-store.md): events whose JSON is at most this many bytes are also
+   * published on core NATS right after their commit, for gateways to deliver before the relay's
+   * copy arrives. 0 = off (every delivery waits for the relay).
+   */
+  FAST_COPY_MAX_BYTES: z.coerce.number().int().min(0).max(1_000_000).default(65_536),
   /** The outbox relay warns when committed events wait longer than this behind an open transaction. */
   OUTBOX_HELD_BACK_WARN_MS: ms(100, 3_600_000, 10_000),
 });

@@ -14,3 +14,4 @@ export * from './consume.js';
 export * from './membership.js';
 export * from './membership-cache.js';
 export * from './metrics.js';
+export * from './fast-copies.js';

@@ -146,8 +146,18 @@ export class GatewayMetrics {
     counted('siteflow_gateway_deliveries_total', 'Projections written to a member socket', (s) => s.delivered);
     counted(
       'siteflow_gateway_projection_duplicates_dropped_total',
-      'Projections dropped as already seen (relay re-publications)',
+      "Projections dropped as already seen (the relay's copy of what a fast copy delivered, relay re-publications)",
       (s) => s.duplicatesDropped,
+    );
+    counted(
+      'siteflow_gateway_fast_copies_delivered_total',
+      "Stored events delivered from the service's fast copy, before the relay's",
+      (s) => s.fastDelivered,
+    );
+    counted(
+      'siteflow_gateway_fast_copies_skipped_total',
+      "Fast copies not taken (not the next version of a stream the room had heard): delivered from the relay's copy",
+      (s) => s.fastSkipped,
     );
     counted(
       'siteflow_gateway_projection_gaps_total',

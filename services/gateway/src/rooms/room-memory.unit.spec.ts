@@ -12,7 +12,17 @@ function setup() {
       return { unsubscribe: () => undefined };
     },
   } as unknown as NatsConnection;
-  const stats: RoomStats = { rooms: 0, members: 0, delivered: 0, duplicatesDropped: 0, gaps: 0, snapshotReads: 0, snapshotReadsShared: 0 };
+  const stats: RoomStats = {
+    rooms: 0,
+    members: 0,
+    delivered: 0,
+    duplicatesDropped: 0,
+    gaps: 0,
+    fastDelivered: 0,
+    fastSkipped: 0,
+    snapshotReads: 0,
+    snapshotReadsShared: 0,
+  };
   const room = new Room('project:1', 'project.1.>', nats, pino({ level: 'silent' }), stats);
   const publish = (subject: string, body: unknown) =>
     callback!(null, { subject, data: new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)) } as Msg);

@@ -67,6 +67,10 @@ export interface RoomStats {
   delivered: number;
   duplicatesDropped: number;
   gaps: number;
+  /** Fast copies (a service's, right after its commit) delivered ahead of the relay's copy. */
+  fastDelivered: number;
+  /** Fast copies not taken: not the next version of a stream the room has heard (the relay's copy is delivered instead). */
+  fastSkipped: number;
   /** Snapshot reads a join started for its room. */
   snapshotReads: number;
   /** Joins served by a read another join of the room had started (in flight or just settled). */
@@ -142,7 +146,8 @@ export class Room {
   readonly members = new Map<string, Member>();
   /**
    * Highest version seen per stream, the least recently published first (at most
-   * VERSIONS_PER_ROOM): duplicates (relay retries) are dropped here.
+   * VERSIONS_PER_ROOM): duplicates (the relay's copy of what a fast copy delivered, relay retries)
+   * are dropped here.
    */
   private readonly versions = new Map<string, number>();
   private readonly sub: Subscription;
@@ -361,7 +366,17 @@ export class Room {
     }
     const { stream_id, version, broadcast } = e;
     const last = this.versions.get(stream_id);
-    if (last !== undefined && version <= last) {
+    if (kind === 'now') {
+      // A service's fast copy, published at its commit (docs/consistency.md, rule 10): taken only as
+      // the very next version of a stream this room has heard, so it can never put a later version
+      // ahead of an earlier one still on its way (from the relay, or another instance's fast copy).
+      // Anything else waits for the relay's copy, which is in order.
+      if (last === undefined || version !== last + 1) {
+        this.stats.fastSkipped++;
+        return null;
+      }
+      this.stats.fastDelivered++;
+    } else if (last !== undefined && version <= last) {
       this.stats.duplicatesDropped++;
       return null;
     }
@@ -403,6 +418,8 @@ export class Rooms {
     delivered: 0,
     duplicatesDropped: 0,
     gaps: 0,
+    fastDelivered: 0,
+    fastSkipped: 0,
     snapshotReads: 0,
     snapshotReadsShared: 0,
   };

@@ -171,6 +171,67 @@ describe('Room', () => {
   });
 });
 
+describe('Room: fast copies (docs/consistency.md, rule 10)', () => {
+  /** Publishes a service's fast copy of a stored event (its `now` subject). */
+  const fast = (nats: FakeNats, e: PublishedEvent) => nats.deliver(`project.7.now.chat.${e.type}`, e);
+
+  it("delivers the next version of a heard stream at once, and drops the relay's copy of it", () => {
+    const { nats, rooms, room, publish } = setup();
+    const a = joined(room, 'a');
+    publish(event('chat-7', 1, said('one')));
+    const two = event('chat-7', 2, said('two'));
+    fast(nats, two);
+    expect(a.texts()).toEqual(['one', 'two']);
+    publish(two); // the relay's copy, later
+    expect(a.texts()).toEqual(['one', 'two']);
+    const stats = rooms.snapshotStats();
+    expect(stats.fastDelivered).toBe(1);
+    expect(stats.duplicatesDropped).toBe(1);
+  });
+
+  it('never puts a later version ahead of an earlier one: out of order, a fast copy waits for the relay', () => {
+    const { nats, rooms, room, publish } = setup();
+    const a = joined(room, 'a');
+    publish(event('chat-7', 1, said('one')));
+    const two = event('chat-7', 2, said('two'));
+    const three = event('chat-7', 3, said('three'));
+    fast(nats, three); // another instance's copy of version 3 overtook version 2's
+    expect(a.texts()).toEqual(['one']);
+    fast(nats, two);
+    publish(two);
+    publish(three);
+    expect(a.texts()).toEqual(['one', 'two', 'three']);
+    expect(rooms.snapshotStats()).toMatchObject({ fastDelivered: 1, fastSkipped: 1 });
+  });
+
+  it("a stream the room has not heard, or one that skipped a version here, is left to the relay's copy", () => {
+    const { nats, rooms, room, publish } = setup();
+    const a = joined(room, 'a');
+    fast(nats, event('chat-7', 5, said('first heard')));
+    expect(a.texts()).toEqual([]);
+    publish(event('chat-7', 5, said('first heard')));
+    // Version 6 went to a user's topic: the room cannot tell it from one still on its way.
+    fast(nats, event('chat-7', 7, said('after a gap')));
+    expect(a.texts()).toEqual(['first heard']);
+    publish(event('chat-7', 7, said('after a gap')));
+    expect(a.texts()).toEqual(['first heard', 'after a gap']);
+    expect(rooms.snapshotStats()).toMatchObject({ fastDelivered: 0, fastSkipped: 2 });
+  });
+
+  it("a joiner's snapshot floor holds for fast copies as for the relay's", () => {
+    const { nats, room, publish } = setup();
+    const a = joined(room, 'a');
+    publish(event('chat-7', 1, said('one')));
+    const b = client('b');
+    room.addJoining(b, 'b-join');
+    fast(nats, event('chat-7', 2, said('two'))); // buffered while b reads its snapshot
+    room.activate(b.id, 'b-join', { 'chat-7': 2 }); // the snapshot already holds version 2
+    fast(nats, event('chat-7', 3, said('three')));
+    expect(a.texts()).toEqual(['one', 'two', 'three']);
+    expect(b.texts()).toEqual(['three']);
+  });
+});
+
 describe('Rooms', () => {
   it('subscribes on the first join and unsubscribes on the last leave', () => {
     const { nats, rooms, room } = setup();
