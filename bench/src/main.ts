@@ -318,15 +318,19 @@ try {
     const projectIds = Array.from({ length: rooms }, (_, i) => CONNECTION_PROJECTS_FROM + i);
     process.stdout.write(`creating ${rooms} rooms of ${flags['connection-room-size']} sockets (alice, bob and carol are members)…\n`);
     await createDemoMemberProjects(nats, projectIds);
-    connections = await runConnections({
-      socketUrl: stack.socketUrl,
-      tokens,
-      projects: projectIds,
-      gatewayPid: pid,
-      gatewayHeap: gatewayHeap.heap,
-      steps,
-      perWorker: Number(flags['per-worker']),
-    });
+    const m = await measured(() =>
+      runConnections({
+        socketUrl: stack.socketUrl,
+        tokens,
+        projects: projectIds,
+        gatewayPid: pid,
+        gatewayHeap: gatewayHeap.heap,
+        steps,
+        perWorker: Number(flags['per-worker']),
+      }),
+    );
+    connections = m.result;
+    cpu.connections = m;
   }
 } catch (err) {
   // The scenarios done so far are still reported.
@@ -484,6 +488,8 @@ if (fanout.length) {
 }
 if (connections.length) {
   lines.push(
+    '',
+    cpuLine('connections'),
     '',
     '| idle joined sockets | gateway heap | rooms | gateway RSS MiB | RSS per socket KiB | joins/s | join → reply p50 / p99 ms | join → presence_state p50 / p99 ms | failed |',
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
