@@ -21,8 +21,19 @@ export const ChatServiceSnapshot = serviceSnapshot(ChatSnapshot);
  * room's snapshot read with other joins (docs/protocol.md, Joining) asks this for itself, since the
  * count is the one part of the room that is the user's own.
  */
-export const ChatSnapshotPayload = z.object({ unread_only: z.boolean().optional() });
+export const ChatSnapshotPayload = z.object({
+  unread_only: z.boolean().optional(),
+  /**
+   * The unread counts of these members of the project, in one request: the joins of one room that
+   * share its snapshot read, asked together by their gateway (at most UNREAD_BATCH_MAX). Users the
+   * chat's members table does not have are left out of the answer.
+   */
+  unread_of: z.array(z.number().int().positive()).min(1).max(500).optional(),
+});
+export const UNREAD_BATCH_MAX = 500;
 export const ChatUnreadServiceSnapshot = serviceSnapshot(ChatSnapshot.pick({ unread_count: true }));
+/** `chat.snapshot` with `{unread_of: [user ids]}`: each member's count by user id (non-members absent). */
+export const ChatUnreadManyServiceSnapshot = serviceSnapshot(z.object({ unread_counts: z.record(z.string(), z.number().int()) }));
 export const ChecklistServiceSnapshot = serviceSnapshot(ChecklistSnapshot);
 export const PresenceServiceSnapshot = serviceSnapshot(PresenceSnapshot);
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { ChatMessage } from '@siteflow/contracts';
 import { scrapeValue } from '@siteflow/testing';
+import { OwnUnreadReads } from './rooms/snapshot.js';
 import { startSiteflow, type RealtimeClient, type Siteflow, type TestUser } from '@siteflow/testkit';
 
 /**
@@ -111,4 +112,35 @@ it("a joiner that shares another user's read gets its own unread count, never th
   } finally {
     await a.close();
   }
+});
+
+it('the sharers of one turn are asked of the running chat in one request, each given its own count; a non-member none', async () => {
+  const users = members(4);
+  const [admin, ...others] = users;
+  if (!admin) throw new Error('no users');
+  const project = await siteflow.createProject({ members: users });
+  const a = await siteflow.connect(admin);
+  try {
+    await a.join(project.topic);
+    for (let i = 0; i < 3; i++) await a.pushOk(project.topic, 'chat:message', { text: `m${i}` });
+  } finally {
+    await a.close();
+  }
+  const outsider = siteflow.user('outsider-unread');
+  const ctx = (u: { id: number; username: string; avatar_url: string }) => ({
+    user_id: u.id,
+    username: u.username,
+    role: 'customer' as const,
+    avatar_url: u.avatar_url,
+    connection_id: `c-unread-${u.id}`,
+    project_id: project.id,
+  });
+  const reads = new OwnUnreadReads(siteflow.nats);
+  const results = await Promise.all([...others, admin, outsider].map((u) => reads.read(ctx(u), 5_000)));
+  expect(results).toEqual([
+    ...others.map(() => ({ ok: true, unread: 3 })),
+    { ok: true, unread: 0 }, // the author: its own messages are not unread
+    { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } },
+  ]);
+  expect(reads.stats).toEqual({ requests: 1, users: 5 });
 });

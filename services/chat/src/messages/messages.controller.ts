@@ -8,6 +8,7 @@ import {
   MarkReadPayload,
   commandRequest,
   HistoryPayload,
+  NOT_A_MEMBER,
   PostMessagePayload,
   projectClientEvents,
   subjects,
@@ -19,7 +20,7 @@ import {
   type ServiceSnapshot,
 } from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
-import { pageBefore, unreadCount, versionOfMessage, type UnreadBadge } from './messages.read-model.js';
+import { pageBefore, unreadCount, unreadCounts, versionOfMessage, type UnreadBadge } from './messages.read-model.js';
 import { chatStreamId } from './room.js';
 import { markReadCommand, postCommand } from './room-stream.js';
 
@@ -122,8 +123,31 @@ export class MessagesController {
 
   /** The chat part of the room snapshot, read in one consistent snapshot with its stream version. */
   @MessagePattern(subjects.snapshot('chat'))
-  snapshot(@Payload() raw: unknown): Promise<ReplyEnvelope<ServiceSnapshot<ChatSnapshot | Pick<ChatSnapshot, 'unread_count'>>>> {
+  snapshot(
+    @Payload() raw: unknown,
+  ): Promise<
+    ReplyEnvelope<ServiceSnapshot<ChatSnapshot | Pick<ChatSnapshot, 'unread_count'> | { unread_counts: Record<string, number> }>>
+  > {
     return handle(this.kit.logger, 'chat.snapshot', SnapshotRequest, raw, async ({ ctx: asked, payload }) => {
+      if (payload.unread_of !== undefined) {
+        // The joins of one room sharing its read, asked together by their gateway: each listed user
+        // is checked as a caller would be; one the members table does not have is left out (its
+        // join is refused). One statement for all of them.
+        const members = await Promise.all(
+          payload.unread_of.map((user_id) =>
+            this.members.require({ ...asked, user_id }).then(
+              () => user_id,
+              (err: unknown) => {
+                if (err instanceof AppError && err.code === NOT_A_MEMBER.code) return null;
+                throw err;
+              },
+            ),
+          ),
+        );
+        const ids = members.filter((id): id is number => id !== null);
+        const counts = ids.length > 0 ? await unreadCounts(this.kit.pool, asked.project_id, ids) : new Map<number, number>();
+        return { part: { unread_counts: Object.fromEntries([...counts].map(([id, n]) => [String(id), n])) }, versions: {} };
+      }
       const ctx = await this.members.require(asked);
       if (payload.unread_only === true) {
         // A join that shares its room's read asks only for what is its own: one statement (its own

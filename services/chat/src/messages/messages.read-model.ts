@@ -111,6 +111,27 @@ export async function unreadCount(client: Pick<PoolClient, 'query'>, projectId: 
   return rows[0]?.n ?? 0;
 }
 
+/** `unreadCount` of many users of one project in one statement (user id → count). */
+export async function unreadCounts(
+  client: Pick<PoolClient, 'query'>,
+  projectId: number,
+  userIds: readonly number[],
+): Promise<Map<number, number>> {
+  const { rows } = await client.query<{ user_id: string; n: number }>(
+    prepared(
+      `SELECT u.user_id::text AS user_id,
+              (room.n - coalesce(r.read_seq, 0)) - (coalesce(p.posts, 0) - coalesce(r.own_at_mark, 0)) AS n
+         FROM unnest($2::bigint[]) AS u(user_id)
+        CROSS JOIN (SELECT coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $1
+                                      ORDER BY m.stream_version DESC LIMIT 1), 0) AS n) room
+         LEFT JOIN chat.read_marks r ON r.project_id = $1 AND r.user_id = u.user_id
+         LEFT JOIN chat.posters p ON p.project_id = $1 AND p.user_id = u.user_id`,
+      [projectId, [...new Set(userIds)]],
+    ),
+  );
+  return new Map(rows.map((r) => [Number(r.user_id), r.n]));
+}
+
 /**
  * Saves a read mark (it only moves forward; the decider emits none that does not) positioned in the
  * room: the room ordinal of the message it names and the reader's own posts up to it. Returns the

@@ -24,7 +24,7 @@ import type { SessionUser } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
 import { secondsSince, type GatewayMetrics } from '../metrics.js';
 import { withOwnMeta, type PresenceTracker } from '../presence/presence-tracker.js';
-import { readOwnUnread, readRoomSnapshot, withOwnUnread, type RoomSnapshotResult } from '../rooms/snapshot.js';
+import { readRoomSnapshot, withOwnUnread, type RoomSnapshotResult } from '../rooms/snapshot.js';
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
 import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
 import { JoinAdmission } from './join-admission.js';
@@ -344,7 +344,7 @@ export class Connection implements RoomClient {
     // A read made for another join: the chat's unread count in it is that user's, so ask for ours.
     let [result, ownUnread] = await Promise.all([
       reading.result,
-      reading.shared ? readOwnUnread(this.deps.nats, ctx, timeoutMs, this.deps.logger, this.deps.metrics) : null,
+      reading.shared ? this.deps.rooms.ownUnread.read(ctx, timeoutMs, this.deps.logger, this.deps.metrics) : null,
     ]);
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run during the await; TypeScript keeps the narrowing from before it
     if (this.closed || this.joins.get(topicName) !== join) return 'superseded';

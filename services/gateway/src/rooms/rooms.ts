@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Broadcast } from '@siteflow/contracts';
 import { contextFromHeaders, inSpanSync, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { encodeFrame } from '../protocol/frames.js';
-import type { RoomSnapshotResult } from './snapshot.js';
+import { OwnUnreadReads, type RoomSnapshotResult } from './snapshot.js';
 
 /** A socket as a room sees it. */
 export interface RoomClient {
@@ -424,11 +424,16 @@ export class Rooms {
     snapshotReadsShared: 0,
   };
 
+  /** The own unread counts of joins that share a room's read, asked of chat together. */
+  readonly ownUnread: OwnUnreadReads;
+
   constructor(
     private readonly nats: NatsConnection,
     private readonly logger: Logger,
     private readonly sharing: SnapshotSharing = DEFAULT_SNAPSHOT_SHARING,
-  ) {}
+  ) {
+    this.ownUnread = new OwnUnreadReads(nats);
+  }
 
   /** The room of a topic, subscribing to its projections if this is the first member. */
   acquire(topic: string, subject: string): Room {

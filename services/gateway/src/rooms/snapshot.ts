@@ -1,7 +1,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   ChatServiceSnapshot,
+  ChatUnreadManyServiceSnapshot,
   ChatUnreadServiceSnapshot,
+  NOT_A_MEMBER,
+  UNREAD_BATCH_MAX,
   ChecklistServiceSnapshot,
   DocumentsServiceSnapshot,
   PresenceServiceSnapshot,
@@ -77,7 +80,7 @@ export async function readOwnUnread(
   timeoutMs: number,
   logger?: ServiceFailureLogger,
   timer?: RequestTimer,
-): Promise<{ ok: true; unread: number } | { ok: false; error: ErrorBody }> {
+): Promise<OwnUnread> {
   const subject = subjects.snapshot('chat');
   const reply = await timed(nats, subject, { ctx, payload: { unread_only: true } }, { timeoutMs, logger }, timer);
   if (!reply.ok) return reply;
@@ -90,6 +93,101 @@ export async function readOwnUnread(
     return { ok: false, error: { code: 'internal', message: 'chat unread count is malformed' } };
   }
   return { ok: true, unread: parsed.data.part.unread_count };
+}
+
+type OwnUnread = { ok: true; unread: number } | { ok: false; error: ErrorBody };
+
+/**
+ * The own unread counts of the joins that share their room's snapshot read, asked of chat together:
+ * the joins of one project that want theirs in the same turn of the event loop (a room's joins are
+ * admitted and answered together) share one `chat.snapshot` request with `unread_of`, instead of
+ * one request each (in a join storm, 10,000 requests to chat). A lone join asks for itself, as
+ * before. A chat that does not understand `unread_of` (an older instance during a rolling upgrade)
+ * answers something else: then each asks for itself.
+ */
+export class OwnUnreadReads {
+  private pending = new Map<number, Array<{ ctx: CommandContext; resolve: (r: OwnUnread) => void }>>();
+  private scheduled = false;
+  private first: { timeoutMs: number; logger: ServiceFailureLogger | undefined; timer: RequestTimer | undefined } | null = null;
+  /** Requests sent and users asked for (for tests and metrics). */
+  readonly stats = { requests: 0, users: 0 };
+
+  constructor(private readonly nats: NatsConnection) {}
+
+  read(ctx: CommandContext, timeoutMs: number, logger?: ServiceFailureLogger, timer?: RequestTimer): Promise<OwnUnread> {
+    return new Promise((resolve) => {
+      this.first ??= { timeoutMs, logger, timer };
+      let list = this.pending.get(ctx.project_id);
+      if (!list) this.pending.set(ctx.project_id, (list = []));
+      list.push({ ctx, resolve });
+      if (list.length >= UNREAD_BATCH_MAX) {
+        this.pending.delete(ctx.project_id);
+        void this.send(list, timeoutMs, logger, timer);
+        return;
+      }
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    const batches = this.pending;
+    const opts = this.first;
+    this.pending = new Map();
+    this.scheduled = false;
+    this.first = null;
+    if (!opts) return;
+    for (const list of batches.values()) void this.send(list, opts.timeoutMs, opts.logger, opts.timer);
+  }
+
+  private async send(
+    list: Array<{ ctx: CommandContext; resolve: (r: OwnUnread) => void }>,
+    timeoutMs: number,
+    logger: ServiceFailureLogger | undefined,
+    timer: RequestTimer | undefined,
+  ): Promise<void> {
+    const alone = async () => {
+      for (const { ctx, resolve } of list) {
+        this.stats.requests++;
+        this.stats.users++;
+        resolve(await readOwnUnread(this.nats, ctx, timeoutMs, logger, timer));
+      }
+    };
+    const head = list[0];
+    if (!head) return;
+    if (list.length === 1) return alone();
+    const users = [...new Set(list.map((x) => x.ctx.user_id))];
+    this.stats.requests++;
+    this.stats.users += users.length;
+    const reply = await timed(
+      this.nats,
+      subjects.snapshot('chat'),
+      { ctx: head.ctx, payload: { unread_of: users } },
+      { timeoutMs, logger },
+      timer,
+    );
+    if (!reply.ok) {
+      for (const { resolve } of list) resolve(reply);
+      return;
+    }
+    const parsed = ChatUnreadManyServiceSnapshot.safeParse(reply.data);
+    if (!parsed.success) {
+      await Promise.all(
+        list.map(async ({ ctx, resolve }) => {
+          this.stats.requests++;
+          resolve(await readOwnUnread(this.nats, ctx, timeoutMs, logger, timer));
+        }),
+      );
+      return;
+    }
+    const counts = parsed.data.part.unread_counts;
+    for (const { ctx, resolve } of list) {
+      const n = counts[String(ctx.user_id)];
+      resolve(n === undefined ? { ok: false, error: NOT_A_MEMBER } : { ok: true, unread: n });
+    }
+  }
 }
 
 /** `result`'s room with `unread` as the chat's unread count (the joiner's own, read for itself). */

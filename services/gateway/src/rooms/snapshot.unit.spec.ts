@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { subjects, type CommandContext } from '@siteflow/contracts';
 import { FakeNats } from '../test-fixtures/fakes.js';
-import { readOwnUnread, readRoomSnapshot, withOwnUnread } from './snapshot.js';
+import { OwnUnreadReads, readOwnUnread, readRoomSnapshot, withOwnUnread } from './snapshot.js';
 
 const ctx: CommandContext = {
   user_id: 2,
@@ -96,5 +96,72 @@ describe('snapshot requests are timed', () => {
         ['presence.snapshot', 'ok'],
       ].sort(),
     );
+  });
+});
+
+describe('OwnUnreadReads: the sharers of one turn ask chat together', () => {
+  const of = (user_id: number, project_id = 7): CommandContext => ({ ...ctx, user_id, project_id, connection_id: `c-${user_id}` });
+
+  it('one request per project for the joins of a turn, each given its own count; a non-member is refused', async () => {
+    const nats = new FakeNats();
+    const asked: Array<{ ctx: CommandContext; payload: { unread_of?: number[] } }> = [];
+    nats.answer(subjects.snapshot('chat'), (body) => {
+      const b = body as { ctx: CommandContext; payload: { unread_of?: number[] } };
+      asked.push(b);
+      const counts = Object.fromEntries((b.payload.unread_of ?? []).filter((u) => u !== 13).map((u) => [String(u), u * 10]));
+      return { ok: true, data: { part: { unread_counts: counts }, versions: {} } };
+    });
+    const reads = new OwnUnreadReads(nats.asConnection());
+    const results = await Promise.all([
+      reads.read(of(2), 1000),
+      reads.read(of(3), 1000),
+      reads.read(of(3), 1000), // a second tab of the same user
+      reads.read(of(13), 1000),
+      reads.read(of(4, 8), 1000),
+      reads.read(of(5, 8), 1000),
+    ]);
+    expect(results).toEqual([
+      { ok: true, unread: 20 },
+      { ok: true, unread: 30 },
+      { ok: true, unread: 30 },
+      { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } },
+      { ok: true, unread: 40 },
+      { ok: true, unread: 50 },
+    ]);
+    expect(asked.map((a) => [a.ctx.project_id, a.payload.unread_of])).toEqual([
+      [7, [2, 3, 13]],
+      [8, [4, 5]],
+    ]);
+    expect(reads.stats).toEqual({ requests: 2, users: 5 });
+  });
+
+  it('a lone join asks for itself as before; a chat that does not know unread_of is asked one by one', async () => {
+    const nats = new FakeNats();
+    const asked: unknown[] = [];
+    nats.answer(subjects.snapshot('chat'), (body) => {
+      asked.push((body as { payload: unknown }).payload);
+      // An older chat: ignores unread_of and answers the asker's own count.
+      return { ok: true, data: { part: { unread_count: 1 }, versions: {} } };
+    });
+    const reads = new OwnUnreadReads(nats.asConnection());
+    expect(await reads.read(of(2), 1000)).toEqual({ ok: true, unread: 1 });
+    expect(asked).toEqual([{ unread_only: true }]);
+    asked.length = 0;
+    expect(await Promise.all([reads.read(of(2), 1000), reads.read(of(3), 1000)])).toEqual([
+      { ok: true, unread: 1 },
+      { ok: true, unread: 1 },
+    ]);
+    expect(asked).toEqual([{ unread_of: [2, 3] }, { unread_only: true }, { unread_only: true }]);
+  });
+
+  it('a failed request refuses every join of it with its error', async () => {
+    const nats = new FakeNats();
+    nats.answer(subjects.snapshot('chat'), () => ({ ok: false, error: { code: 'unavailable', message: 'chat is busy' } }));
+    const reads = new OwnUnreadReads(nats.asConnection());
+    const results = await Promise.all([reads.read(of(2), 1000), reads.read(of(3), 1000)]);
+    expect(results).toEqual([
+      { ok: false, error: { code: 'unavailable', message: 'chat is busy' } },
+      { ok: false, error: { code: 'unavailable', message: 'chat is busy' } },
+    ]);
   });
 });
