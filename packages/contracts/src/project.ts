@@ -59,6 +59,15 @@ export const ProjectStatusChangeBroadcast = z.object({
 export const MEMBERSHIP_SUBJECT = 'documents.project.membership';
 export const MembershipReply = z.object({ role: Role });
 export type MembershipReply = z.infer<typeof MembershipReply>;
+/**
+ * The same question for many users of one project at once (`{users: [ids]}`, at most
+ * MEMBERSHIP_BATCH_MAX): the joins of a room that a gateway admitted together. Each member's role by
+ * user id; anyone who is not a member is left out.
+ */
+export const MembershipPayload = z.object({ users: z.array(z.number().int().positive()).min(1).max(500).optional() });
+export const MEMBERSHIP_BATCH_MAX = 500;
+export const MembershipManyReply = z.object({ roles: z.record(z.string(), Role) });
+export type MembershipManyReply = z.infer<typeof MembershipManyReply>;
 
 /** The one refusal for "no such project" and "not a member" (joins and commands alike). */
 export const NOT_A_MEMBER = { code: 'unauthorized', message: 'you are not a member of this project' } as const;

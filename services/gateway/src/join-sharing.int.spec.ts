@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { ChatMessage } from '@siteflow/contracts';
 import { scrapeValue } from '@siteflow/testing';
+import { MembershipReads } from './rooms/membership-reads.js';
 import { OwnUnreadReads } from './rooms/snapshot.js';
 import { startSiteflow, type RealtimeClient, type Siteflow, type TestUser } from '@siteflow/testkit';
 
@@ -143,4 +144,27 @@ it('the sharers of one turn are asked of the running chat in one request, each g
     { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } },
   ]);
   expect(reads.stats).toEqual({ requests: 1, users: 5 });
+});
+
+it('the membership reads of one turn are asked of the running documents in one request, each given its own role', async () => {
+  const users = members(3);
+  const project = await siteflow.createProject({ members: users });
+  const outsider = siteflow.user('outsider-membership');
+  const reads = new MembershipReads(siteflow.nats);
+  const ctx = (u: { id: number; username: string; avatar_url: string }) => ({
+    user_id: u.id,
+    username: u.username,
+    role: 'customer' as const, // the token's role: documents answers the member's own
+    avatar_url: u.avatar_url,
+    connection_id: `c-membership-${u.id}`,
+    project_id: project.id,
+  });
+  const results = await Promise.all([...users, outsider].map((u) => reads.read(ctx(u), 5_000)));
+  expect(results).toEqual([
+    { ok: true, role: 'admin' },
+    { ok: true, role: 'customer' },
+    { ok: true, role: 'customer' },
+    { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } },
+  ]);
+  expect(reads.stats).toEqual({ requests: 1, users: 4 });
 });

@@ -13,11 +13,14 @@ import {
   CREATE_PROJECT_SUBJECT,
   CreateProjectPayload,
   MEMBERSHIP_SUBJECT,
+  MembershipPayload,
+  NOT_A_MEMBER,
   projectClientEvents,
   SetProjectStatusPayload,
   subjects,
   UpdateProjectPayload,
   type DocumentMeta,
+  type MembershipManyReply,
   type MembershipReply,
   type ProjectInfo,
   type ReplyEnvelope,
@@ -35,7 +38,7 @@ const SnapshotRequest = commandRequest(z.object({}));
 const SetStatusRequest = commandRequest(SetProjectStatusPayload);
 const UpdateRequest = commandRequest(UpdateProjectPayload);
 const CreateRequest = commandRequest(CreateProjectPayload);
-const MembershipRequest = commandRequest(z.object({}));
+const MembershipRequest = commandRequest(MembershipPayload);
 const AdminCreateRequest = adminRequest(AdminCreatePayload);
 const AdminUpdateRequest = adminRequest(AdminUpdatePayload);
 const AdminPutMemberRequest = adminRequest(AdminPutMemberPayload);
@@ -77,10 +80,23 @@ export class ProjectsController {
    * alike for a missing project and a non-member (one primary-key lookup, nothing else is read).
    */
   @MessagePattern(MEMBERSHIP_SUBJECT)
-  membership(@Payload() raw: unknown): Promise<ReplyEnvelope<MembershipReply>> {
-    return handle(this.kit.logger, MEMBERSHIP_SUBJECT, MembershipRequest, raw, async ({ ctx }) => ({
-      role: (await this.members.require(ctx)).role,
-    }));
+  membership(@Payload() raw: unknown): Promise<ReplyEnvelope<MembershipReply | MembershipManyReply>> {
+    return handle(this.kit.logger, MEMBERSHIP_SUBJECT, MembershipRequest, raw, async ({ ctx, payload }) => {
+      if (payload.users === undefined) return { role: (await this.members.require(ctx)).role };
+      // A gateway's joins of one room, asked together: each user as if it had asked itself.
+      const roles = await Promise.all(
+        payload.users.map((user_id) =>
+          this.members.require({ ...ctx, user_id }).then(
+            (c) => [String(user_id), c.role] as const,
+            (err: unknown) => {
+              if (err instanceof AppError && err.code === NOT_A_MEMBER.code) return null;
+              throw err;
+            },
+          ),
+        ),
+      );
+      return { roles: Object.fromEntries(roles.filter((r) => r !== null)) };
+    });
   }
 
   /** `project:set_status` (admins): broadcast as `project:status_change`. */

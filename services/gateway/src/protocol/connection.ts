@@ -5,8 +5,6 @@ import {
   describeIssues,
   IdempotencyKey,
   isProjectClientEvent,
-  MEMBERSHIP_SUBJECT,
-  MembershipReply,
   NOT_A_MEMBER,
   parseTopic,
   PhxEvent,
@@ -319,19 +317,16 @@ export class Connection implements RoomClient {
       this.replyErr(joinRef, ref, topicName, error);
       return error.code;
     };
-    const asked = performance.now();
-    const membership = await requestService(
-      this.deps.nats,
-      MEMBERSHIP_SUBJECT,
-      { ctx: this.context(topic.projectId, this.user.role), payload: {} },
-      { timeoutMs: this.deps.config.SNAPSHOT_TIMEOUT_MS, logger: this.deps.logger },
+    // Asked of documents together with the other joins of this project in this turn (MembershipReads).
+    const membership = await this.deps.rooms.membership.read(
+      this.context(topic.projectId, this.user.role),
+      this.deps.config.SNAPSHOT_TIMEOUT_MS,
+      this.deps.logger,
+      this.deps.metrics,
     );
-    this.deps.metrics?.observeRequest(MEMBERSHIP_SUBJECT, membership.ok ? 'ok' : membership.error.code, secondsSince(asked));
     if (this.closed || this.joins.get(topicName) !== join) return 'superseded'; // superseded or gone meanwhile
-    const role = membership.ok ? MembershipReply.safeParse(membership.data) : null;
     if (!membership.ok) return refuse(membership.error.code === 'unauthorized' ? NOT_A_MEMBER : membership.error);
-    if (!role?.success) return refuse({ code: 'internal', message: 'malformed membership reply' });
-    const ctx = this.context(topic.projectId, role.data.role);
+    const ctx = this.context(topic.projectId, membership.role);
     join.ctx = ctx;
 
     // Subscribe before reading the snapshot, so nothing falls between snapshot and stream. The

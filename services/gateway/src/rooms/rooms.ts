@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Broadcast } from '@siteflow/contracts';
 import { contextFromHeaders, inSpanSync, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { encodeFrame } from '../protocol/frames.js';
+import { MembershipReads } from './membership-reads.js';
 import { OwnUnreadReads, type RoomSnapshotResult } from './snapshot.js';
 
 /** A socket as a room sees it. */
@@ -426,6 +427,8 @@ export class Rooms {
 
   /** The own unread counts of joins that share a room's read, asked of chat together. */
   readonly ownUnread: OwnUnreadReads;
+  /** The membership reads of a room's joins, asked of documents together. */
+  readonly membership: MembershipReads;
 
   constructor(
     private readonly nats: NatsConnection,
@@ -433,6 +436,7 @@ export class Rooms {
     private readonly sharing: SnapshotSharing = DEFAULT_SNAPSHOT_SHARING,
   ) {
     this.ownUnread = new OwnUnreadReads(nats);
+    this.membership = new MembershipReads(nats);
   }
 
   /** The room of a topic, subscribing to its projections if this is the first member. */

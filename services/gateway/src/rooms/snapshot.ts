@@ -17,13 +17,14 @@ import {
 } from '@siteflow/contracts';
 import { requestService, type ServiceFailureLogger } from '@siteflow/messaging';
 import type { z } from 'zod';
+import { TurnBatch } from './turn-batch.js';
 
 /** Times a request (GatewayMetrics: siteflow_gateway_nats_request_duration_seconds, by subject and outcome). */
 export interface RequestTimer {
   observeRequest(subject: string, outcome: string, seconds: number): void;
 }
 
-async function timed(
+export async function timed(
   nats: NatsConnection,
   subject: string,
   body: { ctx: CommandContext; payload: Record<string, unknown> },
@@ -106,87 +107,53 @@ type OwnUnread = { ok: true; unread: number } | { ok: false; error: ErrorBody };
  * answers something else: then each asks for itself.
  */
 export class OwnUnreadReads {
-  private pending = new Map<number, Array<{ ctx: CommandContext; resolve: (r: OwnUnread) => void }>>();
-  private scheduled = false;
-  private first: { timeoutMs: number; logger: ServiceFailureLogger | undefined; timer: RequestTimer | undefined } | null = null;
   /** Requests sent and users asked for (for tests and metrics). */
   readonly stats = { requests: 0, users: 0 };
+  private readonly batch: TurnBatch<
+    { ctx: CommandContext; timeoutMs: number; logger?: ServiceFailureLogger; timer?: RequestTimer },
+    OwnUnread
+  >;
 
-  constructor(private readonly nats: NatsConnection) {}
-
-  read(ctx: CommandContext, timeoutMs: number, logger?: ServiceFailureLogger, timer?: RequestTimer): Promise<OwnUnread> {
-    return new Promise((resolve) => {
-      this.first ??= { timeoutMs, logger, timer };
-      let list = this.pending.get(ctx.project_id);
-      if (!list) this.pending.set(ctx.project_id, (list = []));
-      list.push({ ctx, resolve });
-      if (list.length >= UNREAD_BATCH_MAX) {
-        this.pending.delete(ctx.project_id);
-        void this.send(list, timeoutMs, logger, timer);
-        return;
-      }
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+  constructor(private readonly nats: NatsConnection) {
+    this.batch = new TurnBatch(UNREAD_BATCH_MAX, (_project, items) => this.send(items));
   }
 
-  private flush(): void {
-    const batches = this.pending;
-    const opts = this.first;
-    this.pending = new Map();
-    this.scheduled = false;
-    this.first = null;
-    if (!opts) return;
-    for (const list of batches.values()) void this.send(list, opts.timeoutMs, opts.logger, opts.timer);
+  read(ctx: CommandContext, timeoutMs: number, logger?: ServiceFailureLogger, timer?: RequestTimer): Promise<OwnUnread> {
+    return this.batch.add(ctx.project_id, { ctx, timeoutMs, ...(logger ? { logger } : {}), ...(timer ? { timer } : {}) });
   }
 
   private async send(
-    list: Array<{ ctx: CommandContext; resolve: (r: OwnUnread) => void }>,
-    timeoutMs: number,
-    logger: ServiceFailureLogger | undefined,
-    timer: RequestTimer | undefined,
-  ): Promise<void> {
-    const alone = async () => {
-      for (const { ctx, resolve } of list) {
-        this.stats.requests++;
-        this.stats.users++;
-        resolve(await readOwnUnread(this.nats, ctx, timeoutMs, logger, timer));
-      }
+    items: Array<{ ctx: CommandContext; timeoutMs: number; logger?: ServiceFailureLogger; timer?: RequestTimer }>,
+  ): Promise<OwnUnread[]> {
+    const one = (x: (typeof items)[number]) => {
+      this.stats.requests++;
+      return readOwnUnread(this.nats, x.ctx, x.timeoutMs, x.logger, x.timer);
     };
-    const head = list[0];
-    if (!head) return;
-    if (list.length === 1) return alone();
-    const users = [...new Set(list.map((x) => x.ctx.user_id))];
+    const head = items[0];
+    if (!head) return [];
+    if (items.length === 1) {
+      this.stats.users++;
+      return [await one(head)];
+    }
+    const users = [...new Set(items.map((x) => x.ctx.user_id))];
     this.stats.requests++;
     this.stats.users += users.length;
     const reply = await timed(
       this.nats,
       subjects.snapshot('chat'),
       { ctx: head.ctx, payload: { unread_of: users } },
-      { timeoutMs, logger },
-      timer,
+      { timeoutMs: head.timeoutMs, logger: head.logger },
+      head.timer,
     );
-    if (!reply.ok) {
-      for (const { resolve } of list) resolve(reply);
-      return;
-    }
+    if (!reply.ok) return items.map(() => reply);
     const parsed = ChatUnreadManyServiceSnapshot.safeParse(reply.data);
-    if (!parsed.success) {
-      await Promise.all(
-        list.map(async ({ ctx, resolve }) => {
-          this.stats.requests++;
-          resolve(await readOwnUnread(this.nats, ctx, timeoutMs, logger, timer));
-        }),
-      );
-      return;
-    }
+    // A chat that does not know unread_of answered something else: each asks for itself.
+    if (!parsed.success) return Promise.all(items.map(one));
     const counts = parsed.data.part.unread_counts;
-    for (const { ctx, resolve } of list) {
+    return items.map(({ ctx }) => {
       const n = counts[String(ctx.user_id)];
-      resolve(n === undefined ? { ok: false, error: NOT_A_MEMBER } : { ok: true, unread: n });
-    }
+      return n === undefined ? { ok: false, error: NOT_A_MEMBER } : { ok: true, unread: n };
+    });
   }
 }
 
