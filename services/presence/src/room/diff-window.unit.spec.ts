@@ -34,8 +34,8 @@ function benchView(state: PresenceState, diffs: readonly PresenceDiff[]): string
 }
 
 /** A deterministic pseudo-random sequence (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
+function random(start: number): () => number {
+  let a = start;
   return () => {
     a = (a + 0x6d2b79f5) | 0;
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
