@@ -9,6 +9,7 @@ import type { EventStore } from '@siteflow/eventstore';
 import { DeadLetterCounter, Histogram, ServiceMetrics, type Registry } from '@siteflow/servicekit';
 import { lockMetrics } from '../services/documents/src/locks/locks.metrics.js';
 import { GatewayMetrics } from '../services/gateway/src/metrics.js';
+import { emptyRoomStats } from '../services/gateway/src/rooms/rooms.js';
 import { definePresenceMetrics } from '../services/presence/src/room/presence.metrics.js';
 
 // infra/prometheus and infra/grafana name metrics in PromQL: each name must be one the processes
@@ -28,17 +29,7 @@ function exportedNames(): Set<string> {
   const gateway = new GatewayMetrics();
   gateway.watch({
     sockets: () => [],
-    rooms: () => ({
-      rooms: 0,
-      members: 0,
-      delivered: 0,
-      duplicatesDropped: 0,
-      gaps: 0,
-      fastDelivered: 0,
-      fastSkipped: 0,
-      snapshotReads: 0,
-      snapshotReadsShared: 0,
-    }),
+    rooms: () => emptyRoomStats(),
   });
   const service = new ServiceMetrics('documents');
   const pool = { totalCount: 0, idleCount: 0, waitingCount: 0 } as unknown as Pool;

@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Room, VERSIONS_PER_ROOM, type RoomClient, type RoomStats } from './rooms.js';
+import { emptyRoomStats, Room, VERSIONS_PER_ROOM, type RoomClient, type RoomStats } from './rooms.js';
 
 /** A room on a fake NATS: `publish` hands a projection to the room's subscription callback. */
 function setup() {
@@ -12,17 +12,7 @@ function setup() {
       return { unsubscribe: () => undefined };
     },
   } as unknown as NatsConnection;
-  const stats: RoomStats = {
-    rooms: 0,
-    members: 0,
-    delivered: 0,
-    duplicatesDropped: 0,
-    gaps: 0,
-    fastDelivered: 0,
-    fastSkipped: 0,
-    snapshotReads: 0,
-    snapshotReadsShared: 0,
-  };
+  const stats: RoomStats = emptyRoomStats();
   const room = new Room('project:1', 'project.1.>', nats, pino({ level: 'silent' }), stats);
   const publish = (subject: string, body: unknown) =>
     callback!(null, { subject, data: new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)) } as Msg);

@@ -410,10 +410,9 @@ export class Room {
   }
 }
 
-/** All rooms of this gateway, by topic. */
-export class Rooms {
-  private readonly rooms = new Map<string, Room>();
-  readonly stats: RoomStats = {
+/** Every counter at zero. */
+export function emptyRoomStats(): RoomStats {
+  return {
     rooms: 0,
     members: 0,
     delivered: 0,
@@ -424,6 +423,12 @@ export class Rooms {
     snapshotReads: 0,
     snapshotReadsShared: 0,
   };
+}
+
+/** All rooms of this gateway, by topic. */
+export class Rooms {
+  private readonly rooms = new Map<string, Room>();
+  readonly stats: RoomStats = emptyRoomStats();
 
   /** The own unread counts of joins that share a room's read, asked of chat together. */
   readonly ownUnread: OwnUnreadReads;
