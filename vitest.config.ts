@@ -1,8 +1,25 @@
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Test tiers by file suffix. Integration and end-to-end tiers talk to a real NATS and Postgres
-// (provided once per run by the global setup) and run one file at a time: each file starts its own
-// service processes, and the machine has two cores.
+// (provided once per run by the global setup). Each file starts its own service processes and
+// deletes every JetStream stream of its NATS first, so files that run at the same time need a NATS
+// each: the int tier runs two files at once (INT_WORKERS) when a nats-server binary is at hand for
+// the second worker's NATS (packages/testing: global-setup, testNatsUrl), one otherwise. Postgres
+// is shared (a database per file). The e2e tier drives Chromium and runs one file at a time.
+function hasNatsServer(): boolean {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  return dirs.some((dir) => {
+    try {
+      accessSync(path.join(dir || '.', 'nats-server'), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+const intWorkers = Number(process.env.INT_WORKERS ?? (hasNatsServer() ? 2 : 1));
 const exclude = ['**/node_modules/**', '**/dist/**', '.data/**'];
 export default defineConfig({
   test: {
@@ -26,7 +43,9 @@ export default defineConfig({
           // kept out of the suite's 20-minute budget (README, Running in production).
           exclude: process.env.CLUSTER_TESTS === '1' ? exclude : [...exclude, 'tests/cluster*.int.spec.ts'],
           globalSetup: ['packages/testing/dist/global-setup.js'],
-          fileParallelism: false,
+          setupFiles: ['packages/testing/dist/worker-setup.js'],
+          fileParallelism: intWorkers > 1,
+          maxWorkers: Math.max(1, intWorkers),
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -38,6 +57,7 @@ export default defineConfig({
           include: ['**/*.e2e.spec.ts'],
           exclude,
           globalSetup: ['packages/testing/dist/global-setup.js'],
+          setupFiles: ['packages/testing/dist/worker-setup.js'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { freePort } from '@siteflow/devstack';
-import { createTestDatabase } from '@siteflow/testing';
+import { createTestDatabase, testNatsUrl } from '@siteflow/testing';
 
 /**
  * A service started while its Postgres cannot be reached (run by hand, a pod before its database):
@@ -17,7 +17,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** Starts the checklist service with `env` (nothing else inherited but PATH and HOME); its output is collected. */
 function startService(env: Record<string, string>) {
   const child = spawn(process.execPath, [path.join(root, 'services', 'checklist', 'dist', 'main.js')], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NATS_URL: inject('natsUrl'), LOG_FORMAT: 'json', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NATS_URL: testNatsUrl(), LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

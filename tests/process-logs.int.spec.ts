@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findExecutable, freePort } from '@siteflow/devstack';
-import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 
 /**
  * A service or the gateway run by hand (`node services/<name>/dist/main.js`, `npm start -w …`)
@@ -62,7 +62,7 @@ const PRETTY_LINE = /^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FAT
 
 describe('a process run by hand: readable logs on a terminal, JSON otherwise', () => {
   let db: TestDatabase;
-  const natsUrl = inject('natsUrl');
+  const natsUrl = testNatsUrl();
   const gatewayEnv = async () => ({
     NATS_URL: natsUrl,
     PORT: String(await freePort()),

@@ -16,6 +16,7 @@ import {
   push,
   recordEvents,
   type TestDatabase,
+  testNatsUrl,
 } from '@siteflow/testing';
 
 /**
@@ -281,7 +282,7 @@ describe('npm start with a NATS_URL or DATABASE_URL that does not answer', () =>
   it('an unreachable DATABASE_URL: the same, with the password left out', async () => {
     const port = await freePort();
     const { exit, run } = await startFailing({
-      NATS_URL: inject('natsUrl'),
+      NATS_URL: testNatsUrl(),
       DATABASE_URL: `postgres://siteflow:secret-pw@127.0.0.1:${port}/siteflow`,
     });
     expect(exit.code).toBe(1);

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testNatsUrl } from '@siteflow/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type {} from '@siteflow/testing';
 import { inSpan, startOtlpReceiver, startTracing, type OtlpReceiver, type Tracing } from '@siteflow/telemetry';
@@ -27,7 +28,7 @@ describe('requestService', () => {
       instance: 'test-1',
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' },
     });
-    nc = await connect(natsOptionsFromUrl(inject('natsUrl')));
+    nc = await connect(natsOptionsFromUrl(testNatsUrl()));
     // A stand-in service: answers by the `mode` the request names.
     nc.subscribe(`${subject}.>`, {
       callback: (_err, msg) => {

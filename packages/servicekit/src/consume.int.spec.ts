@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { streamFor } from '@siteflow/contracts';
 import pg from 'pg';
 import { createEventStore, ensureStream, type EventStore } from '@siteflow/eventstore';
-import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { consumeEvents } from './consume.js';
 import { DeadLetterCounter, type ServiceKit } from './kit.js';
@@ -49,7 +49,7 @@ describe('consumeEvents', () => {
     ).rows;
 
   beforeAll(async () => {
-    nc = await connect({ ...natsOptionsFromUrl(inject('natsUrl')), name: 'consume-spec' });
+    nc = await connect({ ...natsOptionsFromUrl(testNatsUrl()), name: 'consume-spec' });
     jsm = await jetstreamManager(nc);
     db = await createTestDatabase(inject('databaseUrl'));
     pool = new pg.Pool({ connectionString: db.url, max: 3 });

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Channel, Socket } from 'phoenix';
 import { CHAT_RATE_LIMIT, type ChatMessage, type ProjectClientEvent } from '@siteflow/contracts';
@@ -18,6 +18,7 @@ import {
   type PushResult,
   type Stack,
   type StackProcessName,
+  testNatsUrl,
 } from '@siteflow/testing';
 
 /**
@@ -39,7 +40,7 @@ describe('Postgres outage under load', () => {
     // Durable (not `ephemeral`): with synchronous_commit off a killed server loses acknowledged commits.
     postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg') });
     port = postgres.port;
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: postgres.url, readyTimeoutMs: 90_000 });
+    stack = await startStack({ natsUrl: testNatsUrl(), databaseUrl: postgres.url, readyTimeoutMs: 90_000 });
   });
   afterAll(async () => {
     for (const s of sockets) s.disconnect();

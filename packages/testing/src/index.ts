@@ -1,4 +1,5 @@
 export * from './provided-context.js';
+export * from './worker-nats.js';
 export * from './infra.js';
 export * from './database.js';
 export * from './stack.js';

@@ -1,9 +1,13 @@
 import type {} from 'vitest';
 
-/** What the int/e2e global setup provides to test files (`inject('natsUrl')`). */
+/** What the int/e2e global setup provides to test files (read NATS through `testNatsUrl()`). */
 declare module 'vitest' {
   export interface ProvidedContext {
-    natsUrl: string;
+    /**
+     * One NATS per parallel worker of the tier (the run's own first): a test file's stack deletes
+     * every JetStream stream when it starts, so two files running at once must not share one.
+     */
+    natsUrls: string[];
     databaseUrl: string;
   }
 }

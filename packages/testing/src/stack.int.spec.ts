@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'phoenix';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { testNatsUrl } from './worker-nats.js';
 import { connectClient, joinChannel, nextEvent, openChannel, push, rawSocket, recordEvents, SocketRefused } from './phoenix.js';
 import { startStack, type Stack } from './stack.js';
 import { useStack } from './use-stack.js';
@@ -13,7 +14,7 @@ describe('startStack', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      natsUrl: inject('natsUrl'),
+      natsUrl: testNatsUrl(),
       databaseUrl: inject('databaseUrl'),
       entryPoint: () => fake,
       env: { LOG_LEVEL: 'info' },

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
+import { testNatsUrl } from './worker-nats.js';
 import { freePort, startNatsServer, type LocalServer } from '@siteflow/devstack';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import type {} from './provided-context.js';
@@ -29,7 +30,7 @@ export function useStack(options: UseStackOptions | (() => UseStackOptions | Pro
       database = await createTestDatabase(inject('databaseUrl'));
       databaseUrl = database.url;
     }
-    stack = await startStack({ ...opts, natsUrl: opts.natsUrl ?? inject('natsUrl'), databaseUrl });
+    stack = await startStack({ ...opts, natsUrl: opts.natsUrl ?? testNatsUrl(), databaseUrl });
   });
   beforeEach((ctx) => {
     ctx.onTestFailed(() => stack?.dumpLogs());

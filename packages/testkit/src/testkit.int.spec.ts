@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { testNatsUrl } from '@siteflow/testing';
 import type {} from '@siteflow/testing';
 import {
   probeContainerRuntime,
@@ -60,7 +61,7 @@ describe('fault handles', () => {
     // The servers the test run already has, as a tester's CI would give them: the kit works in a
     // database of its own there. A short push timeout: a paused service is answered `unavailable` after it.
     siteflow = await startSiteflow({
-      natsUrl: inject('natsUrl'),
+      natsUrl: testNatsUrl(),
       databaseUrl: inject('databaseUrl'),
       freshJetStream: true,
       partEnv: { gateway: { PUSH_TIMEOUT_MS: '2000' } },
@@ -69,7 +70,7 @@ describe('fault handles', () => {
 
   it('takes given servers as they are and works in a database of its own', () => {
     expect(siteflow.infrastructure.sources).toEqual({ nats: 'options', database: 'options' });
-    expect(siteflow.natsUrl).toBe(inject('natsUrl'));
+    expect(siteflow.natsUrl).toBe(testNatsUrl());
     expect(new URL(siteflow.databaseUrl).pathname).toMatch(/^\/siteflow_suite_[0-9a-f]{10}$/);
     expect(new URL(siteflow.databaseUrl).pathname).not.toBe(new URL(inject('databaseUrl')).pathname);
   });

@@ -10,6 +10,7 @@ import {
   startStack,
   type Stack,
   type TestDatabase,
+  testNatsUrl,
 } from '@siteflow/testing';
 
 /** Chat end to end: stock phoenix clients → gateway → NATS → chat service → Postgres → outbox → everyone. */
@@ -20,7 +21,7 @@ describe('chat end to end', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url });
+    stack = await startStack({ natsUrl: testNatsUrl(), databaseUrl: db.url });
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
   });
   afterAll(async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { testNatsUrl } from '@siteflow/testing';
 import type { Msg } from '@nats-io/transport-node';
 import { presenceSubjects, subjects } from '@siteflow/contracts';
 import type {} from '@siteflow/testing';
@@ -17,7 +18,7 @@ let siteflow: Siteflow;
 
 beforeAll(async () => {
   siteflow = await startSiteflow({
-    natsUrl: inject('natsUrl'),
+    natsUrl: testNatsUrl(),
     databaseUrl: inject('databaseUrl'),
     freshJetStream: true,
     // The join must outlast the paused service; nothing here waits for the timeout itself. Bob's

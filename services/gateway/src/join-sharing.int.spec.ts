@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { ChatMessage } from '@siteflow/contracts';
-import { scrapeValue } from '@siteflow/testing';
+import { scrapeValue, testNatsUrl } from '@siteflow/testing';
 import { MembershipReads } from './rooms/membership-reads.js';
 import { OwnUnreadReads } from './rooms/snapshot.js';
 import { startSiteflow, type RealtimeClient, type Siteflow, type TestUser } from '@siteflow/testkit';
@@ -15,7 +15,7 @@ import { startSiteflow, type RealtimeClient, type Siteflow, type TestUser } from
 let siteflow: Siteflow;
 
 beforeAll(async () => {
-  siteflow = await startSiteflow({ natsUrl: inject('natsUrl'), databaseUrl: inject('databaseUrl'), freshJetStream: true });
+  siteflow = await startSiteflow({ natsUrl: testNatsUrl(), databaseUrl: inject('databaseUrl'), freshJetStream: true });
 });
 
 afterAll(async () => {

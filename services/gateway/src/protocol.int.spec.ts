@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
-import { createTestDatabase, rawSocket, scrapeValue, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
+import {
+  createTestDatabase,
+  rawSocket,
+  scrapeValue,
+  startStack,
+  type RawSocket,
+  type Stack,
+  type TestDatabase,
+  testNatsUrl,
+} from '@siteflow/testing';
 
 /** A reply carries status and response; a broadcast (chat:new_message) carries the message itself. */
 type Payload = { status: string; response: { id?: unknown }; id?: unknown };
@@ -27,7 +36,7 @@ describe('Phoenix Channels v2 protocol', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url, env: { IDLE_TIMEOUT_MS: '2000' } });
+    stack = await startStack({ natsUrl: testNatsUrl(), databaseUrl: db.url, env: { IDLE_TIMEOUT_MS: '2000' } });
     token = (await stack.devLogin('alice')).token;
   });
   afterAll(async () => {
@@ -177,7 +186,7 @@ describe('Phoenix Channels v2 protocol', () => {
     const first = (await s.next((f) => f[3] === 'chat:new_message' && (f[4] as Payload).id === posted.id)) as Frame;
     expect(first[0]).toBeNull();
     // Replay the very same published event, as a relay retry would.
-    const nc = await connect({ servers: inject('natsUrl') });
+    const nc = await connect({ servers: testNatsUrl() });
     try {
       const sub = nc.subscribe('project.1.ev.chat.>', { max: 1 });
       s.send(['1', '3', 'project:1', 'chat:message', { text: 'marker' }]);

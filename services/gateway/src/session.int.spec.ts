@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase, rawSocket, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, rawSocket, startStack, type Stack, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 
 /** Sessions end with their token: an expired token is refused, a live socket closes at expiry. */
 describe('session expiry', () => {
@@ -9,7 +9,7 @@ describe('session expiry', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url, services: ['documents', 'presence', 'chat', 'checklist'] });
+    stack = await startStack({ natsUrl: testNatsUrl(), databaseUrl: db.url, services: ['documents', 'presence', 'chat', 'checklist'] });
   });
   afterAll(async () => {
     // Unset when beforeAll failed.

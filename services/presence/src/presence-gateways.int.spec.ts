@@ -10,6 +10,7 @@ import {
   type Stack,
   type StackProcess,
   type TestDatabase,
+  testNatsUrl,
 } from '@siteflow/testing';
 
 const TTL_MS = 1_500;
@@ -49,7 +50,7 @@ describe('presence across gateways and presence instances', () => {
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
     stack = await startStack({
-      natsUrl: inject('natsUrl'),
+      natsUrl: testNatsUrl(),
       databaseUrl: db.url,
       services: ['documents', 'presence', 'chat', 'checklist'],
       env: { PRESENCE_TTL_MS: String(TTL_MS), PRESENCE_SWEEP_MS: String(SWEEP_MS), PRESENCE_REFRESH_MS: String(REFRESH_MS) },

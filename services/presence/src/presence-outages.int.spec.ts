@@ -25,6 +25,7 @@ import {
   startStack,
   type Stack,
   type TestDatabase,
+  testNatsUrl,
 } from '@siteflow/testing';
 import { PresenceBucket } from './bucket/presence-bucket.js';
 import { gatewayKey, joinedMeta, presenceKey, type GatewayLiveness, type PresenceEntry } from './room/presence-room.js';
@@ -92,7 +93,7 @@ describe('presence down past the TTL while the gateway lives', () => {
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
     stack = await startStack({
-      natsUrl: inject('natsUrl'),
+      natsUrl: testNatsUrl(),
       databaseUrl: db.url,
       services: ['documents', 'presence', 'chat', 'checklist'],
       env: { PRESENCE_TTL_MS: String(TTL_MS), PRESENCE_SWEEP_MS: String(SWEEP_MS), PRESENCE_REFRESH_MS: String(REFRESH_MS) },

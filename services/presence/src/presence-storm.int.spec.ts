@@ -4,7 +4,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { CREATE_PROJECT_SUBJECT, PresenceRefresh, presenceSubjects, streamFor } from '@siteflow/contracts';
 import { DEMO_USERS } from '@siteflow/demo';
 import { callService } from '@siteflow/messaging';
-import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 import { PRESENCE_BUCKET, PresenceBucket } from './bucket/presence-bucket.js';
 import { gatewayKey, type PresenceEntry } from './room/presence-room.js';
 
@@ -24,7 +24,7 @@ describe('presence under join/leave storms: 500 connections across 100 projects'
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
     stack = await startStack({
-      natsUrl: inject('natsUrl'),
+      natsUrl: testNatsUrl(),
       databaseUrl: db.url,
       env: { PRESENCE_REFRESH_MS: String(REFRESH_MS), PRESENCE_TTL_MS: String(TTL_MS), PRESENCE_SWEEP_MS: '500', LOG_LEVEL: 'warn' },
     });

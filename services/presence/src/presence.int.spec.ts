@@ -5,7 +5,16 @@ import { Presence, type Channel, type Socket } from 'phoenix';
 import { jetstream } from '@nats-io/jetstream';
 import { presenceSubjects, type PresenceMeta, type RoomSnapshot } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
-import { connectClient, createTestDatabase, joinChannel, recordEvents, startStack, type Stack, type TestDatabase } from '@siteflow/testing';
+import {
+  connectClient,
+  createTestDatabase,
+  joinChannel,
+  recordEvents,
+  startStack,
+  type Stack,
+  type TestDatabase,
+  testNatsUrl,
+} from '@siteflow/testing';
 import { PresenceBucket } from './bucket/presence-bucket.js';
 import type { PresenceEntry } from './room/presence-room.js';
 
@@ -38,7 +47,7 @@ describe('presence with the stock phoenix client', () => {
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
     stack = await startStack({
-      natsUrl: inject('natsUrl'),
+      natsUrl: testNatsUrl(),
       databaseUrl: db.url,
       // The bucket's max_age at its minimum (3 × TTL), so a connection can outlive it in a test.
       env: { PRESENCE_REFRESH_MS: '300', PRESENCE_TTL_MS: '3000', PRESENCE_SWEEP_MS: '300', PRESENCE_KEY_MAX_AGE_MS: '9000' },

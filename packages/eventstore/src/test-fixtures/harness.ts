@@ -5,12 +5,11 @@ import { pino } from 'pino';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { PublishedEvent } from '@siteflow/contracts';
-import { createTestDatabase, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 import { createEventStore, type EventStore, type NewEvent, type RecordedEvent } from '../index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    natsUrl: string;
     databaseUrl: string;
   }
 }
@@ -26,7 +25,7 @@ export async function openTestEnv() {
   const streams: string[] = [];
   const env = {
     db,
-    natsUrl: inject('natsUrl'),
+    natsUrl: testNatsUrl(),
     newPool(max = 10): pg.Pool {
       const pool = new pg.Pool({ connectionString: db.url, max });
       pools.push(pool);

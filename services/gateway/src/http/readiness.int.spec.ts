@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { describe, expect, inject, it } from 'vitest';
-import { useStack } from '@siteflow/testing';
+import { describe, expect, it } from 'vitest';
+import { useStack, testNatsUrl } from '@siteflow/testing';
 
 /**
  * The gateway's readiness is its own: it can serve while its NATS answers, whatever the services'
@@ -24,7 +24,7 @@ describe('gateway readiness', () => {
     expect(full.status).toBe(503);
     expect(await full.json()).toMatchObject({ status: 'not_ready', nats: 'ok' });
 
-    const nats = await pidListeningOn(Number(new URL(inject('natsUrl')).port));
+    const nats = await pidListeningOn(Number(new URL(testNatsUrl()).port));
     process.kill(nats, 'SIGSTOP');
     try {
       const stalled = await fetch(`${stack().gatewayUrl}/readyz`);

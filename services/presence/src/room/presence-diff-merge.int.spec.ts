@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Presence } from 'phoenix';
 import type { Subscription } from '@nats-io/transport-node';
 import { PRESENCE_DIFF_NAME, subjects, type PresenceDiff, type PresenceMeta, type PresenceState } from '@siteflow/contracts';
-import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase } from '@siteflow/testing';
+import { createTestDatabase, rawSocket, startStack, type RawSocket, type Stack, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 import { PresenceBucket } from '../bucket/presence-bucket.js';
 import type { PresenceEntry } from './presence-room.js';
 
@@ -52,7 +52,7 @@ describe('presence diffs of a join storm are merged', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
-    stack = await startStack({ natsUrl: inject('natsUrl'), databaseUrl: db.url, env: { LOG_LEVEL: 'warn' } });
+    stack = await startStack({ natsUrl: testNatsUrl(), databaseUrl: db.url, env: { LOG_LEVEL: 'warn' } });
     bucket = await PresenceBucket.open<PresenceEntry>(stack.nats, 15 * 60_000);
     sub = stack.nats.subscribe(subjects.projectEphemeral(1, 'presence', PRESENCE_DIFF_NAME), {
       callback: (_e, m) => {
