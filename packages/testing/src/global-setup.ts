@@ -8,12 +8,15 @@ import type {} from './provided-context.js';
 
 // The int and e2e projects both name this setup; vitest may load it once per project. The run
 // still gets ONE Postgres and ONE first NATS: the first setup provisions, the last teardown stops.
-// A project whose files run in parallel gets one more nats-server per extra worker (testNatsUrl).
+// A project whose files run in parallel gets one more nats-server per extra worker; each running
+// file leases one (testNatsUrl).
 const SHARED = Symbol.for('siteflow.testing.infra');
 interface SharedInfra {
   infra: Promise<Infra>;
   /** nats-servers beyond the first, started for parallel workers (grown by the project that needs most). */
   extraNats: Promise<NatsServer[]>;
+  /** Where test files lease their NATS (testNatsUrl): one lock file per server while a file holds it. */
+  leaseDir: Promise<string>;
   users: number;
 }
 type GlobalWithInfra = typeof globalThis & { [SHARED]?: SharedInfra };
@@ -46,6 +49,7 @@ export default async function setup(project: TestProject) {
   const shared = (g[SHARED] ??= {
     infra: provisionInfra({ log: (m) => process.stderr.write(`${m}\n`) }),
     extraNats: Promise.resolve([]),
+    leaseDir: mkdtemp(path.join(tmpdir(), 'siteflow-test-nats-leases-')),
     users: 0,
   });
   shared.users++;
@@ -54,14 +58,16 @@ export default async function setup(project: TestProject) {
   shared.extraNats = previous.then((have) => startExtraNats(workers - 1, have));
   let infra: Infra;
   let extra: NatsServer[];
+  let leaseDir: string;
   try {
-    [infra, extra] = await Promise.all([shared.infra, shared.extraNats]);
+    [infra, extra, leaseDir] = await Promise.all([shared.infra, shared.extraNats, shared.leaseDir]);
   } catch (err) {
     shared.users--;
     if (g[SHARED] === shared) Reflect.deleteProperty(g, SHARED);
     throw err;
   }
   project.provide('natsUrls', [infra.natsUrl, ...extra.slice(0, workers - 1).map((s) => s.url)]);
+  project.provide('natsLeaseDir', leaseDir);
   project.provide('databaseUrl', infra.databaseUrl);
   return async () => {
     shared.users--;
@@ -69,6 +75,7 @@ export default async function setup(project: TestProject) {
     if (g[SHARED] === shared) Reflect.deleteProperty(g, SHARED);
     const all = await shared.extraNats.catch(() => extra);
     await Promise.allSettled(all.map((s) => s.stop()));
+    await rm(leaseDir, { recursive: true, force: true });
     await infra.stop();
   };
 }

@@ -1,6 +1,6 @@
 import type {} from 'vitest';
 
-/** What the int/e2e global setup provides to test files (read NATS through `testNatsUrl()`). */
+/** What the int/e2e global setup provides to test files (a file's NATS: `testNatsUrl()`). */
 declare module 'vitest' {
   export interface ProvidedContext {
     /**
@@ -8,6 +8,8 @@ declare module 'vitest' {
      * every JetStream stream when it starts, so two files running at once must not share one.
      */
     natsUrls: string[];
+    /** Where test files lease one of `natsUrls` while they run (`leaseTestNats`). */
+    natsLeaseDir: string;
     databaseUrl: string;
   }
 }

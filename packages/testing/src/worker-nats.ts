@@ -1,16 +1,99 @@
+import { readFileSync, unlinkSync } from 'node:fs';
+import { open, readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
 import type {} from './provided-context.js';
 
+/** Where the NATS this test file holds is kept once leased (the worker's setup file leases it). */
+const LEASED = 'SITEFLOW_TEST_NATS_URL';
+
 /**
- * The NATS of the worker running this test file. The int tier runs files in parallel (one per
- * worker), and each worker has a nats-server of its own (global setup): a file's stack starts by
- * deleting every JetStream stream, which must not reach a file running beside it. Postgres is
- * shared: each file has a database of its own.
+ * The NATS of this test file. The int tier runs files in parallel, and each running file holds a
+ * nats-server of its own (global setup): a file's stack starts by deleting every JetStream stream,
+ * which must not reach a file running beside it. Postgres is shared: each file has a database of
+ * its own. Leased by the setup file (`leaseTestNats`) before the file's tests run.
  */
 export function testNatsUrl(): string {
-  const urls = inject('natsUrls');
-  const worker = Number(process.env.VITEST_POOL_ID ?? '1');
-  const url = urls[(Number.isInteger(worker) && worker > 0 ? worker - 1 : 0) % urls.length];
-  if (!url) throw new Error('the global setup provided no NATS (packages/testing global-setup)');
+  const url = process.env[LEASED];
+  if (!url) throw new Error('no NATS leased for this test file: the int/e2e projects run packages/testing/dist/worker-setup.js first');
   return url;
+}
+
+/**
+ * Leases one of the run's NATS servers for this process, until `release` (or the process's exit).
+ * A lease is a file created exclusively (`<natsLeaseDir>/<index>.lock`, holding the pid): workers
+ * are separate processes, and vitest's VITEST_POOL_ID is not unique after an earlier project ran
+ * (two files of the int tier both saw 1). A lease whose process is gone is taken over. With as
+ * many servers as workers one is always free; otherwise this waits for one, up to `waitMs`.
+ */
+export async function leaseTestNats(waitMs = 120_000): Promise<NatsLease> {
+  const lease = await leaseOne(inject('natsUrls'), inject('natsLeaseDir'), waitMs);
+  process.env[LEASED] = lease.url;
+  return lease;
+}
+
+export interface NatsLease {
+  url: string;
+  release(): Promise<void>;
+}
+
+/** One of `urls` that no other live process holds, locked in `dir` for this process (leaseTestNats). */
+export async function leaseOne(urls: readonly string[], dir: string, waitMs: number): Promise<NatsLease> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    for (const [i, url] of urls.entries()) {
+      const file = path.join(dir, `${i}.lock`);
+      if (!(await tryLock(file))) continue;
+      let released = false;
+      const releaseSync = () => {
+        if (!released) unlinkIfOurs(file);
+      };
+      process.once('exit', releaseSync);
+      return {
+        url,
+        release: async () => {
+          released = true;
+          process.off('exit', releaseSync);
+          await unlink(file).catch(() => undefined);
+        },
+      };
+    }
+    if (Date.now() > deadline) throw new Error(`no free NATS for this test file after ${waitMs} ms (${urls.length} for the run)`);
+    await sleep(100);
+  }
+}
+
+async function tryLock(file: string): Promise<boolean> {
+  try {
+    const handle = await open(file, 'wx');
+    await handle.writeFile(String(process.pid));
+    await handle.close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  // Held: by a live process, or left by one that died (then taken over).
+  const holder = Number(await readFile(file, 'utf8').catch(() => ''));
+  if (Number.isInteger(holder) && holder > 0 && alive(holder)) return false;
+  await unlink(file).catch(() => undefined);
+  return false; // tried again on the next round, exclusively
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Synchronous: runs in the process's 'exit' handler. */
+function unlinkIfOurs(file: string): void {
+  try {
+    if (readFileSync(file, 'utf8') === String(process.pid)) unlinkSync(file);
+  } catch {
+    // gone already
+  }
 }
