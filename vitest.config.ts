@@ -20,6 +20,15 @@ function hasNatsServer(): boolean {
   });
 }
 const intWorkers = Number(process.env.INT_WORKERS ?? (hasNatsServer() ? 2 : 1));
+// Fault files whose timing assertions have failed beside another file's load: presence-outages
+// (a connection deleted from the bucket was tracked again after 70 s instead of a refresh or two,
+// once in a CI-like run beside start.int, and once before at load 15; not reproduced alone under
+// load) and the bench's fault run. They run after the others, one at a time, until that is found.
+const runAlone = ['services/presence/src/presence-outages.int.spec.ts', 'bench/src/faults/faults.int.spec.ts'];
+// The cluster tests (three NATS nodes, two gateways, two of each service) run with
+// `npm run test:cluster`: eleven processes and several minutes, kept out of the suite's 20-minute
+// budget (README, Running in production).
+const cluster = ['tests/cluster*.int.spec.ts'];
 const exclude = ['**/node_modules/**', '**/dist/**', '.data/**'];
 export default defineConfig({
   test: {
@@ -38,10 +47,7 @@ export default defineConfig({
           name: 'int',
           sequence: { groupOrder: 1 },
           include: ['**/*.int.spec.ts'],
-          // The cluster tests (tests/cluster*.int.spec.ts: three NATS nodes, two gateways, two of
-          // each service) run with `npm run test:cluster`: eleven processes and several minutes,
-          // kept out of the suite's 20-minute budget (README, Running in production).
-          exclude: process.env.CLUSTER_TESTS === '1' ? exclude : [...exclude, 'tests/cluster*.int.spec.ts'],
+          exclude: [...exclude, ...runAlone, ...cluster],
           globalSetup: ['packages/testing/dist/global-setup.js'],
           setupFiles: ['packages/testing/dist/worker-setup.js'],
           fileParallelism: intWorkers > 1,
@@ -51,9 +57,23 @@ export default defineConfig({
         },
       },
       {
+        // Integration files that run with nothing beside them (see runAlone), and the cluster tests.
+        test: {
+          name: 'int-alone',
+          sequence: { groupOrder: 2 },
+          include: [...runAlone, ...(process.env.CLUSTER_TESTS === '1' ? cluster : [])],
+          exclude,
+          globalSetup: ['packages/testing/dist/global-setup.js'],
+          setupFiles: ['packages/testing/dist/worker-setup.js'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         test: {
           name: 'e2e',
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
           include: ['**/*.e2e.spec.ts'],
           exclude,
           globalSetup: ['packages/testing/dist/global-setup.js'],
