@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -100,6 +100,10 @@ describe('presence down past the TTL while the gateway lives', () => {
       readyTimeoutMs: 60_000,
     });
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  });
+  // What every process said, when a test fails: this file's timing has failed beside other files' load.
+  beforeEach((ctx) => {
+    ctx.onTestFailed(() => stack.dumpLogs());
   });
   afterAll(async () => {
     /* eslint-disable @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed before assigning them */
