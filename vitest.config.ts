@@ -5,8 +5,8 @@ import { defineConfig } from 'vitest/config';
 // Test tiers by file suffix. Integration and end-to-end tiers talk to a real NATS and Postgres
 // (provided once per run by the global setup). Each file starts its own service processes and
 // deletes every JetStream stream of its NATS first, so files that run at the same time need a NATS
-// each: the int tier runs two files at once (INT_WORKERS) when a nats-server binary is at hand for
-// the second worker's NATS (packages/testing: global-setup, testNatsUrl), one otherwise. Postgres
+// each: the int tier can run several files at once (INT_WORKERS) when a nats-server binary is at
+// hand for the other workers' NATS (packages/testing: global-setup, testNatsUrl). Postgres
 // is shared (a database per file). The e2e tier drives Chromium and runs one file at a time.
 function hasNatsServer(): boolean {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -19,7 +19,10 @@ function hasNatsServer(): boolean {
     }
   });
 }
-const intWorkers = Number(process.env.INT_WORKERS ?? (hasNatsServer() ? 2 : 1));
+// Opt-in until the fault below is found: in one CI-like run with two workers the machine's own
+// nats-server (the run's first NATS) died mid-run without a word in its log, and every file leasing
+// it failed. `INT_WORKERS=2 npm test` runs two at a time (629.6 s for the int tier against ~930).
+const intWorkers = Math.min(Number(process.env.INT_WORKERS ?? 1), hasNatsServer() ? 8 : 1);
 // Fault files whose timing assertions have failed beside another file's load: presence-outages
 // (a connection deleted from the bucket was tracked again after 70 s instead of a refresh or two,
 // once in a CI-like run beside start.int, and once before at load 15; not reproduced alone under
