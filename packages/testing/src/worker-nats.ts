@@ -9,9 +9,9 @@ import type {} from './provided-context.js';
 const LEASED = 'SITEFLOW_TEST_NATS_URL';
 
 /**
- * The NATS of this test file. The int tier runs files in parallel, and each running file holds a
- * nats-server of its own (global setup): a file's stack starts by deleting every JetStream stream,
- * which must not reach a file running beside it. Postgres is shared: each file has a database of
+ * The NATS of this test file. The int tier may run files in parallel (INT_WORKERS), each running
+ * file holding a nats-server of its own (global setup): a file's stack starts by deleting every
+ * JetStream stream, which must not reach a file running beside it. Postgres is shared: each file has a database of
  * its own. Leased by the setup file (`leaseTestNats`) before the file's tests run.
  */
 export function testNatsUrl(): string {
