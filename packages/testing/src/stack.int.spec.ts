@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'phoenix';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { subjects } from '@siteflow/contracts';
+import { requestService } from '@siteflow/messaging';
 import { testNatsUrl } from './worker-nats.js';
 import { connectClient, joinChannel, nextEvent, openChannel, push, rawSocket, recordEvents, SocketRefused } from './phoenix.js';
 import { startStack, type Stack } from './stack.js';
@@ -42,6 +44,9 @@ describe('startStack', () => {
     const first = stack.process('chat');
     await stack.kill('chat');
     expect(first.running).toBe(false);
+    // NATS has dropped it too: a request is answered at once (no responders), not timed out.
+    const gone = await requestService(stack.nats, subjects.health('chat'), {}, { timeoutMs: 5_000 });
+    expect(gone).toMatchObject({ ok: false, error: { code: 'unavailable', message: 'chat service is not running' } });
     await stack.start('chat');
     expect(stack.process('chat').running).toBe(true);
     expect(stack.process('chat').instanceId).toBe(first.instanceId);

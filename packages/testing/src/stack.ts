@@ -203,6 +203,24 @@ class StackProcesses {
   async stopInstance(instance: Instance, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     instance.expectedExit = true;
     await stopChild(instance.child, { signal, graceMs: STOP_GRACE_MS });
+    if (instance.name !== 'gateway' && !this.#stopping && ![...this.#all].some((i) => i.name === instance.name && !hasExited(i.child))) {
+      await this.untilGone(instance.name);
+    }
+  }
+
+  /**
+   * Waits until NATS has dropped the service's last connection: a request then gets no responders
+   * at once. The process's exit is seen here before the server reads its closed socket, so a
+   * request sent straight after a kill could still be routed to the dead connection and wait out
+   * its timeout (seen once in CI, on a loaded machine). Gives up after 10 s without failing.
+   */
+  private async untilGone(name: ServiceName): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const reply = await requestService(this.nats, subjects.health(name), {}, { timeoutMs: 500 });
+      if (!reply.ok && reply.error.message.endsWith('is not running')) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async stopAll(): Promise<void> {
