@@ -1,5 +1,6 @@
 import { readFileSync, unlinkSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
@@ -64,20 +65,46 @@ export async function leaseOne(urls: readonly string[], dir: string, waitMs: num
   }
 }
 
+/**
+ * Creates the lock with this process's pid already in it (written aside, then hard-linked into
+ * place: `link` fails if the name exists), so no other process ever reads a lock without its
+ * holder. A lock whose holder died is moved aside (`rename`: one process wins it) and taken on the
+ * next round; one that turns out live (created between the read and the move) is put back.
+ */
 async function tryLock(file: string): Promise<boolean> {
+  const mine = `${file}.${process.pid}.${randomUUID()}`;
+  await writeFile(mine, String(process.pid));
   try {
-    const handle = await open(file, 'wx');
-    await handle.writeFile(String(process.pid));
-    await handle.close();
+    await link(mine, file);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    await unlink(mine).catch(() => undefined);
   }
-  // Held: by a live process, or left by one that died (then taken over).
-  const holder = Number(await readFile(file, 'utf8').catch(() => ''));
-  if (Number.isInteger(holder) && holder > 0 && alive(holder)) return false;
-  await unlink(file).catch(() => undefined);
+  if (!(await heldByTheDead(file))) return false;
+  const grave = `${file}.stale.${process.pid}.${randomUUID()}`;
+  try {
+    await rename(file, grave);
+  } catch {
+    return false; // another process moved it first
+  }
+  if (!(await heldByTheDead(grave))) await link(grave, file).catch(() => undefined);
+  await unlink(grave).catch(() => undefined);
   return false; // tried again on the next round, exclusively
+}
+
+/** A lock whose holder is gone. One without a pid (not ours: ours are written whole) is held until it is a minute old. */
+async function heldByTheDead(file: string): Promise<boolean> {
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null) return false; // gone: the next round tries it
+  const holder = Number(text);
+  if (Number.isInteger(holder) && holder > 0) return !alive(holder);
+  const age = await stat(file).then(
+    (st) => Date.now() - st.mtimeMs,
+    () => 0,
+  );
+  return age > 60_000;
 }
 
 function alive(pid: number): boolean {

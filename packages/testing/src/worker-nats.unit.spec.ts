@@ -38,6 +38,26 @@ describe('leasing a NATS for a test file', () => {
     await expect(leaseOne(urls, dir, 200)).rejects.toThrow(/no free NATS/);
   });
 
+  it('a lock file seen before its holder wrote its pid is held, not taken for a dead holder', async () => {
+    // What a file leasing at the same moment as another saw: the lock created, its pid not yet in
+    // it. Taken over, both files held the same server (the CI-like run at INT_WORKERS=2 where one
+    // file's stack deleted the streams of the file beside it).
+    await writeFile(path.join(dir, '0.lock'), '');
+    expect((await leaseOne(urls, dir, 1_000)).url).toBe(urls[1]);
+    expect((await readdir(dir)).sort()).toEqual(['0.lock', '1.lock']);
+  });
+
+  it('files leasing at the same moment never share a server', async () => {
+    // Two at once, then a third: with both servers held it must wait.
+    for (let round = 0; round < 5; round++) {
+      const held = await Promise.all(urls.map(() => leaseOne(urls, dir, 1_000)));
+      expect(new Set(held.map((l) => l.url))).toEqual(new Set(urls));
+      await expect(leaseOne(urls, dir, 150)).rejects.toThrow(/no free NATS/);
+      expect((await readdir(dir)).sort()).toEqual(['0.lock', '1.lock']);
+      await Promise.all(held.map((l) => l.release()));
+    }
+  });
+
   it('takes over the lease of a process that died without letting go', async () => {
     const dead = spawn(process.execPath, ['-e', '0']);
     const pid = dead.pid!;
