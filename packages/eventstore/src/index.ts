@@ -10,6 +10,7 @@ export type {
   NewEvent,
   RecordedEvent,
   StreamAppend,
+  TransactionOptions,
 } from './types.js';
 export { ConcurrencyError, databaseUnavailableReason, isConcurrencyError } from './errors.js';
 export {
@@ -32,7 +33,7 @@ export {
   type OutboxRelayOptions,
   type StreamLimits,
 } from './outbox.js';
-export { prepared } from './prepared.js';
+export { asExecute, prepared, sqlLiteral } from './prepared.js';
 export { withIdempotencyKey, withoutIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';
 export {
   JETSTREAM_READY_TIMEOUT_MS,

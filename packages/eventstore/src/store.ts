@@ -1,13 +1,13 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryConfig, QueryResult } from 'pg';
 import type { Logger } from 'pino';
 import { inSpan, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { appendToStream, appendToStreams } from './append.js';
 import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
-import { prepared } from './prepared.js';
+import { asExecute, prepared } from './prepared.js';
 import { migrate } from './migrate.js';
 import { readAllEvents, readManyStreamEvents, readStreamEvents, readStreamVersion } from './read.js';
 import { storeSchema, type StoreSchema } from './schema.js';
-import type { EventStore, EventStoreTx, RecordedEvent } from './types.js';
+import type { EventStore, EventStoreTx, RecordedEvent, TransactionOptions } from './types.js';
 
 /**
  * A transaction locked an existing stream, or appended to it, without having reserved it before its
@@ -57,7 +57,7 @@ export function createEventStore(opts: {
     pool,
     migrate: (readModelMigrations = []) => migrate(pool, s, readModelMigrations, logger, opts.migrationTimeoutMs),
 
-    transaction: (fn) => run('BEGIN', fn, currentIdempotencyScope()),
+    transaction: (fn, txOpts) => run('BEGIN', fn, currentIdempotencyScope(), txOpts),
     // Reads in one consistent snapshot: the read models and the stream versions they reflect agree.
     snapshot: (fn) => run('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn),
 
@@ -94,6 +94,7 @@ export function createEventStore(opts: {
     begin: string,
     fn: (tx: EventStoreTx) => Promise<T>,
     idempotency?: ReturnType<typeof currentIdempotencyScope>,
+    txOpts: TransactionOptions = {},
   ): Promise<T> {
     const client = await pool.connect();
     // The connection may die while the client is ours (between two statements, or while `fn`
@@ -123,6 +124,12 @@ export function createEventStore(opts: {
         if (!assigned) ordered.add(id);
       }
     };
+    // What the reservation-and-lock statement found (lockStream, or the BEGIN round trip's lockFirst).
+    const reservedAndLocked = (streamId: string, row: ReservedLock | undefined): number | null => {
+      held.add(streamId);
+      if (row?.assigned === false) ordered.add(streamId);
+      return row?.version ?? null;
+    };
     // Versions of streams whose rows `lockStreams` locked (0: no row yet), kept as this transaction
     // appends; and events `readStreams` read ahead, until the stream is appended to.
     const locked = new Map<string, number>();
@@ -144,17 +151,10 @@ export function createEventStore(opts: {
         // projected, is the scalar subquery evaluated (Postgres runs an InitPlan on first use) and
         // the row locked. stream-reservation.int.spec.ts checks that a writer waiting here has no
         // transaction id.
-        const { rows } = await client.query<{ assigned: boolean; version: number | null }>(
-          prepared(
-            `SELECT reserved.assigned, (SELECT version FROM ${s.streams} WHERE stream_id = $1 FOR UPDATE) AS version
-               FROM (SELECT bool_or(pg_current_xact_id_if_assigned() IS NOT NULL) AS assigned,
-                            count(pg_advisory_xact_lock(hashtextextended($2, 0))) AS locks) AS reserved`,
-            [streamId, streamLockKey(s, streamId)],
-          ),
+        const { rows } = await client.query<ReservedLock>(
+          prepared(reserveAndLockSql(s, '$1', '$2'), [streamId, streamLockKey(s, streamId)]),
         );
-        held.add(streamId);
-        if (rows[0]?.assigned === false) ordered.add(streamId);
-        version = rows[0]?.version ?? null;
+        version = reservedAndLocked(streamId, rows[0]);
       }
       // A stream nobody created yet (no row) is exempt: nobody else can have written it, and a
       // concurrent creator fails on the insert of its row.
@@ -185,8 +185,12 @@ export function createEventStore(opts: {
       for (const id of fresh) readAhead.set(id, []);
       for (const e of events) readAhead.get(e.streamId)?.push(e);
     };
+    // Statements to run in COMMIT's round trip, and what to tell of their results.
+    const atCommit: { query: QueryConfig<unknown[]>; then: ((result: QueryResult) => void) | undefined }[] = [];
     const tx: EventStoreTx = {
       client,
+      first: null,
+      atCommit: (query, then) => void atCommit.push({ query, then }),
       append: async (streamId, events, appendOpts) => {
         await reserveStreams([streamId]);
         const result = await appendToStream(client, s, streamId, events, appendOpts);
@@ -227,22 +231,42 @@ export function createEventStore(opts: {
       lockStream,
     };
     try {
-      await client.query(begin);
+      // BEGIN and what such a transaction does first, in one round trip (a simple query of several
+      // statements, each with a snapshot of its own, run in order): the idempotency key's lock and
+      // its recorded outcome, the command's stream reserved and locked, and what the command reads
+      // first (`opts.first`, after the lock: exact). Nothing here writes, so no transaction id is
+      // taken before the stream is reserved (rule 3).
+      const opening: QueryConfig<unknown[]>[] = [];
       if (idempotency) {
-        // Writes nothing (no transaction id is taken before the command locks its stream).
-        await client.query(
+        opening.push(
           prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`${s.name}:${idempotency.userId}:${idempotency.key}`]),
-        );
-        const { rows } = await client.query<{ command: string; outcome: unknown }>(
           prepared(`SELECT command, outcome FROM ${s.outcomes} WHERE user_id = $1 AND key = $2`, [idempotency.userId, idempotency.key]),
         );
-        const recorded = rows[0];
+      }
+      if (txOpts.lockStream !== undefined) {
+        opening.push(prepared(reserveAndLockSql(s, '$1', '$2'), [txOpts.lockStream, streamLockKey(s, txOpts.lockStream)]));
+        if (txOpts.first) opening.push(txOpts.first);
+      }
+      const results = await withStatements(client, begin, opening, null);
+      let at = 1;
+      if (idempotency) {
+        const recorded = results[at + 1]?.rows[0] as { command: string; outcome: unknown } | undefined;
+        at += 2;
         if (recorded && recorded.command !== idempotency.command) throw new IdempotencyKeyReused(recorded.command);
         if (recorded) throw new RecordedOutcome(recorded.outcome);
       }
+      if (txOpts.lockStream !== undefined) {
+        const streamId = txOpts.lockStream;
+        const version = reservedAndLocked(streamId, results[at]?.rows[0] as ReservedLock | undefined);
+        if (version !== null && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
+        locked.set(streamId, version ?? 0);
+        tx.first = results[at + 1] ?? null;
+      }
       const result = await fn(tx);
+      // What rides with COMMIT: the statements given to `atCommit`, then the outcome recorded.
+      const closing = atCommit.map((c) => c.query);
       if (idempotency) {
-        await client.query(
+        closing.push(
           prepared(`INSERT INTO ${s.outcomes} (user_id, key, command, outcome) VALUES ($1, $2, $3, $4)`, [
             idempotency.userId,
             idempotency.key,
@@ -251,7 +275,8 @@ export function createEventStore(opts: {
           ]),
         );
       }
-      await commit(client, s.name);
+      const committedResults = await commit(client, s.name, closing);
+      atCommit.forEach((c, i) => c.then?.(committedResults[i] as QueryResult));
       if (idempotency) idempotency.used = true;
       if (appended !== null && appended.length > 0) committed(appended);
       return result;
@@ -272,12 +297,51 @@ export function createEventStore(opts: {
   }
 }
 
-/** COMMIT; a span of its own when tracing (what a command's events wait for before the relay sees them). */
-function commit(client: PoolClient, schema: string): Promise<unknown> {
-  if (!tracingEnabled()) return client.query('COMMIT');
+/**
+ * COMMIT, after `before` in the same round trip (a simple query runs its statements in order and
+ * stops at the first that fails, so nothing commits then); their results, in order. A span of its
+ * own when tracing (what a command's events wait for before the relay sees them).
+ */
+function commit(client: PoolClient, schema: string, before: QueryConfig<unknown[]>[]): Promise<QueryResult[]> {
+  if (!tracingEnabled()) return withStatements(client, null, before, 'COMMIT');
   return inSpan(
     'eventstore.commit',
     { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql', 'db.namespace': schema, 'db.operation.name': 'COMMIT' } },
-    () => client.query('COMMIT'),
+    () => withStatements(client, null, before, 'COMMIT'),
   );
+}
+
+/**
+ * `head`, `statements` and `tail` in one round trip: a simple query of several statements, each a
+ * server-side prepared statement (`asExecute`), with a result each (`head`'s and `tail`'s too).
+ * Alone, `head` or `tail` is sent as it is.
+ */
+async function withStatements(
+  client: PoolClient,
+  head: string | null,
+  statements: QueryConfig<unknown[]>[],
+  tail: string | null,
+): Promise<QueryResult[]> {
+  const texts: string[] = [];
+  for (const q of statements) texts.push(await asExecute(client, q));
+  const all = [...(head === null ? [] : [head]), ...texts, ...(tail === null ? [] : [tail])];
+  if (all.length === 0) return [];
+  const results = (await client.query(all.join(';\n'))) as unknown as QueryResult | QueryResult[];
+  return Array.isArray(results) ? results : [results];
+}
+
+/** What the reservation-and-lock statement returns: whether a transaction id was taken before it, and the stream's version (null: no row yet). */
+type ReservedLock = { assigned: boolean; version: number | null };
+
+/**
+ * A stream reserved and its row locked in one statement, given its id and lock key as SQL (`$1`
+ * and `$2` of a prepared statement, or literals): the aggregate takes the advisory lock, and only
+ * then, as its row is projected, is the scalar subquery evaluated (Postgres runs an InitPlan on
+ * first use) and the row locked. stream-reservation.int.spec.ts checks that a writer waiting here
+ * has no transaction id.
+ */
+function reserveAndLockSql(s: StoreSchema, streamId: string, lockKey: string): string {
+  return `SELECT reserved.assigned, (SELECT version FROM ${s.streams} WHERE stream_id = ${streamId} FOR UPDATE) AS version
+            FROM (SELECT bool_or(pg_current_xact_id_if_assigned() IS NOT NULL) AS assigned,
+                         count(pg_advisory_xact_lock(hashtextextended(${lockKey}, 0))) AS locks) AS reserved`;
 }

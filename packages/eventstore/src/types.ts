@@ -1,4 +1,4 @@
-import type { ClientBase, Pool, PoolClient } from 'pg';
+import type { ClientBase, Pool, PoolClient, QueryConfig, QueryResult } from 'pg';
 import type { Broadcast } from '@siteflow/contracts';
 
 /** An event to append. */
@@ -63,6 +63,17 @@ export interface AppendResult {
   recorded: RecordedEvent[];
 }
 
+/**
+ * What a transaction does first, sent with its BEGIN in one round trip (a command of one stream, the
+ * pipeline's usual case: docs/event-store.md, "Round trips").
+ */
+export interface TransactionOptions {
+  /** `tx.lockStream` of this stream, done before `fn` runs. */
+  lockStream?: string;
+  /** With `lockStream`: a statement run after the lock (what the command loads), its result in `tx.first`. */
+  first?: QueryConfig<unknown[]>;
+}
+
 export interface EventStore {
   readonly schema: string;
   readonly pool: Pool;
@@ -73,7 +84,7 @@ export interface EventStore {
    */
   migrate(readModelMigrations?: Migration[]): Promise<void>;
   /** BEGIN … COMMIT with a client; rolls back on throw. Read-model updates go through tx.client in the same transaction as append. */
-  transaction<T>(fn: (tx: EventStoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: EventStoreTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
    * Records a message given up on (a poison event a consumer cannot handle, one the relay cannot
    * publish) in `dead_letters`, for a person to look at; the caller then moves past it.
@@ -104,6 +115,14 @@ export interface EventStore {
  */
 export interface EventStoreTx {
   client: PoolClient;
+  /** The result of `TransactionOptions.first` (null without one). */
+  first: QueryResult | null;
+  /**
+   * Runs `query` in COMMIT's round trip, just before COMMIT (in the order given), and hands its
+   * result to `then` once COMMIT succeeded. A failure fails the transaction, as it would have here.
+   * For a projection nothing later in the transaction reads (it is not there until then).
+   */
+  atCommit(query: QueryConfig<unknown[]>, then?: (result: QueryResult) => void): void;
   /**
    * Appends after checking the expected version; a mismatch or a concurrent append throws
    * ConcurrencyError. 'any' serialises on the stream and always succeeds. Notifies the relay on commit.

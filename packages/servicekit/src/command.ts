@@ -1,4 +1,5 @@
 import { withoutIdempotencyKey, type AppendResult, type EventStore, type EventStoreTx, type NewEvent } from '@siteflow/eventstore';
+import type { QueryConfig, QueryResult } from 'pg';
 import { retryOnConcurrency } from './handle.js';
 import { SerialByKey } from './serial.js';
 
@@ -35,7 +36,13 @@ export interface StreamCommand<S, E, R> {
    * folding the stream's events; both must agree (each service has a test that they do). May throw
    * an AppError (e.g. `not_found` for an aggregate outside the caller's project).
    */
-  load(tx: EventStoreTx, version: number): Promise<S>;
+  load(tx: EventStoreTx, version: number, first: QueryResult | null): Promise<S>;
+  /**
+   * The one statement `load` reads, if it reads one whatever the version: sent with BEGIN and the
+   * stream's lock, after the lock, in one round trip (`first`: its result). Without it, or when
+   * the command runs inside another's transaction, it is queried on its own.
+   */
+  first?(): QueryConfig<unknown[]>;
   /** The decider: the events the command leads to (none: nothing is written). `now` is taken once the stream is locked. */
   decide(state: S, context: { now: Date; tx: EventStoreTx }): E[] | Promise<E[]>;
   evolve(state: S, event: E): S;
@@ -75,8 +82,17 @@ export interface StreamChange<S, E> {
  * runs the command in a transaction of its own, again when a concurrent creator of the stream won.
  */
 export function runStreamCommand<S, E, R>(store: EventStore, command: StreamCommand<S, E, R>): Promise<R> {
+  // Without other streams to reserve first (in sorted order with this one), the stream is locked in
+  // BEGIN's round trip.
   return perStream.run(`${store.schema}:${command.streamId}`, () =>
-    retryOnConcurrency(() => store.transaction((tx) => decideInTransaction(tx, command))),
+    retryOnConcurrency(() => {
+      if (command.alsoWrites) return store.transaction((tx) => decideInTransaction(tx, command));
+      const first = command.first?.();
+      return store.transaction((tx) => decideInTransaction(tx, command, first ? tx.first : null), {
+        lockStream: command.streamId,
+        ...(first ? { first } : {}),
+      });
+    }),
   );
 }
 
@@ -208,7 +224,7 @@ async function decideManyInTransaction(tx: EventStoreTx, commands: AnyCommand[],
   const decided = [];
   for (const command of commands) {
     const version = versions.get(command.streamId) ?? 0;
-    const before: unknown = await command.load(tx, version);
+    const before: unknown = await command.load(tx, version, await firstOf(tx, command, null));
     const now = new Date();
     const events: unknown[] = await command.decide(before, { now, tx });
     let after = before;
@@ -262,12 +278,16 @@ async function decideManyInTransaction(tx: EventStoreTx, commands: AnyCommand[],
  * created in the transaction; an existing stream reserved late throws StreamNotReserved
  * (docs/consistency.md, rule 3).
  */
-export async function decideInTransaction<S, E, R>(tx: EventStoreTx, command: StreamCommand<S, E, R>): Promise<R> {
+export async function decideInTransaction<S, E, R>(
+  tx: EventStoreTx,
+  command: StreamCommand<S, E, R>,
+  first: QueryResult | null = null,
+): Promise<R> {
   const others = command.alsoWrites ? await command.alsoWrites(tx) : [];
   // lockStream reserves its own stream (in the same statement); others are reserved with it first.
   if (others.length > 0) await tx.reserveStreams([command.streamId, ...others]);
   const version = await tx.lockStream(command.streamId);
-  const before: S = await command.load(tx, version);
+  const before: S = await command.load(tx, version, await firstOf(tx, command, first));
   const now = new Date();
   const events = await command.decide(before, { now, tx });
   if (events.length === 0) return command.reply({ before, after: before, events, version, recorded: [], now });
@@ -285,4 +305,10 @@ export async function decideInTransaction<S, E, R>(tx: EventStoreTx, command: St
   const change: StreamChange<S, E> = { before, after, events, version: nextVersion, recorded, now };
   if (command.project) await command.project(tx, change);
   return command.reply(change);
+}
+
+/** The result of the command's `first` statement: as given (read with BEGIN), or queried now; null without one. */
+async function firstOf(tx: EventStoreTx, command: AnyCommand, given: QueryResult | null): Promise<QueryResult | null> {
+  if (!command.first) return null;
+  return given ?? (await tx.client.query(command.first()));
 }

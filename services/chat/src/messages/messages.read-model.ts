@@ -1,5 +1,5 @@
 import { prepared } from '@siteflow/eventstore';
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryConfig, QueryResult } from 'pg';
 import { CHAT_RATE_WINDOW_MS, type ChatMessage } from '@siteflow/contracts';
 import type { ChatRoomState, MemberReadState, MessagePosted, ReadMarked } from './room.js';
 
@@ -34,34 +34,36 @@ export type UnreadBadge = { count: number; user_ids: number[] };
  * a big room most members share one count, all messages by others: few rows to parse, one payload
  * to encode per count).
  */
-export async function insertMessage(client: PoolClient, event: MessagePosted, streamVersion: number): Promise<UnreadBadge[]> {
+export function insertMessage(event: MessagePosted, streamVersion: number): QueryConfig<unknown[]> {
   const d = event.data;
-  const { rows } = await client.query<{ unread: number; users: string }>(
-    prepared(
-      `WITH own AS (
-         INSERT INTO chat.posters AS p (project_id, user_id, posts) VALUES ($2, $4, 1)
-         ON CONFLICT (project_id, user_id) DO UPDATE SET posts = p.posts + 1
-         RETURNING posts
-       ), msg AS (
-         INSERT INTO chat.messages (message_id, project_id, stream_version, user_id, username, avatar_url, text, posted_at, room_seq, author_seq)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8,
-                coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $2 ORDER BY m.stream_version DESC LIMIT 1), 0) + 1,
-                own.posts
-           FROM own
-         RETURNING room_seq
-       )
-       SELECT (msg.room_seq - coalesce(r.read_seq, 0)) - (coalesce(p.posts, 0) - coalesce(r.own_at_mark, 0)) AS unread,
-              string_agg(mb.user_id::text, ',') AS users
-         FROM msg
-         CROSS JOIN chat.members mb
-         LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
-         LEFT JOIN chat.posters p ON p.project_id = mb.project_id AND p.user_id = mb.user_id
-        WHERE mb.project_id = $2 AND mb.user_id <> $4
-        GROUP BY 1`,
-      [d.message_id, d.project_id, streamVersion, d.user_id, d.username, d.avatar_url, d.text, d.posted_at],
-    ),
+  return prepared(
+    `WITH own AS (
+       INSERT INTO chat.posters AS p (project_id, user_id, posts) VALUES ($2, $4, 1)
+       ON CONFLICT (project_id, user_id) DO UPDATE SET posts = p.posts + 1
+       RETURNING posts
+     ), msg AS (
+       INSERT INTO chat.messages (message_id, project_id, stream_version, user_id, username, avatar_url, text, posted_at, room_seq, author_seq)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8,
+              coalesce((SELECT m.room_seq FROM chat.messages m WHERE m.project_id = $2 ORDER BY m.stream_version DESC LIMIT 1), 0) + 1,
+              own.posts
+         FROM own
+       RETURNING room_seq
+     )
+     SELECT (msg.room_seq - coalesce(r.read_seq, 0)) - (coalesce(p.posts, 0) - coalesce(r.own_at_mark, 0)) AS unread,
+            string_agg(mb.user_id::text, ',') AS users
+       FROM msg
+       CROSS JOIN chat.members mb
+       LEFT JOIN chat.read_marks r ON r.project_id = mb.project_id AND r.user_id = mb.user_id
+       LEFT JOIN chat.posters p ON p.project_id = mb.project_id AND p.user_id = mb.user_id
+      WHERE mb.project_id = $2 AND mb.user_id <> $4
+      GROUP BY 1`,
+    [d.message_id, d.project_id, streamVersion, d.user_id, d.username, d.avatar_url, d.text, d.posted_at],
   );
-  return rows.map((r) => ({ count: r.unread, user_ids: r.users.split(',').map(Number) }));
+}
+
+/** The badges `insertMessage`'s rows hold. */
+export function badgesOf(result: QueryResult): UnreadBadge[] {
+  return (result.rows as { unread: number; users: string }[]).map((r) => ({ count: r.unread, user_ids: r.users.split(',').map(Number) }));
 }
 
 /** A page of messages, oldest first, before a stream version (exclusive), plus whether more exist. */
@@ -165,25 +167,24 @@ export async function saveReadMark(client: PoolClient, event: ReadMarked): Promi
   return rows[0]?.n ?? (await unreadCount(client, d.project_id, d.user_id));
 }
 
-/** When the user posted in the project since `since`, oldest first (the rate limit's window). */
-export async function recentPostTimes(client: PoolClient, projectId: number, userId: number, since: Date): Promise<string[]> {
-  const { rows } = await client.query<{ posted_at: Date }>(
-    prepared('SELECT posted_at FROM chat.messages WHERE project_id = $1 AND user_id = $2 AND posted_at > $3 ORDER BY posted_at', [
-      projectId,
-      userId,
-      since,
-    ]),
-  );
-  return rows.map((r) => r.posted_at.toISOString());
+/** When the user posted in the project within the rate limit's window (from now), oldest first: rows of `posted_at`. */
+export function recentPostTimes(projectId: number, userId: number): QueryConfig<unknown[]> {
+  const since = new Date(Date.now() - CHAT_RATE_WINDOW_MS);
+  return prepared('SELECT posted_at FROM chat.messages WHERE project_id = $1 AND user_id = $2 AND posted_at > $3 ORDER BY posted_at', [
+    projectId,
+    userId,
+    since,
+  ]);
 }
 
 /**
  * The room as deciding a post needs it, at the locked stream `version`: the author's posts within
- * the rate window. Nothing about the other members: a post's cost does not grow with them.
+ * the rate window (`recent`: the rows of `recentPostTimes`, read after the lock). Nothing about the
+ * other members: a post's cost does not grow with them.
  */
-export async function loadRoomForPost(client: PoolClient, projectId: number, version: number, authorId: number): Promise<ChatRoomState> {
-  const since = new Date(Date.now() - CHAT_RATE_WINDOW_MS);
-  return { version, members: [], recentPosts: { [authorId]: await recentPostTimes(client, projectId, authorId, since) } };
+export function roomForPost(version: number, authorId: number, recent: QueryResult): ChatRoomState {
+  const times = (recent.rows as { posted_at: Date }[]).map((r) => r.posted_at.toISOString());
+  return { version, members: [], recentPosts: { [authorId]: times } };
 }
 
 /** The read mark of one user, member row or not. */

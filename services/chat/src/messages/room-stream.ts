@@ -3,8 +3,10 @@ import { AppError, type ChatMessage, type MarkReadReply } from '@siteflow/contra
 import type { StreamCommand } from '@siteflow/servicekit';
 import { decide } from './decide.js';
 import {
+  badgesOf,
   insertMessage,
-  loadRoomForPost,
+  recentPostTimes,
+  roomForPost,
   readStateOf,
   saveReadMark,
   unreadCount,
@@ -62,7 +64,9 @@ export function chatRoom(
       // A transaction run again (a concurrent creator of the stream won) projects again from scratch.
       badges.length = 0;
       for (const [i, e] of events.entries()) {
-        if (e.type === 'MessagePosted') badges.push(...(await insertMessage(tx.client, e, recorded[i]?.version ?? 0)));
+        // With COMMIT, in its round trip: nothing later in the transaction reads it.
+        if (e.type === 'MessagePosted')
+          tx.atCommit(insertMessage(e, recorded[i]?.version ?? 0), (result) => badges.push(...badgesOf(result)));
         if (e.type === 'ReadMarked') badges.push({ count: await saveReadMark(tx.client, e), user_ids: [e.data.user_id] });
       }
     },
@@ -79,7 +83,10 @@ export function postCommand(
 ): StreamCommand<ChatRoomState, ChatRoomEvent, ChatMessage> {
   return {
     ...chatRoom(post.projectId, badges),
-    load: (tx, version) => loadRoomForPost(tx.client, post.projectId, version, post.author.user_id),
+    // The author's recent posts are read with BEGIN and the lock (`first`), in one round trip.
+    first: () => recentPostTimes(post.projectId, post.author.user_id),
+    load: async (tx, version, recent) =>
+      roomForPost(version, post.author.user_id, recent ?? (await tx.client.query(recentPostTimes(post.projectId, post.author.user_id)))),
     decide: (state, { now }) => decide({ type: 'PostMessage', data: { ...post, now } }, state),
     reply: ({ events }) => {
       const posted = events.find((e) => e.type === 'MessagePosted');

@@ -5,7 +5,7 @@ import { createEventStore, type EventStore } from '@siteflow/eventstore';
 import { runStreamCommand } from '@siteflow/servicekit';
 import { createTestDatabase, useTestPool } from '@siteflow/testing';
 import { chatMigrations } from '../migrations.js';
-import { loadRoomForPost, readStateOf, unreadCount, unreadCounts, type UnreadBadge } from './messages.read-model.js';
+import { readStateOf, recentPostTimes, roomForPost, unreadCount, unreadCounts, type UnreadBadge } from './messages.read-model.js';
 import { chatStreamId, evolve, initialRoomState, unreadOf, type ChatRoomEvent } from './room.js';
 import { markReadCommand, postCommand } from './room-stream.js';
 
@@ -125,7 +125,7 @@ async function runAndCheck(
       expect({ user: u, unread: await unreadCount(client, p, u) }).toEqual({ user: u, unread: unreadOf(events, u) });
       const mark = folded.members.find((m) => m.user_id === u)?.last_read_version ?? 0;
       expect(await readStateOf(client, p, u)).toEqual({ user_id: u, last_read_version: mark });
-      const loaded = await loadRoomForPost(client, p, folded.version, u);
+      const loaded = roomForPost(folded.version, u, await client.query(recentPostTimes(p, u)));
       expect(loaded).toEqual({ version: folded.version, members: [], recentPosts: { [u]: folded.recentPosts[u] ?? [] } });
     }
     // Many users' counts in one statement (a gateway's sharing joins, OwnUnreadReads): the same folds.

@@ -70,7 +70,7 @@ describe('checklist: the state loaded from the read model is the state folded fr
         const spec = checklistCommand(projectId, () => {
           throw new Error('only loaded');
         });
-        const loaded = await store.transaction(async (tx) => spec.load(tx, await tx.streamVersion(spec.streamId)));
+        const loaded = await store.transaction(async (tx) => spec.load(tx, await tx.streamVersion(spec.streamId), null));
         const folded = (await store.readStream(checklistStreamId(projectId)))
           .map((e) => ({ type: e.type, data: e.data }) as ChecklistEvent)
           .reduce(evolve, initialChecklistState);

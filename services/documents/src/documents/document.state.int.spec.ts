@@ -103,7 +103,7 @@ describe('documents: the state loaded from the read model is the state folded fr
           () => [],
           () => undefined,
         );
-        const loaded = await store.transaction(async (tx) => spec.load(tx, await tx.streamVersion(spec.streamId)));
+        const loaded = await store.transaction(async (tx) => spec.load(tx, await tx.streamVersion(spec.streamId), null));
         const folded = (await store.readStream(documentStreamId(documentId)))
           .map((e) => ({ type: e.type, data: e.data }) as DocumentEvent)
           .reduce(evolve, initialDocumentState);

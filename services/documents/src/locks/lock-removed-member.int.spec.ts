@@ -94,14 +94,14 @@ describe('documents: a member removed while taking a document lock holds none af
       await gate.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [GATE_KEY]);
       removal = remove(bob.id);
       // Every statement of the removal ran (bob's row deleted, his locks read: none); it waits to commit.
-      await until(() => waiting('advisory', 'COMMIT%'), 'the removal to wait at its commit');
+      await until(() => waiting('advisory', '%COMMIT'), 'the removal to wait at its commit');
 
       let answered = false;
       taking = acquire(bob, 4).finally(() => (answered = true));
       // Bob is still a member for anyone reading committed rows: the lock is either taken (and waits at
       // its commit too, on the same gate) or waits on the removal's change of his membership.
       await until(
-        async () => answered || (await waiting('transactionid', '%project_members%')) || (await waiting('advisory', 'COMMIT%', 2)),
+        async () => answered || (await waiting('transactionid', '%project_members%')) || (await waiting('advisory', '%COMMIT', 2)),
         'the lock to be taken or to wait',
       );
     } finally {
@@ -124,7 +124,8 @@ describe('documents: a member removed while taking a document lock holds none af
       await blocker.query('BEGIN');
       await blocker.query(`SELECT 1 FROM documents.streams WHERE stream_id = 'document-5' FOR UPDATE`);
       taking = acquire(carol, 5);
-      await until(() => waiting('transactionid', '%FOR UPDATE%'), 'the lock command to wait on the document');
+      // Its lock statement rides with BEGIN (EXECUTE …('document-5', …)).
+      await until(() => waiting('transactionid', "%'document-5'%"), 'the lock command to wait on the document');
       const removed = await remove(carol.id);
       expect(removed.ok, JSON.stringify(removed)).toBe(true);
     } finally {
@@ -156,12 +157,12 @@ describe('documents: a member removed while taking a document lock holds none af
       await gate.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [GATE_KEY]);
       taking = acquire(bob, 6);
       // The lock is written (the document's row names bob); its transaction waits to commit.
-      await until(() => waiting('advisory', 'COMMIT%'), 'the lock to wait at its commit');
+      await until(() => waiting('advisory', '%COMMIT'), 'the lock to wait at its commit');
       removal = remove(bob.id);
       // The removal either waits for the lock's transaction (on bob's member row) or, not seeing the
       // uncommitted lock, runs to its own commit.
       await until(
-        async () => (await waiting('transactionid', 'DELETE FROM documents.project_members%')) || (await waiting('advisory', 'COMMIT%', 2)),
+        async () => (await waiting('transactionid', 'DELETE FROM documents.project_members%')) || (await waiting('advisory', '%COMMIT', 2)),
         'the removal to wait on the member row or at its commit',
       );
     } finally {
