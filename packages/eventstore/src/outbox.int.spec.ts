@@ -31,8 +31,18 @@ async function appendConcurrently(store: EventStore, transactions: number, perTr
   return results.flatMap((r) => r.recorded);
 }
 
-/** The checkpointed global order is the order the relay must publish in. */
-const globalOrder = (store: EventStore) => store.readAll({ limit: 10_000 });
+/**
+ * The checkpointed global order is the order the relay must publish in: once all `count` committed
+ * events are readable. readAll holds back everything from the oldest running transaction on, and
+ * transaction ids are the whole Postgres cluster's: a transaction of another test file's database
+ * (files run two at a time) held ours back once, and an early read saw none of them.
+ */
+const globalOrder = (store: EventStore, count: number) =>
+  eventually(
+    () => store.readAll({ limit: 10_000 }),
+    (events) => events.length >= count,
+    10_000,
+  );
 const ids = (events: RecordedEvent[]) => events.map((e) => e.eventId);
 
 describe('outbox relay', () => {
@@ -56,7 +66,7 @@ describe('outbox relay', () => {
       () => readJetStream(nc, stream.name),
       (msgs) => msgs.length >= appended.length,
     );
-    const expected = await globalOrder(store);
+    const expected = await globalOrder(store, 30);
     expect(expected).toHaveLength(30);
     expect(published.map((m) => m.msgId)).toEqual(ids(expected));
     expect(published.map((m) => m.event)).toEqual(expected.map((e) => toPublishedEvent(e)));
@@ -89,7 +99,7 @@ describe('outbox relay', () => {
       batchSize: 4,
     });
     await appendConcurrently(store, 3, 2);
-    const expected = await globalOrder(store);
+    const expected = await globalOrder(store, 6);
     await eventually(
       () => readJetStream(nc, stream.name),
       (msgs) => msgs.length >= expected.length,
@@ -118,7 +128,7 @@ describe('outbox relay', () => {
     await (await jetstreamManager(nc)).streams.delete(stream.name);
     await appendConcurrently(store, 3, 1);
     await relay.flush(10_000);
-    const expected = await globalOrder(store);
+    const expected = await globalOrder(store, 5);
     expect((await readJetStream(nc, stream.name)).map((m) => m.msgId)).toEqual(ids(expected.slice(2)));
     expect(relay.isLeader).toBe(true);
     await relay.stop();
@@ -140,7 +150,7 @@ describe('outbox relay', () => {
     await Promise.all(relays.map((r) => r.flush(10_000)));
     expect(leaders()).toHaveLength(1);
     let published = await readJetStream(nc, stream.name);
-    expect(published.map((m) => m.msgId)).toEqual(ids(await globalOrder(store)));
+    expect(published.map((m) => m.msgId)).toEqual(ids(await globalOrder(store, 40)));
 
     // The leader's database session dies: leadership is taken again, by one relay.
     const { rows: killed } = await store.pool.query<{ pid: number }>(
@@ -169,7 +179,7 @@ describe('outbox relay', () => {
     await standby.flush(10_000);
 
     published = await readJetStream(nc, stream.name);
-    const expected = await globalOrder(store);
+    const expected = await globalOrder(store, 60);
     expect(expected).toHaveLength(60);
     expect(published.map((m) => m.msgId)).toEqual(ids(expected));
     await standby.stop();
@@ -199,7 +209,7 @@ describe('outbox relay', () => {
 
     // The first event (and, the publishes being pipelined, maybe more of the batch) reached
     // JetStream, in order, but no checkpoint was ever saved.
-    const expected = await globalOrder(store);
+    const expected = await globalOrder(store, committed.length);
     expect(ids(expected).sort()).toEqual(ids(committed).sort());
     const beforeRestart = (await readJetStream(nc, stream.name)).map((m) => m.msgId);
     expect(beforeRestart.length).toBeGreaterThanOrEqual(1);
@@ -217,7 +227,7 @@ describe('outbox relay', () => {
     const restarted = await startOutboxRelay(common);
     await restarted.flush(10_000);
     await restarted.stop();
-    const all = await globalOrder(store);
+    const all = await globalOrder(store, 8);
     expect(all).toHaveLength(8);
     expect((await readJetStream(nc, stream.name)).map((m) => m.msgId)).toEqual(ids(all));
   });
