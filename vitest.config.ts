@@ -19,10 +19,10 @@ function hasNatsServer(): boolean {
     }
   });
 }
-// Opt-in until the fault below is found: in one CI-like run with two workers the machine's own
-// nats-server (the run's first NATS) died mid-run without a word in its log, and every file leasing
-// it failed. `INT_WORKERS=2 npm test` runs two at a time (629.6 s for the int tier against ~930).
-const intWorkers = Math.min(Number(process.env.INT_WORKERS ?? 1), hasNatsServer() ? 8 : 1);
+// Two at a time by default (the int tier: ~370-630 s against ~930 one at a time); `INT_WORKERS=1`
+// runs one. A run with two once failed because two files held the same NATS (a lease read before
+// its pid was written was taken for a dead holder's: fixed in af4246e, worker-nats.unit).
+const intWorkers = Math.min(Number(process.env.INT_WORKERS ?? 2), hasNatsServer() ? 8 : 1);
 // Fault files whose timing assertions have failed beside another file's load: presence-outages
 // (a connection deleted from the bucket was tracked again after 70 s instead of a refresh or two,
 // once in a CI-like run beside start.int, and once before at load 15; not reproduced alone under
