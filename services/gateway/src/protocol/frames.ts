@@ -41,6 +41,17 @@ export function decodeFrame(text: string): Decoded {
     if (nestingDepth(payload, 0) > MAX_NESTING) {
       return { kind: 'reject', joinRef, ref, topic, error: { code: 'invalid_payload', message: 'payload is nested too deeply' } };
     }
+    // Postgres stores no NUL character (U+0000) in text or jsonb: refused here, by name, rather than
+    // failing in a service's database. JSON can only carry one as the escape `\u0000`.
+    if (text.includes('\\u0000') && holdsNul(payload)) {
+      return {
+        kind: 'reject',
+        joinRef,
+        ref,
+        topic,
+        error: { code: 'invalid_payload', message: 'text may not contain the NUL character (U+0000)' },
+      };
+    }
     return { kind: 'frame', joinRef, ref, topic, event, payload };
   }
   // Answerable if it carries a usable ref and topic; otherwise nobody is waiting for a reply.
@@ -77,4 +88,12 @@ function nestingDepth(value: unknown, depth: number): number {
 
 export function encodeFrame(frame: ServerFrame): string {
   return JSON.stringify(frame);
+}
+
+/** Whether a string in `value` (a key or a value, at any depth: bounded by MAX_NESTING) holds U+0000. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(holdsNul);
+  return Object.entries(value).some(([k, v]) => k.includes('\0') || holdsNul(v));
 }

@@ -47,6 +47,19 @@ describe('decodeFrame', () => {
     expect(d).toMatchObject({ kind: 'reject', error: { code: 'invalid_payload', message: 'payload is nested too deeply' } });
   });
 
+  it('refuses a NUL character (U+0000) anywhere in a payload by name, and lets the six characters "\\u0000" through', () => {
+    for (const payload of [{ text: 'a\u0000b' }, { nested: [{ title: '\u0000' }] }, { ['k\u0000']: 1 }]) {
+      const d = decodeFrame(JSON.stringify(['1', '2', 'project:1', 'chat:message', payload]));
+      expect(d).toMatchObject({
+        kind: 'reject',
+        ref: '2',
+        error: { code: 'invalid_payload', message: 'text may not contain the NUL character (U+0000)' },
+      });
+    }
+    const typed = decodeFrame(JSON.stringify(['1', '2', 'project:1', 'chat:message', { text: 'C strings end at \\u0000' }]));
+    expect(typed).toMatchObject({ kind: 'frame', payload: { text: 'C strings end at \\u0000' } });
+  });
+
   it('encodes a broadcast as a JSON array', () => {
     expect(encodeFrame([null, null, 'project:1', 'chat:new_message', { id: 'x' }])).toBe(
       '[null,null,"project:1","chat:new_message",{"id":"x"}]',
