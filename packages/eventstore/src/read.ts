@@ -1,4 +1,4 @@
-import type { ClientBase } from 'pg';
+import type { ClientBase, QueryConfig } from 'pg';
 import type { Broadcast } from '@siteflow/contracts';
 import { prepared } from './prepared.js';
 import type { StoreSchema } from './schema.js';
@@ -46,10 +46,16 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
 }
 
 export async function readStreamEvents(db: Queryable, s: StoreSchema, streamId: string, fromVersion = 1): Promise<RecordedEvent[]> {
-  const { rows } = await db.query<EventRow>(
-    prepared(`SELECT ${EVENT_COLUMNS} FROM ${s.events} WHERE stream_id = $1 AND version >= $2 ORDER BY version`, [streamId, fromVersion]),
-  );
+  const { rows } = await db.query<EventRow>(readStreamQuery(s, streamId, fromVersion));
   return rows.map(toRecordedEvent);
+}
+
+/** The statement of `readStreamEvents` (its rows are EventRows). */
+export function readStreamQuery(s: StoreSchema, streamId: string, fromVersion: number): QueryConfig<unknown[]> {
+  return prepared(`SELECT ${EVENT_COLUMNS} FROM ${s.events} WHERE stream_id = $1 AND version >= $2 ORDER BY version`, [
+    streamId,
+    fromVersion,
+  ]);
 }
 
 /** The events of several streams, each stream's in version order (one statement). */

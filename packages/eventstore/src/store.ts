@@ -5,7 +5,15 @@ import { appendToStream, appendToStreams } from './append.js';
 import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
 import { asExecute, prepared } from './prepared.js';
 import { migrate } from './migrate.js';
-import { readAllEvents, readManyStreamEvents, readStreamEvents, readStreamVersion } from './read.js';
+import {
+  readAllEvents,
+  readManyStreamEvents,
+  readStreamEvents,
+  readStreamQuery,
+  readStreamVersion,
+  toRecordedEvent,
+  type EventRow,
+} from './read.js';
 import { storeSchema, type StoreSchema } from './schema.js';
 import type { EventStore, EventStoreTx, RecordedEvent, TransactionOptions } from './types.js';
 
@@ -246,6 +254,7 @@ export function createEventStore(opts: {
       if (txOpts.lockStream !== undefined) {
         opening.push(prepared(reserveAndLockSql(s, '$1', '$2'), [txOpts.lockStream, streamLockKey(s, txOpts.lockStream)]));
         if (txOpts.first) opening.push(txOpts.first);
+        if (txOpts.readStream) opening.push(readStreamQuery(s, txOpts.lockStream, 1));
       }
       const results = await withStatements(client, begin, opening, null);
       let at = 1;
@@ -260,7 +269,9 @@ export function createEventStore(opts: {
         const version = reservedAndLocked(streamId, results[at]?.rows[0] as ReservedLock | undefined);
         if (version !== null && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
         locked.set(streamId, version ?? 0);
-        tx.first = results[at + 1] ?? null;
+        if (txOpts.first) tx.first = results[++at] ?? null;
+        // Read after the lock: what the locked version holds, until the transaction appends to it.
+        if (txOpts.readStream) readAhead.set(streamId, ((results[++at]?.rows ?? []) as EventRow[]).map(toRecordedEvent));
       }
       const result = await fn(tx);
       // What rides with COMMIT: the statements given to `atCommit`, then the outcome recorded.

@@ -72,6 +72,8 @@ export interface TransactionOptions {
   lockStream?: string;
   /** With `lockStream`: a statement run after the lock (what the command loads), its result in `tx.first`. */
   first?: QueryConfig<unknown[]>;
+  /** With `lockStream`: its events read after the lock, answering `tx.readStream` of it until it is appended to (a command that folds its own stream). */
+  readStream?: boolean;
 }
 
 export interface EventStore {

@@ -97,6 +97,30 @@ describe('a command of one stream', () => {
     expect((await db().pool.query('SELECT version FROM trips_spec.seen WHERE stream_id = $1', ['three'])).rows).toEqual([{ version: 2 }]);
   });
 
+  it('folding its own stream (readAhead, as presence sessions do), reads it with BEGIN and the lock: three round trips', async () => {
+    const fold = (streamId: string): StreamCommand<string[], string, string[]> => ({
+      streamId,
+      load: async (tx) => (await tx.readStream(streamId)).map((e) => e.type),
+      decide: (seen) => [`Seen${seen.length}`],
+      evolve: (seen, t) => [...seen, t],
+      toNewEvent: (t) => ({ type: t, data: {}, projectId: 1 }),
+      project: (tx, { version }) => {
+        tx.atCommit({
+          text: 'INSERT INTO trips_spec.seen (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version',
+          values: [streamId, version],
+        });
+        return Promise.resolve();
+      },
+      reply: ({ after }) => after,
+    });
+    await runStreamCommand(db().store, fold('folded'), { readAhead: true });
+    let reply: unknown;
+    const trips = await roundTrips(async () => (reply = await runStreamCommand(db().store, fold('folded'), { readAhead: true })));
+    expect(reply).toEqual(['Seen0', 'Seen1']); // the second saw the first's event, read with BEGIN
+    expect(trips).toHaveLength(3);
+    expect((await db().pool.query('SELECT version FROM trips_spec.seen WHERE stream_id = $1', ['folded'])).rows).toEqual([{ version: 2 }]);
+  });
+
   it('is five when they query on their own: BEGIN with the lock, load, append, project, COMMIT', async () => {
     await runStreamCommand(db().store, bump('five'));
     const trips = await roundTrips(() => runStreamCommand(db().store, bump('five')));

@@ -81,7 +81,12 @@ export interface StreamChange<S, E> {
  * connection, not one per waiter: the database's connection limit is shared by every instance), then
  * runs the command in a transaction of its own, again when a concurrent creator of the stream won.
  */
-export function runStreamCommand<S, E, R>(store: EventStore, command: StreamCommand<S, E, R>): Promise<R> {
+export function runStreamCommand<S, E, R>(
+  store: EventStore,
+  command: StreamCommand<S, E, R>,
+  /** `readAhead`: the command folds its own stream (`tx.readStream`): it is read with BEGIN and the lock. */
+  opts: { readAhead?: boolean } = {},
+): Promise<R> {
   // Without other streams to reserve first (in sorted order with this one), the stream is locked in
   // BEGIN's round trip.
   return perStream.run(`${store.schema}:${command.streamId}`, () =>
@@ -91,6 +96,7 @@ export function runStreamCommand<S, E, R>(store: EventStore, command: StreamComm
       return store.transaction((tx) => decideInTransaction(tx, command, first ? tx.first : null), {
         lockStream: command.streamId,
         ...(first ? { first } : {}),
+        ...(opts.readAhead ? { readStream: true } : {}),
       });
     }),
   );
@@ -199,7 +205,7 @@ export class StreamCommandBatcher {
     }
     await Promise.all(
       batch.map((b) =>
-        runStreamCommand(this.store, b.command).then((r) => {
+        runStreamCommand(this.store, b.command, { readAhead: this.opts.readAhead === true }).then((r) => {
           this.stats.transactions++;
           this.stats.commands++;
           b.resolve(r);

@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryConfig } from 'pg';
 import { prepared, type EventStoreTx, type RecordedEvent } from '@siteflow/eventstore';
 import type { StreamCommand } from '@siteflow/servicekit';
 import {
@@ -42,21 +42,20 @@ function toSessionEvent(e: RecordedEvent): SessionEvent {
  * `last_seen` moves with the sessions' events: one statement for every change of a group commit
  * (each (project, user) once, at its latest, in key order: two transactions meet their rows in one order).
  */
-async function projectSessions(tx: EventStoreTx, changes: Array<{ events: SessionEvent[] }>): Promise<void> {
+function projectSessions(tx: EventStoreTx, changes: Array<{ events: SessionEvent[] }>): Promise<void> {
   const events = changes.flatMap((c) => c.events);
-  if (events.length === 0) return;
-  await touchLastSeen(tx.client, events);
+  // With COMMIT, in its round trip: nothing later in the transaction reads last_seen.
+  if (events.length > 0) tx.atCommit(touchLastSeen(events));
+  return Promise.resolve();
 }
 
-async function touchLastSeen(client: PoolClient, events: SessionEvent[]): Promise<void> {
-  await client.query(
-    prepared(
-      `INSERT INTO presence.last_seen (project_id, user_id, last_seen_at)
+function touchLastSeen(events: SessionEvent[]): QueryConfig<unknown[]> {
+  return prepared(
+    `INSERT INTO presence.last_seen (project_id, user_id, last_seen_at)
        SELECT project_id, user_id, max(seen) FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(project_id, user_id, seen)
         GROUP BY project_id, user_id ORDER BY project_id, user_id
        ON CONFLICT (project_id, user_id) DO UPDATE SET last_seen_at = GREATEST(presence.last_seen.last_seen_at, EXCLUDED.last_seen_at)`,
-      [events.map((e) => e.data.project_id), events.map((e) => e.data.user_id), events.map((e) => seenAt(e))],
-    ),
+    [events.map((e) => e.data.project_id), events.map((e) => e.data.user_id), events.map((e) => seenAt(e))],
   );
 }
 
