@@ -132,7 +132,7 @@ export function createEventStore(opts: {
         if (!assigned) ordered.add(id);
       }
     };
-    // What the reservation-and-lock statement found (lockStream, or the BEGIN round trip's lockFirst).
+    // What the reservation-and-lock statement found (lockStream, or BEGIN's round trip for txOpts.lockStream).
     const reservedAndLocked = (streamId: string, row: ReservedLock | undefined): number | null => {
       held.add(streamId);
       if (row?.assigned === false) ordered.add(streamId);
@@ -242,7 +242,7 @@ export function createEventStore(opts: {
       // BEGIN and what such a transaction does first, in one round trip (a simple query of several
       // statements, each with a snapshot of its own, run in order): the idempotency key's lock and
       // its recorded outcome, the command's stream reserved and locked, and what the command reads
-      // first (`opts.first`, after the lock: exact). Nothing here writes, so no transaction id is
+      // first (`txOpts.first` or its stream's events, after the lock: exact). Nothing here writes, so no transaction id is
       // taken before the stream is reserved (rule 3).
       const opening: QueryConfig<unknown[]>[] = [];
       if (idempotency) {
