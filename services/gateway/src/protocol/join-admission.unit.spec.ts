@@ -148,9 +148,68 @@ describe('JoinAdmission: a line as long as the joins that finish in maxWaitMs', 
     const joins = Array.from({ length: 12 }, (_, i) => join(log, `j${i}`));
     joins.forEach((j) => admission.offer('r', j));
     await finishFirst(joins, 10, 100, clock);
-    // 10 finished in 1 s of the 5 s window: 2 per second; 2 running + 0 waiting = 1 s ahead.
+    // 10 finished in the 1 s the line has been busy: 10 per second; 2 running + 0 waiting = 0.2 s ahead.
     expect(admission.counts).toEqual({ running: 2, queued: 0 });
     expect(admission.offer('r', join(log, 'next'))).toBe(true);
     expect(admission.retryAfterMs(1_000)).toBe(1_500);
+  });
+});
+
+describe('JoinAdmission: the rate of a storm that follows a quiet spell', () => {
+  it('is measured over the time the line has been busy, not over the whole window: a join it serves in time is taken', async () => {
+    const clock = { now: 1_000_000 };
+    const admission = new JoinAdmission(
+      { maxRunning: 100, maxQueued: 10_000, maxWaitMs: 8_000 },
+      () => clock.now,
+      () => 0.5,
+    );
+    const log: string[] = [];
+    // Quiet for a minute, then 3,000 joins at once.
+    const joins = Array.from({ length: 3_000 }, (_, i) => join(log, `j${i}`));
+    expect(joins.every((j) => admission.offer('r', j))).toBe(true);
+    // 600 finish in the first 600 ms: 1,000 a second.
+    await finishFirst(joins, 600, 1, clock);
+    expect(admission.counts).toEqual({ running: 100, queued: 2_300 });
+    // 2,400 ahead at 1,000 a second is 2.4 s: within the 8 s bound, taken. Averaged over the 5 s
+    // window (120 a second: 20 s) it was refused, and told to stay away 3 to 5 s.
+    expect(admission.offer('r', join(log, 'late'))).toBe(true);
+    expect(admission.retryAfterMs(1_000)).toBe(1_500);
+  });
+
+  it('does not judge in the first half second of a busy spell: joins wait in line up to maxQueued', async () => {
+    const clock = { now: 1_000_000 };
+    const admission = new JoinAdmission(
+      { maxRunning: 10, maxQueued: 1_000, maxWaitMs: 8_000 },
+      () => clock.now,
+      () => 0.5,
+    );
+    const log: string[] = [];
+    const joins = Array.from({ length: 500 }, (_, i) => join(log, `j${i}`));
+    joins.forEach((j) => admission.offer('r', j));
+    // One finished after 100 ms: 10 a second would be 49 s for the 490 ahead, but one is too few to tell.
+    await finishFirst(joins, 1, 100, clock);
+    expect(admission.offer('r', join(log, 'next'))).toBe(true);
+  });
+
+  it("forgets the previous busy spell's rate once the line has been idle", async () => {
+    const clock = { now: 1_000_000 };
+    const admission = new JoinAdmission(
+      { maxRunning: 1, maxQueued: 1_000, maxWaitMs: 8_000 },
+      () => clock.now,
+      () => 0.5,
+    );
+    const log: string[] = [];
+    // A slow spell: 5 joins, one a second.
+    const slow = Array.from({ length: 5 }, (_, i) => join(log, `s${i}`));
+    slow.forEach((j) => admission.offer('r', j));
+    await finishFirst(slow, 5, 1_000, clock);
+    expect(admission.counts).toEqual({ running: 0, queued: 0 });
+    // Right after, a fast spell: 200 in 0.5 s (400 a second). The slow spell's 5 do not lower it.
+    clock.now += 10;
+    const fast = Array.from({ length: 1_500 }, (_, i) => join(log, `f${i}`));
+    fast.forEach((j) => admission.offer('r', j));
+    await finishFirst(fast, 200, 2.5, clock);
+    // 1,300 ahead at 400 a second: 3.25 s, taken.
+    expect(admission.offer('r', join(log, 'next'))).toBe(true);
   });
 });
