@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 // Ports handed out recently by this process. The OS may give the same ephemeral port to two
@@ -5,8 +6,27 @@ import net from 'node:net';
 // so a second caller gets a different one.
 const handedOut = new Set<number>();
 
-/** A TCP port nobody listens on right now, on `host` (default 127.0.0.1). */
+/** The lowest port handed out: below it are the well-known and commonly configured ones. */
+const LOWEST = 10_000;
+
+/**
+ * A TCP port nobody listens on right now, on `host` (default 127.0.0.1), chosen below the range the
+ * OS takes outgoing connections' local ports from (Linux: ip_local_port_range, 32768-60999 by
+ * default). A port from that range can be taken by any connection opened between this probe and
+ * the listen, and kept by it: a process that `npm start` restarts on its port then fails on
+ * EADDRINUSE every time (the bench's fault run saw presence do so for 3 minutes). Only when that
+ * range leaves too little room below it does the OS choose (port 0).
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const below = ephemeralPorts().low - 1;
+  if (below - LOWEST >= 1_000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = LOWEST + Math.floor(Math.random() * (below - LOWEST + 1));
+      if (handedOut.has(port) || !(await isPortFree(port, host))) continue;
+      handedOut.add(port);
+      return port;
+    }
+  }
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = await probePort(host);
     if (!handedOut.has(port)) {
@@ -15,6 +35,17 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     }
   }
   throw new Error(`no free TCP port found on ${host}`);
+}
+
+/** Where the OS takes outgoing connections' local ports from (Linux's default when it cannot be read). */
+export function ephemeralPorts(): { low: number; high: number } {
+  try {
+    const [low = 0, high = 0] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high) && low > 0 && high >= low) return { low, high };
+  } catch {
+    // not Linux, or no /proc
+  }
+  return { low: 32_768, high: 60_999 };
 }
 
 function probePort(host: string): Promise<number> {

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { canConnect, freePort, isPortFree, portFromEnv, waitUntil } from './ports.js';
+import { canConnect, ephemeralPorts, freePort, isPortFree, portFromEnv, waitUntil } from './ports.js';
 
 describe('freePort', () => {
   it('hands out distinct ports that can be listened on', async () => {
@@ -10,6 +10,15 @@ describe('freePort', () => {
       expect(port).toBeGreaterThan(0);
       expect(await isPortFree(port)).toBe(true);
     }
+  });
+
+  it("hands out ports outside the range outgoing connections' local ports come from", async () => {
+    // Such a port could be taken by a connection between the probe and the listen, and kept.
+    const { low, high } = ephemeralPorts();
+    expect(low).toBeGreaterThan(1_024);
+    expect(high).toBeGreaterThanOrEqual(low);
+    const ports = await Promise.all(Array.from({ length: 50 }, () => freePort()));
+    for (const port of ports) expect(port < low || port > high, `port ${port} in ${low}-${high}`).toBe(true);
   });
 });
 
