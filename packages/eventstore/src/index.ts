@@ -33,7 +33,7 @@ export {
   type OutboxRelayOptions,
   type StreamLimits,
 } from './outbox.js';
-export { asExecute, prepared, sqlLiteral } from './prepared.js';
+export { prepared } from './prepared.js';
 export { withIdempotencyKey, withoutIdempotencyKey, IdempotencyKeyReused, type IdempotencyScope } from './idempotency.js';
 export {
   JETSTREAM_READY_TIMEOUT_MS,
