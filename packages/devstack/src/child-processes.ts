@@ -1,4 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutputTail } from './output-tail.js';
 
 /** Whether a child process has exited (or was killed). */
@@ -101,5 +103,42 @@ export function waitForOutput(child: ChildProcess, tail: OutputTail, ready: stri
     child.stderr?.on('data', onOutput);
     child.once('exit', onExit);
     child.once('error', onError);
+  });
+}
+
+/**
+ * SIGSTOP `pid`, resolved once every thread of it has stopped (a frozen server in a fault test).
+ * `kill` returns before that: the signal wakes one thread, which stops the others when it next
+ * runs, so on a loaded machine another thread can still work meanwhile (nats-server's network
+ * poller answered a PING 9 ms after `kill` returned, the readiness test saw it ready). Reads
+ * `/proc/<pid>/task`; where there is none (not Linux), resolves after the signal.
+ */
+export async function freezeProcess(pid: number, timeoutMs = 10_000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const deadline = performance.now() + timeoutMs;
+  while (!everyThreadStopped(pid)) {
+    if (performance.now() > deadline) throw new Error(`process ${pid} did not stop within ${timeoutMs} ms of SIGSTOP`);
+    await sleep(2);
+  }
+}
+
+/** Whether every thread of `pid` is stopped (state T or t in /proc); true where /proc is not. */
+export function everyThreadStopped(pid: number): boolean {
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true;
+  }
+  return threads.every((tid) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      return true; // the thread ended
+    }
+    // "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+    const state = stat[stat.lastIndexOf(')') + 2];
+    return state === 'T' || state === 't';
   });
 }

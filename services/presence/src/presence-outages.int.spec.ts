@@ -15,7 +15,7 @@ import {
   type RoomSnapshot,
 } from '@siteflow/contracts';
 import { callService, requestService } from '@siteflow/messaging';
-import { startNatsServer, type LocalServer } from '@siteflow/devstack';
+import { freezeProcess, startNatsServer, type LocalServer } from '@siteflow/devstack';
 import {
   connectClient,
   createTestDatabase,
@@ -293,7 +293,7 @@ describe('a NATS stall past the TTL', () => {
       await expect.poll(() => b.metasOf(String(alice.user.id))[0]).toMatchObject({ editing: true, current_document: 3 });
       const unlocked = recordEvents(b.channel, 'document:unlocked');
 
-      process.kill(natsPid, 'SIGSTOP');
+      await freezeProcess(natsPid);
       const stalledAt = Date.now();
       try {
         await new Promise((r) => setTimeout(r, STALL_MS)); // the fault itself lasts this long

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { freezeProcess } from '@siteflow/devstack';
 import { useStack, testNatsUrl } from '@siteflow/testing';
 
 /**
@@ -25,7 +26,7 @@ describe('gateway readiness', () => {
     expect(await full.json()).toMatchObject({ status: 'not_ready', nats: 'ok' });
 
     const nats = await pidListeningOn(Number(new URL(testNatsUrl()).port));
-    process.kill(nats, 'SIGSTOP');
+    await freezeProcess(nats); // every thread: a bare kill() let its network poller answer once under load
     try {
       const stalled = await fetch(`${stack().gatewayUrl}/readyz`);
       expect(stalled.status).toBe(503);
