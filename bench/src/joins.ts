@@ -39,6 +39,8 @@ export interface JoinStormResult {
   errors: Record<string, number>;
   /** Joins refused `rate_limited` and sent again after their retry_after_ms (not failures). */
   retried: number;
+  /** The gateway's NATS requests to services during the storm per join answered, by subject (its /metrics). */
+  requestsPerJoin: Record<string, number>;
 }
 
 /**
@@ -47,6 +49,7 @@ export interface JoinStormResult {
  */
 export async function runJoinStorm(opts: {
   socketUrl: string;
+  gatewayUrl: string;
   tokens: string[];
   projects: number[];
   sockets: number;
@@ -73,6 +76,7 @@ export async function runJoinStorm(opts: {
       failed += r.failed;
     }
     process.stdout.write(`  ${opts.sockets - failed} sockets connected; all join now…\n`);
+    const requestsBefore = await gatewayRequestCounts(opts.gatewayUrl);
     const results = await Promise.all(
       workers.map((w) => {
         const done = nextMessage<StormReport>(w, (m) => m.joined === true);
@@ -89,6 +93,10 @@ export async function runJoinStorm(opts: {
     const errors: Record<string, number> = {};
     for (const r of results) for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
     const seconds = (lastReply - started) / 1000;
+    const requestsAfter = await gatewayRequestCounts(opts.gatewayUrl);
+    const requestsPerJoin = Object.fromEntries(
+      Object.entries(requestsAfter).map(([subject, n]) => [subject, (n - (requestsBefore[subject] ?? 0)) / Math.max(1, replyMs.length)]),
+    );
     return {
       sockets: opts.sockets,
       rooms: Math.min(opts.projects.length, opts.sockets),
@@ -101,9 +109,21 @@ export async function runJoinStorm(opts: {
       failed,
       errors,
       retried: results.reduce((a, r) => a + r.retried, 0),
+      requestsPerJoin,
     };
   } finally {
     for (const w of workers) w.send({ close: true });
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
   }
+}
+
+/** The gateway's NATS requests so far by subject (the count of its request-duration histogram, every outcome). */
+async function gatewayRequestCounts(gatewayUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/^siteflow_gateway_nats_request_duration_seconds_count\{([^}]*)\}\s+([\d.e+]+)/gm)) {
+    const subject = /subject="([^"]*)"/.exec(m[1] ?? '')?.[1] ?? '?';
+    counts[subject] = (counts[subject] ?? 0) + Number(m[2]);
+  }
+  return counts;
 }

@@ -278,7 +278,14 @@ try {
     if (scenarios.size > 1) await restartGateway();
     process.stdout.write(`join storm: ${sockets} sockets in rooms of ${flags['join-room-size']}…\n`);
     const m = await measured(() =>
-      runJoinStorm({ socketUrl: stack.socketUrl, tokens, projects: ids, sockets, perWorker: Number(flags['per-worker']) }),
+      runJoinStorm({
+        socketUrl: stack.socketUrl,
+        gatewayUrl: stack.gatewayUrl,
+        tokens,
+        projects: ids,
+        sockets,
+        perWorker: Number(flags['per-worker']),
+      }),
     );
     joins = m.result;
     cpu.joins = m;
@@ -525,6 +532,11 @@ if (joins) {
     `| ${joins.sockets} | ${joins.rooms} | ${round(joins.seconds, 1)} | ${round(joins.joinsPerSecond, 0)} | ${round(joins.replyLatency.p50, 0)} / ${round(joins.replyLatency.p99, 0)} | ${round(joins.admittedLatency.p50, 0)} / ${round(joins.admittedLatency.p99, 0)} | ${joins.retried} | ${round(joins.presenceSettledMs / 1000, 1)} | ${joins.failed} | ${joins.unsettled} |`,
     '',
     `Failed joins by code: ${JSON.stringify(joins.errors)}`,
+    '',
+    `Gateway's NATS requests per join: ${Object.entries(joins.requestsPerJoin)
+      .filter(([, n]) => n > 0)
+      .map(([subject, n]) => `${subject} ${round(n, 2)}`)
+      .join(', ')}`,
   );
 }
 if (storm) {
