@@ -117,6 +117,25 @@ describe('outbox relay', () => {
     expect(await saved()).toEqual([expected.at(-1)!.globalPosition]);
   });
 
+  it('passes over the events it does not publish: the others in global order, the checkpoint past all of them', async () => {
+    const schema = 'relay_private';
+    const store = await migratedStore(schema);
+    const { stream, subjectFor } = env().newStream('private');
+    const publishes = (e: RecordedEvent) => e.type !== 'Thing1';
+    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, publishes, batchSize: 4 });
+    await appendConcurrently(store, 10, 2);
+    // The last events are all private: flush still returns, once the relay has passed them.
+    await store.transaction((tx) => tx.append('thing-private', newEvents(3, 'Thing1'), { expectedVersion: 'any' }));
+    await relay.flush(10_000);
+    const expected = await globalOrder(store, 23);
+    expect(expected.filter((e) => !publishes(e)).length).toBeGreaterThan(3);
+    const published = await readJetStream(nc, stream.name);
+    expect(published.map((m) => m.msgId)).toEqual(ids(expected.filter(publishes)));
+    await relay.stop();
+    const { rows } = await store.pool.query<{ p: string }>(`SELECT global_position::text AS p FROM ${schema}.outbox_checkpoint`);
+    expect(rows.map((r) => Number(r.p))).toEqual([expected.at(-1)!.globalPosition]);
+  });
+
   it('keeps retrying through broker errors: publishes once the stream is back', async () => {
     const store = await migratedStore('relay_retry');
     const { stream, subjectFor } = env().newStream('retry');

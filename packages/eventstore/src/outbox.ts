@@ -39,6 +39,12 @@ export interface OutboxRelayOptions {
   streamLimits?: StreamLimits;
   /** e.g. project.<pid>.ev.chat.MessagePosted */
   subjectFor: (e: RecordedEvent) => string;
+  /**
+   * Whether an event is published (default: every one). One for which this is false stays in the
+   * store only (the service's own bookkeeping, which no other process reads): the relay passes
+   * over it in order, its checkpoint moving past it, and publishes nothing for it.
+   */
+  publishes?: (e: RecordedEvent) => boolean;
   /** default 256 */
   batchSize?: number;
   /** Fallback poll, default 1000 (LISTEN/NOTIFY wakes it sooner). */
@@ -374,11 +380,17 @@ class Relay implements OutboxRelay {
     // must not starve the relay that delivers what those commands committed.
     const events = await readAllEvents(this.#leaderDb(), this.#s, { after: this.#checkpoint, limit: this.#batchSize });
     if (events.length === 0 || !this.#leader || this.#stopped) return events.length;
-    const published = events.map((event) => ({ event, ack: this.#publish(event) }));
-    for (const { ack } of published) ack.catch(() => undefined); // each is awaited below, or abandoned after a failure
+    const publishes = this.#opts.publishes ?? (() => true);
+    const published = events.map((event) => ({ event, ack: publishes(event) ? this.#publish(event) : null }));
+    for (const { ack } of published) ack?.catch(() => undefined); // each is awaited below, or abandoned after a failure
     let last: RecordedEvent | undefined;
     try {
       for (const { event, ack } of published) {
+        // Kept in the store only: passed over, in order (the checkpoint moves past it).
+        if (ack === null) {
+          last = event;
+          continue;
+        }
         try {
           await ack;
         } catch (err) {

@@ -35,6 +35,12 @@ export interface ServiceDefinition<C extends BaseServiceConfig> {
   /** Read-model migrations of the service's schema, applied in id order after the core tables. */
   migrations: Migration[];
   configSchema?: z.ZodType<C>;
+  /**
+   * Event types kept in the service's store only: neither relayed to JetStream nor fast-copied
+   * (presence's session events: its own bookkeeping, which every gateway of the room received and
+   * dropped). Nothing outside the service can consume them; list only what no other process reads.
+   */
+  privateEvents?: readonly string[];
 }
 
 export interface RunningService<C extends BaseServiceConfig = BaseServiceConfig> {
@@ -142,7 +148,15 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   await migrateOncePostgresAnswers(() => store.migrate(def.migrations), config.DB_BOOT_WAIT_MS, logger);
 
   const nats = await connectNats(config.NATS_URL, `${def.name}:${config.INSTANCE_ID}`);
-  fastCopies = fastCopyPublisher({ nats, subjectFor: defaultSubjectFor(def.name), maxBytes: config.FAST_COPY_MAX_BYTES, logger }).publish;
+  const privateEvents = new Set(def.privateEvents ?? []);
+  const publishes = (e: RecordedEvent) => !privateEvents.has(e.type);
+  fastCopies = fastCopyPublisher({
+    nats,
+    subjectFor: defaultSubjectFor(def.name),
+    maxBytes: config.FAST_COPY_MAX_BYTES,
+    publishes,
+    logger,
+  }).publish;
   const deadLetters = new DeadLetterCounter();
   const relay: OutboxRelay = await startOutboxRelay({
     store,
@@ -152,6 +166,7 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
     onDeadLetter: () => deadLetters.inc('outbox'),
     streamLimits: { maxBytes: config.STREAM_MAX_BYTES, maxAgeMs: config.STREAM_MAX_AGE_MS, replicas: config.JETSTREAM_REPLICAS },
     subjectFor: defaultSubjectFor(def.name),
+    publishes,
     heldBackWarnMs: config.OUTBOX_HELD_BACK_WARN_MS,
   }).catch(exitIfJetStreamNotReady(logger));
   const encoder = new TextEncoder();

@@ -25,6 +25,8 @@ export function fastCopyPublisher(opts: {
   subjectFor: (e: RecordedEvent) => string;
   /** Events whose JSON is larger are not copied (a document's save): 0 = no fast copies at all. */
   maxBytes: number;
+  /** Whether an event is published at all (as the relay's `publishes`): one that is not gets no copy either. */
+  publishes?: (e: RecordedEvent) => boolean;
   logger: Logger;
 }): { publish: (events: readonly RecordedEvent[]) => void; stats: FastCopyStats } {
   const encoder = new TextEncoder();
@@ -32,6 +34,7 @@ export function fastCopyPublisher(opts: {
   const publish = (events: readonly RecordedEvent[]) => {
     if (opts.maxBytes === 0) return;
     for (const e of events) {
+      if (opts.publishes && !opts.publishes(e)) continue;
       const data = encoder.encode(JSON.stringify(toPublishedEvent(e)));
       if (data.length > opts.maxBytes) {
         stats.tooLarge++;

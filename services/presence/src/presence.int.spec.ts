@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { Presence, type Channel, type Socket } from 'phoenix';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { presenceSubjects, type PresenceMeta, type RoomSnapshot } from '@siteflow/contracts';
 import { requestService } from '@siteflow/messaging';
 import {
@@ -123,6 +123,47 @@ describe('presence with the stock phoenix client', () => {
       ]);
     } finally {
       for (const s of sockets) s.disconnect();
+    }
+  });
+
+  it('records sessions in its store and publishes none of them: nobody else reads them', async () => {
+    const alice = await stack.devLogin('alice');
+    // Every presence event of any project, published (relay) or fast-copied.
+    const heard: string[] = [];
+    const subs = ['project.*.ev.presence.>', 'project.*.now.presence.>'].map((subject) =>
+      stack.nats.subscribe(subject, {
+        callback: (_err, msg) => {
+          heard.push(msg.subject);
+        },
+      }),
+    );
+    await stack.nats.flush();
+    try {
+      const sa = await connectClient(stack.socketUrl, alice.token);
+      await inRoom(sa);
+      sa.disconnect();
+      const stored = async () =>
+        (
+          await pool.query<{ type: string; position: string }>(
+            `SELECT type, global_position::text AS position FROM presence.events
+              WHERE data->>'user_id' = $1 ORDER BY global_position DESC LIMIT 1`,
+            [String(alice.user.id)],
+          )
+        ).rows[0];
+      await expect.poll(async () => (await stored())?.type, { timeout: 10_000 }).toBe('SessionLeft');
+      const last = Number((await stored())!.position);
+      // The relay has passed over both: its saved checkpoint is at or past the leave.
+      const checkpoint = async () =>
+        Number((await pool.query<{ p: string }>(`SELECT max(global_position)::text AS p FROM presence.outbox_checkpoint`)).rows[0]?.p ?? 0);
+      await expect.poll(checkpoint, { timeout: 10_000 }).toBeGreaterThanOrEqual(last);
+
+      const info = await (await jetstreamManager(stack.nats)).streams.info('EVENTS_PRESENCE', { subjects_filter: '>' });
+      const storedSubjects = Object.keys(info.state.subjects ?? {});
+      expect(storedSubjects.filter((subject) => /\.Session(Joined|Left)$/.test(subject))).toEqual([]);
+      await stack.nats.flush();
+      expect(heard.filter((subject) => /\.Session(Joined|Left)$/.test(subject))).toEqual([]);
+    } finally {
+      for (const sub of subs) sub.unsubscribe();
     }
   });
 

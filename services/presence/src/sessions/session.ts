@@ -18,6 +18,12 @@ export type ConnectionEvicted = {
 };
 export type SessionEvent = SessionJoined | SessionLeft | ConnectionEvicted;
 
+/**
+ * Session events only presence reads (last_seen): stored, not published. ConnectionEvicted is
+ * published: documents releases the evicted connection's locks on it.
+ */
+export const PRIVATE_SESSION_EVENTS: readonly SessionEvent['type'][] = ['SessionJoined', 'SessionLeft'];
+
 export type SessionState =
   { status: 'none' } | { status: 'online'; connectionId: string; userId: number; projectId: number } | { status: 'ended' };
 export const initialSessionState: SessionState = { status: 'none' };
