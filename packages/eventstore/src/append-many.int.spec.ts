@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, it, vi } from 'vitest';
 import { ConcurrencyError, StreamNotReserved } from './index.js';
 import { newEvents, useMigratedStore } from './test-fixtures/harness.js';
 
@@ -36,6 +37,31 @@ describe('several streams in one statement', () => {
       [3, [1, 2, 3]],
     ]);
     expect(await versionsOf('many-')).toEqual(['many-new@1', 'many-new@2', 'many-new@3', 'many-old@1', 'many-old@2', 'many-old@3']);
+  });
+
+  it('reads ahead only streams that exist: one locked without a row is empty without asking', async () => {
+    await store().transaction((tx) => tx.append('ahead-old', newEvents(1), { expectedVersion: 'no_stream' }));
+    const asked: string[] = [];
+    await store().transaction(async (tx) => {
+      await tx.lockStreams(['ahead-new-1', 'ahead-new-2', 'ahead-old']);
+      const sent = vi.spyOn(pg.Client.prototype, 'query');
+      try {
+        await tx.readStreams(['ahead-new-1', 'ahead-new-2']);
+        expect(sent).not.toHaveBeenCalled();
+        expect(await tx.readStream('ahead-new-1')).toEqual([]);
+        // With an existing stream among them, that one alone is read.
+        await tx.readStreams(['ahead-old', 'ahead-new-2']);
+        for (const call of sent.mock.calls) asked.push(JSON.stringify(call[0]));
+      } finally {
+        sent.mockRestore();
+      }
+      expect((await tx.readStream('ahead-old')).map((e) => e.version)).toEqual([1]);
+      await tx.appendToStreams([{ streamId: 'ahead-new-1', events: newEvents(1), expectedVersion: 0 }]);
+    });
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toContain('ahead-old');
+    expect(asked[0]).not.toContain('ahead-new-2');
+    expect(await versionsOf('ahead-')).toEqual(['ahead-new-1@1', 'ahead-old@1']);
   });
 
   it('a stream that is not at its expected version fails the whole append, and nothing of it is committed', async () => {

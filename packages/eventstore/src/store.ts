@@ -188,9 +188,13 @@ export function createEventStore(opts: {
     };
     const readStreams = async (streamIds: readonly string[]) => {
       const fresh = [...new Set(streamIds)].filter((id) => !readAhead.has(id));
-      if (fresh.length === 0) return;
-      const events = await readManyStreamEvents(client, s, fresh);
-      for (const id of fresh) readAhead.set(id, []);
+      // A stream locked without a row has no events, and none can appear while this transaction
+      // holds its reservation: nothing to ask (a join's new session; a storm's group commits).
+      for (const id of fresh) if (locked.get(id) === 0) readAhead.set(id, []);
+      const toRead = fresh.filter((id) => locked.get(id) !== 0);
+      if (toRead.length === 0) return;
+      const events = await readManyStreamEvents(client, s, toRead);
+      for (const id of toRead) readAhead.set(id, []);
       for (const e of events) readAhead.get(e.streamId)?.push(e);
     };
     // Statements to run in COMMIT's round trip, and what to tell of their results.

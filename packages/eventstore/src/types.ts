@@ -156,7 +156,8 @@ export interface EventStoreTx {
   /**
    * Reads these streams' events in one statement, ahead of the `readStream` calls that want them:
    * until the transaction appends to one, its `readStream` is answered from what was read here.
-   * Read after `lockStreams`, they are what the locked versions hold.
+   * Read after `lockStreams`, they are what the locked versions hold; a stream it found without a
+   * row is empty without a statement.
    */
   readStreams(streamIds: readonly string[]): Promise<void>;
   /**
