@@ -85,6 +85,33 @@ describe('outbox relay', () => {
     expect(locks).toEqual([]);
   });
 
+  it('publishes events that an open transaction held back soon after it ends, though its end announces nothing', async () => {
+    const store = await migratedStore('relay_held_back');
+    const { stream, subjectFor } = env().newStream('heldback');
+    // Only NOTIFY could wake it in time, and the holder's end sends none (it writes nothing here:
+    // in a CI run it was another test file's transaction, in another database).
+    const relay = await startOutboxRelay({ store, nats: nc, logger: silentLogger, stream, subjectFor, pollIntervalMs: 60_000 });
+    const holder = await env().newPool(1).connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_current_xact_id()'); // holds the horizon from here
+      const appended = await appendConcurrently(store, 3, 2);
+      // Announced, and held back: the relay reads nothing of it while the holder is open.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await readJetStream(nc, stream.name)).toEqual([]);
+      await holder.query('COMMIT');
+      const published = await eventually(
+        () => readJetStream(nc, stream.name),
+        (msgs) => msgs.length >= appended.length,
+        10_000,
+      );
+      expect(published.map((m) => m.msgId).sort()).toEqual(ids(appended).sort());
+    } finally {
+      holder.release();
+      await relay.stop();
+    }
+  });
+
   it('saves its checkpoint at most once per interval while busy, and at the latest when it stops', async () => {
     const schema = 'relay_checkpoint';
     const store = await migratedStore(schema);

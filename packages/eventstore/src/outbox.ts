@@ -101,6 +101,13 @@ const DUPLICATE_WINDOW_MS = 2 * 60_000;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
 const FLUSH_POLL_MS = 20;
+/**
+ * While committed events wait behind an open transaction, the relay reads again after this long,
+ * doubling up to its poll interval. The transaction holding them back may be any in the cluster
+ * (another schema's, another database's), and its end wakes nobody here: waiting for the poll
+ * (1 s by default, a minute in a test) left announced events unpublished that long.
+ */
+const HELD_BACK_RETRY_MIN_MS = 20;
 
 /**
  * Publishes the store's events to JetStream in global order, at least once, with
@@ -234,6 +241,9 @@ class Relay implements OutboxRelay {
   /** The oldest committed event seen waiting behind an open transaction, and since when. */
   #heldBack: { event: GlobalCheckpoint; since: number; warnedAt: number | null } | null = null;
   #heldBackCheckedAt = 0;
+  /** A commit was announced (NOTIFY) since the last look for held-back events. */
+  #announced = false;
+  #heldBackRetryMs = HELD_BACK_RETRY_MIN_MS;
 
   constructor(opts: OutboxRelayOptions) {
     this.#opts = opts;
@@ -327,7 +337,7 @@ class Relay implements OutboxRelay {
           await this.#watchHeldBack();
           // Idle: wake for new commits, and in time to save a checkpoint that is due.
           const saveDueIn = this.#unsaved ? Math.max(0, this.#checkpointIntervalMs - (Date.now() - this.#savedAt)) : Infinity;
-          await this.#nudge.wait(Math.min(this.#pollIntervalMs, saveDueIn));
+          await this.#nudge.wait(Math.min(this.#pollIntervalMs, saveDueIn, this.#heldBackRetryIn()));
         }
       } catch (err) {
         firstAttemptDone();
@@ -539,7 +549,10 @@ class Relay implements OutboxRelay {
       client.end().catch(() => {});
     });
     client.on('end', () => lost());
-    client.on('notification', () => this.#nudge.wake());
+    client.on('notification', () => {
+      this.#announced = true;
+      this.#nudge.wake();
+    });
     await client.connect();
     // This session writes only checkpoints: one lost in a database crash means re-publishing a
     // moment's events, which the broker de-duplicates, so their commits need not wait for the disk.
@@ -552,9 +565,23 @@ class Relay implements OutboxRelay {
    * Notices, and says, when committed events have waited too long behind an open transaction.
    * Runs when the relay is idle (it published all it may read), at most every second.
    */
+  /** How soon to read again for events held back behind an open transaction (backing off); Infinity when none are. */
+  #heldBackRetryIn(): number {
+    if (this.#heldBack === null || compareCheckpoints(this.#checkpoint, this.#heldBack.event) >= 0) {
+      this.#heldBackRetryMs = HELD_BACK_RETRY_MIN_MS;
+      return Infinity;
+    }
+    const ms = this.#heldBackRetryMs;
+    this.#heldBackRetryMs = Math.min(ms * 2, this.#pollIntervalMs);
+    return ms;
+  }
+
   async #watchHeldBack(): Promise<void> {
     const now = Date.now();
-    if (now - this.#heldBackCheckedAt < Math.min(1_000, this.#heldBackWarnMs / 2)) return;
+    // Looked for at most once a second, and after every announced commit: one the read just now
+    // could not see is held back, and nothing else may wake the relay for it.
+    if (!this.#announced && now - this.#heldBackCheckedAt < Math.min(1_000, this.#heldBackWarnMs / 2)) return;
+    this.#announced = false;
     this.#heldBackCheckedAt = now;
     const held = this.#heldBack;
     if (held && compareCheckpoints(this.#checkpoint, held.event) >= 0) {
