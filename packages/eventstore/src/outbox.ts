@@ -241,9 +241,10 @@ class Relay implements OutboxRelay {
   /** The oldest committed event seen waiting behind an open transaction, and since when. */
   #heldBack: { event: GlobalCheckpoint; since: number; warnedAt: number | null } | null = null;
   #heldBackCheckedAt = 0;
-  /** A commit was announced (NOTIFY) since the last look for held-back events. */
+  /** A commit was announced (NOTIFY) since the last read began. */
   #announced = false;
-  #heldBackRetryMs = HELD_BACK_RETRY_MIN_MS;
+  /** While a read after an announcement found nothing (its events held back): when to read again, backing off; null otherwise. */
+  #heldBackRetryMs: number | null = null;
 
   constructor(opts: OutboxRelayOptions) {
     this.#opts = opts;
@@ -330,7 +331,13 @@ class Relay implements OutboxRelay {
           }
         }
         if (!this.#streamReady) await this.ensureStream();
+        const announced = this.#announced;
+        this.#announced = false;
         const published = await this.#publishBatch();
+        // A commit was announced and the read found nothing: its events wait behind an open
+        // transaction, whose end announces nothing here. Read again soon, backing off.
+        if (published > 0) this.#heldBackRetryMs = null;
+        else if (announced) this.#heldBackRetryMs = HELD_BACK_RETRY_MIN_MS;
         if (this.#unsaved && Date.now() - this.#savedAt >= this.#checkpointIntervalMs) await this.#saveCheckpoint();
         backoff = BACKOFF_MIN_MS;
         if (published < this.#batchSize) {
@@ -567,21 +574,15 @@ class Relay implements OutboxRelay {
    */
   /** How soon to read again for events held back behind an open transaction (backing off); Infinity when none are. */
   #heldBackRetryIn(): number {
-    if (this.#heldBack === null || compareCheckpoints(this.#checkpoint, this.#heldBack.event) >= 0) {
-      this.#heldBackRetryMs = HELD_BACK_RETRY_MIN_MS;
-      return Infinity;
-    }
     const ms = this.#heldBackRetryMs;
-    this.#heldBackRetryMs = Math.min(ms * 2, this.#pollIntervalMs);
+    if (ms === null) return Infinity;
+    this.#heldBackRetryMs = ms * 2 >= this.#pollIntervalMs ? null : ms * 2;
     return ms;
   }
 
   async #watchHeldBack(): Promise<void> {
     const now = Date.now();
-    // Looked for at most once a second, and after every announced commit: one the read just now
-    // could not see is held back, and nothing else may wake the relay for it.
-    if (!this.#announced && now - this.#heldBackCheckedAt < Math.min(1_000, this.#heldBackWarnMs / 2)) return;
-    this.#announced = false;
+    if (now - this.#heldBackCheckedAt < Math.min(1_000, this.#heldBackWarnMs / 2)) return;
     this.#heldBackCheckedAt = now;
     const held = this.#heldBack;
     if (held && compareCheckpoints(this.#checkpoint, held.event) >= 0) {
