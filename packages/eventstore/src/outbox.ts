@@ -107,7 +107,7 @@ const FLUSH_POLL_MS = 20;
  * (another schema's, another database's), and its end wakes nobody here: waiting for the poll
  * (1 s by default, a minute in a test) left announced events unpublished that long.
  */
-const HELD_BACK_RETRY_MIN_MS = 20;
+const HELD_BACK_RETRY_MIN_MS = 100;
 
 /**
  * Publishes the store's events to JetStream in global order, at least once, with
