@@ -94,9 +94,15 @@ export async function runJoinStorm(opts: {
     for (const r of results) for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
     const seconds = (lastReply - started) / 1000;
     const requestsAfter = await gatewayRequestCounts(opts.gatewayUrl);
-    const requestsPerJoin = Object.fromEntries(
-      Object.entries(requestsAfter).map(([subject, n]) => [subject, (n - (requestsBefore[subject] ?? 0)) / Math.max(1, replyMs.length)]),
-    );
+    const requestsPerJoin =
+      requestsBefore && requestsAfter
+        ? Object.fromEntries(
+            Object.entries(requestsAfter).map(([subject, n]) => [
+              subject,
+              (n - (requestsBefore[subject] ?? 0)) / Math.max(1, replyMs.length),
+            ]),
+          )
+        : {};
     return {
       sockets: opts.sockets,
       rooms: Math.min(opts.projects.length, opts.sockets),
@@ -117,9 +123,16 @@ export async function runJoinStorm(opts: {
   }
 }
 
-/** The gateway's NATS requests so far by subject (the count of its request-duration histogram, every outcome). */
-async function gatewayRequestCounts(gatewayUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+/** The gateway's NATS requests so far by subject (the count of its request-duration histogram, every outcome); null if unread. */
+async function gatewayRequestCounts(gatewayUrl: string): Promise<Record<string, number> | null> {
+  let text: string;
+  try {
+    text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  } catch (err) {
+    // A figure of the report, not the storm's: a failed read leaves it out.
+    process.stderr.write(`gateway /metrics: ${String(err)}\n`);
+    return null;
+  }
   const counts: Record<string, number> = {};
   for (const m of text.matchAll(/^siteflow_gateway_nats_request_duration_seconds_count\{([^}]*)\}\s+([\d.e+]+)/gm)) {
     const subject = /subject="([^"]*)"/.exec(m[1] ?? '')?.[1] ?? '?';

@@ -238,6 +238,7 @@ class Relay implements OutboxRelay {
   readonly #checkpointIntervalMs: number;
   #streamReady = false;
   readonly #heldBackWarnMs: number;
+  readonly #publishes: (e: RecordedEvent) => boolean;
   /** The oldest committed event seen waiting behind an open transaction, and since when. */
   #heldBack: { event: GlobalCheckpoint; since: number; warnedAt: number | null } | null = null;
   #heldBackCheckedAt = 0;
@@ -258,6 +259,7 @@ class Relay implements OutboxRelay {
     this.#leaderRetryMs = opts.leaderRetryMs ?? 2000;
     this.#checkpointIntervalMs = opts.checkpointIntervalMs ?? 200;
     this.#heldBackWarnMs = opts.heldBackWarnMs ?? 10_000;
+    this.#publishes = opts.publishes ?? (() => true);
   }
 
   get isLeader(): boolean {
@@ -397,8 +399,7 @@ class Relay implements OutboxRelay {
     // must not starve the relay that delivers what those commands committed.
     const events = await readAllEvents(this.#leaderDb(), this.#s, { after: this.#checkpoint, limit: this.#batchSize });
     if (events.length === 0 || !this.#leader || this.#stopped) return events.length;
-    const publishes = this.#opts.publishes ?? (() => true);
-    const published = events.map((event) => ({ event, ack: publishes(event) ? this.#publish(event) : null }));
+    const published = events.map((event) => ({ event, ack: this.#publishes(event) ? this.#publish(event) : null }));
     for (const { ack } of published) ack?.catch(() => undefined); // each is awaited below, or abandoned after a failure
     let last: RecordedEvent | undefined;
     try {
@@ -569,10 +570,9 @@ class Relay implements OutboxRelay {
   }
 
   /**
-   * Notices, and says, when committed events have waited too long behind an open transaction.
-   * Runs when the relay is idle (it published all it may read), at most every second.
+   * How soon to read again for events held back behind an open transaction; Infinity when none
+   * are. Each call doubles the next, up to the poll interval, where the retries end.
    */
-  /** How soon to read again for events held back behind an open transaction (backing off); Infinity when none are. */
   #heldBackRetryIn(): number {
     const ms = this.#heldBackRetryMs;
     if (ms === null) return Infinity;
@@ -580,6 +580,10 @@ class Relay implements OutboxRelay {
     return ms;
   }
 
+  /**
+   * Notices, and says, when committed events have waited too long behind an open transaction.
+   * Runs when the relay is idle (it published all it may read), at most every second.
+   */
   async #watchHeldBack(): Promise<void> {
     const now = Date.now();
     if (now - this.#heldBackCheckedAt < Math.min(1_000, this.#heldBackWarnMs / 2)) return;
