@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConnectionId, DocumentId, ProjectId, Role, UserId } from './ids.js';
+import { ReplyEnvelope } from './rpc.js';
 
 /** One connection's presence meta (docs/presence-and-locks.md) plus Phoenix's `phx_ref`. */
 export const PresenceMeta = z.object({
@@ -33,6 +34,12 @@ export type PresenceSnapshot = z.infer<typeof PresenceSnapshot>;
 export const presenceSubjects = {
   /** Request `{ctx, payload: TrackPayload}` after a successful `project:` join; replies `TrackReply`. */
   track: 'presence.track',
+  /**
+   * Request `TrackManyRequest`: the tracks of one project that a gateway has ready in the same turn
+   * (a room's joins admitted together); replies `TrackManyReply`, one envelope per track, in order,
+   * each exactly what `presence.track` would have answered.
+   */
+  trackMany: 'presence.track_many',
   /** Request `{ctx, payload: {}}` on leave or socket close; replies `{removed}`. */
   untrack: 'presence.untrack',
   /**
@@ -67,6 +74,18 @@ export type TrackPayload = z.infer<typeof TrackPayload>;
  */
 export const TrackReply = z.object({ meta: PresenceMeta, replaced_phx_ref: z.string().nullable() });
 export type TrackReply = z.infer<typeof TrackReply>;
+/** At most this many tracks in one `presence.track_many` (a gateway's MAX_CONCURRENT_JOINS is 100 by default). */
+export const TRACK_BATCH_MAX = 500;
+/**
+ * `presence.track_many`: each element is a `presence.track` request (`{ctx, payload: TrackPayload}`),
+ * checked and run as that request would be, on its own: one that is refused or fails answers its
+ * own error and takes no other with it.
+ */
+export const TrackManyRequest = z.object({ tracks: z.array(z.unknown()).min(1).max(TRACK_BATCH_MAX) });
+export type TrackManyRequest = z.infer<typeof TrackManyRequest>;
+/** One reply envelope per track, in the request's order. */
+export const TrackManyReply = z.object({ replies: z.array(ReplyEnvelope) });
+export type TrackManyReply = z.infer<typeof TrackManyReply>;
 export const UntrackReply = z.object({ removed: z.boolean() });
 export type UntrackReply = z.infer<typeof UntrackReply>;
 

@@ -145,12 +145,19 @@ export async function callService<T = unknown>(nc: NatsConnection, subject: stri
   return reply.data;
 }
 
+/** True for the error of a request nobody subscribes to (requestService's "<service> service is not running"). */
+export function isNotRunning(error: ErrorBody): boolean {
+  return error.code === 'unavailable' && error.message.endsWith(NOT_RUNNING);
+}
+
+const NOT_RUNNING = ' service is not running';
+
 function natsFailure(subject: string, e: unknown): ErrorBody {
   const service = subject.split('.')[0] ?? subject;
   if (e instanceof RequestError && e.isNoResponders()) {
-    return { code: 'unavailable', message: `${service} service is not running` };
+    return { code: 'unavailable', message: `${service}${NOT_RUNNING}` };
   }
-  if (e instanceof NoRespondersError) return { code: 'unavailable', message: `${service} service is not running` };
+  if (e instanceof NoRespondersError) return { code: 'unavailable', message: `${service}${NOT_RUNNING}` };
   if (e instanceof TimeoutError || (e instanceof RequestError && e.cause instanceof TimeoutError)) {
     return { code: 'unavailable', message: `${service} service did not answer in time` };
   }

@@ -5,6 +5,7 @@ import {
   CREATE_PROJECT_SUBJECT,
   MEMBERSHIP_SUBJECT,
   presenceSubjects,
+  TRACK_BATCH_MAX,
   projectClientEvents,
   subjects,
   type ClientPayload,
@@ -268,6 +269,32 @@ describe('join authorization and per-project roles', () => {
         ok: false,
         error: { code: 'unauthorized', message: 'you are not a member of this project' },
       });
+    }
+    expect(await sessions()).toBe(before);
+  });
+
+  it('presence.track_many refuses each non-member or malformed track on its own, and a malformed request whole; nothing recorded', async () => {
+    const sessions = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM presence.events')).rows[0]!.n);
+    const before = await sessions();
+    const track = (ctx: ReturnType<typeof ctxOf>) => ({ ctx, payload: { gateway_id: 'gw-intruder' } });
+    const many = (data: unknown) => requestService(stack().nats, presenceSubjects.trackMany, data, { timeoutMs: 10_000 });
+    const refused = { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } };
+    const invalid = { ok: false, error: { code: 'invalid_payload', message: expect.any(String) as unknown } };
+    expect(
+      await many({ tracks: [track(ctxOf(carol, 2)), track(ctxOf(carol, MISSING_PROJECT)), { ctx: ctxOf(carol, 2) }, 'garbage'] }),
+    ).toEqual({
+      ok: true,
+      data: {
+        replies: [refused, refused, invalid, invalid],
+      },
+    });
+    for (const data of [
+      {},
+      { tracks: [] },
+      { tracks: Array.from({ length: TRACK_BATCH_MAX + 1 }, () => track(ctxOf(carol, 2))) },
+      { tracks: 'x' },
+    ]) {
+      expect(await many(data), JSON.stringify(data).slice(0, 60)).toMatchObject({ ok: false, error: { code: 'invalid_payload' } });
     }
     expect(await sessions()).toBe(before);
   });

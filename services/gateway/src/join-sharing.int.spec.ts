@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import type { ChatMessage } from '@siteflow/contracts';
+import pino from 'pino';
+import { presenceSubjects, subjects, type ChatMessage, type PresenceState } from '@siteflow/contracts';
+import { requestService } from '@siteflow/messaging';
 import { scrapeValue, testNatsUrl } from '@siteflow/testing';
+import { PresenceTracker } from './presence/presence-tracker.js';
 import { MembershipReads } from './rooms/membership-reads.js';
 import { OwnUnreadReads } from './rooms/snapshot.js';
 import { startSiteflow, type RealtimeClient, type Siteflow, type TestUser } from '@siteflow/testkit';
@@ -167,4 +170,52 @@ it('the membership reads of one turn are asked of the running documents in one r
     { ok: false, error: { code: 'unauthorized', message: 'you are not a member of this project' } },
   ]);
   expect(reads.stats).toEqual({ requests: 1, users: 4 });
+});
+
+it('the tracks of one turn go to the running presence in one request, each tracked as alone; a non-member refused on its own', async () => {
+  const users = members(3);
+  const project = await siteflow.createProject({ members: users });
+  const outsider = siteflow.user('outsider-track');
+  const asked: string[] = [];
+  const tracker = new PresenceTracker(siteflow.nats, pino({ level: 'silent' }), {
+    gatewayId: 'gw-track-many',
+    refreshMs: 60_000,
+    timeoutMs: 10_000,
+    observeRequest: (subject) => asked.push(subject),
+  });
+  const ctx = (u: { id: number; username: string; avatar_url: string }) => ({
+    user_id: u.id,
+    username: u.username,
+    role: 'customer' as const,
+    avatar_url: u.avatar_url,
+    connection_id: `c-track-${u.id}`,
+    project_id: project.id,
+  });
+  try {
+    const results = await Promise.all([...users, outsider].map((u) => tracker.track(ctx(u))));
+    expect(asked).toEqual([presenceSubjects.trackMany]);
+    expect(results.map((r) => (r.ok ? r.tracked.meta.user_id : r.error))).toEqual([
+      ...users.map((u) => u.id),
+      { code: 'unauthorized', message: 'you are not a member of this project' },
+    ]);
+    const refs = results.flatMap((r) => (r.ok ? [r.tracked.meta.phx_ref] : []));
+    expect(new Set(refs).size).toBe(users.length);
+    // Presence holds each of them, under its own user, with the ref its track answered.
+    const viewer = users[0]!;
+    const snapshot = await requestService<{ part: { state: PresenceState } }>(
+      siteflow.nats,
+      subjects.snapshot('presence'),
+      { ctx: ctx(viewer), payload: {} },
+      { timeoutMs: 10_000 },
+    );
+    if (!snapshot.ok) throw new Error(snapshot.error.message);
+    expect(
+      Object.entries(snapshot.data.part.state)
+        .flatMap(([user, { metas }]) => metas.map((m) => [Number(user), m.phx_ref]))
+        .sort(),
+    ).toEqual(users.map((u, i) => [u.id, refs[i]]).sort());
+  } finally {
+    for (const u of users) tracker.untrack(ctx(u));
+    await tracker.close();
+  }
 });

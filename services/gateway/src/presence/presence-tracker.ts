@@ -6,14 +6,18 @@ import {
   PRESENCE_DEFAULTS,
   presenceSubjects,
   RefreshReply,
+  TRACK_BATCH_MAX,
+  TrackManyReply,
   TrackReply,
+  type ReplyEnvelope,
   type TrackPayload,
   type CommandContext,
   type ErrorBody,
   type PresenceRefresh,
   type PresenceState,
 } from '@siteflow/contracts';
-import { requestService, SerialByKey } from '@siteflow/messaging';
+import { isNotRunning, requestService, SerialByKey } from '@siteflow/messaging';
+import { TurnBatch } from '../rooms/turn-batch.js';
 
 export const GatewayPresenceConfig = z.object({
   /** How often this gateway refreshes all its connections, in one message. Well inside the TTL. */
@@ -35,6 +39,11 @@ const RESYNC_CONCURRENCY = 32;
 const EXCESS_ROUNDS_BEFORE_LISTING = 2;
 /** How long after its track reply a connection surely is in every presence instance's view. */
 const SETTLE_MS = 1_000;
+
+/** One `presence.track` request. */
+type TrackAsk = { ctx: CommandContext; payload: TrackPayload };
+
+const MALFORMED_TRACK_MANY: ReplyEnvelope = { ok: false, error: { code: 'internal', message: 'presence track_many reply is malformed' } };
 
 /**
  * The gateway side of presence: tracks a connection after a successful `project:` join, untracks
@@ -60,6 +69,8 @@ export class PresenceTracker {
   /** Refreshes in a row whose reply said presence holds more of our connections than we have. */
   private excessRounds = 0;
   private readonly encoder = new TextEncoder();
+  /** The tracks of one project that are ready in the same turn (a room's joins admitted together) go as one request. */
+  private readonly tracks = new TurnBatch<TrackAsk, ReplyEnvelope>(TRACK_BATCH_MAX, (_project, asks) => this.sendTracks(asks));
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -98,14 +109,36 @@ export class PresenceTracker {
     ctx: CommandContext,
     payload: TrackPayload,
   ): Promise<{ ok: true; tracked: TrackReply } | { ok: false; error: ErrorBody }> {
-    const asked = performance.now();
-    const reply = await requestService(this.nats, presenceSubjects.track, { ctx, payload }, { timeoutMs: this.opts.timeoutMs });
-    this.observed(presenceSubjects.track, reply.ok ? 'ok' : reply.error.code, asked);
+    const reply = await this.tracks.add(ctx.project_id, { ctx, payload });
     if (!reply.ok) return reply;
     const parsed = TrackReply.safeParse(reply.data);
     if (!parsed.success) return { ok: false, error: { code: 'internal', message: 'presence track reply is malformed' } };
     if (this.live.get(key) === ctx) this.confirmedAt.set(key, Date.now());
     return { ok: true, tracked: parsed.data };
+  }
+
+  /**
+   * One project's tracks of this turn: a lone one as `presence.track`, several as one
+   * `presence.track_many` (each answered as `presence.track` would; a failure of the request itself
+   * is every track's). No presence serving `track_many` (an older one during a rolling upgrade):
+   * each asks on its own.
+   */
+  private async sendTracks(asks: TrackAsk[]): Promise<ReplyEnvelope[]> {
+    if (asks.length === 1) return Promise.all(asks.map((a) => this.trackOne(a)));
+    const asked = performance.now();
+    const reply = await requestService(this.nats, presenceSubjects.trackMany, { tracks: asks }, { timeoutMs: this.opts.timeoutMs });
+    this.observed(presenceSubjects.trackMany, reply.ok ? 'ok' : reply.error.code, asked);
+    if (!reply.ok) return isNotRunning(reply.error) ? Promise.all(asks.map((a) => this.trackOne(a))) : asks.map(() => reply);
+    const parsed = TrackManyReply.safeParse(reply.data);
+    if (!parsed.success || parsed.data.replies.length !== asks.length) return asks.map(() => MALFORMED_TRACK_MANY);
+    return parsed.data.replies;
+  }
+
+  private async trackOne(ask: TrackAsk): Promise<ReplyEnvelope> {
+    const asked = performance.now();
+    const reply = await requestService(this.nats, presenceSubjects.track, ask, { timeoutMs: this.opts.timeoutMs });
+    this.observed(presenceSubjects.track, reply.ok ? 'ok' : reply.error.code, asked);
+    return reply;
   }
 
   /** The connection left the room (phx_leave, rejoin, socket closed); a no-op when not tracked. */

@@ -1,4 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import { NoRespondersError, TimeoutError } from '@nats-io/transport-node';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { presenceSubjects, type CommandContext, type PresenceMeta, type PresenceRefresh, type RefreshReply } from '@siteflow/contracts';
@@ -137,5 +138,85 @@ describe('the refresh, when presence holds connections this gateway does not tra
     }
     expect(refreshes.slice(4).map((r) => r.keys)).toEqual([undefined, undefined, ['1/c1']]);
     await tracker.close(10);
+  });
+});
+
+describe('the tracks of one turn', () => {
+  type Track = { ctx: CommandContext; payload: { gateway_id: string } };
+  /**
+   * A NATS stand-in: `presence.track` answers the connection's own meta; `presence.track_many`
+   * answers what `many` returns for its tracks (or throws it). Records the subject of every request.
+   */
+  const fakeNats = (many: (tracks: Track[]) => unknown) => {
+    const asked: string[] = [];
+    const decoder = new TextDecoder();
+    const own = (t: Track) => ({ ok: true, data: { meta: meta(`ref-${t.ctx.connection_id}`, t.ctx.user_id), replaced_phx_ref: null } });
+    const nats = {
+      request: async (subject: string, payload: Uint8Array) => {
+        asked.push(subject);
+        await Promise.resolve();
+        const body = JSON.parse(decoder.decode(payload)) as { id: string; data: Track & { tracks: Track[] } };
+        let response: unknown;
+        if (subject === presenceSubjects.trackMany) {
+          response = many(body.data.tracks);
+          if (response instanceof Error) throw response;
+        } else response = own(body.data);
+        return { data: new TextEncoder().encode(JSON.stringify({ id: body.id, response, isDisposed: true })), headers: undefined };
+      },
+    };
+    return { nats: nats as unknown as NatsConnection, asked, own };
+  };
+  const ctx = (connection: string, project_id = 1, user_id = 1): CommandContext => ({
+    user_id,
+    username: 'alice',
+    avatar_url: '',
+    role: 'customer',
+    project_id,
+    connection_id: connection,
+  });
+  const trackerOn = (nats: NatsConnection) =>
+    new PresenceTracker(nats, pino({ level: 'silent' }), { gatewayId: 'g', refreshMs: 60_000, timeoutMs: 1_000 });
+  const refOf = (r: Awaited<ReturnType<PresenceTracker['track']>>) => (r.ok ? r.tracked.meta.phx_ref : r.error.code);
+
+  it("sends one project's tracks of a turn as one track_many, each given its own reply; another project's and a lone one go apart", async () => {
+    const { nats, asked, own } = fakeNats((tracks) => ({
+      ok: true,
+      data: { replies: tracks.map((t) => (t.ctx.user_id === 9 ? { ok: false, error: { code: 'unauthorized', message: 'no' } } : own(t))) },
+    }));
+    const tracker = trackerOn(nats);
+    const results = await Promise.all([
+      tracker.track(ctx('a', 1, 1)),
+      tracker.track(ctx('b', 1, 2)),
+      tracker.track(ctx('x', 1, 9)),
+      tracker.track(ctx('c', 2, 3)),
+    ]);
+    expect(results.map(refOf)).toEqual(['ref-a', 'ref-b', 'unauthorized', 'ref-c']);
+    expect(asked.sort()).toEqual([presenceSubjects.track, presenceSubjects.trackMany]);
+    await tracker.close(10);
+  });
+
+  it('asks one at a time when no presence serves track_many (an older one, during a rolling upgrade)', async () => {
+    const { nats, asked } = fakeNats(() => new NoRespondersError(presenceSubjects.trackMany));
+    const tracker = trackerOn(nats);
+    const results = await Promise.all(['a', 'b', 'c'].map((c) => tracker.track(ctx(c))));
+    expect(results.map(refOf)).toEqual(['ref-a', 'ref-b', 'ref-c']);
+    expect(asked).toEqual([presenceSubjects.trackMany, presenceSubjects.track, presenceSubjects.track, presenceSubjects.track]);
+    await tracker.close(10);
+  });
+
+  it("fails each track of a track_many that timed out or answered the wrong number of replies, giving none another's", async () => {
+    const short = fakeNats((tracks) => ({ ok: true, data: { replies: tracks.slice(1).map(() => ({ ok: true, data: {} })) } }));
+    const shortTracker = trackerOn(short.nats);
+    expect((await Promise.all(['a', 'b'].map((c) => shortTracker.track(ctx(c))))).map(refOf)).toEqual(['internal', 'internal']);
+    await shortTracker.close(10);
+
+    const slow = fakeNats(() => new TimeoutError());
+    const slowTracker = trackerOn(slow.nats);
+    const results = await Promise.all(['a', 'b'].map((c) => slowTracker.track(ctx(c))));
+    expect(results).toEqual(
+      ['a', 'b'].map(() => ({ ok: false, error: { code: 'unavailable', message: 'presence service did not answer in time' } })),
+    );
+    expect(slow.asked).toEqual([presenceSubjects.trackMany]); // not asked again one by one: presence is there, and slow
+    await slowTracker.close(10);
   });
 });

@@ -2,10 +2,13 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   commandRequest,
+  describeIssues,
   presenceSubjects,
   subjects,
+  TrackManyRequest,
   TrackPayload,
   type PresenceSnapshot,
+  type TrackManyReply,
   type ReplyEnvelope,
   type ServiceSnapshot,
   type TrackReply,
@@ -46,6 +49,19 @@ export class PresenceController {
     return handle(this.kit.logger, presenceSubjects.track, TrackRequest, raw, async ({ ctx, payload }) =>
       this.presence.track(await this.members.require(ctx), payload.gateway_id, payload.retrack === true),
     );
+  }
+
+  /**
+   * The tracks of one project a gateway had ready at once (a room's joins admitted together): one
+   * request instead of one each. Each is handled exactly as `presence.track` handles it (its own
+   * check, its own turn of the command gate, its own outcome), so one refused or failed track
+   * takes no other with it; their session appends share group commits.
+   */
+  @MessagePattern(presenceSubjects.trackMany)
+  async trackMany(@Payload() raw: unknown): Promise<ReplyEnvelope<TrackManyReply>> {
+    const parsed = TrackManyRequest.safeParse(raw);
+    if (!parsed.success) return { ok: false, error: { code: 'invalid_payload', message: describeIssues(parsed.error) } };
+    return { ok: true, data: { replies: await Promise.all(parsed.data.tracks.map((t) => this.track(t))) } };
   }
 
   /** The gateway untracks a connection on leave or socket close (anyone's: removing is never harmful). */
