@@ -35,6 +35,14 @@ export interface PresenceTrackerOptions {
 
 /** Restores in flight at once when presence asks this gateway to track everything again. */
 const RESYNC_CONCURRENCY = 32;
+/**
+ * Untracks in flight at once. Sockets that close together (a client network that dropped, a load
+ * balancer letting go: thousands at once) would otherwise reach presence far beyond the commands
+ * it runs and queues (32 and 512 by default); it refuses the rest `overloaded`, they wait for the
+ * next refresh to be retried, and all at once again: ghosts for several intervals. Paced, they are
+ * sent as presence answers, in order of closing; a track of the same key waits behind its untrack.
+ */
+const UNTRACK_CONCURRENCY = 32;
 /** Refreshes in a row answered with more connections held than tracked before this gateway lists its own. */
 const EXCESS_ROUNDS_BEFORE_LISTING = 2;
 /** How long after its track reply a connection surely is in every presence instance's view. */
@@ -66,6 +74,9 @@ export class PresenceTracker {
   /** Untracks queued or in flight: presence may still hold these keys, and they are on their way out. */
   private readonly untracking = new Set<string>();
   private resyncing = false;
+  /** Untrack slots free (of UNTRACK_CONCURRENCY), and the untracks waiting for one, oldest first. */
+  private untrackSlots = UNTRACK_CONCURRENCY;
+  private readonly untracksWaiting: Array<() => void> = [];
   /** Refreshes in a row whose reply said presence holds more of our connections than we have. */
   private excessRounds = 0;
   private readonly encoder = new TextEncoder();
@@ -152,7 +163,20 @@ export class PresenceTracker {
   /** Queues an untrack behind the key's earlier requests; the key counts as leaving until it is answered. */
   private queueUntrack(key: string, ctx: CommandContext): Promise<void> {
     this.untracking.add(key);
-    return this.queue.run(key, () => this.requestUntrack(key, ctx)).finally(() => this.untracking.delete(key));
+    return this.queue.run(key, () => this.paced(() => this.requestUntrack(key, ctx))).finally(() => this.untracking.delete(key));
+  }
+
+  /** Runs `work` once one of UNTRACK_CONCURRENCY slots is free, in order of asking. */
+  private async paced(work: () => Promise<void>): Promise<void> {
+    if (this.untrackSlots > 0) this.untrackSlots--;
+    else await new Promise<void>((resolve) => this.untracksWaiting.push(resolve));
+    try {
+      await work();
+    } finally {
+      const next = this.untracksWaiting.shift();
+      if (next) next();
+      else this.untrackSlots++;
+    }
   }
 
   private async requestUntrack(key: string, ctx: CommandContext): Promise<void> {
