@@ -77,6 +77,8 @@ export class PresenceTracker {
   /** Untrack slots free (of UNTRACK_CONCURRENCY), and the untracks waiting for one, oldest first. */
   private untrackSlots = UNTRACK_CONCURRENCY;
   private readonly untracksWaiting: Array<() => void> = [];
+  /** Shutdown's bound passed: untracks still waiting are not sent (presence evicts their keys once this gateway's liveness stops). */
+  private untracksAbandoned = false;
   /** Refreshes in a row whose reply said presence holds more of our connections than we have. */
   private excessRounds = 0;
   private readonly encoder = new TextEncoder();
@@ -171,7 +173,7 @@ export class PresenceTracker {
     if (this.untrackSlots > 0) this.untrackSlots--;
     else await new Promise<void>((resolve) => this.untracksWaiting.push(resolve));
     try {
-      await work();
+      if (!this.untracksAbandoned) await work();
     } finally {
       const next = this.untracksWaiting.shift();
       if (next) next();
@@ -184,10 +186,15 @@ export class PresenceTracker {
     const reply = await requestService(this.nats, presenceSubjects.untrack, { ctx, payload: {} }, { timeoutMs: this.opts.timeoutMs });
     this.observed(presenceSubjects.untrack, reply.ok ? 'ok' : reply.error.code, asked);
     if (reply.ok) return;
+    // Shutting down: presence evicts what this gateway could not untrack once its liveness stops.
+    if (this.closed) {
+      this.logger.debug({ key, error: reply.error }, 'presence untrack failed at shutdown; left to eviction');
+      return;
+    }
     // This gateway stays alive, so nothing else would remove the key: retried every interval
     // (an untrack is idempotent), unless the connection joined again meanwhile.
     this.logger.warn({ key, error: reply.error }, 'presence untrack failed; retrying with the next refresh');
-    if (!this.live.has(key) && !this.closed) this.unconfirmedUntracks.set(key, ctx);
+    if (!this.live.has(key)) this.unconfirmedUntracks.set(key, ctx);
   }
 
   /**
@@ -310,6 +317,8 @@ export class PresenceTracker {
     for (const [key, ctx] of this.live) void this.queueUntrack(key, ctx);
     this.live.clear();
     await Promise.race([this.queue.allIdle(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.untracksAbandoned = true;
+    for (let next = this.untracksWaiting.shift(); next; next = this.untracksWaiting.shift()) next();
   }
 }
 

@@ -220,3 +220,66 @@ describe('the tracks of one turn', () => {
     await slowTracker.close(10);
   });
 });
+
+describe('untracks', () => {
+  /** A NATS stand-in: tracks answered at once; untracks answered when the test says, their connection ids recorded in order. */
+  const slowUntracks = () => {
+    const sent: string[] = [];
+    const answers: Array<() => void> = [];
+    const decoder = new TextDecoder();
+    const nats = {
+      request: async (subject: string, payload: Uint8Array) => {
+        const body = JSON.parse(decoder.decode(payload)) as { id: string; data: { ctx: CommandContext } };
+        let response: unknown = { ok: true, data: { meta: meta(`ref-${body.data.ctx.connection_id}`), replaced_phx_ref: null } };
+        if (subject === presenceSubjects.untrack) {
+          sent.push(body.data.ctx.connection_id);
+          await new Promise<void>((resolve) => answers.push(resolve));
+          response = { ok: true, data: { removed: true } };
+        }
+        return { data: new TextEncoder().encode(JSON.stringify({ id: body.id, response, isDisposed: true })), headers: undefined };
+      },
+    };
+    return { nats: nats as unknown as NatsConnection, sent, answers };
+  };
+  const ctx = (connection: string): CommandContext => ({
+    user_id: 1,
+    username: 'alice',
+    avatar_url: '',
+    role: 'customer',
+    project_id: 1,
+    connection_id: connection,
+  });
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+  const ids = Array.from({ length: 40 }, (_, i) => `c${i}`);
+
+  it('are sent at most 32 at once, the others as answers come, in the order the sockets closed', async () => {
+    const { nats, sent, answers } = slowUntracks();
+    const tracker = new PresenceTracker(nats, pino({ level: 'silent' }), { gatewayId: 'g', refreshMs: 60_000, timeoutMs: 60_000 });
+    await Promise.all(ids.map((c) => tracker.track(ctx(c))));
+    for (const c of ids) tracker.untrack(ctx(c));
+    await settle();
+    expect(sent).toEqual(ids.slice(0, 32));
+    answers.splice(0, 3).forEach((answer) => answer());
+    await settle();
+    expect(sent).toEqual(ids.slice(0, 35));
+    answers.splice(0).forEach((answer) => answer());
+    await settle();
+    answers.splice(0).forEach((answer) => answer());
+    await settle();
+    expect(sent).toEqual(ids);
+    await tracker.close(10);
+  });
+
+  it('at shutdown, those not sent within its bound are not sent at all: presence evicts them once the liveness stops', async () => {
+    const { nats, sent, answers } = slowUntracks();
+    const tracker = new PresenceTracker(nats, pino({ level: 'silent' }), { gatewayId: 'g', refreshMs: 60_000, timeoutMs: 60_000 });
+    await Promise.all(ids.map((c) => tracker.track(ctx(c))));
+    await tracker.close(20);
+    expect(sent).toEqual(ids.slice(0, 32));
+    answers.splice(0).forEach((answer) => answer());
+    await settle();
+    expect(sent).toHaveLength(32);
+  });
+});
