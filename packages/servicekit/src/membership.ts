@@ -211,6 +211,8 @@ export interface ProjectMembersModuleOptions extends ProjectMembershipOptions {
     durable: string;
     /** What else the service does for a new project (idempotent), before its members are recorded. */
     onProjectCreated?: (kit: ServiceKit, project: z.infer<typeof ProjectCreatedEvent>['data']) => Promise<void>;
+    /** What else the service does once a membership change is recorded in its table (again on a redelivery). */
+    onMembershipChanged?: (kit: ServiceKit, change: z.infer<typeof ProjectMembershipChangedEvent>['data']) => Promise<void>;
   };
 }
 
@@ -265,6 +267,7 @@ export class ProjectMembersModule {
                 await new Promise((r) => setTimeout(r, delay));
               }
               await applyMembershipChange(this.kit.pool, opts.table, e.data);
+              await follow.onMembershipChanged?.(this.kit, e.data);
             },
           }),
         );

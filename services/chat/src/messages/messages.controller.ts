@@ -20,6 +20,7 @@ import {
   type ServiceSnapshot,
 } from '@siteflow/contracts';
 import { handle, PROJECT_MEMBERSHIP, runStreamCommand, SERVICE_KIT, type ProjectMembership, type ServiceKit } from '@siteflow/servicekit';
+import { unreadBadgePayload } from './badges.js';
 import { pageBefore, unreadCount, unreadCounts, versionOfMessage, type UnreadBadge } from './messages.read-model.js';
 import { chatStreamId } from './room.js';
 import { markReadCommand, postCommand } from './room-stream.js';
@@ -28,7 +29,6 @@ const PostRequest = commandRequest(PostMessagePayload);
 const HistoryRequest = commandRequest(HistoryPayload);
 const MarkReadRequest = commandRequest(MarkReadPayload);
 const SnapshotRequest = commandRequest(ChatSnapshotPayload);
-const utf8 = new TextEncoder();
 
 @Controller()
 export class MessagesController {
@@ -95,8 +95,7 @@ export class MessagesController {
     if (badges.length === 0) return;
     setImmediate(() => {
       for (const b of badges) {
-        // An EphemeralMessage written out (two integers), encoded once for all who have this count.
-        const payload = utf8.encode(`{"broadcast":{"event":"chat:unread","payload":{"project_id":${projectId},"count":${b.count}}}}`);
+        const payload = unreadBadgePayload(projectId, b.count);
         for (const userId of b.user_ids) this.kit.nats.publish(subjects.userEphemeral(userId, 'chat', 'unread'), payload);
       }
     });
