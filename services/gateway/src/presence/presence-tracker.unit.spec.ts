@@ -17,6 +17,16 @@ const meta = (ref: string, user_id = 1): PresenceMeta => ({
   editing_since: null,
 });
 
+/** A connection of alice's (user 1, unless said otherwise) in project 1 (unless said otherwise). */
+const ctx = (connection: string, project_id = 1, user_id = 1): CommandContext => ({
+  user_id,
+  username: 'alice',
+  avatar_url: '',
+  role: 'customer',
+  project_id,
+  connection_id: connection,
+});
+
 describe("the joiner's presence_state", () => {
   it('adds the connection just tracked to the snapshot that predates it', () => {
     const state = { '2': { metas: [meta('b1', 2)] }, '1': { metas: [meta('a1')] } };
@@ -58,14 +68,6 @@ describe('the refresh, when presence holds connections this gateway does not tra
     };
     return { nats: nats as unknown as NatsConnection, refreshes };
   };
-  const ctx = (connection: string): CommandContext => ({
-    user_id: 1,
-    username: 'alice',
-    avatar_url: '',
-    role: 'customer',
-    project_id: 1,
-    connection_id: connection,
-  });
   const settle = () => new Promise((r) => setImmediate(r));
 
   it('lists its connections after two refreshes answered with more held than it has, and only then', async () => {
@@ -166,14 +168,6 @@ describe('the tracks of one turn', () => {
     };
     return { nats: nats as unknown as NatsConnection, asked, own };
   };
-  const ctx = (connection: string, project_id = 1, user_id = 1): CommandContext => ({
-    user_id,
-    username: 'alice',
-    avatar_url: '',
-    role: 'customer',
-    project_id,
-    connection_id: connection,
-  });
   const trackerOn = (nats: NatsConnection) =>
     new PresenceTracker(nats, pino({ level: 'silent' }), { gatewayId: 'g', refreshMs: 60_000, timeoutMs: 1_000 });
   const refOf = (r: Awaited<ReturnType<PresenceTracker['track']>>) => (r.ok ? r.tracked.meta.phx_ref : r.error.code);
@@ -241,14 +235,6 @@ describe('untracks', () => {
     };
     return { nats: nats as unknown as NatsConnection, sent, answers };
   };
-  const ctx = (connection: string): CommandContext => ({
-    user_id: 1,
-    username: 'alice',
-    avatar_url: '',
-    role: 'customer',
-    project_id: 1,
-    connection_id: connection,
-  });
   const settle = async () => {
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   };
