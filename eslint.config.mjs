@@ -9,6 +9,7 @@ const tests = [
   'packages/**/*.spec.ts',
   'services/**/*.spec.ts',
   'bench/**/*.spec.ts',
+  'services/**/*.bench.ts',
   'services/*/src/test-fixtures/**/*.ts',
   'vitest.config.ts',
   'tests/**/*.ts',

@@ -22,10 +22,11 @@ import type { SessionUser } from '../auth/tokens.js';
 import type { GatewayConfig } from '../config.js';
 import { secondsSince, type GatewayMetrics } from '../metrics.js';
 import { withOwnMeta, type PresenceTracker } from '../presence/presence-tracker.js';
-import { readRoomSnapshot, withOwnUnread, type RoomSnapshotResult } from '../rooms/snapshot.js';
+import { readRoomSnapshot, type RoomSnapshotResult } from '../rooms/snapshot.js';
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
 import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
 import { JoinAdmission } from './join-admission.js';
+import { encodeJoinReply } from './join-reply.js';
 import { batchWrites } from './write-batch.js';
 
 export interface ConnectionDeps {
@@ -354,7 +355,8 @@ export class Connection implements RoomClient {
     if (ownUnread && !ownUnread.ok) return refuse(ownUnread.error.code === 'unauthorized' ? NOT_A_MEMBER : ownUnread.error);
     // Removed between the membership read and the snapshot: still no.
     if (!isMember(result)) return refuse(NOT_A_MEMBER);
-    const snapshot = ownUnread ? withOwnUnread(result.snapshot, ownUnread.unread) : result.snapshot;
+    // A shared read's chat part holds the reader's unread count: this joiner's own goes in its stead.
+    const unread = ownUnread ? ownUnread.unread : result.snapshot.chat.unread_count;
     let presence = result.presence;
     if (this.deps.presence) {
       // Tracked once the join is allowed; a leave or close meanwhile untracks it after (same queue).
@@ -368,7 +370,7 @@ export class Connection implements RoomClient {
     if (join.removed) return refuse(NOT_A_MEMBER);
     // Joined before the reply goes out: the client may push the moment it reads it.
     join.joined = true;
-    if (ref !== null) this.reply(joinRef, ref, topicName, snapshot);
+    if (ref !== null) this.send(encodeJoinReply(joinRef, ref, topicName, result.snapshot, unread));
     this.sendFrame([joinRef, null, topicName, 'presence_state', presence]);
     room.activate(this.id, joinRef, result.versions);
     return 'ok';
