@@ -157,7 +157,11 @@ export class OwnUnreadReads {
   }
 }
 
-/** `result`'s room with `unread` as the chat's unread count (the joiner's own, read for itself). */
+/**
+ * `snapshot` with `unread` as the chat's unread count (the joiner's own, read for itself): what a
+ * sharer's join reply holds. The reply is written by encodeJoinReply without this copy; its test
+ * checks the two agree.
+ */
 export function withOwnUnread(snapshot: RoomSnapshot, unread: number): RoomSnapshot {
   return { ...snapshot, chat: { ...snapshot.chat, unread_count: unread } };
 }
