@@ -44,6 +44,23 @@ export interface JoinStormResult {
 }
 
 /**
+ * Then every socket closed at once (a client network that dropped): from the close until the
+ * gateway's untracks of all of them were answered ok (its /metrics), and the untracks presence
+ * answered otherwise (refused for load, timed out) meanwhile. Measured after the storm's CPU
+ * window, so the storm's figures stay comparable with earlier runs.
+ */
+export interface MassCloseResult {
+  sockets: number;
+  /** Close sent → every joined socket's untrack answered ok; null if not within MASS_CLOSE_WAIT_MS. */
+  untrackedMs: number | null;
+  /** Untracks answered other than ok meanwhile (each is retried). */
+  untracksFailed: number;
+}
+
+/** How long the mass close is watched before it is reported as not finished. */
+const MASS_CLOSE_WAIT_MS = 120_000;
+
+/**
  * A gateway's worth of users coming back at once (a restart): `sockets` connected sockets, spread
  * round robin over `projects` (rooms of sockets / projects), all send phx_join at the same moment.
  */
@@ -54,9 +71,13 @@ export async function runJoinStorm(opts: {
   projects: number[];
   sockets: number;
   perWorker: number;
-}): Promise<JoinStormResult> {
+}): Promise<{ result: JoinStormResult; closeAll: () => Promise<MassCloseResult> }> {
   const script = fileURLToPath(new URL('./joins-worker.js', import.meta.url));
   const workers: ChildProcess[] = [];
+  const close = async () => {
+    for (const w of workers) if (w.connected) w.send({ close: true });
+    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
+  };
   try {
     let failed = 0;
     for (let from = 0; from < opts.sockets; from += opts.perWorker) {
@@ -103,7 +124,7 @@ export async function runJoinStorm(opts: {
             ]),
           )
         : {};
-    return {
+    const result: JoinStormResult = {
       sockets: opts.sockets,
       rooms: Math.min(opts.projects.length, opts.sockets),
       seconds,
@@ -117,10 +138,38 @@ export async function runJoinStorm(opts: {
       retried: results.reduce((a, r) => a + r.retried, 0),
       requestsPerJoin,
     };
-  } finally {
-    for (const w of workers) w.send({ close: true });
-    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
+    const joined = replyMs.length;
+    const closeAll = async (): Promise<MassCloseResult> => {
+      const before = await untrackOutcomes(opts.gatewayUrl);
+      const closedAt = performance.now();
+      await close();
+      let after = before;
+      while (performance.now() - closedAt < MASS_CLOSE_WAIT_MS) {
+        after = await untrackOutcomes(opts.gatewayUrl);
+        if (after.ok - before.ok >= joined) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const done = after.ok - before.ok >= joined;
+      return { sockets: joined, untrackedMs: done ? performance.now() - closedAt : null, untracksFailed: after.other - before.other };
+    };
+    return { result, closeAll };
+  } catch (err) {
+    await close();
+    throw err;
   }
+}
+
+/** The gateway's `presence.untrack` requests so far: answered ok, and otherwise (its /metrics). */
+async function untrackOutcomes(gatewayUrl: string): Promise<{ ok: number; other: number }> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const counts = { ok: 0, other: 0 };
+  for (const m of text.matchAll(/^siteflow_gateway_nats_request_duration_seconds_count\{([^}]*)\}\s+([\d.e+]+)/gm)) {
+    const labels = m[1] ?? '';
+    if (!labels.includes('subject="presence.untrack"')) continue;
+    if (labels.includes('outcome="ok"')) counts.ok += Number(m[2]);
+    else counts.other += Number(m[2]);
+  }
+  return counts;
 }
 
 /** The gateway's NATS requests so far by subject (the count of its request-duration histogram, every outcome); null if unread. */

@@ -16,7 +16,7 @@ import { round } from './stats.js';
 import { breakdownTable, TraceBreakdown, type Breakdown } from './breakdown.js';
 import { fanoutChartPng } from './chart.js';
 import { gatewayHeapLine, gatewayHeapReport } from './gateway-heap.js';
-import { runJoinStorm, type JoinStormResult } from './joins.js';
+import { runJoinStorm, type JoinStormResult, type MassCloseResult } from './joins.js';
 import { runLocks, type LocksResult } from './locks.js';
 import { PG_STATEMENTS_SETTINGS, StatementStats, statementsTable, type StatementsReport } from './pg-statements.js';
 import { runRoom, type RoomResult } from './room.js';
@@ -183,6 +183,7 @@ const roomSize: RoomSizeResult[] = [];
 let chatMembers: ChatMembersResult[] = [];
 let churn: ChurnResult | null = null;
 let joins: JoinStormResult | null = null;
+let massClose: MassCloseResult | null = null;
 let storm: StormResult | null = null;
 let failure: string | null = null;
 try {
@@ -287,8 +288,10 @@ try {
         perWorker: Number(flags['per-worker']),
       }),
     );
-    joins = m.result;
+    joins = m.result.result;
     cpu.joins = m;
+    process.stdout.write(`join storm: all ${joins.sockets} sockets close at once…\n`);
+    massClose = await m.result.closeAll();
   }
   if (scenarios.has('storm')) {
     const sockets = Number(flags['storm-sockets']);
@@ -385,6 +388,7 @@ const report = {
   fanout,
   churn,
   joins,
+  massClose,
   storm,
   connections,
   cpu,
@@ -538,6 +542,15 @@ if (joins) {
       .map(([subject, n]) => `${subject} ${round(n, 2)}`)
       .join(', ')}`,
   );
+  if (massClose)
+    lines.push(
+      '',
+      `Then all ${massClose.sockets} sockets closed at once: ${
+        massClose.untrackedMs === null
+          ? 'not all untracked within 120 s'
+          : `every one untracked in ${round(massClose.untrackedMs / 1000, 1)} s`
+      }; ${massClose.untracksFailed} untracks answered other than ok (retried).`,
+    );
 }
 if (storm) {
   const s = (v: number) => round(v / 1000, 1);
