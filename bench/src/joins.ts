@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { parseExposition, valueOf } from '@siteflow/testing';
 import { summarize, type LatencySummary } from './stats.js';
 import { nextMessage } from './util.js';
 
@@ -159,20 +160,17 @@ export async function runJoinStorm(opts: {
   }
 }
 
+/** The count of the gateway's request-duration histogram: one sample per subject and outcome. */
+const REQUESTS = 'siteflow_gateway_nats_request_duration_seconds_count';
+
 /** The gateway's `presence.untrack` requests so far: answered ok, and otherwise (its /metrics). */
 async function untrackOutcomes(gatewayUrl: string): Promise<{ ok: number; other: number }> {
-  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
-  const counts = { ok: 0, other: 0 };
-  for (const m of text.matchAll(/^siteflow_gateway_nats_request_duration_seconds_count\{([^}]*)\}\s+([\d.e+]+)/gm)) {
-    const labels = m[1] ?? '';
-    if (!labels.includes('subject="presence.untrack"')) continue;
-    if (labels.includes('outcome="ok"')) counts.ok += Number(m[2]);
-    else counts.other += Number(m[2]);
-  }
-  return counts;
+  const samples = parseExposition(await (await fetch(`${gatewayUrl}/metrics`)).text());
+  const ok = valueOf(samples, REQUESTS, { subject: 'presence.untrack', outcome: 'ok' });
+  return { ok, other: valueOf(samples, REQUESTS, { subject: 'presence.untrack' }) - ok };
 }
 
-/** The gateway's NATS requests so far by subject (the count of its request-duration histogram, every outcome); null if unread. */
+/** The gateway's NATS requests so far by subject (every outcome); null if unread. */
 async function gatewayRequestCounts(gatewayUrl: string): Promise<Record<string, number> | null> {
   let text: string;
   try {
@@ -183,9 +181,10 @@ async function gatewayRequestCounts(gatewayUrl: string): Promise<Record<string, 
     return null;
   }
   const counts: Record<string, number> = {};
-  for (const m of text.matchAll(/^siteflow_gateway_nats_request_duration_seconds_count\{([^}]*)\}\s+([\d.e+]+)/gm)) {
-    const subject = /subject="([^"]*)"/.exec(m[1] ?? '')?.[1] ?? '?';
-    counts[subject] = (counts[subject] ?? 0) + Number(m[2]);
+  for (const { name, labels, value } of parseExposition(text)) {
+    if (name !== REQUESTS) continue;
+    const subject = labels.subject ?? '?';
+    counts[subject] = (counts[subject] ?? 0) + value;
   }
   return counts;
 }
