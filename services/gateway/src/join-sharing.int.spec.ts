@@ -28,6 +28,18 @@ afterAll(async () => {
 /** A counter of the gateway's /metrics, summed over its label sets. */
 const gatewayCounter = (name: string) => scrapeValue(`${siteflow.gatewayUrl}/metrics`, name);
 
+/** A request context of `u` in project `projectId` as a gateway would send it, on a connection named after the test. */
+function ctxOf(u: TestUser, projectId: number, test: string) {
+  return {
+    user_id: u.id,
+    username: u.username,
+    role: 'customer' as const,
+    avatar_url: u.avatar_url,
+    connection_id: `c-${test}-${u.id}`,
+    project_id: projectId,
+  };
+}
+
 function members(n: number): TestUser[] {
   return [siteflow.user(`admin-${n}`, 'admin'), ...Array.from({ length: n - 1 }, (_, i) => siteflow.user(`member-${n}-${i}`))];
 }
@@ -131,14 +143,7 @@ it('the sharers of one turn are asked of the running chat in one request, each g
     await a.close();
   }
   const outsider = siteflow.user('outsider-unread');
-  const ctx = (u: { id: number; username: string; avatar_url: string }) => ({
-    user_id: u.id,
-    username: u.username,
-    role: 'customer' as const,
-    avatar_url: u.avatar_url,
-    connection_id: `c-unread-${u.id}`,
-    project_id: project.id,
-  });
+  const ctx = (u: TestUser) => ctxOf(u, project.id, 'unread');
   const reads = new OwnUnreadReads(siteflow.nats);
   const results = await Promise.all([...others, admin, outsider].map((u) => reads.read(ctx(u), 5_000)));
   expect(results).toEqual([
@@ -154,14 +159,8 @@ it('the membership reads of one turn are asked of the running documents in one r
   const project = await siteflow.createProject({ members: users });
   const outsider = siteflow.user('outsider-membership');
   const reads = new MembershipReads(siteflow.nats);
-  const ctx = (u: { id: number; username: string; avatar_url: string }) => ({
-    user_id: u.id,
-    username: u.username,
-    role: 'customer' as const, // the token's role: documents answers the member's own
-    avatar_url: u.avatar_url,
-    connection_id: `c-membership-${u.id}`,
-    project_id: project.id,
-  });
+  // The token's role (customer): documents answers the member's own.
+  const ctx = (u: TestUser) => ctxOf(u, project.id, 'membership');
   const results = await Promise.all([...users, outsider].map((u) => reads.read(ctx(u), 5_000)));
   expect(results).toEqual([
     { ok: true, role: 'admin' },
@@ -183,14 +182,7 @@ it('the tracks of one turn go to the running presence in one request, each track
     timeoutMs: 10_000,
     observeRequest: (subject) => asked.push(subject),
   });
-  const ctx = (u: { id: number; username: string; avatar_url: string }) => ({
-    user_id: u.id,
-    username: u.username,
-    role: 'customer' as const,
-    avatar_url: u.avatar_url,
-    connection_id: `c-track-${u.id}`,
-    project_id: project.id,
-  });
+  const ctx = (u: TestUser) => ctxOf(u, project.id, 'track');
   try {
     const results = await Promise.all([...users, outsider].map((u) => tracker.track(ctx(u))));
     expect(asked).toEqual([presenceSubjects.trackMany]);
