@@ -84,7 +84,8 @@ export class TraceBreakdown {
 
   /** The hops of every chat message whose spans all arrived (wait a second or two after the load for the last batches). */
   summary(): Breakdown {
-    const hops: Array<{ hop: string; measures: string; of: (m: Required<MessageSpans>) => number }> = [
+    type Complete = Omit<Required<MessageSpans>, 'append'> & Pick<MessageSpans, 'append'>;
+    const hops: Array<{ hop: string; measures: string; of: (m: Complete) => number | undefined }> = [
       {
         hop: 'gateway → service',
         measures: 'push start → handler start (checks, NATS request, Nest dispatch)',
@@ -95,8 +96,16 @@ export class TraceBreakdown {
         measures: 'handler span (membership, queue, lock, decide, append, read model, commit)',
         of: (m) => m.handler.endMs - m.handler.startMs,
       },
-      { hop: 'of which append', measures: 'eventstore.append span', of: (m) => m.append.endMs - m.append.startMs },
-      { hop: 'of which commit', measures: 'eventstore.commit span (COMMIT)', of: (m) => m.commit.endMs - m.commit.startMs },
+      {
+        hop: 'of which append',
+        measures: 'eventstore.append span (none when the append rides with COMMIT)',
+        of: (m) => (m.append ? m.append.endMs - m.append.startMs : undefined),
+      },
+      {
+        hop: 'of which commit',
+        measures: 'eventstore.commit span (a riding append, the projection, COMMIT)',
+        of: (m) => m.commit.endMs - m.commit.startMs,
+      },
       {
         hop: 'relay pick-up',
         measures: 'commit end → relay publish start (NOTIFY, read below xmin)',
@@ -111,13 +120,17 @@ export class TraceBreakdown {
       },
       { hop: 'push → fan-out done', measures: 'push start → fan-out end', of: (m) => m.fanOut.endMs - m.push.startMs },
     ];
-    const complete: Array<Required<MessageSpans>> = [];
+    const complete: Complete[] = [];
     for (const t of this.traces.values()) {
-      if (t.push && t.handler && t.append && t.commit && t.publish && t.fanOut) complete.push(t as Required<MessageSpans>);
+      if (t.push && t.handler && t.commit && t.publish && t.fanOut) complete.push(t as Complete);
     }
     return {
       messages: complete.length,
-      hops: hops.map(({ hop, measures, of }) => ({ hop, measures, latency: summarize(complete.map(of)) })),
+      hops: hops.map(({ hop, measures, of }) => ({
+        hop,
+        measures,
+        latency: summarize(complete.map(of).filter((v): v is number => v !== undefined)),
+      })),
     };
   }
 
@@ -133,7 +146,11 @@ export function breakdownTable(b: Breakdown): string[] {
     '',
     '| hop | p50 ms | p99 ms | what |',
     '|---|---:|---:|---|',
-    ...b.hops.map((h) => `| ${h.hop} | ${round(h.latency.p50)} | ${round(h.latency.p99)} | ${h.measures} |`),
+    ...b.hops.map((h) =>
+      h.latency.count === 0
+        ? `| ${h.hop} | – | – | ${h.measures} |`
+        : `| ${h.hop} | ${round(h.latency.p50)} | ${round(h.latency.p99)} | ${h.measures} |`,
+    ),
     '',
   ];
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryConfig } from 'pg';
 import { inSpan, SpanKind, traceFields, tracingEnabled } from '@siteflow/telemetry';
 import { ConcurrencyError } from './errors.js';
 import { EVENT_COLUMNS, readStreamVersion, toRecordedEvent, type EventRow } from './read.js';
@@ -165,6 +165,70 @@ async function insertEvents(
     if (isStreamVersionConflict(err)) throw new ConcurrencyError(streamId, expected, -1);
     throw err;
   }
+}
+
+/** SQLSTATE of a riding append whose stream moved (raised by `<schema>.expect_claimed`, created with the store's tables). */
+export const STREAM_MOVED = 'SF001';
+
+/**
+ * The append as one statement to ride in COMMIT's round trip (`tx.appendAtCommit`): the versions
+ * after `expected` (0: a new stream) claimed, the events inserted and the relay notified, as
+ * `appendEvents` does, but a stream that moved meanwhile raises STREAM_MOVED instead of inserting
+ * nothing, so the COMMIT after it in the same simple query never runs. The caller holds the
+ * stream's lock, so it cannot move; the guard is the backstop (as UNIQUE(stream_id, version) is).
+ */
+export function ridingAppend(
+  s: StoreSchema,
+  streamId: string,
+  events: NewEvent[],
+  expected: number,
+  now: Date | undefined,
+): QueryConfig<unknown[]> {
+  if (!Number.isInteger(expected) || expected < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
+  if (events.length === 0) throw new RangeError('ridingAppend: no events');
+  const claim =
+    expected === 0
+      ? `INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2::int + $12::int) ON CONFLICT (stream_id) DO NOTHING RETURNING version`
+      : `UPDATE ${s.streams} SET version = $2::int + $12::int WHERE stream_id = $1 AND version = $2 RETURNING version`;
+  return prepared(
+    `WITH claimed AS (${claim}), notified AS (SELECT pg_notify($11, ''))
+     INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
+     SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
+       FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
+            WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord),
+            notified,
+            (SELECT ${s.expectClaimed}(EXISTS (SELECT 1 FROM claimed), $1)) AS guard
+     RETURNING ${EVENT_COLUMNS}`,
+    [
+      streamId,
+      expected,
+      now ?? null,
+      events.map((e) => e.id ?? randomUUID()),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => JSON.stringify(e.metadata ?? {})),
+      events.map((e) => e.projectId),
+      events.map((e) => e.userId ?? null),
+      events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
+      s.channel,
+      events.length,
+    ],
+  );
+}
+
+/** A riding append's result rows as recorded events, in version order. */
+export function ridingAppendRecorded(rows: EventRow[]): RecordedEvent[] {
+  return rows.map(toRecordedEvent).sort((a, b) => a.version - b.version);
+}
+
+/** Whether `err`, from the round trip a riding append was in, says its stream moved. */
+export function isRidingConflict(err: unknown): boolean {
+  return isStreamVersionConflict(err) || (typeof err === 'object' && err !== null && (err as { code?: unknown }).code === STREAM_MOVED);
+}
+
+/** Tells the append observer of appends that rode with COMMIT: `seconds` is that round trip's. */
+export function observeRidingAppends(seconds: number, events: number): void {
+  appendObserver?.(seconds, events);
 }
 
 /** Moves the stream's version forward by `count` and returns the version the new events follow. */

@@ -55,7 +55,16 @@ function coreTables(s: StoreSchema): string {
       transaction_id  xid8 NOT NULL,
       global_position bigint NOT NULL,
       updated_at      timestamptz NOT NULL DEFAULT now()
-    );`;
+    );
+    CREATE OR REPLACE FUNCTION ${s.expectClaimed}(claimed boolean, stream_id text) RETURNS boolean
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      BEGIN
+        IF NOT claimed THEN
+          RAISE EXCEPTION 'stream % moved: its versions were claimed by another transaction', stream_id USING ERRCODE = 'SF001';
+        END IF;
+        RETURN true;
+      END
+      $fn$;`;
 }
 
 /**

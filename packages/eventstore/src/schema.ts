@@ -11,6 +11,8 @@ export interface StoreSchema {
   deadLetters: string;
   /** NOTIFY channel the relay LISTENs on. */
   channel: string;
+  /** `expect_claimed(claimed boolean, stream_id text)`: raises SQLSTATE SF001 unless `claimed` (a riding append's guard). */
+  expectClaimed: string;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -31,6 +33,7 @@ export function storeSchema(name: string): StoreSchema {
     outcomes: `${q}.command_outcomes`,
     deadLetters: `${q}.dead_letters`,
     channel: `${name}_events`,
+    expectClaimed: `${q}.expect_claimed`,
   };
 }
 

@@ -1,7 +1,8 @@
 import type { Pool, PoolClient, QueryConfig, QueryResult } from 'pg';
 import type { Logger } from 'pino';
-import { inSpan, SpanKind, tracingEnabled } from '@siteflow/telemetry';
-import { appendToStream, appendToStreams } from './append.js';
+import { inSpan, SpanKind, traceFields, tracingEnabled } from '@siteflow/telemetry';
+import { ConcurrencyError } from './errors.js';
+import { appendToStream, appendToStreams, isRidingConflict, observeRidingAppends, ridingAppend, ridingAppendRecorded } from './append.js';
 import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
 import { asExecute, prepared } from './prepared.js';
 import { migrate } from './migrate.js';
@@ -199,11 +200,66 @@ export function createEventStore(opts: {
     };
     // Statements to run in COMMIT's round trip, and what to tell of their results.
     const atCommit: { query: QueryConfig<unknown[]>; then: ((result: QueryResult) => void) | undefined }[] = [];
+    // Appends to run first in COMMIT's round trip (appendAtCommit), in the order made.
+    const riding: { streamId: string; expected: number; query: QueryConfig<unknown[]>; events: number }[] = [];
+    // A riding append inserts every event or fails (its guard): a short result is a bug, refused
+    // while the transaction can still roll back.
+    const ridingRecorded = (r: (typeof riding)[number], result: QueryResult | undefined) => {
+      const recorded = ridingAppendRecorded((result?.rows ?? []) as EventRow[]);
+      if (recorded.length !== r.events) throw new Error(`stream ${r.streamId}: ${r.events} events appended, ${recorded.length} returned`);
+      appended?.push(...recorded);
+    };
+    const ridingConflict = (err: unknown, sent: readonly (typeof riding)[number][]) => {
+      const first = sent[0];
+      return first && isRidingConflict(err)
+        ? new ConcurrencyError(first.streamId, first.expected === 0 ? 'no_stream' : first.expected, -1)
+        : err;
+    };
+    // Before anything else in the transaction reads or writes streams through the store, the
+    // riding appends are sent on their own: what it then reads includes them.
+    const sendRiding = async () => {
+      if (riding.length === 0) return;
+      const sent = riding.splice(0);
+      const started = performance.now();
+      let results: QueryResult[];
+      try {
+        results = await withStatements(
+          client,
+          null,
+          sent.map((r) => r.query),
+          null,
+        );
+      } catch (err) {
+        throw ridingConflict(err, sent);
+      }
+      observeRidingAppends(
+        (performance.now() - started) / 1000,
+        sent.reduce((n, r) => n + r.events, 0),
+      );
+      sent.forEach((r, i) => ridingRecorded(r, results[i]));
+    };
     const tx: EventStoreTx = {
       client,
       first: null,
       atCommit: (query, then) => void atCommit.push({ query, then }),
+      appendAtCommit: async (streamId, events, appendOpts) => {
+        const expected = appendOpts.expectedVersion;
+        if (!Number.isInteger(expected) || expected < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
+        if (events.length === 0) return { nextVersion: expected };
+        if (riding.some((r) => r.streamId === streamId)) await sendRiding();
+        await reserveStreams([streamId]);
+        // As append: an existing stream must have been reserved before the transaction's first write.
+        if (expected > 0 && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
+        // The span whose child the relay's publish is: the command's, there being no append span.
+        const trace = tracingEnabled() ? traceFields() : undefined;
+        const stored = trace ? events.map((e) => ({ ...e, metadata: { ...e.metadata, ...trace } })) : events;
+        riding.push({ streamId, expected, query: ridingAppend(s, streamId, stored, expected, appendOpts.now), events: events.length });
+        if (locked.has(streamId)) locked.set(streamId, expected + events.length);
+        readAhead.delete(streamId);
+        return { nextVersion: expected + events.length };
+      },
       append: async (streamId, events, appendOpts) => {
+        await sendRiding();
         await reserveStreams([streamId]);
         const result = await appendToStream(client, s, streamId, events, appendOpts);
         // The stream existed (its events follow version > 0) and was reserved late.
@@ -214,6 +270,7 @@ export function createEventStore(opts: {
         return result;
       },
       readStream: async (streamId, readOpts) => {
+        await sendRiding();
         if (readOpts?.forUpdate) await lockStream(streamId);
         const ahead = readAhead.get(streamId);
         if (ahead) {
@@ -223,6 +280,7 @@ export function createEventStore(opts: {
         return readStreamEvents(client, s, streamId, readOpts?.fromVersion);
       },
       appendToStreams: async (appends) => {
+        await sendRiding();
         await reserveStreams(appends.map((a) => a.streamId));
         for (const a of appends) {
           // As append: an existing stream must have been reserved before the first write.
@@ -237,8 +295,14 @@ export function createEventStore(opts: {
         return results;
       },
       lockStreams,
-      readStreams,
-      streamVersion: (streamId) => readStreamVersion(client, s, streamId),
+      readStreams: async (streamIds) => {
+        await sendRiding();
+        await readStreams(streamIds);
+      },
+      streamVersion: async (streamId) => {
+        await sendRiding();
+        return readStreamVersion(client, s, streamId);
+      },
       reserveStreams,
       lockStream,
     };
@@ -278,8 +342,10 @@ export function createEventStore(opts: {
         if (txOpts.readStream) readAhead.set(streamId, ((results[++at]?.rows ?? []) as EventRow[]).map(toRecordedEvent));
       }
       const result = await fn(tx);
-      // What rides with COMMIT: the statements given to `atCommit`, then the outcome recorded.
-      const closing = atCommit.map((c) => c.query);
+      // What rides with COMMIT: the appends made with `appendAtCommit`, the statements given to
+      // `atCommit`, then the outcome recorded.
+      const sent = riding.splice(0);
+      const closing = [...sent.map((r) => r.query), ...atCommit.map((c) => c.query)];
       if (idempotency) {
         closing.push(
           prepared(`INSERT INTO ${s.outcomes} (user_id, key, command, outcome) VALUES ($1, $2, $3, $4)`, [
@@ -290,8 +356,22 @@ export function createEventStore(opts: {
           ]),
         );
       }
-      const committedResults = await commit(client, s.name, closing);
-      atCommit.forEach((c, i) => c.then?.(committedResults[i] as QueryResult));
+      const started = performance.now();
+      let committedResults: QueryResult[];
+      try {
+        committedResults = await commit(client, s.name, closing);
+      } catch (err) {
+        throw ridingConflict(err, sent);
+      }
+      if (sent.length > 0) {
+        observeRidingAppends(
+          (performance.now() - started) / 1000,
+          sent.reduce((n, r) => n + r.events, 0),
+        );
+        // Committed: what came back goes to afterCommit as it is.
+        sent.forEach((r, i) => appended?.push(...ridingAppendRecorded((committedResults[i]?.rows ?? []) as EventRow[])));
+      }
+      atCommit.forEach((c, i) => c.then?.(committedResults[sent.length + i] as QueryResult));
       if (idempotency) idempotency.used = true;
       if (appended !== null && appended.length > 0) committed(appended);
       return result;

@@ -95,7 +95,7 @@ export interface EventStore {
   /** Deletes idempotency keys (and their outcomes) recorded longer ago than this; returns how many. */
   pruneOutcomes(olderThanMs: number): Promise<number>;
   /** A REPEATABLE READ, READ ONLY transaction: read models and stream versions from one snapshot (join snapshots). */
-  snapshot<T>(fn: (tx: Omit<EventStoreTx, 'append'>) => Promise<T>): Promise<T>;
+  snapshot<T>(fn: (tx: Omit<EventStoreTx, 'append' | 'appendAtCommit'>) => Promise<T>): Promise<T>;
   readStream(streamId: string, opts?: { fromVersion?: number }): Promise<RecordedEvent[]>;
   /** 0 when the stream does not exist. */
   streamVersion(streamId: string): Promise<number>;
@@ -131,6 +131,16 @@ export interface EventStoreTx {
    * Reserves the stream first if it is not yet.
    */
   append(streamId: string, events: NewEvent[], opts: AppendOptions): Promise<AppendResult>;
+  /**
+   * `append` at an exact expected version (0: a new stream) sent in COMMIT's round trip, first,
+   * instead of in one of its own: one round trip fewer for a command (docs/event-store.md,
+   * "Round trips"). Returns the stream's next version at once; the events as stored reach
+   * `afterCommit` as any append's do. Had the stream moved (it cannot while its lock is held), the
+   * statement fails, nothing commits and the transaction throws ConcurrencyError. Whatever the
+   * transaction does next through the store (`append`, `readStream`, `streamVersion`, …) sends the
+   * waiting appends first, so it sees them; statements of one's own on `client` do not until COMMIT.
+   */
+  appendAtCommit(streamId: string, events: NewEvent[], opts: { expectedVersion: number; now?: Date }): Promise<{ nextVersion: number }>;
   /** `forUpdate` locks the stream like `lockStream` until the transaction ends (other appenders wait). */
   readStream(streamId: string, opts?: { fromVersion?: number; forUpdate?: boolean }): Promise<RecordedEvent[]>;
   streamVersion(streamId: string): Promise<number>;

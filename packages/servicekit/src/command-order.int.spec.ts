@@ -94,6 +94,8 @@ describe('a command that writes several streams', () => {
 
   it('an existing stream written without being reserved before the first write is refused, and nothing is stored', async () => {
     await runStreamCommand(db().store, bump('undeclared-d'));
+    // The command's own stream exists: locking its row in BEGIN's round trip is the first write.
+    await runStreamCommand(db().store, bump('undeclared-p'));
     const attempt = runStreamCommand(
       db().store,
       bump('undeclared-p', {
@@ -104,8 +106,22 @@ describe('a command that writes several streams', () => {
     );
     await expect(attempt).rejects.toBeInstanceOf(StreamNotReserved);
     await expect(attempt).rejects.toMatchObject({ streamId: 'undeclared-d' });
-    expect(await db().store.streamVersion('undeclared-p')).toBe(0);
+    expect(await db().store.streamVersion('undeclared-p')).toBe(1);
     expect(await db().store.streamVersion('undeclared-d')).toBe(1);
+  });
+
+  it('a new stream whose append rides with COMMIT has written nothing yet: another stream reserved meanwhile is in order', async () => {
+    await runStreamCommand(db().store, bump('riding-d'));
+    await runStreamCommand(
+      db().store,
+      bump('riding-p', {
+        project: async (tx) => {
+          await decideInTransaction(tx, bump('riding-d'));
+        },
+      }),
+    );
+    expect(await db().store.streamVersion('riding-p')).toBe(1);
+    expect(await db().store.streamVersion('riding-d')).toBe(2);
   });
 
   it('a stream created in the transaction needs no reservation', async () => {

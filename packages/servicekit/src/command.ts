@@ -1,4 +1,4 @@
-import { withoutIdempotencyKey, type AppendResult, type EventStore, type EventStoreTx, type NewEvent } from '@siteflow/eventstore';
+import { withoutIdempotencyKey, type EventStore, type EventStoreTx, type NewEvent } from '@siteflow/eventstore';
 import type { QueryConfig, QueryResult } from 'pg';
 import { retryOnConcurrency } from './handle.js';
 import { SerialByKey } from './serial.js';
@@ -71,8 +71,6 @@ export interface StreamChange<S, E> {
   events: E[];
   /** The stream's version after the command (unchanged when it decided nothing). */
   version: number;
-  /** The appended events as stored, in order (empty when nothing happened). */
-  recorded: AppendResult['recorded'];
   now: Date;
 }
 
@@ -91,9 +89,10 @@ export function runStreamCommand<S, E, R>(
   // BEGIN's round trip.
   return perStream.run(`${store.schema}:${command.streamId}`, () =>
     retryOnConcurrency(() => {
-      if (command.alsoWrites) return store.transaction((tx) => decideInTransaction(tx, command));
+      // The command is the whole transaction, so its append rides with COMMIT (one round trip fewer).
+      if (command.alsoWrites) return store.transaction((tx) => decideInTransaction(tx, command, null, { appendAtCommit: true }));
       const first = command.first?.();
-      return store.transaction((tx) => decideInTransaction(tx, command, first ? tx.first : null), {
+      return store.transaction((tx) => decideInTransaction(tx, command, first ? tx.first : null, { appendAtCommit: true }), {
         lockStream: command.streamId,
         ...(first ? { first } : {}),
         ...(opts.readAhead ? { readStream: true } : {}),
@@ -254,7 +253,6 @@ async function decideManyInTransaction(tx: EventStoreTx, commands: AnyCommand[],
       after: d.after,
       events: d.events,
       version: result.nextVersion,
-      recorded: result.recorded,
       now: d.now,
     });
   });
@@ -273,7 +271,7 @@ async function decideManyInTransaction(tx: EventStoreTx, commands: AnyCommand[],
   }
   for (const [projectMany, group] of together) await projectMany(tx, group);
   return decided.map((d) =>
-    d.command.reply(changes.get(d) ?? { before: d.before, after: d.before, events: [], version: d.version, recorded: [], now: d.now }),
+    d.command.reply(changes.get(d) ?? { before: d.before, after: d.before, events: [], version: d.version, now: d.now }),
   );
 }
 
@@ -288,6 +286,12 @@ export async function decideInTransaction<S, E, R>(
   tx: EventStoreTx,
   command: StreamCommand<S, E, R>,
   first: QueryResult | null = null,
+  /**
+   * Send the append in COMMIT's round trip (`tx.appendAtCommit`): for a transaction that is this
+   * command alone, whose caller does nothing after it but commit. Inside another command's
+   * transaction, the append is sent at once.
+   */
+  opts: { appendAtCommit?: boolean } = {},
 ): Promise<R> {
   const others = command.alsoWrites ? await command.alsoWrites(tx) : [];
   // lockStream reserves its own stream (in the same statement); others are reserved with it first.
@@ -296,7 +300,7 @@ export async function decideInTransaction<S, E, R>(
   const before: S = await command.load(tx, version, await firstOf(tx, command, first));
   const now = new Date();
   const events = await command.decide(before, { now, tx });
-  if (events.length === 0) return command.reply({ before, after: before, events, version, recorded: [], now });
+  if (events.length === 0) return command.reply({ before, after: before, events, version, now });
 
   let after = before;
   const stored = events.map((e) => {
@@ -304,11 +308,10 @@ export async function decideInTransaction<S, E, R>(
     return command.toNewEvent(e, after);
   });
   command.accept?.(stored);
-  const { nextVersion, recorded } = await tx.append(command.streamId, stored, {
-    expectedVersion: version === 0 ? 'no_stream' : version,
-    now,
-  });
-  const change: StreamChange<S, E> = { before, after, events, version: nextVersion, recorded, now };
+  const { nextVersion } = opts.appendAtCommit
+    ? await tx.appendAtCommit(command.streamId, stored, { expectedVersion: version, now })
+    : await tx.append(command.streamId, stored, { expectedVersion: version === 0 ? 'no_stream' : version, now });
+  const change: StreamChange<S, E> = { before, after, events, version: nextVersion, now };
   if (command.project) await command.project(tx, change);
   return command.reply(change);
 }

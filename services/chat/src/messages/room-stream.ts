@@ -60,13 +60,14 @@ export function chatRoom(
           };
       }
     },
-    project: async (tx, { events, recorded }) => {
+    project: async (tx, { events, version }) => {
+      // The events' versions: the stream's, after them, counted back.
+      const first = version - events.length + 1;
       // A transaction run again (a concurrent creator of the stream won) projects again from scratch.
       badges.length = 0;
       for (const [i, e] of events.entries()) {
         // With COMMIT, in its round trip: nothing later in the transaction reads it.
-        if (e.type === 'MessagePosted')
-          tx.atCommit(insertMessage(e, recorded[i]?.version ?? 0), (result) => badges.push(...badgesOf(result)));
+        if (e.type === 'MessagePosted') tx.atCommit(insertMessage(e, first + i), (result) => badges.push(...badgesOf(result)));
         if (e.type === 'ReadMarked') badges.push({ count: await saveReadMark(tx.client, e), user_ids: [e.data.user_id] });
       }
     },

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { ConcurrencyError, createEventStore, type RecordedEvent } from './index.js';
+import { newEvents, useMigratedStore } from './test-fixtures/harness.js';
+
+/**
+ * `tx.appendAtCommit`: the append sent in COMMIT's round trip. What a caller may rely on: the
+ * events are stored exactly as `append` stores them, a stream that moved fails the whole
+ * transaction (nothing commits), and whatever the transaction does next through the store sees
+ * the append.
+ */
+const { env, store } = useMigratedStore('riding_test', 6);
+
+const stored = async (streamId: string) =>
+  (await store().readStream(streamId)).map((e) => ({ version: e.version, type: e.type, data: e.data }));
+
+describe('appendAtCommit', () => {
+  it('stores what append stores, and hands the events as stored to afterCommit once committed', async () => {
+    const seen: RecordedEvent[][] = [];
+    const s = createEventStore({ pool: env().newPool(2), schema: 'riding_test', afterCommit: (events) => seen.push([...events]) });
+    const next = await s.transaction(async (tx) => {
+      const version = await tx.lockStream('ride-1');
+      expect(version).toBe(0);
+      const { nextVersion } = await tx.appendAtCommit('ride-1', newEvents(2, 'Rode'), { expectedVersion: version });
+      // Not sent yet: another connection sees nothing until COMMIT.
+      expect(await store().streamVersion('ride-1')).toBe(0);
+      return nextVersion;
+    });
+    expect(next).toBe(2);
+    expect(await stored('ride-1')).toEqual([
+      { version: 1, type: 'Rode', data: { n: 0 } },
+      { version: 2, type: 'Rode', data: { n: 1 } },
+    ]);
+    expect(await store().streamVersion('ride-1')).toBe(2);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.map((e) => [e.streamId, e.version, e.type])).toEqual([
+      ['ride-1', 1, 'Rode'],
+      ['ride-1', 2, 'Rode'],
+    ]);
+    // As stored: positions and transaction ids from the database, the broadcast kept.
+    expect(seen[0]?.[0]?.globalPosition).toBeGreaterThan(0);
+    expect(seen[0]?.[0]?.broadcast).toEqual({ event: 'thing:happened', payload: { n: 0 } });
+
+    // After an existing version.
+    await store().transaction(async (tx) => {
+      const version = await tx.lockStream('ride-1');
+      await tx.appendAtCommit('ride-1', newEvents(1, 'Again'), { expectedVersion: version });
+    });
+    expect((await stored('ride-1')).map((e) => e.version)).toEqual([1, 2, 3]);
+  });
+
+  it('a stream that moved fails the statement: nothing commits (not even what rode beside it), and the transaction throws ConcurrencyError', async () => {
+    await store().transaction((tx) => tx.append('moved-1', newEvents(2), { expectedVersion: 'no_stream' }));
+    await store().pool.query('CREATE TABLE IF NOT EXISTS riding_test.side (k text PRIMARY KEY)');
+    const seen: RecordedEvent[][] = [];
+    const s = createEventStore({ pool: env().newPool(2), schema: 'riding_test', afterCommit: (events) => seen.push([...events]) });
+
+    // Behind the stream (version 1 of 2), ahead of it (5), and "new" (0) when it exists.
+    for (const expectedVersion of [1, 5, 0]) {
+      const err = await s
+        .transaction(async (tx) => {
+          await tx.reserveStreams(['moved-1']);
+          tx.atCommit({ text: 'INSERT INTO riding_test.side (k) VALUES ($1)', values: [`side-${expectedVersion}`] });
+          await tx.appendAtCommit('moved-1', newEvents(1, 'Late'), { expectedVersion });
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConcurrencyError);
+      expect(err).toMatchObject({ streamId: 'moved-1', expected: expectedVersion === 0 ? 'no_stream' : expectedVersion });
+    }
+    expect((await stored('moved-1')).map((e) => e.type)).toEqual(['ThingHappened', 'ThingHappened']);
+    expect(await store().streamVersion('moved-1')).toBe(2);
+    expect((await store().pool.query('SELECT k FROM riding_test.side')).rows).toEqual([]);
+    expect(seen).toEqual([]);
+    // The connections are fine afterwards.
+    await s.transaction(async (tx) => {
+      const version = await tx.lockStream('moved-1');
+      await tx.appendAtCommit('moved-1', newEvents(1, 'OnTime'), { expectedVersion: version });
+    });
+    expect((await stored('moved-1')).map((e) => e.type)).toEqual(['ThingHappened', 'ThingHappened', 'OnTime']);
+  });
+
+  it('whatever the transaction does next through the store sends the append first, and sees it', async () => {
+    const seen: RecordedEvent[][] = [];
+    const s = createEventStore({ pool: env().newPool(2), schema: 'riding_test', afterCommit: (events) => seen.push([...events]) });
+    await s.transaction(async (tx) => {
+      await tx.appendAtCommit('touch-1', newEvents(1, 'First'), { expectedVersion: 0 });
+      // Read: the append was sent before it.
+      expect((await tx.readStream('touch-1')).map((e) => e.type)).toEqual(['First']);
+      expect(await tx.streamVersion('touch-1')).toBe(1);
+      // A second riding append to the same stream, then an ordinary one after it.
+      await tx.appendAtCommit('touch-1', newEvents(1, 'Second'), { expectedVersion: 1 });
+      await tx.append('touch-1', newEvents(1, 'Third'), { expectedVersion: 2 });
+      await tx.appendAtCommit('touch-2', newEvents(1, 'Other'), { expectedVersion: 0 });
+    });
+    expect((await stored('touch-1')).map((e) => [e.version, e.type])).toEqual([
+      [1, 'First'],
+      [2, 'Second'],
+      [3, 'Third'],
+    ]);
+    expect((await stored('touch-2')).map((e) => e.type)).toEqual(['Other']);
+    // Once, in append order, after COMMIT.
+    expect(seen.map((events) => events.map((e) => `${e.streamId}:${e.version}`))).toEqual([
+      ['touch-1:1', 'touch-1:2', 'touch-1:3', 'touch-2:1'],
+    ]);
+  });
+
+  it('refuses an existing stream reserved after the first write, and a bad expected version, before sending anything', async () => {
+    await store().transaction((tx) => tx.append('late-1', newEvents(1), { expectedVersion: 'no_stream' }));
+    await expect(
+      store().transaction(async (tx) => {
+        await tx.append('late-other', newEvents(1), { expectedVersion: 'no_stream' }); // takes a transaction id
+        await tx.appendAtCommit('late-1', newEvents(1), { expectedVersion: 1 });
+      }),
+    ).rejects.toMatchObject({ name: 'StreamNotReserved', streamId: 'late-1' });
+    expect(await store().streamVersion('late-other')).toBe(0);
+    for (const expectedVersion of [-1, 1.5, Number.NaN]) {
+      await expect(store().transaction((tx) => tx.appendAtCommit('late-1', newEvents(1), { expectedVersion }))).rejects.toBeInstanceOf(
+        RangeError,
+      );
+    }
+    expect(await store().streamVersion('late-1')).toBe(1);
+  });
+});
