@@ -1,5 +1,5 @@
 import { prepared } from '@siteflow/eventstore';
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryConfig, QueryResult } from 'pg';
 import type { ChecklistItem, Progress } from '@siteflow/contracts';
 
 type ItemRow = {
@@ -22,16 +22,23 @@ const toItem = (r: ItemRow): ChecklistItem => ({
   checked_at: r.checked_at?.toISOString() ?? null,
 });
 
+/** The statement that reads the project's items in display order (a checklist command's `first`). */
+export function itemsQuery(projectId: number): QueryConfig<unknown[]> {
+  return prepared(
+    `SELECT item_id, title, description, order_index, checked, checked_by, checked_at
+       FROM checklist.items WHERE project_id = $1 ORDER BY order_index, item_id`,
+    [projectId],
+  );
+}
+
+/** The items `itemsQuery` read. */
+export function itemsOf(result: QueryResult): ChecklistItem[] {
+  return (result.rows as ItemRow[]).map(toItem);
+}
+
 /** The project's items in display order. */
 export async function loadItems(client: PoolClient, projectId: number): Promise<ChecklistItem[]> {
-  const { rows } = await client.query<ItemRow>(
-    prepared(
-      `SELECT item_id, title, description, order_index, checked, checked_by, checked_at
-         FROM checklist.items WHERE project_id = $1 ORDER BY order_index, item_id`,
-      [projectId],
-    ),
-  );
-  return rows.map(toItem);
+  return itemsOf(await client.query(itemsQuery(projectId)));
 }
 
 export async function loadProgress(client: PoolClient, projectId: number): Promise<Progress | null> {
@@ -44,18 +51,19 @@ export async function loadProgress(client: PoolClient, projectId: number): Promi
 }
 
 /**
- * Brings the read model from `before` to `after` (same transaction as the append): writes the items
- * that changed, deletes the removed ones, and the progress with the stream version it reflects.
+ * The statements that bring the read model from `before` to `after` (in the transaction of the
+ * append, with its COMMIT: `tx.atCommit`): delete the removed items, write the ones that changed,
+ * and the progress with the stream version it reflects.
  */
-export async function saveChecklist(
-  client: PoolClient,
+export function checklistWrites(
   projectId: number,
   before: ChecklistItem[],
   after: ChecklistItem[],
   progress: Progress,
   streamVersion: number,
   now: Date,
-): Promise<void> {
+): QueryConfig<unknown[]>[] {
+  const writes: QueryConfig<unknown[]>[] = [];
   const old = new Map(before.map((i) => [i.id, i]));
   const changed = after.filter((i) => {
     const o = old.get(i.id);
@@ -72,10 +80,10 @@ export async function saveChecklist(
   const kept = new Set(after.map((i) => i.id));
   const removed = before.filter((i) => !kept.has(i.id)).map((i) => i.id);
   if (removed.length > 0) {
-    await client.query('DELETE FROM checklist.items WHERE project_id = $1 AND item_id = ANY($2::int[])', [projectId, removed]);
+    writes.push(prepared('DELETE FROM checklist.items WHERE project_id = $1 AND item_id = ANY($2::int[])', [projectId, removed]));
   }
   if (changed.length > 0) {
-    await client.query(
+    writes.push(
       prepared(
         `INSERT INTO checklist.items (project_id, item_id, title, description, order_index, checked, checked_by, checked_at)
          SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], $6::boolean[], $7::bigint[], $8::timestamptz[])
@@ -95,7 +103,7 @@ export async function saveChecklist(
       ),
     );
   }
-  await client.query(
+  writes.push(
     prepared(
       `INSERT INTO checklist.progress (project_id, total_items, completed_items, percentage, stream_version, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6)
@@ -104,4 +112,5 @@ export async function saveChecklist(
       [projectId, progress.total_items, progress.completed_items, progress.progress, streamVersion, now],
     ),
   );
+  return writes;
 }

@@ -10,7 +10,7 @@ import {
   type ChecklistEvent,
   type ChecklistState,
 } from './checklist.js';
-import { loadItems, saveChecklist } from './checklist.read-model.js';
+import { checklistWrites, itemsOf as itemsRead, itemsQuery } from './checklist.read-model.js';
 import { decide, type ChecklistCommand } from './decide.js';
 
 export interface ChecklistOutcome {
@@ -31,8 +31,12 @@ export function checklistCommand(
 ): StreamCommand<ChecklistState, ChecklistEvent, ChecklistOutcome> {
   return {
     streamId: checklistStreamId(projectId),
-    load: async (tx, version) =>
-      version === 0 ? initialChecklistState : { status: 'created', items: await loadItems(tx.client, projectId) },
+    // The items, read with BEGIN and the stream's lock (after it: exact), in one round trip.
+    first: () => itemsQuery(projectId),
+    load: async (tx, version, first) =>
+      version === 0
+        ? initialChecklistState
+        : { status: 'created', items: itemsRead(first ?? (await tx.client.query(itemsQuery(projectId)))) },
     decide: (state, { now }) => {
       const asked = command(now);
       if (state.status !== 'empty' || asked.type === 'CreateChecklist') return decide(asked, state);
@@ -42,9 +46,11 @@ export function checklistCommand(
     evolve,
     // Each event carries what clients see after it: the broadcast of the state it leads to.
     toNewEvent: (e, after) => ({ id: randomUUID(), type: e.type, data: e.data, projectId, broadcast: broadcastOf(e, after) }),
-    project: async (tx, { before, after, version, now }) => {
+    // With COMMIT, in its round trip: nothing later in the transaction reads the read model.
+    project: (tx, { before, after, version, now }) => {
       const items = itemsOf(after);
-      await saveChecklist(tx.client, projectId, itemsOf(before), items, progressOf(items), version, now);
+      for (const write of checklistWrites(projectId, itemsOf(before), items, progressOf(items), version, now)) tx.atCommit(write);
+      return Promise.resolve();
     },
     reply: ({ after, version }) => {
       const items = itemsOf(after);

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { AppError } from '@siteflow/contracts';
 import { createEventStore } from '@siteflow/eventstore';
@@ -6,6 +7,7 @@ import { runStreamCommand } from '@siteflow/servicekit';
 import { useTestPool } from '@siteflow/testing';
 import { checklistMigrations } from '../migrations.js';
 import { checklistStreamId, evolve, initialChecklistState, type ChecklistEvent } from './checklist.js';
+import { loadItems, loadProgress } from './checklist.read-model.js';
 import { checklistCommand } from './checklist.service.js';
 import type { ChecklistCommand } from './decide.js';
 
@@ -78,5 +80,37 @@ describe('checklist: the state loaded from the read model is the state folded fr
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('a toggle is two round trips: the items read with BEGIN and the lock; the append, the item and the progress written with COMMIT', async () => {
+    const { store } = db();
+    const projectId = 100_000;
+    const toggle = (itemId: number, checked: boolean) =>
+      runStreamCommand(
+        store,
+        checklistCommand(projectId, (now) => ({ type: 'ToggleItem', data: { projectId, itemId, checked, actor, now } })),
+      );
+    // Creates the checklist (the template), then prepares the toggle's statements on the connection.
+    await toggle(1, true);
+    await toggle(2, true);
+    const sent = vi.spyOn(pg.Client.prototype, 'query');
+    const outcome = await toggle(1, false);
+    const trips = sent.mock.calls
+      .map((c) => (typeof c[0] === 'string' ? c[0] : ((c[0] as { text?: string }).text ?? '')))
+      .filter((t) => !t.startsWith('PREPARE '));
+    sent.mockRestore();
+    expect(trips).toHaveLength(2);
+    expect(trips[0]).toMatch(/^BEGIN;\n/);
+    expect(trips[1]).toMatch(/\nCOMMIT$/);
+    // What the reply says is what was stored.
+    expect(outcome.items.filter((i) => i.checked).map((i) => i.id)).toEqual([2]);
+    expect(outcome.version).toBe(await store.streamVersion(checklistStreamId(projectId)));
+    const stored = await store.transaction(async (tx) => ({
+      items: await loadItems(tx.client, projectId),
+      progress: await loadProgress(tx.client, projectId),
+    }));
+    expect(stored.items).toEqual(outcome.items);
+    expect(stored.progress).toEqual(outcome.progress);
+    expect(stored.progress?.completed_items).toBe(1);
   });
 });
