@@ -7,7 +7,7 @@ import type { StreamChange, StreamCommand } from '@siteflow/servicekit';
 /** Where the server's max_payload is known (the service's NATS connection). */
 export type PublishLimit = { nats: Pick<NatsConnection, 'info'> };
 import { documentStreamId, evolve, initialDocumentState, type DocumentEvent, type DocumentState } from './document.js';
-import { insertVersion, loadDocument, writeDocumentState } from './documents.read-model.js';
+import { documentOf, documentQuery, documentStateWrite, versionInsert } from './documents.read-model.js';
 
 /** What clients see of an event (null: nobody is told). */
 function broadcastOf(e: DocumentEvent): Broadcast | null {
@@ -111,8 +111,13 @@ export function documentCommand<R>(
 ): StreamCommand<DocumentState, DocumentEvent, R> {
   return {
     streamId: documentStreamId(documentId),
-    load: async (tx, version) => {
-      const state = version === 0 ? initialDocumentState : ((await loadDocument(tx.client, documentId)) ?? initialDocumentState);
+    // Its row, read with BEGIN and the stream's lock (after it: exact), in one round trip.
+    first: () => documentQuery(documentId),
+    load: async (tx, version, first) => {
+      const state =
+        version === 0
+          ? initialDocumentState
+          : (documentOf(first ?? (await tx.client.query(documentQuery(documentId)))) ?? initialDocumentState);
       if (projectId !== null && (state.status === 'absent' || state.projectId !== projectId)) {
         throw new AppError('not_found', `document ${documentId} does not exist in this project`);
       }
@@ -122,9 +127,14 @@ export function documentCommand<R>(
     evolve,
     toNewEvent: (e) => toNewEvent(e),
     accept: (stored) => assertPublishable(kit, stored),
-    project: async (tx, { after, events, version }) => {
-      await writeDocumentState(tx.client, after, version);
-      for (const e of events) if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') await insertVersion(tx.client, e);
+    // With COMMIT, in its round trip: nothing later in the transaction reads these rows (a removed
+    // member's release and a new project's documents each write documents of their own). The row
+    // goes before its version (document_versions references it).
+    project: (tx, { after, events, version }) => {
+      const write = documentStateWrite(after, version);
+      if (write) tx.atCommit(write);
+      for (const e of events) if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') tx.atCommit(versionInsert(e));
+      return Promise.resolve();
     },
     reply,
   };

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { AppError } from '@siteflow/contracts';
 import { createEventStore } from '@siteflow/eventstore';
@@ -10,6 +11,7 @@ import { createProject } from '../projects/projects.service.js';
 import { decide, type DocumentStreamCommand } from './document-decider.js';
 import { documentStreamId, evolve, initialDocumentState, type DocumentEvent } from './document.js';
 import { documentCommand } from './document-stream.js';
+import { loadDocument } from './documents.read-model.js';
 
 const actors: LockActor[] = [
   { userId: 1, username: 'alice', role: 'admin', connectionId: 'c-alice' },
@@ -111,5 +113,64 @@ describe('documents: the state loaded from the read model is the state folded fr
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('a lock and a save are two round trips each: the row read with BEGIN and the lock; the append, the row and the version written with COMMIT', async () => {
+    const { pool, store } = db();
+    const projectId = 100_000;
+    const members = [{ user_id: 1, username: 'alice', role: 'admin' as const, avatar_url: '' }];
+    await createProject({ store, nats: {} } as unknown as ServiceKit, { projectId, name: 'trips', members, createdBy: null });
+    const { rows } = await pool.query<{ id: string }>('SELECT id FROM documents.documents WHERE project_id = $1 ORDER BY id', [projectId]);
+    const [documentId, warmId] = rows.map((r) => Number(r.id));
+    const alice = actors[0]!;
+    const policy = { leaseMs: 60_000, idleCapMs: 600_000 };
+    const run = (id: number, asked: (version: number, now: Date) => DocumentStreamCommand) =>
+      runStreamCommand(
+        store,
+        documentCommand(
+          kit,
+          id,
+          projectId,
+          (s, { now }) => decide(asked(s.status === 'exists' ? s.version : 0, now), s),
+          ({ version }) => version,
+        ),
+      );
+    const lock = (version: number, now: Date): DocumentStreamCommand => ({
+      type: 'AcquireLock',
+      data: { actor: alice, takeOver: false, now, policy },
+    });
+    const save =
+      (content: string) =>
+      (version: number, now: Date): DocumentStreamCommand => ({
+        type: 'SaveDocument',
+        data: { actor: alice, content, baseVersion: version, auto: false, now, policy },
+      });
+    // Prepares the statements on the pool's connections (a round trip each, once per connection).
+    for (let i = 0; i < 3; i++) {
+      await run(warmId!, lock);
+      await run(warmId!, save(`warm ${i}`));
+    }
+    const trips = async (fn: () => Promise<unknown>) => {
+      const sent = vi.spyOn(pg.Client.prototype, 'query');
+      await fn();
+      const texts = sent.mock.calls
+        .map((c) => (typeof c[0] === 'string' ? c[0] : ((c[0] as { text?: string }).text ?? '')))
+        .filter((t) => !t.startsWith('PREPARE '));
+      sent.mockRestore();
+      return texts;
+    };
+    for (const step of [lock, save('# Timeline\n\nit\'s "quoted" \\ and saved\n')]) {
+      const sent = await trips(() => run(documentId!, step));
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toMatch(/^BEGIN;\n/);
+      expect(sent[1]).toMatch(/\nCOMMIT$/);
+    }
+    // Stored as decided: the row (content, version, lock) and the saved version.
+    const doc = await loadDocument(pool as unknown as pg.PoolClient, documentId!);
+    expect(doc).toMatchObject({ version: 2, content: '# Timeline\n\nit\'s "quoted" \\ and saved\n', lock: { userId: 1 } });
+    const versions = await pool.query('SELECT version, content FROM documents.document_versions WHERE document_id = $1 ORDER BY version', [
+      documentId,
+    ]);
+    expect(versions.rows.map((r: { version: number }) => r.version)).toEqual([1, 2]);
   });
 });

@@ -1,5 +1,5 @@
 import { prepared } from '@siteflow/eventstore';
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryConfig, QueryResult } from 'pg';
 import type { DocumentMeta, DocumentType } from '@siteflow/contracts';
 import type { DocumentCreated, DocumentSaved, DocumentState, Lock } from './document.js';
 
@@ -67,10 +67,17 @@ function toMeta(r: Row): DocumentMeta {
  * the state at the locked stream version.
  */
 export async function loadDocument(client: PoolClient, documentId: number): Promise<Extract<DocumentState, { status: 'exists' }> | null> {
-  const { rows } = await client.query<Row>(
-    prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]),
-  );
-  const r = rows[0];
+  return documentOf(await client.query(documentQuery(documentId)));
+}
+
+/** The statement that reads a document's row (a document command's `first`). */
+export function documentQuery(documentId: number): QueryConfig<unknown[]> {
+  return prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]);
+}
+
+/** The document `documentQuery` read, if it exists. */
+export function documentOf(result: QueryResult): Extract<DocumentState, { status: 'exists' }> | null {
+  const r = (result.rows as Row[])[0];
   if (!r) return null;
   return {
     status: 'exists',
@@ -88,13 +95,15 @@ export async function loadDocument(client: PoolClient, documentId: number): Prom
   };
 }
 
-/** Writes the document's state after its events were appended (same transaction). */
-export async function writeDocumentState(client: PoolClient, state: DocumentState, streamVersion: number): Promise<void> {
-  if (state.status === 'absent') return;
+/**
+ * The statement that writes the document's state after its events were appended (same
+ * transaction, with its COMMIT: `tx.atCommit`); none for an absent document.
+ */
+export function documentStateWrite(state: DocumentState, streamVersion: number): QueryConfig<unknown[]> | null {
+  if (state.status === 'absent') return null;
   const l = state.lock;
-  await client.query(
-    prepared(
-      `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by, created_at, updated_at,
+  return prepared(
+    `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by, created_at, updated_at,
          stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
        ON CONFLICT (id) DO UPDATE SET
@@ -102,31 +111,30 @@ export async function writeDocumentState(client: PoolClient, state: DocumentStat
          updated_at = EXCLUDED.updated_at, stream_version = EXCLUDED.stream_version, lock_user_id = EXCLUDED.lock_user_id,
          lock_username = EXCLUDED.lock_username, lock_connection_id = EXCLUDED.lock_connection_id, locked_at = EXCLUDED.locked_at,
          lock_expires_at = EXCLUDED.lock_expires_at, lock_idle_since = EXCLUDED.lock_idle_since`,
-      [
-        state.documentId,
-        state.projectId,
-        state.documentType,
-        state.title,
-        state.content,
-        state.version,
-        state.createdBy,
-        state.lastEditedBy,
-        state.createdAt,
-        state.updatedAt,
-        streamVersion,
-        l?.userId ?? null,
-        l?.username ?? null,
-        l?.connectionId ?? null,
-        l?.lockedAt ?? null,
-        l?.expiresAt ?? null,
-        l?.idleSince ?? null,
-      ],
-    ),
+    [
+      state.documentId,
+      state.projectId,
+      state.documentType,
+      state.title,
+      state.content,
+      state.version,
+      state.createdBy,
+      state.lastEditedBy,
+      state.createdAt,
+      state.updatedAt,
+      streamVersion,
+      l?.userId ?? null,
+      l?.username ?? null,
+      l?.connectionId ?? null,
+      l?.lockedAt ?? null,
+      l?.expiresAt ?? null,
+      l?.idleSince ?? null,
+    ],
   );
 }
 
-/** Every content version is kept: the first (created) and each save or restore. */
-export async function insertVersion(client: PoolClient, e: DocumentCreated | DocumentSaved): Promise<void> {
+/** Every content version is kept: the first (created) and each save or restore. The statement that stores one. */
+export function versionInsert(e: DocumentCreated | DocumentSaved): QueryConfig<unknown[]> {
   const d = e.data;
   const row =
     e.type === 'DocumentCreated'
@@ -152,12 +160,10 @@ export async function insertVersion(client: PoolClient, e: DocumentCreated | Doc
           e.data.auto,
           e.data.restored_from,
         ];
-  await client.query(
-    prepared(
-      `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      row,
-    ),
+  return prepared(
+    `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    row,
   );
 }
 
