@@ -359,7 +359,12 @@ export function createEventStore(opts: {
       const started = performance.now();
       let committedResults: QueryResult[];
       try {
-        committedResults = await commit(client, s.name, closing);
+        committedResults = await commit(
+          client,
+          s.name,
+          closing,
+          sent.reduce((n, r) => n + r.events, 0),
+        );
       } catch (err) {
         throw ridingConflict(err, sent);
       }
@@ -397,11 +402,20 @@ export function createEventStore(opts: {
  * stops at the first that fails, so nothing commits then); their results, in order. A span of its
  * own when tracing (what a command's events wait for before the relay sees them).
  */
-function commit(client: PoolClient, schema: string, before: QueryConfig<unknown[]>[]): Promise<QueryResult[]> {
+function commit(client: PoolClient, schema: string, before: QueryConfig<unknown[]>[], ridingEvents: number): Promise<QueryResult[]> {
   if (!tracingEnabled()) return withStatements(client, null, before, 'COMMIT');
   return inSpan(
     'eventstore.commit',
-    { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql', 'db.namespace': schema, 'db.operation.name': 'COMMIT' } },
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'db.system.name': 'postgresql',
+        'db.namespace': schema,
+        'db.operation.name': 'COMMIT',
+        // Events appended in this round trip (tx.appendAtCommit): no append span of their own.
+        ...(ridingEvents > 0 ? { 'siteflow.events': ridingEvents } : {}),
+      },
+    },
     () => withStatements(client, null, before, 'COMMIT'),
   );
 }
