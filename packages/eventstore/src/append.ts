@@ -107,11 +107,7 @@ async function appendEvents(
   }
   const version = expected === 'no_stream' ? 0 : expected;
   if (!Number.isInteger(version) || version < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
-  const claim =
-    version === 0
-      ? `INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2::int + $12::int) ON CONFLICT (stream_id) DO NOTHING RETURNING version`
-      : `UPDATE ${s.streams} SET version = $2::int + $12::int WHERE stream_id = $1 AND version = $2 RETURNING version`;
-  const rows = await insertEvents(client, s, streamId, events, opts, { start: version, claim }, expected);
+  const rows = await insertEvents(client, s, streamId, events, opts, { start: version, claim: claimSql(s, version) }, expected);
   if (rows.length === 0) throw new ConcurrencyError(streamId, expected, await readStreamVersion(client, s, streamId));
   return { nextVersion: version + events.length, recorded: rows.map(toRecordedEvent).sort((a, b) => a.version - b.version) };
 }
@@ -131,34 +127,9 @@ async function insertEvents(
   at: { start: number; claim: string | null },
   expected: ExpectedVersion,
 ): Promise<EventRow[]> {
-  const claimed = at.claim === null ? '' : `claimed AS (${at.claim}), `;
-  const onlyIfClaimed = at.claim === null ? '' : ', claimed';
   try {
     const { rows } = await client.query<EventRow>(
-      prepared(
-        `WITH ${claimed}notified AS (SELECT pg_notify($11, ''))
-         INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
-         SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
-           FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
-                WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord),
-                notified${onlyIfClaimed}
-         RETURNING ${EVENT_COLUMNS}`,
-        [
-          streamId,
-          at.start,
-          opts.now ?? null,
-          events.map((e) => e.id ?? randomUUID()),
-          events.map((e) => e.type),
-          events.map((e) => JSON.stringify(e.data)),
-          events.map((e) => JSON.stringify(e.metadata ?? {})),
-          events.map((e) => e.projectId),
-          events.map((e) => e.userId ?? null),
-          events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
-          s.channel,
-          // The claim's count only where there is a claim (a parameter no statement uses has no type).
-          ...(at.claim === null ? [] : [events.length]),
-        ],
-      ),
+      appendQuery(s, streamId, events, { start: at.start, now: opts.now, claim: at.claim, guard: false }),
     );
     return rows;
   } catch (err) {
@@ -186,23 +157,48 @@ export function ridingAppend(
 ): QueryConfig<unknown[]> {
   if (!Number.isInteger(expected) || expected < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
   if (events.length === 0) throw new RangeError('ridingAppend: no events');
-  const claim =
-    expected === 0
-      ? `INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2::int + $12::int) ON CONFLICT (stream_id) DO NOTHING RETURNING version`
-      : `UPDATE ${s.streams} SET version = $2::int + $12::int WHERE stream_id = $1 AND version = $2 RETURNING version`;
+  return appendQuery(s, streamId, events, { start: expected, now, claim: claimSql(s, expected), guard: true });
+}
+
+/**
+ * Claiming the versions after `version` (0: creating the stream) as a data-modifying statement
+ * that returns the new version when it moved the stream (nothing when another writer got there
+ * first); `$1` is the stream, `$2` the version, `$12` the count.
+ */
+function claimSql(s: StoreSchema, version: number): string {
+  return version === 0
+    ? `INSERT INTO ${s.streams} (stream_id, version) VALUES ($1, $2::int + $12::int) ON CONFLICT (stream_id) DO NOTHING RETURNING version`
+    : `UPDATE ${s.streams} SET version = $2::int + $12::int WHERE stream_id = $1 AND version = $2 RETURNING version`;
+}
+
+/**
+ * The append's one statement: the events inserted after `start`, the relay notified (delivered on
+ * commit), and with `claim` the versions claimed first. Then, the events are inserted only if the
+ * claim moved the stream (none are otherwise: the caller sees an empty result), or, with `guard`,
+ * the statement fails with STREAM_MOVED (for a statement riding with COMMIT, which cannot look at
+ * its result first).
+ */
+function appendQuery(
+  s: StoreSchema,
+  streamId: string,
+  events: NewEvent[],
+  at: { start: number; now: Date | undefined; claim: string | null; guard: boolean },
+): QueryConfig<unknown[]> {
+  const claimed = at.claim === null ? '' : `claimed AS (${at.claim}), `;
+  const onlyIfClaimed =
+    at.claim === null ? '' : at.guard ? `, (SELECT ${s.expectClaimed}(EXISTS (SELECT 1 FROM claimed), $1)) AS guard` : ', claimed';
   return prepared(
-    `WITH claimed AS (${claim}), notified AS (SELECT pg_notify($11, ''))
+    `WITH ${claimed}notified AS (SELECT pg_notify($11, ''))
      INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
      SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
        FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
             WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord),
-            notified,
-            (SELECT ${s.expectClaimed}(EXISTS (SELECT 1 FROM claimed), $1)) AS guard
+            notified${onlyIfClaimed}
      RETURNING ${EVENT_COLUMNS}`,
     [
       streamId,
-      expected,
-      now ?? null,
+      at.start,
+      at.now ?? null,
       events.map((e) => e.id ?? randomUUID()),
       events.map((e) => e.type),
       events.map((e) => JSON.stringify(e.data)),
@@ -211,7 +207,8 @@ export function ridingAppend(
       events.map((e) => e.userId ?? null),
       events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
       s.channel,
-      events.length,
+      // The claim's count only where there is a claim (a parameter no statement uses has no type).
+      ...(at.claim === null ? [] : [events.length]),
     ],
   );
 }
