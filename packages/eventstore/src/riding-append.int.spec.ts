@@ -78,6 +78,31 @@ describe('appendAtCommit', () => {
     expect((await stored('moved-1')).map((e) => e.type)).toEqual(['ThingHappened', 'ThingHappened', 'OnTime']);
   });
 
+  it('20 transactions creating one stream at once: each commits its event at a version of its own or throws ConcurrencyError and commits nothing', async () => {
+    await store().pool.query('CREATE TABLE IF NOT EXISTS riding_test.racers (n int PRIMARY KEY)');
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, n) =>
+        store().transaction(async (tx) => {
+          const version = await tx.lockStream('race-new');
+          tx.atCommit({ text: 'INSERT INTO riding_test.racers (n) VALUES ($1)', values: [n] });
+          return (await tx.appendAtCommit('race-new', [{ type: 'Raced', data: { n }, projectId: 1 }], { expectedVersion: version }))
+            .nextVersion;
+        }),
+      ),
+    );
+    const won = results.flatMap((r, n) => (r.status === 'fulfilled' ? [{ n, version: r.value }] : []));
+    const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    for (const err of lost) expect(err).toBeInstanceOf(ConcurrencyError);
+    expect(won.length).toBeGreaterThanOrEqual(1);
+    // The stream holds exactly the winners' events, at versions 1…k, each where its reply said.
+    const events = await store().readStream('race-new');
+    expect(events.map((e) => e.version)).toEqual(won.map((_, i) => i + 1));
+    expect(new Map(events.map((e) => [(e.data as { n: number }).n, e.version]))).toEqual(new Map(won.map((w) => [w.n, w.version])));
+    // And nothing of a loser was committed beside its append.
+    const racers = await store().pool.query<{ n: number }>('SELECT n FROM riding_test.racers ORDER BY n');
+    expect(racers.rows.map((r) => r.n)).toEqual(won.map((w) => w.n).sort((a, b) => a - b));
+  });
+
   it('whatever the transaction does next through the store sends the append first, and sees it', async () => {
     const seen: RecordedEvent[][] = [];
     const s = createEventStore({ pool: env().newPool(2), schema: 'riding_test', afterCommit: (events) => seen.push([...events]) });
