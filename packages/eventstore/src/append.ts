@@ -33,9 +33,11 @@ export async function appendToStream(
   streamId: string,
   events: NewEvent[],
   opts: AppendOptions,
+  /** NOTIFY the relay (false: the committing process wakes its own relay, which leads). */
+  notify = true,
 ): Promise<AppendResult> {
-  if (tracingEnabled()) return tracedAppend(client, s, streamId, events, opts);
-  return observedAppend(client, s, streamId, events, opts);
+  if (tracingEnabled()) return tracedAppend(client, s, streamId, events, opts, notify);
+  return observedAppend(client, s, streamId, events, opts, notify);
 }
 
 async function observedAppend(
@@ -44,10 +46,11 @@ async function observedAppend(
   streamId: string,
   events: NewEvent[],
   opts: AppendOptions,
+  notify: boolean,
 ): Promise<AppendResult> {
-  if (!appendObserver) return appendEvents(client, s, streamId, events, opts);
+  if (!appendObserver) return appendEvents(client, s, streamId, events, opts, notify);
   const started = performance.now();
-  const result = await appendEvents(client, s, streamId, events, opts);
+  const result = await appendEvents(client, s, streamId, events, opts, notify);
   appendObserver((performance.now() - started) / 1000, events.length);
   return result;
 }
@@ -57,9 +60,9 @@ async function observedAppend(
  * `tracestate`): the relay publishes the event, maybe much later and from another instance, as a
  * child of this span, so a command and the deliveries of its events are one trace.
  */
-function tracedAppend(client: PoolClient, s: StoreSchema, streamId: string, events: NewEvent[], opts: AppendOptions) {
+function tracedAppend(client: PoolClient, s: StoreSchema, streamId: string, events: NewEvent[], opts: AppendOptions, notify: boolean) {
   return inAppendSpan(s, { 'siteflow.stream_id': streamId, 'siteflow.events': events.length }, (withTrace) =>
-    observedAppend(client, s, streamId, events.map(withTrace), opts),
+    observedAppend(client, s, streamId, events.map(withTrace), opts, notify),
   );
 }
 
@@ -97,17 +100,18 @@ async function appendEvents(
   streamId: string,
   events: NewEvent[],
   opts: AppendOptions,
+  notify: boolean,
 ): Promise<AppendResult> {
   const expected = opts.expectedVersion;
   if (expected === 'any' || events.length === 0) {
     const start = await claimVersions(client, s, streamId, events.length, expected);
     if (events.length === 0) return { nextVersion: start, recorded: [] };
-    const rows = await insertEvents(client, s, streamId, events, opts, { start, claim: null }, expected);
+    const rows = await insertEvents(client, s, streamId, events, opts, { start, claim: null, notify }, expected);
     return { nextVersion: start + events.length, recorded: rows.map(toRecordedEvent).sort((a, b) => a.version - b.version) };
   }
   const version = expected === 'no_stream' ? 0 : expected;
   if (!Number.isInteger(version) || version < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
-  const rows = await insertEvents(client, s, streamId, events, opts, { start: version, claim: claimSql(s, version) }, expected);
+  const rows = await insertEvents(client, s, streamId, events, opts, { start: version, claim: claimSql(s, version), notify }, expected);
   if (rows.length === 0) throw new ConcurrencyError(streamId, expected, await readStreamVersion(client, s, streamId));
   return { nextVersion: version + events.length, recorded: rows.map(toRecordedEvent).sort((a, b) => a.version - b.version) };
 }
@@ -124,12 +128,12 @@ async function insertEvents(
   streamId: string,
   events: NewEvent[],
   opts: AppendOptions,
-  at: { start: number; claim: string | null },
+  at: { start: number; claim: string | null; notify: boolean },
   expected: ExpectedVersion,
 ): Promise<EventRow[]> {
   try {
     const { rows } = await client.query<EventRow>(
-      appendQuery(s, streamId, events, { start: at.start, now: opts.now, claim: at.claim, guard: false }),
+      appendQuery(s, streamId, events, { start: at.start, now: opts.now, claim: at.claim, guard: false, notify: at.notify }),
     );
     return rows;
   } catch (err) {
@@ -154,10 +158,12 @@ export function ridingAppend(
   events: NewEvent[],
   expected: number,
   now: Date | undefined,
+  /** NOTIFY the relay (false: the committing process wakes its own relay, which leads). */
+  notify: boolean,
 ): QueryConfig<unknown[]> {
   if (!Number.isInteger(expected) || expected < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
   if (events.length === 0) throw new RangeError('ridingAppend: no events');
-  return appendQuery(s, streamId, events, { start: expected, now, claim: claimSql(s, expected), guard: true });
+  return appendQuery(s, streamId, events, { start: expected, now, claim: claimSql(s, expected), guard: true, notify });
 }
 
 /**
@@ -182,13 +188,13 @@ function appendQuery(
   s: StoreSchema,
   streamId: string,
   events: NewEvent[],
-  at: { start: number; now: Date | undefined; claim: string | null; guard: boolean },
+  at: { start: number; now: Date | undefined; claim: string | null; guard: boolean; notify: boolean },
 ): QueryConfig<unknown[]> {
   const claimed = at.claim === null ? '' : `claimed AS (${at.claim}), `;
   const onlyIfClaimed =
     at.claim === null ? '' : at.guard ? `, (SELECT ${s.expectClaimed}(EXISTS (SELECT 1 FROM claimed), $1)) AS guard` : ', claimed';
   return prepared(
-    `WITH ${claimed}notified AS (SELECT pg_notify($11, ''))
+    `WITH ${claimed}${notified('$11')}
      INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
      SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
        FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
@@ -206,11 +212,21 @@ function appendQuery(
       events.map((e) => e.projectId),
       events.map((e) => e.userId ?? null),
       events.map((e) => (e.broadcast ? JSON.stringify(e.broadcast) : null)),
-      s.channel,
+      at.notify ? s.channel : null,
       // The claim's count only where there is a claim (a parameter no statement uses has no type).
       ...(at.claim === null ? [] : [events.length]),
     ],
   );
+}
+
+/**
+ * The CTE that notifies the relay's channel, the text parameter `param`, at commit; a NULL channel
+ * notifies nobody (the committing process wakes its own relay, which leads). One row either way,
+ * so the events joined with it are all inserted; the aggregate reads its one input row, and calls
+ * pg_notify, exactly when there is a channel.
+ */
+function notified(param: string): string {
+  return `notified AS (SELECT count(pg_notify(ch, '')) AS n FROM (SELECT ${param}::text AS ch) AS c WHERE ch IS NOT NULL)`;
 }
 
 /** A riding append's result rows as recorded events, in version order. */
@@ -281,12 +297,18 @@ function isStreamVersionConflict(err: unknown): boolean {
  * relay notified at once. If any stream moved meanwhile, ConcurrencyError (and the caller's
  * transaction is to be rolled back: the other streams' events were inserted). Each stream once.
  */
-export async function appendToStreams(client: PoolClient, s: StoreSchema, appends: StreamAppend[]): Promise<AppendResult[]> {
+export async function appendToStreams(
+  client: PoolClient,
+  s: StoreSchema,
+  appends: StreamAppend[],
+  /** NOTIFY the relay (false: the committing process wakes its own relay, which leads). */
+  notify = true,
+): Promise<AppendResult[]> {
   if (appends.length === 0) return [];
   const events = appends.reduce((n, a) => n + a.events.length, 0);
   return inAppendSpan(s, { 'siteflow.streams': appends.length, 'siteflow.events': events }, async (withTrace) => {
     const started = performance.now();
-    const results = await insertIntoStreams(client, s, appends, withTrace);
+    const results = await insertIntoStreams(client, s, appends, withTrace, notify);
     appendObserver?.((performance.now() - started) / 1000, events);
     return results;
   });
@@ -297,6 +319,7 @@ async function insertIntoStreams(
   s: StoreSchema,
   appends: StreamAppend[],
   withTrace: (e: NewEvent) => NewEvent,
+  notify: boolean,
 ): Promise<AppendResult[]> {
   if (new Set(appends.map((a) => a.streamId)).size !== appends.length) throw new RangeError('appendToStreams: a stream appears twice');
   for (const a of appends) {
@@ -319,7 +342,7 @@ async function insertIntoStreams(
            ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id
          ), claimed AS (
            SELECT stream_id FROM moved UNION ALL SELECT stream_id FROM created
-         ), notified AS (SELECT pg_notify($4, ''))
+         ), ${notified('$4')}
          INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
          SELECT e.event_id, e.stream_id, w.expected + e.ord, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE(e.occurred_at, now())
            FROM unnest($5::text[], $6::int[], $7::uuid[], $8::text[], $9::jsonb[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::jsonb[], $14::timestamptz[])
@@ -332,7 +355,7 @@ async function insertIntoStreams(
           appends.map((a) => a.streamId),
           appends.map((a) => a.expectedVersion),
           appends.map((a) => a.events.length),
-          s.channel,
+          notify ? s.channel : null,
           events.map((x) => x.a.streamId),
           events.map((x) => x.ord),
           events.map((x) => x.e.id ?? randomUUID()),

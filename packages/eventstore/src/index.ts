@@ -6,6 +6,7 @@ export type {
   EventStoreTx,
   ExpectedVersion,
   GlobalCheckpoint,
+  LocalRelay,
   Migration,
   NewEvent,
   RecordedEvent,

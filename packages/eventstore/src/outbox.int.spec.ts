@@ -61,7 +61,9 @@ describe('outbox relay', () => {
     });
     expect(relay.isLeader).toBe(true);
 
-    const appended = await appendConcurrently(store, 10, 3);
+    // Committed by another process's store (the relay's own store would wake it directly).
+    const writer = createEventStore({ pool: env().newPool(5), schema: 'relay_order' });
+    const appended = await appendConcurrently(writer, 10, 3);
     const published = await eventually(
       () => readJetStream(nc, stream.name),
       (msgs) => msgs.length >= appended.length,
@@ -83,6 +85,84 @@ describe('outbox relay', () => {
       `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     );
     expect(locks).toEqual([]);
+  });
+
+  it("wakes a leader in its own process without a NOTIFY; another process's commit, whose relay stands by, notifies", async () => {
+    const store = await migratedStore('relay_local');
+    const other = createEventStore({ pool: env().newPool(5), schema: 'relay_local' });
+    const { stream, subjectFor } = env().newStream('local');
+    // Polls far beyond the test's patience: only a wake-up, in-process or by NOTIFY, publishes in time.
+    const common = { logger: silentLogger, stream, subjectFor, pollIntervalMs: 60_000, leaderRetryMs: 60_000 };
+    const leader = await startOutboxRelay({ ...common, store, nats: nc });
+    const standby = await startOutboxRelay({ ...common, store: other, nats: await env().natsConnection() });
+    expect([leader.isLeader, standby.isLeader]).toEqual([true, false]);
+    const listener = await env().newPool(1).connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.channel));
+    await listener.query('LISTEN "relay_local_events"');
+    // Each commit once the leader is idle (everything published and its checkpoint saved, so
+    // nothing but a wake-up makes it read before its poll), and then published in time.
+    const idle = () =>
+      eventually(
+        async () =>
+          (
+            await store.pool.query<{ done: boolean }>(
+              `SELECT (SELECT global_position FROM relay_local.outbox_checkpoint WHERE name = $1) =
+                      (SELECT max(global_position) FROM relay_local.events) AS done`,
+              [stream.name],
+            )
+          ).rows[0]?.done === true,
+        (done) => done,
+        10_000,
+      );
+    const publishedAfter = async (commit: () => Promise<unknown>, count: number) => {
+      await commit();
+      await eventually(
+        () => readJetStream(nc, stream.name),
+        (msgs) => msgs.length >= count,
+        10_000,
+      );
+      await idle();
+    };
+    try {
+      // The leader's own process: a plain append, one that rides with COMMIT, a group append.
+      await publishedAfter(() => store.transaction((tx) => tx.append('here-1', newEvents(1), { expectedVersion: 'no_stream' })), 1);
+      await publishedAfter(
+        () =>
+          store.transaction(async (tx) => {
+            await tx.appendAtCommit('here-2', newEvents(1), { expectedVersion: await tx.lockStream('here-2') });
+          }),
+        2,
+      );
+      await publishedAfter(
+        () => store.transaction((tx) => tx.appendToStreams([{ streamId: 'here-3', expectedVersion: 0, events: newEvents(2) }])),
+        4,
+      );
+      // The other process: its relay stands by, so it notifies, and the leader hears it.
+      await publishedAfter(() => other.transaction((tx) => tx.append('there-1', newEvents(1), { expectedVersion: 'no_stream' })), 5);
+      const published = await readJetStream(nc, stream.name);
+      expect(published.map((m) => m.event.stream_id)).toEqual(['here-1', 'here-2', 'here-3', 'here-3', 'there-1']);
+      // Notifications arrive in commit order: had the leader's process notified, they would be first.
+      await eventually(
+        () => Promise.resolve(heard.length),
+        (n) => n >= 1,
+        10_000,
+      );
+      expect(heard).toEqual(['relay_local_events']);
+
+      // A stopped relay is detached from its store, which notifies again.
+      await Promise.all([leader.stop(), standby.stop()]);
+      await store.transaction((tx) => tx.append('here-4', newEvents(1), { expectedVersion: 'no_stream' }));
+      await eventually(
+        () => Promise.resolve(heard.length),
+        (n) => n >= 2,
+        10_000,
+      );
+      expect(heard).toEqual(['relay_local_events', 'relay_local_events']);
+    } finally {
+      listener.release();
+      await Promise.all([leader.stop(), standby.stop()]);
+    }
   });
 
   it('publishes events that an open transaction held back soon after it ends, though its end announces nothing', async () => {

@@ -221,13 +221,15 @@ class Relay implements OutboxRelay {
   readonly #batchSize: number;
   readonly #pollIntervalMs: number;
   readonly #leaderRetryMs: number;
-  /** Woken by NOTIFY (new commits), flush() and stop(). */
+  /** Woken by NOTIFY or this process's commits (new commits), flush() and stop(). */
   readonly #nudge = new Wakeup();
   /** Woken by stop() only: retry and back-off sleeps. */
   readonly #idle = new Wakeup();
 
   #stopped = false;
   #loop: Promise<void> = Promise.resolve();
+  /** Ends this relay's attachment to its store (start attaches it). */
+  #detach: () => void = () => {};
   /** Holds the advisory lock and LISTENs; its loss ends leadership. */
   #session: pg.Client | null = null;
   #leader = false;
@@ -266,6 +268,12 @@ class Relay implements OutboxRelay {
     return this.#leader;
   }
 
+  /** Commits of this process's store, made without a NOTIFY while this relay leads (EventStore.attachLocalRelay). */
+  wake(): void {
+    this.#announced = true;
+    this.#nudge.wake();
+  }
+
   get heldBackSince(): number | null {
     return this.#heldBack?.since ?? null;
   }
@@ -286,6 +294,7 @@ class Relay implements OutboxRelay {
 
   /** Starts the loop; resolves after the first leadership attempt, so `isLeader` is meaningful. */
   start(): Promise<void> {
+    this.#detach = this.#opts.store.attachLocalRelay(this);
     // A back-off sleep must not outlast a NATS outage: when the connection comes back, retry now.
     void (async () => {
       for await (const status of this.#opts.nats.status()) {
@@ -300,6 +309,7 @@ class Relay implements OutboxRelay {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#detach();
     this.#nudge.wake();
     this.#idle.wake();
     await this.#loop;

@@ -16,7 +16,7 @@ import {
   type EventRow,
 } from './read.js';
 import { storeSchema, type StoreSchema } from './schema.js';
-import type { EventStore, EventStoreTx, RecordedEvent, TransactionOptions } from './types.js';
+import type { EventStore, EventStoreTx, LocalRelay, RecordedEvent, TransactionOptions } from './types.js';
 
 /**
  * A transaction locked an existing stream, or appended to it, without having reserved it before its
@@ -60,6 +60,14 @@ export function createEventStore(opts: {
 }): EventStore {
   const { pool, logger } = opts;
   const s = storeSchema(opts.schema);
+  // This process's relays of the schema (one, in a service). While one leads, commits wake it here
+  // instead of through a NOTIFY, which Postgres would signal to every LISTENing session of the
+  // database, whatever its channel (docs/event-store.md, "The outbox relay").
+  const localRelays = new Set<LocalRelay>();
+  const localLeader = () => {
+    for (const r of localRelays) if (r.isLeader) return r;
+    return null;
+  };
 
   return {
     schema: s.name,
@@ -67,6 +75,10 @@ export function createEventStore(opts: {
     migrate: (readModelMigrations = []) => migrate(pool, s, readModelMigrations, logger, opts.migrationTimeoutMs),
 
     transaction: (fn, txOpts) => run('BEGIN', fn, currentIdempotencyScope(), txOpts),
+    attachLocalRelay(relay) {
+      localRelays.add(relay);
+      return () => void localRelays.delete(relay);
+    },
     // Reads in one consistent snapshot: the read models and the stream versions they reflect agree.
     snapshot: (fn) => run('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn),
 
@@ -198,6 +210,14 @@ export function createEventStore(opts: {
       for (const id of toRead) readAhead.set(id, []);
       for (const e of events) readAhead.get(e.streamId)?.push(e);
     };
+    // Whether this transaction's appends NOTIFY the relay: not while this process's own relay
+    // leads; that one is woken after COMMIT. Asked at each append (leadership may move).
+    const wakeAfterCommit: { relay: LocalRelay | null } = { relay: null };
+    const notifies = () => {
+      const leader = localLeader();
+      if (leader) wakeAfterCommit.relay = leader;
+      return leader === null;
+    };
     // Statements to run in COMMIT's round trip, and what to tell of their results.
     const atCommit: { query: QueryConfig<unknown[]>; then: ((result: QueryResult) => void) | undefined }[] = [];
     // Appends to run first in COMMIT's round trip (appendAtCommit), in the order made.
@@ -253,7 +273,12 @@ export function createEventStore(opts: {
         // The span whose child the relay's publish is: the command's, there being no append span.
         const trace = tracingEnabled() ? traceFields() : undefined;
         const stored = trace ? events.map((e) => ({ ...e, metadata: { ...e.metadata, ...trace } })) : events;
-        riding.push({ streamId, expected, query: ridingAppend(s, streamId, stored, expected, appendOpts.now), events: events.length });
+        riding.push({
+          streamId,
+          expected,
+          query: ridingAppend(s, streamId, stored, expected, appendOpts.now, notifies()),
+          events: events.length,
+        });
         if (locked.has(streamId)) locked.set(streamId, expected + events.length);
         readAhead.delete(streamId);
         return { nextVersion: expected + events.length };
@@ -261,7 +286,7 @@ export function createEventStore(opts: {
       append: async (streamId, events, appendOpts) => {
         await sendRiding();
         await reserveStreams([streamId]);
-        const result = await appendToStream(client, s, streamId, events, appendOpts);
+        const result = await appendToStream(client, s, streamId, events, appendOpts, notifies());
         // The stream existed (its events follow version > 0) and was reserved late.
         if (events.length > 0 && result.nextVersion > events.length && !ordered.has(streamId)) throw new StreamNotReserved(streamId);
         if (locked.has(streamId)) locked.set(streamId, result.nextVersion);
@@ -286,7 +311,7 @@ export function createEventStore(opts: {
           // As append: an existing stream must have been reserved before the first write.
           if (a.expectedVersion > 0 && !ordered.has(a.streamId)) throw new StreamNotReserved(a.streamId);
         }
-        const results = await appendToStreams(client, s, appends);
+        const results = await appendToStreams(client, s, appends, notifies());
         appends.forEach((a, i) => {
           if (locked.has(a.streamId)) locked.set(a.streamId, results[i]?.nextVersion ?? a.expectedVersion);
           readAhead.delete(a.streamId);
@@ -376,6 +401,9 @@ export function createEventStore(opts: {
         // Committed: what came back goes to afterCommit as it is.
         sent.forEach((r, i) => appended?.push(...ridingAppendRecorded((committedResults[i]?.rows ?? []) as EventRow[])));
       }
+      // Committed: the relay that was not notified reads now (one that lost its leadership
+      // meanwhile ignores it; the new leader finds the events by its poll).
+      wakeAfterCommit.relay?.wake();
       atCommit.forEach((c, i) => c.then?.(committedResults[sent.length + i] as QueryResult));
       if (idempotency) idempotency.used = true;
       if (appended !== null && appended.length > 0) committed(appended);

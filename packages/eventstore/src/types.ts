@@ -76,6 +76,13 @@ export interface TransactionOptions {
   readStream?: boolean;
 }
 
+/** What a store needs of a relay in its own process. */
+export interface LocalRelay {
+  readonly isLeader: boolean;
+  /** Read now: events were committed without a NOTIFY. */
+  wake(): void;
+}
+
 export interface EventStore {
   readonly schema: string;
   readonly pool: Pool;
@@ -85,6 +92,11 @@ export interface EventStore {
    * Everything runs in one transaction, so a failing migration leaves nothing behind.
    */
   migrate(readModelMigrations?: Migration[]): Promise<void>;
+  /**
+   * The outbox relay of this schema that runs in this process (startOutboxRelay attaches itself):
+   * while it leads, this store's commits skip the NOTIFY and wake it directly. Returns the detach.
+   */
+  attachLocalRelay(relay: LocalRelay): () => void;
   /** BEGIN … COMMIT with a client; rolls back on throw. Read-model updates go through tx.client in the same transaction as append. */
   transaction<T>(fn: (tx: EventStoreTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
