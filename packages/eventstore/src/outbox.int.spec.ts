@@ -117,12 +117,13 @@ describe('outbox relay', () => {
       );
     const publishedAfter = async (commit: () => Promise<unknown>, count: number) => {
       await commit();
-      await eventually(
+      const msgs = await eventually(
         () => readJetStream(nc, stream.name),
-        (msgs) => msgs.length >= count,
+        (all) => all.length >= count,
         10_000,
       );
-      await idle();
+      expect(msgs.length, "published before the relay's poll").toBeGreaterThanOrEqual(count);
+      expect(await idle(), 'the relay idle again').toBe(true);
     };
     try {
       // The leader's own process: a plain append, one that rides with COMMIT, a group append.
