@@ -381,23 +381,16 @@ export function createEventStore(opts: {
           ]),
         );
       }
+      const ridingEvents = sent.reduce((n, r) => n + r.events, 0);
       const started = performance.now();
       let committedResults: QueryResult[];
       try {
-        committedResults = await commit(
-          client,
-          s.name,
-          closing,
-          sent.reduce((n, r) => n + r.events, 0),
-        );
+        committedResults = await commit(client, s.name, closing, ridingEvents);
       } catch (err) {
         throw ridingConflict(err, sent);
       }
       if (sent.length > 0) {
-        observeRidingAppends(
-          (performance.now() - started) / 1000,
-          sent.reduce((n, r) => n + r.events, 0),
-        );
+        observeRidingAppends((performance.now() - started) / 1000, ridingEvents);
         // Committed: what came back goes to afterCommit as it is.
         sent.forEach((r, i) => appended?.push(...ridingAppendRecorded((committedResults[i]?.rows ?? []) as EventRow[])));
       }

@@ -32,13 +32,13 @@ export function itemsQuery(projectId: number): QueryConfig<unknown[]> {
 }
 
 /** The items `itemsQuery` read. */
-export function itemsOf(result: QueryResult): ChecklistItem[] {
+export function itemsFrom(result: QueryResult): ChecklistItem[] {
   return (result.rows as ItemRow[]).map(toItem);
 }
 
 /** The project's items in display order. */
 export async function loadItems(client: PoolClient, projectId: number): Promise<ChecklistItem[]> {
-  return itemsOf(await client.query(itemsQuery(projectId)));
+  return itemsFrom(await client.query(itemsQuery(projectId)));
 }
 
 export async function loadProgress(client: PoolClient, projectId: number): Promise<Progress | null> {

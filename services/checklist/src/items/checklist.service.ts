@@ -10,7 +10,7 @@ import {
   type ChecklistEvent,
   type ChecklistState,
 } from './checklist.js';
-import { checklistWrites, itemsOf as itemsRead, itemsQuery } from './checklist.read-model.js';
+import { checklistWrites, itemsFrom, itemsQuery } from './checklist.read-model.js';
 import { decide, type ChecklistCommand } from './decide.js';
 
 export interface ChecklistOutcome {
@@ -36,7 +36,7 @@ export function checklistCommand(
     load: async (tx, version, first) =>
       version === 0
         ? initialChecklistState
-        : { status: 'created', items: itemsRead(first ?? (await tx.client.query(itemsQuery(projectId)))) },
+        : { status: 'created', items: itemsFrom(first ?? (await tx.client.query(itemsQuery(projectId)))) },
     decide: (state, { now }) => {
       const asked = command(now);
       if (state.status !== 'empty' || asked.type === 'CreateChecklist') return decide(asked, state);
