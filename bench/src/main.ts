@@ -20,6 +20,7 @@ import { runJoinStorm, type JoinStormResult, type MassCloseResult } from './join
 import { runLocks, type LocksResult } from './locks.js';
 import { PG_STATEMENTS_SETTINGS, StatementStats, statementsTable, type StatementsReport } from './pg-statements.js';
 import { runRoom, type RoomResult } from './room.js';
+import { startBrokeredFloors } from './brokered.js';
 import { runRoomSize, type RoomSizeResult } from './roomsize.js';
 import { runReconnectStorm, type StormResult } from './storm.js';
 import { createDemoMemberProjects, createProjects, type BenchUser } from './users.js';
@@ -29,7 +30,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const { values: flags } = parseArgs({
   options: {
     scenarios: { type: 'string', default: 'room,locks,roomsize,chatmembers,fanout,churn,joins,connections' },
-    /** The room scenario runs against each: the gateway (whole stack) and the durable floor (insert, then broadcast). */
+    /**
+     * The room scenario runs against each: the gateway (whole stack), the durable floor (insert,
+     * then broadcast) and, when named, the brokered floors (`brokered`, `brokered-tx`: the same
+     * path as the gateway's through a bare front, NATS and a bare service: brokered-floor.ts).
+     */
     'room-targets': { type: 'string', default: 'gateway,floor' },
     /** One room: every joiner receives everyone's presence_state and every join is a diff to all (O(N²)). */
     watchers: { type: 'string', default: '100,1000,2000' },
@@ -135,6 +140,9 @@ const portFrom = (child: ChildProcess) => nextMessage<{ port: number }>(child, (
 const baselinePort = await portFrom(baseline);
 const floor = fork(path.join(ROOT, 'bench', 'dist', 'floor-server.js'), { env: { ...process.env, PORT: '0', DATABASE_URL: db.url } });
 const floorPort = await portFrom(floor);
+// The brokered floors, only when the room runs against them: one service, a front for each shape.
+const brokeredTargets = flags['room-targets'].split(',').filter((t) => t.startsWith('brokered'));
+const brokered = brokeredTargets.length > 0 ? await startBrokeredFloors(infra.natsUrl, db.url) : null;
 
 // Per-process CPU: the stack's processes, Postgres (the postmaster of this run and its backends), NATS, this generator.
 const portOf = (url: string) => new URL(url.replace(/^nats:/, 'http:')).port;
@@ -149,6 +157,7 @@ const processGroups: Record<string, () => number[]> = {
   postgres: () => pidsByCmdline(`-p ${pgPort} `).flatMap(withChildren),
   nats: () => pidsByCmdline(`-p ${natsPort} `),
   floor: () => [pidOf(floor)],
+  ...(brokered ? { brokered: () => brokered.pids() } : {}),
   generator: () => [process.pid],
 };
 const load = () => os.loadavg().map((l) => round(l, 2));
@@ -197,7 +206,12 @@ try {
         process.stdout.write(
           `room (${target}): ${users.length} users acting every ~${flags['act-every-ms']} ms for ${flags['room-seconds']} s…\n`,
         );
-        const url = target === 'floor' ? `ws://127.0.0.1:${floorPort}/socket` : stack.socketUrl;
+        const url =
+          target === 'floor'
+            ? `ws://127.0.0.1:${floorPort}/socket`
+            : target === 'brokered' || target === 'brokered-tx'
+              ? `ws://127.0.0.1:${brokered?.ports[target]}/socket`
+              : stack.socketUrl;
         const m = await measured(() =>
           runRoom(url, users, { seconds: Number(flags['room-seconds']), actEveryMs: Number(flags['act-every-ms']), target }),
         );
@@ -349,6 +363,7 @@ try {
 } finally {
   baseline.kill();
   floor.kill();
+  brokered?.kill();
   await nats.close();
   await statements?.close();
   await stack.stop();
@@ -423,6 +438,14 @@ if (room.length) {
       `| ${r.target} | ${round(r.deliveryLatency.p50)}${ratio(r, 'p50')} | ${round(r.deliveryLatency.p95)}${ratio(r, 'p95')} | ${round(r.deliveryLatency.p99)}${ratio(r, 'p99')} | ${r.deliveryLatency.count} |`,
     );
   lines.push('');
+  // How far the gateway is from the least its own path costs (the brokered floors), where run.
+  const gatewayRow = room.find((r) => r.target === 'gateway');
+  for (const b of room.filter((r) => r.target.startsWith('brokered')))
+    if (gatewayRow)
+      lines.push(
+        `gateway against ${b.target}: p50 ${round(gatewayRow.deliveryLatency.p50 / b.deliveryLatency.p50, 1)}×, p95 ${round(gatewayRow.deliveryLatency.p95 / b.deliveryLatency.p95, 1)}×, p99 ${round(gatewayRow.deliveryLatency.p99 / b.deliveryLatency.p99, 1)}×`,
+        '',
+      );
   for (const r of room.filter((x) => x.target === 'gateway'))
     lines.push(
       '| room (gateway) | p50 ms | p95 ms | p99 ms | samples |',

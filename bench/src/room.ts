@@ -4,8 +4,11 @@ import { summarize, type LatencySummary } from './stats.js';
 import { documentIdsOf, type BenchUser } from './users.js';
 
 export interface RoomResult {
-  /** The gateway (with the whole stack), or the durable floor (one insert, then a broadcast). */
-  target: 'gateway' | 'floor';
+  /**
+   * The gateway (with the whole stack), the durable floor (one insert, then a broadcast), or a
+   * brokered floor (the gateway's path, bare: brokered-floor.ts).
+   */
+  target: 'gateway' | 'floor' | 'brokered' | 'brokered-tx';
   users: number;
   projects: number;
   seconds: number;
