@@ -124,6 +124,41 @@ describe('consumeEvents', () => {
     }
   });
 
+  it('terminates a poison event: it is not delivered again once the ack wait has passed (NATS 2.9 ignores a TERM with a reason)', async () => {
+    await jsm.streams.delete(stream.name).catch(() => undefined);
+    await ensureStream(jsm, stream);
+    const handled: number[] = [];
+    const consumer = consumeEvents(kit(), {
+      from: 'checklist',
+      durable: 'consume-spec-term',
+      filterSubject: 'project.*.ev.checklist.>',
+      schema: Event,
+      ackWaitMs: 1_000,
+      handle: (e) => {
+        handled.push(e.n);
+        return Promise.resolve();
+      },
+    });
+    try {
+      const js = jetstream(nc);
+      await js.publish('project.1.ev.checklist.Tick', 'not json');
+      await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n: 1 }));
+      await expect.poll(() => handled, { timeout: 10_000 }).toEqual([1]);
+      // Terminated and acknowledged: nothing waits for an acknowledgement...
+      await expect
+        .poll(async () => (await jsm.consumers.info(stream.name, 'consume-spec-term')).num_ack_pending, { timeout: 10_000 })
+        .toBe(0);
+      // ...so nothing comes back after the ack wait, to be given up on a second time.
+      await new Promise((r) => setTimeout(r, 2_500));
+      const info = await jsm.consumers.info(stream.name, 'consume-spec-term');
+      expect(info.num_redelivered).toBe(0);
+      expect((await lettersOf('consume-spec-term')).map((l) => l.payload)).toEqual(['not json']);
+      expect(deadLetters.bySource.get('consume-spec-term')).toBe(1);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it('bounds the stream (bytes and age, oldest dropped when full) and updates the bounds of an existing one', async () => {
     await jsm.streams.delete(stream.name).catch(() => undefined);
     await ensureStream(jsm, stream);

@@ -26,6 +26,8 @@ export interface EventConsumerOptions<S extends z.ZodType> {
   handle: (event: z.infer<S>) => Promise<void>;
   /** How long a failed event waits before it is redelivered. */
   retryDelayMs?: number;
+  /** How long a delivered event may go unacknowledged before it is delivered again; default 30 s. */
+  ackWaitMs?: number;
   /** Messages buffered per pull; default the client's. */
   maxMessages?: number;
   /**
@@ -79,7 +81,10 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit, opts: EventC
     }
     kit.deadLetters.inc(opts.durable);
     log.error({ subject: m.subject, position, durable: opts.durable, reason }, 'event given up on (dead letter): recorded in dead_letters');
-    m.term(reason);
+    // No reason with the TERM: NATS before 2.10 takes `+TERM <reason>` for no acknowledgement at all
+    // and delivers the event again after the ack wait, to be given up on again, forever. The
+    // reason is in dead_letters and the log line above.
+    m.term();
   };
   const run = async () => {
     while (!stopped) {
@@ -95,7 +100,7 @@ export function consumeEvents<S extends z.ZodType>(kit: ServiceKit, opts: EventC
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
           filter_subject: opts.filterSubject,
-          ack_wait: 30_000_000_000, // nanoseconds: 30 s
+          ack_wait: (opts.ackWaitMs ?? 30_000) * 1_000_000, // nanoseconds
         };
         await jsm.consumers.add(stream.name, config).catch(async (err: unknown) => {
           // It exists with other settings (an earlier version made it): keep it, and its position.
