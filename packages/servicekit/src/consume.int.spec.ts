@@ -159,6 +159,44 @@ describe('consumeEvents', () => {
     }
   });
 
+  it('with `types`, acknowledges the events of other types unread: however large or malformed, none reaches the handler or the dead letters', async () => {
+    await jsm.streams.delete(stream.name).catch(() => undefined);
+    await ensureStream(jsm, stream);
+    const handled: number[] = [];
+    const consumer = consumeEvents(kit(), {
+      from: 'checklist',
+      durable: 'consume-spec-types',
+      filterSubject: 'project.*.ev.checklist.>',
+      types: ['Tick', 'Tock'],
+      schema: Event,
+      retryDelayMs: 50,
+      handle: (e) => {
+        handled.push(e.n);
+        return Promise.resolve();
+      },
+    });
+    try {
+      const js = jetstream(nc);
+      await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n: 1 }));
+      await js.publish('project.1.ev.checklist.Saved', 'not json, and not for this consumer');
+      await js.publish('project.1.ev.checklist.Saved', JSON.stringify({ n: 99, content: 'x'.repeat(256 * 1024) }));
+      await js.publish('project.2.ev.checklist.Tock', JSON.stringify({ n: 2 }));
+      await js.publish('project.1.ev.checklist.Tick', 'not json'); // its own type, malformed: still a dead letter
+      await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n: 3 }));
+      await expect.poll(() => handled, { timeout: 10_000 }).toEqual([1, 2, 3]);
+      expect(await lettersOf('consume-spec-types')).toEqual([
+        { subject: 'project.1.ev.checklist.Tick', reason: expect.stringContaining('malformed') as string, payload: 'not json' },
+      ]);
+      // Every event acknowledged: nothing left to redeliver.
+      await expect
+        .poll(async () => (await jsm.consumers.info(stream.name, 'consume-spec-types')).num_ack_pending, { timeout: 10_000 })
+        .toBe(0);
+      expect((await jsm.consumers.info(stream.name, 'consume-spec-types')).num_pending).toBe(0);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it('bounds the stream (bytes and age, oldest dropped when full) and updates the bounds of an existing one', async () => {
     await jsm.streams.delete(stream.name).catch(() => undefined);
     await ensureStream(jsm, stream);

@@ -26,6 +26,8 @@ export class LockEventsConsumer implements OnModuleInit, OnModuleDestroy {
       from: 'documents',
       durable: LOCK_EVENTS_CONSUMER,
       filterSubject: 'project.*.ev.documents.>',
+      // A save (up to 512 KiB of content) and every other documents event is acknowledged unread.
+      types: ['LockAcquired', 'LockReleased'],
       schema: PublishedEvent,
       maxMessages: 64,
       handle: (event) => this.handle(event),
