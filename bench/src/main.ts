@@ -22,6 +22,7 @@ import { PG_STATEMENTS_SETTINGS, StatementStats, statementsTable, type Statement
 import { runRoom, type RoomResult } from './room.js';
 import { startBrokeredFloors } from './brokered.js';
 import { runRoomSize, type RoomSizeResult } from './roomsize.js';
+import { runSaves, type SavesResult } from './saves.js';
 import { runReconnectStorm, type StormResult } from './storm.js';
 import { createDemoMemberProjects, createProjects, type BenchUser } from './users.js';
 import { nextMessage } from './util.js';
@@ -67,6 +68,10 @@ const { values: flags } = parseArgs({
     'chatmembers-sizes': { type: 'string', default: '5,500' },
     'chatmembers-posts': { type: 'string', default: '200' },
     'chatmembers-block': { type: 'string', default: '20' },
+    /** Large saves (not in the default set: `--scenarios saves`): saves of --saves-kib KiB, one at a time, watched by --saves-watchers members. */
+    'saves-count': { type: 'string', default: '100' },
+    'saves-kib': { type: 'string', default: '256' },
+    'saves-watchers': { type: 'string', default: '4' },
     /** Churn soak: rooms, sockets holding each open, sockets joining and leaving over and over, duration. */
     'churn-rooms': { type: 'string', default: '50' },
     'churn-residents': { type: 'string', default: '2' },
@@ -92,6 +97,8 @@ const ROOMSIZE_PROJECTS_FROM = 50_000;
 const ROOMSIZE_USERS_FROM = 200_000;
 const CHATMEMBERS_PROJECTS_FROM = 60_000;
 const CHATMEMBERS_USERS_FROM = 300_000;
+const SAVES_PROJECTS_FROM = 70_000;
+const SAVES_USERS_FROM = 400_000;
 const list = (s: string) =>
   s
     .split(',')
@@ -190,6 +197,7 @@ const room: RoomResult[] = [];
 let locks: LocksResult | null = null;
 const roomSize: RoomSizeResult[] = [];
 let chatMembers: ChatMembersResult[] = [];
+let saves: SavesResult | null = null;
 let churn: ChurnResult | null = null;
 let joins: JoinStormResult | null = null;
 let massClose: MassCloseResult | null = null;
@@ -252,6 +260,18 @@ try {
     );
     chatMembers = m.result;
     cpu.chatmembers = m;
+  }
+  if (scenarios.has('saves')) {
+    const members = await createProjects(nats, stack.jwtSecret, 1, 1 + Number(flags['saves-watchers']), {
+      firstProjectId: SAVES_PROJECTS_FROM,
+      firstUserId: SAVES_USERS_FROM,
+    });
+    process.stdout.write(`saves: ${flags['saves-count']} saves of ${flags['saves-kib']} KiB…\n`);
+    saves = await runSaves(stack.socketUrl, members, {
+      saves: Number(flags['saves-count']),
+      contentKiB: Number(flags['saves-kib']),
+      cpu: processGroups,
+    });
   }
   if (scenarios.has('fanout')) {
     const opts = { pacedMessages: Number(flags.paced), burstMessages: Number(flags.burst), window: Number(flags.window) };
@@ -400,6 +420,7 @@ const report = {
   locks,
   roomSize,
   chatMembers,
+  saves,
   fanout,
   churn,
   joins,
@@ -506,6 +527,22 @@ if (chatMembers.length) {
     );
   }
   lines.push('');
+}
+if (saves) {
+  lines.push(
+    `Saves: ${saves.saves} of ${saves.contentKiB} KiB, one at a time, ${saves.watchers} watchers`,
+    '',
+    '| saves | p50 ms | p95 ms | p99 ms | samples |',
+    '|---|---:|---:|---:|---:|',
+    `| push → reply | ${ms(saves.reply)} | ${saves.reply.count} |`,
+    `| push → each watcher's document:updated | ${ms(saves.delivery)} | ${saves.delivery.count} |`,
+    '',
+    `CPU ms a save: ${Object.entries(saves.cpuMsPerSave)
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    '',
+  );
 }
 if (fanout.length) {
   lines.push(

@@ -1,0 +1,86 @@
+import { CpuMeter } from './cpu.js';
+import { PhxClient } from './phx-client.js';
+import { markerOf } from './room.js';
+import { round, summarize, type LatencySummary } from './stats.js';
+import { documentIdsOf, type BenchUser } from './users.js';
+
+export interface SavesResult {
+  saves: number;
+  contentKiB: number;
+  /** Members joined to the room besides the editor: each receives every `document:updated`. */
+  watchers: number;
+  /** `document:save` push → its reply (stored). */
+  reply: LatencySummary;
+  /** `document:save` push → each watcher's `document:updated`. */
+  delivery: LatencySummary;
+  cpuSeconds: Record<string, number>;
+  cpuMsPerSave: Record<string, number>;
+}
+
+/**
+ * What a large document save costs (the issue's known costs: the content travels in the event's
+ * data and its broadcast, and every consumer of documents' events receives it). One editor takes a
+ * lock and saves `saves` times, one at a time, a new content of `contentKiB` KiB each time, while
+ * the other members watch; reply and delivery latency, and the CPU every process spent a save.
+ */
+export async function runSaves(
+  socketUrl: string,
+  members: BenchUser[],
+  opts: { saves: number; contentKiB: number; cpu: Record<string, () => number[]> },
+): Promise<SavesResult> {
+  const [editor, ...others] = members;
+  if (!editor) throw new Error('no members');
+  const topic = `project:${editor.projectId}`;
+  const sent = new Map<string, number>();
+  const delivery: number[] = [];
+  const watchers = await Promise.all(
+    others.map(async (u) => {
+      const c = await PhxClient.connect(socketUrl, u.token);
+      await c.join(topic);
+      c.onEvent = (_t, event, payload: { content?: string }, at) => {
+        const t0 = event === 'document:updated' ? sent.get(markerOf(payload.content) ?? '') : undefined;
+        if (t0 !== undefined) delivery.push(at - t0);
+      };
+      return c;
+    }),
+  );
+  const c = await PhxClient.connect(socketUrl, editor.token);
+  try {
+    const [documentId] = documentIdsOf((await c.join(topic)) as { documents?: Array<{ id: number }> });
+    if (documentId === undefined) throw new Error(`project ${editor.projectId} has no documents`);
+    const lock = await c.push(topic, 'document:start_editing', { document_id: documentId });
+    if (lock.status !== 'ok') throw new Error(`lock refused: ${JSON.stringify(lock.response)}`);
+    let version = ((await c.push(topic, 'document:get', { document_id: documentId })).response as { version: number }).version;
+    const line = `${'lorem ipsum dolor sit amet, '.repeat(3)}\n`;
+    const filler = line.repeat(Math.ceil((opts.contentKiB * 1024) / line.length)).slice(0, opts.contentKiB * 1024 - 32);
+    const reply: number[] = [];
+    const meter = new CpuMeter(opts.cpu);
+    meter.start();
+    for (let i = 0; i < opts.saves; i++) {
+      const marker = `s${i.toString(36)}`;
+      const content = `# Save ${i}\n${filler}\n#${marker}\n`;
+      const t0 = performance.now();
+      sent.set(marker, t0);
+      const r = await c.push(topic, 'document:save', { document_id: documentId, content, base_version: version }, 30_000);
+      reply.push(performance.now() - t0);
+      if (r.status !== 'ok') throw new Error(`save ${i} refused: ${JSON.stringify(r.response)}`);
+      version = (r.response as { version: number }).version;
+    }
+    // Every watcher's last delivery, or 10 s.
+    const deadline = performance.now() + 10_000;
+    while (delivery.length < opts.saves * watchers.length && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const cpuSeconds = meter.stop();
+    return {
+      saves: opts.saves,
+      contentKiB: opts.contentKiB,
+      watchers: watchers.length,
+      reply: summarize(reply),
+      delivery: summarize(delivery),
+      cpuSeconds,
+      cpuMsPerSave: Object.fromEntries(Object.entries(cpuSeconds).map(([k, s]) => [k, round((s * 1000) / opts.saves, 2)])),
+    };
+  } finally {
+    c.close();
+    for (const w of watchers) w.close();
+  }
+}
