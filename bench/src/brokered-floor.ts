@@ -1,6 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import pg from 'pg';
+import { floorTable } from './floor-table.js';
 import { bodyOf, broadcastOf, startPhxFront, type Frame } from './phx-front.js';
 
 /**
@@ -37,20 +38,7 @@ const nc = await connect(natsOptionsFromUrl(process.env.NATS_URL ?? '127.0.0.1:4
 
 if (process.env.ROLE === 'service') {
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10, options: '-c synchronous_commit=on' });
-  await pool.query(`
-    CREATE SCHEMA IF NOT EXISTS bench_brokered;
-    CREATE TABLE IF NOT EXISTS bench_brokered.messages (
-      id bigserial PRIMARY KEY,
-      topic text NOT NULL,
-      event text NOT NULL,
-      body text NOT NULL,
-      inserted_at timestamptz NOT NULL DEFAULT now()
-    );
-  `);
-  const INSERT = {
-    name: 'brokered_insert',
-    text: 'INSERT INTO bench_brokered.messages (topic, event, body) VALUES ($1, $2, $3) RETURNING id',
-  };
+  const { insert: INSERT } = await floorTable(pool, 'bench_brokered');
 
   const store = async (r: PushRequest): Promise<number> => {
     if (r.trips === 1) {

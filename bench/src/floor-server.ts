@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { floorTable } from './floor-table.js';
 import { bodyOf, broadcastOf, startPhxFront, type Frame } from './phx-front.js';
 
 /**
@@ -11,17 +12,7 @@ import { bodyOf, broadcastOf, startPhxFront, type Frame } from './phx-front.js';
  */
 // Every connection commits synchronously, whatever the server's default.
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10, options: '-c synchronous_commit=on' });
-await pool.query(`
-  CREATE SCHEMA IF NOT EXISTS bench_floor;
-  CREATE TABLE IF NOT EXISTS bench_floor.messages (
-    id bigserial PRIMARY KEY,
-    topic text NOT NULL,
-    event text NOT NULL,
-    body text NOT NULL,
-    inserted_at timestamptz NOT NULL DEFAULT now()
-  );
-`);
-const INSERT = { name: 'floor_insert', text: 'INSERT INTO bench_floor.messages (topic, event, body) VALUES ($1, $2, $3) RETURNING id' };
+const { insert: INSERT } = await floorTable(pool, 'bench_floor');
 
 const front = startPhxFront(
   async ([, , topic, event, payload]: Frame) => {

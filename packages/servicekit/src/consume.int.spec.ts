@@ -25,7 +25,11 @@ describe('consumeEvents', () => {
   const kit = () =>
     ({ nats: nc, logger: pino({ level: 'silent' }), store, pool, deadLetters, durableConsumers: new Map() }) as unknown as ServiceKit;
   /** A consumer of the checklist stream recording what it handled, in order. */
-  const consumeInto = (durable: string, handle: (n: number) => Promise<void> = async () => {}) => {
+  const consumeInto = (
+    durable: string,
+    handle: (n: number) => Promise<void> = async () => {},
+    more: Pick<Parameters<typeof consumeEvents>[1], 'types' | 'ackWaitMs'> = {},
+  ) => {
     const handled: number[] = [];
     const consumer = consumeEvents(kit(), {
       from: 'checklist',
@@ -33,6 +37,7 @@ describe('consumeEvents', () => {
       filterSubject: 'project.*.ev.checklist.>',
       schema: Event,
       retryDelayMs: 50,
+      ...more,
       handle: async (e) => {
         await handle(e.n);
         handled.push(e.n);
@@ -127,18 +132,7 @@ describe('consumeEvents', () => {
   it('terminates a poison event: it is not delivered again once the ack wait has passed (NATS 2.9 ignores a TERM with a reason)', async () => {
     await jsm.streams.delete(stream.name).catch(() => undefined);
     await ensureStream(jsm, stream);
-    const handled: number[] = [];
-    const consumer = consumeEvents(kit(), {
-      from: 'checklist',
-      durable: 'consume-spec-term',
-      filterSubject: 'project.*.ev.checklist.>',
-      schema: Event,
-      ackWaitMs: 1_000,
-      handle: (e) => {
-        handled.push(e.n);
-        return Promise.resolve();
-      },
-    });
+    const { handled, consumer } = consumeInto('consume-spec-term', undefined, { ackWaitMs: 1_000 });
     try {
       const js = jetstream(nc);
       await js.publish('project.1.ev.checklist.Tick', 'not json');
@@ -162,19 +156,7 @@ describe('consumeEvents', () => {
   it('with `types`, acknowledges the events of other types unread: however large or malformed, none reaches the handler or the dead letters', async () => {
     await jsm.streams.delete(stream.name).catch(() => undefined);
     await ensureStream(jsm, stream);
-    const handled: number[] = [];
-    const consumer = consumeEvents(kit(), {
-      from: 'checklist',
-      durable: 'consume-spec-types',
-      filterSubject: 'project.*.ev.checklist.>',
-      types: ['Tick', 'Tock'],
-      schema: Event,
-      retryDelayMs: 50,
-      handle: (e) => {
-        handled.push(e.n);
-        return Promise.resolve();
-      },
-    });
+    const { handled, consumer } = consumeInto('consume-spec-types', undefined, { types: ['Tick', 'Tock'] });
     try {
       const js = jetstream(nc);
       await js.publish('project.1.ev.checklist.Tick', JSON.stringify({ n: 1 }));
