@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { pino } from 'pino';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { PublishedEvent } from '@siteflow/contracts';
 import { createTestDatabase, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 import { createEventStore, type EventStore, type NewEvent, type RecordedEvent } from '../index.js';
@@ -125,18 +125,20 @@ export interface StreamMessage {
   event: PublishedEvent;
 }
 
-/** Everything in a JetStream stream, as one (ordered) consumer sees it. */
+/**
+ * Everything in a JetStream stream, in the stream's own order: each message read by its sequence
+ * number (a consumer could only say in what order it delivered them).
+ */
 export async function readJetStream(nc: NatsConnection, streamName: string): Promise<StreamMessage[]> {
-  const info = await (await jetstreamManager(nc)).streams.info(streamName);
-  const count = info.state.messages;
-  if (count === 0) return [];
-  const consumer = await jetstream(nc).consumers.get(streamName);
+  const jsm = await jetstreamManager(nc);
+  const { state } = await jsm.streams.info(streamName);
+  if (state.messages === 0) return [];
   const out: StreamMessage[] = [];
-  const batch = await consumer.fetch({ max_messages: count, expires: 5000 });
-  for await (const m of batch) {
-    out.push({ subject: m.subject, msgId: m.headers?.get('Nats-Msg-Id'), event: PublishedEvent.parse(m.json()) });
+  for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(streamName, { seq });
+    if (!m) continue; // deleted
+    out.push({ subject: m.subject, msgId: m.header.get('Nats-Msg-Id') || undefined, event: PublishedEvent.parse(m.json()) });
   }
-  await consumer.delete().catch(() => false);
   return out;
 }
 
