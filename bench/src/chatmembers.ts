@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { CpuMeter } from './cpu.js';
+import { CpuMeter, cpuMsPer } from './cpu.js';
 import { markerOf } from './room.js';
 import { PhxClient } from './phx-client.js';
 import { summarize, type LatencySummary } from './stats.js';
@@ -131,7 +131,7 @@ export async function runChatMembers(
       posts: room.posted,
       replyLatency: summarize(room.replies),
       deliveryLatency: summarize(room.deliveries),
-      cpuMsPerPost: Object.fromEntries(Object.entries(room.cpuSeconds).map(([k, s]) => [k, Math.round((s * 1e5) / room.posted) / 100])),
+      cpuMsPerPost: cpuMsPer(room.cpuSeconds, room.posted),
       walBytesPerPost: Math.round(room.walBytes / room.posted),
       badges: room.badges,
       badgesRight: rightFor(room),

@@ -10,7 +10,7 @@ import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testin
 import { runChatMembers, type ChatMembersResult } from './chatmembers.js';
 import { runChurn, type ChurnResult } from './churn.js';
 import { runConnections, type ConnectionStep } from './connections.js';
-import { CpuMeter, pidsByCmdline, withChildren } from './cpu.js';
+import { CpuMeter, cpuMsLine, pidsByCmdline, withChildren } from './cpu.js';
 import { baselineTarget, gatewayTarget, runFanout, type FanoutResult } from './fanout.js';
 import { round } from './stats.js';
 import { breakdownTable, TraceBreakdown, type Breakdown } from './breakdown.js';
@@ -148,8 +148,9 @@ const baselinePort = await portFrom(baseline);
 const floor = fork(path.join(ROOT, 'bench', 'dist', 'floor-server.js'), { env: { ...process.env, PORT: '0', DATABASE_URL: db.url } });
 const floorPort = await portFrom(floor);
 // The brokered floors, only when the room runs against them: one service, a front for each shape.
-const brokeredTargets = flags['room-targets'].split(',').filter((t) => t.startsWith('brokered'));
-const brokered = brokeredTargets.length > 0 ? await startBrokeredFloors(infra.natsUrl, db.url) : null;
+const brokered = flags['room-targets'].split(',').some((t) => t.startsWith('brokered'))
+  ? await startBrokeredFloors(infra.natsUrl, db.url)
+  : null;
 
 // Per-process CPU: the stack's processes, Postgres (the postmaster of this run and its backends), NATS, this generator.
 const portOf = (url: string) => new URL(url.replace(/^nats:/, 'http:')).port;
@@ -495,12 +496,7 @@ if (roomSize.length) {
   );
   for (const r of roomSize)
     lines.push(
-      `| ${r.members} | ${r.posts} | ${round(r.replyLatency.p50)} / ${round(r.replyLatency.p99)} | ${round(r.firstFifthMeanMs)} / ${round(r.lastFifthMeanMs)} | ${round(r.deliveryLatency.p50)} / ${round(r.deliveryLatency.p99)} | ${Object.entries(
-        r.cpuMsPerPost,
-      )
-        .filter(([, v]) => v > 0)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')} |`,
+      `| ${r.members} | ${r.posts} | ${round(r.replyLatency.p50)} / ${round(r.replyLatency.p99)} | ${round(r.firstFifthMeanMs)} / ${round(r.lastFifthMeanMs)} | ${round(r.deliveryLatency.p50)} / ${round(r.deliveryLatency.p99)} | ${cpuMsLine(r.cpuMsPerPost)} |`,
     );
   lines.push('');
 }
@@ -516,14 +512,7 @@ if (chatMembers.length) {
     const vs = (v: number, base: number | undefined) => (small && r !== small && base ? ` (${round(v / base, 2)}×)` : '');
     const chatCpu = r.cpuMsPerPost.chat ?? 0;
     lines.push(
-      `| ${r.members} | ${r.posts} | ${round(r.replyLatency.p50)}${vs(r.replyLatency.p50, small?.replyLatency.p50)} | ${round(r.replyLatency.p95)} | ${round(r.replyLatency.p99)}${vs(r.replyLatency.p99, small?.replyLatency.p99)} | ${round(r.deliveryLatency.p50)} / ${round(r.deliveryLatency.p99)} | ${chatCpu}${vs(chatCpu, small?.cpuMsPerPost.chat)} | ${Object.entries(
-        r.cpuMsPerPost,
-      )
-        .filter(([, v]) => v > 0)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(
-          ', ',
-        )} | ${r.walBytesPerPost}${vs(r.walBytesPerPost, small?.walBytesPerPost)} | ${r.badges} (${r.badgesRight ? 'yes' : 'no'}) |`,
+      `| ${r.members} | ${r.posts} | ${round(r.replyLatency.p50)}${vs(r.replyLatency.p50, small?.replyLatency.p50)} | ${round(r.replyLatency.p95)} | ${round(r.replyLatency.p99)}${vs(r.replyLatency.p99, small?.replyLatency.p99)} | ${round(r.deliveryLatency.p50)} / ${round(r.deliveryLatency.p99)} | ${chatCpu}${vs(chatCpu, small?.cpuMsPerPost.chat)} | ${cpuMsLine(r.cpuMsPerPost)} | ${r.walBytesPerPost}${vs(r.walBytesPerPost, small?.walBytesPerPost)} | ${r.badges} (${r.badgesRight ? 'yes' : 'no'}) |`,
     );
   }
   lines.push('');
@@ -537,10 +526,7 @@ if (saves) {
     `| push → reply | ${ms(saves.reply)} | ${saves.reply.count} |`,
     `| push → each watcher's document:updated | ${ms(saves.delivery)} | ${saves.delivery.count} |`,
     '',
-    `CPU ms a save: ${Object.entries(saves.cpuMsPerSave)
-      .filter(([, v]) => v > 0)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}`,
+    `CPU ms a save: ${cpuMsLine(saves.cpuMsPerSave)}`,
     '',
   );
 }

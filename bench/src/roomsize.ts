@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CpuMeter } from './cpu.js';
+import { CpuMeter, cpuMsPer } from './cpu.js';
 import { markerOf } from './room.js';
 import { PhxClient } from './phx-client.js';
 import { summarize, type LatencySummary } from './stats.js';
@@ -73,7 +73,7 @@ export async function runRoomSize(
       firstFifthMeanMs: mean(replies.slice(0, fifth)),
       lastFifthMeanMs: mean(replies.slice(-fifth)),
       cpuSeconds,
-      cpuMsPerPost: Object.fromEntries(Object.entries(cpuSeconds).map(([k, s]) => [k, Math.round((s * 1e6) / opts.posts) / 1000])),
+      cpuMsPerPost: cpuMsPer(cpuSeconds, opts.posts, 3),
     };
   } finally {
     for (const c of clients) c.close();

@@ -1,7 +1,7 @@
-import { CpuMeter } from './cpu.js';
+import { CpuMeter, cpuMsPer } from './cpu.js';
 import { PhxClient } from './phx-client.js';
 import { markerOf } from './room.js';
-import { round, summarize, type LatencySummary } from './stats.js';
+import { summarize, type LatencySummary } from './stats.js';
 import { documentIdsOf, type BenchUser } from './users.js';
 
 export interface SavesResult {
@@ -77,7 +77,7 @@ export async function runSaves(
       reply: summarize(reply),
       delivery: summarize(delivery),
       cpuSeconds,
-      cpuMsPerSave: Object.fromEntries(Object.entries(cpuSeconds).map(([k, s]) => [k, round((s * 1000) / opts.saves, 2)])),
+      cpuMsPerSave: cpuMsPer(cpuSeconds, opts.saves),
     };
   } finally {
     c.close();
