@@ -138,6 +138,12 @@ describe('join authorization and per-project roles', () => {
     // bob holds a lock on the first document: a request_edit that got through would reach him.
     expect((await pushOn(watcher, joinRef, 'project:2', 'document:start_editing', { document_id: doc!.id })).status).toBe('ok');
     ids2 = { documentId: doc!.id, otherDocumentId: other!.id, messageId: posted.response.id };
+    // The watcher's own broadcasts arrive before the tests that count broadcasts begin. A stream the
+    // room has not heard yet is delivered by the relay's copy (docs/consistency.md, rule 10), which
+    // another file's open transaction in the same Postgres can hold back for seconds: it once reached
+    // the watcher in the middle of those tests, taken for an intruder's.
+    await watcher.next((f) => f[1] === null && f[3] === 'chat:new_message', 60_000);
+    await watcher.next((f) => f[1] === null && f[3] === 'document:locked', 60_000);
 
     const a = await open('alice');
     const j1 = await join(a, 'project:1');
