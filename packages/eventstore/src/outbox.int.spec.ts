@@ -204,25 +204,48 @@ describe('outbox relay', () => {
       stream,
       subjectFor,
       checkpointIntervalMs: 60_000,
-      batchSize: 4,
+      batchSize: 2,
     });
-    await appendConcurrently(store, 3, 2);
+    // Global order is (transaction id, position), not position alone: the first transaction takes
+    // its id, the next two append and commit, then it appends its own and commits. Its events are
+    // first in global order with the highest positions, and hold the others back until it commits,
+    // so the relay's first batch of two is exactly its events. (A CI run once met this order by
+    // chance, and a check that compared positions as numbers took the first checkpoint for the last.)
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const hasId = new Promise<void>((resolve) => (started = resolve));
+    const first = store.transaction(async (tx) => {
+      await tx.client.query('SELECT pg_current_xact_id()');
+      started();
+      await released;
+      return tx.append('thing-first', newEvents(2, 'Thing0'), { expectedVersion: 'any' });
+    });
+    await hasId;
+    await appendConcurrently(store, 1, 2);
+    await appendConcurrently(store, 1, 2);
+    release();
+    await first;
     const expected = await globalOrder(store, 6);
+    expect(expected).toHaveLength(6);
+    expect(expected.slice(0, 2).map((e) => e.streamId)).toEqual(['thing-first', 'thing-first']);
+    expect(expected[1]!.globalPosition).toBeGreaterThan(expected.at(-1)!.globalPosition);
     await eventually(
       () => readJetStream(nc, stream.name),
       (msgs) => msgs.length >= expected.length,
     );
-    // All published, in two or more batches: the first batch's checkpoint is saved (the interval
-    // starts there), the rest waits for the interval or the stop.
+    // All published, in three batches: the first batch's checkpoint is saved (the interval starts
+    // there), the rest waits for the interval or the stop.
     const saved = async () =>
-      (await store.pool.query<{ global_position: string }>(`SELECT global_position FROM ${schema}.outbox_checkpoint`)).rows.map((r) =>
-        Number(r.global_position),
-      );
-    const beforeStop = await saved();
-    expect(beforeStop.length).toBe(1);
-    expect(beforeStop[0]).toBeLessThan(expected.at(-1)!.globalPosition);
+      (
+        await store.pool.query<{ transaction_id: string; global_position: string }>(
+          `SELECT transaction_id::text AS transaction_id, global_position FROM ${schema}.outbox_checkpoint`,
+        )
+      ).rows.map((r) => ({ transactionId: r.transaction_id, globalPosition: Number(r.global_position) }));
+    const at = (e: RecordedEvent) => ({ transactionId: e.transactionId, globalPosition: e.globalPosition });
+    expect(await saved()).toEqual([at(expected[1]!)]);
     await relay.stop();
-    expect(await saved()).toEqual([expected.at(-1)!.globalPosition]);
+    expect(await saved()).toEqual([at(expected.at(-1)!)]);
   });
 
   it('passes over the events it does not publish: the others in global order, the checkpoint past all of them', async () => {
