@@ -1,11 +1,17 @@
 import { z } from 'zod';
 import { ProjectId } from './ids.js';
 
-/** What the gateway pushes to a topic for a projection. `exclude_connection_id` skips one socket. */
+/**
+ * What the gateway pushes to a topic for a projection. `exclude_connection_id` skips one socket.
+ * `payload_from_data` (stored events only): payload fields the gateway fills from the event's
+ * `data`, payload key → data key, added after `payload`'s own, so a large field (a saved document's
+ * content) is stored, published and parsed once instead of twice. Clients see the whole payload.
+ */
 export const Broadcast = z.object({
   event: z.string().min(1),
   payload: z.record(z.string(), z.unknown()),
   exclude_connection_id: z.string().optional(),
+  payload_from_data: z.record(z.string(), z.string()).optional(),
 });
 export type Broadcast = z.infer<typeof Broadcast>;
 

@@ -84,8 +84,8 @@ export function findExecutable(
  * file's directory (2.9 joins even an absolute path onto it), so the path is written relative.
  */
 export function natsServerConfig(configFile: string, include?: string, cluster?: NatsClusterNode): string {
-  // A saved document (up to 512 KiB) travels in one event that also carries its broadcast: allow
-  // messages of up to 4 MB, as infra/nats/nats.conf does (the server's default is 1 MB).
+  // A saved document (up to 512 KiB) travels in one event, and text heavy in JSON escapes doubles in
+  // it: allow messages of up to 4 MB, as infra/nats/nats.conf does (the server's default is 1 MB).
   const lines = ['max_payload: 4MB'];
   if (cluster) {
     const routes = cluster.peers.map((port) => JSON.stringify(`nats-route://127.0.0.1:${port}`)).join(', ');

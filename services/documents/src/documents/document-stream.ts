@@ -45,13 +45,15 @@ function broadcastOf(e: DocumentEvent): Broadcast | null {
         updated_by: d.saved_by_name,
         updated_by_id: d.saved_by,
         updated_at: d.saved_at,
-        content: d.content,
       };
+      // The content (up to 512 KiB) is stored and published once, in the data: the gateway adds it
+      // to the payload it pushes.
+      const payload_from_data = { content: 'content' };
       // The saving editor already has its text (its reply carries the version); a restore changes
       // the text under the restorer too, so it is told as well.
       return d.restored_from === null
-        ? { event: 'document:updated', payload, exclude_connection_id: d.connection_id }
-        : { event: 'document:updated', payload };
+        ? { event: 'document:updated', payload, payload_from_data, exclude_connection_id: d.connection_id }
+        : { event: 'document:updated', payload, payload_from_data };
     }
     default: {
       const unknown: never = e;
@@ -71,9 +73,9 @@ const ENVELOPE_BYTES = 4096;
 
 /**
  * A stored event the relay cannot publish (over the server's max_payload) would stall the outbox for
- * every project, so such a command is refused before anything is stored. A save carries its content
- * twice (event data and the `document:updated` broadcast), which text heavy in JSON escapes can push
- * over the limit even below 512 KiB.
+ * every project, so such a command is refused before anything is stored. A save's content is in its
+ * event once (the `document:updated` broadcast takes it from the data), but text heavy in JSON
+ * escapes can still double in size: a 512 KiB document of quotes is a 1 MiB event.
  */
 function assertPublishable(kit: PublishLimit, stored: NewEvent[]): void {
   const max = kit.nats.info?.max_payload;

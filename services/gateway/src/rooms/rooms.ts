@@ -118,7 +118,25 @@ function asBroadcast(v: unknown): Broadcast | null | undefined {
   if (v === null) return null;
   if (!isObject(v) || typeof v.event !== 'string' || v.event.length === 0 || !isObject(v.payload)) return undefined;
   if (v.exclude_connection_id !== undefined && typeof v.exclude_connection_id !== 'string') return undefined;
+  const from = v.payload_from_data;
+  if (from !== undefined && (!isObject(from) || !Object.values(from).every((k) => typeof k === 'string'))) return undefined;
   return v as Broadcast;
+}
+
+/**
+ * The broadcast with its payload whole: the fields it takes from the event's data added
+ * (`Broadcast.payload_from_data`). Undefined when a field it names is not in the data.
+ */
+function withDataFields(b: Broadcast, data: Record<string, unknown> | null): Broadcast | undefined {
+  const from = b.payload_from_data;
+  if (from === undefined) return b;
+  if (data === null) return undefined;
+  const payload = { ...b.payload };
+  for (const [key, dataKey] of Object.entries(from)) {
+    if (!Object.hasOwn(data, dataKey)) return undefined;
+    payload[key] = data[dataKey];
+  }
+  return { event: b.event, payload, ...(b.exclude_connection_id === undefined ? {} : { exclude_connection_id: b.exclude_connection_id }) };
 }
 
 /**
@@ -133,7 +151,9 @@ function asPublished(
   const { stream_id, version, type, data } = v;
   if (typeof stream_id !== 'string' || typeof version !== 'number' || !Number.isInteger(version) || version < 1) return undefined;
   if (typeof type !== 'string' || !isObject(data)) return undefined;
-  const broadcast = asBroadcast(v.broadcast);
+  const stored = asBroadcast(v.broadcast);
+  if (stored === undefined) return undefined;
+  const broadcast = stored === null ? null : withDataFields(stored, data);
   if (broadcast === undefined) return undefined;
   return { stream_id, version, type, data, broadcast };
 }
@@ -353,7 +373,9 @@ export class Room {
     }
     const kind = msg.subject.split('.')[2];
     if (kind === 'eph') {
-      const broadcast = isObject(json) ? asBroadcast(json.broadcast) : undefined;
+      const stored = isObject(json) ? asBroadcast(json.broadcast) : undefined;
+      // An ephemeral message has no data to fill a payload from.
+      const broadcast = stored ? withDataFields(stored, null) : undefined;
       if (!broadcast) {
         this.logger.warn({ subject: msg.subject }, 'malformed ephemeral projection');
         return null;

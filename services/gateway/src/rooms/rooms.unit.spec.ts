@@ -135,6 +135,53 @@ describe('Room', () => {
     expect(b.frames).toHaveLength(2);
   });
 
+  it("fills a payload's fields from the event's data where the broadcast names them, after its own", () => {
+    const { room, publish } = setup();
+    const a = joined(room, 'a');
+    const b = joined(room, 'b');
+    const content = '# Timeline\n'.repeat(1000);
+    publish(
+      event(
+        'document-5',
+        2,
+        {
+          event: 'document:updated',
+          payload: { document_id: 5, version: 2 },
+          payload_from_data: { content: 'content' },
+          exclude_connection_id: 'a',
+        },
+        'DocumentSaved',
+        { document_id: 5, content, saved_by: 1 },
+      ),
+    );
+    expect(a.frames).toEqual([]);
+    expect(b.frames).toEqual([[null, null, TOPIC, 'document:updated', { document_id: 5, version: 2, content }]]);
+    // The frame as clients parse it: the named field last, under the payload's key.
+    expect(Object.keys(b.frames[0]![4] as object)).toEqual(['document_id', 'version', 'content']);
+    publish(
+      event('chat-7', 1, { event: 'chat:new_message', payload: {}, payload_from_data: { text: 'body' } }, 'MessagePosted', { body: 'hi' }),
+    );
+    expect(b.frames[1]).toEqual([null, null, TOPIC, 'chat:new_message', { text: 'hi' }]);
+  });
+
+  it('a broadcast naming data the event lacks, or naming it wrongly, is malformed: dropped, and the stream stays where it was', () => {
+    const { nats, room, publish } = setup();
+    const a = joined(room, 'a');
+    publish(
+      event('document-5', 1, { event: 'document:updated', payload: {}, payload_from_data: { content: 'content' } }, 'DocumentSaved', {}),
+    );
+    publish(event('document-5', 1, { event: 'document:updated', payload: {}, payload_from_data: { content: 7 } } as unknown as Broadcast));
+    publish(event('document-5', 1, { event: 'document:updated', payload: {}, payload_from_data: ['content'] } as unknown as Broadcast));
+    // Ephemeral messages have no data to fill from.
+    nats.deliver('project.7.eph.chat.typing', {
+      broadcast: { event: 'chat:typing', payload: {}, payload_from_data: { typing: 'typing' } },
+    });
+    expect(a.frames).toEqual([]);
+    // Version 1 was never taken as heard: a well-formed version 1 is delivered.
+    publish(event('document-5', 1, said('saved')));
+    expect(a.texts()).toEqual(['saved']);
+  });
+
   it('malformed projections are dropped without throwing', () => {
     const { nats, room } = setup();
     const a = joined(room, 'a');
