@@ -83,4 +83,16 @@ export const documentsMigrations: Migration[] = [
     name: 'members table announces its changes (NOTIFY documents_project_members): the membership cache forgets them',
     up: projectMembersNotify('documents.project_members'),
   },
+  {
+    id: 5,
+    name: "a version's content is read from its event: stored once, not again in document_versions",
+    // Rows stored before keep their content; a new row names its event (the document stream's
+    // version that holds it) and stores no copy.
+    up: `
+      ALTER TABLE documents.document_versions
+        ALTER COLUMN content DROP NOT NULL,
+        ADD COLUMN event_version integer,
+        ADD CONSTRAINT document_versions_content_or_event CHECK (content IS NOT NULL OR event_version IS NOT NULL);
+    `,
+  },
 ];

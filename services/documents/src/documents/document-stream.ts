@@ -135,7 +135,11 @@ export function documentCommand<R>(
     project: (tx, { after, events, version }) => {
       const write = documentStateWrite(after, version);
       if (write) tx.atCommit(write);
-      for (const e of events) if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') tx.atCommit(versionInsert(e));
+      // The events' stream versions: the stream's, after them, counted back.
+      const first = version - events.length + 1;
+      for (const [i, e] of events.entries()) {
+        if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') tx.atCommit(versionInsert(e, first + i));
+      }
       return Promise.resolve();
     },
     reply,

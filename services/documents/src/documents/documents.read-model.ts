@@ -133,15 +133,19 @@ export function documentStateWrite(state: DocumentState, streamVersion: number):
   );
 }
 
-/** Every content version is kept: the first (created) and each save or restore. The statement that stores one. */
-export function versionInsert(e: DocumentCreated | DocumentSaved): QueryConfig<unknown[]> {
+/**
+ * Every content version is kept: the first (created) and each save or restore. The statement that
+ * stores one: its metadata and `eventVersion`, the version of the document's stream whose event
+ * holds the content (read from there: versions.read-model.ts), which is not copied.
+ */
+export function versionInsert(e: DocumentCreated | DocumentSaved, eventVersion: number): QueryConfig<unknown[]> {
   const d = e.data;
   const row =
     e.type === 'DocumentCreated'
       ? [
           e.data.document_id,
           1,
-          e.data.content,
+          eventVersion,
           Buffer.byteLength(e.data.content, 'utf8'),
           e.data.created_by,
           null,
@@ -152,7 +156,7 @@ export function versionInsert(e: DocumentCreated | DocumentSaved): QueryConfig<u
       : [
           d.document_id,
           e.data.version,
-          e.data.content,
+          eventVersion,
           e.data.size,
           e.data.saved_by,
           e.data.saved_by_name,
@@ -161,7 +165,7 @@ export function versionInsert(e: DocumentCreated | DocumentSaved): QueryConfig<u
           e.data.restored_from,
         ];
   return prepared(
-    `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
+    `INSERT INTO documents.document_versions (document_id, version, event_version, size, saved_by, saved_by_name, saved_at, auto, restored_from)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     row,
   );
