@@ -525,8 +525,10 @@ if (saves) {
     '|---|---:|---:|---:|---:|',
     `| push → reply | ${ms(saves.reply)} | ${saves.reply.count} |`,
     `| push → each watcher's document:updated | ${ms(saves.delivery)} | ${saves.delivery.count} |`,
+    `| then document:heartbeat push → reply | ${ms(saves.heartbeatReply)} | ${saves.heartbeatReply.count} |`,
     '',
     `CPU ms a save: ${cpuMsLine(saves.cpuMsPerSave)}`,
+    `CPU ms a heartbeat: ${cpuMsLine(saves.cpuMsPerHeartbeat)}`,
     '',
   );
 }

@@ -15,6 +15,9 @@ export interface SavesResult {
   delivery: LatencySummary;
   cpuSeconds: Record<string, number>;
   cpuMsPerSave: Record<string, number>;
+  /** Then as many `document:heartbeat`s, one at a time, on the saved document: push → reply. */
+  heartbeatReply: LatencySummary;
+  cpuMsPerHeartbeat: Record<string, number>;
 }
 
 /**
@@ -22,6 +25,8 @@ export interface SavesResult {
  * data and its broadcast, and every consumer of documents' events receives it). One editor takes a
  * lock and saves `saves` times, one at a time, a new content of `contentKiB` KiB each time, while
  * the other members watch; reply and delivery latency, and the CPU every process spent a save.
+ * Then it renews its lock as many times (the editor's heartbeat, every 30 s in the app): what a
+ * lock command on a large document costs.
  */
 export async function runSaves(
   socketUrl: string,
@@ -70,6 +75,16 @@ export async function runSaves(
     const deadline = performance.now() + 10_000;
     while (delivery.length < opts.saves * watchers.length && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const cpuSeconds = meter.stop();
+    const heartbeatReply: number[] = [];
+    const heartbeats = new CpuMeter(opts.cpu);
+    heartbeats.start();
+    for (let i = 0; i < opts.saves; i++) {
+      const t0 = performance.now();
+      const r = await c.push(topic, 'document:heartbeat', { document_id: documentId }, 30_000);
+      heartbeatReply.push(performance.now() - t0);
+      if (r.status !== 'ok') throw new Error(`heartbeat ${i} refused: ${JSON.stringify(r.response)}`);
+    }
+    const heartbeatCpu = heartbeats.stop();
     return {
       saves: opts.saves,
       contentKiB: opts.contentKiB,
@@ -78,6 +93,8 @@ export async function runSaves(
       delivery: summarize(delivery),
       cpuSeconds,
       cpuMsPerSave: cpuMsPer(cpuSeconds, opts.saves),
+      heartbeatReply: summarize(heartbeatReply),
+      cpuMsPerHeartbeat: cpuMsPer(heartbeatCpu, opts.saves),
     };
   } finally {
     c.close();
