@@ -95,4 +95,13 @@ export const documentsMigrations: Migration[] = [
         ADD CONSTRAINT document_versions_content_or_event CHECK (content IS NOT NULL OR event_version IS NOT NULL);
     `,
   },
+  {
+    id: 6,
+    name: "a document's content hash: commands decide on it and leave the content unread and unwritten",
+    up: `
+      ALTER TABLE documents.documents ADD COLUMN content_sha256 text;
+      UPDATE documents.documents SET content_sha256 = encode(sha256(convert_to(content, 'UTF8')), 'hex');
+      ALTER TABLE documents.documents ALTER COLUMN content_sha256 SET NOT NULL;
+    `,
+  },
 ];

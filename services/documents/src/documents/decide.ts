@@ -1,5 +1,14 @@
 import { AppError, DOCUMENT_MAX_BYTES, type DocumentType } from '@siteflow/contracts';
-import { isLapsed, leaseEnd, utf8Bytes, type DocumentEvent, type DocumentSaved, type DocumentState, type LockPolicy } from './document.js';
+import {
+  contentSha256,
+  isLapsed,
+  leaseEnd,
+  utf8Bytes,
+  type DocumentEvent,
+  type DocumentSaved,
+  type DocumentState,
+  type LockPolicy,
+} from './document.js';
 import type { LockActor } from '../locks/decide.js';
 
 export type CreateDocument = {
@@ -105,7 +114,7 @@ export function decideDocument(command: DocumentCommand, state: DocumentState): 
         );
       }
       // An auto-save of unchanged text is no new version, but it shows the holder is still there.
-      if (auto && content === state.content) {
+      if (auto && contentSha256(content) === state.contentSha256) {
         return [
           {
             type: 'LockRenewed',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DocumentStreamCommand } from './document-decider.js';
 import { DOCUMENT_MAX_BYTES } from '@siteflow/contracts';
-import { evolve, initialDocumentState, type DocumentEvent } from './document.js';
+import { contentSha256, evolve, initialDocumentState, type DocumentEvent } from './document.js';
 import { at, bobTab1, bobTab2, carol, created, given, iso, lockedBy, policy } from '../test-fixtures/given.js';
 import type { LockActor } from '../locks/decide.js';
 
@@ -41,7 +41,16 @@ describe('document decider', () => {
         },
       } satisfies DocumentStreamCommand)
       .then([created]);
-    expect([created].reduce(evolve, initialDocumentState)).toMatchObject({ version: 1, content: '# Timeline\n' });
+    expect([created].reduce(evolve, initialDocumentState)).toMatchObject({ version: 1, contentSha256: contentSha256('# Timeline\n') });
+  });
+
+  it("the state keeps the content's SHA-256 of its UTF-8, not the content", () => {
+    // Known digests (sha256sum of the same bytes): what Postgres' sha256(convert_to(content, 'UTF8')) gives too.
+    expect(contentSha256('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(contentSha256('å')).toBe('e83979df9d36090142f23051f8e8d7ad48e5c20dff5c9e7b92ca3454f67469f9');
+    const after = [created, lockedBy(bobTab1), saved(2, 'two')].reduce(evolve, initialDocumentState);
+    expect(after).not.toHaveProperty('content');
+    expect(after).toMatchObject({ contentSha256: contentSha256('two') });
   });
 
   it('refuses to create a document twice', () => {
@@ -60,7 +69,7 @@ describe('document decider', () => {
     const after = [created, lockedBy(bobTab1), saved(2, 'x')].reduce(evolve, initialDocumentState);
     expect(after).toMatchObject({
       version: 2,
-      content: 'x',
+      contentSha256: contentSha256('x'),
       lastEditedBy: 2,
       lock: { expiresAt: iso(10_000 + policy.leaseMs), idleSince: iso(10_000) },
     });

@@ -133,7 +133,8 @@ export function documentCommand<R>(
     // member's release and a new project's documents each write documents of their own). The row
     // goes before its version (document_versions references it).
     project: (tx, { after, events, version }) => {
-      const write = documentStateWrite(after, version);
+      const stored = events.findLast((e) => e.type === 'DocumentCreated' || e.type === 'DocumentSaved');
+      const write = documentStateWrite(after, version, stored ? stored.data.content : null);
       if (write) tx.atCommit(write);
       // The events' stream versions: the stream's, after them, counted back.
       const first = version - events.length + 1;

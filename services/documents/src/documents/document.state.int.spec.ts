@@ -9,7 +9,7 @@ import type { LockActor } from '../locks/decide.js';
 import { documentsMigrations } from '../migrations.js';
 import { createProject } from '../projects/projects.service.js';
 import { decide, type DocumentStreamCommand } from './document-decider.js';
-import { documentStreamId, evolve, initialDocumentState, type DocumentEvent } from './document.js';
+import { contentSha256, documentStreamId, evolve, initialDocumentState, type DocumentEvent } from './document.js';
 import { documentCommand } from './document-stream.js';
 import { loadDocument } from './documents.read-model.js';
 
@@ -159,15 +159,30 @@ describe('documents: the state loaded from the read model is the state folded fr
       sent.mockRestore();
       return texts;
     };
-    for (const step of [lock, save('# Timeline\n\nit\'s "quoted" \\ and saved\n')]) {
+    const content = '# Timeline\n\nit\'s "quoted" \\ and saved: a-marker-of-this-content\n';
+    const renew = (version: number, now: Date): DocumentStreamCommand => ({ type: 'RenewLock', data: { actor: alice, now, policy } });
+    // How often the content goes to Postgres with each command: a save sends it twice (the event's
+    // data, the row; not its broadcast nor its version, which name it), a lock command never.
+    const copies = (sent: string[]) => sent.join('\n').split('a-marker-of-this-content').length - 1;
+    for (const [step, sends] of [
+      [lock, 0],
+      [save(content), 2],
+      [renew, 0],
+    ] as const) {
       const sent = await trips(() => run(documentId!, step));
       expect(sent).toHaveLength(2);
       expect(sent[0]).toMatch(/^BEGIN;\n/);
       expect(sent[1]).toMatch(/\nCOMMIT$/);
+      expect(copies(sent)).toBe(sends);
     }
-    // Stored as decided: the row (content, version, lock) and the saved version.
+    // Stored as decided: the row (content, its hash, version, lock) and the saved version.
     const doc = await loadDocument(pool as unknown as pg.PoolClient, documentId!);
-    expect(doc).toMatchObject({ version: 2, content: '# Timeline\n\nit\'s "quoted" \\ and saved\n', lock: { userId: 1 } });
+    expect(doc).toMatchObject({ version: 2, contentSha256: contentSha256(content), lock: { userId: 1 } });
+    const row = await pool.query<{ content: string; pg_sha256: string; content_sha256: string }>(
+      `SELECT content, content_sha256, encode(sha256(convert_to(content, 'UTF8')), 'hex') AS pg_sha256 FROM documents.documents WHERE id = $1`,
+      [documentId],
+    );
+    expect(row.rows[0]).toEqual({ content, content_sha256: contentSha256(content), pg_sha256: contentSha256(content) });
     const versions = await pool.query('SELECT version, content FROM documents.document_versions WHERE document_id = $1 ORDER BY version', [
       documentId,
     ]);

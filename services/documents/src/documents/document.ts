@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import {
   DocumentType,
@@ -89,8 +90,12 @@ export type DocumentState =
       documentType: DocumentTypeName;
       title: string;
       version: number;
-      /** The current content; deciding a save compares against it (an unchanged auto-save is no version). */
-      content: string;
+      /**
+       * The current content's SHA-256 (hex, of its UTF-8): deciding a save compares against it (an
+       * unchanged auto-save is no version). The content itself is in the events and the row, never
+       * loaded to decide: a lock command on a 512 KiB document reads and writes none of it.
+       */
+      contentSha256: string;
       createdBy: number | null;
       lastEditedBy: number | null;
       createdAt: string;
@@ -99,6 +104,9 @@ export type DocumentState =
     };
 
 export const initialDocumentState: DocumentState = { status: 'absent' };
+
+/** SHA-256 of the content's UTF-8, hex: what `documents.content_sha256` holds (Postgres' `sha256(convert_to(content, 'UTF8'))`). */
+export const contentSha256 = (content: string): string => createHash('sha256').update(content, 'utf8').digest('hex');
 
 export function evolve(state: DocumentState, event: DocumentEvent): DocumentState {
   if (event.type === 'DocumentCreated') {
@@ -110,7 +118,7 @@ export function evolve(state: DocumentState, event: DocumentEvent): DocumentStat
       documentType: d.document_type,
       title: d.title,
       version: 1,
-      content: d.content,
+      contentSha256: contentSha256(d.content),
       createdBy: d.created_by,
       lastEditedBy: d.created_by,
       createdAt: d.created_at,
@@ -145,7 +153,7 @@ export function evolve(state: DocumentState, event: DocumentEvent): DocumentStat
       return {
         ...state,
         version: d.version,
-        content: d.content,
+        contentSha256: contentSha256(d.content),
         lastEditedBy: d.saved_by,
         updatedAt: d.saved_at,
         lock: state.lock ? { ...state.lock, expiresAt: d.lock_expires_at, idleSince: d.saved_at } : null,

@@ -9,6 +9,7 @@ type Row = {
   document_type: DocumentType;
   title: string;
   content?: string;
+  content_sha256?: string;
   version: number;
   created_by: string | null;
   last_edited_by: string | null;
@@ -70,9 +71,9 @@ export async function loadDocument(client: PoolClient, documentId: number): Prom
   return documentOf(await client.query(documentQuery(documentId)));
 }
 
-/** The statement that reads a document's row (a document command's `first`). */
+/** The statement that reads a document's row (a document command's `first`): its content's hash, not the content. */
 export function documentQuery(documentId: number): QueryConfig<unknown[]> {
-  return prepared(`SELECT ${META_COLUMNS}, content FROM documents.documents WHERE id = $1`, [documentId]);
+  return prepared(`SELECT ${META_COLUMNS}, content_sha256 FROM documents.documents WHERE id = $1`, [documentId]);
 }
 
 /** The document `documentQuery` read, if it exists. */
@@ -86,7 +87,7 @@ export function documentOf(result: QueryResult): Extract<DocumentState, { status
     documentType: r.document_type,
     title: r.title,
     version: r.version,
-    content: r.content ?? '',
+    contentSha256: r.content_sha256 ?? '',
     createdBy: num(r.created_by),
     lastEditedBy: num(r.last_edited_by),
     createdAt: r.created_at.toISOString(),
@@ -97,38 +98,55 @@ export function documentOf(result: QueryResult): Extract<DocumentState, { status
 
 /**
  * The statement that writes the document's state after its events were appended (same
- * transaction, with its COMMIT: `tx.atCommit`); none for an absent document.
+ * transaction, with its COMMIT: `tx.atCommit`); none for an absent document. `content`: what the
+ * events stored as the content (the last `DocumentCreated` or `DocumentSaved` among them), written
+ * with its hash; null when they stored none (lock commands), and the row's content is left as it
+ * is, neither sent nor written again.
  */
-export function documentStateWrite(state: DocumentState, streamVersion: number): QueryConfig<unknown[]> | null {
+export function documentStateWrite(state: DocumentState, streamVersion: number, content: string | null): QueryConfig<unknown[]> | null {
   if (state.status === 'absent') return null;
   const l = state.lock;
+  const lock = [
+    l?.userId ?? null,
+    l?.username ?? null,
+    l?.connectionId ?? null,
+    l?.lockedAt ?? null,
+    l?.expiresAt ?? null,
+    l?.idleSince ?? null,
+  ];
+  if (content === null) {
+    // The row exists: the state was loaded from it.
+    return prepared(
+      `UPDATE documents.documents SET
+         title = $2, version = $3, last_edited_by = $4, updated_at = $5, stream_version = $6, lock_user_id = $7, lock_username = $8,
+         lock_connection_id = $9, locked_at = $10, lock_expires_at = $11, lock_idle_since = $12
+       WHERE id = $1`,
+      [state.documentId, state.title, state.version, state.lastEditedBy, state.updatedAt, streamVersion, ...lock],
+    );
+  }
   return prepared(
-    `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by, created_at, updated_at,
-         stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    `INSERT INTO documents.documents (id, project_id, document_type, title, content, content_sha256, version, created_by, last_edited_by,
+         created_at, updated_at, stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
        ON CONFLICT (id) DO UPDATE SET
-         title = EXCLUDED.title, content = EXCLUDED.content, version = EXCLUDED.version, last_edited_by = EXCLUDED.last_edited_by,
-         updated_at = EXCLUDED.updated_at, stream_version = EXCLUDED.stream_version, lock_user_id = EXCLUDED.lock_user_id,
-         lock_username = EXCLUDED.lock_username, lock_connection_id = EXCLUDED.lock_connection_id, locked_at = EXCLUDED.locked_at,
-         lock_expires_at = EXCLUDED.lock_expires_at, lock_idle_since = EXCLUDED.lock_idle_since`,
+         title = EXCLUDED.title, content = EXCLUDED.content, content_sha256 = EXCLUDED.content_sha256, version = EXCLUDED.version,
+         last_edited_by = EXCLUDED.last_edited_by, updated_at = EXCLUDED.updated_at, stream_version = EXCLUDED.stream_version,
+         lock_user_id = EXCLUDED.lock_user_id, lock_username = EXCLUDED.lock_username, lock_connection_id = EXCLUDED.lock_connection_id,
+         locked_at = EXCLUDED.locked_at, lock_expires_at = EXCLUDED.lock_expires_at, lock_idle_since = EXCLUDED.lock_idle_since`,
     [
       state.documentId,
       state.projectId,
       state.documentType,
       state.title,
-      state.content,
+      content,
+      state.contentSha256,
       state.version,
       state.createdBy,
       state.lastEditedBy,
       state.createdAt,
       state.updatedAt,
       streamVersion,
-      l?.userId ?? null,
-      l?.username ?? null,
-      l?.connectionId ?? null,
-      l?.lockedAt ?? null,
-      l?.expiresAt ?? null,
-      l?.idleSince ?? null,
+      ...lock,
     ],
   );
 }

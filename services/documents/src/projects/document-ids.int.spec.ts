@@ -24,7 +24,8 @@ import { DOCUMENT_TITLES } from './starter-documents.js';
 const OLD_TYPES = DOCUMENT_TYPES.slice(0, 8);
 const oldDocumentId = (projectId: number, type: DocumentType) => (projectId - 1) * OLD_TYPES.length + OLD_TYPES.indexOf(type) + 1;
 const OLD_PROJECTS = [1, 2, 3];
-const contentOf = (projectId: number, type: DocumentType) => `# ${type} of project ${projectId}`;
+// Not ASCII alone: migration 6 hashes the stored text as UTF-8, as the service does.
+const contentOf = (projectId: number, type: DocumentType) => `# ${type} of project ${projectId}: Bauablauf, Übergabe — ✓`;
 
 const bob = DEMO_USERS.find((u) => u.username === 'bob')!;
 const members = DEMO_USERS.map((u) => ({ user_id: u.id, username: u.username, role: u.role, avatar_url: u.avatar_url }));
@@ -47,9 +48,13 @@ async function storePreviousRelease(databaseUrl: string): Promise<void> {
   try {
     const store = createEventStore({ pool, schema: 'documents' });
     await store.migrate(documentsMigrations.filter((m) => m.id <= 2));
-    // Today's code names a version's event (migration 5) where that release copied its content:
-    // the column it writes is there while it writes, then the rows are given their copies back.
-    await pool.query('ALTER TABLE documents.document_versions ADD COLUMN event_version integer, ALTER COLUMN content DROP NOT NULL');
+    // Today's code names a version's event (migration 5) where that release copied its content, and
+    // writes a document's content hash (migration 6): the columns it writes are there while it
+    // writes, then the rows are given back the shape that release left.
+    await pool.query(`
+      ALTER TABLE documents.document_versions ADD COLUMN event_version integer, ALTER COLUMN content DROP NOT NULL;
+      ALTER TABLE documents.documents ADD COLUMN content_sha256 text;
+    `);
     for (const projectId of OLD_PROJECTS) {
       await runStreamCommand(
         store,
@@ -93,6 +98,7 @@ async function storePreviousRelease(databaseUrl: string): Promise<void> {
       UPDATE documents.document_versions v SET content = e.data->>'content'
         FROM documents.events e WHERE e.stream_id = 'document-' || v.document_id AND e.version = v.event_version;
       ALTER TABLE documents.document_versions DROP COLUMN event_version, ALTER COLUMN content SET NOT NULL;
+      ALTER TABLE documents.documents DROP COLUMN content_sha256;
     `);
   } finally {
     await pool.end();
@@ -213,6 +219,17 @@ describe('documents: ids survive a new document type', () => {
       );
       expect(v1).toMatchObject({ ok: true, data: { version: 1, content: row!.current } });
       if (old) expect(row!.current).toBe(contentOf(2, d.document_type));
+      // The hash migration 6 computed for a stored row is the one the service computes: an auto-save
+      // of the same text is no new version, and of another text is.
+      const autoSave = (content: string) =>
+        requestService(
+          stack().nats,
+          projectClientEvents['document:auto_save'].subject,
+          { ctx: ctxIn(2), payload: { document_id: d.id, content, base_version: 1 } },
+          { timeoutMs: 10_000 },
+        );
+      expect(await autoSave(row!.current)).toMatchObject({ ok: true, data: { version: 1, saved: false } });
+      expect(await autoSave(`${row!.current}å more`)).toMatchObject({ ok: true, data: { version: 2, saved: true } });
     }
   });
 

@@ -100,15 +100,17 @@ export class VersionsController {
               s,
             );
           },
-          ({ after }) => {
+          ({ after, events }) => {
             const doc = existing(after);
+            const saved = events.find((e) => e.type === 'DocumentSaved');
+            if (!saved) throw new Error('a restore stored no version');
             return {
               document_id: doc.documentId,
               version: doc.version,
               restored_from: payload.version,
               saved: true as const,
               updated_at: doc.updatedAt,
-              content: doc.content,
+              content: saved.data.content,
             };
           },
         ),
