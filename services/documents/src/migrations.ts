@@ -98,9 +98,20 @@ export const documentsMigrations: Migration[] = [
   {
     id: 6,
     name: "a document's content hash: commands decide on it and leave the content unread and unwritten",
+    // Kept by Postgres whoever writes the content: an instance of the release before, still running
+    // while this one rolls out, writes the content without a hash, and a hash left behind would take
+    // an auto-save of the older text for unchanged. (A generated column cannot: convert_to is only
+    // STABLE.) The service's contentSha256 computes the same digest.
     up: `
       ALTER TABLE documents.documents ADD COLUMN content_sha256 text;
-      UPDATE documents.documents SET content_sha256 = encode(sha256(convert_to(content, 'UTF8')), 'hex');
+      CREATE FUNCTION documents.documents_content_sha256() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        NEW.content_sha256 := encode(sha256(convert_to(NEW.content, 'UTF8')), 'hex');
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER documents_content_sha256 BEFORE INSERT OR UPDATE OF content ON documents.documents
+        FOR EACH ROW EXECUTE FUNCTION documents.documents_content_sha256();
+      UPDATE documents.documents SET content = content;
       ALTER TABLE documents.documents ALTER COLUMN content_sha256 SET NOT NULL;
     `,
   },

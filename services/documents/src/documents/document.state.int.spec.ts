@@ -183,9 +183,27 @@ describe('documents: the state loaded from the read model is the state folded fr
       [documentId],
     );
     expect(row.rows[0]).toEqual({ content, content_sha256: contentSha256(content), pg_sha256: contentSha256(content) });
+    // An instance of the release before, still running during a rollout, writes the content without
+    // its hash: the hash follows (a trigger), and the next command decides on the text now stored.
+    const older = 'written by the release before — ✓\n';
+    await pool.query('UPDATE documents.documents SET content = $2 WHERE id = $1', [documentId, older]);
+    expect(await loadDocument(pool as unknown as pg.PoolClient, documentId!)).toMatchObject({ contentSha256: contentSha256(older) });
+    const autoSave =
+      (text: string) =>
+      (version: number, now: Date): DocumentStreamCommand => ({
+        type: 'SaveDocument',
+        data: { actor: alice, content: text, baseVersion: version, auto: true, now, policy },
+      });
+    await run(documentId!, autoSave(older)); // unchanged: no new version (a LockRenewed)
+    expect((await loadDocument(pool as unknown as pg.PoolClient, documentId!))?.version).toBe(2);
+    await run(documentId!, autoSave(content)); // the text of version 2, no longer the stored one: a new version
+    expect(await loadDocument(pool as unknown as pg.PoolClient, documentId!)).toMatchObject({
+      version: 3,
+      contentSha256: contentSha256(content),
+    });
     const versions = await pool.query('SELECT version, content FROM documents.document_versions WHERE document_id = $1 ORDER BY version', [
       documentId,
     ]);
-    expect(versions.rows.map((r: { version: number }) => r.version)).toEqual([1, 2]);
+    expect(versions.rows.map((r: { version: number }) => r.version)).toEqual([1, 2, 3]);
   });
 });

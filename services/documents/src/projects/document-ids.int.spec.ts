@@ -49,8 +49,8 @@ async function storePreviousRelease(databaseUrl: string): Promise<void> {
     const store = createEventStore({ pool, schema: 'documents' });
     await store.migrate(documentsMigrations.filter((m) => m.id <= 2));
     // Today's code names a version's event (migration 5) where that release copied its content, and
-    // writes a document's content hash (migration 6): the columns it writes are there while it
-    // writes, then the rows are given back the shape that release left.
+    // reads a document's content hash (migration 6): the columns it uses are there while it writes,
+    // then the rows are given back the shape that release left.
     await pool.query(`
       ALTER TABLE documents.document_versions ADD COLUMN event_version integer, ALTER COLUMN content DROP NOT NULL;
       ALTER TABLE documents.documents ADD COLUMN content_sha256 text;
