@@ -85,18 +85,6 @@ export const documentsMigrations: Migration[] = [
   },
   {
     id: 5,
-    name: "a version's content is read from its event: stored once, not again in document_versions",
-    // Rows stored before keep their content; a new row names its event (the document stream's
-    // version that holds it) and stores no copy.
-    up: `
-      ALTER TABLE documents.document_versions
-        ALTER COLUMN content DROP NOT NULL,
-        ADD COLUMN event_version integer,
-        ADD CONSTRAINT document_versions_content_or_event CHECK (content IS NOT NULL OR event_version IS NOT NULL);
-    `,
-  },
-  {
-    id: 6,
     name: "a document's content hash: commands decide on it and leave the content unread and unwritten",
     // Kept by Postgres whoever writes the content: an instance of the release before, still running
     // while this one rolls out, writes the content without a hash, and a hash left behind would take

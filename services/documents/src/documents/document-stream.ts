@@ -136,11 +136,7 @@ export function documentCommand<R>(
       const stored = events.findLast((e) => e.type === 'DocumentCreated' || e.type === 'DocumentSaved');
       const write = documentStateWrite(after, version, stored ? stored.data.content : null);
       if (write) tx.atCommit(write);
-      // The events' stream versions: the stream's, after them, counted back.
-      const first = version - events.length + 1;
-      for (const [i, e] of events.entries()) {
-        if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') tx.atCommit(versionInsert(e, first + i));
-      }
+      for (const e of events) if (e.type === 'DocumentCreated' || e.type === 'DocumentSaved') tx.atCommit(versionInsert(e));
       return Promise.resolve();
     },
     reply,

@@ -161,12 +161,12 @@ describe('documents: the state loaded from the read model is the state folded fr
     };
     const content = '# Timeline\n\nit\'s "quoted" \\ and saved: a-marker-of-this-content\n';
     const renew = (version: number, now: Date): DocumentStreamCommand => ({ type: 'RenewLock', data: { actor: alice, now, policy } });
-    // How often the content goes to Postgres with each command: a save sends it twice (the event's
-    // data, the row; not its broadcast nor its version, which name it), a lock command never.
+    // How often the content goes to Postgres with each command: a save sends it three times (the
+    // event's data, the row, the version's row; not its broadcast, which names it), a lock command never.
     const copies = (sent: string[]) => sent.join('\n').split('a-marker-of-this-content').length - 1;
     for (const [step, sends] of [
       [lock, 0],
-      [save(content), 2],
+      [save(content), 3],
       [renew, 0],
     ] as const) {
       const sent = await trips(() => run(documentId!, step));

@@ -122,36 +122,6 @@ describe('documents: saves, versions, leases', () => {
       [],
     );
     expect(stored.map((r) => r.version)).toEqual([1, 2, 3, 4]);
-    // Each holds no copy of its content, only the stream version of the event that does; the
-    // content read back is that event's.
-    const rows = await query<{ version: number; content: string | null; event_version: number; event_content: string }>(
-      `SELECT v.version, v.content, v.event_version, e.data->>'content' AS event_content
-         FROM documents.document_versions v JOIN documents.events e ON e.stream_id = 'document-5' AND e.version = v.event_version
-        WHERE v.document_id = 5 ORDER BY v.version`,
-      [],
-    );
-    expect(rows.map((r) => [r.version, r.content])).toEqual([
-      [1, null],
-      [2, null],
-      [3, null],
-      [4, null],
-    ]);
-    for (const r of rows) {
-      const got = await push(carol.channel, 'document:get_version', { document_id: 5, version: r.version });
-      expect(got.response).toMatchObject({ version: r.version, content: r.event_content });
-    }
-    expect(rows[3]!.event_content).toBe(v1.response.content);
-    // A version stored before (migration 5) kept its own copy, and is read from it.
-    await query(
-      `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
-       VALUES (5, 1000, 'stored with its copy', 20, $1, 'bob', now(), false, null)`,
-      [bob.user.id],
-    );
-    expect((await push(carol.channel, 'document:get_version', { document_id: 5, version: 1000 })).response).toMatchObject({
-      version: 1000,
-      content: 'stored with its copy',
-    });
-    await query('DELETE FROM documents.document_versions WHERE document_id = 5 AND version = 1000', []);
 
     // Escapes double in JSON (the content is in its event once). On a server whose max_payload is
     // below that the save is refused before anything is stored, as an event the relay cannot

@@ -125,7 +125,7 @@ export function documentStateWrite(state: DocumentState, streamVersion: number, 
     );
   }
   return prepared(
-    // content_sha256 is Postgres's to write (a trigger, migration 6), whoever writes the content.
+    // content_sha256 is Postgres's to write (a trigger, migration 5), whoever writes the content.
     `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by,
          created_at, updated_at, stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
@@ -151,19 +151,15 @@ export function documentStateWrite(state: DocumentState, streamVersion: number, 
   );
 }
 
-/**
- * Every content version is kept: the first (created) and each save or restore. The statement that
- * stores one: its metadata and `eventVersion`, the version of the document's stream whose event
- * holds the content (read from there: versions.read-model.ts), which is not copied.
- */
-export function versionInsert(e: DocumentCreated | DocumentSaved, eventVersion: number): QueryConfig<unknown[]> {
+/** Every content version is kept: the first (created) and each save or restore. The statement that stores one. */
+export function versionInsert(e: DocumentCreated | DocumentSaved): QueryConfig<unknown[]> {
   const d = e.data;
   const row =
     e.type === 'DocumentCreated'
       ? [
           e.data.document_id,
           1,
-          eventVersion,
+          e.data.content,
           Buffer.byteLength(e.data.content, 'utf8'),
           e.data.created_by,
           null,
@@ -174,7 +170,7 @@ export function versionInsert(e: DocumentCreated | DocumentSaved, eventVersion: 
       : [
           d.document_id,
           e.data.version,
-          eventVersion,
+          e.data.content,
           e.data.size,
           e.data.saved_by,
           e.data.saved_by_name,
@@ -183,7 +179,7 @@ export function versionInsert(e: DocumentCreated | DocumentSaved, eventVersion: 
           e.data.restored_from,
         ];
   return prepared(
-    `INSERT INTO documents.document_versions (document_id, version, event_version, size, saved_by, saved_by_name, saved_at, auto, restored_from)
+    `INSERT INTO documents.document_versions (document_id, version, content, size, saved_by, saved_by_name, saved_at, auto, restored_from)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     row,
   );
