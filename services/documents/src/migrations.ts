@@ -86,15 +86,18 @@ export const documentsMigrations: Migration[] = [
   {
     id: 5,
     name: "a document's content hash: commands decide on it and leave the content unread and unwritten",
-    // Kept by Postgres whoever writes the content: an instance of the release before, still running
-    // while this one rolls out, writes the content without a hash, and a hash left behind would take
-    // an auto-save of the older text for unchanged. (A generated column cannot: convert_to is only
-    // STABLE.) The service's contentSha256 computes the same digest.
+    // Right whoever writes the content: the service sends the hash it computed with the content
+    // (contentSha256, the same digest), but an instance of the release before, still running while
+    // this one rolls out, writes the content alone, and a hash left behind would take an auto-save of
+    // the older text for unchanged. So a write of the content that brings no new hash gets one here.
+    // (A generated column cannot: convert_to is only STABLE.)
     up: `
       ALTER TABLE documents.documents ADD COLUMN content_sha256 text;
       CREATE FUNCTION documents.documents_content_sha256() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        NEW.content_sha256 := encode(sha256(convert_to(NEW.content, 'UTF8')), 'hex');
+        IF NEW.content_sha256 IS NULL OR (TG_OP = 'UPDATE' AND NEW.content_sha256 IS NOT DISTINCT FROM OLD.content_sha256) THEN
+          NEW.content_sha256 := encode(sha256(convert_to(NEW.content, 'UTF8')), 'hex');
+        END IF;
         RETURN NEW;
       END $$;
       CREATE TRIGGER documents_content_sha256 BEFORE INSERT OR UPDATE OF content ON documents.documents

@@ -205,5 +205,17 @@ describe('documents: the state loaded from the read model is the state folded fr
       documentId,
     ]);
     expect(versions.rows.map((r: { version: number }) => r.version)).toEqual([1, 2, 3]);
+    // The trigger's contract: a write of the content that brings a new hash keeps it (the service
+    // sends the one it computed, and Postgres hashes nothing); one that brings none gets Postgres's.
+    const hashAfter = async (sql: string, params: unknown[]) => {
+      await pool.query(sql, params);
+      return (await pool.query<{ h: string }>('SELECT content_sha256 AS h FROM documents.documents WHERE id = $1', [documentId])).rows[0]
+        ?.h;
+    };
+    expect(
+      await hashAfter('UPDATE documents.documents SET content = $2, content_sha256 = $3 WHERE id = $1', [documentId, 'x', 'sent']),
+    ).toBe('sent');
+    expect(await hashAfter('UPDATE documents.documents SET content = $2 WHERE id = $1', [documentId, 'y'])).toBe(contentSha256('y'));
+    expect(await hashAfter('UPDATE documents.documents SET version = version WHERE id = $1', [documentId])).toBe(contentSha256('y'));
   });
 });

@@ -99,8 +99,8 @@ export function documentOf(result: QueryResult): Extract<DocumentState, { status
 /**
  * The statement that writes the document's state after its events were appended (same
  * transaction, with its COMMIT: `tx.atCommit`); none for an absent document. `content`: what the
- * events stored as the content (the last `DocumentCreated` or `DocumentSaved` among them), its hash
- * following in Postgres; null when they stored none (lock commands), and the row's content is left as it
+ * events stored as the content (the last `DocumentCreated` or `DocumentSaved` among them), written
+ * with its hash (the state's); null when they stored none (lock commands), and the row's content is left as it
  * is, neither sent nor written again.
  */
 export function documentStateWrite(state: DocumentState, streamVersion: number, content: string | null): QueryConfig<unknown[]> | null {
@@ -125,12 +125,12 @@ export function documentStateWrite(state: DocumentState, streamVersion: number, 
     );
   }
   return prepared(
-    // content_sha256 is Postgres's to write (a trigger, migration 5), whoever writes the content.
-    `INSERT INTO documents.documents (id, project_id, document_type, title, content, version, created_by, last_edited_by,
+    // With its hash (a trigger hashes a content written without one: migration 5).
+    `INSERT INTO documents.documents (id, project_id, document_type, title, content, content_sha256, version, created_by, last_edited_by,
          created_at, updated_at, stream_version, lock_user_id, lock_username, lock_connection_id, locked_at, lock_expires_at, lock_idle_since)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
        ON CONFLICT (id) DO UPDATE SET
-         title = EXCLUDED.title, content = EXCLUDED.content, version = EXCLUDED.version,
+         title = EXCLUDED.title, content = EXCLUDED.content, content_sha256 = EXCLUDED.content_sha256, version = EXCLUDED.version,
          last_edited_by = EXCLUDED.last_edited_by, updated_at = EXCLUDED.updated_at, stream_version = EXCLUDED.stream_version,
          lock_user_id = EXCLUDED.lock_user_id, lock_username = EXCLUDED.lock_username, lock_connection_id = EXCLUDED.lock_connection_id,
          locked_at = EXCLUDED.locked_at, lock_expires_at = EXCLUDED.lock_expires_at, lock_idle_since = EXCLUDED.lock_idle_since`,
@@ -140,6 +140,7 @@ export function documentStateWrite(state: DocumentState, streamVersion: number, 
       state.documentType,
       state.title,
       content,
+      state.contentSha256,
       state.version,
       state.createdBy,
       state.lastEditedBy,
