@@ -21,8 +21,8 @@ export interface SavesResult {
 }
 
 /**
- * What a large document save costs (the issue's known costs: the content travels in the event's
- * data and its broadcast, and every consumer of documents' events receives it). One editor takes a
+ * What a large document save costs (the issue's known costs: a save's content in its event, its
+ * broadcast and its rows, and every consumer of documents' events receives it). One editor takes a
  * lock and saves `saves` times, one at a time, a new content of `contentKiB` KiB each time, while
  * the other members watch; reply and delivery latency, and the CPU every process spent a save.
  * Then it renews its lock as many times (the editor's heartbeat, every 30 s in the app): what a
@@ -58,6 +58,13 @@ export async function runSaves(
     let version = ((await c.push(topic, 'document:get', { document_id: documentId })).response as { version: number }).version;
     const line = `${'lorem ipsum dolor sit amet, '.repeat(3)}\n`;
     const filler = line.repeat(Math.ceil((opts.contentKiB * 1024) / line.length)).slice(0, opts.contentKiB * 1024 - 32);
+    /** One push, its push → reply time in `samples`; a refusal ends the run. */
+    const timedPush = async (samples: number[], event: string, payload: Record<string, unknown>, t0 = performance.now()) => {
+      const r = await c.push(topic, event, payload, 30_000);
+      samples.push(performance.now() - t0);
+      if (r.status !== 'ok') throw new Error(`${event} ${samples.length} refused: ${JSON.stringify(r.response)}`);
+      return r.response as unknown;
+    };
     const reply: number[] = [];
     const meter = new CpuMeter(opts.cpu);
     meter.start();
@@ -66,10 +73,8 @@ export async function runSaves(
       const content = `# Save ${i}\n${filler}\n#${marker}\n`;
       const t0 = performance.now();
       sent.set(marker, t0);
-      const r = await c.push(topic, 'document:save', { document_id: documentId, content, base_version: version }, 30_000);
-      reply.push(performance.now() - t0);
-      if (r.status !== 'ok') throw new Error(`save ${i} refused: ${JSON.stringify(r.response)}`);
-      version = (r.response as { version: number }).version;
+      const saved = await timedPush(reply, 'document:save', { document_id: documentId, content, base_version: version }, t0);
+      version = (saved as { version: number }).version;
     }
     // Every watcher's last delivery, or 10 s.
     const deadline = performance.now() + 10_000;
@@ -78,12 +83,7 @@ export async function runSaves(
     const heartbeatReply: number[] = [];
     const heartbeats = new CpuMeter(opts.cpu);
     heartbeats.start();
-    for (let i = 0; i < opts.saves; i++) {
-      const t0 = performance.now();
-      const r = await c.push(topic, 'document:heartbeat', { document_id: documentId }, 30_000);
-      heartbeatReply.push(performance.now() - t0);
-      if (r.status !== 'ok') throw new Error(`heartbeat ${i} refused: ${JSON.stringify(r.response)}`);
-    }
+    for (let i = 0; i < opts.saves; i++) await timedPush(heartbeatReply, 'document:heartbeat', { document_id: documentId });
     const heartbeatCpu = heartbeats.stop();
     return {
       saves: opts.saves,

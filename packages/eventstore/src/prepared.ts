@@ -69,7 +69,7 @@ export function sqlLiteral(value: unknown): string {
  * The text as an SQL string literal, exactly as node-postgres's `escapeLiteral` writes it (quotes
  * doubled; with a backslash, an `E''` literal with backslashes doubled), in native string
  * replacements. Its loop adds one character at a time: a document's save carries its content
- * (up to 512 KiB, twice in its event) through here, and that loop left most of a save's CPU to
+ * (up to 512 KiB) through here, and that loop left most of a save's CPU to
  * the garbage collector (README, Benchmarks: the saves scenario).
  */
 export function escapeLiteral(text: string): string {
