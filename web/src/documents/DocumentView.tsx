@@ -77,6 +77,7 @@ export function DocumentView({ doc, selfId, isAdmin, room, subscribeUser, epoch,
   useDocumentBroadcasts({
     documentId: doc.id,
     selfId,
+    push,
     on,
     subscribeUser,
     stateRef,

@@ -143,6 +143,8 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
     case 'remote_update': {
       const p = action.payload;
       if (p.document_id !== state.documentId || p.version <= state.version) return state;
+      // Pushed without its content (`withContent`): nothing to show until the content is read.
+      if (typeof (p.content as unknown) !== 'string') return state;
       // While this client holds the lock, a save by the same user is its own save whose
       // broadcast overtook the reply.
       const own = state.editing && p.updated_by_id === action.selfId;
@@ -307,3 +309,24 @@ export function rejoinStep(
  */
 export const saveIntent = (kind: 'manual' | 'auto', payload: { content: string; base_version: number }): string =>
   `${kind}:${payload.base_version}:${payload.content}`;
+
+/**
+ * A `document:updated` with its content, for the editor. The documents service names the content
+ * in the event's data and the gateway puts it into the push (`Broadcast.payload_from_data`); a
+ * gateway of the release before that pushes the update without it (during a rollout that upgraded
+ * documents first). Then the content is read (`document:get`, which may already be a later
+ * version: its own version goes with it). Null if that read failed: the text on screen stays as
+ * it was until the next update or rejoin, and `remote_update` ignores whatever is not newer.
+ */
+export async function withContent(
+  payload: ServerPayload<'document:updated'>,
+  read: (documentId: number) => Promise<{ content: string; version: number }>,
+): Promise<ServerPayload<'document:updated'> | null> {
+  if (typeof (payload.content as unknown) === 'string') return payload;
+  try {
+    const doc = await read(payload.document_id);
+    return { ...payload, content: doc.content, version: doc.version };
+  } catch {
+    return null;
+  }
+}

@@ -13,6 +13,7 @@ import {
   startEditingPayload,
   takenOverElsewhere,
   unlockEndsMyEdit,
+  withContent,
   type EditorAction,
   type EditorState,
 } from './editorState.js';
@@ -241,5 +242,39 @@ describe('save intents', () => {
     expect(saveIntent('auto', payload)).not.toBe(saveIntent('manual', payload));
     expect(saveIntent('auto', payload)).not.toBe(saveIntent('auto', { ...payload, base_version: 4 }));
     expect(saveIntent('auto', payload)).not.toBe(saveIntent('auto', { ...payload, content: '# B' }));
+  });
+});
+
+describe('an update pushed without its content (a gateway of the earlier release)', () => {
+  const bare = (version: number) => {
+    const { payload } = update(version, '') as Extract<EditorAction, { type: 'remote_update' }>;
+    return Object.fromEntries(Object.entries(payload).filter(([key]) => key !== 'content')) as typeof payload;
+  };
+
+  it('leaves the text shown, and its version, as they were', () => {
+    const s = given(loaded, { type: 'remote_update', selfId: 1, payload: bare(4) });
+    expect(s).toMatchObject({ content: '# Spec', version: 3, draft: '# Spec', dirty: false, problem: null });
+  });
+
+  it('gets its content read, with the version read, and then shows it', async () => {
+    const reads: number[] = [];
+    const read = (id: number) => {
+      reads.push(id);
+      return Promise.resolve({ content: '# Read', version: 5 });
+    };
+    const filled = await withContent(bare(4), read);
+    expect(reads).toEqual([10]);
+    expect(filled).toMatchObject({ document_id: 10, content: '# Read', version: 5, updated_by_id: 2 });
+    expect(given(loaded, { type: 'remote_update', selfId: 1, payload: filled! })).toMatchObject({ content: '# Read', version: 5 });
+  });
+
+  it('is not read again when it has its content', async () => {
+    const withText = (update(4, '# New') as Extract<EditorAction, { type: 'remote_update' }>).payload;
+    const filled = await withContent(withText, () => Promise.reject(new Error('not to be read')));
+    expect(filled).toBe(withText);
+  });
+
+  it('is dropped, not thrown, when the read fails', async () => {
+    await expect(withContent(bare(4), () => Promise.reject(new Error('unavailable')))).resolves.toBeNull();
   });
 });

@@ -10,6 +10,7 @@ import {
   startEditingPayload,
   takenOverElsewhere,
   unlockEndsMyEdit,
+  withContent,
   type EditorAction,
   type EditorState,
 } from './editorState.js';
@@ -85,6 +86,8 @@ export function useLockRetake({ documentId, lock, selfId, epoch, push, stateRef,
 interface DocumentBroadcasts {
   documentId: number;
   selfId: number;
+  /** Reads a document whose update came without its content (`withContent`). */
+  push: Push;
   on: ChannelApi<RoomSnapshot>['on'];
   /** The user's own `user:<id>` channel: lock revocations arrive there. */
   subscribeUser: ChannelApi<unknown>['on'];
@@ -99,15 +102,20 @@ interface DocumentBroadcasts {
 
 /** The room's broadcasts about this document: saves by others, lock changes, a revocation of my lock. */
 export function useDocumentBroadcasts(props: DocumentBroadcasts): void {
-  const { documentId, selfId, on, subscribeUser, stateRef, dispatch, retakingRef, titleRef, onUnlockedRef } = props;
+  const { documentId, selfId, push, on, subscribeUser, stateRef, dispatch, retakingRef, titleRef, onUnlockedRef } = props;
   const toast = useToast();
   const lastUpdateNotice = useRef<UpdateNoticeSeen | undefined>(undefined);
   useEffect(() => {
+    let live = true;
     const offs = [
       on('document:updated', (p) => {
         if (p.document_id !== documentId) return;
         const before = stateRef.current;
-        dispatch({ type: 'remote_update', payload: p, selfId });
+        if (typeof (p.content as unknown) === 'string') dispatch({ type: 'remote_update', payload: p, selfId });
+        else
+          void withContent(p, (id) => push('document:get', { document_id: id })).then((update) => {
+            if (live && update) dispatch({ type: 'remote_update', payload: update, selfId });
+          });
         if (p.updated_by_id !== selfId && p.version > before.version) {
           const now = Date.now();
           const due = updateNoticeDue(lastUpdateNotice.current, p.updated_by_id, now);
@@ -131,9 +139,10 @@ export function useDocumentBroadcasts(props: DocumentBroadcasts): void {
       }),
     ];
     return () => {
+      live = false;
       offs.forEach((off) => {
         off();
       });
     };
-  }, [on, subscribeUser, documentId, selfId, toast, stateRef, dispatch, retakingRef, titleRef, onUnlockedRef]);
+  }, [push, on, subscribeUser, documentId, selfId, toast, stateRef, dispatch, retakingRef, titleRef, onUnlockedRef]);
 }
