@@ -24,7 +24,7 @@ import { secondsSince, type GatewayMetrics } from '../metrics.js';
 import { withOwnMeta, type PresenceTracker } from '../presence/presence-tracker.js';
 import { readRoomSnapshot, type RoomSnapshotResult } from '../rooms/snapshot.js';
 import type { RoomClient, Rooms } from '../rooms/rooms.js';
-import { CloseCode, decodeFrame, encodeFrame } from './frames.js';
+import { CloseCode, decodeFrame, encodeFrame, type Decoded } from './frames.js';
 import { JoinAdmission } from './join-admission.js';
 import { encodeJoinReply } from './join-reply.js';
 import { batchWrites } from './write-batch.js';
@@ -142,12 +142,12 @@ export class Connection implements RoomClient {
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason);
   }
 
-  /** Entry point for every text frame. */
-  onFrame(text: string): void {
+  /** Entry point for every text frame; `decoded` is the frame's `decodeFrame`, if the caller already has it. */
+  onFrame(text: string, decoded?: Decoded): void {
     const now = this.deps.now();
     this.lastFrameAt = now;
     const limited = !this.takeToken(now);
-    const d = decodeFrame(text);
+    const d = decoded ?? decodeFrame(text);
     if (d.kind === 'close') {
       this.close(d.code, d.reason);
       return;

@@ -3,7 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import { isProjectClientEvent, projectClientEvents, subjects, type ConnectionClosedNotice } from '@siteflow/contracts';
 import type { SessionUser } from '../auth/tokens.js';
 import { CloseCode, Connection, type ConnectionDeps } from './connection.js';
-import { decodeFrame } from './frames.js';
+import { decodeFrame, type Decoded } from './frames.js';
 
 const encoder = new TextEncoder();
 
@@ -59,14 +59,19 @@ export class Sockets {
         return;
       }
       // ws hands text frames over as a Buffer (binaryType 'nodebuffer'); no copy needed.
-      const text = Buffer.isBuffer(data)
-        ? data.toString('utf8')
-        : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
-      if (Buffer.byteLength(text) > this.deps.config.MAX_FRAME_BYTES && !allowedLargeFrame(text)) {
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
+      const text = bytes.toString('utf8');
+      if (bytes.length <= this.deps.config.MAX_FRAME_BYTES) {
+        conn.onFrame(text);
+        return;
+      }
+      // A large frame (a document's save) is decoded once, for its bound and for the connection.
+      const decoded = decodeFrame(text);
+      if (!allowedLargeFrame(decoded, bytes.length)) {
         conn.close(CloseCode.tooBig, 'frame too large');
         return;
       }
-      conn.onFrame(text);
+      conn.onFrame(text, decoded);
     } catch (err) {
       this.deps.logger.error({ err, connection: conn.id, user: conn.user.id }, 'frame handling failed');
     }
@@ -149,9 +154,8 @@ function listenersOf(sockets: Sockets) {
 }
 
 /** A frame above the ordinary bound is allowed only for an event whose own bound covers it. */
-function allowedLargeFrame(text: string): boolean {
-  const d = decodeFrame(text);
+function allowedLargeFrame(d: Decoded, bytes: number): boolean {
   if (d.kind !== 'frame' || !isProjectClientEvent(d.event)) return false;
   const bound = projectClientEvents[d.event].maxFrameBytes;
-  return bound !== undefined && Buffer.byteLength(text) <= bound;
+  return bound !== undefined && bytes <= bound;
 }
