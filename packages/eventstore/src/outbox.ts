@@ -10,6 +10,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
+import { EVENT_STREAM_HEADER, EVENT_VERSION_HEADER } from '@siteflow/contracts';
 import { headers as natsHeaders, InvalidArgumentError, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   contextFromFields,
@@ -452,7 +453,10 @@ class Relay implements OutboxRelay {
   #publish(e: RecordedEvent) {
     const subject = this.#opts.subjectFor(e);
     const data = JSON.stringify(toPublishedEvent(e));
-    if (!tracingEnabled()) return this.#js.publish(subject, data, { msgID: e.eventId });
+    const headers = natsHeaders();
+    headers.set(EVENT_STREAM_HEADER, e.streamId);
+    headers.set(EVENT_VERSION_HEADER, String(e.version));
+    if (!tracingEnabled()) return this.#js.publish(subject, data, { msgID: e.eventId, headers });
     const span = startSpan(`publish ${this.#opts.stream.name}`, {
       kind: SpanKind.PRODUCER,
       parent: contextFromFields(e.metadata),
@@ -465,7 +469,6 @@ class Relay implements OutboxRelay {
         'siteflow.stream_id': e.streamId,
       },
     });
-    const headers = natsHeaders();
     if (span) withSpan(span, () => injectHeaders(headers));
     const ack = this.#js.publish(subject, data, { msgID: e.eventId, headers });
     ack.then(
