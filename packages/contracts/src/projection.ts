@@ -33,14 +33,6 @@ export const PublishedEvent = z.object({
 });
 export type PublishedEvent = z.infer<typeof PublishedEvent>;
 
-/**
- * Headers of every relayed event (beside `Nats-Msg-Id`): its `stream_id` and `version`, so a
- * receiver that already has that version (the gateway, which took the service's fast copy) drops
- * the copy without parsing it. A message without them (a relay of an earlier release) is parsed.
- */
-export const EVENT_STREAM_HEADER = 'Siteflow-Stream';
-export const EVENT_VERSION_HEADER = 'Siteflow-Version';
-
 /** An ephemeral broadcast (typing…): never stored, no version. */
 export const EphemeralMessage = z.object({ broadcast: Broadcast });
 export type EphemeralMessage = z.infer<typeof EphemeralMessage>;

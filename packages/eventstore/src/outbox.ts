@@ -10,7 +10,6 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { EVENT_STREAM_HEADER, EVENT_VERSION_HEADER } from '@siteflow/contracts';
 import { headers as natsHeaders, InvalidArgumentError, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   contextFromFields,
@@ -453,10 +452,7 @@ class Relay implements OutboxRelay {
   #publish(e: RecordedEvent) {
     const subject = this.#opts.subjectFor(e);
     const data = JSON.stringify(toPublishedEvent(e));
-    const headers = natsHeaders();
-    headers.set(EVENT_STREAM_HEADER, e.streamId);
-    headers.set(EVENT_VERSION_HEADER, String(e.version));
-    if (!tracingEnabled()) return this.#js.publish(subject, data, { msgID: e.eventId, headers });
+    if (!tracingEnabled()) return this.#js.publish(subject, data, { msgID: e.eventId });
     const span = startSpan(`publish ${this.#opts.stream.name}`, {
       kind: SpanKind.PRODUCER,
       parent: contextFromFields(e.metadata),
@@ -469,6 +465,7 @@ class Relay implements OutboxRelay {
         'siteflow.stream_id': e.streamId,
       },
     });
+    const headers = natsHeaders();
     if (span) withSpan(span, () => injectHeaders(headers));
     const ack = this.#js.publish(subject, data, { msgID: e.eventId, headers });
     ack.then(

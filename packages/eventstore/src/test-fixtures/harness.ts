@@ -4,7 +4,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { pino } from 'pino';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { EVENT_STREAM_HEADER, EVENT_VERSION_HEADER, PublishedEvent } from '@siteflow/contracts';
+import { PublishedEvent } from '@siteflow/contracts';
 import { createTestDatabase, type TestDatabase, testNatsUrl } from '@siteflow/testing';
 import { createEventStore, type EventStore, type NewEvent, type RecordedEvent } from '../index.js';
 
@@ -122,9 +122,6 @@ async function waitForNoConnections(adminUrl: string, database: string): Promise
 export interface StreamMessage {
   subject: string;
   msgId: string | undefined;
-  /** Its `EVENT_STREAM_HEADER` and `EVENT_VERSION_HEADER`, as published. */
-  streamHeader: string | undefined;
-  versionHeader: string | undefined;
   event: PublishedEvent;
 }
 
@@ -140,13 +137,7 @@ export async function readJetStream(nc: NatsConnection, streamName: string): Pro
   for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
     const m = await jsm.streams.getMessage(streamName, { seq });
     if (!m) continue; // deleted
-    out.push({
-      subject: m.subject,
-      msgId: m.header.get('Nats-Msg-Id') || undefined,
-      streamHeader: m.header.get(EVENT_STREAM_HEADER) || undefined,
-      versionHeader: m.header.get(EVENT_VERSION_HEADER) || undefined,
-      event: PublishedEvent.parse(m.json()),
-    });
+    out.push({ subject: m.subject, msgId: m.header.get('Nats-Msg-Id') || undefined, event: PublishedEvent.parse(m.json()) });
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { EVENT_STREAM_HEADER, EVENT_VERSION_HEADER, type Broadcast } from '@siteflow/contracts';
+import type { Broadcast } from '@siteflow/contracts';
 import { contextFromHeaders, inSpanSync, SpanKind, tracingEnabled } from '@siteflow/telemetry';
 import { encodeFrame } from '../protocol/frames.js';
 import { MembershipReads } from './membership-reads.js';
@@ -364,11 +364,6 @@ export class Room {
 
   /** Parses a projection once; never throws (a bad message is logged and dropped). */
   private toDelivery(msg: Msg): Delivery | null {
-    const kind = msg.subject.split('.')[2];
-    if (kind === 'ev' && this.hasRelayedVersion(msg)) {
-      this.stats.duplicatesDropped++;
-      return null;
-    }
     let json: unknown;
     try {
       json = JSON.parse(decoder.decode(msg.data));
@@ -376,6 +371,7 @@ export class Room {
       this.logger.warn({ subject: msg.subject }, 'projection is not JSON');
       return null;
     }
+    const kind = msg.subject.split('.')[2];
     if (kind === 'eph') {
       const stored = isObject(json) ? asBroadcast(json.broadcast) : undefined;
       // An ephemeral message has no data to fill a payload from.
@@ -427,21 +423,6 @@ export class Room {
         removedUserId,
       };
     return broadcast ? this.frameFor(stream_id, version, broadcast) : null;
-  }
-
-  /**
-   * Whether a relayed event's headers name a version of its stream this room already has (most
-   * often, from the service's fast copy): such a copy is dropped unparsed, as its body would be
-   * (a large save's is 256 KiB of JSON). Without the headers it is parsed and checked.
-   */
-  private hasRelayedVersion(msg: Msg): boolean {
-    const headers = msg.headers;
-    const streamId = headers?.get(EVENT_STREAM_HEADER);
-    if (!headers || !streamId) return false;
-    const last = this.versions.get(streamId);
-    if (last === undefined) return false;
-    const version = Number(headers.get(EVENT_VERSION_HEADER));
-    return Number.isInteger(version) && version >= 1 && version <= last;
   }
 
   private frameFor(streamId: string | null, version: number, b: Broadcast): Delivery {

@@ -1,5 +1,5 @@
-import type { Msg, MsgHdrs, NatsConnection, Status, Subscription, SubscriptionOptions } from '@nats-io/transport-node';
-import { headers as natsHeaders, NoRespondersError } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Status, Subscription, SubscriptionOptions } from '@nats-io/transport-node';
+import { NoRespondersError } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { expect } from 'vitest';
 import type { WebSocket } from 'ws';
@@ -99,8 +99,8 @@ export class FakeNats {
   }
 
   /** A message on `subject` (JSON of `body`, or raw text) to every matching subscription. */
-  deliver(subject: string, body: unknown, headers?: Record<string, string>): void {
-    const msg = this.msg(subject, body, headers);
+  deliver(subject: string, body: unknown): void {
+    const msg = this.msg(subject, body);
     for (const s of [...this.subs]) if (!s.closed && matches(s.subject, subject)) s.callback(null, msg);
   }
 
@@ -126,20 +126,9 @@ export class FakeNats {
     return this as unknown as NatsConnection;
   }
 
-  private msg(subject: string, body: unknown, headers?: Record<string, string>): Msg {
+  private msg(subject: string, body: unknown): Msg {
     const data = typeof body === 'string' ? encoder.encode(body) : encoder.encode(JSON.stringify(body));
-    let h: MsgHdrs | undefined;
-    if (headers) {
-      h = natsHeaders();
-      for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    }
-    return {
-      subject,
-      data,
-      headers: h,
-      json: () => JSON.parse(decoder.decode(data)) as unknown,
-      string: () => decoder.decode(data),
-    } as unknown as Msg;
+    return { subject, data, json: () => JSON.parse(decoder.decode(data)) as unknown, string: () => decoder.decode(data) } as unknown as Msg;
   }
 }
 
