@@ -272,6 +272,7 @@ try {
       saves: Number(flags['saves-count']),
       contentKiB: Number(flags['saves-kib']),
       cpu: processGroups,
+      gatewayUrl: stack.gatewayUrl,
     });
   }
   if (scenarios.has('fanout')) {
@@ -529,6 +530,11 @@ if (saves) {
     '',
     `CPU ms a save: ${cpuMsLine(saves.cpuMsPerSave)}`,
     `CPU ms a heartbeat: ${cpuMsLine(saves.cpuMsPerHeartbeat)}`,
+    ...(saves.copies
+      ? [
+          `The saves' events at the gateway: ${saves.copies.fastDelivered} from the fast copy, ${saves.copies.fastSkipped} fast copies skipped (the relay's delivered), ${saves.copies.duplicatesDropped} copies dropped as already had`,
+        ]
+      : []),
     '',
   );
 }

@@ -1,3 +1,4 @@
+import { parseExposition, valueOf } from '@siteflow/testing';
 import { CpuMeter, cpuMsPer } from './cpu.js';
 import { PhxClient } from './phx-client.js';
 import { markerOf } from './room.js';
@@ -18,6 +19,32 @@ export interface SavesResult {
   /** Then as many `document:heartbeat`s, one at a time, on the saved document: push → reply. */
   heartbeatReply: LatencySummary;
   cpuMsPerHeartbeat: Record<string, number>;
+  /**
+   * How the gateway took the saves' events (its /metrics, over the saves): from the service's fast
+   * copy, from the relay's (fast copy skipped), and the copies dropped as already had; null if unread.
+   */
+  copies: { fastDelivered: number; fastSkipped: number; duplicatesDropped: number } | null;
+}
+
+const COPY_COUNTERS = {
+  fastDelivered: 'siteflow_gateway_fast_copies_delivered_total',
+  fastSkipped: 'siteflow_gateway_fast_copies_skipped_total',
+  duplicatesDropped: 'siteflow_gateway_projection_duplicates_dropped_total',
+} as const;
+
+/** The gateway's projection-copy counters so far (its /metrics); null if unread. */
+async function copyCounters(gatewayUrl: string): Promise<NonNullable<SavesResult['copies']> | null> {
+  try {
+    const samples = parseExposition(await (await fetch(`${gatewayUrl}/metrics`)).text());
+    return {
+      fastDelivered: valueOf(samples, COPY_COUNTERS.fastDelivered),
+      fastSkipped: valueOf(samples, COPY_COUNTERS.fastSkipped),
+      duplicatesDropped: valueOf(samples, COPY_COUNTERS.duplicatesDropped),
+    };
+  } catch (err) {
+    process.stderr.write(`gateway /metrics: ${String(err)}\n`);
+    return null;
+  }
 }
 
 /**
@@ -31,7 +58,7 @@ export interface SavesResult {
 export async function runSaves(
   socketUrl: string,
   members: BenchUser[],
-  opts: { saves: number; contentKiB: number; cpu: Record<string, () => number[]> },
+  opts: { saves: number; contentKiB: number; cpu: Record<string, () => number[]>; gatewayUrl: string },
 ): Promise<SavesResult> {
   const [editor, ...others] = members;
   if (!editor) throw new Error('no members');
@@ -66,6 +93,7 @@ export async function runSaves(
       return r.response as unknown;
     };
     const reply: number[] = [];
+    const copiesBefore = await copyCounters(opts.gatewayUrl);
     const meter = new CpuMeter(opts.cpu);
     meter.start();
     for (let i = 0; i < opts.saves; i++) {
@@ -80,6 +108,7 @@ export async function runSaves(
     const deadline = performance.now() + 10_000;
     while (delivery.length < opts.saves * watchers.length && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const cpuSeconds = meter.stop();
+    const copiesAfter = await copyCounters(opts.gatewayUrl);
     const heartbeatReply: number[] = [];
     const heartbeats = new CpuMeter(opts.cpu);
     heartbeats.start();
@@ -95,6 +124,14 @@ export async function runSaves(
       cpuMsPerSave: cpuMsPer(cpuSeconds, opts.saves),
       heartbeatReply: summarize(heartbeatReply),
       cpuMsPerHeartbeat: cpuMsPer(heartbeatCpu, opts.saves),
+      copies:
+        copiesBefore && copiesAfter
+          ? {
+              fastDelivered: copiesAfter.fastDelivered - copiesBefore.fastDelivered,
+              fastSkipped: copiesAfter.fastSkipped - copiesBefore.fastSkipped,
+              duplicatesDropped: copiesAfter.duplicatesDropped - copiesBefore.duplicatesDropped,
+            }
+          : null,
     };
   } finally {
     c.close();
