@@ -35,8 +35,11 @@ export function fastCopyPublisher(opts: {
     if (opts.maxBytes === 0) return;
     for (const e of events) {
       if (opts.publishes && !opts.publishes(e)) continue;
-      const data = encoder.encode(JSON.stringify(toPublishedEvent(e)));
-      if (data.length > opts.maxBytes) {
+      const json = JSON.stringify(toPublishedEvent(e));
+      // A string's UTF-8 bytes are at least its length: one that long is over the bound unencoded
+      // (a document's save, 256 KiB of it, is not encoded only to be left to the relay).
+      const data = json.length > opts.maxBytes ? null : encoder.encode(json);
+      if (data === null || data.length > opts.maxBytes) {
         stats.tooLarge++;
         continue;
       }
