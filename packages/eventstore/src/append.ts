@@ -196,9 +196,10 @@ function appendQuery(
   return prepared(
     `WITH ${claimed}${notified('$11')}
      INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
-     SELECT e.event_id, $1, $2::int + e.ord::int, e.type, e.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
-       FROM unnest($4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
-            WITH ORDINALITY AS e(event_id, type, data, metadata, project_id, user_id, broadcast, ord),
+     SELECT e.event_id, $1, $2::int + e.ord::int, e.type, d.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
+       FROM unnest($4::uuid[], $5::text[], $7::jsonb[], $8::bigint[], $9::bigint[], $10::jsonb[])
+            WITH ORDINALITY AS e(event_id, type, metadata, project_id, user_id, broadcast, ord)
+            JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS d(data, ord) ON d.ord = e.ord,
             notified${onlyIfClaimed}
      RETURNING ${EVENT_COLUMNS}`,
     [
@@ -207,7 +208,10 @@ function appendQuery(
       at.now ?? null,
       events.map((e) => e.id ?? randomUUID()),
       events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
+      // The events' data as one JSON array, not an array of JSON texts: node-postgres escapes
+      // every element of an array parameter (two passes over a document's content) before it is
+      // escaped again as a literal for a riding append.
+      JSON.stringify(events.map((e) => e.data)),
       events.map((e) => JSON.stringify(e.metadata ?? {})),
       events.map((e) => e.projectId),
       events.map((e) => e.userId ?? null),

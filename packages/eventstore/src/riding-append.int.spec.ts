@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConcurrencyError, createEventStore, type RecordedEvent } from './index.js';
 import { newEvents, useMigratedStore } from './test-fixtures/harness.js';
@@ -143,5 +144,37 @@ describe('appendAtCommit', () => {
       );
     }
     expect(await store().streamVersion('late-1')).toBe(1);
+  });
+
+  it('stores any data as given, each event its own, riding COMMIT or appended at once', async () => {
+    // Text Postgres takes in jsonb: no NUL, no lone surrogate.
+    const text = fc.string({ unit: fc.constantFrom("'", '\\', '"', 'a', 'é', '😀', '\n', '\t', ' ', '\u0001', '[', '{') });
+    const value = fc.letrec<{ v: unknown }>((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small' },
+        text,
+        fc.integer(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).filter((n) => !Object.is(n, -0)),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(tie('v'), { maxLength: 3 }),
+        fc.dictionary(text, tie('v'), { maxKeys: 3 }),
+      ),
+    })).v;
+    const data = fc.array(fc.dictionary(text, value, { maxKeys: 4 }), { minLength: 1, maxLength: 4 });
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(data, fc.boolean(), async (datas, riding) => {
+        const streamId = `any-data-${n++}`;
+        const events = datas.map((d) => ({ type: 'Any', data: d, projectId: 1 }));
+        await store().transaction(async (tx) => {
+          const version = await tx.lockStream(streamId);
+          if (riding) await tx.appendAtCommit(streamId, events, { expectedVersion: version });
+          else await tx.append(streamId, events, { expectedVersion: version });
+        });
+        expect((await stored(streamId)).map((e) => e.data)).toEqual(datas);
+      }),
+      { numRuns: 60 },
+    );
   });
 });
