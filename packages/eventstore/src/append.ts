@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient, QueryConfig } from 'pg';
 import { inSpan, SpanKind, traceFields, tracingEnabled } from '@siteflow/telemetry';
 import { ConcurrencyError } from './errors.js';
-import { EVENT_COLUMNS, readStreamVersion, toRecordedEvent, type EventRow } from './read.js';
+import { APPENDED_COLUMNS, EVENT_COLUMNS, readStreamVersion, toRecordedEvent, type AppendedRow, type EventRow } from './read.js';
 import { prepared } from './prepared.js';
 import type { StoreSchema } from './schema.js';
 import type { AppendOptions, AppendResult, ExpectedVersion, NewEvent, RecordedEvent, StreamAppend } from './types.js';
@@ -106,14 +106,14 @@ async function appendEvents(
   if (expected === 'any' || events.length === 0) {
     const start = await claimVersions(client, s, streamId, events.length, expected);
     if (events.length === 0) return { nextVersion: start, recorded: [] };
-    const rows = await insertEvents(client, s, streamId, events, opts, { start, claim: null, notify }, expected);
-    return { nextVersion: start + events.length, recorded: rows.map(toRecordedEvent).sort((a, b) => a.version - b.version) };
+    const recorded = await insertEvents(client, s, streamId, events, opts, { start, claim: null, notify }, expected);
+    return { nextVersion: start + events.length, recorded };
   }
   const version = expected === 'no_stream' ? 0 : expected;
   if (!Number.isInteger(version) || version < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
-  const rows = await insertEvents(client, s, streamId, events, opts, { start: version, claim: claimSql(s, version), notify }, expected);
-  if (rows.length === 0) throw new ConcurrencyError(streamId, expected, await readStreamVersion(client, s, streamId));
-  return { nextVersion: version + events.length, recorded: rows.map(toRecordedEvent).sort((a, b) => a.version - b.version) };
+  const recorded = await insertEvents(client, s, streamId, events, opts, { start: version, claim: claimSql(s, version), notify }, expected);
+  if (recorded.length === 0) throw new ConcurrencyError(streamId, expected, await readStreamVersion(client, s, streamId));
+  return { nextVersion: version + events.length, recorded };
 }
 
 /**
@@ -130,12 +130,11 @@ async function insertEvents(
   opts: AppendOptions,
   at: { start: number; claim: string | null; notify: boolean },
   expected: ExpectedVersion,
-): Promise<EventRow[]> {
+): Promise<RecordedEvent[]> {
+  const append = appendQuery(s, streamId, events, { start: at.start, now: opts.now, claim: at.claim, guard: false, notify: at.notify });
   try {
-    const { rows } = await client.query<EventRow>(
-      appendQuery(s, streamId, events, { start: at.start, now: opts.now, claim: at.claim, guard: false, notify: at.notify }),
-    );
-    return rows;
+    const { rows } = await client.query<AppendedRow>(append.query);
+    return append.recorded(rows);
   } catch (err) {
     if (isStreamVersionConflict(err)) throw new ConcurrencyError(streamId, expected, -1);
     throw err;
@@ -160,7 +159,7 @@ export function ridingAppend(
   now: Date | undefined,
   /** NOTIFY the relay (false: the committing process wakes its own relay, which leads). */
   notify: boolean,
-): QueryConfig<unknown[]> {
+): StreamAppendQuery {
   if (!Number.isInteger(expected) || expected < 0) throw new RangeError(`invalid expected version ${String(expected)}`);
   if (events.length === 0) throw new RangeError('ridingAppend: no events');
   return appendQuery(s, streamId, events, { start: expected, now, claim: claimSql(s, expected), guard: true, notify });
@@ -189,11 +188,12 @@ function appendQuery(
   streamId: string,
   events: NewEvent[],
   at: { start: number; now: Date | undefined; claim: string | null; guard: boolean; notify: boolean },
-): QueryConfig<unknown[]> {
+): StreamAppendQuery {
   const claimed = at.claim === null ? '' : `claimed AS (${at.claim}), `;
   const onlyIfClaimed =
     at.claim === null ? '' : at.guard ? `, (SELECT ${s.expectClaimed}(EXISTS (SELECT 1 FROM claimed), $1)) AS guard` : ', claimed';
-  return prepared(
+  const data = JSON.stringify(events.map((e) => e.data));
+  const query = prepared(
     `WITH ${claimed}${notified('$11')}
      INSERT INTO ${s.events} (event_id, stream_id, version, type, data, metadata, project_id, user_id, broadcast, occurred_at)
      SELECT e.event_id, $1, $2::int + e.ord::int, e.type, d.data, e.metadata, e.project_id, e.user_id, e.broadcast, COALESCE($3::timestamptz, now())
@@ -201,7 +201,7 @@ function appendQuery(
             WITH ORDINALITY AS e(event_id, type, metadata, project_id, user_id, broadcast, ord)
             JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS d(data, ord) ON d.ord = e.ord,
             notified${onlyIfClaimed}
-     RETURNING ${EVENT_COLUMNS}`,
+     RETURNING ${APPENDED_COLUMNS}`,
     [
       streamId,
       at.start,
@@ -211,7 +211,7 @@ function appendQuery(
       // The events' data as one JSON array, not an array of JSON texts: node-postgres escapes
       // every element of an array parameter (two passes over a document's content) before it is
       // escaped again as a literal for a riding append.
-      JSON.stringify(events.map((e) => e.data)),
+      data,
       events.map((e) => JSON.stringify(e.metadata ?? {})),
       events.map((e) => e.projectId),
       events.map((e) => e.userId ?? null),
@@ -221,6 +221,33 @@ function appendQuery(
       ...(at.claim === null ? [] : [events.length]),
     ],
   );
+  return { query, recorded: (rows) => recordedFrom(rows, at.start, data) };
+}
+
+/** An append's statement, and how its result rows become the events as stored. */
+export interface StreamAppendQuery {
+  query: QueryConfig<unknown[]>;
+  /** The statement's rows (none: it inserted nothing) as recorded events, in version order. */
+  recorded: (rows: AppendedRow[]) => RecordedEvent[];
+}
+
+/**
+ * The rows an append returned (`APPENDED_COLUMNS`), with the data it sent: the event at version
+ * `start + k` has the k-th of the JSON array, parsed from the very text sent, so the data reads
+ * as Postgres stored it (what JSON drops, such as undefined fields, is gone; dates are strings);
+ * only its keys may come in another order than a read from the table gives them.
+ */
+function recordedFrom(rows: AppendedRow[], start: number, data: string): RecordedEvent[] {
+  if (rows.length === 0) return [];
+  const datas = JSON.parse(data) as Record<string, unknown>[];
+  return rows
+    .map((row) => {
+      const d = datas[row.version - start - 1];
+      if (d === undefined)
+        throw new Error(`stream ${row.stream_id}: version ${row.version} is not one of the ${datas.length} appended after ${start}`);
+      return toRecordedEvent({ ...row, data: d });
+    })
+    .sort((a, b) => a.version - b.version);
 }
 
 /**
@@ -231,11 +258,6 @@ function appendQuery(
  */
 function notified(param: string): string {
   return `notified AS (SELECT count(pg_notify(ch, '')) AS n FROM (SELECT ${param}::text AS ch) AS c WHERE ch IS NOT NULL)`;
-}
-
-/** A riding append's result rows as recorded events, in version order. */
-export function ridingAppendRecorded(rows: EventRow[]): RecordedEvent[] {
-  return rows.map(toRecordedEvent).sort((a, b) => a.version - b.version);
 }
 
 /** Whether `err`, from the round trip a riding append was in, says its stream moved. */

@@ -10,6 +10,15 @@ export type Queryable = Pick<ClientBase, 'query'>;
 export const EVENT_COLUMNS =
   'global_position, event_id, stream_id, version, transaction_id::text AS transaction_id, type, data, metadata, project_id, user_id, broadcast, occurred_at';
 
+/**
+ * What an append returns of the events it inserted: all but their data, which the appender sent
+ * and has (a document's save would otherwise come back whole, for Postgres to write out as text
+ * and node-postgres to parse again).
+ */
+export const APPENDED_COLUMNS =
+  'global_position, event_id, stream_id, version, transaction_id::text AS transaction_id, type, metadata, project_id, user_id, broadcast, occurred_at';
+export type AppendedRow = Omit<EventRow, 'data'>;
+
 export interface EventRow {
   global_position: string;
   event_id: string;

@@ -162,19 +162,50 @@ describe('appendAtCommit', () => {
       ),
     })).v;
     const data = fc.array(fc.dictionary(text, value, { maxKeys: 4 }), { minLength: 1, maxLength: 4 });
+    const seen: RecordedEvent[][] = [];
+    const s = createEventStore({ pool: env().newPool(2), schema: 'riding_test', afterCommit: (events) => seen.push([...events]) });
     let n = 0;
     await fc.assert(
       fc.asyncProperty(data, fc.boolean(), async (datas, riding) => {
         const streamId = `any-data-${n++}`;
         const events = datas.map((d) => ({ type: 'Any', data: d, projectId: 1 }));
-        await store().transaction(async (tx) => {
+        seen.length = 0;
+        const returned = await s.transaction(async (tx) => {
           const version = await tx.lockStream(streamId);
           if (riding) await tx.appendAtCommit(streamId, events, { expectedVersion: version });
-          else await tx.append(streamId, events, { expectedVersion: version });
+          else return (await tx.append(streamId, events, { expectedVersion: version })).recorded;
         });
         expect((await stored(streamId)).map((e) => e.data)).toEqual(datas);
+        // What the append hands back (and afterCommit gets) is what a read of the table gives.
+        const fromTable = await store().readStream(streamId);
+        expect(seen).toEqual([fromTable]);
+        if (returned) expect(returned).toEqual(fromTable);
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('hands back the data as stored: what JSON drops is gone, a date is its ISO text', async () => {
+    const seen: RecordedEvent[][] = [];
+    const s = createEventStore({ pool: env().newPool(2), schema: 'riding_test', afterCommit: (events) => seen.push([...events]) });
+    const data = {
+      kept: 1,
+      dropped: undefined,
+      at: new Date('2026-12-03T10:00:00.000Z'),
+      nested: { gone: undefined, list: [1, undefined] },
+    };
+    for (const riding of [true, false]) {
+      const streamId = `as-stored-${String(riding)}`;
+      seen.length = 0;
+      await s.transaction(async (tx) => {
+        const version = await tx.lockStream(streamId);
+        const events = [{ type: 'Odd', data, projectId: 1 }];
+        if (riding) await tx.appendAtCommit(streamId, events, { expectedVersion: version });
+        else await tx.append(streamId, events, { expectedVersion: version });
+      });
+      const asStored = { kept: 1, at: '2026-12-03T10:00:00.000Z', nested: { list: [1, null] } };
+      expect(seen[0]?.[0]?.data).toStrictEqual(asStored);
+      expect((await store().readStream(streamId))[0]?.data).toStrictEqual(asStored);
+    }
   });
 });

@@ -2,7 +2,7 @@ import type { Pool, PoolClient, QueryConfig, QueryResult } from 'pg';
 import type { Logger } from 'pino';
 import { inSpan, SpanKind, traceFields, tracingEnabled } from '@siteflow/telemetry';
 import { ConcurrencyError } from './errors.js';
-import { appendToStream, appendToStreams, isRidingConflict, observeRidingAppends, ridingAppend, ridingAppendRecorded } from './append.js';
+import { appendToStream, appendToStreams, isRidingConflict, observeRidingAppends, ridingAppend, type StreamAppendQuery } from './append.js';
 import { currentIdempotencyScope, IdempotencyKeyReused, RecordedOutcome } from './idempotency.js';
 import { asExecute, prepared } from './prepared.js';
 import { migrate } from './migrate.js';
@@ -13,6 +13,7 @@ import {
   readStreamQuery,
   readStreamVersion,
   toRecordedEvent,
+  type AppendedRow,
   type EventRow,
 } from './read.js';
 import { storeSchema, type StoreSchema } from './schema.js';
@@ -221,11 +222,11 @@ export function createEventStore(opts: {
     // Statements to run in COMMIT's round trip, and what to tell of their results.
     const atCommit: { query: QueryConfig<unknown[]>; then: ((result: QueryResult) => void) | undefined }[] = [];
     // Appends to run first in COMMIT's round trip (appendAtCommit), in the order made.
-    const riding: { streamId: string; expected: number; query: QueryConfig<unknown[]>; events: number }[] = [];
+    const riding: { streamId: string; expected: number; append: StreamAppendQuery; events: number }[] = [];
     // A riding append inserts every event or fails (its guard): a short result is a bug, refused
     // while the transaction can still roll back.
     const ridingRecorded = (r: (typeof riding)[number], result: QueryResult | undefined) => {
-      const recorded = ridingAppendRecorded((result?.rows ?? []) as EventRow[]);
+      const recorded = r.append.recorded((result?.rows ?? []) as AppendedRow[]);
       if (recorded.length !== r.events) throw new Error(`stream ${r.streamId}: ${r.events} events appended, ${recorded.length} returned`);
       appended?.push(...recorded);
     };
@@ -246,7 +247,7 @@ export function createEventStore(opts: {
         results = await withStatements(
           client,
           null,
-          sent.map((r) => r.query),
+          sent.map((r) => r.append.query),
           null,
         );
       } catch (err) {
@@ -276,7 +277,7 @@ export function createEventStore(opts: {
         riding.push({
           streamId,
           expected,
-          query: ridingAppend(s, streamId, stored, expected, appendOpts.now, notifies()),
+          append: ridingAppend(s, streamId, stored, expected, appendOpts.now, notifies()),
           events: events.length,
         });
         if (locked.has(streamId)) locked.set(streamId, expected + events.length);
@@ -370,7 +371,7 @@ export function createEventStore(opts: {
       // What rides with COMMIT: the appends made with `appendAtCommit`, the statements given to
       // `atCommit`, then the outcome recorded.
       const sent = riding.splice(0);
-      const closing = [...sent.map((r) => r.query), ...atCommit.map((c) => c.query)];
+      const closing = [...sent.map((r) => r.append.query), ...atCommit.map((c) => c.query)];
       if (idempotency) {
         closing.push(
           prepared(`INSERT INTO ${s.outcomes} (user_id, key, command, outcome) VALUES ($1, $2, $3, $4)`, [
@@ -392,7 +393,7 @@ export function createEventStore(opts: {
       if (sent.length > 0) {
         observeRidingAppends((performance.now() - started) / 1000, ridingEvents);
         // Committed: what came back goes to afterCommit as it is.
-        sent.forEach((r, i) => appended?.push(...ridingAppendRecorded((committedResults[i]?.rows ?? []) as EventRow[])));
+        sent.forEach((r, i) => appended?.push(...r.append.recorded((committedResults[i]?.rows ?? []) as AppendedRow[])));
       }
       // Committed: the relay that was not notified reads now (one that lost its leadership
       // meanwhile ignores it; the new leader finds the events by its poll).
