@@ -105,8 +105,18 @@ export type DocumentState =
 
 export const initialDocumentState: DocumentState = { status: 'absent' };
 
-/** SHA-256 of the content's UTF-8, hex: what `documents.content_sha256` holds (Postgres' `sha256(convert_to(content, 'UTF8'))`). */
-export const contentSha256 = (content: string): string => createHash('sha256').update(content, 'utf8').digest('hex');
+/** The last content hashed, and its hash. */
+let lastHashed: { content: string; sha256: string } | null = null;
+
+/**
+ * SHA-256 of the content's UTF-8, hex: what `documents.content_sha256` holds (Postgres'
+ * `sha256(convert_to(content, 'UTF8'))`). The last one is remembered: an auto-save of changed text
+ * hashes its content to decide, then again to evolve its state (the same string, up to 512 KiB).
+ */
+export function contentSha256(content: string): string {
+  if (lastHashed?.content !== content) lastHashed = { content, sha256: createHash('sha256').update(content, 'utf8').digest('hex') };
+  return lastHashed.sha256;
+}
 
 export function evolve(state: DocumentState, event: DocumentEvent): DocumentState {
   if (event.type === 'DocumentCreated') {
