@@ -144,7 +144,7 @@ export function reduceEditor(state: EditorState, action: EditorAction): EditorSt
       const p = action.payload;
       if (p.document_id !== state.documentId || p.version <= state.version) return state;
       // Pushed without its content (`withContent`): nothing to show until the content is read.
-      if (typeof (p.content as unknown) !== 'string') return state;
+      if (!hasContent(p)) return state;
       // While this client holds the lock, a save by the same user is its own save whose
       // broadcast overtook the reply.
       const own = state.editing && p.updated_by_id === action.selfId;
@@ -310,6 +310,9 @@ export function rejoinStep(
 export const saveIntent = (kind: 'manual' | 'auto', payload: { content: string; base_version: number }): string =>
   `${kind}:${payload.base_version}:${payload.content}`;
 
+/** Whether a `document:updated` came with its content (see `withContent`). */
+export const hasContent = (payload: ServerPayload<'document:updated'>): boolean => typeof (payload.content as unknown) === 'string';
+
 /**
  * A `document:updated` with its content, for the editor. The documents service names the content
  * in the event's data and the gateway puts it into the push (`Broadcast.payload_from_data`); a
@@ -322,7 +325,7 @@ export async function withContent(
   payload: ServerPayload<'document:updated'>,
   read: (documentId: number) => Promise<{ content: string; version: number }>,
 ): Promise<ServerPayload<'document:updated'> | null> {
-  if (typeof (payload.content as unknown) === 'string') return payload;
+  if (hasContent(payload)) return payload;
   try {
     const doc = await read(payload.document_id);
     return { ...payload, content: doc.content, version: doc.version };

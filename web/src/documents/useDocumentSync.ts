@@ -6,6 +6,7 @@ import { useToast } from '../ui/Toaster.js';
 import type { DocumentLock } from './documentsState.js';
 import {
   ELSEWHERE,
+  hasContent,
   rejoinStep,
   startEditingPayload,
   takenOverElsewhere,
@@ -111,7 +112,7 @@ export function useDocumentBroadcasts(props: DocumentBroadcasts): void {
       on('document:updated', (p) => {
         if (p.document_id !== documentId) return;
         const before = stateRef.current;
-        if (typeof (p.content as unknown) === 'string') dispatch({ type: 'remote_update', payload: p, selfId });
+        if (hasContent(p)) dispatch({ type: 'remote_update', payload: p, selfId });
         else
           void withContent(p, (id) => push('document:get', { document_id: id })).then((update) => {
             if (live && update) dispatch({ type: 'remote_update', payload: update, selfId });
