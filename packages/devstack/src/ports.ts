@@ -10,26 +10,41 @@ const handedOut = new Set<number>();
 const LOWEST = 10_000;
 
 /**
+ * The Fetch standard's "bad ports" above 1024 (https://fetch.spec.whatwg.org/#port-blocking):
+ * `fetch` refuses a URL on one of them without connecting ("fetch failed", cause "bad port"), and
+ * browsers do the same, so a server handed one could never be reached by either.
+ */
+const FETCH_BAD_PORTS = new Set([
+  1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
+/** Whether `fetch` (and a browser) refuses to connect to this port. Every port up to 1024 counts: none is handed out. */
+export function isFetchBadPort(port: number): boolean {
+  return port <= 1024 || FETCH_BAD_PORTS.has(port);
+}
+
+/**
  * A TCP port nobody listens on right now, on `host` (default 127.0.0.1), chosen below the range the
  * OS takes outgoing connections' local ports from (Linux: ip_local_port_range, 32768-60999 by
  * default). A port from that range can be taken by any connection opened between this probe and
  * the listen, and kept by it: a process that `npm start` restarts on its port then fails on
  * EADDRINUSE every time (the bench's fault run saw presence do so for 3 minutes). Only when that
- * range leaves too little room below it does the OS choose (port 0).
+ * range leaves too little room below it does the OS choose (port 0). Never one of fetch's bad
+ * ports (isFetchBadPort): the stack polls a gateway's /readyz with fetch.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const below = ephemeralPorts().low - 1;
   if (below - LOWEST >= 1_000) {
     for (let attempt = 0; attempt < 50; attempt++) {
       const port = LOWEST + Math.floor(Math.random() * (below - LOWEST + 1));
-      if (handedOut.has(port) || !(await isPortFree(port, host))) continue;
+      if (isFetchBadPort(port) || handedOut.has(port) || !(await isPortFree(port, host))) continue;
       handedOut.add(port);
       return port;
     }
   }
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = await probePort(host);
-    if (!handedOut.has(port)) {
+    if (!isFetchBadPort(port) && !handedOut.has(port)) {
       handedOut.add(port);
       return port;
     }

@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
-import { canConnect, ephemeralPorts, freePort, isPortFree, portFromEnv, waitUntil } from './ports.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { canConnect, ephemeralPorts, freePort, isFetchBadPort, isPortFree, portFromEnv, waitUntil } from './ports.js';
 
 describe('freePort', () => {
   it('hands out distinct ports that can be listened on', async () => {
@@ -19,6 +19,29 @@ describe('freePort', () => {
     expect(high).toBeGreaterThanOrEqual(low);
     const ports = await Promise.all(Array.from({ length: 50 }, () => freePort()));
     for (const port of ports) expect(port < low || port > high, `port ${port} in ${low}-${high}`).toBe(true);
+  });
+
+  describe('never a port fetch refuses', () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    it('skips 10080 when the draw lands on it', async () => {
+      // fetch (undici) refuses the Fetch standard's "bad ports" without connecting ("fetch failed
+      // (bad port)"): a gateway handed 10080 was never seen ready by the stack's /readyz poll (a
+      // CI-like run, tests/tracing.int.spec.ts). The draw is LOWEST + random × (range).
+      const below = ephemeralPorts().low - 1;
+      const landOn = (port: number) => (port - 10_000 + 0.5) / (below - 10_000 + 1);
+      vi.spyOn(Math, 'random').mockReturnValueOnce(landOn(10_080)).mockReturnValueOnce(landOn(10_081));
+      const port = await freePort();
+      expect(port).not.toBe(10_080);
+      expect(isFetchBadPort(port)).toBe(false);
+    });
+
+    it('knows the bad ports above 1024 from the Fetch standard', () => {
+      for (const port of [1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6669, 6679, 6697, 10080]) {
+        expect(isFetchBadPort(port), String(port)).toBe(true);
+      }
+      for (const port of [4000, 4222, 5432, 8080, 10079, 10081, 32768]) expect(isFetchBadPort(port), String(port)).toBe(false);
+    });
   });
 });
 
