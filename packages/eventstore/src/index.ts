@@ -17,6 +17,8 @@ export { ConcurrencyError, databaseUnavailableReason, isConcurrencyError } from 
 export {
   connectionSettings,
   createPostgresPool,
+  DEFAULT_POOL_IDLE_TIMEOUT_MS,
+  DEFAULT_POOL_MIN,
   DEFAULT_POSTGRES_TIMEOUTS,
   type PostgresPoolOptions,
   type PostgresTimeouts,

@@ -30,9 +30,23 @@ export const DEFAULT_POSTGRES_TIMEOUTS: PostgresTimeouts = {
   keepAliveIdleMs: 10_000,
 };
 
+/**
+ * Connections a service pool keeps open however long it stays idle, once it has opened them. A new
+ * session costs its command a TCP connect, a SCRAM exchange and a backend start (about 16 ms on the
+ * development machine against 0.1 for a query on an open one): a quiet room's next command, after
+ * the pool had closed every connection, paid it each time.
+ */
+export const DEFAULT_POOL_MIN = 2;
+/** How long a connection above the pool's min stays open unused. */
+export const DEFAULT_POOL_IDLE_TIMEOUT_MS = 10_000;
+
 export interface PostgresPoolOptions {
   connectionString: string;
   max: number;
+  /** Connections kept open while idle (at most `max`); default DEFAULT_POOL_MIN. Opened as needed, not at once. */
+  min?: number;
+  /** A connection above `min` unused this long is closed; default DEFAULT_POOL_IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
   applicationName: string;
   timeouts?: Partial<PostgresTimeouts>;
   logger?: Logger;
@@ -53,6 +67,8 @@ export function createPostgresPool(opts: PostgresPoolOptions): pg.Pool {
   const pool = new pg.Pool({
     ...connectionSettings(opts.connectionString, opts.timeouts),
     max: opts.max,
+    min: Math.min(opts.min ?? DEFAULT_POOL_MIN, opts.max),
+    idleTimeoutMillis: opts.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS,
     application_name: opts.applicationName,
   });
   pool.on('connect', (client) => {

@@ -124,6 +124,8 @@ export async function bootService<C extends BaseServiceConfig>(def: ServiceDefin
   const pool = createPostgresPool({
     connectionString: config.DATABASE_URL,
     max: config.DB_POOL_SIZE,
+    min: config.DB_POOL_MIN,
+    idleTimeoutMs: config.DB_POOL_IDLE_MS,
     applicationName: def.name,
     timeouts: {
       connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,

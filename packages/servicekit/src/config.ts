@@ -14,6 +14,10 @@ export const BaseServiceConfig = z.object({
   INSTANCE_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
   SEED_DEMO: booleanFlag.default(false),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  /** Postgres connections the pool keeps open while idle, once opened (at most DB_POOL_SIZE). */
+  DB_POOL_MIN: z.coerce.number().int().min(0).max(100).default(2),
+  /** A connection above DB_POOL_MIN unused this long is closed. */
+  DB_POOL_IDLE_MS: ms(1_000, 3_600_000, 10_000),
   /** How long a stopping service waits for requests in flight. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   // Bounds on every Postgres connection (eventstore's PostgresTimeouts); 0 is not allowed: unbounded
