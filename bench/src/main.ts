@@ -82,6 +82,8 @@ const { values: flags } = parseArgs({
     'profile-gateway': { type: 'string' },
     /** Write a V8 CPU profile of every process of the stack (gateway and services) into this directory. */
     'profile-all': { type: 'string' },
+    /** Node/V8 flags every process of the stack starts with (space-separated), after the gateway's heap flags: an experiment's switch. */
+    'stack-node-args': { type: 'string', default: '' },
     /** Tracing on (every process exports its spans to the bench), and the room scenario's chat messages broken down hop by hop. */
     breakdown: { type: 'boolean', default: false },
     /** Postgres statement statistics per scenario (pg_stat_statements loaded into the bench's own Postgres). */
@@ -109,9 +111,12 @@ const scenarios = new Set(flags.scenarios.split(','));
 const startedAt = new Date();
 const gatewayHeap = gatewayHeapReport(flags['gateway-heap']);
 /** The gateway's heap flags first, then whatever else it is started with (profiling). */
+const stackNodeArgs = flags['stack-node-args'].split(/\s+/).filter((arg) => arg !== '');
 const withGatewayHeap = (nodeArgs: NonNullable<Parameters<typeof startStack>[0]['nodeArgs']>) => ({
-  ...nodeArgs,
-  gateway: [...gatewayHeap.nodeArgs, ...(nodeArgs.gateway ?? [])],
+  ...Object.fromEntries(
+    (['chat', 'checklist', 'documents', 'presence'] as const).map((name) => [name, [...stackNodeArgs, ...(nodeArgs[name] ?? [])]]),
+  ),
+  gateway: [...gatewayHeap.nodeArgs, ...stackNodeArgs, ...(nodeArgs.gateway ?? [])],
 });
 const infra = await provisionInfra({
   log: (line) => process.stdout.write(`${line}\n`),
@@ -433,7 +438,11 @@ const report = {
   failure,
 };
 
-const lines: string[] = [gatewayHeapLine(gatewayHeap), ''];
+const lines: string[] = [
+  gatewayHeapLine(gatewayHeap),
+  ...(stackNodeArgs.length > 0 ? ['', `Every process of the stack started with: ${stackNodeArgs.join(' ')}`] : []),
+  '',
+];
 const ms = (l: { p50: number; p95: number; p99: number }) => `${round(l.p50)} | ${round(l.p95)} | ${round(l.p99)}`;
 const cpuLine = (name: string) => {
   const c = cpu[name];
