@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'locked',
   'not_lock_holder',
   'version_conflict',
+  'last_member',
   'rate_limited',
   'payload_too_large',
   'unavailable',

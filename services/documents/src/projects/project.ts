@@ -187,7 +187,8 @@ export function decide(command: ProjectCommand, state: ProjectState): ProjectEve
       const current = state.members.find((m) => m.user_id === userId);
       if (!current) throw new AppError('not_found', `user ${userId} is not a member of project ${state.projectId}`);
       // A project nobody can open would be lost to everyone: Siteflow deletes projects, not their last member.
-      if (state.members.length === 1) throw new AppError('forbidden', 'the last member of a project cannot be removed');
+      if (state.members.length === 1)
+        throw new AppError('last_member', 'the last member of a project cannot be removed: a project nobody can open would be lost');
       return [
         {
           type: 'ProjectMembershipChanged',

@@ -171,9 +171,9 @@ describe('project membership decider', () => {
       .thenFails('not_found');
   });
 
-  it('refuses to remove the last member', () => {
+  it('refuses to remove the last member (last_member: a conflict with the project, not a right the caller lacks)', () => {
     given(created)
       .when({ type: 'RemoveMember', data: { userId: 1, changedBy: null, now } })
-      .thenFails('forbidden');
+      .thenFails('last_member');
   });
 });

@@ -29,6 +29,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   not_found: 404,
   already_exists: 409,
   version_conflict: 409,
+  last_member: 409,
   rate_limited: 429,
   unavailable: 503,
 };

@@ -211,6 +211,8 @@ describe('projects API', () => {
       ['PUT', '/api/admin/projects/7001/members/503', { body: { role: 'customer' } }, 400, 'invalid_payload'],
       ['DELETE', '/api/admin/projects/7001/members/503', {}, 404, 'not_found'],
       ['DELETE', '/api/admin/projects/999999/members/503', {}, 404, 'not_found'],
+      // A project nobody could open: its state forbids it, not the caller's rights.
+      ['DELETE', `/api/admin/projects/${String(fresh.body!.id)}/members/503`, {}, 409, 'last_member'],
     ];
     for (const [method, path, opts, status, code] of refusals) {
       const res = await api(method, path, opts);
