@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { settleAnsweredRequestsQuietly } from './answered-requests.js';
 
 /** Connection options taken from a NATS URL. */
 export interface NatsUrlOptions {
@@ -53,6 +54,7 @@ export function inboxPrefixFor(user: string): string | undefined {
  * README, Benchmarks), and every failure here becomes a coded reply that names its subject anyway.
  */
 export async function connectNats(url: string, name: string): Promise<NatsConnection> {
+  settleAnsweredRequestsQuietly();
   return connect({
     ...natsOptionsFromUrl(url),
     name,
