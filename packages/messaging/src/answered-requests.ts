@@ -15,14 +15,14 @@ let installed: boolean | null = null;
  * the promise, already resolved, with `new RequestError("cancelled")`: a no-op whose Error still
  * captures a stack trace, on every request answered. That was 3.2 % of the gateway's busy time in
  * the room benchmark, and 1-2 % of each service's (their JetStream publishes and KV updates are
- * requests too); in a bare request between two processes, a third of the caller's CPU (README,
+ * requests too); in a bare request between two processes, 15-20 % of the caller's CPU (README,
  * Benchmarks).
  *
  * This takes an answered request's path without it, doing what the library's does otherwise:
  * stop the timer, resolve, leave the mux. A failed request (no responders, a timeout, the
  * connection closed) still takes the library's own path. It replaces the method of the one
  * `RequestOne` class every connection of the process uses, only on the release it was written
- * against: on another, the library's own code runs (`answered-requests.unit.spec.ts` fails then, to
+ * against: on another, the library's own code runs (`answered-requests.int.spec.ts` fails then, to
  * have it looked at again). Returns whether it is in place. Idempotent.
  */
 export function settleAnsweredRequestsQuietly(): boolean {
