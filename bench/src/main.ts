@@ -54,6 +54,7 @@ const { values: flags } = parseArgs({
     'room-users': { type: 'string', default: '500' },
     'room-size': { type: 'string', default: '5' },
     'room-seconds': { type: 'string', default: '60' },
+    'room-warmup-seconds': { type: 'string', default: '20' },
     'act-every-ms': { type: 'string', default: '3000' },
     'lock-rounds': { type: 'string', default: '100' },
     /** Join storm: sockets joining at once, spread round robin over rooms of --join-room-size. */
@@ -174,13 +175,28 @@ const processGroups: Record<string, () => number[]> = {
   generator: () => [process.pid],
 };
 const load = () => os.loadavg().map((l) => round(l, 2));
-/** Runs a scenario, recording the load average before and after and the CPU each process group spent. */
-async function measured<T>(run: () => Promise<T>): Promise<Measured & { result: T }> {
+/**
+ * Runs a scenario, recording the load average before and after and the CPU each process group spent
+ * (and, with --pg-statements, what Postgres ran). From the start, or, with `deferred`, from when the
+ * scenario calls `begin` (the room, after its warm-up) to its end.
+ */
+async function measured<T>(
+  run: (begin: () => Promise<void>) => Promise<T>,
+  opts: { deferred?: boolean } = {},
+): Promise<Measured & { result: T }> {
   const meter = new CpuMeter(processGroups);
-  const loadBefore = load();
-  await statements?.reset();
-  meter.start();
-  const result = await run();
+  let loadBefore = load();
+  const state = { begun: false };
+  const begin = async () => {
+    if (state.begun) return;
+    state.begun = true;
+    loadBefore = load();
+    await statements?.reset();
+    meter.start();
+  };
+  if (!opts.deferred) await begin();
+  const result = await run(begin);
+  if (!state.begun) throw new Error('a deferred measurement never began');
   const cpuSeconds = meter.stop();
   return { result, cpuSeconds, loadBefore, loadAfter: load(), ...(statements ? { statements: await statements.read() } : {}) };
 }
@@ -218,7 +234,7 @@ try {
     if (scenarios.has('room')) {
       for (const target of flags['room-targets'].split(',') as Array<RoomResult['target']>) {
         process.stdout.write(
-          `room (${target}): ${users.length} users acting every ~${flags['act-every-ms']} ms for ${flags['room-seconds']} s…\n`,
+          `room (${target}): ${users.length} users acting every ~${flags['act-every-ms']} ms for ${flags['room-warmup-seconds']} s of warm-up, then ${flags['room-seconds']} s measured…\n`,
         );
         const url =
           target === 'floor'
@@ -226,8 +242,16 @@ try {
             : target === 'brokered' || target === 'brokered-tx'
               ? `ws://127.0.0.1:${brokered?.ports[target]}/socket`
               : stack.socketUrl;
-        const m = await measured(() =>
-          runRoom(url, users, { seconds: Number(flags['room-seconds']), actEveryMs: Number(flags['act-every-ms']), target }),
+        const m = await measured(
+          (begin) =>
+            runRoom(url, users, {
+              seconds: Number(flags['room-seconds']),
+              warmupSeconds: Number(flags['room-warmup-seconds']),
+              actEveryMs: Number(flags['act-every-ms']),
+              target,
+              onMeasuring: begin,
+            }),
+          { deferred: true },
         );
         room.push(m.result);
         cpu[`room ${target}`] = m;
@@ -485,6 +509,14 @@ if (room.length) {
       `| chat message → receivers | ${ms(r.chatDelivery)} | ${r.chatDelivery.count} |`,
       `| document save → receivers | ${ms(r.documentDelivery)} | ${r.documentDelivery.count} |`,
       `| push → reply (all pushes) | ${ms(r.replyLatency)} | ${r.replyLatency.count} |`,
+      '',
+    );
+  // Warm-up shows here: the same measure by when the push was sent.
+  for (const r of room)
+    lines.push(
+      `| room (${r.target}): push → every receiver, by when it was pushed | p50 ms | p95 ms | p99 ms | samples |`,
+      '|---|---:|---:|---:|---:|',
+      ...r.deliveryByWindow.map((w) => `| from ${w.fromSecond} s | ${ms(w)} | ${w.count} |`),
       '',
     );
 }

@@ -11,7 +11,10 @@ export interface RoomResult {
   target: 'gateway' | 'floor' | 'brokered' | 'brokered-tx';
   users: number;
   projects: number;
+  /** Measured seconds, after `warmupSeconds` of the same load that count only in `deliveryByWindow`. */
   seconds: number;
+  warmupSeconds: number;
+  /** Pushes in the measured seconds. */
   pushes: number;
   pushErrors: Record<string, number>;
   deliveries: number;
@@ -21,6 +24,8 @@ export interface RoomResult {
   documentDelivery: LatencySummary;
   /** Push → reply, for every push. */
   replyLatency: LatencySummary;
+  /** Push → every receiver by when the push was sent, in windows of `windowSeconds` from the start. */
+  deliveryByWindow: Array<{ fromSecond: number } & LatencySummary>;
 }
 
 export type PushReply = Reply;
@@ -90,10 +95,23 @@ type RoomSnapshotShape = { checklist?: { items?: Array<{ id: number }> }; docume
 export async function runRoom(
   socketUrl: string,
   users: BenchUser[],
-  opts: { seconds: number; actEveryMs: number; target?: RoomResult['target'] },
+  opts: {
+    seconds: number;
+    /** Seconds of the same load before the measured ones (processes' JIT, pools and caches warm). */
+    warmupSeconds?: number;
+    actEveryMs: number;
+    target?: RoomResult['target'];
+    /** Called when the measured seconds start (the CPU meter starts then). */
+    onMeasuring?: () => Promise<void>;
+  },
 ): Promise<RoomResult> {
   const sent = new Map<string, number>();
   const chatLat: number[] = [];
+  const byWindow: Array<number[] | undefined> = [];
+  const windowMs = 10_000;
+  let started = 0;
+  // Samples of pushes sent before this (the warm-up) count only in the windows.
+  let measuredFrom = Infinity;
   const docLat: number[] = [];
   const replyLat: number[] = [];
   const errors: Record<string, number> = {};
@@ -116,6 +134,8 @@ export async function runRoom(
           else return;
           const t0 = marker ? sent.get(marker) : undefined;
           if (t0 === undefined) return;
+          (byWindow[Math.floor((t0 - started) / windowMs)] ??= []).push(at - t0);
+          if (t0 < measuredFrom) return;
           deliveries++;
           (event === 'chat:new_message' ? chatLat : docLat).push(at - t0);
         };
@@ -127,8 +147,9 @@ export async function runRoom(
 
   const timed = async (c: PhxClient, topic: string, event: string, payload: unknown) => {
     const t0 = performance.now();
-    pushes++;
     const r = await c.push(topic, event, payload);
+    if (t0 < measuredFrom) return r;
+    pushes++;
     replyLat.push(performance.now() - t0);
     if (r.status !== 'ok') {
       const code = r.status === 'timeout' ? 'timeout' : String((r.response as { code?: string } | null)?.code);
@@ -138,8 +159,11 @@ export async function runRoom(
   };
 
   let seq = 0;
-  const deadline = performance.now() + opts.seconds * 1000;
-  const started = performance.now();
+  const warmupSeconds = opts.warmupSeconds ?? 0;
+  started = performance.now();
+  measuredFrom = started + warmupSeconds * 1000;
+  const deadline = measuredFrom + opts.seconds * 1000;
+  const measuring = sleep(warmupSeconds * 1000).then(() => opts.onMeasuring?.());
   await Promise.all(
     clients.map(async ({ user, c, topic, items, documents }, i) => {
       await sleep((i / clients.length) * opts.actEveryMs); // spread the first actions
@@ -153,7 +177,8 @@ export async function runRoom(
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
+  await measuring;
+  const seconds = (performance.now() - measuredFrom) / 1000;
   await sleep(1000);
   for (const { c } of clients) c.close();
   return {
@@ -161,6 +186,7 @@ export async function runRoom(
     users: users.length,
     projects: new Set(users.map((u) => u.projectId)).size,
     seconds,
+    warmupSeconds,
     pushes,
     pushErrors: errors,
     deliveries,
@@ -168,5 +194,6 @@ export async function runRoom(
     chatDelivery: summarize(chatLat),
     documentDelivery: summarize(docLat),
     replyLatency: summarize(replyLat),
+    deliveryByWindow: [...byWindow.entries()].map(([i, w]) => ({ fromSecond: (i * windowMs) / 1000, ...summarize(w ?? []) })),
   };
 }
