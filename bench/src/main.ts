@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testing';
@@ -125,6 +126,15 @@ const infra = await provisionInfra({
 });
 const db = await createTestDatabase(infra.databaseUrl, 'sf_bench');
 const statements = flags['pg-statements'] ? await StatementStats.open(db.url) : null;
+/** Postgres sessions ever opened to the bench's database: a pool that closes and reopens connections shows here. */
+const sessionsClient = new pg.Client({ connectionString: db.url });
+await sessionsClient.connect();
+const pgSessions = async (): Promise<number> => {
+  const { rows } = await sessionsClient.query<{ sessions: string }>(
+    'SELECT sessions FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(rows[0]?.sessions ?? NaN);
+};
 const breakdown = flags.breakdown ? await TraceBreakdown.start() : null;
 const stack = await startStack({
   natsUrl: infra.natsUrl,
@@ -192,16 +202,28 @@ async function measured<T>(
     state.begun = true;
     loadBefore = load();
     await statements?.reset();
+    sessionsBefore = await pgSessions();
     meter.start();
   };
+  let sessionsBefore = 0;
   if (!opts.deferred) await begin();
   const result = await run(begin);
   if (!state.begun) throw new Error('a deferred measurement never began');
   const cpuSeconds = meter.stop();
-  return { result, cpuSeconds, loadBefore, loadAfter: load(), ...(statements ? { statements: await statements.read() } : {}) };
+  const pgSessionsOpened = (await pgSessions()) - sessionsBefore;
+  return {
+    result,
+    cpuSeconds,
+    pgSessionsOpened,
+    loadBefore,
+    loadAfter: load(),
+    ...(statements ? { statements: await statements.read() } : {}),
+  };
 }
 interface Measured {
   cpuSeconds: Record<string, number>;
+  /** Postgres sessions opened meanwhile (pools growing again, relays and followers reconnecting, this bench's own). */
+  pgSessionsOpened: number;
   loadBefore: number[];
   loadAfter: number[];
   /** With --pg-statements: what Postgres ran in this database meanwhile. */
@@ -417,6 +439,7 @@ try {
   brokered?.kill();
   await nats.close();
   await statements?.close();
+  await sessionsClient.end();
   await stack.stop();
   await db.drop();
   await infra.stop();
@@ -475,7 +498,7 @@ const cpuLine = (name: string) => {
     .filter(([, s]) => s > 0)
     .map(([k, s]) => `${k} ${s}`)
     .join(', ');
-  return `CPU seconds: ${spent}; load average ${c.loadBefore.join(' ')} → ${c.loadAfter.join(' ')}`;
+  return `CPU seconds: ${spent}; Postgres sessions opened ${c.pgSessionsOpened}; load average ${c.loadBefore.join(' ')} → ${c.loadAfter.join(' ')}`;
 };
 for (const r of room) {
   lines.push(
