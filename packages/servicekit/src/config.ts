@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_POOL_IDLE_TIMEOUT_MS } from '@siteflow/eventstore';
 import { booleanFlag } from '@siteflow/messaging';
 
 const ms = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -17,7 +18,7 @@ export const BaseServiceConfig = z.object({
   /** Postgres connections the pool keeps open while idle, once opened (at most DB_POOL_SIZE). */
   DB_POOL_MIN: z.coerce.number().int().min(0).max(100).default(2),
   /** A connection above DB_POOL_MIN unused this long is closed. */
-  DB_POOL_IDLE_MS: ms(1_000, 3_600_000, 10_000),
+  DB_POOL_IDLE_MS: ms(1_000, 3_600_000, DEFAULT_POOL_IDLE_TIMEOUT_MS),
   /** How long a stopping service waits for requests in flight. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   // Bounds on every Postgres connection (eventstore's PostgresTimeouts); 0 is not allowed: unbounded
