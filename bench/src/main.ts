@@ -235,6 +235,12 @@ const restartGateway = async () => {
   await stack.start('gateway');
 };
 
+/** A room run's name in `cpu`: `room <target>`, numbered from its second run (`--room-targets gateway,gateway`). */
+const roomKey = (index: number): string => {
+  const target = room[index]?.target ?? '?';
+  const nth = room.slice(0, index + 1).filter((r) => r.target === target).length;
+  return nth > 1 ? `room ${target} #${nth}` : `room ${target}`;
+};
 const fanout: FanoutResult[] = [];
 let connections: ConnectionStep[] = [];
 const room: RoomResult[] = [];
@@ -276,7 +282,7 @@ try {
           { deferred: true },
         );
         room.push(m.result);
-        cpu[`room ${target}`] = m;
+        cpu[roomKey(room.length - 1)] = m;
       }
     }
     if (scenarios.has('locks')) {
@@ -500,10 +506,10 @@ const cpuLine = (name: string) => {
     .join(', ');
   return `CPU seconds: ${spent}; Postgres sessions opened ${c.pgSessionsOpened}; load average ${c.loadBefore.join(' ')} → ${c.loadAfter.join(' ')}`;
 };
-for (const r of room) {
+for (const [i, r] of room.entries()) {
   lines.push(
     `Room (${r.target}): ${r.users} users in ${r.projects} projects, ${round(r.seconds, 0)} s, ${r.pushes} pushes (${round(r.pushes / r.seconds, 0)}/s), ${r.deliveries} measured deliveries; errors: ${JSON.stringify(r.pushErrors)}`,
-    cpuLine(`room ${r.target}`),
+    cpuLine(roomKey(i)),
     '',
   );
 }
@@ -685,7 +691,7 @@ if (storm) {
 }
 for (const [name, m] of Object.entries(cpu)) {
   if (!m.statements) continue;
-  const pushes = room.find((r) => `room ${r.target}` === name)?.pushes;
+  const pushes = room.find((_, i) => roomKey(i) === name)?.pushes;
   const per =
     pushes !== undefined ? { count: pushes, unit: 'push' } : name === 'joins' && joins ? { count: joins.sockets, unit: 'join' } : undefined;
   lines.push('', ...statementsTable(name, m.statements, per));
