@@ -195,27 +195,26 @@ async function measured<T>(
   opts: { deferred?: boolean } = {},
 ): Promise<Measured & { result: T }> {
   const meter = new CpuMeter(processGroups);
-  let loadBefore = load();
-  const state = { begun: false };
+  /** What `begin` saw; null until it ran. */
+  let before: { load: number[]; sessions: number } | null = null;
   const begin = async () => {
-    if (state.begun) return;
-    state.begun = true;
-    loadBefore = load();
+    if (before) return;
+    const loadBefore = load();
     await statements?.reset();
-    sessionsBefore = await pgSessions();
+    before = { load: loadBefore, sessions: await pgSessions() };
     meter.start();
   };
-  let sessionsBefore = 0;
   if (!opts.deferred) await begin();
   const result = await run(begin);
-  if (!state.begun) throw new Error('a deferred measurement never began');
+  const began = before as { load: number[]; sessions: number } | null;
+  if (!began) throw new Error('a deferred measurement never began');
   const cpuSeconds = meter.stop();
-  const pgSessionsOpened = (await pgSessions()) - sessionsBefore;
+  const pgSessionsOpened = (await pgSessions()) - began.sessions;
   return {
     result,
     cpuSeconds,
     pgSessionsOpened,
-    loadBefore,
+    loadBefore: began.load,
     loadAfter: load(),
     ...(statements ? { statements: await statements.read() } : {}),
   };
@@ -235,15 +234,15 @@ const restartGateway = async () => {
   await stack.start('gateway');
 };
 
+const fanout: FanoutResult[] = [];
+let connections: ConnectionStep[] = [];
+const room: RoomResult[] = [];
 /** A room run's name in `cpu`: `room <target>`, numbered from its second run (`--room-targets gateway,gateway`). */
 const roomKey = (index: number): string => {
   const target = room[index]?.target ?? '?';
   const nth = room.slice(0, index + 1).filter((r) => r.target === target).length;
   return nth > 1 ? `room ${target} #${nth}` : `room ${target}`;
 };
-const fanout: FanoutResult[] = [];
-let connections: ConnectionStep[] = [];
-const room: RoomResult[] = [];
 let locks: LocksResult | null = null;
 const roomSize: RoomSizeResult[] = [];
 let chatMembers: ChatMembersResult[] = [];

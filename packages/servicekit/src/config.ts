@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_POOL_IDLE_TIMEOUT_MS } from '@siteflow/eventstore';
+import { DEFAULT_POOL_IDLE_TIMEOUT_MS, DEFAULT_POOL_MIN } from '@siteflow/eventstore';
 import { booleanFlag } from '@siteflow/messaging';
 
 const ms = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -16,7 +16,7 @@ export const BaseServiceConfig = z.object({
   SEED_DEMO: booleanFlag.default(false),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** Postgres connections the pool keeps open while idle, once opened (at most DB_POOL_SIZE). */
-  DB_POOL_MIN: z.coerce.number().int().min(0).max(100).default(2),
+  DB_POOL_MIN: z.coerce.number().int().min(0).max(100).default(DEFAULT_POOL_MIN),
   /** A connection above DB_POOL_MIN unused this long is closed. */
   DB_POOL_IDLE_MS: ms(1_000, 3_600_000, DEFAULT_POOL_IDLE_TIMEOUT_MS),
   /** How long a stopping service waits for requests in flight. */
