@@ -106,7 +106,7 @@ describe('dashboards and alerts name only exported metrics', () => {
     for (const name of exported)
       if (name.startsWith('siteflow_'))
         expect(name, 'a unit or a count in the name').toMatch(
-          /_(seconds|bytes|total|messages|events|connections|requests|sockets|topics|rooms|members|gateways|leader|held)(_bucket|_sum|_count)?$/,
+          /_(seconds|bytes|total|messages|events|connections|requests|round_trips|sockets|topics|rooms|members|gateways|leader|held)(_bucket|_sum|_count)?$/,
         );
   });
 

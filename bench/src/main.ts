@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
+import { freePort } from '@siteflow/devstack';
 import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testing';
 import { runChatMembers, type ChatMembersResult } from './chatmembers.js';
 import { runChurn, type ChurnResult } from './churn.js';
@@ -25,6 +26,7 @@ import { startBrokeredFloors } from './brokered.js';
 import { runRoomSize, type RoomSizeResult } from './roomsize.js';
 import { runSaves, type SavesResult } from './saves.js';
 import { runReconnectStorm, type StormResult } from './storm.js';
+import { scrapeTransactionTotals, transactionsBetween, transactionsTable, type ServiceTransactions } from './transactions.js';
 import { createDemoMemberProjects, createProjects, type BenchUser } from './users.js';
 import { nextMessage } from './util.js';
 
@@ -136,10 +138,18 @@ const pgSessions = async (): Promise<number> => {
   return Number(rows[0]?.sessions ?? NaN);
 };
 const breakdown = flags.breakdown ? await TraceBreakdown.start() : null;
+/** Each service's /metrics (its commands' and transactions' timing is read from them per measurement). */
+const serviceMetricsPorts = Object.fromEntries(
+  await Promise.all((['chat', 'checklist', 'documents', 'presence'] as const).map(async (name) => [name, await freePort()] as const)),
+);
+const serviceMetricsUrls = Object.fromEntries(
+  Object.entries(serviceMetricsPorts).map(([name, port]) => [name, `http://127.0.0.1:${port}/metrics`]),
+);
 const stack = await startStack({
   natsUrl: infra.natsUrl,
   databaseUrl: db.url,
   env: { LOG_LEVEL: 'warn', ...breakdown?.env },
+  processEnv: Object.fromEntries(Object.entries(serviceMetricsPorts).map(([name, port]) => [name, { METRICS_PORT: String(port) }])),
   // The machine is shared: a service may take minutes to boot while others run their suites.
   readyTimeoutMs: 300_000,
   nodeArgs: withGatewayHeap(
@@ -196,17 +206,17 @@ async function measured<T>(
 ): Promise<Measured & { result: T }> {
   const meter = new CpuMeter(processGroups);
   /** What `begin` saw; null until it ran. */
-  let before: { load: number[]; sessions: number } | null = null;
+  let before: Began | null = null;
   const begin = async () => {
     if (before) return;
     const loadBefore = load();
     await statements?.reset();
-    before = { load: loadBefore, sessions: await pgSessions() };
+    before = { load: loadBefore, sessions: await pgSessions(), transactions: await scrapeTransactionTotals(serviceMetricsUrls) };
     meter.start();
   };
   if (!opts.deferred) await begin();
   const result = await run(begin);
-  const began = before as { load: number[]; sessions: number } | null;
+  const began = before as Began | null;
   if (!began) throw new Error('a deferred measurement never began');
   const cpuSeconds = meter.stop();
   const pgSessionsOpened = (await pgSessions()) - began.sessions;
@@ -214,13 +224,22 @@ async function measured<T>(
     result,
     cpuSeconds,
     pgSessionsOpened,
+    transactions: transactionsBetween(began.transactions, await scrapeTransactionTotals(serviceMetricsUrls)),
     loadBefore: began.load,
     loadAfter: load(),
     ...(statements ? { statements: await statements.read() } : {}),
   };
 }
+/** What a measurement's `begin` saw. */
+interface Began {
+  load: number[];
+  sessions: number;
+  transactions: Awaited<ReturnType<typeof scrapeTransactionTotals>>;
+}
 interface Measured {
   cpuSeconds: Record<string, number>;
+  /** Each service's commands and store transactions meanwhile, where they went (its /metrics). */
+  transactions: Record<string, ServiceTransactions>;
   /** Postgres sessions opened meanwhile (pools growing again, relays and followers reconnecting, this bench's own). */
   pgSessionsOpened: number;
   loadBefore: number[];
@@ -510,6 +529,7 @@ for (const [i, r] of room.entries()) {
     `Room (${r.target}): ${r.users} users in ${r.projects} projects, ${round(r.seconds, 0)} s, ${r.pushes} pushes (${round(r.pushes / r.seconds, 0)}/s), ${r.deliveries} measured deliveries; errors: ${JSON.stringify(r.pushErrors)}`,
     cpuLine(roomKey(i)),
     '',
+    ...transactionsTable(`room (${r.target})`, cpu[roomKey(i)]?.transactions),
   );
 }
 if (room.length) {

@@ -27,6 +27,7 @@ export { createEventStore, StreamNotReserved, streamLockKey } from './store.js';
 export { compareCheckpoints } from './read.js';
 export { toPublishedEvent } from './published.js';
 export { observeAppends, type AppendObserver } from './append.js';
+export { observeTransactions, type TransactionObserver, type TransactionTiming } from './transaction-timing.js';
 export {
   startOutboxRelay,
   ensureStream,

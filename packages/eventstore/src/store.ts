@@ -17,6 +17,7 @@ import {
   type EventRow,
 } from './read.js';
 import { storeSchema, type StoreSchema } from './schema.js';
+import { timeRoundTrips, transactionObserver } from './transaction-timing.js';
 import type { EventStore, EventStoreTx, LocalRelay, RecordedEvent, TransactionOptions } from './types.js';
 
 /**
@@ -104,7 +105,7 @@ export function createEventStore(opts: {
     },
   };
 
-  function committed(events: readonly RecordedEvent[]): void {
+  function afterCommit(events: readonly RecordedEvent[]): void {
     try {
       opts.afterCommit?.(events);
     } catch (err) {
@@ -118,7 +119,13 @@ export function createEventStore(opts: {
     idempotency?: ReturnType<typeof currentIdempotencyScope>,
     txOpts: TransactionOptions = {},
   ): Promise<T> {
+    // Where the transaction's time goes, when the service's metrics observe it (docs/operations.md).
+    const observer = transactionObserver();
+    const asked = observer ? performance.now() : 0;
     const client = await pool.connect();
+    const granted = observer ? performance.now() : 0;
+    const trips = observer ? timeRoundTrips(client) : null;
+    let committed = false;
     // The connection may die while the client is ours (between two statements, or while `fn`
     // awaits something else): `pg` then emits 'error', which must not go unheard.
     let broken: Error | undefined;
@@ -399,8 +406,9 @@ export function createEventStore(opts: {
       // meanwhile ignores it; the new leader finds the events by its poll).
       wakeAfterCommit.relay?.wake();
       atCommit.forEach((c, i) => c.then?.(committedResults[sent.length + i] as QueryResult));
+      committed = true;
       if (idempotency) idempotency.used = true;
-      if (appended !== null && appended.length > 0) committed(appended);
+      if (appended !== null && appended.length > 0) afterCommit(appended);
       return result;
     } catch (err) {
       if (!broken) await client.query('ROLLBACK').catch((e: unknown) => (broken ??= e instanceof Error ? e : new Error(String(e))));
@@ -412,6 +420,17 @@ export function createEventStore(opts: {
       throw err;
     } finally {
       client.removeListener('error', onError);
+      if (observer && trips) {
+        const { roundTrips, postgresSeconds } = trips.stop();
+        observer({
+          kind: begin === 'BEGIN' ? 'command' : 'snapshot',
+          committed,
+          seconds: (performance.now() - asked) / 1000,
+          poolWaitSeconds: (granted - asked) / 1000,
+          postgresSeconds,
+          roundTrips,
+        });
+      }
       // A client whose connection failed, or whose rollback did, is in an unknown state: released
       // with the error, the pool destroys it rather than hand it out again.
       client.release(broken);

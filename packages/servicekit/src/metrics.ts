@@ -6,12 +6,18 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { streamFor, type ServiceName } from '@siteflow/contracts';
-import { observeAppends, readOutboxLag, type EventStore } from '@siteflow/eventstore';
+import { observeAppends, observeTransactions, readOutboxLag, type EventStore } from '@siteflow/eventstore';
 import { observeCommands } from './handle.js';
 import type { DeadLetterCounter } from './kit.js';
 
 /** Latency buckets in seconds, from a fast command (1 ms) to the gateway's push timeout and beyond. */
 export const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Buckets of a transaction's parts, in seconds: finer than LATENCY_BUCKETS_SECONDS at the low end,
+ * where a round trip to a nearby Postgres (a few hundred microseconds) and a pool wait lie.
+ */
+export const TRANSACTION_BUCKETS_SECONDS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** How long a scrape reuses durable consumers' info: each read is a JetStream API request per consumer. */
 const CONSUMER_INFO_MAX_AGE_MS = 5_000;
@@ -58,7 +64,45 @@ export class ServiceMetrics {
       help: 'Events appended (committed or not)',
       registers: [this.registry],
     });
+    // Where a store transaction's time went (eventstore's observeTransactions): "Postgres or us?".
+    const transactionHelp =
+      "(store.transaction: kind command; store.snapshot, a join's read: kind snapshot), by outcome (committed or rolled_back)";
+    const transactions = new Histogram({
+      name: 'siteflow_eventstore_transaction_duration_seconds',
+      help: `Event-store transactions from asking the pool for a connection to releasing it ${transactionHelp}`,
+      labelNames: ['kind', 'outcome'],
+      buckets: TRANSACTION_BUCKETS_SECONDS,
+      registers: [this.registry],
+    });
+    const inPostgres = new Histogram({
+      name: 'siteflow_eventstore_transaction_postgres_seconds',
+      help: `Time a transaction had a statement outstanding on its connection: Postgres's work and the round trips' wake-ups ${transactionHelp}`,
+      labelNames: ['kind', 'outcome'],
+      buckets: TRANSACTION_BUCKETS_SECONDS,
+      registers: [this.registry],
+    });
+    const poolWait = new Histogram({
+      name: 'siteflow_eventstore_transaction_pool_wait_seconds',
+      help: `Time a transaction waited for the pool to hand out a connection ${transactionHelp}`,
+      labelNames: ['kind', 'outcome'],
+      buckets: TRANSACTION_BUCKETS_SECONDS,
+      registers: [this.registry],
+    });
+    const roundTrips = new Histogram({
+      name: 'siteflow_eventstore_transaction_round_trips',
+      help: `Round trips to Postgres a transaction made (statement preparations included) ${transactionHelp}`,
+      labelNames: ['kind', 'outcome'],
+      buckets: [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30],
+      registers: [this.registry],
+    });
     observeCommands((command, outcome, seconds) => commands.observe({ command, outcome }, seconds));
+    observeTransactions((t) => {
+      const labels = { kind: t.kind, outcome: t.committed ? 'committed' : 'rolled_back' };
+      transactions.observe(labels, t.seconds);
+      inPostgres.observe(labels, t.postgresSeconds);
+      poolWait.observe(labels, t.poolWaitSeconds);
+      roundTrips.observe(labels, t.roundTrips);
+    });
     observeAppends((seconds, events) => {
       appends.observe(seconds);
       appended.inc(events);
