@@ -188,6 +188,19 @@ describe('presence with the stock phoenix client', () => {
       const connectionId = keys[0]!.split('.c')[1]!;
       const before = a.metasOf(String(bob.user.id))[0]!;
 
+      // Reads of the bucket naming Bob's key (JetStream's get-message API, stored or direct): the
+      // service applies a lock to the copy its watch holds, without asking the bucket (issue 16).
+      const readsOfBob: string[] = [];
+      const bobKey = `$KV.presence.${keys[0]!}`;
+      const gets = ['$JS.API.STREAM.MSG.GET.KV_presence', '$JS.API.DIRECT.GET.KV_presence.>'].map((subject) =>
+        stack.nats.subscribe(subject, {
+          callback: (_err, m) => {
+            if (m.subject.endsWith(bobKey) || m.string().includes(bobKey)) readsOfBob.push(m.subject);
+          },
+        }),
+      );
+      await stack.nats.flush();
+
       const js = jetstream(stack.nats);
       const lockedAt = new Date().toISOString();
       const publishLockEvent = (type: string, version: number, data: Record<string, unknown>) => {
@@ -242,6 +255,8 @@ describe('presence with the stock phoenix client', () => {
       expect(a.online()).toEqual({ [alice.user.id]: 1, [bob.user.id]: 1 });
       // Exactly two updates: the lock and the release, no noise.
       expect(diffs.events).toHaveLength(2);
+      for (const sub of gets) sub.unsubscribe();
+      expect(readsOfBob).toEqual([]);
     } finally {
       sa.disconnect();
       sb.disconnect();

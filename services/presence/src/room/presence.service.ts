@@ -524,7 +524,11 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     if (!isKeyableConnectionId(k.connectionId)) return;
     const key = presenceKey(k);
     for (let attempt = 1; attempt <= 10; attempt++) {
-      const current = await this.bucket.get(key);
+      // The watch's copy first: a lock comes long after its connection's last write, which the watch
+      // has by then, and each read of the bucket is a JetStream API request (one per lock event in
+      // the room benchmark, issue 16). A copy behind the bucket fails the compare-and-set below, and
+      // the next attempt reads the bucket; no copy (not watched yet) reads it at once.
+      const current = (attempt === 1 ? this.viewOf(key) : undefined) ?? (await this.bucket.get(key));
       if (!current || current.value === null) return; // the connection is gone; nothing to show
       const held = current.value as PresenceEntry;
       const after = metaAfterLock(held.meta, change, newPhxRef());
