@@ -124,6 +124,8 @@ const withGatewayHeap = (nodeArgs: NonNullable<Parameters<typeof startStack>[0][
 });
 const infra = await provisionInfra({
   log: (line) => process.stdout.write(`${line}\n`),
+  // Its /varz counts the messages each measurement sent through the broker.
+  natsMonitoring: true,
   ...(flags['pg-statements'] ? { postgresSettings: PG_STATEMENTS_SETTINGS } : {}),
 });
 const db = await createTestDatabase(infra.databaseUrl, 'sf_bench');
@@ -195,6 +197,20 @@ const processGroups: Record<string, () => number[]> = {
   generator: () => [process.pid],
 };
 const load = () => os.loadavg().map((l) => round(l, 2));
+/** Messages the NATS server has taken in and sent out so far (its /varz); null without a monitoring endpoint. */
+const natsMessages = async (): Promise<{ in: number; out: number } | null> => {
+  if (!infra.natsMonitoringUrl) return null;
+  try {
+    const v = (await (await fetch(`${infra.natsMonitoringUrl}/varz`, { signal: AbortSignal.timeout(5_000) })).json()) as {
+      in_msgs: number;
+      out_msgs: number;
+    };
+    return { in: v.in_msgs, out: v.out_msgs };
+  } catch (err) {
+    process.stderr.write(`nats /varz: ${String(err)}\n`);
+    return null;
+  }
+};
 /**
  * Runs a scenario, recording the load average before and after and the CPU each process group spent
  * (and, with --pg-statements, what Postgres ran). From the start, or, with `deferred`, from when the
@@ -211,7 +227,12 @@ async function measured<T>(
     if (before) return;
     const loadBefore = load();
     await statements?.reset();
-    before = { load: loadBefore, sessions: await pgSessions(), transactions: await scrapeTransactionTotals(serviceMetricsUrls) };
+    before = {
+      load: loadBefore,
+      sessions: await pgSessions(),
+      transactions: await scrapeTransactionTotals(serviceMetricsUrls),
+      nats: await natsMessages(),
+    };
     meter.start();
   };
   if (!opts.deferred) await begin();
@@ -220,11 +241,13 @@ async function measured<T>(
   if (!began) throw new Error('a deferred measurement never began');
   const cpuSeconds = meter.stop();
   const pgSessionsOpened = (await pgSessions()) - began.sessions;
+  const natsAfter = await natsMessages();
   return {
     result,
     cpuSeconds,
     pgSessionsOpened,
     transactions: transactionsBetween(began.transactions, await scrapeTransactionTotals(serviceMetricsUrls)),
+    ...(began.nats && natsAfter ? { natsMessages: { in: natsAfter.in - began.nats.in, out: natsAfter.out - began.nats.out } } : {}),
     loadBefore: began.load,
     loadAfter: load(),
     ...(statements ? { statements: await statements.read() } : {}),
@@ -235,11 +258,14 @@ interface Began {
   load: number[];
   sessions: number;
   transactions: Awaited<ReturnType<typeof scrapeTransactionTotals>>;
+  nats: { in: number; out: number } | null;
 }
 interface Measured {
   cpuSeconds: Record<string, number>;
   /** Each service's commands and store transactions meanwhile, where they went (its /metrics). */
   transactions: Record<string, ServiceTransactions>;
+  /** Messages the NATS server took in and sent out meanwhile (its /varz). */
+  natsMessages?: { in: number; out: number };
   /** Postgres sessions opened meanwhile (pools growing again, relays and followers reconnecting, this bench's own). */
   pgSessionsOpened: number;
   loadBefore: number[];
@@ -524,10 +550,18 @@ const cpuLine = (name: string) => {
     .join(', ');
   return `CPU seconds: ${spent}; Postgres sessions opened ${c.pgSessionsOpened}; load average ${c.loadBefore.join(' ')} → ${c.loadAfter.join(' ')}`;
 };
+/** The broker's messages over a measurement, and per push. */
+const natsLine = (c: Measured | undefined, pushes: number) => {
+  const m = c?.natsMessages;
+  if (!m) return '';
+  const per = (n: number) => (pushes > 0 ? ` (${round(n / pushes, 1)} a push)` : '');
+  return `NATS messages: ${m.in} in${per(m.in)}, ${m.out} out${per(m.out)}`;
+};
 for (const [i, r] of room.entries()) {
   lines.push(
     `Room (${r.target}): ${r.users} users in ${r.projects} projects, ${round(r.seconds, 0)} s, ${r.pushes} pushes (${round(r.pushes / r.seconds, 0)}/s), ${r.deliveries} measured deliveries; errors: ${JSON.stringify(r.pushErrors)}`,
     cpuLine(roomKey(i)),
+    natsLine(cpu[roomKey(i)], r.pushes),
     '',
     ...transactionsTable(`room (${r.target})`, cpu[roomKey(i)]?.transactions),
   );

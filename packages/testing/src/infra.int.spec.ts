@@ -88,8 +88,8 @@ describe('local binaries', () => {
     }
   }, 40_000);
 
-  it('provisionInfra falls back to them when nothing is configured', async () => {
-    const infra = await provisionInfra({ env: {}, runtimeProbeTimeoutMs: 2_000 });
+  it('provisionInfra falls back to them when nothing is configured (the NATS with its monitoring endpoint, when asked)', async () => {
+    const infra = await provisionInfra({ env: {}, runtimeProbeTimeoutMs: 2_000, natsMonitoring: true });
     try {
       // Here no container runtime answers; where one does, containers are the second choice.
       expect(['local', 'container']).toContain(infra.sources.nats);
@@ -98,18 +98,25 @@ describe('local binaries', () => {
       await client.connect();
       await client.query('select 1');
       await client.end();
+      const varz = async () => (await (await fetch(`${infra.natsMonitoringUrl}/varz`)).json()) as { in_msgs: number };
+      const before = (await varz()).in_msgs;
       const nc = await connect({ servers: infra.natsUrl });
+      nc.publish('infra.counted', 'one');
+      nc.publish('infra.counted', 'two');
       await nc.flush();
       await nc.close();
+      // What the bench reads the messages a push costs from.
+      expect((await varz()).in_msgs - before).toBe(2);
     } finally {
       await infra.stop();
     }
   }, 40_000);
 
   it('provisionInfra takes each URL from the environment on its own', async () => {
-    const infra = await provisionInfra({ env: { NATS_URL: 'nats://127.0.0.1:1' }, runtimeProbeTimeoutMs: 2_000 });
+    const infra = await provisionInfra({ env: { NATS_URL: 'nats://127.0.0.1:1' }, runtimeProbeTimeoutMs: 2_000, natsMonitoring: true });
     try {
       expect(infra.natsUrl).toBe('nats://127.0.0.1:1');
+      expect(infra.natsMonitoringUrl).toBeUndefined(); // a NATS it was given is not its to watch
       expect(infra.sources.nats).toBe('env');
       expect(infra.sources.database).not.toBe('env');
       const client = new pg.Client({ connectionString: infra.databaseUrl });

@@ -10,6 +10,8 @@ import { provideInfrastructure } from '@siteflow/testkit';
 export interface Infra {
   natsUrl: string;
   databaseUrl: string;
+  /** The started NATS's monitoring endpoint (`http://host:port`), with `natsMonitoring`. */
+  natsMonitoringUrl?: string;
   /** Where each server came from. */
   sources: { nats: InfraSource; database: InfraSource };
   /** Stops whatever this process started (nothing, when the URLs came from the environment). */
@@ -31,6 +33,8 @@ export interface ProvisionOptions {
   natsServerExecutable?: string;
   /** Server settings for a Postgres started from local binaries (`-c name=value` each). */
   postgresSettings?: Record<string, string>;
+  /** A NATS started here serves its monitoring endpoint too (`natsMonitoringUrl`). */
+  natsMonitoring?: boolean;
 }
 
 export async function provisionInfra(opts: ProvisionOptions = {}): Promise<Infra> {
@@ -42,11 +46,18 @@ export async function provisionInfra(opts: ProvisionOptions = {}): Promise<Infra
     ...(opts.natsServerExecutable ? { natsServerExecutable: opts.natsServerExecutable } : {}),
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.postgresSettings ? { postgresSettings: opts.postgresSettings } : {}),
+    ...(opts.natsMonitoring ? { natsMonitoring: true } : {}),
   });
   const source = (s: (typeof infra.sources)['nats']): InfraSource => (s === 'options' ? 'env' : s);
   const sources = { nats: source(infra.sources.nats), database: source(infra.sources.database) };
   opts.log?.(`infra: NATS ${describe(sources.nats)}, Postgres ${describe(sources.database)}`);
-  return { natsUrl: infra.natsUrl, databaseUrl: infra.databaseUrl, sources, stop: () => infra.stop() };
+  return {
+    natsUrl: infra.natsUrl,
+    databaseUrl: infra.databaseUrl,
+    ...(infra.natsMonitoringUrl ? { natsMonitoringUrl: infra.natsMonitoringUrl } : {}),
+    sources,
+    stop: () => infra.stop(),
+  };
 }
 
 function describe(source: InfraSource): string {

@@ -33,6 +33,12 @@ export interface InfrastructureOptions {
   postgresSettings?: Record<string, string>;
   /** nats-server for the local fallback. Default: from PATH (or /usr/sbin). */
   natsServerExecutable?: string;
+  /**
+   * The NATS started here (local binary or container) serves its monitoring endpoint too
+   * (`natsMonitoringUrl`: `/varz`, `/connz`, `/jsz`); the bench reads the messages a push costs
+   * from it. Default false. Not applied to a given NATS.
+   */
+  natsMonitoring?: boolean;
   /** Progress notes (which source was chosen and why). Default: silent. */
   log?: (message: string) => void;
   /** The environment `NATS_URL` / `DATABASE_URL` are read from. Default `process.env`. */
@@ -42,6 +48,8 @@ export interface InfrastructureOptions {
 export interface Infrastructure {
   natsUrl: string;
   databaseUrl: string;
+  /** `http://host:port` of the started NATS's monitoring endpoint, with `natsMonitoring`. */
+  natsMonitoringUrl?: string;
   sources: { nats: InfrastructureSource; database: InfrastructureSource };
   /** What was tried before the chosen source, and why it was not taken. */
   notes: string[];
@@ -79,6 +87,8 @@ export async function probeContainerRuntime(timeoutMs = 3_000): Promise<Containe
 
 interface Started {
   url: string;
+  /** A NATS's monitoring endpoint, when asked for. */
+  monitoringUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -113,7 +123,7 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
       try {
         const started = await startBoth(
           given,
-          () => startNatsContainer(images.nats),
+          () => startNatsContainer(images.nats, opts.natsMonitoring ?? false),
           () => startPostgresContainer(images.postgres),
         );
         log(`siteflow testkit: NATS and Postgres in containers (${probe.runtime})`);
@@ -140,6 +150,7 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
         () =>
           startNatsServer({
             dataDir: path.join(dir, 'nats'),
+            monitoring: opts.natsMonitoring ?? false,
             ...(opts.natsServerExecutable ? { executable: opts.natsServerExecutable } : {}),
           }).then(asStarted),
         () =>
@@ -171,15 +182,16 @@ export async function provideInfrastructure(opts: InfrastructureOptions = {}): P
   );
 }
 
-async function startNatsContainer(image: string): Promise<Started> {
+async function startNatsContainer(image: string, monitoring: boolean): Promise<Started> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const container = await new GenericContainer(image)
-    .withCommand(['-js'])
-    .withExposedPorts(4222)
+    .withCommand(monitoring ? ['-js', '-m', '8222'] : ['-js'])
+    .withExposedPorts(...(monitoring ? [4222, 8222] : [4222]))
     .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
     .start();
   return {
     url: `nats://${container.getHost()}:${container.getMappedPort(4222)}`,
+    ...(monitoring ? { monitoringUrl: `http://${container.getHost()}:${container.getMappedPort(8222)}` } : {}),
     stop: async () => {
       await container.stop();
     },
@@ -226,9 +238,11 @@ function assemble(
   const natsUrl = given.nats ?? started.nats?.url;
   const databaseUrl = given.database ?? started.database?.url;
   if (!natsUrl || !databaseUrl) throw new Error('siteflow testkit: a server was neither given nor started');
+  const natsMonitoringUrl = given.nats ? undefined : started.nats?.monitoringUrl;
   return {
     natsUrl,
     databaseUrl,
+    ...(natsMonitoringUrl ? { natsMonitoringUrl } : {}),
     sources: {
       nats: given.nats ? (opts.natsUrl ? 'options' : 'env') : source,
       database: given.database ? (opts.databaseUrl ? 'options' : 'env') : source,
@@ -241,8 +255,8 @@ function assemble(
   };
 }
 
-function asStarted(server: LocalServer): Started {
-  return { url: server.url, stop: () => server.stop() };
+function asStarted(server: LocalServer & { monitorUrl?: string }): Started {
+  return { url: server.url, ...(server.monitorUrl ? { monitoringUrl: server.monitorUrl } : {}), stop: () => server.stop() };
 }
 
 /** A database of the suite's own inside a given server, so a shared Postgres is never written into. */

@@ -66,8 +66,8 @@ export interface Siteflow extends Identities {
   readonly natsUrl: string;
   /** The suite's own database. */
   readonly databaseUrl: string;
-  /** Where NATS and Postgres came from, and what was tried before. */
-  readonly infrastructure: Pick<Infrastructure, 'sources' | 'notes'>;
+  /** Where NATS and Postgres came from, what was tried before, and (with `natsMonitoring`) the started NATS's monitoring endpoint. */
+  readonly infrastructure: Pick<Infrastructure, 'sources' | 'notes' | 'natsMonitoringUrl'>;
   /** The kit's own NATS connection (no user: it is the admin side), for requests of your own. */
   readonly nats: NatsConnection;
   /** Handles to each part. */
@@ -256,7 +256,11 @@ export async function startSiteflow(opts: SiteflowOptions = {}): Promise<Siteflo
       socketUrl: `ws://127.0.0.1:${gatewayPort}/socket`,
       natsUrl: infra.natsUrl,
       databaseUrl,
-      infrastructure: { sources: infra.sources, notes: infra.notes },
+      infrastructure: {
+        sources: infra.sources,
+        notes: infra.notes,
+        ...(infra.natsMonitoringUrl ? { natsMonitoringUrl: infra.natsMonitoringUrl } : {}),
+      },
       nats,
       parts,
       part: (name: SiteflowPartName) => parts[name],
