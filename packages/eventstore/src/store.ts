@@ -422,14 +422,19 @@ export function createEventStore(opts: {
       client.removeListener('error', onError);
       if (observer && trips) {
         const { roundTrips, postgresSeconds } = trips.stop();
-        observer({
-          kind: begin === 'BEGIN' ? 'command' : 'snapshot',
-          committed,
-          seconds: (performance.now() - asked) / 1000,
-          poolWaitSeconds: (granted - asked) / 1000,
-          postgresSeconds,
-          roundTrips,
-        });
+        try {
+          observer({
+            kind: begin === 'BEGIN' ? 'command' : 'snapshot',
+            committed,
+            seconds: (performance.now() - asked) / 1000,
+            poolWaitSeconds: (granted - asked) / 1000,
+            postgresSeconds,
+            roundTrips,
+          });
+        } catch (err) {
+          // A metric must never fail (or hide the outcome of) the transaction it describes.
+          logger?.warn({ err }, 'the transaction observer failed');
+        }
       }
       // A client whose connection failed, or whose rollback did, is in an unknown state: released
       // with the error, the pool destroys it rather than hand it out again.

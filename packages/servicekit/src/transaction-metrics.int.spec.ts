@@ -130,6 +130,18 @@ describe("a store transaction's timing", () => {
     expect(seen.filter((t) => t !== waiter).map((t) => t.poolWaitSeconds < 0.03)).toEqual([true]);
   });
 
+  it('commits and answers even when the observer throws', async () => {
+    observeTransactions(() => {
+      throw new Error('a broken metric');
+    });
+    try {
+      expect(await runStreamCommand(db().store, bump('observer-throws'))).toEqual({ version: 1 });
+      expect(await runStreamCommand(db().store, bump('observer-throws'))).toEqual({ version: 2 });
+    } finally {
+      observeTransactions(null);
+    }
+  });
+
   it('times nothing and patches nothing while nobody observes', async () => {
     observeTransactions(null);
     seen.length = 0;
