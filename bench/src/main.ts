@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
+import { SERVICES } from '@siteflow/contracts';
 import { natsOptionsFromUrl } from '@siteflow/messaging';
 import { freePort } from '@siteflow/devstack';
 import { createTestDatabase, provisionInfra, startStack } from '@siteflow/testing';
@@ -141,9 +142,7 @@ const pgSessions = async (): Promise<number> => {
 };
 const breakdown = flags.breakdown ? await TraceBreakdown.start() : null;
 /** Each service's /metrics (its commands' and transactions' timing is read from them per measurement). */
-const serviceMetricsPorts = Object.fromEntries(
-  await Promise.all((['chat', 'checklist', 'documents', 'presence'] as const).map(async (name) => [name, await freePort()] as const)),
-);
+const serviceMetricsPorts = Object.fromEntries(await Promise.all(SERVICES.map(async (name) => [name, await freePort()] as const)));
 const serviceMetricsUrls = Object.fromEntries(
   Object.entries(serviceMetricsPorts).map(([name, port]) => [name, `http://127.0.0.1:${port}/metrics`]),
 );
